@@ -1,0 +1,194 @@
+"""What scanners and importers say, before it becomes a Finding.
+
+This module is the contract between the network/parsing code (``scans.scanners``,
+``scans.importers``, ``nodes.discovery``) and the findings engine. It holds plain
+dataclasses with no Django inside, so the scanners and parsers can be tested and
+benchmarked alone, and every result can be stored as JSON in ``ScanJob.raw_result``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingCandidate:
+    """One thing a scanner or an importer reports about one host.
+
+    ``host`` is the address or name the tool reported the finding for; the findings
+    engine maps it to a Node. ``severity`` is the tool's own word, kept for when no
+    CVSS score is known; the engine derives the final severity.
+    """
+
+    source: str  # scanner or importer name: "tls", "nuclei", "trivy", ...
+    rule_id: str  # stable id of the check within its source: "tls-expired-cert", template id, CVE id
+    title: str
+    host: str = ""
+    severity: str | None = None
+    cvss_score: float | None = None
+    cvss_vector: str = ""
+    cve_ids: tuple[str, ...] = ()
+    cwe: int | None = None
+    port: int | None = None
+    protocol: str = "tcp"
+    location: str = ""  # URL, file path, package@version: what distinguishes two hits of one rule
+    description: str = ""
+    remediation: str = ""
+    references: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["cve_ids"] = list(self.cve_ids)
+        data["references"] = list(self.references)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FindingCandidate:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["cve_ids"] = tuple(values.get("cve_ids") or ())
+        values["references"] = tuple(values.get("references") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceObservation:
+    """A service seen on a port: what it is and, when known, product and version.
+
+    ``cpe`` is a CPE 2.3 string (``cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*``)
+    when the product is known; the CVE fingerprinting stage matches on it.
+    """
+
+    host: str
+    port: int
+    protocol: str = "tcp"
+    service: str = ""  # "http", "ssh", "redis", "ethereum-jsonrpc", ...
+    product: str = ""
+    version: str = ""
+    cpe: str = ""
+    tls: bool = False
+    banner: str = ""
+    confidence: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceObservation:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What a run actually examined, so the engine knows what it may close.
+
+    A finding is closed as fixed only when a *completed* run of the same source
+    covered its host (and port, where it has one) and no longer reports it.
+    ``ports`` empty with ``whole_host`` true means every port of the host was covered
+    (a file import of a host, a full scan).
+    """
+
+    host: str
+    ports: tuple[int, ...] = ()
+    whole_host: bool = False
+
+    def covers(self, port: int | None) -> bool:
+        return self.whole_host or port is None or port in self.ports
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "ports": list(self.ports), "whole_host": self.whole_host}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Coverage:
+        return cls(
+            host=data["host"], ports=tuple(data.get("ports") or ()), whole_host=bool(data.get("whole_host"))
+        )
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """The structured, JSON-serializable result of one scanner run against one target.
+
+    ``attempts`` records what was tried and how each try ended, per port or probe:
+    ``{"port": 443, "probe": "tls1.0", "outcome": "refused" | "timeout" | "reset" | "ok" | ..., "detail": "..."}``.
+    ``complete`` is false when the time budget ran out or the run was cut short:
+    an incomplete result never closes findings.
+    """
+
+    scanner: str
+    version: str
+    target: str
+    address: str = ""  # the address actually connected to (checked by the scope guard)
+    options: dict[str, Any] = field(default_factory=dict)
+    started_at: float = 0.0  # unix time
+    duration: float = 0.0  # seconds
+    complete: bool = True
+    error: str = ""
+    open_ports: list[int] = field(default_factory=list)
+    services: list[ServiceObservation] = field(default_factory=list)
+    findings: list[FindingCandidate] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    coverage: list[Coverage] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # scanner-specific detail (certificate, headers...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scanner": self.scanner,
+            "version": self.version,
+            "target": self.target,
+            "address": self.address,
+            "options": self.options,
+            "started_at": self.started_at,
+            "duration": self.duration,
+            "complete": self.complete,
+            "error": self.error,
+            "open_ports": list(self.open_ports),
+            "services": [s.to_dict() for s in self.services],
+            "findings": [f.to_dict() for f in self.findings],
+            "attempts": list(self.attempts),
+            "coverage": [c.to_dict() for c in self.coverage],
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanResult:
+        return cls(
+            scanner=data["scanner"],
+            version=data.get("version", ""),
+            target=data.get("target", ""),
+            address=data.get("address", ""),
+            options=data.get("options") or {},
+            started_at=data.get("started_at", 0.0),
+            duration=data.get("duration", 0.0),
+            complete=data.get("complete", True),
+            error=data.get("error", ""),
+            open_ports=list(data.get("open_ports") or ()),
+            services=[ServiceObservation.from_dict(s) for s in data.get("services") or ()],
+            findings=[FindingCandidate.from_dict(f) for f in data.get("findings") or ()],
+            attempts=list(data.get("attempts") or ()),
+            coverage=[Coverage.from_dict(c) for c in data.get("coverage") or ()],
+            data=data.get("data") or {},
+        )
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What an importer read from one third-party file.
+
+    ``coverage`` lists the hosts (and ports) the file speaks for; an importer file
+    counts as a completed run of its source for those hosts.
+    """
+
+    source: str
+    filename: str
+    findings: list[FindingCandidate] = field(default_factory=list)
+    services: list[ServiceObservation] = field(default_factory=list)
+    coverage: list[Coverage] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)  # tool version, scan time, ...
