@@ -1,0 +1,173 @@
+"""The scope guard. Refused addresses are only checked, never connected to."""
+
+from __future__ import annotations
+
+import pytest
+
+from orgs.scope import (
+    UNBOUNDED,
+    CheckedTarget,
+    ScopeError,
+    expand_scope,
+    parse_networks,
+    parse_scope,
+    resolve_and_check,
+)
+
+LOOPBACK_SCOPE = ["127.0.0.0/8", "::1/128"]
+
+
+def test_a_loopback_address_in_scope_is_returned_as_the_address_to_connect_to():
+    assert resolve_and_check("127.0.4.1", scope=LOOPBACK_SCOPE) == CheckedTarget("127.0.4.1", "", ("127.0.4.1",))
+    assert resolve_and_check("[::1]", scope=LOOPBACK_SCOPE).address == "::1"
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "8.8.8.8", "169.254.169.254", "192.168.1.1", "2001:db8::1"])
+def test_addresses_outside_the_allowed_networks_are_refused(address):
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check(address, scope=UNBOUNDED)
+
+    assert refused.value.boundary == "allowed networks"
+    assert refused.value.address == address
+    assert address in str(refused.value) and "SCAN_ALLOWED_NETWORKS" in str(refused.value)
+
+
+def test_an_ipv4_mapped_ipv6_address_is_judged_as_the_ipv4_address_it_reaches():
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check("::ffff:10.0.0.1", scope=UNBOUNDED)
+    assert refused.value.address == "10.0.0.1"
+
+    assert resolve_and_check("::ffff:127.0.0.1", scope=UNBOUNDED).address == "127.0.0.1"
+
+
+def test_link_local_stays_refused_even_when_every_network_is_allowed():
+    with pytest.raises(ScopeError, match="link-local"):
+        resolve_and_check("169.254.169.254", scope=UNBOUNDED, allowed_networks="0.0.0.0/0")
+
+    explicit = resolve_and_check("169.254.1.1", scope=UNBOUNDED, allowed_networks="169.254.1.0/24")
+    assert explicit.address == "169.254.1.1"
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "224.0.0.1", "255.255.255.255"])
+def test_unspecified_multicast_and_broadcast_addresses_are_never_scanned(address):
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check(address, scope=UNBOUNDED, allowed_networks="0.0.0.0/0,::/0")
+    assert refused.value.boundary == "address kind"
+
+
+def test_localhost_resolves_once_and_every_address_it_has_is_checked():
+    checked = resolve_and_check("localhost", scope=LOOPBACK_SCOPE)
+
+    assert checked.hostname == "localhost"
+    assert checked.address in checked.addresses
+    assert set(checked.addresses) <= {"127.0.0.1", "::1"}
+
+
+def test_a_scope_narrower_than_the_allowed_networks_refuses_what_lies_outside_it():
+    scope = parse_scope("127.0.4.0/24")
+
+    assert resolve_and_check("127.0.4.200", scope=scope).address == "127.0.4.200"
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check("127.0.5.1", scope=scope)
+    assert refused.value.boundary == "organization scope"
+    assert "127.0.5.1" in str(refused.value) and "127.0.4.0/24" in str(refused.value)
+
+
+def test_an_empty_organization_scope_refuses_everything():
+    with pytest.raises(ScopeError, match="organization's scope \\(empty\\)"):
+        resolve_and_check("127.0.0.1", scope=[])
+
+
+def test_a_missing_scope_is_an_error_rather_than_no_boundary():
+    with pytest.raises(ScopeError, match="UNBOUNDED"):
+        resolve_and_check("127.0.0.1", scope=None)
+
+
+def test_a_declared_name_vouches_for_its_addresses_but_not_past_the_allowed_networks():
+    checked = resolve_and_check("LOCALHOST.", scope=["localhost"])
+    assert checked.hostname == "localhost"
+
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check("localhost", scope=["localhost"], allowed_networks="10.0.0.0/8")
+    assert refused.value.boundary == "allowed networks"
+    assert "'localhost'" in str(refused.value)
+
+
+def test_a_name_outside_the_declared_names_and_networks_is_refused():
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check("localhost", scope=["*.lab.internal", "127.0.9.0/24"])
+    assert refused.value.boundary == "organization scope"
+
+
+def resolver(answers):
+    """A resolver with fixed answers, so no test sends a DNS query anywhere."""
+
+    def resolve(name):
+        if isinstance(answers, Exception):
+            raise answers
+        return answers
+
+    return resolve
+
+
+def test_a_name_that_does_not_resolve_is_refused_with_the_reason():
+    with pytest.raises(ScopeError, match="does not resolve") as refused:
+        resolve_and_check("gone.lab.internal", scope=UNBOUNDED, resolver=resolver(OSError("Name or service not known")))
+    assert refused.value.boundary == "resolution"
+
+
+def test_one_address_outside_the_boundaries_refuses_a_name_with_several():
+    # The shape of a rebinding attempt: a loopback answer beside a private one.
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check("node.lab.internal", scope=["*.lab.internal"],
+                          resolver=resolver(["127.0.4.1", "10.0.0.1"]))
+    assert refused.value.address == "10.0.0.1" and refused.value.target == "node.lab.internal"
+
+
+def test_a_declared_name_resolving_inside_the_allowed_networks_is_checked_at_every_address():
+    checked = resolve_and_check("node.lab.internal", scope=["*.lab.internal"],
+                                resolver=resolver(["127.0.4.1", "::ffff:127.0.4.2", "127.0.4.1"]))
+
+    assert checked == CheckedTarget("127.0.4.1", "node.lab.internal", ("127.0.4.1", "127.0.4.2"))
+
+
+@pytest.mark.parametrize("target", ["", "http://127.0.0.1/", "127.0.0.1:8080", "bad name", "-x.lab"])
+def test_anything_but_an_address_or_a_host_name_is_refused_before_resolution(target):
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check(target, scope=UNBOUNDED)
+    assert refused.value.boundary == "syntax"
+
+
+def test_wildcards_cover_every_name_below_the_domain_but_not_the_domain_itself():
+    scope = parse_scope(["*.lab.internal", "api.example.internal", "10.1.0.0/16"])
+
+    assert scope.contains_hostname("a.lab.internal") and scope.contains_hostname("b.a.lab.internal")
+    assert not scope.contains_hostname("lab.internal") and not scope.contains_hostname("evil-lab.internal")
+    assert scope.contains_hostname("API.example.internal.")
+    assert scope.describe() == "10.1.0.0/16, api.example.internal, *.lab.internal"
+
+
+@pytest.mark.parametrize("entry", ["*.*.lab", "999.1.1.1/8", "not a host", "a..b"])
+def test_a_malformed_scope_entry_is_refused_by_name(entry):
+    with pytest.raises(ScopeError, match="is n"):
+        parse_scope([entry])
+
+
+def test_allowed_networks_read_from_a_comma_separated_setting_or_a_list():
+    assert parse_networks("127.0.0.0/8, ::1/128") == parse_networks(["127.0.0.0/8", "::1"])
+
+
+def test_scope_networks_expand_into_hosts_without_duplicates():
+    hosts = expand_scope(["127.0.4.0/30", "127.0.4.1", "127.0.5.7/32", "::1"])
+
+    assert hosts == ["127.0.4.1", "127.0.4.2", "127.0.5.7", "::1"]
+
+
+def test_an_expansion_over_the_cap_is_refused_not_trimmed():
+    with pytest.raises(ScopeError, match="65534 hosts, more than the limit of 1000"):
+        expand_scope(["127.1.0.0/16"], limit=1000)
+
+
+def test_an_expansion_outside_the_allowed_networks_is_refused():
+    with pytest.raises(ScopeError, match="refused network 10.0.0.0/30"):
+        expand_scope(["127.0.4.0/30", "10.0.0.0/30"])
