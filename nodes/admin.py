@@ -1,3 +1,27 @@
 from django.contrib import admin
 
-# Register your models here.
+from nodes.models import Node, NodeScore, NodeSnapshot
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    list_display = ["address", "name", "org", "state", "resolved_ip", "enabled", "discovery_confidence", "last_scanned_at"]
+    list_filter = ["state", "enabled", "org"]
+    search_fields = ["address", "hostname", "name", "resolved_ip"]
+    autocomplete_fields = ["org"]
+
+
+@admin.register(NodeSnapshot)
+class NodeSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["node", "org", "score", "grade", "critical", "high", "medium", "low", "last_scan_status", "updated_at"]
+    list_filter = ["grade", "last_scan_status", "org"]
+    search_fields = ["node__address", "node__name"]
+    raw_id_fields = ["node", "org"]
+
+
+@admin.register(NodeScore)
+class NodeScoreAdmin(admin.ModelAdmin):
+    list_display = ["node", "score", "grade", "session", "created_at"]
+    list_filter = ["grade"]
+    search_fields = ["node__address"]
+    raw_id_fields = ["node", "session"]

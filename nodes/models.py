@@ -1,3 +1,102 @@
-from django.db import models
+"""Nodes (what gets scanned), their dashboard snapshot and their score history."""
 
-# Create your models here.
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class NodeQuerySet(models.QuerySet):
+    def for_org(self, org):
+        return self.filter(org=org)
+
+    def enabled(self):
+        return self.filter(enabled=True)
+
+
+class Node(models.Model):
+    class State(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        UP = "up", "Up"
+        DOWN = "down", "Down"
+        UNREACHABLE = "unreachable", "Unreachable"
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="nodes")
+    address = models.CharField(max_length=255, help_text="IP address or hostname as declared")
+    resolved_ip = models.GenericIPAddressField(null=True, blank=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNKNOWN)
+    protocols = models.JSONField(default=list, blank=True, help_text="Detected protocols, e.g. ['ssh', 'redis']")
+    services = models.JSONField(default=list, blank=True, help_text="Service observations from discovery")
+    tags = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    discovery_confidence = models.FloatField(null=True, blank=True)
+    discovery_evidence = models.JSONField(default=dict, blank=True)
+    last_discovered_at = models.DateTimeField(null=True, blank=True)
+    last_scanned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = NodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["address"]
+        constraints = [models.UniqueConstraint(fields=["org", "address"], name="node_unique_org_address")]
+        indexes = [models.Index(fields=["org", "enabled", "state"], name="node_org_enabled_state")]
+
+    def __str__(self) -> str:
+        return self.name or self.address
+
+    @property
+    def open_ports(self) -> list[int]:
+        return sorted({s["port"] for s in self.services if "port" in s})
+
+
+class NodeSnapshot(models.Model):
+    """The dashboard's row for a node, rewritten at scoring time: dashboards never aggregate findings live."""
+
+    node = models.OneToOneField(Node, primary_key=True, on_delete=models.CASCADE, related_name="snapshot")
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="node_snapshots")
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    grade = models.CharField(max_length=1, blank=True)
+    critical = models.PositiveIntegerField(default=0)
+    high = models.PositiveIntegerField(default=0)
+    medium = models.PositiveIntegerField(default=0)
+    low = models.PositiveIntegerField(default=0)
+    info = models.PositiveIntegerField(default=0)
+    open_ports = models.JSONField(default=list, blank=True)
+    protocols = models.JSONField(default=list, blank=True)
+    last_scan_status = models.CharField(max_length=16, blank=True)
+    last_scan_at = models.DateTimeField(null=True, blank=True)
+    open_interventions = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Worst nodes first on the dashboard.
+            models.Index(fields=["org", "score"], name="snapshot_org_score"),
+            models.Index(fields=["org", "grade"], name="snapshot_org_grade"),
+        ]
+
+    def __str__(self) -> str:
+        return f"snapshot of {self.node_id}: {self.score} {self.grade}"
+
+    @property
+    def open_findings(self) -> int:
+        return self.critical + self.high + self.medium + self.low + self.info
+
+
+class NodeScore(models.Model):
+    """Score history: one row per node per scored session, for trends."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="scores")
+    session = models.ForeignKey("scans.ScanSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    grade = models.CharField(max_length=1)
+    counts = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["node", "-created_at"], name="nodescore_node_created")]

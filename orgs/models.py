@@ -1,3 +1,153 @@
-from django.db import models
+"""Organizations (tenants), who belongs to them, their API tokens and the audit trail."""
 
-# Create your models here.
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    # Declared scope: what this tenant may scan. Bounded again by SCAN_ALLOWED_NETWORKS.
+    scope_networks = models.JSONField(default=list, blank=True, help_text="CIDRs, e.g. 127.0.10.0/24")
+    scope_hostnames = models.JSONField(default=list, blank=True, help_text="Names or wildcards, e.g. *.lab.internal")
+    default_profile = models.ForeignKey(
+        "scans.ScanProfile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Recurring scans: a crontab ("0 3 * * *") in the given timezone; empty = off.
+    schedule_crontab = models.CharField(max_length=100, blank=True)
+    schedule_timezone = models.CharField(max_length=64, default="UTC")
+    max_concurrent_jobs = models.PositiveIntegerField(default=50)
+    node_cooldown_minutes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    ANALYST = "analyst", "Analyst"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "org"], name="membership_unique_user_org")]
+        ordering = ["org", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.org} ({self.role})"
+
+    @property
+    def can_write(self) -> bool:
+        """Analysts and above change data (start scans, triage); viewers only read."""
+        return self.role != Role.VIEWER
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins manage members, tokens and settings."""
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class ApiToken(models.Model):
+    """A bearer token for one organization. Only a SHA-256 of the secret is stored."""
+
+    class Access(models.TextChoices):
+        READ = "read", "Read only"
+        READ_WRITE = "read_write", "Read and write"
+
+    PREFIX_LENGTH = 8
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, db_index=True, help_text="Shown to identify the token")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.READ)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @staticmethod
+    def generate_key() -> str:
+        return "wp_" + secrets.token_urlsafe(32)
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def can_write(self) -> bool:
+        return self.access == self.Access.READ_WRITE
+
+
+class OrganizationScore(models.Model):
+    """The organization roll-up written at scoring time, one row per scored session."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scores")
+    session = models.ForeignKey("scans.ScanSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    grade = models.CharField(max_length=1)
+    node_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="orgscore_org_created")]
+
+
+class AuditEvent(models.Model):
+    """A change made by a person or a token. Written by services, never edited."""
+
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL)
+    verb = models.CharField(max_length=64, help_text="e.g. membership.role_changed, finding.triaged")
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="audit_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.target_type}:{self.target_id}"

@@ -1,3 +1,11 @@
 from django.contrib import admin
 
-# Register your models here.
+from reports.models import Report
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ["pk", "org", "kind", "format", "status", "session", "created_at", "finished_at"]
+    list_filter = ["kind", "format", "status", "org"]
+    search_fields = ["org__slug", "error"]
+    raw_id_fields = ["org", "session", "created_by"]

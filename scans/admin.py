@@ -1,3 +1,66 @@
 from django.contrib import admin
 
-# Register your models here.
+from scans.models import CveProduct, CveRecord, Finding, ScanJob, ScanProfile, ScanSession
+
+
+@admin.register(ScanProfile)
+class ScanProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "org", "ports", "time_budget_seconds", "job_timeout_seconds"]
+    search_fields = ["name", "slug"]
+    autocomplete_fields = ["org"]
+
+
+class ScanJobInline(admin.TabularInline):
+    model = ScanJob
+    extra = 0
+    fields = ["node", "scanner", "status", "attempts", "started_at", "finished_at", "error"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+
+@admin.register(ScanSession)
+class ScanSessionAdmin(admin.ModelAdmin):
+    list_display = ["pk", "org", "trigger", "status", "stage", "jobs_total", "jobs_succeeded", "jobs_failed", "created_at", "finished_at"]
+    list_filter = ["status", "stage", "trigger", "org"]
+    search_fields = ["correlation_id", "org__slug"]
+    raw_id_fields = ["org", "profile", "requested_by", "requested_by_token"]
+    date_hierarchy = "created_at"
+    inlines = [ScanJobInline]
+
+
+@admin.register(ScanJob)
+class ScanJobAdmin(admin.ModelAdmin):
+    list_display = ["pk", "session", "node", "scanner", "status", "attempts", "started_at", "finished_at"]
+    list_filter = ["status", "scanner"]
+    search_fields = ["node__address", "task_id", "error"]
+    raw_id_fields = ["session", "node"]
+
+
+@admin.register(Finding)
+class FindingAdmin(admin.ModelAdmin):
+    list_display = ["title", "severity", "status", "node", "org", "source", "port", "last_seen"]
+    list_filter = ["severity", "status", "source", "org"]
+    search_fields = ["title", "rule_id", "fingerprint", "node__address", "cve_ids"]
+    raw_id_fields = ["org", "node", "first_session", "last_session", "triaged_by"]
+    date_hierarchy = "last_seen"
+
+
+class CveProductInline(admin.TabularInline):
+    model = CveProduct
+    extra = 0
+
+
+@admin.register(CveRecord)
+class CveRecordAdmin(admin.ModelAdmin):
+    list_display = ["cve_id", "severity", "cvss_score", "published", "last_modified"]
+    list_filter = ["severity", "cvss_version"]
+    search_fields = ["cve_id", "description"]
+    inlines = [CveProductInline]
+
+
+@admin.register(CveProduct)
+class CveProductAdmin(admin.ModelAdmin):
+    list_display = ["vendor", "product", "cve"]
+    search_fields = ["vendor", "product", "cve__cve_id"]
+    raw_id_fields = ["cve"]

@@ -1,3 +1,292 @@
-from django.db import models
+"""Scan profiles, sessions and jobs; findings and the CVE catalog."""
 
-# Create your models here.
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ScanProfile(models.Model):
+    """What a session runs: which scanners, over which ports, within what time.
+
+    Built-in profiles (light, standard, deep) have no organization; an organization
+    may add its own.
+    """
+
+    org = models.ForeignKey("orgs.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="profiles")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=100)
+    scanners = models.JSONField(default=list, help_text="Scanner names run per node, e.g. ['tls', 'http', 'exposure']")
+    ports = models.CharField(max_length=2000, default="top1000", help_text="top100, top1000, all or a list like 22,80,8000-8100")
+    time_budget_seconds = models.PositiveIntegerField(default=600, help_text="Whole session")
+    job_timeout_seconds = models.PositiveIntegerField(default=120, help_text="One (node, scanner) job")
+    options = models.JSONField(default=dict, blank=True, help_text="Per-scanner options: {scanner: {option: value}}")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["org_id", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "slug"], name="profile_unique_org_slug"),
+            models.UniqueConstraint(fields=["slug"], condition=Q(org__isnull=True), name="profile_unique_builtin_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScanSession(models.Model):
+    """One orchestration run for one organization. Progress lives in this row."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        CONSOLE = "console", "Console"
+        API = "api", "API"
+        CLI = "cli", "Command line"
+        IMPORT = "import", "File import"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Stage(models.TextChoices):
+        DISCOVERY = "discovery", "Discovery"
+        SCAN_CREATION = "scan_creation", "Scan creation"
+        EXECUTION = "execution", "Execution"
+        ANALYSIS = "analysis", "Analysis"
+        NORMALIZATION = "normalization", "Normalization"
+        SCORING = "scoring", "Scoring"
+        REPORTING = "reporting", "Reporting"
+        DONE = "done", "Done"
+
+    FINISHED = (Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED)
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="sessions")
+    profile = models.ForeignKey(ScanProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="sessions")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.DISCOVERY)
+    targets = models.JSONField(default=list, blank=True, help_text="Explicit targets; empty = every enabled node")
+    correlation_id = models.CharField(max_length=128, db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by_token = models.ForeignKey("orgs.ApiToken", null=True, blank=True, on_delete=models.SET_NULL)
+    # Fan-in counters, moved with F() updates: the job that brings pending to zero advances the stage.
+    nodes_total = models.PositiveIntegerField(default=0)
+    stage_pending = models.IntegerField(default=0)
+    jobs_total = models.PositiveIntegerField(default=0)
+    jobs_succeeded = models.PositiveIntegerField(default=0)
+    jobs_failed = models.PositiveIntegerField(default=0)
+    jobs_cancelled = models.PositiveIntegerField(default=0)
+    findings_new = models.PositiveIntegerField(default=0)
+    findings_updated = models.PositiveIntegerField(default=0)
+    findings_reopened = models.PositiveIntegerField(default=0)
+    findings_fixed = models.PositiveIntegerField(default=0)
+    stage_timings = models.JSONField(default=dict, blank=True, help_text="{stage: {started_at, finished_at, seconds}}")
+    stage_deadline_at = models.DateTimeField(null=True, blank=True)
+    stage_attempts = models.PositiveSmallIntegerField(default=0, help_text="Watchdog retries of the current stage")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="session_org_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="session_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.org_id} ({self.status}/{self.stage})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def jobs_finished(self) -> int:
+        return self.jobs_succeeded + self.jobs_failed + self.jobs_cancelled
+
+
+class ScanJob(models.Model):
+    """One (node, scanner) piece of a session's execution stage."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        RETRYING = "retrying", "Retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    session = models.ForeignKey(ScanSession, on_delete=models.CASCADE, related_name="jobs")
+    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="jobs")
+    scanner = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    raw_result = models.JSONField(null=True, blank=True, help_text="The scanner's own output, kept as it was")
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    normalized = models.BooleanField(default=False, help_text="Results turned into findings")
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "node", "scanner"]
+        constraints = [
+            # Scan creation is idempotent: one job per (session, node, scanner), whatever runs twice.
+            models.UniqueConstraint(fields=["session", "node", "scanner"], name="job_unique_session_node_scanner"),
+        ]
+        indexes = [
+            models.Index(fields=["session", "status"], name="job_session_status"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scanner} on {self.node_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    INFO = "info", "Info"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
+
+
+class FindingQuerySet(models.QuerySet):
+    def for_org(self, org):
+        return self.filter(org=org)
+
+    def open(self):
+        return self.filter(status=Finding.Status.OPEN)
+
+    def active(self):
+        """Findings that count against a score: open, or accepted risk whose acceptance expired."""
+        now = timezone.now()
+        return self.filter(
+            Q(status=Finding.Status.OPEN) | Q(status=Finding.Status.RISK_ACCEPTED, risk_accepted_until__lte=now)
+        )
+
+
+class Finding(models.Model):
+    """One normalized, de-duplicated finding on one node."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        FIXED = "fixed", "Fixed"
+        FALSE_POSITIVE = "false_positive", "False positive"
+        RISK_ACCEPTED = "risk_accepted", "Risk accepted"
+
+    TRIAGED = (Status.FALSE_POSITIVE, Status.RISK_ACCEPTED)
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="findings")
+    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="findings")
+    source = models.CharField(max_length=64, help_text="Scanner or importer")
+    rule_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=500)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    cvss_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
+    cvss_vector = models.CharField(max_length=200, blank=True)
+    cve_ids = models.JSONField(default=list, blank=True)
+    cwe = models.PositiveIntegerField(null=True, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    protocol = models.CharField(max_length=8, default="tcp")
+    location = models.CharField(max_length=1000, blank=True)
+    description = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    remediation = models.TextField(blank=True)
+    references = models.JSONField(default=list, blank=True)
+    # CVE fingerprinting keeps why it matched: "openssh 8.9p1 within [8.5p1, 9.8p1)".
+    match_confidence = models.FloatField(null=True, blank=True)
+    match_reason = models.CharField(max_length=500, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    fixed_at = models.DateTimeField(null=True, blank=True)
+    reopened_count = models.PositiveIntegerField(default=0)
+    first_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    times_seen = models.PositiveIntegerField(default=1, help_text="Sessions and imports that reported it")
+    triaged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    triaged_at = models.DateTimeField(null=True, blank=True)
+    triage_reason = models.TextField(blank=True)
+    risk_accepted_until = models.DateTimeField(null=True, blank=True)
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "node", "fingerprint"], name="finding_unique_org_node_fingerprint"),
+        ]
+        indexes = [
+            models.Index(fields=["org", "status", "severity"], name="finding_org_status_severity"),
+            models.Index(fields=["node", "status"], name="finding_node_status"),
+            models.Index(fields=["node", "source", "status"], name="finding_node_source_status"),
+            models.Index(fields=["org", "-last_seen"], name="finding_org_last_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}"
+
+
+class CveRecord(models.Model):
+    """One CVE of the local catalog, imported from NVD CVE API 2.0 JSON."""
+
+    cve_id = models.CharField(max_length=32, unique=True)
+    published = models.DateTimeField(null=True, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    cvss_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
+    cvss_vector = models.CharField(max_length=200, blank=True)
+    cvss_version = models.CharField(max_length=8, blank=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    cwe_ids = models.JSONField(default=list, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    configurations = models.JSONField(default=list, blank=True, help_text="NVD CPE match configurations")
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-published"]
+        verbose_name = "CVE record"
+
+    def __str__(self) -> str:
+        return self.cve_id
+
+
+class CveProduct(models.Model):
+    """(vendor, product) pairs named in a CVE's configurations: the index fingerprinting looks up."""
+
+    cve = models.ForeignKey(CveRecord, on_delete=models.CASCADE, related_name="products")
+    vendor = models.CharField(max_length=128)
+    product = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cve", "vendor", "product"], name="cveproduct_unique")]
+        indexes = [models.Index(fields=["vendor", "product"], name="cveproduct_vendor_product")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor}:{self.product} ({self.cve_id})"

@@ -1,0 +1,62 @@
+"""The Celery app: five queues, the database beat scheduler, request ids in task headers."""
+
+from __future__ import annotations
+
+import os
+
+import structlog
+from celery import Celery, signals
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("watchpost")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("orchestration", "nodes", "scans", "scoring", "reports")
+app.conf.task_queues = [Queue(name) for name in QUEUES]
+app.conf.task_default_queue = "orchestration"
+app.conf.task_routes = {
+    "nodes.tasks.*": {"queue": "nodes"},
+    "scans.tasks.job_*": {"queue": "scans"},
+    "scans.tasks.scoring_*": {"queue": "scoring"},
+    "reports.tasks.*": {"queue": "reports"},
+    "interventions.tasks.*": {"queue": "orchestration"},
+}
+app.conf.worker_hijack_root_logger = False
+app.autodiscover_tasks()
+
+REQUEST_ID_HEADER = "request_id"
+
+
+@signals.before_task_publish.connect
+def carry_request_id(headers=None, **kwargs):
+    """Stamp the current request id on every task published from this context."""
+    from config.request_id import current_request_id
+
+    if headers is not None and not headers.get(REQUEST_ID_HEADER):
+        request_id = current_request_id()
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+
+
+@signals.task_prerun.connect
+def bind_request_id(task=None, **kwargs):
+    structlog.contextvars.clear_contextvars()
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(REQUEST_ID_HEADER)
+    structlog.contextvars.bind_contextvars(task=task.name, task_id=task.request.id, request_id=request_id or "")
+
+
+@signals.task_postrun.connect
+def unbind_request_id(**kwargs):
+    structlog.contextvars.clear_contextvars()
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs):
+    """Keep Django's LOGGING (structured JSON) in workers instead of Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -1,0 +1,55 @@
+"""The small world every test starts from: org A with an owner, an analyst and a viewer; an outsider in org B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from orgs.models import Role
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Real hashing costs ~0.3 s per user; tests make dozens of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class World:
+    org: object
+    other_org: object
+    owner: object
+    admin: object
+    analyst: object
+    viewer: object
+    outsider: object
+
+
+@pytest.fixture
+def world(db) -> World:
+    org = OrganizationFactory(name="Acme", slug="acme", scope_networks=["127.0.0.0/8"])
+    other = OrganizationFactory(name="Globex", slug="globex")
+    people = {}
+    for role in (Role.OWNER, Role.ADMIN, Role.ANALYST, Role.VIEWER):
+        user = UserFactory(username=f"acme-{role}")
+        MembershipFactory(user=user, org=org, role=role)
+        people[str(role)] = user
+    outsider = UserFactory(username="globex-owner")
+    MembershipFactory(user=outsider, org=other, role=Role.OWNER)
+    return World(org=org, other_org=other, outsider=outsider, **people)
+
+
+@pytest.fixture
+def login(client):
+    """Log a user into the test client: ``login(world.viewer)``."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login

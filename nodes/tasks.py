@@ -1,0 +1,21 @@
+"""Celery adapters for node work: load ids, call one service."""
+
+from __future__ import annotations
+
+import structlog
+from celery import shared_task
+
+from nodes.models import Node
+from nodes.services import node_snapshot_refresh
+
+logger = structlog.get_logger(__name__)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def node_snapshot_refresh_task(node_id: int) -> None:
+    node = Node.objects.filter(pk=node_id).first()
+    if node is None:
+        logger.info("node_snapshot_refresh.skipped", node_id=node_id, reason="node deleted")
+        return
+    snapshot = node_snapshot_refresh(node=node)
+    logger.info("node_snapshot_refresh.done", node_id=node_id, open_findings=snapshot.open_findings)

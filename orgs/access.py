@@ -1,0 +1,40 @@
+"""Access helpers: the one way views, partials and API endpoints reach an organization.
+
+Another organization's object is a 404 (its existence is not revealed); a read-only
+member's write is a 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from orgs.models import Membership
+
+
+def membership_for(user, slug: str) -> Membership:
+    """The user's membership of the organization ``slug``, or 404."""
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        return Membership.objects.select_related("org").get(user=user, org__slug=slug)
+    except Membership.DoesNotExist:
+        raise Http404("No such organization") from None
+
+
+def writable_membership_for(user, slug: str) -> Membership:
+    membership = membership_for(user, slug)
+    if not membership.can_write:
+        raise PermissionDenied("Your role in this organization is read-only.")
+    return membership
+
+
+def managing_membership_for(user, slug: str) -> Membership:
+    membership = membership_for(user, slug)
+    if not membership.can_manage:
+        raise PermissionDenied("Only owners and admins manage this organization.")
+    return membership
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
