@@ -110,8 +110,8 @@ class WeakFamily:
 
 WEAK_FAMILIES = {
     "null": WeakFamily("high", "NULL cipher suites accepted (no encryption)", "traffic is sent in clear text"),
-    "export": WeakFamily("high", "EXPORT cipher suites accepted", "40/56-bit keys are broken in minutes (FREAK, Logjam)"),
-    "anon": WeakFamily("high", "Anonymous cipher suites accepted", "no server authentication: trivial man-in-the-middle"),
+    "export": WeakFamily("high", "EXPORT cipher suites accepted", "40/56-bit keys break in minutes (FREAK, Logjam)"),
+    "anon": WeakFamily("high", "Anonymous cipher suites accepted", "no server authentication, so man-in-the-middle"),
     "rc4": WeakFamily("medium", "RC4 cipher suites accepted", "RC4 biases allow plaintext recovery (RFC 7465)"),
     "des": WeakFamily("medium", "Single-DES cipher suites accepted", "56-bit DES keys can be brute-forced"),
     "3des": WeakFamily("low", "3DES cipher suites accepted", "64-bit blocks allow the SWEET32 birthday attack"),
@@ -335,6 +335,7 @@ def describe_certificate(der: bytes, *, now: dt.datetime | None = None) -> dict[
     dns, ips = _names(cert)
     key_type, key_size = _key_info(cert)
     hash_algorithm = cert.signature_hash_algorithm
+    oid = cert.signature_algorithm_oid
     return {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
@@ -349,7 +350,7 @@ def describe_certificate(der: bytes, *, now: dt.datetime | None = None) -> dict[
         "self_signed": _is_self_signed(cert),
         "key_type": key_type,
         "key_size": key_size,
-        "signature_algorithm": getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string),
+        "signature_algorithm": getattr(oid, "_name", oid.dotted_string),
         "signature_hash": hash_algorithm.name if hash_algorithm else "",
     }
 
