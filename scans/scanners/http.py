@@ -17,6 +17,7 @@ from typing import Any
 
 from scans.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
 from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
+from scans.scanners.port_sets import RESERVED_PORTS
 
 HTTPS_PORTS = frozenset({443, 4443, 5986, 6443, 8443, 9443, 10443})
 HTTP_PORTS = frozenset({80, 591, 3000, 5000, 8000, 8008, 8080, 8081, 8088, 8888, 9000, 9090})
@@ -217,6 +218,10 @@ class HttpScanner(Scanner):
 
     def ports_for(self, target: Target, options: dict[str, Any]) -> list[tuple[int, str]]:
         """(port, scheme guess) pairs. Explicit ports win, then discovery, then typical web ports."""
+        # Reserved ports (the sandbox's) are never probed, whoever asks.
+        return [(p, s) for p, s in self._ports_for(target, options) if p not in RESERVED_PORTS]
+
+    def _ports_for(self, target: Target, options: dict[str, Any]) -> list[tuple[int, str]]:
         if options.get("ports"):
             ports = options["ports"]
             if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):

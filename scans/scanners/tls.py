@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 
 from scans.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
 from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
+from scans.scanners.port_sets import RESERVED_PORTS
 
 # Ports where TLS is the norm: used when discovery has not said which ports speak TLS.
 TLS_PORTS = frozenset({
@@ -383,6 +384,10 @@ class TlsScanner(Scanner):
     default_budget = 60.0
 
     def ports_for(self, target: Target, options: dict[str, Any]) -> list[int]:
+        # Reserved ports (the sandbox's) are never probed, whoever asks.
+        return [p for p in self._ports_for(target, options) if p not in RESERVED_PORTS]
+
+    def _ports_for(self, target: Target, options: dict[str, Any]) -> list[int]:
         if options.get("version_probe") not in {"auto", "raw"}:
             raise ScannerError("tls: version_probe must be 'auto' or 'raw'")
         if options.get("ports"):

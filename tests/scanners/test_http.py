@@ -186,3 +186,9 @@ def test_cookie_and_hsts_parsing_reads_attributes_case_insensitively():
     cookie = Cookie.parse("SID=a=b; secure; HTTPONLY; SameSite=Strict")
     assert cookie.name == "SID" and cookie.attributes == {"secure": "", "httponly": "", "samesite": "Strict"}
     assert hsts_max_age('MAX-AGE="600"; preload') == 600 and hsts_max_age("includeSubDomains") is None
+
+
+def test_the_reserved_sandbox_port_is_never_probed_even_when_asked_for():
+    scanner = get_scanner("http")
+    options = {**scanner.clean_options({}), "ports": [2024, 8080]}
+    assert scanner.ports_for(Target(address=ADDRESS), options) == [(8080, "http")]

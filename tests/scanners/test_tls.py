@@ -232,3 +232,8 @@ def test_certificates_have_their_private_key_on_disk_readable_by_openssl(certs):
     context.load_cert_chain(str(bundle.chain_path), str(bundle.key_path))
     assert bundle.certificate.signature_hash_algorithm.name == "sha1"
     assert oct(bundle.key_path.stat().st_mode)[-3:] == "600"
+
+
+def test_the_reserved_sandbox_port_is_never_probed_even_when_asked_for():
+    scanner = get_scanner("tls")
+    assert scanner.ports_for(Target(address=ADDRESS), {**scanner.clean_options({}), "ports": [2024, 443]}) == [443]
