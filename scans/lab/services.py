@@ -224,6 +224,8 @@ def postgres_handler(version: str = "15.3", *, trust: bool = False) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             length, code = struct.unpack("!II", await reader.readexactly(8))
+            if not 8 <= length <= 10000:
+                return  # "invalid length of startup packet": what PostgreSQL says to HTTP or TLS sent at it
             body = await reader.readexactly(max(0, min(length, 10000) - 8))
             if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: not offered
                 writer.write(b"N")
@@ -294,6 +296,12 @@ def mongodb_handler(version: str = "6.0.5", *, auth: bool = False) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             header = await asyncio.wait_for(reader.readexactly(16), timeout=IDLE_SECONDS)
+            if header.startswith(b"GET "):
+                text = b"It looks like you are trying to access MongoDB over HTTP on the native driver port.\r\n"
+                writer.write(b"HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(text), text))
+                await writer.drain()
+                return
             length, request_id, _, opcode = struct.unpack("<iiii", header)
             if not 16 < length <= 48_000_000:
                 return
