@@ -196,6 +196,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading binds every subdomain of the deployment's domain to HTTPS for months and is
+        # hard to undo; it is the operator's call (SECURE_HSTS_PRELOAD=1), so the check is silenced.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # /healthz and /readyz are probed over plain HTTP by load balancers.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

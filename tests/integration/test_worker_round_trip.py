@@ -1,0 +1,45 @@
+"""A task goes through a real broker to a real worker, writes a row, and logs the request id."""
+
+import json
+import time
+
+import pytest
+import structlog
+
+from nodes.models import NodeSnapshot
+from nodes.tasks import node_snapshot_refresh_task
+from tests.factories import FindingFactory, NodeFactory
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_a_task_round_trips_through_redis_to_a_worker_that_writes_the_row(start_worker, purge_queues):
+    node = NodeFactory()
+    FindingFactory(node=node, severity="high")
+    FindingFactory(node=node, severity="critical")
+    worker = start_worker(queues="nodes")
+
+    structlog.contextvars.bind_contextvars(request_id="req-roundtrip-42")
+    try:
+        node_snapshot_refresh_task.delay(node.pk)
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+    assert wait_for(lambda: NodeSnapshot.objects.get(node=node).high == 1), worker.log()
+    snapshot = NodeSnapshot.objects.get(node=node)
+    assert (snapshot.critical, snapshot.high) == (1, 1)
+
+    assert wait_for(lambda: "node_snapshot_refresh.done" in worker.log()), worker.log()
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    done = [line for line in lines if line.get("event") == "node_snapshot_refresh.done"]
+    assert done[0]["request_id"] == "req-roundtrip-42"
+    assert done[0]["task"] == "nodes.tasks.node_snapshot_refresh_task"
