@@ -83,6 +83,17 @@ class Version:
         """True when a packager's revision is attached: fixes may have been backported."""
         return bool(self.distro)
 
+    def extends(self, base: Version) -> bool:
+        """Is this ``base`` itself or ``base`` with a patch level or pre-release added?
+
+        ``7.2p2`` and ``7.2rc1`` extend ``7.2``; ``7.2.1`` does not. This is how a CPE
+        with version ``7.2`` and update ANY is read.
+        """
+        stem = base.key[:-1]
+        if self.key[: len(stem)] != stem:
+            return False
+        return self.key[len(stem)][0] != _NUMBER
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented

@@ -586,7 +586,7 @@ async def probe_postgres(probe: Probe) -> ServiceObservation | None:
     if result.data not in (b"N", b"S"):
         return None
     startup = struct.pack("!II", 8 + len(STARTUP), 196608) + STARTUP
-    reply = await probe.send("postgres-startup", startup, complete=_postgres_complete)
+    reply = await probe.send("postgres-startup", startup, complete=postgres_reply_complete)
     data = reply.data
     evidence = {"probe": "postgres-startup", "ssl_offered": result.data == b"S", "received": trimmed(data)}
     if m := re.search(rb"server_version\0([^\0]+)\0", data):
@@ -601,7 +601,7 @@ async def probe_postgres(probe: Probe) -> ServiceObservation | None:
     return observation(probe, "postgresql", "postgresql", confidence=0.6, evidence=evidence)
 
 
-def _postgres_complete(data: bytes) -> bool:
+def postgres_reply_complete(data: bytes) -> bool:
     """An authentication request or an error ends the exchange; AuthenticationOk runs to ReadyForQuery."""
     if len(data) < 5 or len(data) < 1 + struct.unpack_from("!I", data, 1)[0]:
         return False
