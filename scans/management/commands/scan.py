@@ -1,0 +1,159 @@
+"""``python manage.py scan ADDRESS``: check, discover, run scanners, print the results.
+
+The operator's direct tool, outside any organization: the target is bounded by the
+deployment's ``SCAN_ALLOWED_NETWORKS`` only, and refused before any packet is sent
+when it falls outside. Names are resolved once by the scope guard; discovery and
+every scanner then connect to the checked IP literal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
+from scans.candidates import ScanResult, ServiceObservation
+from scans.scanners import ScanContext, ScannerError, ScannerUnavailable, Target, get_scanner, load_all
+from scans.scanners.port_sets import parse_ports
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4, None: 5}
+# Scanners that find ports rather than inspect them: discovery's job, not run again by default.
+DISCOVERY_SCANNERS = {"portscan"}
+
+
+class Command(BaseCommand):
+    help = "Scan one address or name (inside SCAN_ALLOWED_NETWORKS): discovery, then the selected scanners."
+
+    def add_arguments(self, parser):
+        parser.add_argument("address", help="IP address or host name; names are resolved once and checked")
+        parser.add_argument("--scanners", default="", help="comma-separated scanner names (default: all inspectors)")
+        parser.add_argument("--ports", default="top1000", help="top100, top1000, all, or a list like 22,80,8000-8100")
+        parser.add_argument("--json", action="store_true", help="print one JSON document instead of a report")
+        parser.add_argument("--timeout", type=float, default=2.0, help="connect and read timeout in seconds (default 2; reads get at least 1)")
+        parser.add_argument("--budget", type=float, default=None, help="time budget per scanner, seconds")
+
+    def handle(self, *args, **options):
+        allowed = getattr(settings, "SCAN_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS)
+        try:
+            checked = resolve_and_check(options["address"], scope=UNBOUNDED, allowed_networks=allowed)
+        except ScopeError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            ports = parse_ports(options["ports"])
+        except ValueError as exc:
+            raise CommandError(f"--ports: {exc}") from None
+        names = self._scanner_names(options["scanners"])
+        context = ScanContext(connect_timeout=options["timeout"], read_timeout=max(options["timeout"], 1.0))
+
+        started = time.monotonic()
+        report = asyncio.run(self._run(checked, ports, names, context, options["budget"]))
+        report["duration"] = round(time.monotonic() - started, 3)
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2, default=str))
+        else:
+            self._print(report)
+
+    def _scanner_names(self, requested: str) -> list[str]:
+        known = load_all()
+        if not requested:
+            return sorted(name for name in known if name not in DISCOVERY_SCANNERS)
+        names = [n.strip() for n in requested.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise CommandError(f"unknown scanner(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return list(dict.fromkeys(names))
+
+    async def _run(self, checked: CheckedTarget, ports: tuple[int, ...], names: list[str], context: ScanContext,
+                   budget: float | None) -> dict[str, Any]:
+        discovery = await discover(checked, ports, context)
+        target = Target(
+            address=checked.address,
+            hostname=checked.hostname,
+            ports=tuple(discovery["open_ports"]),
+            services=tuple(ServiceObservation.from_dict(s) for s in discovery["services"]),
+        )
+
+        async def one(name: str) -> dict[str, Any]:
+            if not target.ports:
+                # Inspectors treat "no ports known" as "try the usual ones"; after a discovery that
+                # found nothing open that would be a second, unasked-for scan.
+                return {"scanner": name, "skipped": "discovery found no open port"}
+            scanner = get_scanner(name)
+            options = {}
+            # Without named services an inspector would only look at its typical ports; point
+            # it at every open port instead (a TLS or HTTP probe of another service is cheap).
+            if not target.services and target.ports and scanner.options.get("ports", (None,))[0] is list:
+                options["ports"] = list(target.ports)
+            try:
+                result = await scanner.run_async(target, options, budget=budget, context=context)
+            except ScannerUnavailable as exc:
+                return {"scanner": name, "skipped": str(exc)}
+            except ScannerError as exc:
+                return {"scanner": name, "error": str(exc), "complete": False}
+            return result.to_dict()
+
+        results = await asyncio.gather(*(one(name) for name in names))
+        return {
+            "target": checked.label,
+            "address": checked.address,
+            "addresses": list(checked.addresses),
+            "discovery": discovery,
+            "results": list(results),
+        }
+
+    def _print(self, report: dict[str, Any]) -> None:
+        write = self.stdout.write
+        label = report["target"]
+        write(self.style.MIGRATE_HEADING(
+            f"Scan of {label}" + (f" ({report['address']})" if label != report["address"] else "")
+        ))
+        discovery = report["discovery"]
+        services = {s["port"]: s for s in discovery["services"]}
+        write(f"Discovery ({discovery['method']}): {len(discovery['open_ports'])} open of "
+              f"{discovery['ports_scanned']} port(s) in {discovery['duration']:.2f}s")
+        for port in discovery["open_ports"]:
+            service = services.get(port, {})
+            what = " ".join(x for x in (service.get("service", ""), service.get("product", ""),
+                                        service.get("version", "")) if x)
+            write(f"  {port}/tcp  {what or '?'}{'  (tls)' if service.get('tls') else ''}")
+        total = 0
+        for result in report["results"]:
+            name = result["scanner"]
+            if "skipped" in result:
+                write(self.style.WARNING(f"\n{name}: skipped: {result['skipped']}"))
+                continue
+            if "findings" not in result:
+                write(self.style.ERROR(f"\n{name}: error: {result['error']}"))
+                continue
+            state = "complete" if result["complete"] else f"INCOMPLETE: {result['error']}"
+            findings = sorted(result["findings"], key=lambda f: (SEVERITY_ORDER.get(f["severity"], 5), f["rule_id"]))
+            total += len(findings)
+            write(f"\n{name} {result['version']}: {len(findings)} finding(s), {result['duration']:.2f}s, {state}")
+            for f in findings:
+                severity = (f["severity"] or "?").upper()
+                style = self.style.ERROR if severity in {"CRITICAL", "HIGH"} else (
+                    self.style.WARNING if severity == "MEDIUM" else (lambda s: s))
+                write(style(f"  {severity:<8} {f['rule_id']:<40} {f['location'] or f['host']}  {f['title']}"))
+        write(f"\n{total} finding(s) in {report['duration']:.2f}s")
+
+
+async def discover(checked: CheckedTarget, ports: tuple[int, ...], context: ScanContext) -> dict[str, Any]:
+    """Open ports and identified services of the checked address, as plain JSON-ready data."""
+    target = Target(address=checked.address, hostname=checked.hostname)
+    result: ScanResult = await get_scanner("portscan").run_async(
+        target, {"ports": ",".join(map(str, ports))}, context=context
+    )
+    return {
+        "method": "portscan",
+        "ports_scanned": len(ports),
+        "open_ports": list(result.open_ports),
+        "services": [s.to_dict() for s in result.services],
+        "complete": result.complete,
+        "error": result.error,
+        "duration": result.duration,
+    }

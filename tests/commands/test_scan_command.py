@@ -1,0 +1,89 @@
+"""``manage.py scan`` against lab targets on loopback."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from scans.lab import Lab
+from scans.lab.http import HttpResponse, http_handler
+from scans.lab.tls import CertFactory, legacy_server_context
+
+ADDRESS = "127.0.4.61"
+
+
+@pytest.fixture(scope="module")
+def node():
+    """One lab node: a plain web server and an HTTPS one with an expired self-signed certificate."""
+    with Lab() as lab, CertFactory() as certs:
+        web = lab.serve(ADDRESS, 0, http_handler({("GET", "/"): HttpResponse(body="hi")},
+                                                 server_header="nginx/1.18.0"))
+        tls = lab.serve(ADDRESS, 0, http_handler({("GET", "/"): HttpResponse(body="hi")}),
+                        ssl_context=legacy_server_context(certs.expired("node.lab", self_signed=True)))
+        yield web.port, tls.port
+
+
+def scan(*args):
+    out = StringIO()
+    call_command("scan", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_discovers_the_open_ports_and_runs_the_selected_scanners(node):
+    web, tls = node
+    report = json.loads(scan(ADDRESS, "--ports", f"{web},{tls},1", "--scanners", "tls,http", "--json", "--timeout", "0.5"))
+
+    assert report["address"] == ADDRESS
+    assert report["discovery"]["open_ports"] == sorted([web, tls])
+    by_scanner = {r["scanner"]: r for r in report["results"]}
+    assert set(by_scanner) == {"tls", "http"}
+    tls_rules = {(f["port"], f["rule_id"]) for f in by_scanner["tls"]["findings"]}
+    assert {(tls, "tls-cert-expired"), (tls, "tls-cert-self-signed"), (tls, "tls-protocol-tls1.0")} <= tls_rules
+    http_rules = {(f["port"], f["rule_id"]) for f in by_scanner["http"]["findings"]}
+    assert {(web, "http-no-https-redirect"), (web, "http-server-version-disclosure"),
+            (tls, "http-missing-hsts")} <= http_rules
+
+
+def test_it_prints_a_readable_report_by_default(node):
+    web, tls = node
+    text = scan(ADDRESS, "--ports", f"{web},{tls}", "--scanners", "tls", "--timeout", "0.5")
+
+    assert f"Scan of {ADDRESS}" in text
+    assert "2 open of 2 port(s)" in text
+    assert "HIGH     tls-cert-expired" in text
+
+
+def test_a_name_is_resolved_once_and_scanned_at_its_checked_address(node):
+    web, _ = node
+    report = json.loads(scan("localhost", "--ports", "1", "--scanners", "http", "--json"))
+
+    assert report["target"] == "localhost"
+    assert report["address"] in {"127.0.0.1", "::1"}
+    assert report["discovery"]["open_ports"] == []
+    assert report["results"] == [{"scanner": "http", "skipped": "discovery found no open port"}]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "8.8.8.8", "169.254.169.254", "::ffff:10.0.0.1"])
+def test_it_refuses_a_target_outside_the_allowed_networks_before_sending_anything(address):
+    with pytest.raises(CommandError, match="outside the deployment's allowed networks"):
+        scan(address, "--ports", "80")
+
+
+def test_it_follows_the_deployment_setting_for_allowed_networks(settings):
+    settings.SCAN_ALLOWED_NETWORKS = ["127.0.9.0/24"]
+
+    with pytest.raises(CommandError, match=f"refused {ADDRESS}.*127.0.9.0/24"):
+        scan(ADDRESS, "--ports", "80")
+
+
+def test_it_names_the_known_scanners_when_asked_for_an_unknown_one():
+    with pytest.raises(CommandError, match="unknown scanner.*nope.*known:.*tls"):
+        scan(ADDRESS, "--scanners", "nope")
+
+
+def test_it_refuses_a_bad_port_list():
+    with pytest.raises(CommandError, match="--ports"):
+        scan(ADDRESS, "--ports", "80-x")
