@@ -146,7 +146,10 @@ def client_can_offer(version: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=64)
 def _client_context(version: str, *, verify: bool = False, ca_file: str = "") -> ssl.SSLContext | None:
+    # Cached: loading the system trust store costs tens of milliseconds per context, and
+    # contexts are never modified once built.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False  # hostname is judged separately and reported, not enforced
     if verify:

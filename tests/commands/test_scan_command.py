@@ -34,7 +34,9 @@ def scan(*args):
 
 def test_it_discovers_the_open_ports_and_runs_the_selected_scanners(node):
     web, tls = node
-    report = json.loads(scan(ADDRESS, "--ports", f"{web},{tls},1", "--scanners", "tls,http", "--json", "--timeout", "0.5"))
+    report = json.loads(
+        scan(ADDRESS, "--ports", f"{web},{tls},1", "--scanners", "tls,http", "--json", "--timeout", "0.5")
+    )
 
     assert report["address"] == ADDRESS
     assert report["discovery"]["open_ports"] == sorted([web, tls])

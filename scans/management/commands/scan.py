@@ -34,7 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--scanners", default="", help="comma-separated scanner names (default: all inspectors)")
         parser.add_argument("--ports", default="top1000", help="top100, top1000, all, or a list like 22,80,8000-8100")
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of a report")
-        parser.add_argument("--timeout", type=float, default=2.0, help="connect and read timeout in seconds (default 2; reads get at least 1)")
+        parser.add_argument("--timeout", type=float, default=2.0,
+                            help="connect and read timeout in seconds (default 2; reads get at least 1)")
         parser.add_argument("--budget", type=float, default=None, help="time budget per scanner, seconds")
 
     def handle(self, *args, **options):
