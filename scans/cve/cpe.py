@@ -232,6 +232,7 @@ class Observed:
     products: tuple[tuple[str, str], ...]  # NVD (vendor, product) pairs, see nvd_products()
     version: Version | None
     platforms: frozenset[tuple[str, str]] = frozenset()  # operating systems the version suggests
+    cpe: Cpe | None = None  # the scanner's CPE, when it gave one: its editions and targets count too
     keys: frozenset[tuple[str, str]] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -337,6 +338,17 @@ class MatchCriterion:
             for vendor, product in observed.keys
         )
 
+    def agrees_with(self, observed: Cpe) -> bool:
+        """Do the attributes besides vendor, product and version allow ``observed``?
+
+        Only what the observation states counts: its ANY says nothing either way.
+        """
+        for name in ("edition", "language", "sw_edition", "target_sw", "target_hw", "other"):
+            value = getattr(observed, name)
+            if value != ANY and not attribute_matches(getattr(self.criteria, name), value):
+                return False
+        return True
+
     def evaluate(self, version: Version | None, name: str = "") -> Verdict:
         """Does ``version`` of the criterion's product satisfy it? (The product is assumed.)"""
         name = name or self.criteria.literal("product") or "product"
@@ -369,10 +381,8 @@ class MatchCriterion:
         else:
             inside = self._matches_exact(version)
             listed = self._listed_version()
-            word = "is" if inside else "is not"
-            verdict = Verdict(
-                inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} {word} the affected {listed}", criteria
-            )
+            said = f"is listed as affected ({listed})" if inside else f"is not the listed {listed}"
+            verdict = Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} {said}", criteria)
         if verdict.matched and version.is_distribution_build:
             return Verdict(
                 True,
@@ -460,6 +470,8 @@ class Configuration:
 
         def criterion_state(criterion: MatchCriterion) -> _State:
             if criterion.is_about(observed):
+                if observed.cpe is not None and not criterion.agrees_with(observed.cpe):
+                    return _FALSE  # e.g. NGINX Plus criteria against an observed open-source build
                 verdict = criterion.evaluate(observed.version)
                 if verdict.matched and criterion.vulnerable:
                     hits.append(verdict)

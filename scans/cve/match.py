@@ -50,7 +50,7 @@ class CveIndex:
         self._by_product: dict[tuple[str, str], list[CveEntry]] = {}
         self._wildcard: list[CveEntry] = []
         self._ids: set[str] = set()
-        self._cache: dict[tuple[tuple[tuple[str, str], ...], str], tuple[CveMatch, ...]] = {}
+        self._cache: dict[tuple[tuple[tuple[str, str], ...], str, str], tuple[CveMatch, ...]] = {}
         for entry in entries:
             self.add(entry)
 
@@ -94,7 +94,7 @@ class CveIndex:
     def match(self, observed: Observed) -> list[CveMatch]:
         if observed.version is None or not observed.products:
             return []
-        key = (observed.products, observed.version.text.lower())
+        key = (observed.products, observed.version.text.lower(), str(observed.cpe or ""))
         cached = self._cache.get(key)
         if cached is None:
             cached = tuple(_sorted(m for e in self.candidates(observed.products) if (m := match_entry(e, observed))))
@@ -121,6 +121,7 @@ def observe(product: str, version: str, cpe: str | Cpe = "") -> Observed:
         products=nvd_products(product, parsed_cpe),
         version=parsed,
         platforms=platforms_suggested_by(parsed),
+        cpe=parsed_cpe if isinstance(parsed_cpe, Cpe) else None,
     )
 
 

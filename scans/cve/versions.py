@@ -70,7 +70,7 @@ class Version:
 
     text: str  # what was parsed, stripped
     upstream: str  # the part that takes part in ordering, e.g. "8.9p1", "7.0-rc2"
-    distro: str = ""  # the packager's revision, e.g. "6ubuntu14.4", "1:", "deb11u1"
+    distro: str = ""  # the packager's revision with its separators: "-6ubuntu14.4", "1:-3ubuntu0.1", "+deb11u1"
     build: str = ""  # other ignored metadata: a commit hash, a platform, "(unix)"
     key: tuple[tuple[int, int | str], ...] = field(default=(), repr=False)
 
@@ -155,16 +155,17 @@ def _split_distro(text: str) -> tuple[str, str, str]:
         # A package revision ("6ubuntu14.4"), a vendor word ("ubuntu") or a commit
         # hash: from here on the text is not upstream's.
         suffix = "-".join(parts[index:])
-        (build if _COMMIT.match(suffix) else distro).append(suffix)
+        (build if _COMMIT.match(suffix) else distro).append("-" + suffix)
         break
     if plus:
-        (distro if _DISTRO_WORD.search(metadata) else build).append(metadata)
+        (distro if _DISTRO_WORD.search(metadata) else build).append("+" + metadata)
     if slash:
-        build.append(platform)
+        build.append("/" + platform)
     if sep:
         # "8.9p1 Ubuntu-3ubuntu0.1": whatever follows the version is the packager's.
-        (distro if _DISTRO_WORD.search(rest) else build).append(rest.strip())
-    return "-".join(p for p in kept if p), " ".join(d for d in distro if d), " ".join(b for b in build if b)
+        (distro if _DISTRO_WORD.search(rest) else build).append(" " + rest.strip())
+    # Pieces keep their separators, so "5:6.0.16-1+deb11u2" reads back as "5:-1+deb11u2".
+    return "-".join(p for p in kept if p), "".join(distro).strip(), "".join(build).strip(" -+/")
 
 
 def _key(upstream: str) -> tuple[tuple[int, int | str], ...]:
