@@ -1,0 +1,189 @@
+"""Writes about interventions: open (idempotently), acknowledge, resolve, dismiss, retry.
+
+Every transition is a conditional UPDATE on the state it leaves, so two people (or a
+person and the pipeline) acting at once cannot both win; the loser gets a clear
+``InterventionTransitionError``. Every transition writes an AuditEvent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from interventions.models import Intervention
+from orgs.audit import audit_record
+
+logger = structlog.get_logger(__name__)
+
+State = Intervention.State
+Kind = Intervention.Kind
+
+
+class InterventionTransitionError(ValueError):
+    """A transition the state machine does not allow (resolved → acknowledged, a second dismiss...)."""
+
+
+def intervention_open(
+    *,
+    org,
+    kind: str,
+    subject: str,
+    title: str,
+    context: dict[str, Any] | None = None,
+    session=None,
+    job=None,
+    node=None,
+) -> Intervention:
+    """Open an intervention, or bump the unresolved one already open for (subject, kind).
+
+    Idempotent: a job failing again, or the watchdog finding the same stuck stage on its
+    next round, adds an occurrence and refreshes the context instead of a second row.
+    """
+    context = dict(context or {})
+    for _ in range(3):
+        with transaction.atomic():
+            existing = (
+                Intervention.objects.select_for_update()
+                .filter(subject=subject, kind=kind, state__in=Intervention.UNRESOLVED)
+                .first()
+            )
+            if existing is not None:
+                existing.occurrences = F("occurrences") + 1
+                existing.context = {**existing.context, **context}
+                existing.title = title[:300]
+                existing.save(update_fields=["occurrences", "context", "title"])
+                existing.refresh_from_db(fields=["occurrences"])
+                logger.info("intervention.bumped", intervention_id=existing.pk, kind=kind, subject=subject,
+                            occurrences=existing.occurrences)
+                return existing
+            try:
+                # A savepoint: losing the race to a concurrent opener must not poison the transaction.
+                with transaction.atomic():
+                    intervention = Intervention.objects.create(
+                        org=org, kind=kind, subject=subject, title=title[:300], context=context,
+                        session=session, job=job, node=node,
+                    )
+            except IntegrityError:
+                continue  # someone opened it between our read and our insert: bump theirs
+            audit_record(org=org, verb="intervention.opened", target=intervention,
+                         changes={"state": [None, State.OPEN], "kind": kind, "subject": subject})
+            logger.info("intervention.opened", intervention_id=intervention.pk, kind=kind, subject=subject)
+            return intervention
+    raise RuntimeError(f"could not open or bump the intervention for {subject} ({kind})")
+
+
+def _transition(*, intervention: Intervention, to: str, by, note: str, verb: str, extra: dict[str, Any]) -> Intervention:
+    allowed_from = [state for state, targets in Intervention.TRANSITIONS.items() if to in targets]
+    old = intervention.state
+    with transaction.atomic():
+        changed = Intervention.objects.filter(pk=intervention.pk, state__in=allowed_from).update(state=to, **extra)
+        if not changed:
+            current = Intervention.objects.filter(pk=intervention.pk).values_list("state", flat=True).first()
+            label = dict(State.choices).get(to, to).lower()
+            raise InterventionTransitionError(
+                f"Intervention #{intervention.pk} is {current or 'gone'}; it cannot be {label} "
+                f"(only from {' or '.join(allowed_from)})."
+            )
+        intervention.refresh_from_db()
+        audit_record(org=intervention.org, verb=verb, target=intervention, actor=by,
+                     changes={"state": [old, to], "note": note})
+    logger.info(verb, intervention_id=intervention.pk, state=to)
+    return intervention
+
+
+def intervention_acknowledge(*, intervention: Intervention, by, note: str = "") -> Intervention:
+    """Someone is on it: open → acknowledged."""
+    extra: dict[str, Any] = {"acknowledged_by": _user(by), "acknowledged_at": timezone.now()}
+    if note:
+        extra["note"] = note
+    return _transition(intervention=intervention, to=State.ACKNOWLEDGED, by=by, note=note,
+                       verb="intervention.acknowledged", extra=extra)
+
+
+def intervention_resolve(*, intervention: Intervention, by, note: str = "") -> Intervention:
+    """The cause is fixed: open | acknowledged → resolved."""
+    extra: dict[str, Any] = {"closed_by": _user(by), "closed_at": timezone.now()}
+    if note:
+        extra["note"] = note
+    return _transition(intervention=intervention, to=State.RESOLVED, by=by, note=note,
+                       verb="intervention.resolved", extra=extra)
+
+
+def intervention_dismiss(*, intervention: Intervention, by, note: str = "") -> Intervention:
+    """Not worth acting on: open | acknowledged → dismissed."""
+    extra: dict[str, Any] = {"closed_by": _user(by), "closed_at": timezone.now()}
+    if note:
+        extra["note"] = note
+    return _transition(intervention=intervention, to=State.DISMISSED, by=by, note=note,
+                       verb="intervention.dismissed", extra=extra)
+
+
+# Kinds whose failed work is one job, re-queued alone by a retry.
+JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE)
+
+
+def intervention_retry(*, intervention: Intervention, by) -> Intervention:
+    """Re-queue only the failed work; the intervention resolves itself when that work succeeds.
+
+    A job intervention re-queues its job (the session re-opens its execution stage for
+    it); a stuck stage re-runs that stage. An import cannot be retried: the file was
+    rejected, a corrected one must be uploaded.
+    """
+    from scans.pipeline import retries
+
+    intervention.refresh_from_db()
+    if not intervention.is_unresolved:
+        raise InterventionTransitionError(
+            f"Intervention #{intervention.pk} is {intervention.state}; only an open or acknowledged one can be retried."
+        )
+    if intervention.kind == Kind.IMPORT_REJECTED:
+        raise InterventionTransitionError("A rejected import cannot be retried; upload a corrected file instead.")
+    if intervention.kind in JOB_KINDS or (intervention.kind == Kind.STAGE_STUCK and intervention.job_id):
+        if intervention.job_id is None:
+            raise InterventionTransitionError(f"Intervention #{intervention.pk} names no job to retry.")
+        retries.job_retry(job_id=intervention.job_id)
+    elif intervention.kind == Kind.STAGE_STUCK:
+        if intervention.session_id is None:
+            raise InterventionTransitionError(f"Intervention #{intervention.pk} names no session to retry.")
+        retries.stage_retry(session_id=intervention.session_id)
+    else:  # pragma: no cover - every kind is handled above
+        raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")
+
+    now = timezone.now()
+    Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1, last_retry_at=now)
+    intervention.refresh_from_db()
+    audit_record(org=intervention.org, verb="intervention.retried", target=intervention, actor=by,
+                 changes={"retry_count": intervention.retry_count})
+    logger.info("intervention.retried", intervention_id=intervention.pk, retry_count=intervention.retry_count)
+    return intervention
+
+
+def interventions_resolve_after_retry(*, job=None, session=None) -> int:
+    """The retried work succeeded: resolve the interventions a person retried for it.
+
+    Called by the pipeline when a job succeeds or a session finishes its stage. Only
+    interventions with a retry resolve this way: one nobody acted on stays for a person.
+    """
+    qs = Intervention.objects.unresolved().filter(retry_count__gt=0)
+    if job is not None:
+        qs = qs.filter(job=job)
+    elif session is not None:
+        qs = qs.filter(session=session, job__isnull=True)
+    else:
+        return 0
+    resolved = 0
+    for intervention in qs:
+        try:
+            intervention_resolve(intervention=intervention, by=None, note="The retried work succeeded.")
+            resolved += 1
+        except InterventionTransitionError:
+            pass  # a person closed it meanwhile
+    return resolved
+
+
+def _user(by):
+    return by if by is not None and getattr(by, "is_authenticated", False) else None
