@@ -1,0 +1,190 @@
+"""Nuclei results: JSONL (``-jsonl``, v2 ``-json``) or a JSON array (``-json-export``).
+
+Field names changed between v2 (``templateID``, ``matched``, ``matcher_name``) and v3
+(``template-id``, ``matched-at``, ``matcher-name``); both are read. The finding's
+host is the IP nuclei connected to when it says, else the name from ``host``; its
+location is the matched URL or address plus the matcher (or extracted values), since
+one template fires once per matcher (``tech-detect``: bootstrap, nginx, ...).
+
+JSONL is read line by line, so a 100,000-line file never sits in memory twice.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.importers.base import (
+    ImportContext,
+    Importer,
+    cve_ids,
+    cvss_score,
+    first_cwe,
+    references,
+    register,
+    severity_word,
+    trim,
+)
+from scans.importers.reading import Fields, iter_json_lines, load_json
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ssh": 22}
+_WHITESPACE = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_EVIDENCE_LIMIT = 1024
+
+
+@register
+class NucleiImporter(Importer):
+    name = "nuclei"
+    formats = ("jsonl", "json")
+    description = "Nuclei JSONL (-jsonl) or JSON export (-json-export), v2 and v3 field names"
+
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        result = ImportResult(source=self.name, filename=context.filename)
+        hosts: dict[str, None] = {}
+        findings = result.findings
+        if _starts_with_array(stream):
+            context.line = None
+            records = load_json(stream.read(), context)
+            if not isinstance(records, list):
+                raise context.reject("expected an array of results")
+            for index, record in enumerate(records):
+                context.record = index
+                finding = self._finding(record, f"$[{index}]", context)
+                if finding is not None:
+                    findings.append(finding)
+                    hosts[finding.host] = None
+        else:
+            for index, (_, record) in enumerate(iter_json_lines(stream, context)):
+                context.record = index
+                finding = self._finding(record, "$", context)
+                if finding is not None:
+                    findings.append(finding)
+                    hosts[finding.host] = None
+        result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
+        return result
+
+    def _finding(self, record: Any, path: str, context: ImportContext) -> FindingCandidate | None:
+        fields = Fields(record, path, context)
+        if fields.flag("matcher-status") is False:
+            return None  # -ms also writes the templates that did not match
+        template = fields.text("template-id") or fields.text("templateID")
+        if not template:
+            raise context.reject("result without a template id", path=f"{path}.template-id")
+        info = fields.child("info")
+        classification = info.child("classification")
+        matched = fields.text("matched-at") or fields.text("matched")
+        target = fields.text("host")
+        matcher = fields.text("matcher-name") or fields.text("matcher_name")
+        extracted = fields.texts("extracted-results") or fields.texts("extracted_results")
+        hostname, port = _host_and_port(matched or target)
+        if not hostname:
+            hostname, port2 = _host_and_port(target)
+            port = port or port2
+        explicit_port = fields.integer("port") if fields.has("port") else None
+        if explicit_port is not None and 0 < explicit_port < 65536:
+            port = explicit_port
+        host = fields.text("ip") or hostname or context.default_host
+
+        location = matched or target
+        if matcher:
+            location = f"{location} [{matcher}]"
+        elif extracted:
+            location = f"{location} [{', '.join(extracted[:5])}]"
+
+        score = cvss_score(classification.number("cvss-score")) if classification.has("cvss-score") else None
+        evidence: dict[str, Any] = {"template": template, "type": fields.text("type"), "matched_at": trim(matched, 500)}
+        if target and target != host:
+            evidence["target"] = trim(target, 500)
+        if matcher:
+            evidence["matcher"] = trim(matcher, 200)
+        if extracted:
+            evidence["extracted"] = [trim(value, 200) for value in extracted[:10]]
+        for key in ("request", "response", "curl-command"):
+            value = fields.text(key)
+            if value:
+                evidence[key.replace("-", "_")] = trim(value, _EVIDENCE_LIMIT)
+        timestamp = fields.text("timestamp")
+        if timestamp:
+            evidence["timestamp"] = timestamp
+        raw_severity = info.text("severity")
+        cwe_values = classification.texts("cwe-id")
+        cwe = first_cwe(cwe_values)
+        if cwe is None and cwe_values:
+            evidence["cwe_raw"] = [trim(value, 50) for value in cwe_values[:5]]
+
+        return FindingCandidate(
+            source=self.name,
+            rule_id=template,
+            title=info.text("name") or template,
+            host=host,
+            severity=severity_word(raw_severity),
+            cvss_score=score,
+            cvss_vector=classification.text("cvss-metrics"),
+            cve_ids=cve_ids(classification.texts("cve-id")),
+            cwe=cwe,
+            port=port,
+            protocol="udp" if fields.text("type") == "dns" and port == 53 else "tcp",
+            location=trim(location, 1000),
+            description=trim(info.text("description"), 4000),
+            remediation=trim(info.text("remediation"), 4000),
+            references=_references(tuple(info.texts("reference"))),
+            evidence=evidence,
+        )
+
+
+def _starts_with_array(stream: BinaryIO) -> bool:
+    """Peek at the first significant byte without consuming the stream."""
+    if hasattr(stream, "peek"):
+        head = stream.peek(4096)[:4096]
+    elif stream.seekable():
+        here = stream.tell()
+        head = stream.read(4096)
+        stream.seek(here)
+    else:  # pragma: no cover - open_capped always hands over a peekable or seekable stream
+        return False
+    if head.startswith(_BOM):
+        head = head[3:]
+    return head.lstrip(_WHITESPACE)[:1] == b"["
+
+
+def _host_and_port(value: str) -> tuple[str, int | None]:
+    """``https://a.example:8443/x`` -> ("a.example", 8443); ``a.example:22`` -> ("a.example", 22)."""
+    if not value:
+        return "", None
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    end = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found != -1 and found < end:
+            end = found
+    return _netloc(scheme.lower(), rest[:end])
+
+
+@functools.lru_cache(maxsize=4096)
+def _netloc(scheme: str, netloc: str) -> tuple[str, int | None]:
+    # Cached: a run has many results per host, and urlsplit is the slowest step per line.
+    try:
+        parts = urlsplit(f"//{netloc}")
+        return parts.hostname or "", parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a malformed port or bracketed address in the tool's output
+        return "", None
+
+
+@functools.lru_cache(maxsize=4096)
+def _references(values: tuple[str, ...]) -> tuple[str, ...]:
+    # v2 templates wrote references as one YAML-ish string: "- http://a\n- http://b".
+    lines = []
+    for value in values:
+        if "\n" not in value:
+            lines.append(value)
+            continue
+        for line in value.splitlines():
+            line = line.strip().lstrip("-").strip()
+            if line:
+                lines.append(line)
+    return references(lines)
