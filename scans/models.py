@@ -222,6 +222,7 @@ class Finding(models.Model):
     match_confidence = models.FloatField(null=True, blank=True)
     match_reason = models.CharField(max_length=500, blank=True)
     fingerprint = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=32, blank=True, help_text="Digest of the content fields, to spot changes")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)

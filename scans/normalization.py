@@ -1,0 +1,132 @@
+"""One path from any scanner or importer candidate to a Finding's values.
+
+Severity comes from CVSS when a score is known (≥9 critical, ≥7 high, ≥4 medium, >0 low,
+else info) and from the tool's own word otherwise. The fingerprint is stable across runs
+and tools' cosmetic changes (titles, descriptions): it hashes only what identifies the
+finding — source, rule, port, protocol and location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from scans.candidates import FindingCandidate
+
+# Words tools use for severity, mapped onto ours.
+TOOL_SEVERITIES = {
+    "critical": "critical",
+    "high": "high",
+    "medium": "medium",
+    "moderate": "medium",
+    "low": "low",
+    "info": "info",
+    "informational": "info",
+    "information": "info",
+    "note": "info",
+    "none": "info",
+    "unknown": "info",
+    "error": "high",  # SARIF level
+    "warning": "medium",  # SARIF level
+}
+
+MAX_TITLE = 500
+MAX_LOCATION = 1000
+MAX_RULE_ID = 255
+MAX_EVIDENCE_BYTES = 16 * 1024
+
+
+def severity_from_cvss(score: float | Decimal | None) -> str | None:
+    if score is None:
+        return None
+    score = float(score)
+    if score >= 9.0:
+        return "critical"
+    if score >= 7.0:
+        return "high"
+    if score >= 4.0:
+        return "medium"
+    if score > 0.0:
+        return "low"
+    return "info"
+
+
+def normalized_severity(candidate: FindingCandidate) -> str:
+    from_score = severity_from_cvss(clean_cvss(candidate.cvss_score))
+    if from_score is not None:
+        return from_score
+    return TOOL_SEVERITIES.get((candidate.severity or "").strip().lower(), "info")
+
+
+def clean_cvss(score: Any) -> Decimal | None:
+    """A CVSS base score as Decimal(3,1), or None when absent or out of range."""
+    if score is None or score == "":
+        return None
+    try:
+        value = Decimal(str(score)).quantize(Decimal("0.1"))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if Decimal(0) <= value <= Decimal(10) else None
+
+
+def finding_fingerprint(candidate: FindingCandidate) -> str:
+    key = "\x1f".join(
+        [
+            candidate.source,
+            candidate.rule_id[:MAX_RULE_ID],
+            "" if candidate.port is None else str(candidate.port),
+            (candidate.protocol or "tcp").lower(),
+            candidate.location[:MAX_LOCATION],
+        ]
+    )
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _trimmed_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Evidence is for a person to read; a scanner dumping megabytes must not bloat every row."""
+    encoded = json.dumps(evidence, default=str, sort_keys=True)
+    if len(encoded) <= MAX_EVIDENCE_BYTES:
+        return evidence
+    return {"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES]}
+
+
+def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
+    """The Finding field values a candidate defines (identity, content; not lifecycle)."""
+    evidence = dict(candidate.evidence or {})
+    confidence = evidence.pop("match_confidence", None)
+    reason = evidence.pop("match_reason", "")
+    score = clean_cvss(candidate.cvss_score)
+    return {
+        "source": candidate.source,
+        "rule_id": candidate.rule_id[:MAX_RULE_ID],
+        "title": (candidate.title or candidate.rule_id)[:MAX_TITLE],
+        "severity": normalized_severity(candidate),
+        "cvss_score": score,
+        "cvss_vector": (candidate.cvss_vector or "")[:200],
+        "cve_ids": sorted({c.upper() for c in candidate.cve_ids}),
+        "cwe": candidate.cwe if isinstance(candidate.cwe, int) and candidate.cwe > 0 else None,
+        "port": candidate.port if isinstance(candidate.port, int) and 0 < candidate.port < 65536 else None,
+        "protocol": (candidate.protocol or "tcp").lower()[:8],
+        "location": candidate.location[:MAX_LOCATION],
+        "description": candidate.description or "",
+        "remediation": candidate.remediation or "",
+        "references": list(candidate.references),
+        "evidence": _trimmed_evidence(evidence),
+        "match_confidence": float(confidence) if isinstance(confidence, (int, float)) else None,
+        "match_reason": str(reason or "")[:500],
+    }
+
+
+# The fields a rescan may change; a change in any of them makes the finding "updated".
+CONTENT_FIELDS = (
+    "title", "severity", "cvss_score", "cvss_vector", "cve_ids", "cwe", "description",
+    "remediation", "references", "evidence", "match_confidence", "match_reason",
+)
+
+
+def content_hash(values: dict[str, Any]) -> str:
+    """A digest of the content fields, so a re-import compares one column instead of twelve."""
+    payload = json.dumps([values[f] for f in CONTENT_FIELDS], default=str, sort_keys=True, separators=(",", ":"))
+    return hashlib.md5(payload.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
