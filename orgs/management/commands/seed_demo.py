@@ -12,6 +12,7 @@ from nodes.models import Node
 from nodes.services import node_create
 from orgs.models import Membership, Organization, Role
 from orgs.services import organization_create
+from scans.catalog import CVE_FIXTURE, cve_catalog_import
 
 DEMO_SLUG = "demo"
 DEMO_OWNER = "demo"
@@ -54,6 +55,9 @@ class Command(BaseCommand):
                 node_create(org=org, address=address, name=name, tags=["demo"])
                 created += 1
         self.stdout.write(f"Demo organization '{org.slug}' ready with {len(DEMO_NODES)} nodes ({created} new).")
+        # A small real CVE catalog so fingerprinting finds something before anyone imports NVD.
+        cves = cve_catalog_import(paths=[CVE_FIXTURE])
+        self.stdout.write(f"CVE catalog: {cves.created} created, {cves.updated} updated, {cves.unchanged} unchanged.")
         if password:
             self.stdout.write(self.style.SUCCESS(
                 f"\n  Log in at http://127.0.0.1:8000/ as  user: {DEMO_OWNER}  password: {password}\n"

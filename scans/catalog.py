@@ -1,0 +1,180 @@
+"""The local CVE catalog: NVD CVE API 2.0 files into CveRecord and CveProduct rows.
+
+Imports are incremental and idempotent: a record whose ``lastModified`` is not newer
+than the stored one is left alone, so re-importing a feed (or an older one) changes
+nothing. Work goes in batches of records with a constant number of queries per batch
+(read the stored timestamps, insert the new, update the changed, rewrite their product
+index), whatever the size of the feed.
+
+``CveProduct`` holds the ``(vendor, product)`` of every *vulnerable* criterion: a
+product that is only the platform of someone else's bug never makes a CVE a candidate
+(``scans.cve`` reports hits from vulnerable criteria only). A criterion whose vendor or
+product is a wildcard is indexed under ``("*", "*")``, which fingerprinting always
+looks up. A CVE NVD has rejected keeps its record but loses its index rows, so it is
+never matched again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from itertools import islice
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from scans.cve.cpe import Configuration
+from scans.cve.nvd import CveEntry, iter_cve_entries
+from scans.models import CveProduct, CveRecord
+from scans.normalization import severity_from_cvss
+
+BATCH_SIZE = 500
+CVE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "cves" / "nvd_products.json"
+WILDCARD_PRODUCT = ("*", "*")
+# Severities NVD writes that are not ours: a CVSS v3 "none" is an informational record.
+_SEVERITY = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "none": "info"}
+_RECORD_FIELDS = (
+    "published", "last_modified", "description", "cvss_score", "cvss_vector", "cvss_version", "severity",
+    "cwe_ids", "references", "configurations", "imported_at",
+)
+
+
+@dataclass
+class CatalogCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0  # records NVD marks rejected (stored, never matched); also counted above
+
+    def __add__(self, other: CatalogCounts) -> CatalogCounts:
+        return CatalogCounts(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def cve_catalog_import(*, paths: Iterable[str | os.PathLike[str]], batch_size: int = BATCH_SIZE) -> CatalogCounts:
+    """Upsert every CVE of the NVD files at ``paths`` (plain or gzip JSON).
+
+    Each file is one transaction: a file that turns out broken halfway (``NvdFormatError``,
+    raised by the streaming reader) leaves the catalog as it was before that file.
+    """
+    counts = CatalogCounts()
+    for path in paths:
+        with transaction.atomic():
+            for batch in _batches(iter_cve_entries(path), batch_size):
+                counts += _apply_batch(batch)
+    return counts
+
+
+def cve_catalog_import_entries(*, entries: Iterable[CveEntry], batch_size: int = BATCH_SIZE) -> CatalogCounts:
+    """Upsert already-parsed entries (tests, other feeds)."""
+    counts = CatalogCounts()
+    with transaction.atomic():
+        for batch in _batches(entries, batch_size):
+            counts += _apply_batch(batch)
+    return counts
+
+
+def _batches(entries: Iterable[CveEntry], size: int) -> Iterator[list[CveEntry]]:
+    iterator = iter(entries)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _apply_batch(batch: list[CveEntry]) -> CatalogCounts:
+    counts = CatalogCounts()
+    # A feed may list one CVE twice (overlapping API pages): the newest wins.
+    newest: dict[str, CveEntry] = {}
+    for entry in batch:
+        held = newest.get(entry.cve_id)
+        if held is None or _is_newer(entry.last_modified, held.last_modified):
+            newest[entry.cve_id] = entry
+    stored = dict(CveRecord.objects.filter(cve_id__in=newest).values_list("cve_id", "last_modified"))
+    now = timezone.now()
+    to_create: list[CveRecord] = []
+    to_update: list[CveRecord] = []
+    for cve_id, entry in newest.items():
+        if cve_id in stored and not _is_newer(entry.last_modified, stored[cve_id]):
+            counts.unchanged += 1
+            continue
+        record = CveRecord(cve_id=cve_id, imported_at=now, **_record_values(entry))
+        (to_update if cve_id in stored else to_create).append(record)
+        counts.rejected += entry.is_rejected
+    if not to_create and not to_update:
+        return counts
+    if to_create:
+        CveRecord.objects.bulk_create(to_create, batch_size=len(to_create))
+        counts.created = len(to_create)
+    written = {r.cve_id: newest[r.cve_id] for r in (*to_create, *to_update)}
+    # One read gives the ids of both the inserted rows (not every backend returns them
+    # from a bulk insert) and the rows to update.
+    ids = dict(CveRecord.objects.filter(cve_id__in=written).values_list("cve_id", "pk"))
+    if to_update:
+        for record in to_update:
+            record.pk = ids[record.cve_id]
+        CveRecord.objects.bulk_update(to_update, fields=_RECORD_FIELDS, batch_size=len(to_update))
+        counts.updated = len(to_update)
+        CveProduct.objects.filter(cve_id__in=[r.pk for r in to_update]).delete()
+    products = [
+        CveProduct(cve_id=ids[cve_id], vendor=vendor, product=product)
+        for cve_id, entry in written.items()
+        if not entry.is_rejected
+        for vendor, product in vulnerable_products(entry.configurations)
+    ]
+    CveProduct.objects.bulk_create(products, batch_size=2000)
+    return counts
+
+
+def _is_newer(candidate, held) -> bool:
+    """Is ``candidate`` a later revision than ``held``? Unknown dates count as newer (re-read)."""
+    if candidate is None or held is None:
+        return True
+    return candidate > held
+
+
+def _record_values(entry: CveEntry) -> dict:
+    return {
+        "published": entry.published,
+        "last_modified": entry.last_modified,
+        "description": entry.description,
+        "cvss_score": None if entry.cvss_score is None else Decimal(str(entry.cvss_score)).quantize(Decimal("0.1")),
+        "cvss_vector": entry.cvss_vector[:200],
+        "cvss_version": entry.cvss_version[:8],
+        # Our bands over the chosen score (NVD's v2 bands have no "critical"); NVD's word without one.
+        "severity": severity_from_cvss(entry.cvss_score) or _SEVERITY.get(entry.severity, ""),
+        "cwe_ids": list(entry.cwe_ids),
+        "references": list(entry.references),
+        "configurations": [c.to_nvd() for c in entry.configurations],
+    }
+
+
+def vulnerable_products(configurations: Iterable[Configuration]) -> list[tuple[str, str]]:
+    """The distinct ``(vendor, product)`` keys a CVE is looked up by (see the module docstring)."""
+    keys: dict[tuple[str, str], None] = {}
+    for configuration in configurations:
+        for criterion in configuration.criteria():
+            if criterion.vulnerable:
+                key = criterion.criteria.vendor_product or WILDCARD_PRODUCT
+                keys[(key[0][:128], key[1][:128])] = None
+    return list(keys)
+
+
+def cve_entry_from_record(record: CveRecord) -> CveEntry:
+    """The matcher's view of a stored record (the inverse of the import)."""
+    return CveEntry(
+        cve_id=record.cve_id,
+        published=record.published,
+        last_modified=record.last_modified,
+        description=record.description,
+        cvss_score=None if record.cvss_score is None else float(record.cvss_score),
+        cvss_vector=record.cvss_vector,
+        cvss_version=record.cvss_version,
+        severity=record.severity,
+        cwe_ids=tuple(record.cwe_ids or ()),
+        references=tuple(record.references or ()),
+        configurations=tuple(Configuration.from_nvd(c) for c in record.configurations or ()),
+    )
