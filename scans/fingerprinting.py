@@ -1,0 +1,111 @@
+"""CVE fingerprinting, the analysis stage: services seen on ports -> CVE finding candidates.
+
+A service's product, version and CPE name the NVD ``(vendor, product)`` pairs it may be
+known as (``scans.cve.cpe.nvd_products``). The catalog rows indexed under those pairs are
+loaded in one query for the whole call, whatever the number of services (a fleet runs
+the same few builds on thousands of nodes), and matched in memory by ``scans.cve``,
+which remembers its answer per (product, version).
+
+Why it matched is kept: ``match_confidence`` and ``match_reason`` travel in the
+evidence and become the Finding's fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Q
+
+from scans.candidates import FindingCandidate, ServiceObservation
+from scans.catalog import WILDCARD_PRODUCT, cve_entry_from_record
+from scans.cve.cpe import try_parse_cpe
+from scans.cve.match import CveIndex, observe
+from scans.models import CveProduct, CveRecord
+
+SOURCE = "cve"
+# Products per query: every pair is one OR term of the lookup.
+_PAIRS_PER_QUERY = 200
+
+
+def cve_candidates_for_services(
+    *, services: Iterable[ServiceObservation], min_confidence: float = 0.0
+) -> list[FindingCandidate]:
+    """One candidate per (service, matching CVE); services without a version match nothing."""
+    observed = []
+    pairs: dict[tuple[str, str], None] = {}
+    for service in services:
+        if not (service.product or service.cpe) or not (service.version or service.cpe):
+            continue
+        observation = observe(service.product, service.version, service.cpe)
+        if observation.version is None or not observation.products:
+            continue
+        observed.append((service, observation))
+        pairs.update(dict.fromkeys(observation.products))
+    if not observed:
+        return []
+    index = CveIndex(_catalog_entries(list(pairs)))
+    candidates = []
+    for service, observation in observed:
+        for match in index.match(observation):
+            if match.confidence >= min_confidence:
+                candidates.append(_candidate(service, match))
+    return candidates
+
+
+def _catalog_entries(pairs: list[tuple[str, str]]):
+    """Catalog entries indexed under any of ``pairs`` (or under the wildcard key), each once."""
+    records: dict[int, CveRecord] = {}
+    for start in range(0, len(pairs), _PAIRS_PER_QUERY):
+        chunk = pairs[start : start + _PAIRS_PER_QUERY]
+        if start == 0:
+            chunk = [*chunk, WILDCARD_PRODUCT]
+        match = Q()
+        for vendor, product in chunk:
+            match |= Q(vendor=vendor, product=product)
+        ids = CveProduct.objects.filter(match).values("cve_id")
+        for record in CveRecord.objects.filter(pk__in=ids).exclude(pk__in=records):
+            records[record.pk] = record
+    return [cve_entry_from_record(record) for record in records.values()]
+
+
+def _cpe_product(text: str) -> str:
+    cpe = try_parse_cpe(text) if text else None
+    return (cpe.literal("product") or "") if cpe is not None else ""
+
+
+def _candidate(service: ServiceObservation, match) -> FindingCandidate:
+    product = service.product or _cpe_product(service.cpe) or _cpe_product(match.criteria)
+    version = service.version or ""
+    evidence = {
+        "product": service.product,
+        "version": service.version,
+        "cpe": service.cpe,
+        "service": service.service,
+        "criteria": match.criteria,
+        "match_confidence": match.confidence,
+        "match_reason": match.reason,
+    }
+    if service.banner:
+        evidence["banner"] = service.banner[:500]
+    named = f"{product} {version}".strip()
+    return FindingCandidate(
+        source=SOURCE,
+        rule_id=match.cve_id,
+        title=f"{match.cve_id} in {named}" if named else match.cve_id,
+        host=service.host,
+        severity=match.severity or None,
+        cvss_score=match.cvss_score,
+        cvss_vector=match.cvss_vector,
+        cve_ids=(match.cve_id,),
+        cwe=match.cwe,
+        port=service.port,
+        protocol=service.protocol or "tcp",
+        # One CVE per port: the location stays empty so an upgrade that is still affected
+        # updates the same finding rather than opening another.
+        location="",
+        description=match.description,
+        remediation=f"Upgrade {product or 'the service'} to a release that fixes {match.cve_id} "
+        f"(affected: {match.reason}).",
+        references=tuple(match.references[:20]),
+        evidence=evidence,
+    )
