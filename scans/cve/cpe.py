@@ -26,6 +26,7 @@ see :mod:`scans.cve.versions`); times 0.6 when an unobserved platform is require
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import urllib.parse
@@ -251,6 +252,9 @@ class MatchCriterion:
     version_end_including: str = ""
     version_end_excluding: str = ""
     match_criteria_id: str = ""
+    # Set when the same node also lists this version with explicit updates ("7.1:*"
+    # beside "7.1:p1"): NVD then means the bare release by "*", not "any update".
+    bare_release: bool = False
     _bounds: tuple[Version | None, ...] = field(default=(), init=False, repr=False, compare=False)
     _exact: Version | None = field(default=None, init=False, repr=False, compare=False)
     _plain: bool = field(default=True, init=False, repr=False, compare=False)
@@ -408,7 +412,7 @@ class MatchCriterion:
     def _matches_exact(self, version: Version) -> bool:
         if self._exact is None:
             return False
-        if self.criteria.update != ANY:
+        if self.criteria.update != ANY or self.bare_release:
             # "4.4:-" is 4.4 with no patch level, "8.5:p1" is 8.5p1: compare whole versions.
             return version == self._exact
         # "7.2:*" is 7.2 with any update: 7.2, 7.2p1, 7.2p2, 7.2rc1, but not 7.2.1.
@@ -425,10 +429,24 @@ class ConfigNode:
 
     @classmethod
     def from_nvd(cls, data: Mapping[str, Any]) -> ConfigNode:
+        matches = [MatchCriterion.from_nvd(m) for m in data.get("cpeMatch") or ()]
+        with_update = {
+            (m.criteria.vendor, m.criteria.product, m.criteria.version)
+            for m in matches
+            if m.criteria.update not in (ANY, NA)
+        }
+        matches = [
+            dataclasses.replace(m, bare_release=True)
+            if m.criteria.update == ANY
+            and not m.has_range
+            and (m.criteria.vendor, m.criteria.product, m.criteria.version) in with_update
+            else m
+            for m in matches
+        ]
         return cls(
             operator=str(data.get("operator") or "OR").upper(),
             negate=bool(data.get("negate", False)),
-            matches=tuple(MatchCriterion.from_nvd(m) for m in data.get("cpeMatch") or ()),
+            matches=tuple(matches),
         )
 
     def to_nvd(self) -> dict[str, Any]:

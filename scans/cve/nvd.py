@@ -139,6 +139,8 @@ class NvdFeed:
 
     def _document(self, reader: _Reader) -> Iterator[CveEntry]:
         reader.skip_whitespace()
+        if reader.peek() == "":
+            raise reader.error("the file is empty")
         if reader.peek() != "{":
             raise reader.error("expected a JSON object with a 'vulnerabilities' array")
         reader.advance()
@@ -272,9 +274,10 @@ class _Reader:
 
     def expect(self, char: str) -> None:
         found = self.peek()
+        if not found:
+            raise self.error(f"unexpected end of file where {char!r} was expected: the document is truncated")
         if found != char:
-            shown = repr(found) if found else "the end of the file"
-            raise self.error(f"expected {char!r}, found {shown}")
+            raise self.error(f"expected {char!r}, found {found!r}")
         self.pos += 1
 
     def value(self) -> Any:
@@ -284,11 +287,11 @@ class _Reader:
             try:
                 value, end = self.decoder.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as error:
-                if not self._may_be_cut(error) or not self._grow():
-                    if self.eof and self._may_be_cut(error):
-                        raise self.error("unexpected end of file: the document is truncated") from None
-                    raise self.error(error.msg, at=self._absolute(error.pos)) from None
-                continue
+                if not self.eof and self._may_be_cut(error) and self._grow():
+                    continue
+                if error.msg.startswith("Unterminated string") or error.pos >= len(self.buffer.rstrip()):
+                    raise self.error("unexpected end of file: the document is truncated") from None
+                raise self.error(error.msg, at=self._absolute(error.pos)) from None
             if end >= len(self.buffer) and not self.eof and self._grow():
                 continue  # a number at the end of the buffer may go on in the next chunk
             self.pos = end

@@ -273,3 +273,17 @@ def test_the_parser_raises_only_cpe_errors(text):
         except CpeError:
             continue
         assert parse_cpe(str(cpe)) == cpe
+
+
+def test_a_bare_version_beside_its_patch_levels_means_the_bare_release():
+    node = {
+        "operator": "OR",
+        "cpeMatch": [
+            {"vulnerable": True, "criteria": "cpe:2.3:a:openbsd:openssh:7.1:*:*:*:*:*:*:*"},
+            {"vulnerable": True, "criteria": "cpe:2.3:a:openbsd:openssh:7.1:p1:*:*:*:*:*:*"},
+        ],
+    }
+    configuration = Configuration.from_nvd({"nodes": [node]})
+    assert configuration.evaluate(openssh("7.1")).matched
+    assert configuration.evaluate(openssh("7.1p1")).matched
+    assert not configuration.evaluate(openssh("7.1p2")).matched
