@@ -1,0 +1,191 @@
+"""Scoring: node score 0-100 and grade A-F, the organization roll-up, score history.
+
+The policy is a class named by ``settings.WATCHPOST_SCORING_POLICY`` (a dotted path), so a
+deployment can replace it; it sees counts only, never rows. ``scoring_run`` gathers
+those counts for any number of nodes with a fixed number of queries per chunk of
+nodes (one GROUP BY over findings, one over interventions), then rewrites the nodes'
+dashboard snapshots in one upsert per chunk: dashboards read snapshots and never
+aggregate findings live.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from interventions.models import Intervention
+from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.models import OrganizationScore
+from scans.models import Finding
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+EXPOSURE_PREFIX = "exposure-"
+NODE_CHUNK = 2000  # nodes per round of queries: keeps IN lists and upserts a sane size
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What a policy may know of a node: its active findings counted by severity, and exposures."""
+
+    counts: Mapping[str, int] = field(default_factory=dict)
+    exposures: int = 0  # active findings whose rule id starts with "exposure-" (also in counts)
+
+
+class ScoringPolicy(Protocol):
+    def node_score(self, facts: NodeFacts) -> int: ...
+
+    def grade(self, score: int) -> str: ...
+
+    def organization_score(self, scores: Sequence[int]) -> int: ...
+
+
+class DefaultScoringPolicy:
+    """DESIGN.md's default: start at 100, subtract per active finding with diminishing returns.
+
+    The n-th finding of a severity costs ``base * decay**(n-1)``, so a severity can take at
+    most ``base / (1 - decay)`` points: one critical costs 30 (grade C), a second 15 more,
+    and a thousand criticals cost 60, never more. Unauthenticated exposures (a datastore,
+    a container API) cost their own points on top of their severity's. Informational
+    findings cost nothing.
+    """
+
+    # severity -> (cost of the first finding, factor for each further one)
+    SEVERITY_PENALTIES: Mapping[str, tuple[float, float]] = {
+        "critical": (30.0, 0.5),
+        "high": (15.0, 0.5),
+        "medium": (6.0, 0.6),
+        "low": (2.0, 0.7),
+        "info": (0.0, 0.0),
+    }
+    EXPOSURE_PENALTY: tuple[float, float] = (20.0, 0.5)
+    GRADES: Sequence[tuple[int, str]] = ((90, "A"), (80, "B"), (65, "C"), (40, "D"))
+    LOWEST_GRADE = "F"
+
+    def node_score(self, facts: NodeFacts) -> int:
+        penalty = sum(_diminishing(facts.counts.get(sev, 0), *cost) for sev, cost in self.SEVERITY_PENALTIES.items())
+        penalty += _diminishing(facts.exposures, *self.EXPOSURE_PENALTY)
+        # Floor, so a grade boundary is reached only by a score that truly reaches it.
+        return max(0, min(100, math.floor(100 - penalty + 1e-9)))
+
+    def grade(self, score: int) -> str:
+        for floor, grade in self.GRADES:
+            if score >= floor:
+                return grade
+        return self.LOWEST_GRADE
+
+    def organization_score(self, scores: Sequence[int]) -> int:
+        """Node-weighted mean where a worse node weighs more (a 0 counts three times a 100).
+
+        A plain mean would let a few failing nodes vanish among hundreds of healthy ones.
+        """
+        if not scores:
+            return 100
+        weights = [1 + (100 - s) / 50 for s in scores]
+        return math.floor(sum(s * w for s, w in zip(scores, weights)) / sum(weights) + 1e-9)
+
+
+def _diminishing(count: int, base: float, decay: float) -> float:
+    if count <= 0 or base <= 0:
+        return 0.0
+    if decay <= 0:
+        return base
+    if decay >= 1:
+        return base * count
+    return base * (1 - decay**count) / (1 - decay)
+
+
+def scoring_policy() -> ScoringPolicy:
+    return import_string(settings.WATCHPOST_SCORING_POLICY)()
+
+
+@transaction.atomic
+def scoring_run(
+    *, org, node_ids: Iterable[int] | None = None, session=None, scan_status: str = ""
+) -> OrganizationScore:
+    """Score ``node_ids`` (every node of ``org`` when None), rewrite their snapshots, roll up the org.
+
+    Writes one NodeScore per node and one OrganizationScore per session: run twice for one
+    session, it replaces its own rows instead of adding more.
+    """
+    policy = scoring_policy()
+    now = timezone.now()
+    if node_ids is None:
+        # The whole organization: filter by org, no IN list; the writes are batched below.
+        _score_chunk(org=org, node_ids=None, policy=policy, session=session, scan_status=scan_status, now=now)
+    else:
+        ids = sorted(set(node_ids))
+        for start in range(0, len(ids), NODE_CHUNK):
+            _score_chunk(org=org, node_ids=ids[start : start + NODE_CHUNK], policy=policy, session=session,
+                         scan_status=scan_status, now=now)
+    scores = list(
+        NodeSnapshot.objects.filter(org=org, score__isnull=False, node__enabled=True).values_list("score", flat=True)
+    )
+    values = {"score": policy.organization_score(scores), "node_count": len(scores), "created_at": now}
+    values["grade"] = policy.grade(values["score"])
+    if session is None:
+        return OrganizationScore.objects.create(org=org, **values)
+    rollup, _ = OrganizationScore.objects.update_or_create(org=org, session=session, defaults=values)
+    return rollup
+
+
+def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, session, scan_status: str, now) -> None:
+    nodes = Node.objects.filter(org=org)
+    findings = Finding.objects.active().filter(org=org)
+    interventions = Intervention.objects.unresolved().filter(org=org, node__isnull=False)
+    if node_ids is not None:
+        nodes = nodes.filter(pk__in=node_ids)
+        findings = findings.filter(node_id__in=node_ids)
+        interventions = interventions.filter(node_id__in=node_ids)
+
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    exposures: dict[int, int] = defaultdict(int)
+    for row in findings.order_by().values("node_id", "severity").annotate(
+        n=Count("pk"), exposed=Count("pk", filter=Q(rule_id__startswith=EXPOSURE_PREFIX))
+    ):
+        counts[row["node_id"]][row["severity"]] = row["n"]
+        exposures[row["node_id"]] += row["exposed"]
+    open_interventions = dict(
+        interventions.order_by().values("node_id").annotate(n=Count("pk")).values_list("node_id", "n")
+    )
+
+    history: list[NodeScore] = []
+    snapshots: list[NodeSnapshot] = []
+    for node_id, services, protocols in nodes.order_by().values_list("pk", "services", "protocols").iterator(
+        chunk_size=NODE_CHUNK
+    ):
+        node_counts = {sev: counts.get(node_id, {}).get(sev, 0) for sev in SEVERITIES}
+        score = policy.node_score(NodeFacts(counts=node_counts, exposures=exposures.get(node_id, 0)))
+        grade = policy.grade(score)
+        history.append(NodeScore(node_id=node_id, session=session, score=score, grade=grade, counts=node_counts,
+                                 created_at=now))
+        snapshots.append(NodeSnapshot(
+            node_id=node_id, org=org, score=score, grade=grade, **node_counts,
+            open_ports=sorted({s["port"] for s in services or () if isinstance(s, dict) and "port" in s}),
+            protocols=list(protocols or ()), open_interventions=open_interventions.get(node_id, 0),
+            last_scan_status=scan_status, last_scan_at=now if scan_status else None, updated_at=now,
+        ))
+
+    if session is not None and history:
+        stale = NodeScore.objects.filter(session=session)
+        if node_ids is not None:
+            stale = stale.filter(node_id__in=node_ids)
+        else:
+            stale = stale.filter(node__org=org)
+        stale.delete()
+    NodeScore.objects.bulk_create(history, batch_size=NODE_CHUNK)
+    fields = ["score", "grade", *SEVERITIES, "open_ports", "protocols", "open_interventions", "updated_at"]
+    if scan_status:
+        fields += ["last_scan_status", "last_scan_at"]
+    # An upsert rather than bulk_update: one statement per batch (bulk_update builds a CASE
+    # per field per row) and a node that lost its snapshot row gets it back.
+    NodeSnapshot.objects.bulk_create(snapshots, batch_size=NODE_CHUNK, update_conflicts=True,
+                                     unique_fields=["node"], update_fields=fields)
