@@ -286,8 +286,8 @@ class _CountingReader(io.RawIOBase):
 
 # -- normalizing what the tools say ---------------------------------------------------
 
-_CVE = re.compile(r"CVE-\d{4}-\d{4,7}", re.IGNORECASE)
-_CWE = re.compile(r"^\s*(?:cwe)?[-_: ]?(\d{1,6})\s*$", re.IGNORECASE)
+_CVE = re.compile(r"CVE-\d{4}-\d{4,7}", re.IGNORECASE | re.ASCII)
+_CWE = re.compile(r"^\s*(?:cwe)?[-_: ]?(\d{1,6})\s*$", re.IGNORECASE | re.ASCII)
 
 _SEVERITY_WORDS = {
     "critical": "critical",
@@ -404,7 +404,7 @@ def split_port(value: str) -> tuple[int | None, str]:
     number, _, protocol = value.partition("/")
     protocol = protocol.strip().lower() or "tcp"
     number = number.strip()
-    if number.isdigit() and 0 < int(number) < 65536:
+    if number.isascii() and number.isdigit() and 0 < int(number) < 65536:
         return int(number), protocol
     return None, protocol
 

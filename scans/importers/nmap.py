@@ -2,8 +2,8 @@
 
 Each open port becomes an info finding and a ServiceObservation (product, version,
 CPE 2.3); each CVE the ``vulners`` script lists for a port becomes a finding with its
-CVSS score. Hosts reported down are not covered: a host that did not answer says
-nothing about what runs on it.
+CVSS score. Hosts reported down or timed out are not covered: a host that did not
+answer says nothing about what runs on it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from scans.importers.base import (
 )
 from scans.importers.reading import iter_xml, text_of
 
-_VULNERS_LINE = re.compile(r"^\s*(\S*?(CVE-\d{4}-\d{4,7}))\s+(\d{1,2}(?:\.\d)?)\s*(\S*)", re.MULTILINE)
-_CVE_ID = re.compile(r"CVE-\d{4}-\d{4,7}", re.IGNORECASE)
+_VULNERS_LINE = re.compile(r"^\s*(\S*?(CVE-\d{4}-\d{4,7}))\s+(\d{1,2}(?:\.\d)?)\s*(\S*)", re.MULTILINE | re.ASCII)
+_CVE_ID = re.compile(r"CVE-\d{4}-\d{4,7}", re.IGNORECASE | re.ASCII)
+_CONFIDENCE_LEVELS = {str(n) for n in range(11)}
 _TLS_SERVICES = {"https", "imaps", "pop3s", "smtps", "ldaps", "ftps", "ircs", "xmpps", "nntps"}
 
 
@@ -75,7 +76,11 @@ class NmapImporter(Importer):
             return
         names = [n.get("name", "") for n in host.iterfind("hostnames/hostname") if n.get("name")]
         host_evidence = {"hostnames": names[:10]} if names else {}
-        result.coverage.append(Coverage(host=address, whole_host=True))
+        if host.get("timedout") == "true":
+            # nmap gave up on the host (--host-timeout): what it saw stands, what it did not see proves nothing.
+            result.metadata.setdefault("timed_out_hosts", []).append(address)
+        else:
+            result.coverage.append(Coverage(host=address, whole_host=True))
         for port in host.iterfind("ports/port"):
             state = port.find("state")
             if state is None or state.get("state") != "open":
@@ -159,7 +164,7 @@ def host_address(host: Element) -> str:
 
 
 def _port_number(value: str) -> int | None:
-    return int(value) if value.isdigit() and 0 < int(value) < 65536 else None
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 65536 else None
 
 
 def _observation(
@@ -181,7 +186,7 @@ def _observation(
         cpe=cpe23(application),
         tls=service.get("tunnel") == "ssl" or name in _TLS_SERVICES,
         banner=trim(service.get("servicefp", ""), 512),
-        confidence=int(conf) / 10 if conf.isdigit() and int(conf) <= 10 else 0.0,
+        confidence=int(conf) / 10 if conf in _CONFIDENCE_LEVELS else 0.0,
         evidence={**_service_evidence(service), **host_evidence},
     )
 

@@ -164,8 +164,10 @@ class Fields:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
+        if isinstance(value, str):
+            digits = value.strip()
+            if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+                return int(digits)
         raise self._wrong(key, "a whole number", value)
 
     def flag(self, key: str) -> bool | None:

@@ -30,8 +30,8 @@ from scans.importers.base import (
 from scans.importers.reading import Fields, load_json
 
 _LEVELS = {"error": "high", "warning": "medium", "note": "low", "none": "info"}
-_PLACEHOLDER = re.compile(r"\{(\d+)\}")
-_CWE_TAG = re.compile(r"cwe[-/_:]?(\d+)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\{(\d{1,4})\}", re.ASCII)
+_CWE_TAG = re.compile(r"cwe[-/_:]?(\d{1,6})", re.IGNORECASE | re.ASCII)
 _SKIPPED_KINDS = {"pass", "notApplicable"}
 _SECRETIVE = re.compile(r"secret|credential|password|token|private key|gitleaks|trufflehog", re.IGNORECASE)
 
