@@ -1,0 +1,313 @@
+"""Importing a third-party results file: the pipeline's path, fed from a file.
+
+``findings_import`` parses the whole file first, maps every host it names to a node of
+the organization and checks each against the organization's scope, and only then
+writes, in one transaction: a ScanSession (trigger "import") with one succeeded ScanJob
+per node, the findings through the same bulk lifecycle as scans (the file counts as a
+completed run of its source on the hosts it covers), then scores. A refused file
+(unreadable, a host out of scope, findings with no host) writes nothing but an
+``import_rejected`` intervention saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.request_id import current_request_id
+from interventions.models import Intervention
+from interventions.services import intervention_open
+from nodes.models import Node, NodeSnapshot
+from orgs.audit import audit_record
+from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
+from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.importers.base import ImportRejected, get_importer
+from scans.lifecycle import IngestCounts, findings_ingest
+from scans.models import ScanJob, ScanSession
+from scans.scoring import scoring_run
+
+ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
+_SHOWN = 5  # hosts named in a refusal; the rest are counted
+
+
+@dataclass
+class ImportReport:
+    session: ScanSession
+    fmt: str
+    filename: str
+    counts: IngestCounts
+    findings: int  # candidates read from the file
+    nodes: int  # nodes the file spoke for
+    nodes_created: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.session.pk, "format": self.fmt, "filename": self.filename, "findings": self.findings,
+            "nodes": self.nodes, "nodes_created": self.nodes_created, **self.counts.as_dict(),
+        }
+
+
+def findings_import(
+    *, org, fmt: str, path: str | os.PathLike[str], node_address: str | None = None, by=None, token=None
+) -> ImportReport:
+    """Import the file at ``path`` in format ``fmt`` (an importer name) into ``org``.
+
+    ``node_address`` is the node for findings that name no host (SARIF, image scans);
+    without it such a file is refused. Raises ``ImportRejected`` when the file is refused.
+    """
+    importer = get_importer(fmt)  # LookupError for an unknown format: the caller's mistake, not the file's
+    filename = Path(path).name
+    digest = _sha256(path)
+    node_address = _canonical_host(node_address) if node_address else ""
+    try:
+        result = importer.parse(path, filename, default_host=node_address)
+        plan = _plan(org=org, result=result, filename=filename, node_address=node_address)
+    except ImportRejected as rejected:
+        _open_intervention(org=org, fmt=fmt, filename=filename, digest=digest, rejected=rejected, by=by, token=token)
+        raise
+    return _write(org=org, importer_name=importer.name, fmt=fmt, filename=filename, digest=digest, result=result,
+                  plan=plan, by=by, token=token)
+
+
+@dataclass
+class _Plan:
+    """What the file says, checked and keyed by canonical host, before anything is written."""
+
+    by_host: dict[str, list[FindingCandidate]]
+    coverage: dict[str, Coverage]
+
+
+def _plan(*, org, result: ImportResult, filename: str, node_address: str) -> _Plan:
+    by_host: dict[str, list[FindingCandidate]] = defaultdict(list)
+    hostless: list[FindingCandidate] = []
+    for candidate in result.findings:
+        host = _canonical_host(candidate.host) or node_address
+        if not host:
+            hostless.append(candidate)
+        else:
+            by_host[host].append(candidate)
+    if hostless:
+        raise ImportRejected(
+            filename, f"{len(hostless)} finding(s) name no host (the first: {hostless[0].rule_id!r}); "
+            "name the node they belong to (--node ADDRESS)",
+        )
+    coverage: dict[str, Coverage] = {}
+    for cov in result.coverage:
+        host = _canonical_host(cov.host) or node_address
+        if host:
+            coverage[host] = _merge(coverage.get(host), Coverage(host=host, ports=cov.ports, whole_host=cov.whole_host))
+    if node_address and node_address in by_host and node_address not in coverage:
+        # Findings attached to --node: the file speaks for that node as a whole.
+        coverage[node_address] = Coverage(host=node_address, whole_host=True)
+    hosts = {*by_host, *coverage, *(_canonical_host(s.host) for s in result.services if s.host)}
+    if node_address:
+        hosts.add(node_address)
+    _check_scope(org=org, hosts=hosts, filename=filename)
+    return _Plan(by_host=dict(by_host), coverage=coverage)
+
+
+def _merge(held: Coverage | None, new: Coverage) -> Coverage:
+    if held is None:
+        return new
+    return Coverage(host=new.host, ports=tuple(sorted({*held.ports, *new.ports})),
+                    whole_host=held.whole_host or new.whole_host)
+
+
+def _canonical_host(host: str | None) -> str:
+    """One spelling per host: IP literals in their compressed form, names lower-cased."""
+    text = (host or "").strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text.lower().rstrip(".")
+
+
+def _check_scope(*, org, hosts: Iterable[str], filename: str) -> None:
+    """Every host must be in the organization's declared scope.
+
+    Names are judged by the names the scope declares, never resolved: an import sends
+    no packet, and its outcome must not depend on what DNS answers today. (Scanning is
+    bounded again by SCAN_ALLOWED_NETWORKS when the pipeline later scans these nodes.)
+    """
+    try:
+        scope = parse_scope([*org.scope_networks, *org.scope_hostnames])
+    except ScopeError as error:
+        raise ImportRejected(filename, f"the organization's scope cannot be read ({error})") from None
+    invalid, outside = [], []
+    for host in sorted(hosts):
+        verdict = _in_scope(scope, host)
+        if verdict is None:
+            invalid.append(host)
+        elif not verdict:
+            outside.append(host)
+    if invalid:
+        raise ImportRejected(
+            filename, f"{_named(invalid)} {'is' if len(invalid) == 1 else 'are'} not an IP address or host name; "
+            "name the node the results belong to (--node ADDRESS)",
+        )
+    if outside:
+        raise ImportRejected(
+            filename, f"{_named(outside)} {'is' if len(outside) == 1 else 'are'} outside the organization's scope "
+            f"({scope.describe()}); nothing was imported",
+        )
+
+
+def _in_scope(scope: Scope, host: str) -> bool | None:
+    try:
+        return scope.contains_address(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not valid_hostname(host):
+        return None
+    return scope.contains_hostname(host)
+
+
+def _named(hosts: list[str]) -> str:
+    shown = ", ".join(repr(h) for h in hosts[:_SHOWN])
+    more = f" and {len(hosts) - _SHOWN} more" if len(hosts) > _SHOWN else ""
+    return f"host{'s' if len(hosts) > 1 else ''} {shown}{more}"
+
+
+def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, result: ImportResult, plan: _Plan,
+           by, token) -> ImportReport:
+    now = timezone.now()
+    with transaction.atomic():
+        node_ids, created = _nodes_for_hosts(org=org, hosts=list(plan.by_host))
+        # Covered hosts without findings close what they no longer report, but only on
+        # nodes we already know: a host the file merely lists does not become a node.
+        known = _existing_nodes(org=org, hosts=[h for h in plan.coverage if h not in node_ids])
+        node_ids.update(known)
+        coverage = {node_ids[h]: cov for h, cov in plan.coverage.items() if h in node_ids}
+        job_nodes = sorted({node_ids[h] for h in plan.by_host} | set(coverage))
+
+        session = ScanSession.objects.create(
+            org=org, trigger=ScanSession.Trigger.IMPORT, status=ScanSession.Status.RUNNING,
+            stage=ScanSession.Stage.NORMALIZATION, correlation_id=current_request_id() or f"import-{uuid.uuid4().hex}",
+            requested_by=by if by is not None and by.is_authenticated else None, requested_by_token=token,
+            nodes_total=len(job_nodes), jobs_total=len(job_nodes), created_at=now, started_at=now, heartbeat_at=now,
+            summary={"import": {"format": fmt, "filename": filename, "sha256": digest, "metadata": result.metadata}},
+        )
+        per_node = defaultdict(int)
+        for host, candidates in plan.by_host.items():
+            per_node[node_ids[host]] += len(candidates)
+        ScanJob.objects.bulk_create(
+            [
+                ScanJob(session=session, node_id=node_id, scanner=importer_name, status=ScanJob.Status.SUCCEEDED,
+                        attempts=1, normalized=True, queued_at=now, started_at=now, finished_at=now,
+                        raw_result={"import": filename, "format": fmt, "sha256": digest,
+                                    "findings": per_node.get(node_id, 0),
+                                    "coverage": coverage[node_id].to_dict() if node_id in coverage else None})
+                for node_id in job_nodes
+            ],
+            batch_size=1000,
+        )
+
+        # One ingest per source the file speaks for (an importer normally has exactly one).
+        by_source: dict[str, list[tuple[int, FindingCandidate]]] = defaultdict(list)
+        for host, candidates in plan.by_host.items():
+            for candidate in candidates:
+                by_source[candidate.source].append((node_ids[host], candidate))
+        counts = IngestCounts()
+        for source in by_source.keys() | {importer_name}:
+            counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()), coverage=coverage,
+                                      complete=True, session=session, seen_at=now)
+
+        scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
+
+        finished = timezone.now()
+        report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
+                              findings=len(result.findings), nodes=len(job_nodes), nodes_created=created,
+                              metadata=result.metadata)
+        session.status = ScanSession.Status.SUCCEEDED
+        session.stage = ScanSession.Stage.DONE
+        session.jobs_succeeded = len(job_nodes)
+        session.findings_new, session.findings_updated = counts.new, counts.updated
+        session.findings_reopened, session.findings_fixed = counts.reopened, counts.fixed
+        session.finished_at = session.heartbeat_at = finished
+        session.stage_timings = {"normalization": {"started_at": now.isoformat(), "finished_at": finished.isoformat(),
+                                                   "seconds": round((finished - now).total_seconds(), 3)}}
+        session.summary = {**session.summary, "counts": counts.as_dict(), "findings": report.findings,
+                           "nodes": report.nodes, "nodes_created": created}
+        session.save(update_fields=[
+            "status", "stage", "jobs_succeeded", "findings_new", "findings_updated", "findings_reopened",
+            "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",
+        ])
+        if by is not None or token is not None:
+            audit_record(org=org, verb="findings.imported", target=session, actor=by, token=token,
+                         changes={"format": fmt, "filename": filename, "sha256": digest, **counts.as_dict()})
+    return report
+
+
+def _existing_nodes(*, org, hosts: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(hosts), ADDRESS_CHUNK):
+        chunk = hosts[start : start + ADDRESS_CHUNK]
+        found.update(Node.objects.filter(org=org, address__in=chunk).values_list("address", "pk"))
+    return found
+
+
+def _nodes_for_hosts(*, org, hosts: list[str]) -> tuple[dict[str, int], int]:
+    """The node of every host, created (with its snapshot) when new: the bulk form of
+    ``nodes.services.node_get_or_create``, with its safety (insert-or-ignore, then re-read),
+    in a few queries per thousand hosts instead of several per host."""
+    found = _existing_nodes(org=org, hosts=hosts)
+    missing = [h for h in hosts if h not in found]
+    if not missing:
+        return found, 0
+    Node.objects.bulk_create(
+        [Node(org=org, address=h, resolved_ip=_literal_ip(h)) for h in missing], batch_size=ADDRESS_CHUNK,
+        ignore_conflicts=True,
+    )
+    created = _existing_nodes(org=org, hosts=missing)
+    found.update(created)
+    NodeSnapshot.objects.bulk_create(
+        [NodeSnapshot(node_id=created[h], org=org) for h in missing], batch_size=ADDRESS_CHUNK, ignore_conflicts=True
+    )
+    return found, len(missing)
+
+
+def _literal_ip(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def _sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return ""  # the importer refuses the unreadable file with a clearer reason
+    return digest.hexdigest()
+
+
+def _open_intervention(*, org, fmt: str, filename: str, digest: str, rejected: ImportRejected, by, token) -> None:
+    intervention_open(
+        org=org, kind=Intervention.Kind.IMPORT_REJECTED,
+        # The same file refused again bumps the open intervention instead of adding one.
+        subject=f"import:{digest or filename}",
+        title=f"Import of {filename} ({fmt}) rejected: {rejected.reason}"[:300],
+        context={
+            "error": rejected.message, "format": fmt, "filename": filename, "sha256": digest,
+            **{k: v for k, v in rejected.to_dict().items() if v is not None and k not in ("filename",)},
+            "requested_by": getattr(by, "username", "") if by is not None else "",
+            "token": token.prefix if token is not None else "",
+            "correlation_id": current_request_id(),
+        },
+    )
