@@ -16,14 +16,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from nodes.discovery.discover import discover_async
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
-from scans.candidates import ScanResult, ServiceObservation
+from scans.candidates import ServiceObservation
 from scans.scanners import ScanContext, ScannerError, ScannerUnavailable, Target, get_scanner, load_all
 from scans.scanners.port_sets import parse_ports
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4, None: 5}
-# Scanners that find ports rather than inspect them: discovery's job, not run again by default.
-DISCOVERY_SCANNERS = {"portscan"}
+# Scanners that find ports and name services: discovery already did that, so they run only
+# when asked for by name (nmap also needs the binary).
+DISCOVERY_SCANNERS = {"portscan", "fingerprint", "nmap"}
 
 
 class Command(BaseCommand):
@@ -31,7 +33,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("address", help="IP address or host name; names are resolved once and checked")
-        parser.add_argument("--scanners", default="", help="comma-separated scanner names (default: all inspectors)")
+        parser.add_argument("--scanners", default="",
+                            help="comma-separated scanner names (default: every inspector: exposure, http, tls...)")
         parser.add_argument("--ports", default="top1000", help="top100, top1000, all, or a list like 22,80,8000-8100")
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of a report")
         parser.add_argument("--timeout", type=float, default=2.0,
@@ -115,13 +118,18 @@ class Command(BaseCommand):
         ))
         discovery = report["discovery"]
         services = {s["port"]: s for s in discovery["services"]}
-        write(f"Discovery ({discovery['method']}): {len(discovery['open_ports'])} open of "
-              f"{discovery['ports_scanned']} port(s) in {discovery['duration']:.2f}s")
+        protocols: dict[int, list[str]] = {}
+        for detected in discovery["protocols"]:
+            protocols.setdefault(detected["port"], []).append(f"{detected['protocol']} {detected['confidence']:.2f}")
+        cut_short = "" if discovery["complete"] else f" (INCOMPLETE: {discovery['error']})"
+        write(f"Discovery: {len(discovery['open_ports'])} open of {discovery['ports_scanned']} port(s) "
+              f"in {discovery['duration']:.2f}s{cut_short}")
         for port in discovery["open_ports"]:
             service = services.get(port, {})
             what = " ".join(x for x in (service.get("service", ""), service.get("product", ""),
                                         service.get("version", "")) if x)
-            write(f"  {port}/tcp  {what or '?'}{'  (tls)' if service.get('tls') else ''}")
+            extra = f"  [{', '.join(protocols[port])}]" if port in protocols else ""
+            write(f"  {port}/tcp  {what or '?'}{'  (tls)' if service.get('tls') else ''}{extra}")
         total = 0
         for result in report["results"]:
             name = result["scanner"]
@@ -144,17 +152,6 @@ class Command(BaseCommand):
 
 
 async def discover(checked: CheckedTarget, ports: tuple[int, ...], context: ScanContext) -> dict[str, Any]:
-    """Open ports and identified services of the checked address, as plain JSON-ready data."""
-    target = Target(address=checked.address, hostname=checked.hostname)
-    result: ScanResult = await get_scanner("portscan").run_async(
-        target, {"ports": ",".join(map(str, ports))}, context=context
-    )
-    return {
-        "method": "portscan",
-        "ports_scanned": len(ports),
-        "open_ports": list(result.open_ports),
-        "services": [s.to_dict() for s in result.services],
-        "complete": result.complete,
-        "error": result.error,
-        "duration": result.duration,
-    }
+    """Open ports, fingerprinted services and detected protocols of the checked address."""
+    result = await discover_async(Target(address=checked.address, hostname=checked.hostname), ports, context)
+    return result.to_dict()
