@@ -15,6 +15,7 @@ shared with the exposure checks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import ssl
@@ -676,6 +677,9 @@ async def identify(probe: Probe, *, banner_timeout: float) -> tuple[ServiceObser
 async def identify_client_first(probe: Probe, seen: bytes = b"") -> tuple[ServiceObservation | None, str]:
     """The protocols that wait for the client to speak, tried one by one."""
     hint = PORT_HINTS.get(probe.port)
+    # Guesses on an unusual port: a server of the guessed kind answers within a round trip; one of
+    # another kind often waits for more bytes, and that wait should not cost a full read timeout.
+    probe = dataclasses.replace(probe, read_timeout=min(probe.read_timeout, 1.0))
     for name, client_first in CLIENT_FIRST.items():
         if name != hint and (found := await client_first(probe)):
             return found, name
