@@ -198,7 +198,9 @@ def load_all() -> dict[str, type[Importer]]:
 def _name_of(source: Source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name
-    return str(getattr(source, "name", "") or "<upload>")
+    name = getattr(source, "name", "")
+    # Only the base name: a server-side path has no place in a message shown to users.
+    return Path(name).name if isinstance(name, str) and name else "<upload>"
 
 
 @contextmanager
