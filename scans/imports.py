@@ -11,12 +11,15 @@ completed run of its source on the hosts it covers), then scores. A refused file
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import os
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,7 @@ class ImportReport:
     nodes: int  # nodes the file spoke for
     nodes_created: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: parse, plan, nodes, ingest, scoring
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,14 +74,29 @@ def findings_import(
     filename = Path(path).name
     digest = _sha256(path)
     node_address = _canonical_host(node_address) if node_address else ""
+    timings = _Timings()
     try:
-        result = importer.parse(path, filename, default_host=node_address)
-        plan = _plan(org=org, result=result, filename=filename, node_address=node_address)
+        with timings("parse"):
+            result = importer.parse(path, filename, default_host=node_address)
+        with timings("plan"):
+            plan = _plan(org=org, result=result, filename=filename, node_address=node_address)
     except ImportRejected as rejected:
         _open_intervention(org=org, fmt=fmt, filename=filename, digest=digest, rejected=rejected, by=by, token=token)
         raise
     return _write(org=org, importer_name=importer.name, fmt=fmt, filename=filename, digest=digest, result=result,
-                  plan=plan, by=by, token=token)
+                  plan=plan, by=by, token=token, timings=timings)
+
+
+class _Timings(dict):
+    """Seconds per phase, kept in the session's summary: where an import spends its time."""
+
+    @contextmanager
+    def __call__(self, phase: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[phase] = round(self.get(phase, 0.0) + time.perf_counter() - started, 3)
 
 
 @dataclass
@@ -124,8 +143,11 @@ def _merge(held: Coverage | None, new: Coverage) -> Coverage:
                     whole_host=held.whole_host or new.whole_host)
 
 
+@functools.lru_cache(maxsize=65536)
 def _canonical_host(host: str | None) -> str:
-    """One spelling per host: IP literals in their compressed form, names lower-cased."""
+    """One spelling per host: IP literals in their compressed form, names lower-cased.
+
+    Cached: a file names the same few hosts on every one of its lines."""
     text = (host or "").strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
@@ -182,73 +204,90 @@ def _named(hosts: list[str]) -> str:
 
 
 def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, result: ImportResult, plan: _Plan,
-           by, token) -> ImportReport:
+           by, token, timings: _Timings) -> ImportReport:
     now = timezone.now()
     with transaction.atomic():
-        node_ids, created = _nodes_for_hosts(org=org, hosts=list(plan.by_host))
-        # Covered hosts without findings close what they no longer report, but only on
-        # nodes we already know: a host the file merely lists does not become a node.
-        known = _existing_nodes(org=org, hosts=[h for h in plan.coverage if h not in node_ids])
-        node_ids.update(known)
-        coverage = {node_ids[h]: cov for h, cov in plan.coverage.items() if h in node_ids}
-        job_nodes = sorted({node_ids[h] for h in plan.by_host} | set(coverage))
-
-        session = ScanSession.objects.create(
-            org=org, trigger=ScanSession.Trigger.IMPORT, status=ScanSession.Status.RUNNING,
-            stage=ScanSession.Stage.NORMALIZATION, correlation_id=current_request_id() or f"import-{uuid.uuid4().hex}",
-            requested_by=by if by is not None and by.is_authenticated else None, requested_by_token=token,
-            nodes_total=len(job_nodes), jobs_total=len(job_nodes), created_at=now, started_at=now, heartbeat_at=now,
-            summary={"import": {"format": fmt, "filename": filename, "sha256": digest, "metadata": result.metadata}},
-        )
-        per_node = defaultdict(int)
-        for host, candidates in plan.by_host.items():
-            per_node[node_ids[host]] += len(candidates)
-        ScanJob.objects.bulk_create(
-            [
-                ScanJob(session=session, node_id=node_id, scanner=importer_name, status=ScanJob.Status.SUCCEEDED,
-                        attempts=1, normalized=True, queued_at=now, started_at=now, finished_at=now,
-                        raw_result={"import": filename, "format": fmt, "sha256": digest,
-                                    "findings": per_node.get(node_id, 0),
-                                    "coverage": coverage[node_id].to_dict() if node_id in coverage else None})
-                for node_id in job_nodes
-            ],
-            batch_size=1000,
-        )
-
-        # One ingest per source the file speaks for (an importer normally has exactly one).
-        by_source: dict[str, list[tuple[int, FindingCandidate]]] = defaultdict(list)
-        for host, candidates in plan.by_host.items():
-            for candidate in candidates:
-                by_source[candidate.source].append((node_ids[host], candidate))
-        counts = IngestCounts()
-        for source in by_source.keys() | {importer_name}:
-            counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()), coverage=coverage,
-                                      complete=True, session=session, seen_at=now)
-
-        scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
-
-        finished = timezone.now()
+        with timings("nodes"):
+            node_ids, created = _nodes_for_hosts(org=org, hosts=list(plan.by_host))
+            # Covered hosts without findings close what they no longer report, but only on
+            # nodes we already know: a host the file merely lists does not become a node.
+            node_ids.update(_existing_nodes(org=org, hosts=[h for h in plan.coverage if h not in node_ids]))
+            coverage = {node_ids[h]: cov for h, cov in plan.coverage.items() if h in node_ids}
+            job_nodes = sorted({node_ids[h] for h in plan.by_host} | set(coverage))
+            session = _session_start(org=org, fmt=fmt, filename=filename, digest=digest, result=result, by=by,
+                                     token=token, nodes=len(job_nodes), now=now)
+            _jobs_create(session=session, scanner=importer_name, fmt=fmt, filename=filename, digest=digest,
+                         plan=plan, node_ids=node_ids, coverage=coverage, job_nodes=job_nodes, now=now)
+        with timings("ingest"):
+            # One ingest per source the file speaks for (an importer normally has exactly one).
+            by_source: dict[str, list[tuple[int, FindingCandidate]]] = defaultdict(list)
+            for host, candidates in plan.by_host.items():
+                node_id = node_ids[host]
+                for candidate in candidates:
+                    by_source[candidate.source].append((node_id, candidate))
+            counts = IngestCounts()
+            for source in sorted(by_source.keys() | {importer_name}):
+                counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()),
+                                          coverage=coverage, complete=True, session=session, seen_at=now)
+        with timings("scoring"):
+            scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
                               findings=len(result.findings), nodes=len(job_nodes), nodes_created=created,
-                              metadata=result.metadata)
-        session.status = ScanSession.Status.SUCCEEDED
-        session.stage = ScanSession.Stage.DONE
-        session.jobs_succeeded = len(job_nodes)
-        session.findings_new, session.findings_updated = counts.new, counts.updated
-        session.findings_reopened, session.findings_fixed = counts.reopened, counts.fixed
-        session.finished_at = session.heartbeat_at = finished
-        session.stage_timings = {"normalization": {"started_at": now.isoformat(), "finished_at": finished.isoformat(),
-                                                   "seconds": round((finished - now).total_seconds(), 3)}}
-        session.summary = {**session.summary, "counts": counts.as_dict(), "findings": report.findings,
-                           "nodes": report.nodes, "nodes_created": created}
-        session.save(update_fields=[
-            "status", "stage", "jobs_succeeded", "findings_new", "findings_updated", "findings_reopened",
-            "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",
-        ])
+                              metadata=result.metadata, timings=timings)
+        _session_finish(session=session, report=report, started=now)
         if by is not None or token is not None:
             audit_record(org=org, verb="findings.imported", target=session, actor=by, token=token,
                          changes={"format": fmt, "filename": filename, "sha256": digest, **counts.as_dict()})
+        committing = time.perf_counter()
+    timings["commit"] = round(time.perf_counter() - committing, 3)
     return report
+
+
+def _session_start(*, org, fmt, filename, digest, result, by, token, nodes: int, now) -> ScanSession:
+    return ScanSession.objects.create(
+        org=org, trigger=ScanSession.Trigger.IMPORT, status=ScanSession.Status.RUNNING,
+        stage=ScanSession.Stage.NORMALIZATION, correlation_id=current_request_id() or f"import-{uuid.uuid4().hex}",
+        requested_by=by if by is not None and by.is_authenticated else None, requested_by_token=token,
+        nodes_total=nodes, jobs_total=nodes, created_at=now, started_at=now, heartbeat_at=now,
+        summary={"import": {"format": fmt, "filename": filename, "sha256": digest, "metadata": result.metadata}},
+    )
+
+
+def _jobs_create(*, session, scanner, fmt, filename, digest, plan: _Plan, node_ids, coverage, job_nodes, now) -> None:
+    """One succeeded job per node the file spoke for; its raw result is a summary, the file is not copied."""
+    per_node: dict[int, int] = defaultdict(int)
+    for host, candidates in plan.by_host.items():
+        per_node[node_ids[host]] += len(candidates)
+    ScanJob.objects.bulk_create(
+        [
+            ScanJob(session=session, node_id=node_id, scanner=scanner, status=ScanJob.Status.SUCCEEDED,
+                    attempts=1, normalized=True, queued_at=now, started_at=now, finished_at=now,
+                    raw_result={"import": filename, "format": fmt, "sha256": digest,
+                                "findings": per_node.get(node_id, 0),
+                                "coverage": coverage[node_id].to_dict() if node_id in coverage else None})
+            for node_id in job_nodes
+        ],
+        batch_size=ADDRESS_CHUNK,
+    )
+
+
+def _session_finish(*, session: ScanSession, report: ImportReport, started) -> None:
+    finished = timezone.now()
+    counts = report.counts
+    session.status = ScanSession.Status.SUCCEEDED
+    session.stage = ScanSession.Stage.DONE
+    session.jobs_succeeded = report.nodes
+    session.findings_new, session.findings_updated = counts.new, counts.updated
+    session.findings_reopened, session.findings_fixed = counts.reopened, counts.fixed
+    session.finished_at = session.heartbeat_at = finished
+    session.stage_timings = {"normalization": {"started_at": started.isoformat(), "finished_at": finished.isoformat(),
+                                               "seconds": round((finished - started).total_seconds(), 3)}}
+    session.summary = {**session.summary, "counts": counts.as_dict(), "findings": report.findings,
+                       "nodes": report.nodes, "nodes_created": report.nodes_created, "timings": dict(report.timings)}
+    session.save(update_fields=[
+        "status", "stage", "jobs_succeeded", "findings_new", "findings_updated", "findings_reopened",
+        "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",
+    ])
 
 
 def _existing_nodes(*, org, hosts: list[str]) -> dict[str, int]:
