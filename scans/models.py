@@ -228,8 +228,12 @@ class Finding(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
     fixed_at = models.DateTimeField(null=True, blank=True)
     reopened_count = models.PositiveIntegerField(default=0)
-    first_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    last_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Not indexed: every rescan rewrites last_seen/last_session on every finding it sees, and an
+    # update that touches no indexed column stays a cheap in-page (HOT) update in PostgreSQL.
+    first_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      db_index=False)
+    last_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     db_index=False)
     times_seen = models.PositiveIntegerField(default=1, help_text="Sessions and imports that reported it")
     triaged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     triaged_at = models.DateTimeField(null=True, blank=True)
@@ -247,7 +251,6 @@ class Finding(models.Model):
             models.Index(fields=["org", "status", "severity"], name="finding_org_status_severity"),
             models.Index(fields=["node", "status"], name="finding_node_status"),
             models.Index(fields=["node", "source", "status"], name="finding_node_source_status"),
-            models.Index(fields=["org", "-last_seen"], name="finding_org_last_seen"),
         ]
 
     def __str__(self) -> str:

@@ -84,21 +84,23 @@ def finding_fingerprint(candidate: FindingCandidate) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _trimmed_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
-    """Evidence is for a person to read; a scanner dumping megabytes must not bloat every row."""
+def _trimmed_evidence(evidence: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The evidence and its JSON; a scanner dumping megabytes must not bloat every row."""
     encoded = json.dumps(evidence, default=str, sort_keys=True)
     if len(encoded) <= MAX_EVIDENCE_BYTES:
-        return evidence
-    return {"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES]}
+        return evidence, encoded
+    trimmed = {"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES]}
+    return trimmed, json.dumps(trimmed, sort_keys=True)
 
 
 def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
-    """The Finding field values a candidate defines (identity, content; not lifecycle)."""
+    """The Finding field values a candidate defines (identity, content, content hash; not lifecycle)."""
     evidence = dict(candidate.evidence or {})
     confidence = evidence.pop("match_confidence", None)
     reason = evidence.pop("match_reason", "")
     score = clean_cvss(candidate.cvss_score)
-    return {
+    evidence, evidence_json = _trimmed_evidence(evidence)
+    values = {
         "source": candidate.source,
         "rule_id": candidate.rule_id[:MAX_RULE_ID],
         "title": (candidate.title or candidate.rule_id)[:MAX_TITLE],
@@ -113,10 +115,12 @@ def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
         "description": candidate.description or "",
         "remediation": candidate.remediation or "",
         "references": list(candidate.references),
-        "evidence": _trimmed_evidence(evidence),
+        "evidence": evidence,
         "match_confidence": float(confidence) if isinstance(confidence, (int, float)) else None,
         "match_reason": str(reason or "")[:500],
     }
+    values["content_hash"] = content_hash(values, evidence_json)
+    return values
 
 
 # The fields a rescan may change; a change in any of them makes the finding "updated".
@@ -126,7 +130,13 @@ CONTENT_FIELDS = (
 )
 
 
-def content_hash(values: dict[str, Any]) -> str:
+def content_hash(values: dict[str, Any], evidence_json: str) -> str:
     """A digest of the content fields, so a re-import compares one column instead of twelve."""
-    payload = json.dumps([values[f] for f in CONTENT_FIELDS], default=str, sort_keys=True, separators=(",", ":"))
-    return hashlib.md5(payload.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
+    digest = hashlib.md5(usedforsecurity=False)
+    for name in CONTENT_FIELDS:
+        if name == "evidence":
+            digest.update(evidence_json.encode("utf-8", "surrogatepass"))
+        else:
+            digest.update(repr(values[name]).encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1f")
+    return digest.hexdigest()
