@@ -142,19 +142,24 @@ def intervention_retry(*, intervention: Intervention, by) -> Intervention:
         )
     if intervention.kind == Kind.IMPORT_REJECTED:
         raise InterventionTransitionError("A rejected import cannot be retried; upload a corrected file instead.")
-    if intervention.kind in JOB_KINDS or (intervention.kind == Kind.STAGE_STUCK and intervention.job_id):
-        if intervention.job_id is None:
-            raise InterventionTransitionError(f"Intervention #{intervention.pk} names no job to retry.")
-        retries.job_retry(job_id=intervention.job_id)
-    elif intervention.kind == Kind.STAGE_STUCK:
-        if intervention.session_id is None:
-            raise InterventionTransitionError(f"Intervention #{intervention.pk} names no session to retry.")
-        retries.stage_retry(session_id=intervention.session_id)
-    else:  # pragma: no cover - every kind is handled above
-        raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")
-
-    now = timezone.now()
-    Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1, last_retry_at=now)
+    # The retry is counted in the same transaction that queues the work (published on commit),
+    # so the work can never succeed before the intervention knows it was retried.
+    try:
+        with transaction.atomic():
+            Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1,
+                                                                   last_retry_at=timezone.now())
+            if intervention.kind in JOB_KINDS or (intervention.kind == Kind.STAGE_STUCK and intervention.job_id):
+                if intervention.job_id is None:
+                    raise InterventionTransitionError(f"Intervention #{intervention.pk} names no job to retry.")
+                retries.job_retry(job_id=intervention.job_id)
+            elif intervention.kind == Kind.STAGE_STUCK:
+                if intervention.session_id is None:
+                    raise InterventionTransitionError(f"Intervention #{intervention.pk} names no session to retry.")
+                retries.stage_retry(session_id=intervention.session_id)
+            else:  # pragma: no cover - every kind is handled above
+                raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")
+    except retries.RetryError as exc:
+        raise InterventionTransitionError(str(exc)) from None
     intervention.refresh_from_db()
     audit_record(org=intervention.org, verb="intervention.retried", target=intervention, actor=by,
                  changes={"retry_count": intervention.retry_count})

@@ -19,3 +19,11 @@ def node_snapshot_refresh_task(node_id: int) -> None:
         return
     snapshot = node_snapshot_refresh(node=node)
     logger.info("node_snapshot_refresh.done", node_id=node_id, open_findings=snapshot.open_findings)
+
+
+@shared_task(name="nodes.tasks.discovery_jobs_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def discovery_jobs_run(job_ids: list[int]) -> None:
+    """Discovery jobs of a session (the pipeline's first stage); time limits come with the message."""
+    from scans.pipeline.execution import jobs_run
+
+    jobs_run(job_ids=job_ids)

@@ -1,0 +1,121 @@
+"""An organization's recurring scans, kept as django-celery-beat rows that follow its setting.
+
+The organization's ``schedule_crontab`` / ``schedule_timezone`` are the truth; one
+PeriodicTask per organization (named after its id) is created, changed or removed to
+match by :func:`organization_schedule_sync`, which every change of the setting calls.
+Every scheduled message expires, so a beat that was down does not release a backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+
+import structlog
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from orgs.audit import audit_record
+from orgs.models import Organization
+
+logger = structlog.get_logger(__name__)
+
+SCHEDULED_TASK = "scans.tasks.session_start_scheduled"
+WATCHDOG_TASK = "interventions.tasks.watchdog_sweep"
+WATCHDOG_NAME = "watchpost: watchdog sweep"
+# A scheduled start not picked up within this long is dropped; the next tick starts one.
+SCHEDULE_EXPIRY_SECONDS = 15 * 60
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+def schedule_task_name(org_id: int) -> str:
+    return f"watchpost: scheduled scan of organization {org_id}"
+
+
+def parse_crontab(text: str) -> dict[str, str]:
+    """'*/10 * * * *' -> CrontabSchedule fields; a clear error for anything else."""
+    parts = text.split()
+    if len(parts) != 5:
+        raise ScheduleError(f"a schedule is five crontab fields (minute hour day month weekday), not {text!r}")
+    names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+    fields = dict(zip(names, parts))
+    from celery.schedules import ParseException, crontab
+
+    try:
+        crontab(**fields)
+    except (ParseException, ValueError) as exc:
+        raise ScheduleError(f"invalid crontab {text!r}: {exc}") from None
+    return fields
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown timezone {name!r} (use an IANA name such as Europe/Paris)") from None
+    return name
+
+
+@transaction.atomic
+def organization_schedule_set(*, org: Organization, crontab: str, timezone: str = "UTC", by=None) -> Organization:
+    """Change (or, with an empty crontab, switch off) the organization's recurring scan."""
+    crontab = (crontab or "").strip()
+    if crontab:
+        parse_crontab(crontab)
+    timezone = _check_timezone(timezone or "UTC")
+    old = {"crontab": org.schedule_crontab, "timezone": org.schedule_timezone}
+    org.schedule_crontab, org.schedule_timezone = crontab, timezone
+    org.save(update_fields=["schedule_crontab", "schedule_timezone"])
+    organization_schedule_sync(org=org)
+    audit_record(org=org, verb="organization.schedule_changed", target=org, actor=by,
+                 changes={"crontab": [old["crontab"], crontab], "timezone": [old["timezone"], timezone]})
+    return org
+
+
+@transaction.atomic
+def organization_schedule_sync(*, org: Organization) -> PeriodicTask | None:
+    """Make the beat row match the organization's setting: create, change or remove it. Idempotent."""
+    name = schedule_task_name(org.pk)
+    if not org.schedule_crontab:
+        PeriodicTask.objects.filter(name=name).delete()
+        return None
+    fields = parse_crontab(org.schedule_crontab)
+    schedule, _ = CrontabSchedule.objects.get_or_create(timezone=_check_timezone(org.schedule_timezone), **fields)
+    task, created = PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={"task": SCHEDULED_TASK, "crontab": schedule, "interval": None, "kwargs": json.dumps({"org_id": org.pk}),
+                  "queue": "orchestration", "expire_seconds": SCHEDULE_EXPIRY_SECONDS, "enabled": True,
+                  "description": f"Recurring scan of {org.slug} ({org.schedule_crontab} {org.schedule_timezone})"},
+    )
+    logger.info("schedule.synced", org=org.slug, created=created, crontab=org.schedule_crontab)
+    return task
+
+
+def organization_schedule_forget(*, org_id: int) -> int:
+    """Remove the beat row of an organization that no longer exists."""
+    deleted, _ = PeriodicTask.objects.filter(name=schedule_task_name(org_id)).delete()
+    return deleted
+
+
+def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
+    """The watchdog row, every organization's schedule row, and no row for a deleted organization. Idempotent."""
+    every, _ = IntervalSchedule.objects.get_or_create(every=max(1, int(watchdog_seconds)), period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(
+        name=WATCHDOG_NAME,
+        defaults={"task": WATCHDOG_TASK, "interval": every, "crontab": None, "queue": "orchestration",
+                  # A sweep older than its interval is useless: the next one is already due.
+                  "expire_seconds": max(1, int(watchdog_seconds)), "enabled": True,
+                  "description": "Retries stuck jobs and stages once, then opens stage_stuck interventions"},
+    )
+    synced = 0
+    for org in Organization.objects.all():
+        organization_schedule_sync(org=org)
+        synced += 1
+    prefix = schedule_task_name(0)[:-1]
+    live = {schedule_task_name(pk) for pk in Organization.objects.values_list("pk", flat=True)}
+    orphans = PeriodicTask.objects.filter(name__startswith=prefix).exclude(name__in=live)
+    removed, _ = orphans.delete()
+    return {"organizations": synced, "removed": removed}

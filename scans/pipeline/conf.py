@@ -1,0 +1,66 @@
+"""Pipeline tunables, read from Django settings when set there, else from the environment.
+
+Tests and the fault tests shrink them (seconds instead of minutes) through the
+environment, which reaches worker subprocesses too.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+
+
+def _number(name: str, default: float) -> float:
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name, default)
+    return float(value)
+
+
+def heartbeat_seconds() -> float:
+    """How often a running job (or stage) touches its heartbeat."""
+    return _number("WATCHPOST_HEARTBEAT_SECONDS", 10)
+
+
+def stale_seconds() -> float:
+    """A running job whose heartbeat is older than this is presumed dead (worker killed)."""
+    return _number("WATCHPOST_STALE_SECONDS", 60)
+
+
+def lost_seconds() -> float:
+    """A dispatched job nobody claimed for this long lost its message (broker restarted)."""
+    return _number("WATCHPOST_LOST_SECONDS", 300)
+
+
+def stage_seconds() -> float:
+    """Deadline of a one-piece stage (scan creation, analysis, normalization, scoring, reporting)."""
+    return _number("WATCHPOST_STAGE_SECONDS", 600)
+
+
+def discovery_seconds() -> float:
+    """Deadline of the discovery stage."""
+    return _number("WATCHPOST_DISCOVERY_SECONDS", 1800)
+
+
+def job_grace_seconds() -> float:
+    """Between the soft (scanner budget) and the hard (kill the task) time limit of a job."""
+    return _number("WATCHPOST_JOB_GRACE_SECONDS", 10)
+
+
+def retry_backoff_seconds() -> float:
+    return _number("WATCHPOST_RETRY_BACKOFF_SECONDS", 5)
+
+
+def retry_backoff_max_seconds() -> float:
+    return _number("WATCHPOST_RETRY_BACKOFF_MAX_SECONDS", 300)
+
+
+def job_batch_size() -> int:
+    """Jobs per Celery message. A job stays the unit of claim, status and retry; a message
+    carrying a few of them (run concurrently) costs one broker round trip instead of several."""
+    return max(1, int(_number("WATCHPOST_JOB_BATCH", 6)))
+
+
+def watchdog_interval_seconds() -> float:
+    return _number("WATCHPOST_WATCHDOG_SECONDS", 30)

@@ -1,0 +1,107 @@
+"""The runner seam: hand a piece of work to Celery after commit, or run it in this process.
+
+Services never import Celery tasks; they call :func:`enqueue` with a task *name* and
+keyword arguments. Under Celery the message is published when the surrounding
+transaction commits (a worker must never see a row before it exists). Inside
+:func:`inline`, the same name maps to the same service function and runs in this
+process once the caller's transaction is over — ``run_session --inline`` and the
+unit tests run the pipeline with no broker at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from django.db import transaction
+
+logger = structlog.get_logger(__name__)
+
+# Task name -> "module:function" of the service it adapts. Both sides take the same kwargs.
+SERVICES = {
+    "scans.tasks.stage_run": "scans.pipeline.stages:stage_run",
+    "scans.tasks.scoring_stage_run": "scans.pipeline.stages:stage_run",
+    "reports.tasks.reporting_stage_run": "scans.pipeline.stages:stage_run",
+    "nodes.tasks.discovery_jobs_run": "scans.pipeline.execution:jobs_run",
+    "scans.tasks.job_run": "scans.pipeline.execution:jobs_run",
+    "scans.tasks.session_start_scheduled": "scans.pipeline.sessions:session_start_scheduled",
+}
+
+# Publishing survives a short broker outage (a Redis restart) instead of failing the job
+# that finished; if it still fails, the watchdog re-dispatches from the rows.
+RETRY_POLICY = {"max_retries": 20, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+
+_inline_queue: ContextVar[deque | None] = ContextVar("watchpost_inline_queue", default=None)
+
+
+def is_inline() -> bool:
+    return _inline_queue.get() is not None
+
+
+def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", countdown: float | None = None,
+            expires: float | None = None, task_id: str | None = None, soft_time_limit: float | None = None,
+            time_limit: float | None = None) -> str:
+    """Queue ``name(**kwargs)``; returns the task id. ``countdown`` is ignored inline (no one waits)."""
+    task_id = task_id or uuid.uuid4().hex
+    queue = _inline_queue.get()
+    if queue is not None:
+        queue.append((name, kwargs))
+        return task_id
+
+    def publish() -> None:
+        from config.celery import REQUEST_ID_HEADER, app
+
+        limits = {k: v for k, v in (("soft_time_limit", soft_time_limit), ("time_limit", time_limit)) if v}
+        try:
+            app.send_task(name, kwargs=kwargs, task_id=task_id, countdown=countdown, expires=expires, **limits,
+                          headers={REQUEST_ID_HEADER: correlation_id} if correlation_id else None,
+                          retry=True, retry_policy=RETRY_POLICY)
+        except Exception:  # noqa: BLE001 - the rows keep the state; the watchdog re-dispatches
+            logger.exception("dispatch.publish_failed", task=name, task_id=task_id)
+
+    transaction.on_commit(publish)
+    return task_id
+
+
+def service_for(name: str) -> Callable[..., Any]:
+    module, _, function = SERVICES[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[deque]:
+    """Within this block, enqueued work runs in this process when :func:`drain` is called."""
+    token = _inline_queue.set(deque())
+    try:
+        yield _inline_queue.get()
+    finally:
+        _inline_queue.reset(token)
+
+
+def drain(*, on_step: Callable[[str, dict], None] | None = None) -> int:
+    """Run queued inline work, and what it queues, until nothing is left. Returns the steps run."""
+    queue = _inline_queue.get()
+    if queue is None:
+        raise RuntimeError("drain() outside an inline() block")
+    steps = 0
+    while queue:
+        name, kwargs = queue.popleft()
+        service_for(name)(**kwargs)
+        steps += 1
+        if on_step is not None:
+            on_step(name, kwargs)
+    return steps
+
+
+def run_inline(function: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """Call ``function`` and run everything it causes in this process, then return its result."""
+    with inline():
+        result = function(**kwargs)
+        drain()
+    return result

@@ -1,0 +1,416 @@
+"""(node, scanner) jobs: admission, claim, run, heartbeat, retry, fan-in.
+
+A job is the unit of status and of retry. Discovery jobs (scanner ``discovery``, on the
+``nodes`` queue) and scanner jobs (on the ``scans`` queue) go through the same path:
+
+1. *Admission* (:func:`jobs_pump`): queued jobs wait in the database, not in the
+   broker; each organization has at most ``max_concurrent_jobs`` dispatched or running,
+   so one tenant's 10,000 jobs cannot sit in front of everyone else's in the queue.
+2. *Claim*: ``UPDATE ... SET status=running WHERE status IN (queued, retrying)`` with a
+   fresh claim token; a duplicate delivery claims nothing and does nothing.
+3. *Run*: the claimed jobs of one message run concurrently in one event loop, each
+   under its own time budget, while a thread beats their heartbeat.
+4. *Record*: a conditional UPDATE on (status=running, our token) writes the outcome, so
+   a job the watchdog already took back is not overwritten. Transient errors retry with
+   exponential backoff and jitter; an exhausted or crashed job fails alone and opens an
+   intervention.
+5. *Fan-in*: whoever finishes the last outstanding job of a stage advances the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from interventions.models import Intervention
+from interventions.services import intervention_open, interventions_resolve_after_retry
+from nodes.models import Node
+from orgs.models import Organization
+from orgs.scope import ScopeError, resolve_and_check
+from scans.candidates import ServiceObservation
+from scans.models import ScanJob, ScanSession
+from scans.pipeline import conf, dispatch
+from scans.pipeline.profiles import (
+    profile_context,
+    profile_ports,
+    profile_scanner_options,
+    profile_timeout,
+)
+from scans.scanners.base import ScannerError, ScannerUnavailable, Target, get_scanner
+
+logger = structlog.get_logger(__name__)
+
+DISCOVERY = "discovery"
+ANALYSIS = "cve"  # analysis results are stored as jobs of this pseudo-scanner (no network)
+NOT_EXECUTION = (DISCOVERY, ANALYSIS)
+UNFINISHED = (ScanJob.Status.QUEUED, ScanJob.Status.RUNNING, ScanJob.Status.RETRYING)
+
+Status = ScanJob.Status
+Stage = ScanSession.Stage
+
+
+class JobTimeout(Exception):
+    """The job overran its time budget (a target that accepts and never answers)."""
+
+
+# Worth another try: the network or the target may answer next time.
+TRANSIENT = (JobTimeout, TimeoutError, ConnectionError, OSError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    # Celery's SoftTimeLimitExceeded is matched by name: this module stays runner-agnostic.
+    return isinstance(exc, TRANSIENT) or type(exc).__name__ == "SoftTimeLimitExceeded"
+
+
+def stage_of(scanner: str) -> str:
+    return Stage.DISCOVERY if scanner == DISCOVERY else Stage.EXECUTION
+
+
+def jobs_of_stage(session_id: int, stage: str):
+    qs = ScanJob.objects.filter(session_id=session_id)
+    return qs.filter(scanner=DISCOVERY) if stage == Stage.DISCOVERY else qs.exclude(scanner__in=NOT_EXECUTION)
+
+
+def task_name_for(scanner: str) -> str:
+    return "nodes.tasks.discovery_jobs_run" if scanner == DISCOVERY else "scans.tasks.job_run"
+
+
+def _time_limits(timeout: float) -> dict[str, float]:
+    grace = conf.job_grace_seconds()
+    # Soft: the task gets an exception it can record; hard: the pool kills it (the watchdog takes over).
+    return {"soft_time_limit": timeout + grace, "time_limit": timeout + 2 * grace}
+
+
+# --- admission ------------------------------------------------------------------------------
+
+
+def jobs_pump(*, org_id: int) -> int:
+    """Dispatch waiting jobs of the organization up to its concurrency limit; returns how many."""
+    sent: list[tuple[str, list[int], str, float]] = []
+    with transaction.atomic():
+        # One pump per organization at a time, or two could both fill the same free slots.
+        org = Organization.objects.select_for_update().filter(pk=org_id).first()
+        if org is None:
+            return 0
+        busy = ScanJob.objects.filter(session__org_id=org_id).filter(
+            Q(status=Status.RUNNING) | Q(status__in=(Status.QUEUED, Status.RETRYING), task_id__gt="")
+        ).count()
+        slots = max(0, org.max_concurrent_jobs - busy)
+        if not slots:
+            return 0
+        waiting = list(
+            ScanJob.objects.filter(session__org_id=org_id, status=Status.QUEUED, task_id="",
+                                   session__cancel_requested=False)
+            .exclude(session__status__in=ScanSession.FINISHED)
+            .order_by("session__created_at", "session_id", "id")
+            .values("id", "scanner", "session_id", "session__correlation_id", "session__profile_id")[:slots]
+        )
+        if not waiting:
+            return 0
+        groups: dict[tuple[int, bool], list[dict]] = defaultdict(list)
+        for row in waiting:
+            groups[(row["session_id"], row["scanner"] == DISCOVERY)].append(row)
+        size = conf.job_batch_size()
+        timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
+        now = timezone.now()
+        for rows in groups.values():
+            for start in range(0, len(rows), size):
+                batch = rows[start:start + size]
+                ids = [row["id"] for row in batch]
+                task_id = uuid.uuid4().hex
+                ScanJob.objects.filter(id__in=ids, task_id="").update(task_id=task_id, queued_at=now)
+                timeout = max(timeouts.get((batch[0]["session__profile_id"], row["scanner"]), 120.0) for row in batch)
+                sent.append((task_name_for(batch[0]["scanner"]), ids, batch[0]["session__correlation_id"], timeout))
+                dispatch.enqueue(task_name_for(batch[0]["scanner"]), kwargs={"job_ids": ids}, task_id=task_id,
+                                 correlation_id=batch[0]["session__correlation_id"], **_time_limits(timeout))
+    return sum(len(ids) for _, ids, _, _ in sent)
+
+
+def _profile_timeouts(profile_ids: set[int]) -> dict[tuple[int, str], float]:
+    from scans.models import ScanProfile
+
+    out = {}
+    for profile in ScanProfile.objects.filter(pk__in=profile_ids):
+        for scanner in [DISCOVERY, *profile.scanners]:
+            out[(profile.pk, scanner)] = profile_timeout(profile, scanner)
+    return out
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+class _Heartbeat(threading.Thread):
+    """Touches ``heartbeat_at`` of the claimed jobs while they run, on its own connection."""
+
+    def __init__(self, token: str, interval: float) -> None:
+        super().__init__(name="job-heartbeat", daemon=True)
+        self.token, self.interval, self.stopped = token, interval, threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                ScanJob.objects.filter(task_id=self.token, status=Status.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:  # noqa: BLE001 - a missed beat is the watchdog's business, not a crash
+            logger.warning("job.heartbeat_failed", token=self.token, exc_info=True)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(5)
+
+
+def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
+    """Claim, run and record the given jobs. Safe to call twice with the same ids."""
+    token = uuid.uuid4().hex
+    claimed = _claim(job_ids, token)
+    if not claimed:
+        logger.info("jobs.nothing_to_claim", job_ids=job_ids)
+        return {"claimed": 0}
+    heartbeat = _Heartbeat(token, conf.heartbeat_seconds())
+    # Inside a test's transaction the thread's own connection would not see the claimed rows.
+    if not connection.in_atomic_block:
+        heartbeat.start()
+    try:
+        try:
+            outcomes = asyncio.run(_run_all(claimed))
+        except Exception as exc:  # noqa: BLE001 - soft time limit, or the loop itself failed
+            outcomes = {job.pk: exc for job in claimed}
+    finally:
+        if heartbeat.is_alive():
+            heartbeat.stop()
+    counts = _record(claimed, outcomes, token)
+    session = claimed[0].session
+    jobs_pump(org_id=session.org_id)
+    for stage in {stage_of(job.scanner) for job in claimed}:
+        stage_check_complete(session_id=session.pk, stage=stage)
+    return counts
+
+
+def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
+    close_old_connections()
+    jobs = list(ScanJob.objects.filter(id__in=job_ids).select_related("session__profile"))
+    if not jobs:
+        return []
+    session = jobs[0].session
+    now = timezone.now()
+    for scanner in {job.scanner for job in jobs}:
+        timeout = profile_timeout(session.profile, scanner) if session.profile_id else 120.0
+        ScanJob.objects.filter(
+            id__in=[j.pk for j in jobs if j.scanner == scanner], status__in=(Status.QUEUED, Status.RETRYING),
+            session__cancel_requested=False,
+        ).update(status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now,
+                 task_id=token, deadline_at=now + timezone.timedelta(seconds=timeout), error="")
+    return list(ScanJob.objects.filter(task_id=token, status=Status.RUNNING)
+                .select_related("node", "session__profile", "session__org"))
+
+
+def _target(job: ScanJob) -> Target:
+    """The node as a checked scan target: re-checked here, the last point before any packet."""
+    node, org = job.node, job.session.org
+    checked = resolve_and_check(node.address, scope=[*org.scope_networks, *org.scope_hostnames],
+                                allowed_networks=settings.SCAN_ALLOWED_NETWORKS)
+    services = tuple(ServiceObservation.from_dict(s) for s in node.services or ())
+    return Target(address=checked.address, hostname=node.hostname, ports=tuple(node.open_ports), services=services)
+
+
+async def _run_all(jobs: list[ScanJob]) -> dict[int, Any]:
+    results = await asyncio.gather(*(_run_one(job) for job in jobs), return_exceptions=True)
+    return {job.pk: result for job, result in zip(jobs, results)}
+
+
+async def _run_one(job: ScanJob) -> dict[str, Any]:
+    profile = job.session.profile
+    timeout = profile_timeout(profile, job.scanner)
+    context = profile_context(profile)
+    target = _target(job)
+    hard = timeout + conf.job_grace_seconds()
+    if job.scanner == DISCOVERY:
+        from nodes.discovery.discover import discover_async
+
+        try:
+            result = await asyncio.wait_for(discover_async(target, profile_ports(profile), context), timeout=timeout)
+        except TimeoutError:
+            raise JobTimeout(f"discovery overran its time budget of {timeout:g}s") from None
+        return result.to_dict()
+    scanner = get_scanner(job.scanner)
+    options = profile_scanner_options(profile, job.scanner)
+    if not target.services and target.ports and scanner.options.get("ports", (None,))[0] is list:
+        # Nothing named by discovery: point the inspector at every open port (as the scan command does).
+        options.setdefault("ports", list(target.ports))
+    try:
+        result = await asyncio.wait_for(scanner.run_async(target, options, budget=timeout, context=context), timeout=hard)
+    except TimeoutError:
+        raise JobTimeout(f"{job.scanner} overran its hard time limit of {hard:g}s") from None
+    data = result.to_dict()
+    if not result.complete and "time budget" in (result.error or ""):
+        # An overrun keeps what it saw (raw output is never thrown away) but counts as a timeout.
+        exc = JobTimeout(f"{job.scanner}: {result.error}")
+        exc.raw_result = data  # type: ignore[attr-defined]
+        raise exc
+    return data
+
+
+# --- record ---------------------------------------------------------------------------------
+
+
+def _backoff(attempt: int) -> float:
+    base, cap = conf.retry_backoff_seconds(), conf.retry_backoff_max_seconds()
+    # Exponential with full jitter around it: retries of many jobs do not arrive in step.
+    return min(cap, base * 2 ** max(0, attempt - 1)) * (0.5 + random.random())
+
+
+def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[str, int]:
+    session = jobs[0].session
+    now = timezone.now()
+    counts = {"succeeded": 0, "failed": 0, "retrying": 0, "cancelled": 0}
+    succeeded_ids: list[int] = []
+    to_open: list[tuple[ScanJob, str, str]] = []
+    retries: list[tuple[ScanJob, float, str]] = []
+    finished_execution = defaultdict(int)
+    finished_discovery = 0
+    with transaction.atomic():
+        cancel_requested = ScanSession.objects.filter(pk=session.pk).values_list("cancel_requested", flat=True).first()
+        for job in jobs:
+            outcome = outcomes[job.pk]
+            mine = ScanJob.objects.filter(pk=job.pk, status=Status.RUNNING, task_id=token)
+            if not isinstance(outcome, BaseException):
+                if not mine.update(status=Status.SUCCEEDED, raw_result=outcome, error=outcome.get("error", "")[:2000],
+                                   finished_at=now, heartbeat_at=now):
+                    continue  # the watchdog took it back meanwhile: its outcome is no longer ours
+                counts["succeeded"] += 1
+                succeeded_ids.append(job.pk)
+                if job.scanner == DISCOVERY:
+                    finished_discovery += 1
+                    _node_discovered(job, outcome, now)
+                else:
+                    finished_execution["succeeded"] += 1
+                continue
+            error = f"{type(outcome).__name__}: {outcome}"[:2000]
+            raw = getattr(outcome, "raw_result", None)
+            transient = is_transient(outcome)
+            if cancel_requested:
+                status = Status.CANCELLED
+            elif transient and job.attempts < job.max_attempts:
+                status = Status.RETRYING
+            else:
+                status = Status.FAILED
+            fields: dict[str, Any] = {"status": status, "error": error, "heartbeat_at": now}
+            if raw is not None:
+                fields["raw_result"] = raw
+            if status == Status.RETRYING:
+                countdown = _backoff(job.attempts)
+                retry_id = uuid.uuid4().hex
+                fields.update(task_id=retry_id, queued_at=now + timezone.timedelta(seconds=countdown))
+            else:
+                fields["finished_at"] = now
+            if not mine.update(**fields):
+                continue
+            if status == Status.RETRYING:
+                counts["retrying"] += 1
+                retries.append((job, countdown, retry_id))
+                continue
+            counts[status] += 1
+            if job.scanner == DISCOVERY:
+                finished_discovery += 1
+            else:
+                finished_execution[status] += 1
+            if status == Status.FAILED:
+                kind = _intervention_kind(outcome, transient)
+                to_open.append((job, kind, error))
+        _session_counted(session.pk, finished_execution, finished_discovery, now)
+        for job, countdown, retry_id in retries:
+            timeout = profile_timeout(session.profile, job.scanner)
+            dispatch.enqueue(task_name_for(job.scanner), kwargs={"job_ids": [job.pk]}, task_id=retry_id,
+                             countdown=countdown, correlation_id=session.correlation_id, **_time_limits(timeout))
+    for job, kind, error in to_open:
+        job_intervention_open(job=job, kind=kind, error=error)
+    if succeeded_ids and Intervention.objects.unresolved().filter(job_id__in=succeeded_ids, retry_count__gt=0).exists():
+        for job in jobs:
+            if job.pk in succeeded_ids:
+                interventions_resolve_after_retry(job=job)
+    logger.info("jobs.recorded", session_id=session.pk, **counts)
+    return counts
+
+
+def _intervention_kind(exc: BaseException, transient: bool) -> str:
+    if isinstance(exc, (ScannerUnavailable, ScannerError, ScopeError)) or not transient:
+        return Intervention.Kind.SCANNER_CRASHED
+    if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, TimeoutError):
+        return Intervention.Kind.NODE_UNREACHABLE
+    return Intervention.Kind.JOB_EXHAUSTED
+
+
+def job_intervention_open(*, job: ScanJob, kind: str, error: str) -> Intervention:
+    session = job.session
+    what = {
+        Intervention.Kind.JOB_EXHAUSTED: f"{job.scanner} on {job.node} failed after {job.attempts} attempt(s)",
+        Intervention.Kind.NODE_UNREACHABLE: f"{job.node} unreachable by {job.scanner}",
+        Intervention.Kind.SCANNER_CRASHED: f"{job.scanner} crashed on {job.node}",
+        Intervention.Kind.STAGE_STUCK: f"{job.scanner} on {job.node} stuck (stale heartbeat or past its deadline)",
+    }[kind]
+    return intervention_open(
+        org=session.org, kind=kind, subject=f"job:{job.pk}", title=what, session=session, job=job, node=job.node,
+        context={"error": error, "attempts": job.attempts, "max_attempts": job.max_attempts, "task_id": job.task_id,
+                 "correlation_id": session.correlation_id, "scanner": job.scanner, "node": job.node.address,
+                 "session": session.pk},
+    )
+
+
+def _session_counted(session_id: int, execution: dict[str, int], discovery: int, now) -> None:
+    changes: dict[str, Any] = {"heartbeat_at": now}
+    for status, n in execution.items():
+        changes[f"jobs_{status}"] = F(f"jobs_{status}") + n
+    finished = sum(execution.values()) + discovery
+    if finished:
+        changes["stage_pending"] = F("stage_pending") - finished
+    ScanSession.objects.filter(pk=session_id).update(**changes)
+
+
+def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> None:
+    services = data.get("services") or []
+    protocols = sorted({p["protocol"] for p in data.get("protocols") or ()})
+    best = max((p["confidence"] for p in data.get("protocols") or ()), default=None)
+    state = Node.State.UP if data.get("open_ports") else Node.State.DOWN
+    Node.objects.filter(pk=job.node_id).update(
+        services=services, protocols=protocols, state=state, last_discovered_at=now, discovery_confidence=best,
+        discovery_evidence={"protocols": data.get("protocols") or [], "portscan": data.get("portscan") or {}},
+    )
+    job.node.services, job.node.state = services, state
+    if state == Node.State.DOWN:
+        transaction.on_commit(lambda: intervention_open(
+            org=job.session.org, kind=Intervention.Kind.NODE_UNREACHABLE, subject=f"node:{job.node_id}",
+            title=f"{job.node} answered on none of {data.get('ports_scanned', 0)} port(s)", session=job.session,
+            node=job.node, context={"session": job.session_id, "correlation_id": job.session.correlation_id,
+                                    "portscan": data.get("portscan") or {}, "error": data.get("error", "")},
+        ))
+
+
+# --- fan-in ---------------------------------------------------------------------------------
+
+
+def stage_check_complete(*, session_id: int, stage: str) -> bool:
+    """Advance the session past a fan-out stage once none of its jobs is outstanding."""
+    from scans.pipeline.sessions import stage_advance
+
+    if jobs_of_stage(session_id, stage).filter(status__in=UNFINISHED).exists():
+        return False
+    return stage_advance(session_id=session_id, from_stage=stage)
+
+
+def jobs_requeue(*, job_ids: list[int], reason: str) -> int:
+    """Put jobs back to wait for admission (no attempt is spent until one is claimed)."""
+    changed = ScanJob.objects.filter(id__in=job_ids).exclude(status=Status.SUCCEEDED).update(
+        status=Status.QUEUED, task_id="", queued_at=timezone.now(), error=reason[:2000]
+    )
+    return changed

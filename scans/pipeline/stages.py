@@ -1,0 +1,314 @@
+"""The stages' bodies. ``stage_run`` claims a stage, runs its body, and hands over.
+
+Fan-out stages (discovery, execution) create their jobs and let the jobs' fan-in hand
+over; one-piece stages (scan creation, analysis, normalization, scoring, reporting)
+do their work and hand over themselves. Every body is idempotent: run again (duplicate
+delivery, watchdog re-run) it creates nothing twice and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import defaultdict
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from interventions.models import Intervention
+from interventions.services import intervention_open
+from nodes.models import Node
+from orgs.scope import ScopeError, resolve_and_check
+from scans.candidates import Coverage, FindingCandidate, ServiceObservation
+from scans.models import ScanJob, ScanSession
+from scans.pipeline import conf
+from scans.pipeline.execution import (
+    ANALYSIS,
+    DISCOVERY,
+    NOT_EXECUTION,
+    UNFINISHED,
+    jobs_of_stage,
+    jobs_pump,
+    stage_check_complete,
+)
+from scans.pipeline.profiles import profile_max_attempts
+from scans.pipeline.sessions import FAN_OUT, session_finish, session_outcome, stage_advance, stage_claim
+from scans.scanners.base import load_all
+
+logger = structlog.get_logger(__name__)
+
+Stage = ScanSession.Stage
+NORMALIZE_BATCH = 500  # jobs per normalization transaction
+
+
+def stage_run(*, session_id: int, stage: str) -> bool:
+    """Run ``stage`` of the session if it is that stage's turn and nobody has it; else do nothing."""
+    session = stage_claim(session_id=session_id, stage=stage)
+    if session is None:
+        logger.info("stage.skipped", session_id=session_id, stage=stage, reason="not this stage's turn or claimed")
+        return False
+    logger.info("stage.started", session_id=session_id, stage=stage)
+    beat = _SessionHeartbeat(session_id) if stage not in FAN_OUT and not connection.in_atomic_block else None
+    if beat:
+        beat.start()
+    try:
+        BODIES[stage](session)
+    except Exception as exc:  # noqa: BLE001 - a crashed stage becomes an intervention, never silence
+        logger.exception("stage.crashed", session_id=session_id, stage=stage)
+        stage_failed(session_id=session_id, stage=stage, error=f"{type(exc).__name__}: {exc}",
+                     trace=traceback.format_exc())
+        return False
+    finally:
+        if beat:
+            beat.stop()
+    return True
+
+
+class _SessionHeartbeat(threading.Thread):
+    def __init__(self, session_id: int) -> None:
+        super().__init__(name="stage-heartbeat", daemon=True)
+        self.session_id, self.stopped = session_id, threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(conf.heartbeat_seconds()):
+                ScanSession.objects.filter(pk=self.session_id).update(heartbeat_at=timezone.now())
+        except Exception:  # noqa: BLE001
+            logger.warning("stage.heartbeat_failed", session_id=self.session_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(5)
+
+
+def stage_failed(*, session_id: int, stage: str, error: str, trace: str = "") -> None:
+    """A stage crashed: the session fails with the error and a person gets a stage_stuck intervention."""
+    session = session_finish(session_id=session_id, error=f"{stage}: {error}")
+    intervention_open(
+        org=session.org, kind=Intervention.Kind.STAGE_STUCK, subject=f"session:{session.pk}:{stage}",
+        title=f"Stage {stage} of session {session.pk} crashed", session=session,
+        context={"stage": stage, "error": error, "trace": trace[-4000:], "correlation_id": session.correlation_id},
+    )
+
+
+# --- discovery (fan-out) --------------------------------------------------------------------
+
+
+def discovery_fan_out(session: ScanSession) -> None:
+    """One discovery job per node: declared targets, else every enabled node; scope and cooldown first."""
+    org = session.org
+    skipped: dict[str, list[str]] = defaultdict(list)
+    chosen: list[Node] = []
+    if not session.cancel_requested and not jobs_of_stage(session.pk, Stage.DISCOVERY).exists():
+        nodes = Node.objects.for_org(org).enabled()
+        if session.targets:
+            nodes = nodes.filter(address__in=session.targets)
+        cooldown = timezone.now() - timezone.timedelta(minutes=org.node_cooldown_minutes)
+        scope = [*org.scope_networks, *org.scope_hostnames]
+        for node in nodes.order_by("pk"):
+            try:
+                resolve_and_check(node.address, scope=scope, allowed_networks=settings.SCAN_ALLOWED_NETWORKS)
+            except ScopeError as exc:
+                skipped["out_of_scope"].append(f"{node.address}: {exc}")
+                continue
+            if org.node_cooldown_minutes and node.last_scanned_at and node.last_scanned_at > cooldown:
+                skipped["cooldown"].append(node.address)
+                continue
+            chosen.append(node)
+    attempts = profile_max_attempts(session.profile)
+    with transaction.atomic():
+        ScanJob.objects.bulk_create(
+            [ScanJob(session=session, node=node, scanner=DISCOVERY, max_attempts=attempts) for node in chosen],
+            ignore_conflicts=True, batch_size=1000,
+        )
+        Node.objects.filter(pk__in=[n.pk for n in chosen]).update(last_scanned_at=timezone.now())
+        jobs = jobs_of_stage(session.pk, Stage.DISCOVERY)
+        changes: dict[str, Any] = {"nodes_total": jobs.count(), "stage_pending": jobs.filter(status__in=UNFINISHED).count(),
+                                   "heartbeat_at": timezone.now()}
+        if skipped:
+            changes["summary"] = {**(session.summary or {}), "skipped": {k: v for k, v in skipped.items()}}
+        ScanSession.objects.filter(pk=session.pk).update(**changes)
+    jobs_pump(org_id=org.pk)
+    stage_check_complete(session_id=session.pk, stage=Stage.DISCOVERY)
+
+
+# --- scan creation (one piece) --------------------------------------------------------------
+
+
+def scan_creation(session: ScanSession) -> None:
+    """One job per (node that answered, scanner of the profile). Unique per (session, node, scanner)."""
+    available = load_all()
+    scanners, unavailable = [], []
+    for name in session.profile.scanners:
+        cls = available.get(name)
+        reason = "unknown scanner" if cls is None else cls.availability()
+        (unavailable if reason else scanners).append(name if not reason else f"{name}: {reason}")
+    node_ids = [] if session.cancel_requested else list(
+        ScanJob.objects.filter(session=session, scanner=DISCOVERY, status=ScanJob.Status.SUCCEEDED,
+                               node__state=Node.State.UP).values_list("node_id", flat=True)
+    )
+    attempts = profile_max_attempts(session.profile)
+    with transaction.atomic():
+        ScanJob.objects.bulk_create(
+            [ScanJob(session=session, node_id=node_id, scanner=scanner, max_attempts=attempts)
+             for node_id in node_ids for scanner in scanners],
+            ignore_conflicts=True, batch_size=2000,
+        )
+        summary = dict(session.summary or {})
+        if unavailable:
+            summary["scanners_unavailable"] = unavailable
+        ScanSession.objects.filter(pk=session.pk).update(
+            jobs_total=jobs_of_stage(session.pk, Stage.EXECUTION).count(), summary=summary)
+    stage_advance(session_id=session.pk, from_stage=Stage.SCAN_CREATION)
+
+
+# --- execution (fan-out) --------------------------------------------------------------------
+
+
+def execution_fan_out(session: ScanSession) -> None:
+    jobs = jobs_of_stage(session.pk, Stage.EXECUTION)
+    ScanSession.objects.filter(pk=session.pk).update(stage_pending=jobs.filter(status__in=UNFINISHED).count(),
+                                                    heartbeat_at=timezone.now())
+    jobs_pump(org_id=session.org_id)
+    stage_check_complete(session_id=session.pk, stage=Stage.EXECUTION)
+
+
+# --- analysis (one piece) -------------------------------------------------------------------
+
+
+def analysis(session: ScanSession) -> None:
+    """Service and version evidence → CVE candidates, kept as a succeeded ``cve`` job per node.
+
+    Exposure rules (datastores, container APIs, admin RPC, TLS, HTTP) already ran as the
+    profile's scanners; what is left is matching what discovery named against the
+    local CVE catalog. Keeping the matches as jobs lets normalization treat them like any
+    scanner's output, and makes a second run create nothing.
+    """
+    done = set(ScanJob.objects.filter(session=session, scanner=ANALYSIS).values_list("node_id", flat=True))
+    rows = (ScanJob.objects.filter(session=session, scanner=DISCOVERY, status=ScanJob.Status.SUCCEEDED,
+                                   node__state=Node.State.UP)
+            .exclude(node_id__in=done).select_related("node"))
+    now = timezone.now()
+    new_jobs = []
+    for job in rows.iterator(chunk_size=500):
+        services = [ServiceObservation.from_dict(s) for s in job.node.services or ()]
+        candidates = cve_candidates(services)
+        host = job.node.address
+        new_jobs.append(ScanJob(
+            session=session, node=job.node, scanner=ANALYSIS, status=ScanJob.Status.SUCCEEDED, attempts=1,
+            started_at=now, finished_at=now,
+            raw_result={"scanner": ANALYSIS, "version": "1.0", "target": host, "address": host, "complete": True,
+                        "findings": [c.to_dict() for c in candidates],
+                        "coverage": [{"host": host, "ports": sorted({s.port for s in services if s.cpe or s.product}),
+                                      "whole_host": False}]},
+        ))
+    ScanJob.objects.bulk_create(new_jobs, ignore_conflicts=True, batch_size=1000)
+    stage_advance(session_id=session.pk, from_stage=Stage.ANALYSIS)
+
+
+def cve_candidates(services: list[ServiceObservation]) -> list[FindingCandidate]:
+    if not any(s.cpe or s.product for s in services):
+        return []
+    try:
+        from scans.fingerprinting import cve_candidates_for_services
+    except ImportError:  # the fingerprinting module lands separately; no catalog match without it
+        return []
+    return list(cve_candidates_for_services(services=services))
+
+
+# --- normalization (one piece) --------------------------------------------------------------
+
+
+def normalization(session: ScanSession) -> None:
+    """Succeeded jobs' findings → Findings, per source, with coverage so fixed ones close.
+
+    A job is normalized in the same transaction that ingests it, so a re-run (crash,
+    duplicate) ingests only what is left. Failed jobs give neither findings nor coverage:
+    a failed job never closes a finding.
+    """
+    from scans.lifecycle import findings_ingest
+
+    pending = (ScanJob.objects.filter(session=session, status=ScanJob.Status.SUCCEEDED, normalized=False)
+               .exclude(scanner=DISCOVERY).order_by("scanner", "id"))
+    scanners = list(pending.values_list("scanner", flat=True).distinct())
+    for scanner in scanners:
+        while True:
+            with transaction.atomic():
+                batch = list(pending.filter(scanner=scanner).select_for_update(of=("self",))
+                             .select_related("node")[:NORMALIZE_BATCH])
+                if not batch:
+                    break
+                items, coverage = [], {}
+                for job in batch:
+                    raw = job.raw_result or {}
+                    for data in raw.get("findings") or ():
+                        items.append((job.node_id, FindingCandidate.from_dict(data)))
+                    if raw.get("complete", True):
+                        covered = [Coverage.from_dict(c) for c in raw.get("coverage") or ()]
+                        coverage[job.node_id] = _merged_coverage(job, covered)
+                counts = findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
+                                         complete=True, session=session)
+                ScanJob.objects.filter(pk__in=[j.pk for j in batch]).update(normalized=True)
+                ScanSession.objects.filter(pk=session.pk).update(
+                    findings_new=F("findings_new") + counts.new, findings_updated=F("findings_updated") + counts.updated,
+                    findings_reopened=F("findings_reopened") + counts.reopened,
+                    findings_fixed=F("findings_fixed") + counts.fixed, heartbeat_at=timezone.now(),
+                )
+    stage_advance(session_id=session.pk, from_stage=Stage.NORMALIZATION)
+
+
+def _merged_coverage(job: ScanJob, covered: list[Coverage]) -> Coverage:
+    host = job.node.address
+    if not covered:
+        # A scanner that does not say what it covered covered the ports it was pointed at.
+        return Coverage(host=host, ports=tuple(job.node.open_ports))
+    if any(c.whole_host for c in covered):
+        return Coverage(host=host, whole_host=True)
+    return Coverage(host=host, ports=tuple(sorted({p for c in covered for p in c.ports})))
+
+
+# --- scoring (one piece) --------------------------------------------------------------------
+
+
+def scoring(session: ScanSession) -> None:
+    node_ids = list(ScanJob.objects.filter(session=session, scanner=DISCOVERY).values_list("node_id", flat=True))
+    status = session_outcome(session)
+    try:
+        from scans.scoring import scoring_run
+    except ImportError:  # scoring lands separately; until then, refresh the dashboard rows
+        from nodes.services import node_snapshot_refresh
+
+        for node in Node.objects.filter(pk__in=node_ids):
+            node_snapshot_refresh(node=node, scan_status=status)
+    else:
+        scoring_run(org=session.org, node_ids=node_ids, session=session, scan_status=status)
+    stage_advance(session_id=session.pk, from_stage=Stage.SCORING)
+
+
+# --- reporting (one piece) ------------------------------------------------------------------
+
+
+def reporting(session: ScanSession) -> None:
+    from reports.services import session_report_write
+
+    session_report_write(session=session)
+    if stage_advance(session_id=session.pk, from_stage=Stage.REPORTING):
+        finished = session_finish(session_id=session.pk)
+        session_report_write(session=finished)  # the report carries the final outcome
+
+
+BODIES = {
+    Stage.DISCOVERY: discovery_fan_out,
+    Stage.SCAN_CREATION: scan_creation,
+    Stage.EXECUTION: execution_fan_out,
+    Stage.ANALYSIS: analysis,
+    Stage.NORMALIZATION: normalization,
+    Stage.SCORING: scoring,
+    Stage.REPORTING: reporting,
+}

@@ -1,0 +1,43 @@
+"""Celery adapters for the pipeline: take ids, call one service.
+
+Rules live in ``scans.pipeline``; here only the delivery contract: acknowledge after
+the work (a killed worker's message is delivered again, and the claim makes the second
+delivery harmless), retry on a database hiccup with backoff and jitter. A job's own
+soft and hard time limits come with each message (they depend on the profile).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from scans.pipeline.execution import jobs_run
+from scans.pipeline.sessions import session_start_scheduled
+from scans.pipeline.stages import stage_run
+
+# Transient infrastructure errors only; a stage's own failure becomes an intervention in the service.
+RETRY_OPTIONS = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 2, "retry_backoff_max": 60,
+                 "retry_jitter": True, "max_retries": 5}
+STAGE_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
+                      "soft_time_limit": 900, "time_limit": 960, **RETRY_OPTIONS}
+JOB_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True, **RETRY_OPTIONS}
+
+
+@shared_task(name="scans.tasks.stage_run", **STAGE_TASK_OPTIONS)
+def stage_run_task(session_id: int, stage: str) -> None:
+    stage_run(session_id=session_id, stage=stage)
+
+
+@shared_task(name="scans.tasks.scoring_stage_run", **STAGE_TASK_OPTIONS)
+def scoring_stage_run_task(session_id: int, stage: str) -> None:
+    stage_run(session_id=session_id, stage=stage)
+
+
+@shared_task(name="scans.tasks.job_run", **JOB_TASK_OPTIONS)
+def job_run_task(job_ids: list[int]) -> None:
+    jobs_run(job_ids=job_ids)
+
+
+@shared_task(name="scans.tasks.session_start_scheduled", acks_late=True, ignore_result=True, **RETRY_OPTIONS)
+def session_start_scheduled_task(org_id: int) -> None:
+    session_start_scheduled(org_id=org_id)
