@@ -18,7 +18,7 @@ from nodes.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signatur
 from scans.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed
-from scans.scanners.port_sets import parse_ports
+from scans.scanners.port_sets import NAMED_SETS, parse_ports
 from scans.scanners.portscan import scan_ports
 
 
@@ -180,6 +180,16 @@ async def discover_port(address: str, port: int, *, hostname: str, context: Scan
     return service, sorted(detected, key=lambda d: -d.confidence)
 
 
+def discovery_ports(ports: str | list[int] | tuple[int, ...], registry: Registry) -> tuple[int, ...]:
+    """The ports discovery probes: a named set (top100, top1000) grows by every port the protocol
+    registry names, since nmap's frequency lists miss Redis, JSON-RPC nodes and the like;
+    an explicit list is taken as given."""
+    port_list = parse_ports(ports)
+    if isinstance(ports, str) and ports.strip().lower() in NAMED_SETS:
+        port_list = parse_ports(list(dict.fromkeys(port_list + registry.ports)))
+    return port_list
+
+
 async def discover_async(target: Target | str, ports: str | list[int] | tuple[int, ...] = "top1000",
                          context: ScanContext | None = None, *, registry: Registry | None = None) -> DiscoveryResult:
     target = target if isinstance(target, Target) else Target(target)
@@ -187,7 +197,7 @@ async def discover_async(target: Target | str, ports: str | list[int] | tuple[in
     registry = registry or default_registry()
     result = DiscoveryResult(address=target.address, hostname=target.hostname, started_at=time.time())
     began = time.monotonic()
-    port_list = parse_ports(ports)
+    port_list = discovery_ports(ports, registry)
     result.ports_scanned = len(port_list)
     outcome = await scan_ports(target.address, port_list, timeout=context.connect_timeout,
                                concurrency=max(context.concurrency, 256), rate_limit=context.rate_limit)

@@ -77,6 +77,11 @@ class Registry:
     source: str = ""
     by_name: dict[str, ProtocolSpec] = field(default_factory=dict)
 
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port some protocol is expected on, in registry order."""
+        return tuple(dict.fromkeys(p for protocol in self.protocols for p in protocol.ports))
+
     def protocol(self, name: str) -> ProtocolSpec:
         return self.by_name[name]
 

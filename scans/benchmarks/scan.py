@@ -199,10 +199,10 @@ async def profile_node(address: str, ports: tuple[int, ...], context: ScanContex
 
 
 def standard_profile(nodes: dict[str, dict[str, int]], concurrency: int, out: TextIO) -> dict[str, Any]:
+    from nodes.discovery.discover import discovery_ports
     from nodes.discovery.registry import default_registry
 
-    registry_ports = sorted({p for protocol in default_registry().protocols for p in protocol.ports})
-    ports = parse_ports(list(dict.fromkeys(parse_ports("top1000") + tuple(registry_ports))))
+    ports = discovery_ports("top1000", default_registry())
     context = ScanContext(connect_timeout=1.0, read_timeout=2.0)
     timings: dict[str, float] = {}
 

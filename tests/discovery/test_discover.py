@@ -86,3 +86,13 @@ def test_adding_a_protocol_is_a_data_change(lab, fast):
 
     (found,) = result.protocols
     assert (found.protocol, found.version, found.confidence) == ("gopher", "3.1", 0.92)
+
+
+def test_a_named_port_set_grows_by_the_ports_the_protocol_registry_names():
+    from nodes.discovery.discover import discovery_ports
+    from nodes.discovery.registry import default_registry
+
+    ports = discovery_ports("top1000", default_registry())
+    assert 6379 in ports and 8545 in ports  # Redis and Ethereum JSON-RPC: not in nmap's top 1000
+    assert 2024 not in ports
+    assert discovery_ports([22, 80], default_registry()) == (22, 80)
