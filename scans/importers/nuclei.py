@@ -33,6 +33,12 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ss
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _EVIDENCE_LIMIT = 1024
+_EVIDENCE_FIELDS = (
+    ("request", "request"),
+    ("response", "response"),
+    ("curl-command", "curl_command"),
+    ("timestamp", "timestamp"),
+)
 
 
 @register
@@ -67,26 +73,30 @@ class NucleiImporter(Importer):
         return result
 
     def _finding(self, record: Any, path: str, context: ImportContext) -> FindingCandidate | None:
+        # Hot path (100,000-line files): bound methods, and optional fields looked up only when present.
         fields = Fields(record, path, context)
-        if fields.flag("matcher-status") is False:
+        text = fields.text
+        if "matcher-status" in record and fields.flag("matcher-status") is False:
             return None  # -ms also writes the templates that did not match
-        template = fields.text("template-id") or fields.text("templateID")
+        template = text("template-id") or text("templateID")
         if not template:
             raise context.reject("result without a template id", path=f"{path}.template-id")
         info = fields.child("info")
         classification = info.child("classification")
-        matched = fields.text("matched-at") or fields.text("matched")
-        target = fields.text("host")
-        matcher = fields.text("matcher-name") or fields.text("matcher_name")
+        matched = text("matched-at") or text("matched")
+        target = text("host")
+        matcher = text("matcher-name") or text("matcher_name")
         extracted = fields.texts("extracted-results") or fields.texts("extracted_results")
         hostname, port = _host_and_port(matched or target)
         if not hostname:
             hostname, port2 = _host_and_port(target)
             port = port or port2
-        explicit_port = fields.integer("port") if fields.has("port") else None
-        if explicit_port is not None and 0 < explicit_port < 65536:
-            port = explicit_port
-        host = fields.text("ip") or hostname or context.default_host
+        if "port" in record:
+            explicit_port = fields.integer("port")
+            if explicit_port is not None and 0 < explicit_port < 65536:
+                port = explicit_port
+        host = text("ip") or hostname or context.default_host
+        kind = text("type")
 
         location = matched or target
         if matcher:
@@ -94,42 +104,41 @@ class NucleiImporter(Importer):
         elif extracted:
             location = f"{location} [{', '.join(extracted[:5])}]"
 
-        score = cvss_score(classification.number("cvss-score")) if classification.has("cvss-score") else None
-        evidence: dict[str, Any] = {"template": template, "type": fields.text("type"), "matched_at": trim(matched, 500)}
+        evidence: dict[str, Any] = {"template": template, "type": kind, "matched_at": trim(matched, 500)}
         if target and target != host:
             evidence["target"] = trim(target, 500)
         if matcher:
             evidence["matcher"] = trim(matcher, 200)
         if extracted:
             evidence["extracted"] = [trim(value, 200) for value in extracted[:10]]
-        for key in ("request", "response", "curl-command"):
-            value = fields.text(key)
-            if value:
-                evidence[key.replace("-", "_")] = trim(value, _EVIDENCE_LIMIT)
-        timestamp = fields.text("timestamp")
-        if timestamp:
-            evidence["timestamp"] = timestamp
-        raw_severity = info.text("severity")
+        for key, name in _EVIDENCE_FIELDS:
+            if key in record:
+                value = text(key)
+                if value:
+                    evidence[name] = trim(value, _EVIDENCE_LIMIT)
+
+        score = cvss_score(classification.number("cvss-score")) if classification.has("cvss-score") else None
         cwe_values = classification.texts("cwe-id")
         cwe = first_cwe(cwe_values)
         if cwe is None and cwe_values:
             evidence["cwe_raw"] = [trim(value, 50) for value in cwe_values[:5]]
 
+        info_text = info.text
         return FindingCandidate(
             source=self.name,
             rule_id=template,
-            title=info.text("name") or template,
+            title=info_text("name") or template,
             host=host,
-            severity=severity_word(raw_severity),
+            severity=severity_word(info_text("severity")),
             cvss_score=score,
             cvss_vector=classification.text("cvss-metrics"),
             cve_ids=cve_ids(classification.texts("cve-id")),
             cwe=cwe,
             port=port,
-            protocol="udp" if fields.text("type") == "dns" and port == 53 else "tcp",
+            protocol="udp" if kind == "dns" and port == 53 else "tcp",
             location=trim(location, 1000),
-            description=trim(info.text("description"), 4000),
-            remediation=trim(info.text("remediation"), 4000),
+            description=trim(info_text("description"), 4000),
+            remediation=trim(info_text("remediation"), 4000),
             references=_references(tuple(info.texts("reference"))),
             evidence=evidence,
         )

@@ -56,7 +56,8 @@ def test_it_falls_back_to_the_vulners_text_output_when_there_are_no_tables():
     xml = b"""<?xml version="1.0"?><nmaprun scanner="nmap" version="7.94">
     <host><status state="up"/><address addr="127.0.0.9" addrtype="ipv4"/>
     <ports><port protocol="tcp" portid="22"><state state="open"/><service name="ssh" product="OpenSSH" version="7.2"/>
-    <script id="vulners" output="&#xa;  cpe:/a:openbsd:openssh:7.2: &#xa;    &#x9;CVE-2016-6515&#x9;7.8&#x9;https://vulners.com/cve/CVE-2016-6515"/>
+    <script id="vulners"
+     output="&#xa;  cpe:/a:openbsd:openssh:7.2: &#xa;  &#x9;CVE-2016-6515&#x9;7.8&#x9;https://vulners.com/cve/CVE-2016-6515"/>
     </port></ports></host></nmaprun>"""
 
     result = get_importer("nmap").parse(xml, "old-nse.xml")

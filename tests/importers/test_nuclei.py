@@ -1,3 +1,5 @@
+import pytest
+
 from scans.candidates import Coverage
 from scans.importers.base import get_importer
 
@@ -86,3 +88,38 @@ def test_it_skips_results_whose_matcher_did_not_match():
     line = b'{"template-id":"x","info":{"name":"x","severity":"high"},"host":"127.0.0.7","matcher-status":false}\n'
 
     assert get_importer("nuclei").parse(line, "ms.jsonl").findings == []
+
+
+@pytest.mark.slow
+def test_it_reads_100000_jsonl_lines_in_a_few_seconds(tmp_path):
+    import json
+    import time
+
+    template = {
+        "template-id": "CVE-2021-{n}",
+        "info": {
+            "name": "Template {n}",
+            "severity": "high",
+            "reference": ["https://a/{n}"],
+            "classification": {"cve-id": ["cve-2021-{n}"], "cwe-id": ["cwe-79"], "cvss-score": 7.5},
+        },
+        "type": "http", "host": "http://127.0.{h}.1:8080", "matched-at": "http://127.0.{h}.1:8080/p/{i}",
+        "ip": "127.0.{h}.1", "port": "8080", "timestamp": "2023-11-06T14:48:31+01:00",
+        "request": "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "response": "HTTP/1.1 200 OK\r\n\r\n" + "x" * 200,
+    }
+    pattern = json.dumps(template)
+    path = tmp_path / "big.jsonl"
+    with open(path, "w") as handle:
+        for i in range(100_000):
+            line = pattern.replace("{n}", str(1000 + i % 500)).replace("{h}", str(i % 250)).replace("{i}", str(i))
+            handle.write(line + "\n")
+
+    started = time.process_time()
+    result = get_importer("nuclei").parse(path)
+    spent = time.process_time() - started
+
+    assert len(result.findings) == 100_000
+    assert len(result.coverage) == 250
+    assert result.findings[-1].cve_ids == ("CVE-2021-1499",)
+    # Measured at about 1.5-2.5 s of CPU on a shared 2-core machine; the bound leaves room for slow CI.
+    assert spent < 15, f"100,000 lines took {spent:.1f}s of CPU"

@@ -30,7 +30,8 @@ def test_security_severity_outranks_the_level():
     log = b"""{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"CodeQL","rules":[
       {"id":"js/sql-injection","shortDescription":{"text":"SQL injection"},
        "properties":{"security-severity":"8.8","tags":["security","external/cwe/cwe-089"]}}]}},
-      "results":[{"ruleId":"js/sql-injection","ruleIndex":0,"level":"warning","message":{"text":"Query built from input"},
+      "results":[{"ruleId":"js/sql-injection","ruleIndex":0,"level":"warning",
+        "message":{"text":"Query built from input"},
         "locations":[{"physicalLocation":{"artifactLocation":{"uri":"app/db.js"},"region":{"startLine":42}}}]},
         {"ruleId":"js/sql-injection","kind":"pass","message":{"text":"ok"}}]}]}"""
 

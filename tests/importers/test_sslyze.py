@@ -11,7 +11,10 @@ def test_it_reports_legacy_protocols_and_3des_on_the_vulnerable_server(parse):
     assert tls10.evidence["hostname"] == "example.com"
     weak = by_rule["sslyze-weak-cipher-suites"]
     assert weak.cve_ids == ("CVE-2016-2183",)
-    assert set(weak.evidence["cipher_suites"]) == {"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA"}
+    assert set(weak.evidence["cipher_suites"]) == {
+        "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    }
     assert weak.evidence["cipher_suites"]["TLS_RSA_WITH_3DES_EDE_CBC_SHA"] == ["TLS 1.0", "TLS 1.1", "TLS 1.2"]
     assert result.metadata["version"] == "5.0.1"
 
