@@ -279,6 +279,7 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
     retries: list[tuple[ScanJob, float, str]] = []
     finished_execution = defaultdict(int)
     finished_discovery = 0
+    down: list[tuple[ScanJob, dict]] = []
     with transaction.atomic():
         cancel_requested = ScanSession.objects.filter(pk=session.pk).values_list("cancel_requested", flat=True).first()
         for job in jobs:
@@ -292,7 +293,8 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
                 succeeded_ids.append(job.pk)
                 if job.scanner == DISCOVERY:
                     finished_discovery += 1
-                    _node_discovered(job, outcome, now)
+                    if not _node_discovered(job, outcome, now):
+                        down.append((job, outcome))
                 else:
                     finished_execution["succeeded"] += 1
                 continue
@@ -335,6 +337,13 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
                              countdown=countdown, correlation_id=session.correlation_id, **_time_limits(timeout))
     for job, kind, error in to_open:
         job_intervention_open(job=job, kind=kind, error=error)
+    for job, data in down:
+        intervention_open(
+            org=session.org, kind=Intervention.Kind.NODE_UNREACHABLE, subject=f"node:{job.node_id}",
+            title=f"{job.node} answered on none of {data.get('ports_scanned', 0)} port(s)", session=session,
+            node=job.node, context={"session": session.pk, "correlation_id": session.correlation_id,
+                                    "portscan": data.get("portscan") or {}, "error": data.get("error", "")},
+        )
     if succeeded_ids and Intervention.objects.unresolved().filter(job_id__in=succeeded_ids, retry_count__gt=0).exists():
         for job in jobs:
             if job.pk in succeeded_ids:
@@ -377,7 +386,8 @@ def _session_counted(session_id: int, execution: dict[str, int], discovery: int,
     ScanSession.objects.filter(pk=session_id).update(**changes)
 
 
-def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> None:
+def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> bool:
+    """Write what discovery found onto the node; False when nothing answered."""
     services = data.get("services") or []
     protocols = sorted({p["protocol"] for p in data.get("protocols") or ()})
     best = max((p["confidence"] for p in data.get("protocols") or ()), default=None)
@@ -387,13 +397,7 @@ def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> None:
         discovery_evidence={"protocols": data.get("protocols") or [], "portscan": data.get("portscan") or {}},
     )
     job.node.services, job.node.state = services, state
-    if state == Node.State.DOWN:
-        transaction.on_commit(lambda: intervention_open(
-            org=job.session.org, kind=Intervention.Kind.NODE_UNREACHABLE, subject=f"node:{job.node_id}",
-            title=f"{job.node} answered on none of {data.get('ports_scanned', 0)} port(s)", session=job.session,
-            node=job.node, context={"session": job.session_id, "correlation_id": job.session.correlation_id,
-                                    "portscan": data.get("portscan") or {}, "error": data.get("error", "")},
-        ))
+    return state == Node.State.UP
 
 
 # --- fan-in ---------------------------------------------------------------------------------
