@@ -58,6 +58,24 @@ def test_it_reports_nothing_open_on_a_closed_port_and_still_covers_it(ssh_lab):
     assert result.coverage[0].ports == (closed,)
 
 
+@needs_nmap
+def test_it_stops_nmap_and_reports_an_incomplete_run_when_the_budget_runs_out():
+    import time
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)  # -sV waits for a banner that never comes
+
+    with Lab() as lab:
+        tarpit = lab.serve("127.0.78.2", 0, silent, name="tarpit")
+        started = time.monotonic()
+        result = NmapScanner().run(Target("127.0.78.2"), {"ports": str(tarpit.port)}, budget=1.0)
+
+    assert time.monotonic() - started < 5
+    assert not result.complete
+    assert result.coverage == []
+    assert "budget" in result.error or "timeout" in result.error
+
+
 def test_it_builds_a_fixed_command_with_only_the_address_and_ports_from_outside():
     scanner = NmapScanner()
     options = scanner.clean_options({"ports": "22, 80,8000-8100"})
