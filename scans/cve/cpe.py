@@ -584,6 +584,13 @@ _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 def _parse(text: str) -> Cpe:
     if not isinstance(text, str):
         raise CpeError(f"a CPE name is a string, not {type(text).__name__}")
+    return _parse_text(text)
+
+
+# NVD repeats the same few criteria strings across thousands of CVEs; Cpe is frozen,
+# so one parsed instance can be shared (halves the time to read a full dump).
+@functools.lru_cache(maxsize=65536)
+def _parse_text(text: str) -> Cpe:
     stripped = text.strip()
     lowered = stripped.lower()
     if lowered.startswith("cpe:/"):

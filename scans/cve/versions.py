@@ -115,6 +115,12 @@ def parse_version(text: object) -> Version | None:
     """Parse a banner or NVD version; ``None`` when there is no version in it at all."""
     if not isinstance(text, str):
         return None
+    return _parse_text(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_text(text: str) -> Version | None:
+    # Cached: catalog bounds and fleet versions repeat, and Version is immutable.
     cleaned = text.strip()
     if not cleaned:
         return None
