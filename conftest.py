@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from orgs.models import Role
+from scans.lab import Lab
+from scans.scanners.base import ScanContext
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -53,3 +55,22 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture
+def lab():
+    """Real services on loopback addresses, stopped after the test."""
+    with Lab() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_lab():
+    with Lab() as running:
+        yield running
+
+
+@pytest.fixture
+def fast():
+    """Short timeouts: everything answers from loopback in milliseconds, so only silence costs time."""
+    return ScanContext(connect_timeout=0.5, read_timeout=0.6, extra={"banner_timeout": 0.3})

@@ -68,7 +68,8 @@ def test_a_tarpit_and_an_empty_address_yield_no_protocol(lab, fast):
 
     assert discover("127.0.3.52", ports="9999", context=fast).protocols == []
     empty = discover("127.0.3.53", ports="top100", context=fast)
-    assert empty.open_ports == [] and empty.protocols == [] and empty.portscan["closed"] == 100
+    assert empty.open_ports == [] and empty.protocols == []
+    assert empty.portscan["closed"] == empty.ports_scanned > 100  # top 100 plus the registry's ports
 
 
 def test_adding_a_protocol_is_a_data_change(lab, fast):
