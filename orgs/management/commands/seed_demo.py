@@ -17,6 +17,8 @@ from scans.catalog import CVE_FIXTURE, cve_catalog_import
 DEMO_SLUG = "demo"
 DEMO_OWNER = "demo"
 DEMO_NETWORK = "127.0.10.0/24"
+# The demo scans itself every ten minutes (beat), so the dashboard fills in while `make run` runs.
+DEMO_SCHEDULE = "*/10 * * * *"
 # The demo lab (scans.lab.demo) serves these loopback hosts while `make run` runs.
 DEMO_NODES = {
     "127.0.10.1": "web-frontend",
@@ -54,7 +56,9 @@ class Command(BaseCommand):
             if not Node.objects.filter(org=org, address=address).exists():
                 node_create(org=org, address=address, name=name, tags=["demo"])
                 created += 1
-        self.stdout.write(f"Demo organization '{org.slug}' ready with {len(DEMO_NODES)} nodes ({created} new).")
+        self._schedule(org)
+        self.stdout.write(f"Demo organization '{org.slug}' ready with {len(DEMO_NODES)} nodes ({created} new), "
+                          f"scanned on the schedule '{org.schedule_crontab}'.")
         # A small real CVE catalog so fingerprinting finds something before anyone imports NVD.
         cves = cve_catalog_import(paths=[CVE_FIXTURE])
         self.stdout.write(f"CVE catalog: {cves.created} created, {cves.updated} updated, {cves.unchanged} unchanged.")
@@ -66,3 +70,22 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Owner '{DEMO_OWNER}' exists; its password was shown when it was made "
                               "(`python manage.py seed_demo --reset-password` makes a new one).")
+
+    def _schedule(self, org):
+        """The demo profile (discovery must reach the lab's Redis, Docker and RPC ports), the schedule, beat rows."""
+        from orgs.schedules import organization_schedule_set, periodic_tasks_setup
+        from scans.management.commands.demo_lab import DEMO_PORTS
+        from scans.models import ScanProfile
+        from scans.pipeline import conf
+
+        profile, _ = ScanProfile.objects.update_or_create(
+            org=org, slug="demo",
+            defaults={"name": "Demo", "scanners": ["tls", "http", "exposure"], "ports": DEMO_PORTS,
+                      "time_budget_seconds": 600, "job_timeout_seconds": 60},
+        )
+        if org.default_profile_id != profile.pk:
+            org.default_profile = profile
+            org.save(update_fields=["default_profile"])
+        if not org.schedule_crontab:
+            organization_schedule_set(org=org, crontab=DEMO_SCHEDULE, timezone="UTC")
+        periodic_tasks_setup(watchdog_seconds=conf.watchdog_interval_seconds())
