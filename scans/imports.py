@@ -11,6 +11,7 @@ completed run of its source on the hosts it covers), then scores. A refused file
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import ipaddress
@@ -112,7 +113,12 @@ def _plan(*, org, result: ImportResult, filename: str, node_address: str) -> _Pl
     by_host: dict[str, list[FindingCandidate]] = defaultdict(list)
     hostless: list[FindingCandidate] = []
     for candidate in result.findings:
-        host = _canonical_host(candidate.host) or node_address
+        host = _canonical_host(candidate.host)
+        if host and node_address and not _is_host(host):
+            # Trivy images and SARIF repositories are things, not hosts: --node says where they run.
+            candidate = dataclasses.replace(candidate, evidence={**candidate.evidence, "artifact": candidate.host})
+            host = node_address
+        host = host or node_address
         if not host:
             hostless.append(candidate)
         else:
@@ -124,7 +130,9 @@ def _plan(*, org, result: ImportResult, filename: str, node_address: str) -> _Pl
         )
     coverage: dict[str, Coverage] = {}
     for cov in result.coverage:
-        host = _canonical_host(cov.host) or node_address
+        host = _canonical_host(cov.host)
+        if not host or (node_address and not _is_host(host)):
+            host = node_address
         if host:
             coverage[host] = _merge(coverage.get(host), Coverage(host=host, ports=cov.ports, whole_host=cov.whole_host))
     if node_address and node_address in by_host and node_address not in coverage:
@@ -186,6 +194,16 @@ def _check_scope(*, org, hosts: Iterable[str], filename: str) -> None:
             filename, f"{_named(outside)} {'is' if len(outside) == 1 else 'are'} outside the organization's scope "
             f"({scope.describe()}); nothing was imported",
         )
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_host(host: str) -> bool:
+    """An IP literal or a valid DNS name (not an image reference, a URL or a path)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return valid_hostname(host)
 
 
 def _in_scope(scope: Scope, host: str) -> bool | None:
