@@ -59,7 +59,12 @@ def retry_backoff_max_seconds() -> float:
 def job_batch_size() -> int:
     """Jobs per Celery message. A job stays the unit of claim, status and retry; a message
     carrying a few of them (run concurrently) costs one broker round trip instead of several."""
-    return max(1, int(_number("WATCHPOST_JOB_BATCH", 6)))
+    return max(1, int(_number("WATCHPOST_JOB_BATCH", 20)))
+
+
+def discovery_batch_size() -> int:
+    """Discovery jobs per message: each is a port scan plus fingerprinting, far longer than an inspector job."""
+    return max(1, int(_number("WATCHPOST_DISCOVERY_BATCH", 6)))
 
 
 def watchdog_interval_seconds() -> float:

@@ -120,10 +120,10 @@ def jobs_pump(*, org_id: int) -> int:
         groups: dict[tuple[int, bool], list[dict]] = defaultdict(list)
         for row in waiting:
             groups[(row["session_id"], row["scanner"] == DISCOVERY)].append(row)
-        size = conf.job_batch_size()
         timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
         now = timezone.now()
-        for rows in groups.values():
+        for (_, is_discovery), rows in groups.items():
+            size = conf.discovery_batch_size() if is_discovery else conf.job_batch_size()
             for start in range(0, len(rows), size):
                 batch = rows[start:start + size]
                 ids = [row["id"] for row in batch]

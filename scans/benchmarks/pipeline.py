@@ -1,0 +1,219 @@
+"""``bench pipeline --nodes N``: one standard-profile session over N loopback nodes on real workers.
+
+Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL). Serves N lab nodes on distinct
+127.1.x.y addresses (ssh, http, https each), starts Celery worker subprocesses, runs a
+session through all seven stages, then runs the same discovery and scanners over the
+same targets directly (no database, no broker, same number of processes and the same
+jobs-per-message concurrency) and reports total / direct: what orchestration costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
+
+from scans.benchmarks import print_table
+
+help = "N loopback nodes through all seven stages on Celery workers (PostgreSQL + Redis); orchestration overhead"
+
+REPO = Path(__file__).resolve().parents[2]
+KINDS = ("ssh", "http", "https")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (each with --concurrency children)")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--profile", default="standard")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark organization and its rows")
+
+
+def addresses(count: int) -> list[str]:
+    # 127.1.0.0/16: clear of 127.0.0.1, where the real PostgreSQL and Redis listen.
+    return [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(count)]
+
+
+def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
+    from django.conf import settings
+    from django.core.management import CommandError
+    from django.db import connection
+
+    from scans.lab import Lab
+    from scans.lab.services import start_node
+
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        raise CommandError("bench pipeline needs PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL)")
+    count = options["nodes"]
+    nodes = addresses(count)
+    out.write(f"Serving {count} lab nodes ({', '.join(KINDS)} each) on 127.1.x.y ...\n")
+    began = time.monotonic()
+    with Lab() as lab:
+        from scans.lab import tls
+
+        certs = tls.CertFactory()
+        for address in nodes:
+            start_node(lab, address, KINDS, certs=certs)
+        out.write(f"  lab ready in {time.monotonic() - began:.1f}s\n")
+        org, session = _pipeline(options, nodes, out)
+        direct = _direct(options, nodes, session, out)
+        certs.cleanup()
+    return _report(options, org, session, direct, out, settings)
+
+
+def _pipeline(options, nodes, out):
+    from django.db import connection
+
+    from nodes.models import Node, NodeSnapshot
+    from orgs.models import Organization
+    from scans.models import ScanSession
+    from scans.pipeline.sessions import session_start
+
+    slug = f"bench-{int(time.time())}"
+    org = Organization.objects.create(name=f"Benchmark {slug}", slug=slug, scope_networks=["127.1.0.0/16"],
+                                      max_concurrent_jobs=10_000)
+    created = Node.objects.bulk_create([Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
+    NodeSnapshot.objects.bulk_create([NodeSnapshot(node=n, org=org) for n in created], batch_size=2000)
+    workers = [_start_worker(n, options["concurrency"]) for n in range(options["workers"])]
+    try:
+        connection.close()
+        started = time.monotonic()
+        session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=options["profile"],
+                                correlation_id=f"{slug}-session")
+        last = ""
+        while time.monotonic() - started < options["timeout"]:
+            session.refresh_from_db()
+            line = (f"  {time.monotonic() - started:6.1f}s {session.stage:<14} pending {max(session.stage_pending, 0):>5}"
+                    f"  jobs {session.jobs_finished}/{session.jobs_total}")
+            if line.split("s ", 1)[1] != last:
+                out.write(line + "\n")
+                last = line.split("s ", 1)[1]
+            if session.is_finished:
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"session {session.pk} not finished after {options['timeout']}s")
+        session.wall = time.monotonic() - started  # type: ignore[attr-defined]
+    finally:
+        for worker in workers:
+            _stop_worker(worker)
+    return org, session
+
+
+def _start_worker(n: int, concurrency: int) -> subprocess.Popen:
+    log = open(f"/tmp/watchpost-bench-worker-{n}.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "orchestration,nodes,scans,scoring,reports",
+         "-c", str(concurrency), "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )
+    time.sleep(3)  # the worker connects while the session is created; messages wait in Redis meanwhile
+    return process
+
+
+def _stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- the same work, direct -------------------------------------------------------------------
+
+
+def _direct(options, nodes, session, out) -> dict[str, float]:
+    """Discovery then the profile's scanners over the same targets, no database or broker."""
+    from scans.pipeline import conf
+    from scans.pipeline.profiles import profile_context, profile_ports
+
+    profile = session.profile
+    processes = options["workers"] * options["concurrency"]
+    batch, discovery_batch = conf.job_batch_size(), conf.discovery_batch_size()
+    ports = profile_ports(profile)
+    context = profile_context(profile)
+    chunks = [nodes[i:i + discovery_batch] for i in range(0, len(nodes), discovery_batch)]
+    out.write(f"Direct run: same targets, {processes} processes, the same jobs per message ...\n")
+    with ProcessPoolExecutor(processes) as pool:
+        t0 = time.monotonic()
+        found = {}
+        for part in pool.map(_discover_chunk, [(chunk, ports, context) for chunk in chunks]):
+            found.update(part)
+        discovery = time.monotonic() - t0
+        work = [(address, scanner) for address in nodes for scanner in profile.scanners if found.get(address)]
+        jobs = [work[i:i + batch] for i in range(0, len(work), batch)]
+        t1 = time.monotonic()
+        list(pool.map(_scan_chunk, [(chunk, found, profile.scanners and dict(profile.options or {}), context)
+                                    for chunk in [[(a, s, found[a]) for a, s in job] for job in jobs]]))
+        scanning = time.monotonic() - t1
+    return {"discovery": discovery, "scanning": scanning, "total": discovery + scanning}
+
+
+def _discover_chunk(args):
+    chunk, ports, context = args
+    from nodes.discovery.discover import discover_async
+
+    async def all_of():
+        results = await asyncio.gather(*(discover_async(a, ports, context) for a in chunk))
+        return {r.address: [s.to_dict() for s in r.services] if r.open_ports else [] for r in results}
+
+    return asyncio.run(all_of())
+
+
+def _scan_chunk(args):
+    chunk, _found, options, context = args
+    from scans.candidates import ServiceObservation
+    from scans.scanners.base import Target, get_scanner
+
+    async def all_of():
+        async def one(address, scanner, services):
+            observed = tuple(ServiceObservation.from_dict(s) for s in services)
+            target = Target(address, ports=tuple(sorted({s.port for s in observed})), services=observed)
+            return await get_scanner(scanner).run_async(target, dict(options.get(scanner) or {}), context=context)
+
+        return await asyncio.gather(*(one(*item) for item in chunk), return_exceptions=True)
+
+    asyncio.run(all_of())
+    return len(chunk)
+
+
+def _report(options, org, session, direct, out, settings) -> dict[str, Any]:
+    from collections import Counter
+
+    from scans.models import ScanJob
+    from scans.pipeline.sessions import STAGES
+
+    timings = session.stage_timings or {}
+    rows = [(stage, float((timings.get(stage) or {}).get("seconds") or 0.0)) for stage in STAGES]
+    scanner_seconds = sum(float((raw or {}).get("duration") or 0) for raw in ScanJob.objects.filter(
+        session=session).exclude(scanner="cve").values_list("raw_result", flat=True))
+    total = session.wall
+    ratio = total / direct["total"] if direct["total"] else None
+    print_table(out, f"Pipeline: {options['nodes']} nodes, {options['profile']} profile, "
+                     f"{options['workers']}x{options['concurrency']} worker processes",
+                ["stage", "seconds"], rows + [("total (wall)", total), ("direct: discovery", direct["discovery"]),
+                                              ("direct: scanners", direct["scanning"]),
+                                              ("direct: total", direct["total"])])
+    jobs = dict(Counter(ScanJob.objects.filter(session=session).exclude(scanner__in=["discovery", "cve"])
+                        .values_list("status", flat=True)))
+    out.write(f"\nstatus {session.status}; jobs {jobs}; findings new {session.findings_new}; "
+              f"total / direct = {ratio:.3f} (overhead {100 * (ratio - 1):.1f}%)\n")
+    summary = {
+        "benchmark": "pipeline", "nodes": options["nodes"], "profile": options["profile"],
+        "processes": options["workers"] * options["concurrency"], "status": session.status,
+        "stages": {stage: round(seconds, 3) for stage, seconds in rows}, "total_seconds": round(total, 3),
+        "direct_seconds": round(direct["total"], 3), "direct_discovery_seconds": round(direct["discovery"], 3),
+        "direct_scanner_seconds": round(direct["scanning"], 3), "ratio_total_to_direct": round(ratio, 3) if ratio else None,
+        "job_scanner_seconds_sum": round(scanner_seconds, 3), "jobs": jobs, "findings_new": session.findings_new,
+    }
+    if not options["keep"]:
+        org.delete()
+    return summary
