@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.request_id import current_request_id
@@ -37,10 +37,9 @@ from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
 from scans.candidates import Coverage, FindingCandidate, ImportResult
 from scans.importers.base import ImportRejected, get_importer
 from scans.lifecycle import IngestCounts, findings_ingest
-from scans.models import Finding, ScanJob, ScanSession
+from scans.models import ScanJob, ScanSession
 from scans.scoring import scoring_run
 
-ANALYZE_AFTER_NEW = 10_000  # new findings after which the planner's statistics are refreshed
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
 _SHOWN = 5  # hosts named in a refusal; the rest are counted
 
@@ -248,12 +247,6 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
             for source in sorted(by_source.keys() | {importer_name}):
                 counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()),
                                           coverage=coverage, complete=True, session=session, seen_at=now)
-            if counts.new >= ANALYZE_AFTER_NEW and connection.vendor == "postgresql":
-                # Statistics that still describe a small table make PostgreSQL answer the
-                # next import's lookups by hashing every finding of the org, once per batch
-                # (100 ms instead of 2 ms per 1,000): refresh them after a large growth.
-                with connection.cursor() as cursor:
-                    cursor.execute(f"ANALYZE {Finding._meta.db_table}")
         with timings("scoring"):
             scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from scans.candidates import Coverage, FindingCandidate
 from scans.models import Finding
-from scans.normalization import CONTENT_FIELDS, finding_fingerprint, finding_values
+from scans.normalization import CONTENT_FIELDS, json_bytes, candidate_hash, finding_fingerprint, finding_values
 
 BATCH_SIZE = 1000
 NODE_CHUNK = 1000  # nodes per fixing UPDATE, to keep IN lists a sane size
@@ -76,22 +76,57 @@ def findings_ingest(
     """
     seen_at = seen_at or timezone.now()
     counts = IngestCounts()
+    statistics = _PlannerStatistics()
     for batch in _batches(items, batch_size):
         counts += _apply_batch(org=org, source=source, batch=batch, session=session, seen_at=seen_at)
+        statistics.grown_by(counts.new)
+    statistics.finished(counts.new)
     if complete and coverage:
         counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at)
     return counts
 
 
+class _PlannerStatistics:
+    """Keep PostgreSQL's row estimates true while one transaction grows the findings table.
+
+    Statistics from before a large import say the table is small, so the planner answers each
+    batch's lookup by hashing every finding of the organization: quadratic over the import.
+    ANALYZE counts the transaction's own new rows, so refreshing it whenever the new rows
+    double what was last analyzed (a handful of times per import) keeps every lookup an index probe.
+    """
+
+    FIRST = 5_000
+
+    def __init__(self) -> None:
+        self.next_at = self.FIRST
+        self.analyzed_at = 0
+
+    def grown_by(self, new_rows: int) -> None:
+        if new_rows >= self.next_at:
+            self._analyze(new_rows)
+
+    def finished(self, new_rows: int) -> None:
+        """Leave true statistics for the next import, too, after a large one."""
+        if new_rows >= self.FIRST and new_rows > self.analyzed_at:
+            self._analyze(new_rows)
+
+    def _analyze(self, new_rows: int) -> None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Finding._meta.db_table}")
+        self.analyzed_at, self.next_at = new_rows, new_rows * 2
+
+
 def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]], session, seen_at) -> IngestCounts:
     counts = IngestCounts()
-    # Normalize, de-duplicating within the batch (a tool may repeat itself; the last word wins).
-    incoming: dict[tuple[int, str], dict] = {}
+    # Key and hash each candidate, de-duplicating within the batch (a tool may repeat itself; the
+    # last word wins). Full normalization waits until a row turns out new or changed: on a rescan
+    # most rows are neither.
+    incoming: dict[tuple[int, str], tuple[FindingCandidate, str]] = {}
     for node_id, candidate in batch:
         if candidate.source != source:
             raise ValueError(f"candidate from {candidate.source!r} given to an ingest of {source!r}")
-        values = finding_values(candidate)
-        incoming[(node_id, finding_fingerprint(candidate))] = values
+        incoming[(node_id, finding_fingerprint(candidate))] = (candidate, candidate_hash(candidate))
 
     writer = _PostgresWriter if connection.vendor == "postgresql" else _PortableWriter
     existing = writer.existing(org=org, keys=list(incoming))
@@ -99,17 +134,18 @@ def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]],
     new_rows: list[tuple[tuple[int, str], dict]] = []
     touched_ids: list[int] = []
     changed: list[dict] = []
-    for key, values in incoming.items():
+    for key, (candidate, digest) in incoming.items():
         row = existing.get(key)
         if row is None:
-            new_rows.append((key, values))
+            new_rows.append((key, {**finding_values(candidate), "content_hash": digest}))
             counts.new += 1
             continue
         reopen = row["status"] == Finding.Status.FIXED
-        if not reopen and row["content_hash"] == values["content_hash"]:
+        if not reopen and row["content_hash"] == digest:
             touched_ids.append(row["id"])
             counts.unchanged += 1
             continue
+        values = {**finding_values(candidate), "content_hash": digest}
         values.update(id=row["id"], times_seen=row["times_seen"] + 1, status=row["status"],
                       reopened_count=row["reopened_count"])
         if reopen:
@@ -185,6 +221,10 @@ class _PortableWriter:
         )
 
 
+def _json_text(value) -> str:
+    return json_bytes(value).decode()
+
+
 def _quoted(columns) -> str:
     # "references" is a reserved word in SQL.
     return ", ".join(f'"{c}"' for c in columns)
@@ -205,10 +245,16 @@ class _PostgresWriter:
     JSON_FIELDS = frozenset(f.name for f in Finding._meta.fields if f.get_internal_type() == "JSONField")
 
     @classmethod
-    def _adapt(cls, name, value):
+    def _rows(cls, columns, rows):
+        """Rows as lists for COPY, with JSON columns wrapped so psycopg sends them as jsonb."""
         from psycopg.types.json import Jsonb
 
-        return Jsonb(value) if name in cls.JSON_FIELDS else value
+        dumps = _json_text
+        json_at = [i for i, c in enumerate(columns) if c in cls.JSON_FIELDS]
+        for row in rows:
+            for i in json_at:
+                row[i] = Jsonb(row[i], dumps=dumps)
+            yield row
 
     @staticmethod
     def existing(*, org, keys: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
@@ -237,12 +283,15 @@ class _PostgresWriter:
         session_id = session.pk if session is not None else None
         table = Finding._meta.db_table
         with connection.cursor() as cursor:
+            lifecycle = {"org_id": org.pk, "status": "open", "first_seen": seen_at, "last_seen": seen_at,
+                         "first_session_id": session_id, "last_session_id": session_id, "times_seen": 1,
+                         "reopened_count": 0, "triage_reason": ""}
+            plain = [(c, lifecycle.get(c)) for c in cls.INSERT_COLUMNS[3:]]
             with cursor.cursor.copy(f"COPY {table} ({_quoted(cls.INSERT_COLUMNS)}) FROM STDIN") as copy:
-                for (node_id, fingerprint), values in rows:
-                    fixed = {"org_id": org.pk, "node_id": node_id, "fingerprint": fingerprint, "status": "open",
-                             "first_seen": seen_at, "last_seen": seen_at, "first_session_id": session_id,
-                             "last_session_id": session_id, "times_seen": 1, "reopened_count": 0, "triage_reason": ""}
-                    copy.write_row([cls._adapt(c, fixed[c] if c in fixed else values[c]) for c in cls.INSERT_COLUMNS])
+                lists = ([org.pk, node_id, fingerprint, *(values[c] if c in values else v for c, v in plain)]
+                         for (node_id, fingerprint), values in rows)
+                for row in cls._rows(cls.INSERT_COLUMNS, lists):
+                    copy.write_row(row)
 
     @classmethod
     def update(cls, *, rows, session, seen_at) -> None:
@@ -256,8 +305,8 @@ class _PostgresWriter:
                 "TRUNCATE finding_changes"
             )
             with cursor.cursor.copy(f"COPY finding_changes ({_quoted(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row([cls._adapt(c, row[c]) for c in columns])
+                for row in cls._rows(columns, ([row[c] for c in columns] for row in rows)):
+                    copy.write_row(row)
             assignments = ", ".join(f'"{c}" = c."{c}"' for c in UPDATED_FIELDS)
             cursor.execute(
                 f"UPDATE {table} f SET {assignments}, fixed_at = NULL, last_seen = %s, last_session_id = %s "

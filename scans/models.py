@@ -201,8 +201,10 @@ class Finding(models.Model):
 
     TRIAGED = (Status.FALSE_POSITIVE, Status.RISK_ACCEPTED)
 
-    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="findings")
-    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="findings")
+    # No single-column indexes on org and node: the composite indexes below lead with them, and
+    # every extra index is written for each of the hundred thousand rows of a large import.
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="findings", db_index=False)
+    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="findings", db_index=False)
     source = models.CharField(max_length=64, help_text="Scanner or importer")
     rule_id = models.CharField(max_length=255)
     title = models.CharField(max_length=500)

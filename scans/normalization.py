@@ -15,6 +15,11 @@ from typing import Any
 
 from scans.candidates import FindingCandidate
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the standard library does the same, slower
+    orjson = None
+
 # Words tools use for severity, mapped onto ours.
 TOOL_SEVERITIES = {
     "critical": "critical",
@@ -84,23 +89,31 @@ def finding_fingerprint(candidate: FindingCandidate) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _trimmed_evidence(evidence: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The evidence and its JSON; a scanner dumping megabytes must not bloat every row."""
-    encoded = json.dumps(evidence, default=str, sort_keys=True)
+def _trimmed_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Evidence is for a person to read; a scanner dumping megabytes must not bloat every row."""
+    encoded = json_bytes(evidence)
     if len(encoded) <= MAX_EVIDENCE_BYTES:
-        return evidence, encoded
-    trimmed = {"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES]}
-    return trimmed, json.dumps(trimmed, sort_keys=True)
+        return evidence
+    return {"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES].decode("utf-8", "replace")}
+
+
+def json_bytes(value: Any) -> bytes:
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:  # integers beyond 64 bits and the like: the standard library copes
+            pass
+    return json.dumps(value, default=str, sort_keys=True).encode("utf-8", "surrogatepass")
 
 
 def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
-    """The Finding field values a candidate defines (identity, content, content hash; not lifecycle)."""
+    """The Finding field values a candidate defines (identity and content; not lifecycle)."""
     evidence = dict(candidate.evidence or {})
     confidence = evidence.pop("match_confidence", None)
     reason = evidence.pop("match_reason", "")
     score = clean_cvss(candidate.cvss_score)
-    evidence, evidence_json = _trimmed_evidence(evidence)
-    values = {
+    evidence = _trimmed_evidence(evidence)
+    return {
         "source": candidate.source,
         "rule_id": candidate.rule_id[:MAX_RULE_ID],
         "title": (candidate.title or candidate.rule_id)[:MAX_TITLE],
@@ -119,8 +132,6 @@ def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
         "match_confidence": float(confidence) if isinstance(confidence, (int, float)) else None,
         "match_reason": str(reason or "")[:500],
     }
-    values["content_hash"] = content_hash(values, evidence_json)
-    return values
 
 
 # The fields a rescan may change; a change in any of them makes the finding "updated".
@@ -130,13 +141,16 @@ CONTENT_FIELDS = (
 )
 
 
-def content_hash(values: dict[str, Any], evidence_json: str) -> str:
-    """A digest of the content fields, so a re-import compares one column instead of twelve."""
+def candidate_hash(candidate: FindingCandidate) -> str:
+    """A digest of everything a candidate says beyond its identity.
+
+    Stored as the finding's content hash: a rescan compares one column, and since the
+    Finding's content is a pure function of the candidate, equal digests mean nothing changed.
+    """
     digest = hashlib.md5(usedforsecurity=False)
-    for name in CONTENT_FIELDS:
-        if name == "evidence":
-            digest.update(evidence_json.encode("utf-8", "surrogatepass"))
-        else:
-            digest.update(repr(values[name]).encode("utf-8", "surrogatepass"))
+    for part in (candidate.title, candidate.severity, candidate.cvss_score, candidate.cvss_vector, candidate.cve_ids,
+                 candidate.cwe, candidate.description, candidate.remediation, candidate.references):
+        digest.update(repr(part).encode("utf-8", "surrogatepass"))
         digest.update(b"\x1f")
+    digest.update(json_bytes(candidate.evidence or {}))
     return digest.hexdigest()
