@@ -29,7 +29,6 @@ from scans.pipeline import conf
 from scans.pipeline.execution import (
     ANALYSIS,
     DISCOVERY,
-    NOT_EXECUTION,
     UNFINISHED,
     jobs_of_stage,
     jobs_pump,
@@ -213,11 +212,9 @@ def analysis(session: ScanSession) -> None:
 
 
 def cve_candidates(services: list[ServiceObservation]) -> list[FindingCandidate]:
+    from scans.fingerprinting import cve_candidates_for_services
+
     if not any(s.cpe or s.product for s in services):
-        return []
-    try:
-        from scans.fingerprinting import cve_candidates_for_services
-    except ImportError:  # the fingerprinting module lands separately; no catalog match without it
         return []
     return list(cve_candidates_for_services(services=services))
 
@@ -279,15 +276,9 @@ def _merged_coverage(job: ScanJob, covered: list[Coverage]) -> Coverage:
 def scoring(session: ScanSession) -> None:
     node_ids = list(ScanJob.objects.filter(session=session, scanner=DISCOVERY).values_list("node_id", flat=True))
     status = session_outcome(session)
-    try:
-        from scans.scoring import scoring_run
-    except ImportError:  # scoring lands separately; until then, refresh the dashboard rows
-        from nodes.services import node_snapshot_refresh
+    from scans.scoring import scoring_run
 
-        for node in Node.objects.filter(pk__in=node_ids):
-            node_snapshot_refresh(node=node, scan_status=status)
-    else:
-        scoring_run(org=session.org, node_ids=node_ids, session=session, scan_status=status)
+    scoring_run(org=session.org, node_ids=node_ids, session=session, scan_status=status)
     stage_advance(session_id=session.pk, from_stage=Stage.SCORING)
 
 
