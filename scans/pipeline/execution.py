@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -198,7 +198,8 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
 
 
 def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
-    close_old_connections()
+    # No close_old_connections() here: Celery's Django fix-up does it around every task, and
+    # inside a caller's transaction (--inline, tests) it would close the caller's connection.
     jobs = list(ScanJob.objects.filter(id__in=job_ids).select_related("session__profile"))
     if not jobs:
         return []

@@ -48,7 +48,7 @@ def job_retry(*, job_id: int) -> ScanJob:
     """Re-queue one failed (or cancelled) job with a fresh budget of attempts."""
     now = timezone.now()
     with transaction.atomic():
-        job = ScanJob.objects.select_for_update().select_related("session__profile").get(pk=job_id)
+        job = ScanJob.objects.select_for_update(of=("self",)).select_related("session__profile").get(pk=job_id)
         session = ScanSession.objects.select_for_update().get(pk=job.session_id)
         if job.status not in (ScanJob.Status.FAILED, ScanJob.Status.CANCELLED):
             raise RetryError(f"job {job.pk} is {job.status}; only a failed or cancelled job can be retried")
