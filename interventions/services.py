@@ -106,20 +106,19 @@ def intervention_acknowledge(*, intervention: Intervention, by, note: str = "") 
 
 def intervention_resolve(*, intervention: Intervention, by, note: str = "") -> Intervention:
     """The cause is fixed: open | acknowledged → resolved."""
-    extra: dict[str, Any] = {"closed_by": _user(by), "closed_at": timezone.now()}
-    if note:
-        extra["note"] = note
-    return _transition(intervention=intervention, to=State.RESOLVED, by=by, note=note,
-                       verb="intervention.resolved", extra=extra)
+    return _close(intervention=intervention, to=State.RESOLVED, by=by, note=note)
 
 
 def intervention_dismiss(*, intervention: Intervention, by, note: str = "") -> Intervention:
     """Not worth acting on: open | acknowledged → dismissed."""
+    return _close(intervention=intervention, to=State.DISMISSED, by=by, note=note)
+
+
+def _close(*, intervention: Intervention, to: str, by, note: str) -> Intervention:
     extra: dict[str, Any] = {"closed_by": _user(by), "closed_at": timezone.now()}
     if note:
         extra["note"] = note
-    return _transition(intervention=intervention, to=State.DISMISSED, by=by, note=note,
-                       verb="intervention.dismissed", extra=extra)
+    return _transition(intervention=intervention, to=to, by=by, note=note, verb=f"intervention.{to}", extra=extra)
 
 
 # Kinds whose failed work is one job, re-queued alone by a retry.

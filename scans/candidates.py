@@ -14,6 +14,47 @@ from typing import Any
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
+# Words tools use for severity, mapped onto ours (one table for importers and normalization).
+SEVERITY_WORDS = {
+    "critical": "critical",
+    "high": "high",
+    "medium": "medium",
+    "moderate": "medium",
+    "low": "low",
+    "negligible": "low",
+    "info": "info",
+    "informational": "info",
+    "information": "info",
+    "log": "info",
+    "note": "info",
+    "none": "info",
+    "error": "high",  # SARIF levels
+    "warning": "medium",
+}
+
+
+def severity_from_word(value: Any) -> str | None:
+    """One of SEVERITIES for a tool's severity word; None when the word means nothing known."""
+    if not isinstance(value, str):
+        return None
+    return SEVERITY_WORDS.get(value.strip().lower())
+
+
+def severity_from_cvss(score: float | None) -> str | None:
+    """The design's CVSS bands: >=9 critical, >=7 high, >=4 medium, >0 low, else info."""
+    if score is None:
+        return None
+    score = float(score)
+    if score >= 9.0:
+        return "critical"
+    if score >= 7.0:
+        return "high"
+    if score >= 4.0:
+        return "medium"
+    if score > 0.0:
+        return "low"
+    return "info"
+
 
 @dataclass(frozen=True, slots=True)
 class FindingCandidate:

@@ -13,29 +13,12 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from scans.candidates import FindingCandidate
+from scans.candidates import FindingCandidate, severity_from_cvss, severity_from_word
 
 try:
     import orjson
 except ImportError:  # pragma: no cover - the standard library does the same, slower
     orjson = None
-
-# Words tools use for severity, mapped onto ours.
-TOOL_SEVERITIES = {
-    "critical": "critical",
-    "high": "high",
-    "medium": "medium",
-    "moderate": "medium",
-    "low": "low",
-    "info": "info",
-    "informational": "info",
-    "information": "info",
-    "note": "info",
-    "none": "info",
-    "unknown": "info",
-    "error": "high",  # SARIF level
-    "warning": "medium",  # SARIF level
-}
 
 MAX_TITLE = 500
 MAX_LOCATION = 1000
@@ -43,26 +26,11 @@ MAX_RULE_ID = 255
 MAX_EVIDENCE_BYTES = 16 * 1024
 
 
-def severity_from_cvss(score: float | Decimal | None) -> str | None:
-    if score is None:
-        return None
-    score = float(score)
-    if score >= 9.0:
-        return "critical"
-    if score >= 7.0:
-        return "high"
-    if score >= 4.0:
-        return "medium"
-    if score > 0.0:
-        return "low"
-    return "info"
-
-
 def normalized_severity(candidate: FindingCandidate) -> str:
     from_score = severity_from_cvss(clean_cvss(candidate.cvss_score))
     if from_score is not None:
         return from_score
-    return TOOL_SEVERITIES.get((candidate.severity or "").strip().lower(), "info")
+    return severity_from_word(candidate.severity) or "info"
 
 
 def clean_cvss(score: Any) -> Decimal | None:

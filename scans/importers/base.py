@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar, Union
 
-from scans.candidates import Coverage, ImportResult
+from scans.candidates import Coverage, ImportResult, severity_from_cvss, severity_from_word
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 EVIDENCE_TEXT_LIMIT = 2048
@@ -291,41 +291,9 @@ class _CountingReader(io.RawIOBase):
 _CVE = re.compile(r"CVE-\d{4}-\d{4,7}", re.IGNORECASE | re.ASCII)
 _CWE = re.compile(r"^\s*(?:cwe)?[-_: ]?(\d{1,6})\s*$", re.IGNORECASE | re.ASCII)
 
-_SEVERITY_WORDS = {
-    "critical": "critical",
-    "high": "high",
-    "medium": "medium",
-    "moderate": "medium",
-    "low": "low",
-    "info": "info",
-    "informational": "info",
-    "information": "info",
-    "log": "info",
-    "none": "info",
-    "negligible": "low",
-}
-
-
-def severity_word(value: Any) -> str | None:
-    """Map a tool's severity word to one of SEVERITIES; None when it means 'unknown'."""
-    if not isinstance(value, str):
-        return None
-    return _SEVERITY_WORDS.get(value.strip().lower())
-
-
-def severity_from_score(score: float | None) -> str | None:
-    """The design's CVSS bands: >=9 critical, >=7 high, >=4 medium, >0 low, else info."""
-    if score is None:
-        return None
-    if score >= 9:
-        return "critical"
-    if score >= 7:
-        return "high"
-    if score >= 4:
-        return "medium"
-    if score > 0:
-        return "low"
-    return "info"
+# The importers' names for the shared severity mapping.
+severity_word = severity_from_word
+severity_from_score = severity_from_cvss
 
 
 def cvss_score(value: Any) -> float | None:
