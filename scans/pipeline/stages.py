@@ -233,7 +233,8 @@ def normalization(session: ScanSession) -> None:
 
     pending = (ScanJob.objects.filter(session=session, status=ScanJob.Status.SUCCEEDED, normalized=False)
                .exclude(scanner=DISCOVERY).order_by("scanner", "id"))
-    scanners = list(pending.values_list("scanner", flat=True).distinct())
+    # order_by() first: the queryset's ordering by id would otherwise make DISTINCT one row per job.
+    scanners = list(pending.order_by().values_list("scanner", flat=True).distinct())
     for scanner in scanners:
         while True:
             with transaction.atomic():

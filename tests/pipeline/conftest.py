@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from scans.lab import Lab
 from scans.lab.services import start_node
 from scans.models import ScanProfile
 from scans.pipeline import dispatch
@@ -12,12 +11,6 @@ from scans.pipeline.sessions import session_start
 
 # The lab's usual ports: discovery scans only these, so a session takes a second, not a minute.
 LAB_PORTS = "80,6379,8545,9999"
-
-
-@pytest.fixture
-def lab():
-    with Lab() as lab:
-        yield lab
 
 
 @pytest.fixture
