@@ -60,3 +60,12 @@ def test_an_anonymous_visitor_is_sent_to_login_from_the_dashboard(world, client)
 
 def test_the_dashboard_refuses_post(world, login):
     assert login(world.owner).post(reverse("orgs:dashboard", args=["acme"])).status_code == 405
+
+
+def test_an_anonymous_visitor_of_home_is_sent_to_login(client, db):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_home_refuses_post(world, login):
+    assert login(world.owner).post(reverse("home")).status_code == 405
