@@ -53,6 +53,15 @@ class Target:
         return self.hostname or self.address
 
 
+def is_ip_literal(value: str) -> bool:
+    """True for an IP address; SNI and Host headers carry names, never literals."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(slots=True)
 class ScanContext:
     """Per-run settings shared by every scanner of a run."""

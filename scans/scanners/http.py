@@ -9,14 +9,13 @@ leaves the checked address.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 from scans.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
-from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
+from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 
 HTTPS_PORTS = frozenset({443, 4443, 5986, 6443, 8443, 9443, 10443})
@@ -129,7 +128,7 @@ def _dechunk(body: bytes) -> bytes:
 async def fetch(target: Target, port: int, scheme: str, path: str, context: ScanContext) -> HttpReply:
     """One GET with ``Connection: close``; reads to EOF or the declared length."""
     ssl_context = _client_context() if scheme == "https" else None
-    sni = target.hostname if target.hostname and not _is_ip(target.hostname) else None
+    sni = target.hostname if target.hostname and not is_ip_literal(target.hostname) else None
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(target.address, port, ssl=ssl_context, server_hostname=sni if ssl_context else None,
                                 ssl_handshake_timeout=context.read_timeout if ssl_context else None),
@@ -174,14 +173,6 @@ def _complete(data: bytearray) -> bool:
         return False
     match = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", bytes(data[:end]))
     return bool(match) and len(data) - end - 4 >= int(match.group(1))
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:

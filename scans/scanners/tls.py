@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from scans.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
-from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
+from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 
 # Ports where TLS is the norm: used when discovery has not said which ports speak TLS.
@@ -423,7 +423,7 @@ class TlsScanner(Scanner):
 
     async def _scan_port(self, target: Target, port: int, options: dict, context: ScanContext,
                          result: ScanResult) -> None:
-        sni = target.hostname if target.hostname and not _is_ip(target.hostname) else ""
+        sni = target.hostname if target.hostname and not is_ip_literal(target.hostname) else ""
         raw = options.get("version_probe") == "raw"
         probes = await asyncio.gather(*(self._probe_version(target, port, v, sni, context, raw=raw) for v in VERSIONS))
         for probe in probes:
@@ -636,14 +636,6 @@ class TlsScanner(Scanner):
 
         found = await asyncio.gather(*(family(name) for name in WEAK_FAMILIES))
         return {name: suites for name, suites, _ in found if suites}, all(ok for *_, ok in found)
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_cbc(cipher: str) -> bool:
