@@ -27,6 +27,12 @@ SOURCE = "cve"
 _PAIRS_PER_QUERY = 200
 
 
+def cve_coverage(services: Iterable[ServiceObservation]) -> tuple[int, ...]:
+    """The ports a fingerprinting run speaks for: those whose product was named. A CVE finding on
+    any other port is not judged by this run, so it must not be closed by it."""
+    return tuple(sorted({s.port for s in services if s.cpe or s.product}))
+
+
 def cve_candidates_for_services(
     *, services: Iterable[ServiceObservation], min_confidence: float = 0.0
 ) -> list[FindingCandidate]:

@@ -35,6 +35,8 @@ from nodes.models import Node, NodeSnapshot
 from orgs.audit import audit_record
 from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
 from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.fingerprinting import SOURCE as CVE_SOURCE
+from scans.fingerprinting import cve_candidates_for_services, cve_coverage
 from scans.importers.base import ImportRejected, get_importer
 from scans.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
@@ -247,6 +249,8 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
             for source in sorted(by_source.keys() | {importer_name}):
                 counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()),
                                           coverage=coverage, complete=True, session=session, seen_at=now)
+            counts += _services_apply(org=org, session=session, services=result.services, node_ids=node_ids,
+                                      seen_at=now)
         with timings("scoring"):
             scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
@@ -259,6 +263,33 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
         committing = time.perf_counter()
     timings["commit"] = round(time.perf_counter() - committing, 3)
     return report
+
+
+def _services_apply(*, org, session, services, node_ids: dict[str, int], seen_at) -> IngestCounts:
+    """Services a file names (nmap -sV) do what discovery's do in the pipeline: they update their
+    node (services, protocols, hence the snapshot's open ports) and go through CVE fingerprinting,
+    whose findings close, like the pipeline's, only on the ports whose product the file named."""
+    by_node: dict[int, list] = defaultdict(list)
+    for service in services:
+        node_id = node_ids.get(_canonical_host(service.host))
+        if node_id is not None:
+            by_node[node_id].append(service)
+    if not by_node:
+        return IngestCounts()
+    nodes = list(Node.objects.filter(pk__in=by_node).only("id", "services", "protocols"))
+    for node in nodes:
+        named = by_node[node.pk]
+        replaced = {(s.port, s.protocol) for s in named}
+        kept = [s for s in node.services if (s.get("port"), s.get("protocol", "tcp")) not in replaced]
+        node.services = sorted([*kept, *(s.to_dict() for s in named)], key=lambda s: s.get("port", 0))
+        node.protocols = sorted({*node.protocols, *(s.service for s in named if s.service)})
+    Node.objects.bulk_update(nodes, ["services", "protocols"])
+    node_of_host = {_canonical_host(s.host): node_id for node_id, named in by_node.items() for s in named}
+    all_services = [s for named in by_node.values() for s in named]
+    items = [(node_of_host[_canonical_host(c.host)], c) for c in cve_candidates_for_services(services=all_services)]
+    coverage = {node_id: Coverage(host=named[0].host, ports=cve_coverage(named)) for node_id, named in by_node.items()}
+    return findings_ingest(org=org, source=CVE_SOURCE, items=items, coverage=coverage, complete=True,
+                           session=session, seen_at=seen_at)
 
 
 def _session_start(*, org, fmt, filename, digest, result, by, token, nodes: int, now) -> ScanSession:

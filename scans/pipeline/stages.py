@@ -25,6 +25,7 @@ from nodes.models import Node
 from orgs.scope import ScopeError, resolve_and_check
 from scans.candidates import Coverage, FindingCandidate, ServiceObservation
 from scans.models import ScanJob, ScanSession
+from scans.fingerprinting import cve_candidates_for_services, cve_coverage
 from scans.pipeline import conf
 from scans.pipeline.execution import (
     ANALYSIS,
@@ -204,16 +205,13 @@ def analysis(session: ScanSession) -> None:
             started_at=now, finished_at=now,
             raw_result={"scanner": ANALYSIS, "version": "1.0", "target": host, "address": host, "complete": True,
                         "findings": [c.to_dict() for c in candidates],
-                        "coverage": [{"host": host, "ports": sorted({s.port for s in services if s.cpe or s.product}),
-                                      "whole_host": False}]},
+                        "coverage": [{"host": host, "ports": list(cve_coverage(services)), "whole_host": False}]},
         ))
     ScanJob.objects.bulk_create(new_jobs, ignore_conflicts=True, batch_size=1000)
     stage_advance(session_id=session.pk, from_stage=Stage.ANALYSIS)
 
 
 def cve_candidates(services: list[ServiceObservation]) -> list[FindingCandidate]:
-    from scans.fingerprinting import cve_candidates_for_services
-
     if not any(s.cpe or s.product for s in services):
         return []
     return list(cve_candidates_for_services(services=services))
