@@ -5,8 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 from django.db import transaction
-from django.db.models import Count, Q
-from django.utils import timezone
 
 from nodes.models import Node, NodeSnapshot
 from orgs.audit import audit_record
@@ -40,29 +38,3 @@ def _literal_ip(address: str) -> str | None:
         return str(ipaddress.ip_address(address.strip()))
     except ValueError:
         return None
-
-
-def node_snapshot_refresh(*, node: Node, score: int | None = None, grade: str = "", scan_status: str = "",
-                          scanned_at=None) -> NodeSnapshot:
-    """Rewrite the node's dashboard row from its current findings and interventions."""
-    from interventions.models import Intervention
-    from scans.models import Finding
-
-    counts = Finding.objects.filter(node=node).active().aggregate(
-        **{sev: Count("pk", filter=Q(severity=sev)) for sev in ("critical", "high", "medium", "low", "info")}
-    )
-    snapshot, _ = NodeSnapshot.objects.get_or_create(node=node, defaults={"org_id": node.org_id})
-    snapshot.__dict__.update(counts)
-    snapshot.open_ports = node.open_ports
-    snapshot.protocols = list(node.protocols)
-    snapshot.open_interventions = Intervention.objects.filter(node=node).unresolved().count()
-    fields = [*counts, "open_ports", "protocols", "open_interventions", "updated_at"]
-    if score is not None:
-        snapshot.score, snapshot.grade = score, grade
-        fields += ["score", "grade"]
-    if scan_status:
-        snapshot.last_scan_status, snapshot.last_scan_at = scan_status, scanned_at or timezone.now()
-        fields += ["last_scan_status", "last_scan_at"]
-    snapshot.updated_at = timezone.now()
-    snapshot.save(update_fields=fields)
-    return snapshot

@@ -5,20 +5,23 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 
-from nodes.models import Node
-from nodes.services import node_snapshot_refresh
+from nodes.models import Node, NodeSnapshot
 
 logger = structlog.get_logger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def node_snapshot_refresh_task(node_id: int) -> None:
-    node = Node.objects.filter(pk=node_id).first()
+def node_rescore_task(node_id: int) -> None:
+    """Re-score one node and rewrite its snapshot (after a change outside a session)."""
+    from scans.scoring import scoring_run
+
+    node = Node.objects.select_related("org").filter(pk=node_id).first()
     if node is None:
-        logger.info("node_snapshot_refresh.skipped", node_id=node_id, reason="node deleted")
+        logger.info("node_rescore.skipped", node_id=node_id, reason="node deleted")
         return
-    snapshot = node_snapshot_refresh(node=node)
-    logger.info("node_snapshot_refresh.done", node_id=node_id, open_findings=snapshot.open_findings)
+    scoring_run(org=node.org, node_ids=[node.pk])
+    snapshot = NodeSnapshot.objects.get(node=node)
+    logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)
 
 
 @shared_task(name="nodes.tasks.discovery_jobs_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)

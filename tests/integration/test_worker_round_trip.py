@@ -7,7 +7,7 @@ import pytest
 import structlog
 
 from nodes.models import NodeSnapshot
-from nodes.tasks import node_snapshot_refresh_task
+from nodes.tasks import node_rescore_task
 from tests.factories import FindingFactory, NodeFactory
 
 pytestmark = pytest.mark.integration
@@ -30,16 +30,17 @@ def test_a_task_round_trips_through_redis_to_a_worker_that_writes_the_row(start_
 
     structlog.contextvars.bind_contextvars(request_id="req-roundtrip-42")
     try:
-        node_snapshot_refresh_task.delay(node.pk)
+        node_rescore_task.delay(node.pk)
     finally:
         structlog.contextvars.clear_contextvars()
 
     assert wait_for(lambda: NodeSnapshot.objects.get(node=node).high == 1), worker.log()
     snapshot = NodeSnapshot.objects.get(node=node)
     assert (snapshot.critical, snapshot.high) == (1, 1)
+    assert snapshot.score is not None and snapshot.grade
 
-    assert wait_for(lambda: "node_snapshot_refresh.done" in worker.log()), worker.log()
+    assert wait_for(lambda: "node_rescore.done" in worker.log()), worker.log()
     lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
-    done = [line for line in lines if line.get("event") == "node_snapshot_refresh.done"]
+    done = [line for line in lines if line.get("event") == "node_rescore.done"]
     assert done[0]["request_id"] == "req-roundtrip-42"
-    assert done[0]["task"] == "nodes.tasks.node_snapshot_refresh_task"
+    assert done[0]["task"] == "nodes.tasks.node_rescore_task"
