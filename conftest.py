@@ -74,3 +74,11 @@ def module_lab():
 def fast():
     """Short timeouts: everything answers from loopback in milliseconds, so only silence costs time."""
     return ScanContext(connect_timeout=0.5, read_timeout=0.6, extra={"banner_timeout": 0.3})
+
+
+@pytest.fixture
+def catalog(db):
+    """The CVE catalog loaded from the project's fixture of real NVD records."""
+    from scans.catalog import CVE_FIXTURE, cve_catalog_import
+
+    return cve_catalog_import(paths=[CVE_FIXTURE])

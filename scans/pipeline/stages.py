@@ -8,6 +8,8 @@ delivery, watchdog re-run) it creates nothing twice and counts nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 import traceback
 from collections import defaultdict
@@ -43,6 +45,7 @@ logger = structlog.get_logger(__name__)
 
 Stage = ScanSession.Stage
 NORMALIZE_BATCH = 500  # jobs per normalization transaction
+ANALYSIS_CHUNK = 500  # nodes matched against the catalog per call
 
 
 def stage_run(*, session_id: int, stage: str) -> bool:
@@ -196,25 +199,41 @@ def analysis(session: ScanSession) -> None:
             .exclude(node_id__in=done).select_related("node"))
     now = timezone.now()
     new_jobs = []
-    for job in rows.iterator(chunk_size=500):
-        services = [ServiceObservation.from_dict(s) for s in job.node.services or ()]
-        candidates = cve_candidates(services)
-        host = job.node.address
-        new_jobs.append(ScanJob(
-            session=session, node=job.node, scanner=ANALYSIS, status=ScanJob.Status.SUCCEEDED, attempts=1,
-            started_at=now, finished_at=now,
-            raw_result={"scanner": ANALYSIS, "version": "1.0", "target": host, "address": host, "complete": True,
-                        "findings": [c.to_dict() for c in candidates],
-                        "coverage": [{"host": host, "ports": list(cve_coverage(services)), "whole_host": False}]},
-        ))
+    jobs = list(rows)
+    for start in range(0, len(jobs), ANALYSIS_CHUNK):
+        chunk = jobs[start : start + ANALYSIS_CHUNK]
+        services = {job.node_id: [ServiceObservation.from_dict(s) for s in job.node.services or ()] for job in chunk}
+        matches = cve_candidates_by_node(services)
+        for job in chunk:
+            host = job.node.address
+            new_jobs.append(ScanJob(
+                session=session, node=job.node, scanner=ANALYSIS, status=ScanJob.Status.SUCCEEDED, attempts=1,
+                started_at=now, finished_at=now,
+                raw_result={"scanner": ANALYSIS, "version": "1.0", "target": host, "address": host, "complete": True,
+                            "findings": [c.to_dict() for c in matches.get(job.node_id, ())],
+                            "coverage": [{"host": host, "ports": list(cve_coverage(services[job.node_id])),
+                                          "whole_host": False}]},
+            ))
     ScanJob.objects.bulk_create(new_jobs, ignore_conflicts=True, batch_size=1000)
     stage_advance(session_id=session.pk, from_stage=Stage.ANALYSIS)
 
 
-def cve_candidates(services: list[ServiceObservation]) -> list[FindingCandidate]:
-    if not any(s.cpe or s.product for s in services):
-        return []
-    return list(cve_candidates_for_services(services=services))
+def cve_candidates_by_node(services: dict[int, list[ServiceObservation]]) -> dict[int, list[FindingCandidate]]:
+    """Match every node's services against the catalog in one call (one catalog read, not one per node).
+
+    Each service is tagged with its node for the call, so a match finds its node even when
+    two nodes report the same address; the candidate keeps the host the service named.
+    """
+    tagged = [dataclasses.replace(s, host=str(node_id)) for node_id, named in services.items() for s in named
+              if s.cpe or s.product]
+    if not tagged:
+        return {}
+    hosts = {node_id: named[0].host for node_id, named in services.items() if named}
+    matches: dict[int, list[FindingCandidate]] = defaultdict(list)
+    for candidate in cve_candidates_for_services(services=tagged):
+        node_id = int(candidate.host)
+        matches[node_id].append(dataclasses.replace(candidate, host=hosts[node_id]))
+    return matches
 
 
 # --- normalization (one piece) --------------------------------------------------------------

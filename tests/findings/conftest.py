@@ -17,13 +17,6 @@ def samples() -> Path:
     return SAMPLES
 
 
-@pytest.fixture
-def catalog(db):
-    from scans.catalog import CVE_FIXTURE, cve_catalog_import
-
-    return cve_catalog_import(paths=[CVE_FIXTURE])
-
-
 def nuclei_result(host: str, template: str, *, severity: str = "medium", path: str = "/", port: int = 80,
                   cvss: float | None = None, name: str = "", matcher: str = "") -> dict:
     classification = {"cvss-score": cvss} if cvss is not None else {}
