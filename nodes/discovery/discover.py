@@ -181,11 +181,11 @@ async def discover_port(address: str, port: int, *, hostname: str, context: Scan
 
 
 def discovery_ports(ports: str | list[int] | tuple[int, ...], registry: Registry) -> tuple[int, ...]:
-    """The ports discovery probes: a named set (top100, top1000) grows by every port the protocol
-    registry names, since nmap's frequency lists miss Redis, JSON-RPC nodes and the like;
-    an explicit list is taken as given."""
+    """The ports discovery probes. A spec naming a set (top100, top1000, alone or in a mix such as
+    "top1000,9999") grows by every port the protocol registry names, since nmap's frequency lists
+    miss Redis, JSON-RPC nodes and the like; an explicit list of ports is taken as given."""
     port_list = parse_ports(ports)
-    if isinstance(ports, str) and ports.strip().lower() in NAMED_SETS:
+    if isinstance(ports, str) and any(part.strip().lower() in NAMED_SETS for part in ports.split(",")):
         port_list = parse_ports(list(dict.fromkeys(port_list + registry.ports)))
     return port_list
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from scans.models import ScanProfile
 from scans.scanners.base import ScanContext
-from scans.scanners.port_sets import NAMED_SETS, parse_ports
 
 RESERVED_OPTIONS = ("context", "timeouts", "max_attempts")
 DEFAULT_PROFILE = "standard"
@@ -42,13 +41,11 @@ def profile_resolve(*, org, profile: ScanProfile | str | None = None) -> ScanPro
 
 
 def profile_ports(profile: ScanProfile) -> tuple[int, ...]:
-    """The ports discovery scans: a set name, a list, or both ("top1000,6379,8545")."""
-    ports: list[int] = []
-    for part in (profile.ports or "top1000").split(","):
-        part = part.strip()
-        if part:
-            ports.extend(NAMED_SETS[part.lower()] if part.lower() in NAMED_SETS else parse_ports(part))
-    return parse_ports(ports)  # de-duplicated, reserved ports dropped
+    """The ports discovery scans for this profile: its spec read the way discovery reads any spec."""
+    from nodes.discovery.discover import discovery_ports
+    from nodes.discovery.registry import default_registry
+
+    return discovery_ports(profile.ports or "top1000", default_registry())
 
 
 def profile_scanner_options(profile: ScanProfile, scanner: str) -> dict[str, Any]:

@@ -85,7 +85,8 @@ NAMED_SETS: dict[str, tuple[int, ...]] = {"top100": TOP_100, "top1000": TOP_1000
 
 
 def parse_ports(spec: str | list[int] | tuple[int, ...] | None, *, default: str = "top1000") -> tuple[int, ...]:
-    """Turn a set name, ``"22,80,8000-8100"`` or a list into ports, in order, without duplicates.
+    """Turn a set name, ``"22,80,8000-8100"``, a mix (``"top1000,6379"``) or a list into ports,
+    in order, without duplicates.
 
     Reserved ports are dropped whatever was asked. A bad spec raises ValueError naming the part.
     """
@@ -97,6 +98,9 @@ def parse_ports(spec: str | list[int] | tuple[int, ...] | None, *, default: str 
         ports = []
         for part in spec.replace(" ", "").split(","):
             if not part:
+                continue
+            if part.lower() in NAMED_SETS:
+                ports.extend(NAMED_SETS[part.lower()])
                 continue
             low, sep, high = part.partition("-")
             if not low.isdigit() or (sep and not high.isdigit()):

@@ -97,3 +97,11 @@ def test_a_named_port_set_grows_by_the_ports_the_protocol_registry_names():
     assert 6379 in ports and 8545 in ports  # Redis and Ethereum JSON-RPC: not in nmap's top 1000
     assert 2024 not in ports
     assert discovery_ports([22, 80], default_registry()) == (22, 80)
+
+
+def test_a_set_mixed_with_ports_also_grows_by_the_registry_ports():
+    from nodes.discovery.discover import discovery_ports
+    from nodes.discovery.registry import default_registry
+
+    ports = discovery_ports("top100,65000", default_registry())
+    assert 65000 in ports and 6379 in ports and 8545 in ports and 22 in ports

@@ -17,3 +17,12 @@ def test_each_nodes_service_versions_become_cve_findings_on_that_node(world, lab
     assert "nginx" in nginx.match_reason
     assert not cves.filter(node__address="127.0.61.2", rule_id="CVE-2021-23017").exists()
     assert set(cves.values_list("node__address", flat=True)) <= {"127.0.61.1", "127.0.61.2"}
+
+
+def test_a_standard_session_discovers_the_ports_the_protocol_registry_names(db):
+    from scans.models import ScanProfile
+    from scans.pipeline.profiles import profile_ports
+
+    ports = profile_ports(ScanProfile.objects.get(org=None, slug="standard"))
+    # Redis, Docker API, Ethereum JSON-RPC and memcached are not in nmap's top 1000.
+    assert {6379, 2375, 8545, 11211} <= set(ports) and 2024 not in ports

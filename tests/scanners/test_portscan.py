@@ -128,3 +128,7 @@ def test_a_budget_overrun_gives_an_incomplete_result(backlog_full_port):
 
     assert not result.complete
     assert "budget" in result.error
+
+
+def test_a_spec_can_mix_a_named_set_with_ports():
+    assert parse_ports("top100,65000") == (*TOP_100, 65000)

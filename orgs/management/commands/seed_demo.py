@@ -72,20 +72,11 @@ class Command(BaseCommand):
                               "(`python manage.py seed_demo --reset-password` makes a new one).")
 
     def _schedule(self, org):
-        """The demo profile (discovery must reach the lab's Redis, Docker and RPC ports), the schedule, beat rows."""
+        """The schedule and the beat rows. The built-in standard profile discovers every demo port
+        (its top 1000 grow by the protocol registry's ports: Redis, Docker, JSON-RPC, memcached)."""
         from orgs.schedules import organization_schedule_set, periodic_tasks_setup
-        from scans.management.commands.demo_lab import DEMO_PORTS
-        from scans.models import ScanProfile
         from scans.pipeline import conf
 
-        profile, _ = ScanProfile.objects.update_or_create(
-            org=org, slug="demo",
-            defaults={"name": "Demo", "scanners": ["tls", "http", "exposure"], "ports": DEMO_PORTS,
-                      "time_budget_seconds": 600, "job_timeout_seconds": 60},
-        )
-        if org.default_profile_id != profile.pk:
-            org.default_profile = profile
-            org.save(update_fields=["default_profile"])
         if not org.schedule_crontab:
             organization_schedule_set(org=org, crontab=DEMO_SCHEDULE, timezone="UTC")
         periodic_tasks_setup(watchdog_seconds=conf.watchdog_interval_seconds())

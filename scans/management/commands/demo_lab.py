@@ -31,8 +31,6 @@ DEMO_SERVICES = [
     ("127.0.10.4", "container-host", [(2375, docker_handler, None), (80, web_handler, None)]),
     ("127.0.10.5", "bastion", [(22, lambda: ssh_handler("SSH-2.0-OpenSSH_7.4"), None)]),
 ]
-# What the demo profile's discovery scans: nmap's top 1000 misses some of the ports above.
-DEMO_PORTS = "top1000,2375,6379,8545,11211"
 
 
 def serve_demo(lab: Lab) -> list[str]:
