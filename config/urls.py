@@ -12,7 +12,12 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Console: each app owns its pages under the organization.
     path("o/<slug:slug>/", include("orgs.urls")),
+    path("o/<slug:slug>/nodes/", include("nodes.urls")),
+    path("o/<slug:slug>/", include("scans.urls")),  # sessions/ and findings/
+    path("o/<slug:slug>/interventions/", include("interventions.urls")),
+    path("o/<slug:slug>/reports/", include("reports.urls")),
 ]
 
 admin.site.site_header = "Watchpost administration"

@@ -59,6 +59,8 @@ class Intervention(models.Model):
     note = models.TextField(blank=True)
     retry_count = models.PositiveIntegerField(default=0)
     last_retry_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every transition, for optimistic concurrency (orgs.concurrency).
+    version = models.PositiveIntegerField(default=1, db_default=1)
 
     objects = InterventionQuerySet.as_manager()
 

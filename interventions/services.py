@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from interventions.models import Intervention
 from orgs.audit import audit_record
+from orgs.concurrency import StaleVersionError
 
 logger = structlog.get_logger(__name__)
 
@@ -76,11 +77,19 @@ def intervention_open(
     raise RuntimeError(f"could not open or bump the intervention for {subject} ({kind})")
 
 
-def _transition(*, intervention: Intervention, to: str, by, note: str, verb: str, extra: dict[str, Any]) -> Intervention:
+def _transition(*, intervention: Intervention, to: str, by, note: str, verb: str, extra: dict[str, Any],
+                expected_version: int | None = None) -> Intervention:
     allowed_from = [state for state, targets in Intervention.TRANSITIONS.items() if to in targets]
     old = intervention.state
     with transaction.atomic():
-        changed = Intervention.objects.filter(pk=intervention.pk, state__in=allowed_from).update(state=to, **extra)
+        claim = Intervention.objects.filter(pk=intervention.pk, state__in=allowed_from)
+        if expected_version is not None:
+            claim = claim.filter(version=expected_version)
+        changed = claim.update(state=to, version=F("version") + 1, **extra)
+        if not changed and expected_version is not None:
+            current = Intervention.objects.filter(pk=intervention.pk).first()
+            if current is not None and current.version != expected_version:
+                raise StaleVersionError(current=current, expected=expected_version)
         if not changed:
             current = Intervention.objects.filter(pk=intervention.pk).values_list("state", flat=True).first()
             label = dict(State.choices).get(to, to).lower()
@@ -95,37 +104,41 @@ def _transition(*, intervention: Intervention, to: str, by, note: str, verb: str
     return intervention
 
 
-def intervention_acknowledge(*, intervention: Intervention, by, note: str = "") -> Intervention:
+def intervention_acknowledge(*, intervention: Intervention, by, note: str = "",
+                             expected_version: int | None = None) -> Intervention:
     """Someone is on it: open → acknowledged."""
     extra: dict[str, Any] = {"acknowledged_by": _user(by), "acknowledged_at": timezone.now()}
     if note:
         extra["note"] = note
     return _transition(intervention=intervention, to=State.ACKNOWLEDGED, by=by, note=note,
-                       verb="intervention.acknowledged", extra=extra)
+                       verb="intervention.acknowledged", extra=extra, expected_version=expected_version)
 
 
-def intervention_resolve(*, intervention: Intervention, by, note: str = "") -> Intervention:
+def intervention_resolve(*, intervention: Intervention, by, note: str = "",
+                         expected_version: int | None = None) -> Intervention:
     """The cause is fixed: open | acknowledged → resolved."""
-    return _close(intervention=intervention, to=State.RESOLVED, by=by, note=note)
+    return _close(intervention=intervention, to=State.RESOLVED, by=by, note=note, expected_version=expected_version)
 
 
-def intervention_dismiss(*, intervention: Intervention, by, note: str = "") -> Intervention:
+def intervention_dismiss(*, intervention: Intervention, by, note: str = "",
+                         expected_version: int | None = None) -> Intervention:
     """Not worth acting on: open | acknowledged → dismissed."""
-    return _close(intervention=intervention, to=State.DISMISSED, by=by, note=note)
+    return _close(intervention=intervention, to=State.DISMISSED, by=by, note=note, expected_version=expected_version)
 
 
-def _close(*, intervention: Intervention, to: str, by, note: str) -> Intervention:
+def _close(*, intervention: Intervention, to: str, by, note: str, expected_version: int | None) -> Intervention:
     extra: dict[str, Any] = {"closed_by": _user(by), "closed_at": timezone.now()}
     if note:
         extra["note"] = note
-    return _transition(intervention=intervention, to=to, by=by, note=note, verb=f"intervention.{to}", extra=extra)
+    return _transition(intervention=intervention, to=to, by=by, note=note, verb=f"intervention.{to}", extra=extra,
+                       expected_version=expected_version)
 
 
 # Kinds whose failed work is one job, re-queued alone by a retry.
 JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE)
 
 
-def intervention_retry(*, intervention: Intervention, by) -> Intervention:
+def intervention_retry(*, intervention: Intervention, by, expected_version: int | None = None) -> Intervention:
     """Re-queue only the failed work; the intervention resolves itself when that work succeeds.
 
     A job intervention re-queues its job (the session re-opens its execution stage for
@@ -135,6 +148,8 @@ def intervention_retry(*, intervention: Intervention, by) -> Intervention:
     from scans.pipeline import retries
 
     intervention.refresh_from_db()
+    if expected_version is not None and intervention.version != expected_version:
+        raise StaleVersionError(current=intervention, expected=expected_version)
     if not intervention.is_unresolved:
         raise InterventionTransitionError(
             f"Intervention #{intervention.pk} is {intervention.state}; only an open or acknowledged one can be retried."
@@ -146,7 +161,8 @@ def intervention_retry(*, intervention: Intervention, by) -> Intervention:
     try:
         with transaction.atomic():
             Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1,
-                                                                   last_retry_at=timezone.now())
+                                                                   last_retry_at=timezone.now(),
+                                                                   version=F("version") + 1)
             if intervention.kind in JOB_KINDS or (intervention.kind == Kind.STAGE_STUCK and intervention.job_id):
                 if intervention.job_id is None:
                     raise InterventionTransitionError(f"Intervention #{intervention.pk} names no job to retry.")

@@ -241,6 +241,9 @@ class Finding(models.Model):
     triaged_at = models.DateTimeField(null=True, blank=True)
     triage_reason = models.TextField(blank=True)
     risk_accepted_until = models.DateTimeField(null=True, blank=True)
+    # Bumped by every change a person or token makes (triage), for optimistic concurrency:
+    # a triage made from a stale copy is refused (orgs.concurrency). Scans do not bump it.
+    version = models.PositiveIntegerField(default=1, db_default=1)
 
     objects = FindingQuerySet.as_manager()
 

@@ -1,0 +1,92 @@
+"""Small presentation tags shared by every console page: times, severities, grades, charts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+
+register = template.Library()
+
+SEVERITY_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
+
+
+@register.simple_tag
+def reltime(value: datetime | None, empty: str = "–"):
+    """A relative time ("3 minutes ago") with the absolute time on hover and in ``datetime``."""
+    if value is None:
+        return empty
+    now = timezone.now()
+    local = timezone.localtime(value)
+    if value <= now:
+        text = "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now).split(',')[0]} ago"
+    else:
+        text = f"in {timeuntil(value, now).split(',')[0]}"
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S %Z"), text)
+
+
+@register.simple_tag
+def severity(value: str):
+    """The severity badge, the same colour on every page."""
+    return format_html('<span class="sev sev-{}">{}</span>', value, SEVERITY_LABELS.get(value, value or "–"))
+
+
+@register.simple_tag
+def grade(value: str):
+    if not value:
+        return format_html('<span class="grade grade-none" title="not scored yet">–</span>')
+    return format_html('<span class="grade grade-{}">{}</span>', value, value)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """1.2 s, 3 min 4 s, 2 h 5 min."""
+    if seconds is None or seconds == "":
+        return "–"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+@register.inclusion_tag("partials/score_chart.html")
+def score_chart(points, width: int = 640, height: int = 160, label: str = "Score over time"):
+    """A server-rendered SVG line chart of scores (0–100) over time; ``points`` are (datetime, score), oldest first.
+
+    Drawn in a fixed viewBox and scaled by CSS, so it needs no JavaScript and prints as it shows.
+    """
+    points = [(at, score) for at, score in points if at is not None and score is not None]
+    pad_left, pad_right, pad_top, pad_bottom = 34, 10, 10, 22
+    inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
+    coords = []
+    if points:
+        t0 = points[0][0].timestamp()
+        span = max(points[-1][0].timestamp() - t0, 1.0)
+        for at, score in points:
+            x = pad_left + (inner_w * (at.timestamp() - t0) / span if len(points) > 1 else inner_w / 2)
+            y = pad_top + inner_h * (1 - max(0, min(100, score)) / 100)
+            coords.append((round(x, 1), round(y, 1), at, score))
+    gridlines = [(v, round(pad_top + inner_h * (1 - v / 100), 1)) for v in (0, 40, 65, 80, 90, 100)]
+    return {
+        "width": width, "height": height, "label": label, "coords": coords,
+        "polyline": " ".join(f"{x},{y}" for x, y, _, _ in coords),
+        "gridlines": gridlines, "x0": pad_left, "x1": width - pad_right,
+        "first": points[0][0] if points else None, "last": points[-1][0] if points else None,
+        "axis_y": height - 6,
+    }
+
+
+@register.simple_tag
+def percent(part, whole) -> int:
+    try:
+        return max(0, min(100, round(100 * float(part) / float(whole)))) if whole else 0
+    except (TypeError, ValueError):
+        return 0
