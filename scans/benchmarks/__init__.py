@@ -2,7 +2,8 @@
 
 Each module here defines ``help``, ``add_arguments(parser)`` and
 ``run(options, out) -> dict``; the command prints a table, then the returned
-summary as one JSON line, last, so scripts can read it.
+summary as one JSON line, last, so scripts can read it. The command's
+``BENCHMARKS`` table (scans/management/commands/bench.py) names them.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any, TextIO
-
-BENCHMARKS = ("scan", "ingest", "pipeline")
-
 
 def print_table(out: TextIO, title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
