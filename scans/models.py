@@ -256,10 +256,52 @@ class Finding(models.Model):
             models.Index(fields=["org", "status", "severity"], name="finding_org_status_severity"),
             models.Index(fields=["node", "status"], name="finding_node_status"),
             models.Index(fields=["node", "source", "status"], name="finding_node_source_status"),
+            # The console's findings list pages one severity at a time, newest first
+            # (scans.selectors): an index walk instead of sorting a million rows per page.
+            models.Index(fields=["org", "severity", "id"], name="finding_org_severity_id"),
         ]
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.title}"
+
+
+class FindingEvent(models.Model):
+    """One change of a finding's life: found, fixed, reopened by a rescan, or triaged by a person.
+
+    Written in bulk by the lifecycle (one statement per batch) and by triage; the finding's
+    history, a session's new/fixed/reopened lists and the dashboard read it.
+    """
+
+    class Kind(models.TextChoices):
+        NEW = "new", "New"
+        FIXED = "fixed", "Fixed"
+        REOPENED = "reopened", "Reopened"
+        TRIAGED = "triaged", "Triaged"
+
+    # Foreign keys without their own indexes: the composite indexes below lead with the two
+    # that are read, and every index is written once per event of a large import.
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
+    session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                db_index=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                           related_name="+", db_index=False)
+    token = models.ForeignKey("orgs.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              db_index=False)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["finding", "at"], name="findingevent_finding_at"),
+            models.Index(fields=["session", "kind"], name="findingevent_session_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of finding {self.finding_id}"
 
 
 class CveRecord(models.Model):
