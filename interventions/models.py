@@ -23,6 +23,7 @@ class Intervention(models.Model):
         NODE_UNREACHABLE = "node_unreachable", "Node unreachable"
         SCANNER_CRASHED = "scanner_crashed", "Scanner crashed"
         IMPORT_REJECTED = "import_rejected", "Import rejected"
+        WEBHOOK_FAILING = "webhook_failing", "Webhook endpoint failing"
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
