@@ -24,6 +24,7 @@ class Intervention(models.Model):
         SCANNER_CRASHED = "scanner_crashed", "Scanner crashed"
         IMPORT_REJECTED = "import_rejected", "Import rejected"
         WEBHOOK_FAILING = "webhook_failing", "Webhook endpoint failing"
+        REPORT_FAILED = "report_failed", "Report failed to render"
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
