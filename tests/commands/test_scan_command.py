@@ -13,6 +13,8 @@ from scans.lab.http import HttpResponse, http_handler
 from scans.lab.tls import CertFactory, legacy_server_context
 
 ADDRESS = "127.0.4.61"
+# The command reads the local CVE catalog for what discovery identified.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +91,68 @@ def test_it_names_the_known_scanners_when_asked_for_an_unknown_one():
 def test_it_refuses_a_bad_port_list():
     with pytest.raises(CommandError, match="--ports"):
         scan(ADDRESS, "--ports", "80-x")
+
+
+REDIS_ADDRESS = "127.0.4.62"
+
+
+@pytest.fixture(scope="module")
+def redis_node():
+    """A lab Redis on its standard port 6379, a port nmap's top-1000 list does not hold."""
+    from scans.lab.services import redis_handler
+
+    with Lab() as lab:
+        lab.serve(REDIS_ADDRESS, 6379, redis_handler("7.0.11"))
+        yield REDIS_ADDRESS
+
+
+def test_the_default_port_set_reaches_the_protocol_registrys_ports(redis_node):
+    from scans.scanners.port_sets import TOP_1000
+
+    assert 6379 not in TOP_1000  # what made a parsed --ports tuple miss it
+    report = json.loads(scan(redis_node, "--scanners", "exposure", "--json", "--timeout", "0.5"))
+
+    assert 6379 in report["discovery"]["open_ports"]
+    assert report["discovery"]["ports_scanned"] > len(TOP_1000)
+    services = {s["port"]: s for s in report["discovery"]["services"]}
+    assert services[6379]["service"] == "redis"
+    assert services[6379]["version"] == "7.0.11"
+    exposure = next(r for r in report["results"] if r["scanner"] == "exposure")
+    assert any(f["port"] == 6379 for f in exposure["findings"])
+
+
+def test_it_prints_cve_matches_from_the_local_catalog_in_json(redis_node, catalog):
+    report = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))
+
+    matches = report["cves"]["matches"]
+    assert report["cves"]["error"] == ""
+    assert report["cves"]["services_matched"] == 1
+    by_id = {m["cve_id"]: m for m in matches}
+    # Redis 7.0.11 is before the fix of CVE-2022-24834 (7.0.12) and is the fix of CVE-2023-28856.
+    assert "CVE-2022-24834" in by_id
+    assert "CVE-2023-28856" not in by_id
+    match = by_id["CVE-2022-24834"]
+    assert match["port"] == 6379 and match["product"]
+    assert match["cvss"] == pytest.approx(8.8)
+    assert 0 < match["confidence"] <= 1
+    assert "7.0.11" in match["reason"]
+
+
+def test_its_cve_matches_are_the_pipelines_analysis_matches(redis_node, catalog):
+    from scans.candidates import ServiceObservation
+    from scans.pipeline.stages import cve_candidates_by_node
+
+    report = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))
+    services = [ServiceObservation.from_dict(s) for s in report["discovery"]["services"]]
+    pipeline = cve_candidates_by_node({1: services})[1]
+
+    assert sorted(m["cve_id"] for m in report["cves"]["matches"]) == sorted(c.rule_id for c in pipeline)
+    assert pipeline
+
+
+def test_it_prints_cve_matches_in_the_text_report(redis_node, catalog):
+    text = scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--timeout", "0.5")
+
+    assert "cve (local catalog):" in text
+    line = next(line for line in text.splitlines() if "CVE-2022-24834" in line)
+    assert "CVSS 8.8" in line and "6379/tcp" in line and "confidence" in line and "7.0.11" in line

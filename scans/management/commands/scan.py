@@ -1,9 +1,10 @@
-"""``python manage.py scan ADDRESS``: check, discover, run scanners, print the results.
+"""``python manage.py scan ADDRESS``: check, discover, run scanners, match CVEs, print the results.
 
 The operator's direct tool, outside any organization: the target is bounded by the
 deployment's ``SCAN_ALLOWED_NETWORKS`` only, and refused before any packet is sent
 when it falls outside. Names are resolved once by the scope guard; discovery and
-every scanner then connect to the checked IP literal.
+every scanner then connect to the checked IP literal. The services discovery names are
+matched against the local CVE catalog by the pipeline's own analysis code.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from nodes.discovery.discover import discover_async
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
 from scans.candidates import ServiceObservation
+from scans.fingerprinting import cve_candidates_for_services
 from scans.scanners import ScanContext, ScannerError, ScannerUnavailable, Target, get_scanner, load_all
 from scans.scanners.port_sets import parse_ports
 
@@ -47,8 +50,12 @@ class Command(BaseCommand):
             checked = resolve_and_check(options["address"], scope=UNBOUNDED, allowed_networks=allowed)
         except ScopeError as exc:
             raise CommandError(str(exc)) from None
+        ports = options["ports"]
         try:
-            ports = parse_ports(options["ports"])
+            # Checked here so a bad spec fails before any packet, but handed to discovery as the
+            # spec itself: a set name (top1000) grows by the protocol registry's ports there
+            # (Redis, Docker, JSON-RPC, memcached), which a pre-parsed tuple would lose.
+            parse_ports(ports)
         except ValueError as exc:
             raise CommandError(f"--ports: {exc}") from None
         names = self._scanner_names(options["scanners"])
@@ -56,6 +63,7 @@ class Command(BaseCommand):
 
         started = time.monotonic()
         report = asyncio.run(self._run(checked, ports, names, context, options["budget"]))
+        report["cves"] = cve_matches(report["discovery"]["services"])
         report["duration"] = round(time.monotonic() - started, 3)
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, default=str))
@@ -72,7 +80,7 @@ class Command(BaseCommand):
             raise CommandError(f"unknown scanner(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return list(dict.fromkeys(names))
 
-    async def _run(self, checked: CheckedTarget, ports: tuple[int, ...], names: list[str], context: ScanContext,
+    async def _run(self, checked: CheckedTarget, ports: str, names: list[str], context: ScanContext,
                    budget: float | None) -> dict[str, Any]:
         discovery = await discover(checked, ports, context)
         target = Target(
@@ -148,10 +156,51 @@ class Command(BaseCommand):
                 style = self.style.ERROR if severity in {"CRITICAL", "HIGH"} else (
                     self.style.WARNING if severity == "MEDIUM" else (lambda s: s))
                 write(style(f"  {severity:<8} {f['rule_id']:<40} {f['location'] or f['host']}  {f['title']}"))
+        self._print_cves(report["cves"])
         write(f"\n{total} finding(s) in {report['duration']:.2f}s")
 
+    def _print_cves(self, cves: dict[str, Any]) -> None:
+        write = self.stdout.write
+        if cves["error"]:
+            write(self.style.WARNING(f"\ncve: skipped: {cves['error']}"))
+            return
+        matches = cves["matches"]
+        write(f"\ncve (local catalog): {len(matches)} match(es) for {cves['services_matched']} identified service(s)")
+        for m in matches:
+            severity = (m["severity"] or "?").upper()
+            style = self.style.ERROR if severity in {"CRITICAL", "HIGH"} else (
+                self.style.WARNING if severity == "MEDIUM" else (lambda s: s))
+            cvss = f"{m['cvss']:.1f}" if m["cvss"] is not None else "-"
+            write(style(f"  {severity:<8} {m['cve_id']:<16} CVSS {cvss:<4} {m['port']}/tcp {m['product']} "
+                        f"{m['version']}  confidence {m['confidence']:.2f}: {m['reason']}"))
 
-async def discover(checked: CheckedTarget, ports: tuple[int, ...], context: ScanContext) -> dict[str, Any]:
+def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
+    """CVE matches for the services discovery identified, from the local catalog.
+
+    The same call as the pipeline's analysis stage (``scans.fingerprinting``), on the same
+    services (discovery's), so the command reports what a session would.
+    """
+    observed = [ServiceObservation.from_dict(s) for s in services]
+    identified = [s for s in observed if (s.product or s.cpe) and (s.version or s.cpe)]
+    try:
+        candidates = cve_candidates_for_services(services=observed)
+    except DatabaseError as exc:
+        # The command also runs where no database was set up; discovery and scanners need none.
+        return {"error": f"the CVE catalog cannot be read ({exc})", "services_matched": len(identified), "matches": []}
+    matches = [
+        {
+            "cve_id": c.rule_id, "port": c.port, "service": c.evidence.get("service", ""),
+            "product": c.evidence.get("product", ""), "version": c.evidence.get("version", ""),
+            "cvss": c.cvss_score, "severity": c.severity, "confidence": c.evidence.get("match_confidence"),
+            "reason": c.evidence.get("match_reason", ""), "title": c.title,
+        }
+        for c in candidates
+    ]
+    matches.sort(key=lambda m: (m["port"] or 0, -(m["cvss"] or 0), m["cve_id"]))
+    return {"error": "", "services_matched": len(identified), "matches": matches}
+
+
+async def discover(checked: CheckedTarget, ports: str, context: ScanContext) -> dict[str, Any]:
     """Open ports, fingerprinted services and detected protocols of the checked address."""
     result = await discover_async(Target(address=checked.address, hostname=checked.hostname), ports, context)
     return result.to_dict()
