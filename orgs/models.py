@@ -287,3 +287,37 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event_type} → {self.endpoint} ({self.status})"
 
+
+class IdempotencyKey(models.Model):
+    """One ``Idempotency-Key`` an API caller sent with a POST that starts work (orgs.idempotency).
+
+    The row is inserted, and committed, before the work starts: the unique constraint is
+    what lets exactly one of two concurrent identical requests do the work. The first
+    response is kept and replayed to every repeat with the same key and body.
+    """
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # Who sent it: "token:<id>" or "user:<id>"; two callers never share a key space.
+    principal = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "principal", "key"], name="idempotency_unique_org_principal_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key} ({self.state})"

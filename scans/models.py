@@ -341,3 +341,51 @@ class CveProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor}:{self.product} ({self.cve_id})"
+
+
+class ImportRequest(models.Model):
+    """A scanner file uploaded through the API, processed on a queue (scans.import_requests).
+
+    The upload is kept through Django's storage API until it has been processed; the row
+    says how far it got: the counts of the import, or why the file was refused.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        SUCCEEDED = "succeeded", "Succeeded"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.SUCCEEDED, Status.REJECTED, Status.FAILED)
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="import_requests")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    format = models.CharField(max_length=32)
+    node_address = models.CharField(max_length=255, blank=True, help_text="Node for findings that name no host")
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    upload = models.FileField(upload_to="imports/%Y/%m/", max_length=500, blank=True)
+    session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    counts = models.JSONField(default=dict, blank=True, help_text="new, updated, reopened, fixed, unchanged...")
+    reason = models.TextField(blank=True, help_text="Why the file was refused")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    requested_by_token = models.ForeignKey("orgs.ApiToken", null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="+")
+    correlation_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="importrequest_org_created")]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.filename} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
