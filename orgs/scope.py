@@ -7,7 +7,15 @@ Two boundaries, both required (DESIGN.md, "Tenancy and safety"):
 - the deployment's ``SCAN_ALLOWED_NETWORKS`` (loopback only by default).
 
 A name is resolved exactly once; *every* address it resolves to must pass both
-boundaries, and the caller gets back the checked IP literal. Scanners connect to that
+boundaries, and the caller gets back the checked IP literal. A declared name vouches
+for its addresses only when the organization declares no networks: once it does, the
+addresses a name resolves to must lie inside those networks too, so one tenant cannot
+reach another tenant's range by declaring a name that points there.
+
+IPv6 forms that carry an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible
+``::a.b.c.d``, NAT64 ``64:ff9b::/96`` and ``64:ff9b:1::/48``, 6to4 ``2002::/16``) are judged
+as, and connected to, the IPv4 address they reach. Zone ids (``fe80::1%eth0``) are refused
+on a literal: the zone picks an interface, which no scope entry can vouch for. Scanners connect to that
 literal only and never resolve again, so a DNS answer that changes between the check
 and the connection (rebinding) cannot move a scan somewhere else.
 
@@ -92,10 +100,26 @@ def _entries(value: str | Iterable[str] | None) -> list[str]:
     return [item.strip() for item in value if item and item.strip()]
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 def _normalize(address: IPAddress) -> IPAddress:
-    # ::ffff:10.0.0.1 reaches 10.0.0.1; judge (and connect to) the IPv4 address it maps.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    """The address a packet really reaches: IPv6 forms that embed an IPv4 address become it.
+
+    ::ffff:10.0.0.1 (mapped), ::10.0.0.1 (compatible), 64:ff9b::a00:1 (NAT64) and
+    2002:a00:1:: (6to4) all reach 10.0.0.1, so they are judged (and connected to) as 10.0.0.1.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    value = int(address)
+    if 1 < value < 2**32:  # IPv4-compatible (deprecated, still routed by some stacks); :: and ::1 excluded
+        return ipaddress.IPv4Address(value)
     return address
 
 
@@ -189,7 +213,9 @@ def check_address(
     ):
         raise ScopeError(f"refused {via}: link-local addresses must be allowed explicitly in SCAN_ALLOWED_NETWORKS",
                          target=target, address=literal, boundary="allowed networks")
-    if not (scope.contains_address(ip) or (hostname and scope.contains_hostname(hostname))):
+    # A declared name vouches for its addresses only where the organization declares no networks.
+    name_vouches = bool(hostname) and scope.contains_hostname(hostname) and (scope.unbounded or not scope.networks)
+    if not (scope.contains_address(ip) or name_vouches):
         raise ScopeError(
             f"refused {via}: outside the organization's scope ({scope.describe()})",
             target=target, address=literal, boundary="organization scope",
@@ -222,6 +248,9 @@ def resolve_and_check(
         ip = ipaddress.ip_address(literal)
     except ValueError:
         ip = None
+    if ip is not None and getattr(ip, "scope_id", None):
+        raise ScopeError(f"refused {raw!r}: IPv6 zone ids (%interface) are not accepted; give the address alone",
+                         target=raw, boundary="syntax")
     if ip is not None:
         address = check_address(ip, scope=scope, allowed_networks=allowed, target=raw)
         return CheckedTarget(address=address, addresses=(address,))

@@ -171,3 +171,39 @@ def test_an_expansion_over_the_cap_is_refused_not_trimmed():
 def test_an_expansion_outside_the_allowed_networks_is_refused():
     with pytest.raises(ScopeError, match="refused network 10.0.0.0/30"):
         expand_scope(["127.0.4.0/30", "10.0.0.0/30"])
+
+
+@pytest.mark.parametrize("target", ["::1%eth9", "[::1%eth9]", "fe80::1%lo"])
+def test_an_ipv6_zone_id_is_refused_on_a_literal(target):
+    with pytest.raises(ScopeError, match="zone") as refused:
+        resolve_and_check(target, scope=UNBOUNDED, allowed_networks="127.0.0.0/8,::1/128,fe80::/10")
+    assert refused.value.boundary == "syntax"
+
+
+@pytest.mark.parametrize("embedded", [
+    "64:ff9b::a9fe:a9fe",    # NAT64 of 169.254.169.254, the cloud metadata address
+    "2002:a9fe:a9fe::1",      # 6to4 of 169.254.169.254
+    "::169.254.169.254",      # IPv4-compatible
+    "64:ff9b::a00:1",         # NAT64 of 10.0.0.1
+    "64:ff9b:1::a00:1",       # local-use NAT64 of 10.0.0.1
+])
+def test_ipv6_forms_embedding_a_refused_ipv4_address_are_refused_even_when_all_ipv6_is_allowed(embedded):
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check(embedded, scope=UNBOUNDED, allowed_networks="127.0.0.0/8,::/0")
+    assert refused.value.address in ("169.254.169.254", "10.0.0.1")
+
+
+@pytest.mark.parametrize("embedded", ["64:ff9b::7f00:5", "2002:7f00:5::", "::127.0.0.5"])
+def test_ipv6_forms_embedding_a_loopback_address_are_judged_and_connected_to_as_that_address(embedded):
+    assert resolve_and_check(embedded, scope=["127.0.0.0/24"]).address == "127.0.0.5"
+
+
+def test_a_name_in_scope_cannot_reach_outside_the_organizations_declared_networks():
+    # Tenant A declares 127.0.4.0/24 and a name; the name pointing into tenant B's 127.0.9.0/24 is refused.
+    with pytest.raises(ScopeError) as refused:
+        resolve_and_check("node.lab.internal", scope=["127.0.4.0/24", "*.lab.internal"],
+                          resolver=resolver(["127.0.9.7"]))
+    assert refused.value.boundary == "organization scope"
+    checked = resolve_and_check("node.lab.internal", scope=["127.0.4.0/24", "*.lab.internal"],
+                                resolver=resolver(["127.0.4.7"]))
+    assert checked.address == "127.0.4.7"
