@@ -167,6 +167,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# E-mail (invitations): printed to the console in development; SMTP (EMAIL_HOST...) otherwise.
+# Tests get Django's locmem backend from the test runner.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "watchpost@localhost")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -201,9 +211,13 @@ if not DEBUG:
         # Preloading binds every subdomain of the deployment's domain to HTTPS for months and is
         # hard to undo; it is the operator's call (SECURE_HSTS_PRELOAD=1), so the check is silenced.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # /healthz and /readyz are probed over plain HTTP by load balancers.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# X-Forwarded-Proto is trusted only when a proxy in front sets it (and strips it from clients):
+# otherwise any client could claim HTTPS. Off by default.
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -211,13 +225,32 @@ REST_FRAMEWORK = {
         "orgs.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A token or a console user, scoped to one organization; writes need a writing role (orgs.permissions).
+    "DEFAULT_PERMISSION_CLASSES": ["orgs.permissions.OrganizationMember"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
-    "PAGE_SIZE": 100,
+    "DEFAULT_PAGINATION_CLASS": "config.api_conventions.PageNumberPagination",
+    "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["config.api_conventions.FastJSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api_conventions.PrincipalRateThrottle"],
+    # Every error is an RFC 9457 problem (config.api_errors).
+    "EXCEPTION_HANDLER": "config.api_errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Watchpost API", "VERSION": "1.0.0"}
+# Per token (or console user), counted in the cache (Redis when REDIS_URL is set); "off" disables.
+WATCHPOST_API_THROTTLE_RATE = os.environ.get("WATCHPOST_API_THROTTLE_RATE", "1200/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Watchpost API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Organization-scoped API. Authenticate with `Authorization: Bearer <token>` (a read or read_write token "
+        "of one organization). Console users calling with their session name the organization with the "
+        "`X-Watchpost-Org: <slug>` header. Errors are RFC 9457 problem details (`application/problem+json`)."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
 
 # --- Findings and scoring -----------------------------------------------------------
 WATCHPOST_SCORING_POLICY = os.environ.get("WATCHPOST_SCORING_POLICY", "scans.scoring.DefaultScoringPolicy")

@@ -1,12 +1,153 @@
+"""Console forms for organizations: they validate and normalize; services decide."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import timedelta
+
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.db.models import Q
+from django.utils import timezone
 
-from orgs.models import Role
-
-
-class MemberAddForm(forms.Form):
-    identifier = forms.CharField(label="Username or e-mail", max_length=254)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+from orgs.models import ApiToken, Role
+from orgs.schedules import ScheduleError, parse_crontab
+from orgs.scope import ScopeError, parse_networks, parse_scope
 
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class InvitationSignupForm(UserCreationForm):
+    """A new account, only reachable through a valid invitation link."""
+
+    email = forms.EmailField(label="E-mail address", max_length=254)
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
+def _lines(text: str) -> list[str]:
+    return [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
+
+
+class SettingsForm(forms.Form):
+    scope_networks = forms.CharField(
+        label="Scope networks", required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One CIDR or address per line, e.g. 127.0.10.0/24. Scans stay inside these and the "
+                  "deployment's allowed networks.")
+    scope_hostnames = forms.CharField(
+        label="Scope host names", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One host name or wildcard per line, e.g. api.lab.internal or *.lab.internal.")
+    schedule_crontab = forms.CharField(
+        label="Schedule (crontab)", required=False, max_length=100,
+        help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 0 3 * * * (daily at 03:00). "
+                  "Empty: no recurring scan.")
+    schedule_timezone = forms.CharField(label="Timezone", max_length=64, initial="UTC",
+                                        help_text="An IANA name such as UTC or Europe/Paris.")
+    default_profile = forms.ModelChoiceField(label="Default scan profile", queryset=None, required=False,
+                                             empty_label="(the built-in standard profile)")
+    max_concurrent_jobs = forms.IntegerField(label="Max concurrent jobs", min_value=1, max_value=10_000)
+    node_cooldown_minutes = forms.IntegerField(
+        label="Node cooldown (minutes)", min_value=0, max_value=7 * 24 * 60,
+        help_text="A node scanned less than this long ago is skipped by the next session.")
+
+    def __init__(self, *args, org, **kwargs):
+        from scans.models import ScanProfile
+
+        super().__init__(*args, **kwargs)
+        self.fields["default_profile"].queryset = ScanProfile.objects.filter(Q(org=None) | Q(org=org)).order_by("name")
+
+    @classmethod
+    def initial_for(cls, org) -> dict:
+        return {
+            "scope_networks": "\n".join(org.scope_networks), "scope_hostnames": "\n".join(org.scope_hostnames),
+            "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
+            "default_profile": org.default_profile_id, "max_concurrent_jobs": org.max_concurrent_jobs,
+            "node_cooldown_minutes": org.node_cooldown_minutes,
+        }
+
+    def clean_scope_networks(self) -> list[str]:
+        # The scanners' own parser: what is accepted here is what the scope guard reads.
+        networks, errors = [], []
+        for entry in _lines(self.cleaned_data["scope_networks"]):
+            try:
+                (network,) = parse_networks([entry])
+            except ScopeError as error:
+                errors.append(str(error))
+                continue
+            if str(network) not in networks:
+                networks.append(str(network))
+        if errors:
+            raise forms.ValidationError(errors)
+        return networks
+
+    def clean_scope_hostnames(self) -> list[str]:
+        names, errors = [], []
+        for entry in _lines(self.cleaned_data["scope_hostnames"]):
+            try:
+                scope = parse_scope([entry])
+            except ScopeError as error:
+                errors.append(str(error))
+                continue
+            if scope.networks:
+                errors.append(f"{entry!r} is a network: put it under scope networks")
+                continue
+            name = next(iter(scope.hostnames), None) or f"*.{scope.wildcards[0]}"
+            if name not in names:
+                names.append(name)
+        if errors:
+            raise forms.ValidationError(errors)
+        return names
+
+    def clean_schedule_crontab(self) -> str:
+        text = " ".join(self.cleaned_data["schedule_crontab"].split())
+        if text:
+            try:
+                parse_crontab(text)
+            except ScheduleError as error:
+                raise forms.ValidationError(str(error)) from None
+        return text
+
+    def clean_schedule_timezone(self) -> str:
+        name = self.cleaned_data["schedule_timezone"].strip()
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise forms.ValidationError(f"unknown timezone {name!r} (use an IANA name such as Europe/Paris)") from None
+        return name
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="What uses it, e.g. ci-pipeline.")
+    access = forms.ChoiceField(label="Access", choices=ApiToken.Access.choices, initial=ApiToken.Access.READ)
+    expires_in_days = forms.IntegerField(label="Expires in (days)", required=False, min_value=1, max_value=3650,
+                                         initial=90, help_text="Empty: never expires.")
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.ChoiceField(label="Actor", required=False)
+    verb = forms.CharField(label="Verb", required=False, max_length=64,
+                           help_text='Exact, or a prefix ending in "." such as finding.')
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, members=(), tokens=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["actor"].choices = (
+            [("", "Anyone")]
+            + [(f"user:{m.user_id}", m.user.username) for m in members]
+            + [(f"token:{t.pk}", f"token {t.name} ({t.prefix}…)") for t in tokens]
+        )

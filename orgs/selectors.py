@@ -1,10 +1,23 @@
-"""Reads about organizations and members, always scoped to a user or an organization."""
+"""Reads about organizations, members, invitations, tokens, the audit trail and the dashboard.
+
+Always scoped to a user or an organization.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
-from orgs.models import Membership, Organization
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization
+
+GRADES = ("A", "B", "C", "D", "F")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+# The pipeline's stages in order, as the dashboard draws them (ScanSession.Stage without "done").
+STAGES = ("discovery", "scan_creation", "execution", "analysis", "normalization", "scoring", "reporting")
 
 
 def organization_list_for_user(*, user):
@@ -22,8 +35,197 @@ def membership_get(*, org, membership_id: int) -> Membership:
     return Membership.objects.select_related("user").get(org=org, pk=membership_id)
 
 
-def user_find(*, identifier: str):
-    """An existing user by username or e-mail, or None."""
-    User = get_user_model()
-    identifier = identifier.strip()
-    return User.objects.filter(username__iexact=identifier).first() or User.objects.filter(email__iexact=identifier).first()
+def invitation_list_pending(*, org):
+    return Invitation.objects.pending().filter(org=org).select_related("invited_by").order_by("-created_at")
+
+
+def invitation_get(*, org, invitation_id: int) -> Invitation:
+    return Invitation.objects.select_related("org").get(org=org, pk=invitation_id)
+
+
+def api_token_list_for_org(*, org):
+    return ApiToken.objects.filter(org=org).select_related("created_by").order_by("-created_at")
+
+
+def api_token_get(*, org, token_id: int) -> ApiToken:
+    return ApiToken.objects.select_related("org").get(org=org, pk=token_id)
+
+
+# -- audit log ---------------------------------------------------------------------
+
+
+def audit_event_list(*, org, actor: str = "", verb: str = "", since: date | None = None, until: date | None = None):
+    """The organization's audit trail, newest first. ``actor`` is "user:<id>" or "token:<id>";
+    ``verb`` matches exactly or, ending in ".", as a prefix ("finding." = every finding verb)."""
+    events = AuditEvent.objects.filter(org=org).select_related("actor", "token").order_by("-created_at", "-pk")
+    kind, _, pk = actor.partition(":")
+    if kind == "user" and pk.isdigit():
+        events = events.filter(actor_id=int(pk))
+    elif kind == "token" and pk.isdigit():
+        events = events.filter(token_id=int(pk))
+    if verb:
+        events = events.filter(verb__startswith=verb) if verb.endswith(".") else events.filter(verb=verb)
+    tz = timezone.get_current_timezone()
+    if since:
+        events = events.filter(created_at__gte=datetime.combine(since, time.min, tzinfo=tz))
+    if until:
+        events = events.filter(created_at__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=tz))
+    return events
+
+
+def audit_change_lines(changes: dict) -> list[tuple[str, str]]:
+    """{"role": ["viewer", "admin"]} -> [("role", "viewer → admin")]: before/after pairs read as a change."""
+    lines = []
+    for key, value in (changes or {}).items():
+        if isinstance(value, list) and len(value) == 2:
+            before, after = (", ".join(map(str, v)) if isinstance(v, list) else ("–" if v in (None, "") else str(v))
+                             for v in value)
+            lines.append((key, f"{before} → {after}"))
+        else:
+            lines.append((key, str(value)))
+    return lines
+
+
+# -- dashboard ---------------------------------------------------------------------
+
+
+def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions: int = 10) -> dict:
+    """Everything the dashboard shows, from precomputed rows: a constant number of queries at any size.
+
+    Severity counts and grades are sums over NodeSnapshot (one aggregate); open interventions
+    are read from Intervention rows, so ones without a node (an import rejection, a stuck
+    stage) count too.
+    """
+    from interventions.models import Intervention
+    from nodes.models import NodeSnapshot
+    from orgs.models import OrganizationScore
+    from scans.models import ScanSession
+
+    snapshots = NodeSnapshot.objects.filter(org=org)
+    totals = snapshots.aggregate(
+        nodes=Count("pk"),
+        **{s: Sum(s) for s in SEVERITIES},
+        **{f"grade_{g}": Count("pk", filter=Q(grade=g)) for g in GRADES},
+    )
+    scored = sum(totals[f"grade_{g}"] or 0 for g in GRADES)
+    grades = [{"grade": g, "count": totals[f"grade_{g}"] or 0} for g in GRADES]
+    worst_nodes = list(snapshots.exclude(score__isnull=True).select_related("node").order_by("score", "node_id")[:worst])
+    scores = list(OrganizationScore.objects.filter(org=org).order_by("-created_at")[:history])
+    scores.reverse()
+    open_interventions = Intervention.objects.unresolved().filter(org=org)
+    open_list = list(open_interventions.select_related("node").order_by("-opened_at", "-pk")[:interventions])
+    # The count only when the list is full: a small queue needs no second query.
+    open_count = len(open_list) if len(open_list) < interventions else open_interventions.count()
+    last_session = (ScanSession.objects.filter(org=org, status__in=ScanSession.FINISHED)
+                    .order_by("-finished_at", "-pk").first())
+    return {
+        "node_count": totals["nodes"] or 0,
+        "scored_count": scored,
+        "severity_counts": [{"severity": s, "count": totals[s] or 0} for s in SEVERITIES],
+        "grades": grades,
+        "grade_max": max([g["count"] for g in grades] + [1]),
+        "worst_snapshots": worst_nodes,
+        "score_points": [(s.created_at, s.score) for s in scores],
+        "latest_score": scores[-1] if scores else None,
+        "open_interventions": open_list,
+        "open_intervention_count": open_count,
+        "last_session": last_session,
+        **running_sessions_for_org(org=org),
+    }
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    name: str
+    label: str
+    state: str  # "done" | "current" | "failed" | "pending"
+    done: int
+    total: int
+
+
+def running_sessions_for_org(*, org, limit: int = 5) -> dict:
+    """Sessions still queued or running, each with its seven stages. One query."""
+    from scans.models import ScanSession
+
+    running = list(ScanSession.objects.filter(org=org).exclude(status__in=ScanSession.FINISHED)
+                   .select_related("profile").order_by("-created_at")[:limit])
+    return {"running_sessions": [(s, session_stages(s)) for s in running]}
+
+
+def session_stages(session) -> list[StageProgress]:
+    """Per-stage progress from the session row only: earlier stages are done, the current one
+    counts its finished jobs (execution) or its finished pieces (``stage_pending``)."""
+    from scans.models import ScanSession
+
+    labels = dict(ScanSession.Stage.choices)
+    current = session.stage
+    index = STAGES.index(current) if current in STAGES else len(STAGES)
+    stages = []
+    for n, name in enumerate(STAGES):
+        if n < index or current == "done":
+            stages.append(StageProgress(name, labels[name], "done", 1, 1))
+        elif n == index:
+            failed = session.status == ScanSession.Status.FAILED
+            if name == "execution" and session.jobs_total:
+                done, total = session.jobs_finished, session.jobs_total
+            else:
+                pending = max(session.stage_pending, 0)
+                total = max(session.nodes_total, pending, 1)
+                done = total - pending if pending else 0
+            stages.append(StageProgress(name, labels[name], "failed" if failed else "current", done, total))
+        else:
+            stages.append(StageProgress(name, labels[name], "pending", 0, 1))
+    return stages
+
+
+# -- schedule preview ----------------------------------------------------------------
+
+
+def schedule_next_runs(*, crontab: str, tz: str, count: int = 5, after: datetime | None = None) -> list[datetime]:
+    """The next ``count`` times (aware, in ``tz``) a crontab fires, as celery beat reads it.
+
+    Celery's crontab requires both the day of month and the day of week to match; this
+    follows it. Walks days, not minutes, so a yearly schedule costs a few hundred steps.
+    Raises ScheduleError for an invalid crontab or timezone.
+    """
+    from celery.schedules import crontab as celery_crontab
+
+    from orgs.schedules import ScheduleError, parse_crontab
+
+    fields = parse_crontab(crontab)
+    try:
+        zone = zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown timezone {tz!r} (use an IANA name such as Europe/Paris)") from None
+    spec = celery_crontab(**fields)
+    minutes, hours = sorted(spec.minute), sorted(spec.hour)
+    start = (after or timezone.now()).astimezone(zone)
+    day = start.date()
+    runs: list[datetime] = []
+    for _ in range(366 * 8):  # long enough for "29 February on a Monday"
+        if (day.month in spec.month_of_year and day.day in spec.day_of_month
+                and (day.isoweekday() % 7) in spec.day_of_week):
+            for hour in hours:
+                for minute in minutes:
+                    local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+                    # A wall time skipped by a DST change does not exist: beat does not fire then.
+                    if local.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+                        continue
+                    if local > start:
+                        runs.append(local)
+                        if len(runs) == count:
+                            return runs
+        day += timedelta(days=1)
+    return runs
+
+
+def schedule_describe(crontab: str) -> str:
+    """'*/10 * * * *' -> 'Every 10 minutes' (cron-descriptor, installed with django-celery-beat)."""
+    from cron_descriptor import ExpressionDescriptor, Options
+
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        return ExpressionDescriptor(crontab, options).get_description()
+    except Exception:  # noqa: BLE001 - a description is a nicety; the crontab itself was validated
+        return ""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from orgs.audit import audit_record
-from orgs.models import ApiToken, Membership, Organization, Role
+from orgs.models import ApiToken, Invitation, Membership, Organization, Role
 
 
 @transaction.atomic
@@ -96,3 +97,136 @@ def api_token_revoke(*, token: ApiToken, by=None, ip: str | None = None) -> ApiT
         token.save(update_fields=["revoked_at"])
         audit_record(org=token.org, verb="api_token.revoked", target=token, actor=by, ip=ip)
     return token
+
+
+# -- settings ----------------------------------------------------------------------
+
+SETTINGS_FIELDS = ("scope_networks", "scope_hostnames", "schedule_crontab", "schedule_timezone", "default_profile",
+                   "max_concurrent_jobs", "node_cooldown_minutes")
+
+
+def _audit_value(value):
+    # Profiles are recorded by slug: the audit trail stays readable after the row changes.
+    return getattr(value, "slug", value)
+
+
+@transaction.atomic
+def organization_update_settings(*, org: Organization, by, ip: str | None = None, **values) -> Organization:
+    """Change any of the organization's settings; one audit event with before/after of what changed.
+
+    A changed schedule re-syncs its beat row in the same transaction, so beat never runs
+    a schedule the organization no longer has.
+    """
+    from orgs.schedules import ScheduleError, organization_schedule_sync
+
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
+    org = Organization.objects.select_for_update().select_related("default_profile").get(pk=org.pk)
+    changes = {}
+    for field, value in values.items():
+        before = getattr(org, field)
+        if before != value:
+            changes[field] = [_audit_value(before), _audit_value(value)]
+            setattr(org, field, value)
+    if not changes:
+        return org
+    org.save(update_fields=list(changes))
+    if "schedule_crontab" in changes or "schedule_timezone" in changes:
+        try:
+            organization_schedule_sync(org=org)
+        except ScheduleError as error:
+            # Raised inside the transaction: the settings roll back with the beat row.
+            raise ValidationError(str(error)) from None
+    actor = getattr(by, "user", by)
+    audit_record(org=org, verb="organization.settings_changed", target=org, changes=changes, actor=actor, ip=ip)
+    return org
+
+
+# -- invitations -------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(
+    *, org: Organization, email: str, role: str, by: Membership, accept_url: str, ip: str | None = None
+) -> tuple[Invitation, str]:
+    """Invite ``email``; the e-mail with the link leaves after commit. Returns the row and the raw token.
+
+    Nothing here looks at whether an account exists for the address: the inviter learns
+    nothing about other tenants' users, and nobody joins without following the link.
+    ``accept_url`` is the absolute URL with ``{token}`` in place of the token.
+    """
+    _check_may_touch(by=by, target_role=role)
+    email = email.strip().lower()
+    # A fresh invitation replaces a pending one to the same address: one live link per person.
+    for old in Invitation.objects.pending().select_for_update().filter(org=org, email=email):
+        old.revoked_at = timezone.now()
+        old.save(update_fields=["revoked_at"])
+        audit_record(org=org, verb="invitation.revoked", target=old, changes={"reason": "replaced"},
+                     actor=by.user, ip=ip)
+    token = Invitation.generate_token()
+    invitation = Invitation.objects.create(
+        org=org, email=email, role=role, token_hash=Invitation.hash_token(token), invited_by=by.user,
+        expires_at=timezone.now() + timedelta(days=Invitation.VALID_DAYS),
+    )
+    audit_record(org=org, verb="invitation.created", target=invitation, changes={"email": email, "role": role},
+                 actor=by.user, ip=ip)
+    link = accept_url.replace("{token}", token)
+    inviter = by.user.get_full_name() or by.user.username
+    subject = f"{inviter} invites you to {org.name} on Watchpost"
+    body = (f"{inviter} invites you to join the organization {org.name} on Watchpost as {role}.\n\n"
+            f"Accept the invitation here (valid for {Invitation.VALID_DAYS} days, usable once):\n{link}\n\n"
+            "If you did not expect this e-mail, ignore it: nothing happens unless you follow the link.\n")
+    transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+    return invitation, token
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation a raw token designates, whatever its state, or None."""
+    if not token or len(token) > 200:
+        return None
+    return Invitation.objects.select_related("org", "invited_by").filter(token_hash=Invitation.hash_token(token)).first()
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user, ip: str | None = None) -> Membership:
+    """The invitee joins with the invited role. Single use: a second accept is refused."""
+    invitation = Invitation.objects.select_for_update().select_related("org").get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise ValidationError(f"This invitation is {invitation.state} and can no longer be used.")
+    org = invitation.org
+    if Membership.objects.filter(org=org, user=user).exists():
+        raise ValidationError(f"You are already a member of {org.name}.")
+    membership = Membership.objects.create(org=org, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(org=org, verb="invitation.accepted", target=invitation,
+                 changes={"email": invitation.email, "user": user.username}, actor=user, ip=ip)
+    audit_record(org=org, verb="membership.added", target=membership,
+                 changes={"role": invitation.role, "invitation": invitation.pk}, actor=user, ip=ip)
+    return membership
+
+
+@transaction.atomic
+def invitation_signup(*, invitation: Invitation, form, ip: str | None = None) -> Membership:
+    """A visitor with a valid invitation creates an account (``form``: a bound, valid signup form) and joins."""
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not locked.is_pending:
+        raise ValidationError(f"This invitation is {locked.state} and can no longer be used.")
+    user = form.save()
+    audit_record(org=invitation.org, verb="user.signed_up", target=user, changes={"email": user.email},
+                 actor=user, ip=ip)
+    return invitation_accept(invitation=locked, user=user, ip=ip)
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, by: Membership, ip: str | None = None) -> Invitation:
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    _check_may_touch(by=by, target_role=invitation.role)
+    if invitation.is_pending:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_record(org=invitation.org, verb="invitation.revoked", target=invitation,
+                     changes={"email": invitation.email}, actor=by.user, ip=ip)
+    return invitation

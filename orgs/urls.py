@@ -6,8 +6,16 @@ app_name = "orgs"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("running/", views.dashboard_running, name="dashboard_running"),
     path("members/", views.members, name="members"),
-    path("members/add/", views.member_add, name="member_add"),
     path("members/<int:member_id>/role/", views.member_change_role, name="member_change_role"),
     path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
+    path("invitations/", views.invitation_create, name="invitation_create"),
+    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("settings/", views.settings, name="settings"),
+    path("settings/schedule-preview/", views.schedule_preview, name="schedule_preview"),
+    path("settings/tokens/", views.tokens, name="tokens"),
+    path("settings/tokens/new/", views.token_create, name="token_create"),
+    path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("audit/", views.audit, name="audit"),
 ]

@@ -1,20 +1,43 @@
-"""Console pages for an organization: the dashboard and the members page."""
+"""Console pages of an organization: dashboard, members and invitations, settings, API tokens, audit log.
+
+Every view: access helper, form, one service, render or redirect.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from nodes.selectors import dashboard_for_org
 from orgs import services
 from orgs.access import client_ip, managing_membership_for, membership_for
-from orgs.forms import MemberAddForm, MemberRoleForm
-from orgs.models import Membership
-from orgs.selectors import membership_get, membership_list_for_org, organization_list_for_user, user_find
+from orgs.forms import ApiTokenForm, AuditFilterForm, InvitationForm, InvitationSignupForm, MemberRoleForm, SettingsForm
+from orgs.models import ApiToken, Invitation, Membership
+from orgs.schedules import ScheduleError
+from orgs.selectors import (
+    api_token_get,
+    api_token_list_for_org,
+    audit_change_lines,
+    audit_event_list,
+    dashboard_for_org,
+    invitation_get,
+    invitation_list_pending,
+    membership_get,
+    membership_list_for_org,
+    organization_list_for_user,
+    running_sessions_for_org,
+    schedule_describe,
+    schedule_next_runs,
+)
+
+AUDIT_PAGE_SIZE = 50
 
 
 @login_required
@@ -26,19 +49,31 @@ def home(request):
     return render(request, "orgs/no_organization.html")
 
 
+# -- dashboard ---------------------------------------------------------------------
+
+
 @login_required
 @require_GET
 def dashboard(request, slug):
     membership = membership_for(request.user, slug)
-    context = {"org": membership.org, "membership": membership, **dashboard_for_org(org=membership.org)}
+    data = dashboard_for_org(org=membership.org)
+    # The navigation's count is the same number: reuse it rather than count twice.
+    context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
+               **data}
     return render(request, "orgs/dashboard.html", context)
 
 
 @login_required
 @require_GET
-def members(request, slug):
+def dashboard_running(request, slug):
+    """The running-sessions fragment, polled every 2 s while a session runs; the idle one stops the polling."""
     membership = membership_for(request.user, slug)
-    return render(request, "orgs/members.html", _members_context(membership, add_form=MemberAddForm()))
+    context = {"org": membership.org, "membership": membership, "polled": True,
+               **running_sessions_for_org(org=membership.org)}
+    return render(request, "orgs/partials/running_sessions.html", context)
+
+
+# -- members and invitations -------------------------------------------------------
 
 
 def _members_context(membership: Membership, **extra):
@@ -46,9 +81,18 @@ def _members_context(membership: Membership, **extra):
         "org": membership.org,
         "membership": membership,
         "members": membership_list_for_org(org=membership.org),
+        "invitations": invitation_list_pending(org=membership.org) if membership.can_manage else [],
         "role_form": MemberRoleForm(),
+        "invite_form": InvitationForm(),
         **extra,
     }
+
+
+@login_required
+@require_GET
+def members(request, slug):
+    membership = membership_for(request.user, slug)
+    return render(request, "orgs/members.html", _members_context(membership))
 
 
 def _target_membership(membership: Membership, member_id: int) -> Membership:
@@ -56,28 +100,6 @@ def _target_membership(membership: Membership, member_id: int) -> Membership:
         return membership_get(org=membership.org, membership_id=member_id)
     except Membership.DoesNotExist:
         raise Http404("No such member") from None
-
-
-@login_required
-@require_POST
-def member_add(request, slug):
-    membership = managing_membership_for(request.user, slug)
-    form = MemberAddForm(request.POST)
-    if form.is_valid():
-        user = user_find(identifier=form.cleaned_data["identifier"])
-        if user is None:
-            form.add_error("identifier", "No user with that username or e-mail. Ask an administrator to create the account first.")
-        else:
-            try:
-                services.membership_add(
-                    org=membership.org, user=user, role=form.cleaned_data["role"], by=membership, ip=client_ip(request)
-                )
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                messages.success(request, f"{user.username} added as {form.cleaned_data['role']}.")
-                return redirect("orgs:members", slug=slug)
-    return render(request, "orgs/members.html", _members_context(membership, add_form=form), status=400)
 
 
 @login_required
@@ -112,3 +134,202 @@ def member_remove(request, slug, member_id):
     if target.user_id == request.user.id:
         return redirect("home")
     return redirect("orgs:members", slug=slug)
+
+
+@login_required
+@require_POST
+def invitation_create(request, slug):
+    membership = managing_membership_for(request.user, slug)
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        accept_url = request.build_absolute_uri(reverse("invitation_accept", args=["TOKEN"])).replace("TOKEN", "{token}")
+        try:
+            services.invitation_create(org=membership.org, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                                       by=membership, accept_url=accept_url, ip=client_ip(request))
+        except ValidationError as error:
+            form.add_error("role", error)
+        else:
+            # The same words whether or not an account exists for the address.
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            return redirect("orgs:members", slug=slug)
+    return render(request, "orgs/members.html", _members_context(membership, invite_form=form), status=400)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, slug, invitation_id):
+    membership = managing_membership_for(request.user, slug)
+    try:
+        invitation = invitation_get(org=membership.org, invitation_id=invitation_id)
+    except Invitation.DoesNotExist:
+        raise Http404("No such invitation") from None
+    try:
+        services.invitation_revoke(invitation=invitation, by=membership, ip=client_ip(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Invitation to {invitation.email} revoked.")
+    return redirect("orgs:members", slug=slug)
+
+
+def _invitation_or_gone(request, token):
+    """(invitation, None) for a usable token, else (None, the response that says why)."""
+    invitation = services.invitation_for_token(token)
+    if invitation is None:
+        return None, render(request, "orgs/invitation_invalid.html", {"state": "unknown"}, status=404)
+    if not invitation.is_pending:
+        return None, render(request, "orgs/invitation_invalid.html", {"state": invitation.state}, status=410)
+    return invitation, None
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request, token):
+    """Shown to anyone holding the link; accepting needs an account (log in, or sign up here)."""
+    invitation, gone = _invitation_or_gone(request, token)
+    if gone:
+        return gone
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        try:
+            services.invitation_accept(invitation=invitation, user=request.user, ip=client_ip(request))
+        except ValidationError as error:
+            return render(request, "orgs/invitation_accept.html",
+                          {"invitation": invitation, "errors": error.messages}, status=400)
+        messages.success(request, f"Welcome to {invitation.org.name}.")
+        return redirect("orgs:dashboard", slug=invitation.org.slug)
+    return render(request, "orgs/invitation_accept.html", {"invitation": invitation, "token": token})
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_signup(request, token):
+    """A new account for the invitee; only reachable with a valid invitation token."""
+    invitation, gone = _invitation_or_gone(request, token)
+    if gone:
+        return gone
+    if request.user.is_authenticated:
+        return redirect("invitation_accept", token=token)
+    form = InvitationSignupForm(request.POST or None, initial={"email": invitation.email})
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = services.invitation_signup(invitation=invitation, form=form, ip=client_ip(request))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            auth_login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {invitation.org.name}.")
+            return redirect("orgs:dashboard", slug=invitation.org.slug)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "orgs/invitation_signup.html", {"invitation": invitation, "form": form, "token": token},
+                  status=status)
+
+
+# -- settings ----------------------------------------------------------------------
+
+
+def _preview(crontab: str, tz: str) -> dict:
+    if not crontab:
+        return {"preview_off": True}
+    try:
+        runs = schedule_next_runs(crontab=crontab, tz=tz)
+    except ScheduleError as error:
+        return {"preview_error": str(error)}
+    return {"preview_runs": runs, "preview_description": schedule_describe(crontab), "preview_timezone": tz}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings(request, slug):
+    membership = managing_membership_for(request.user, slug)
+    org = membership.org
+    if request.method == "POST":
+        form = SettingsForm(request.POST, org=org)
+        if form.is_valid():
+            try:
+                services.organization_update_settings(org=org, by=membership, ip=client_ip(request), **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("orgs:settings", slug=slug)
+        crontab, tz = request.POST.get("schedule_crontab", "").strip(), request.POST.get("schedule_timezone", "UTC").strip()
+    else:
+        form = SettingsForm(initial=SettingsForm.initial_for(org), org=org)
+        crontab, tz = org.schedule_crontab, org.schedule_timezone
+    context = {"org": org, "membership": membership, "form": form, **_preview(crontab, tz)}
+    return render(request, "orgs/settings.html", context, status=400 if form.is_bound else 200)
+
+
+@login_required
+@require_GET
+def schedule_preview(request, slug):
+    """The next five runs of the crontab being typed, in the timezone being typed (htmx)."""
+    membership = managing_membership_for(request.user, slug)
+    crontab = " ".join(request.GET.get("schedule_crontab", "").split())
+    tz = request.GET.get("schedule_timezone", "").strip() or membership.org.schedule_timezone
+    return render(request, "orgs/partials/schedule_preview.html", {"org": membership.org, **_preview(crontab, tz)})
+
+
+# -- API tokens --------------------------------------------------------------------
+
+
+def _tokens_context(membership: Membership, **extra):
+    return {"org": membership.org, "membership": membership, "tokens": api_token_list_for_org(org=membership.org),
+            "form": ApiTokenForm(), **extra}
+
+
+@login_required
+@require_GET
+def tokens(request, slug):
+    membership = managing_membership_for(request.user, slug)
+    return render(request, "orgs/tokens.html", _tokens_context(membership))
+
+
+@login_required
+@require_POST
+def token_create(request, slug):
+    membership = managing_membership_for(request.user, slug)
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return render(request, "orgs/tokens.html", _tokens_context(membership, form=form), status=400)
+    token, secret = services.api_token_create(
+        org=membership.org, name=form.cleaned_data["name"], access=form.cleaned_data["access"], by=request.user,
+        expires_at=form.expires_at(), ip=client_ip(request),
+    )
+    # Rendered, not redirected: the secret lives only in this response, never in a URL or the session.
+    response = render(request, "orgs/tokens.html", _tokens_context(membership, new_token=token, new_secret=secret),
+                      status=201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke(request, slug, token_id):
+    membership = managing_membership_for(request.user, slug)
+    try:
+        token = api_token_get(org=membership.org, token_id=token_id)
+    except ApiToken.DoesNotExist:
+        raise Http404("No such token") from None
+    services.api_token_revoke(token=token, by=request.user, ip=client_ip(request))
+    messages.success(request, f"Token {token.name} ({token.prefix}…) revoked.")
+    return redirect("orgs:tokens", slug=slug)
+
+
+# -- audit log ---------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def audit(request, slug):
+    membership = managing_membership_for(request.user, slug)
+    org = membership.org
+    form = AuditFilterForm(request.GET or None, members=membership_list_for_org(org=org),
+                           tokens=api_token_list_for_org(org=org))
+    filters = form.cleaned_data if form.is_valid() else {}
+    events = audit_event_list(org=org, actor=filters.get("actor") or "", verb=(filters.get("verb") or "").strip(),
+                              since=filters.get("since"), until=filters.get("until"))
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    for event in page.object_list:
+        event.change_lines = audit_change_lines(event.changes)
+    return render(request, "orgs/audit.html", {"org": org, "membership": membership, "form": form, "page": page})
