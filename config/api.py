@@ -1,0 +1,45 @@
+"""The API's one router and its URLs, mounted at ``/api/v1/`` (config/urls.py).
+
+Each app's ``api.py`` lists its viewsets in ``ROUTES`` as (prefix, viewset, basename);
+they are registered here, explicitly, so every endpoint can be found from this file.
+The schema is at ``schema/``, with Swagger UI at ``schema/swagger/`` and Redoc at
+``schema/redoc/``.
+"""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from config import api_conventions  # noqa: F401  (registers the bearer-token scheme with drf-spectacular)
+from config.api_errors import api_not_found
+from interventions import api as interventions_api
+from nodes import api as nodes_api
+from orgs import api as orgs_api
+from scans import api as scans_api
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+for prefix, viewset, basename in (
+    *nodes_api.ROUTES,
+    *scans_api.ROUTES,
+    *interventions_api.ROUTES,
+    *orgs_api.ROUTES,
+):
+    router.register(prefix, viewset, basename=basename)
+
+urlpatterns = [
+    path("organization/", orgs_api.OrganizationView.as_view(), name="api-organization"),
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[],
+                                               throttle_classes=[]), name="api-schema"),
+    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[],
+                                                           permission_classes=[], throttle_classes=[]),
+         name="api-swagger"),
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-schema", authentication_classes=[],
+                                                       permission_classes=[], throttle_classes=[]),
+         name="api-redoc"),
+    *router.urls,
+    # Anything else under /api/v1/ is a problem-details 404, not the console's HTML page.
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,248 @@
+"""The API's shared conventions: rendering, pagination, throttling, versions (ETag), schema helpers.
+
+Each app's ``api.py`` builds on these so every endpoint behaves the same way; see the
+README's API section for what a client sees.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import pagination, renderers, throttling
+
+from config.api_errors import ConflictSerializer, ProblemSerializer, problem_response
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+class FastJSONRenderer(renderers.JSONRenderer):
+    """JSON through orjson: a 100-row page renders several times faster than with the json module."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=_default)
+
+
+def _default(value: Any):
+    # Decimals (CVSS scores) and lazy strings: what DRF's encoder handles beyond orjson.
+    return str(value)
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+MAX_PAGE_SIZE = 500
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """``?page=N&page_size=M`` (M ≤ 500) with a total count: for lists of bounded size."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+
+class IdCursorPagination(pagination.CursorPagination):
+    """``?cursor=...&page_size=M`` ordered by the primary key, newest first.
+
+    The key is unique and indexed, so every page is ``WHERE id < last_seen ORDER BY id DESC
+    LIMIT M`` — the same cost on page 1 and on page 10,000, and stable while rows are added
+    (no row is skipped or repeated). For findings and jobs, which run to millions.
+    """
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+    ordering = "-id"
+
+
+class IdAscendingCursorPagination(IdCursorPagination):
+    ordering = "id"
+
+
+# --- throttling -----------------------------------------------------------------------------
+
+
+def _parse_rate(rate: str | None) -> tuple[int, int] | None:
+    if not rate or rate.strip().lower() in {"off", "none", "0"}:
+        return None
+    count, _, period = rate.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[0].lower()]
+    return int(count), seconds
+
+
+class PrincipalRateThrottle(throttling.BaseThrottle):
+    """``WATCHPOST_API_THROTTLE_RATE`` requests per window per token (or console user).
+
+    A fixed window counted with one ``incr`` in the Django cache — Redis when REDIS_URL
+    is set, so every web worker shares the count; local memory on the embedded default.
+    O(1) per request whatever the rate (DRF's SimpleRateThrottle keeps a list of every
+    request's timestamp, which grows with the rate). Over the limit → 429 with Retry-After.
+    """
+
+    cache_prefix = "api-throttle"
+
+    def allow_request(self, request, view) -> bool:
+        rate = _parse_rate(getattr(settings, "WATCHPOST_API_THROTTLE_RATE", None))
+        if rate is None:
+            return True
+        limit, window = rate
+        key = self._identity(request)
+        now = time.time()
+        window_start = int(now // window) * window
+        cache_key = f"{self.cache_prefix}:{key}:{window}:{window_start}"
+        if cache.add(cache_key, 1, timeout=window + 1):
+            count = 1
+        else:
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr
+                cache.add(cache_key, 1, timeout=window + 1)
+                count = 1
+        self._wait = max(1, int(window_start + window - now + 0.999))
+        return count <= limit
+
+    def wait(self) -> float:
+        return getattr(self, "_wait", 1)
+
+    @staticmethod
+    def _identity(request) -> str:
+        from orgs.models import ApiToken
+
+        if isinstance(request.auth, ApiToken):
+            return f"token:{request.auth.pk}"
+        if request.user is not None and request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+# --- versions: ETag / If-Match --------------------------------------------------------------
+
+
+def etag_for(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_version(request) -> tuple[bool, int | None]:
+    """(present, version) from ``If-Match``; ``*`` or a list with several tags yields no version."""
+    raw = request.META.get("HTTP_IF_MATCH")
+    if raw is None:
+        return False, None
+    raw = raw.strip()
+    if raw == "*":
+        return True, None
+    tag = raw.split(",")[0].strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    try:
+        return True, int(tag)
+    except ValueError:
+        return True, -1  # matches no version: a 412
+
+
+def stale_version_response(*, precondition: bool, current: dict[str, Any], version: int, kind: str):
+    """412 for a stale If-Match, 409 for a stale ``version`` in the body; both carry the current state."""
+    if precondition:
+        return problem_response(
+            status_code=412, code="precondition_failed",
+            detail=f"The {kind} changed since you read it (If-Match does not match version {version}); "
+                   "the current state is in 'current'.",
+            headers={"ETag": etag_for(version)}, current=current)
+    return problem_response(
+        status_code=409, code="stale_version",
+        detail=f"The {kind} changed since you read it (it is now at version {version}); "
+               "the current state is in 'current'.",
+        headers={"ETag": etag_for(version)}, current=current)
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "orgs.authentication.ApiTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "An organization API token: `Authorization: Bearer wp_...`. "
+                               "Read tokens read; read_write tokens also write."}
+
+
+PROBLEM = ProblemSerializer
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request: field errors under `errors`",
+    401: "Missing, invalid, expired or revoked token",
+    403: "Read-only token or role, or not allowed to read this",
+    404: "No such object in your organization",
+    409: "Conflict (stale version, invalid transition, or an Idempotency-Key still in progress)",
+    412: "If-Match does not match the current version",
+    413: "The uploaded file is larger than the allowed size",
+    422: "The Idempotency-Key was used with a different request",
+    429: "Too many requests: wait Retry-After seconds",
+}
+READ_ERRORS = (401, 403, 404, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 429)
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    name="Idempotency-Key", location=OpenApiParameter.HEADER, required=False, type=str,
+    description="A unique key per logical request (e.g. a UUID). Repeating the request with the same key and "
+                "body returns the first response instead of starting the work again; the same key with a "
+                "different body is a 422. Kept for 24 hours.")
+IF_MATCH_PARAMETER = OpenApiParameter(
+    name="If-Match", location=OpenApiParameter.HEADER, required=False, type=str,
+    description='The ETag (version) you read, e.g. "3". A stale one is refused with 412 and the current state.')
+
+
+def error_responses(codes) -> dict[int, OpenApiResponse]:
+    responses = {}
+    for code in codes:
+        serializer = ConflictSerializer if code in (409, 412) else PROBLEM
+        responses[code] = OpenApiResponse(response=serializer, description=ERROR_DESCRIPTIONS[code],
+                                          examples=[_problem_example(code)])
+    return responses
+
+
+_EXAMPLE_DETAILS = {
+    400: ("invalid", "One or more fields are invalid."),
+    401: ("not_authenticated", "Send 'Authorization: Bearer <token>' (or log in to the console)."),
+    403: ("permission_denied", "This token is read-only; a read_write token is needed to write."),
+    404: ("not_found", "No such object"),
+    409: ("stale_version", "The object changed since you read it (it is now at version 4)."),
+    412: ("precondition_failed", "The object changed since you read it (If-Match does not match version 4)."),
+    413: ("too_large", "The file is larger than the allowed size."),
+    422: ("idempotency_key_reused", "This Idempotency-Key was used with a different request."),
+    429: ("throttled", "Request was throttled. Expected available in 12 seconds."),
+}
+
+
+def _problem_example(code: int) -> OpenApiExample:
+    from config.api_errors import problem_body
+
+    slug, detail = _EXAMPLE_DETAILS[code]
+    body = problem_body(status_code=code, code=slug, detail=detail)
+    if code == 400:
+        body["errors"] = {"address": ["This field is required."]}
+    return OpenApiExample(f"{code} {slug}", value=body, status_codes=[str(code)], response_only=True)
+
+
+def api_operation(*, summary: str, description: str = "", request=None, responses=None, errors=READ_ERRORS,
+                  examples=(), parameters=(), **kwargs):
+    """``extend_schema`` with this API's habits: a summary, examples and the problem responses."""
+    all_responses = dict(responses or {})
+    all_responses.update({code: r for code, r in error_responses(errors).items() if code not in all_responses})
+    return extend_schema(summary=summary, description=description or None, request=request,
+                         responses=all_responses, examples=list(examples), parameters=list(parameters), **kwargs)
+
+
+def example(name: str, value: Any, *, request: bool = False, status: int | None = None,
+            description: str = "") -> OpenApiExample:
+    return OpenApiExample(name, value=value, request_only=request, response_only=not request,
+                          status_codes=[str(status)] if status else None, description=description or None)
+

@@ -1,0 +1,292 @@
+"""Nodes over the API: list, read, add (one or many), edit, enable/disable, delete; snapshot and score history.
+
+Every write goes through ``nodes.services`` (scope guard, audit naming the token); the
+serializers only validate and shape.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api_conventions import (
+    IDEMPOTENCY_PARAMETER, WRITE_ERRORS, PageNumberPagination, api_operation, example,
+)
+from nodes import services
+from nodes.access import node_for
+from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.access import client_ip
+from orgs.idempotency import idempotent
+from orgs.permissions import principal_for
+
+# --- serializers ------------------------------------------------------------------------------
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    open_findings = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = NodeSnapshot
+        fields = ["score", "grade", "critical", "high", "medium", "low", "info", "open_findings", "open_ports",
+                  "protocols", "last_scan_status", "last_scan_at", "open_interventions", "updated_at"]
+        read_only_fields = fields
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def snapshot_data(snapshot: NodeSnapshot | None) -> dict | None:
+    if snapshot is None:
+        return None
+    return {
+        "score": snapshot.score, "grade": snapshot.grade, "critical": snapshot.critical, "high": snapshot.high,
+        "medium": snapshot.medium, "low": snapshot.low, "info": snapshot.info, "open_findings": snapshot.open_findings,
+        "open_ports": snapshot.open_ports, "protocols": snapshot.protocols,
+        "last_scan_status": snapshot.last_scan_status, "last_scan_at": _iso(snapshot.last_scan_at),
+        "open_interventions": snapshot.open_interventions, "updated_at": _iso(snapshot.updated_at),
+    }
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    snapshot = SnapshotSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Node
+        fields = ["id", "address", "name", "hostname", "resolved_ip", "state", "enabled", "tags", "protocols",
+                  "open_ports", "last_discovered_at", "last_scanned_at", "created_at", "updated_at", "snapshot"]
+        read_only_fields = fields
+
+    def to_representation(self, node: Node) -> dict:
+        # Hand-written: list pages render 100-500 of these, and DRF's field machinery costs
+        # more than the database does. The declared fields above still describe the schema.
+        try:
+            snapshot = node.snapshot
+        except NodeSnapshot.DoesNotExist:
+            snapshot = None
+        return {
+            "id": node.pk, "address": node.address, "name": node.name, "hostname": node.hostname,
+            "resolved_ip": node.resolved_ip, "state": node.state, "enabled": node.enabled, "tags": node.tags,
+            "protocols": node.protocols, "open_ports": node.open_ports,
+            "last_discovered_at": _iso(node.last_discovered_at), "last_scanned_at": _iso(node.last_scanned_at),
+            "created_at": _iso(node.created_at), "updated_at": _iso(node.updated_at),
+            "snapshot": snapshot_data(snapshot),
+        }
+
+
+class NodeCreateSerializer(serializers.Serializer):
+    address = serializers.CharField(max_length=255, help_text="IP address or host name, checked against the scope")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list,
+                                 max_length=20)
+
+
+class NodeUpdateSerializer(serializers.Serializer):
+    address = serializers.CharField(max_length=255, required=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True,
+                                     help_text="Name sent for SNI and Host on an IP node (never resolved)")
+    tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=20)
+    enabled = serializers.BooleanField(required=False, help_text="A disabled node is left out of sessions")
+
+
+class BulkNodeSerializer(serializers.Serializer):
+    nodes = NodeCreateSerializer(many=True, allow_empty=False, max_length=services.BULK_MAX_ROWS)
+
+
+class BulkRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1-based position in the request's list")
+    address = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["added", "duplicate", "refused"])
+    reason = serializers.CharField(allow_blank=True, help_text="Why it was refused or skipped")
+    node_id = serializers.IntegerField(allow_null=True)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    rows = BulkRowSerializer(many=True)
+
+
+class NodeScoreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NodeScore
+        fields = ["id", "session", "score", "grade", "counts", "created_at"]
+        read_only_fields = fields
+
+
+class NodeFilter(django_filters.FilterSet):
+    enabled = django_filters.BooleanFilter()
+    state = django_filters.ChoiceFilter(choices=Node.State.choices)
+    grade = django_filters.CharFilter(field_name="snapshot__grade", help_text="A, B, C, D or F")
+    tag = django_filters.CharFilter(method="filter_tag", help_text="Nodes carrying this tag")
+    q = django_filters.CharFilter(method="filter_q", help_text="Address or name contains")
+
+    class Meta:
+        model = Node
+        fields = ["enabled", "state", "grade", "tag", "q"]
+
+    def filter_tag(self, queryset, name, value):
+        # JSON text match, then exact in Python would need a second pass: the quotes make it exact.
+        return queryset.filter(tags__icontains=f'"{value}"')
+
+    def filter_q(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(Q(address__icontains=value) | Q(name__icontains=value))
+
+
+NODE_EXAMPLE = {
+    "id": 42, "address": "127.0.10.5", "name": "rpc-1", "hostname": "", "resolved_ip": "127.0.10.5", "state": "up",
+    "enabled": True, "tags": ["prod", "rpc"], "protocols": ["http", "ethereum-rpc"], "open_ports": [22, 8545],
+    "last_discovered_at": "2026-11-30T20:00:00Z", "last_scanned_at": "2026-11-30T20:05:00Z",
+    "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-30T20:05:00Z",
+    "snapshot": {"score": 72, "grade": "C", "critical": 0, "high": 2, "medium": 3, "low": 1, "info": 4,
+                 "open_findings": 10, "open_ports": [22, 8545], "protocols": ["http", "ethereum-rpc"],
+                 "last_scan_status": "succeeded", "last_scan_at": "2026-11-30T20:05:00Z", "open_interventions": 0,
+                 "updated_at": "2026-11-30T20:05:00Z"},
+}
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = NodeSerializer
+    filterset_class = NodeFilter
+    pagination_class = PageNumberPagination
+    queryset = Node.objects.none()  # for the schema; get_queryset scopes to the caller's organization
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Node.objects.none()
+        principal = principal_for(self.request)
+        return Node.objects.filter(org=principal.org).select_related("snapshot").order_by("address")
+
+    def get_serializer_class(self):
+        return {"create": NodeCreateSerializer, "partial_update": NodeUpdateSerializer,
+                "bulk": BulkNodeSerializer}.get(self.action, NodeSerializer)
+
+    @api_operation(summary="List nodes", description="Nodes of your organization with their dashboard snapshot, "
+                   "ordered by address. `page_size` up to 500.",
+                   examples=[example("A page of nodes", {"count": 1, "next": None, "previous": None,
+                                                         "results": [NODE_EXAMPLE]})])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @api_operation(summary="Get a node", responses={200: NodeSerializer},
+                   examples=[example("A node", NODE_EXAMPLE)])
+    def retrieve(self, request, pk=None):
+        node = node_for(principal_for(request), pk)
+        return Response(NodeSerializer(node).data)
+
+    @api_operation(summary="Add a node", request=NodeCreateSerializer, responses={201: NodeSerializer},
+                   errors=WRITE_ERRORS,
+                   description="The address is checked against the organization's scope and the deployment's "
+                               "allowed networks; a refusal is a 400 saying why.",
+                   examples=[example("A node", {"address": "127.0.10.5", "name": "rpc-1", "tags": ["prod"]},
+                                     request=True), example("Added", NODE_EXAMPLE, status=201)])
+    def create(self, request):
+        principal = principal_for(request)
+        data = _valid(NodeCreateSerializer, request.data)
+        node = services.node_create(org=principal.org, address=data["address"], name=data["name"], tags=data["tags"],
+                                    by=principal.actor, token=principal.token, ip=client_ip(request))
+        node = node_for(principal, node.pk)
+        return Response(NodeSerializer(node).data, status=status.HTTP_201_CREATED,
+                        headers={"Location": f"/api/v1/nodes/{node.pk}/"})
+
+    @api_operation(summary="Edit a node", request=NodeUpdateSerializer, responses={200: NodeSerializer},
+                   errors=WRITE_ERRORS,
+                   description="Change the name, address (checked against the scope again), hostname, tags, or "
+                               "enable/disable it. Fields left out stay as they are.",
+                   examples=[example("Disable and retag", {"enabled": False, "tags": ["decommissioned"]},
+                                     request=True)])
+    def partial_update(self, request, pk=None):
+        principal = principal_for(request)
+        node = node_for(principal, pk)
+        data = _valid(NodeUpdateSerializer, request.data)
+        ip = client_ip(request)
+        fields = {k: data[k] for k in ("address", "name", "hostname", "tags") if k in data}
+        if fields:
+            node = services.node_update(node=node, by=principal.actor, token=principal.token, ip=ip, **fields)
+        if "enabled" in data:
+            node = services.node_set_enabled(node=node, enabled=data["enabled"], by=principal.actor,
+                                             token=principal.token, ip=ip)
+        return Response(NodeSerializer(node_for(principal, node.pk)).data)
+
+    @api_operation(summary="Delete a node", responses={204: OpenApiResponse(description="Deleted")},
+                   errors=(401, 403, 404, 429),
+                   description="Deletes the node with its findings, jobs, snapshot and score history.")
+    def destroy(self, request, pk=None):
+        principal = principal_for(request)
+        node = node_for(principal, pk)
+        services.node_delete(node=node, by=principal.actor, token=principal.token, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @api_operation(summary="Add many nodes", request=BulkNodeSerializer, responses={200: BulkResultSerializer},
+                   errors=(400, 401, 403, 409, 422, 429), parameters=[IDEMPOTENCY_PARAMETER],
+                   description="Adds every acceptable address and reports each row: added, duplicate (already a "
+                               "node, or repeated in the list) or refused with the scope guard's reason. Send an "
+                               "`Idempotency-Key` to make a retry safe.",
+                   examples=[
+                       example("Two addresses", {"nodes": [{"address": "127.0.10.6", "name": "web-2"},
+                                                           {"address": "10.1.2.3"}]}, request=True),
+                       example("Per-row result", {"added": 1, "duplicates": 0, "refused": 1, "rows": [
+                           {"row": 1, "address": "127.0.10.6", "outcome": "added", "reason": "", "node_id": 43},
+                           {"row": 2, "address": "10.1.2.3", "outcome": "refused",
+                            "reason": "10.1.2.3 is outside the organization's scope", "node_id": None}]})])
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        principal = principal_for(request)
+
+        def perform():
+            data = _valid(BulkNodeSerializer, request.data)
+            rows = [services.NodeRow(line=i, address=row["address"], name=row["name"], tags=tuple(row["tags"]))
+                    for i, row in enumerate(data["nodes"], start=1)]
+            report = services.nodes_bulk_add(org=principal.org, rows=rows, by=principal.actor, token=principal.token,
+                                             ip=client_ip(request))
+            return Response({
+                "added": report.added, "duplicates": report.duplicates, "refused": report.refused,
+                "rows": [{"row": r.line, "address": r.address, "outcome": r.outcome, "reason": r.reason,
+                          "node_id": r.node_id} for r in report.rows],
+            })
+
+        return idempotent(request, principal, perform)
+
+    @api_operation(summary="A node's snapshot", responses={200: SnapshotSerializer},
+                   description="The node's dashboard row, rewritten at scoring time: score, grade, open findings "
+                               "by severity, open ports, last scan.",
+                   examples=[example("Snapshot", NODE_EXAMPLE["snapshot"])])
+    @action(detail=True, methods=["get"])
+    def snapshot(self, request, pk=None):
+        node = node_for(principal_for(request), pk)
+        try:
+            snapshot = node.snapshot
+        except NodeSnapshot.DoesNotExist:
+            snapshot = NodeSnapshot(node=node, org=node.org)
+        return Response(snapshot_data(snapshot))
+
+    @api_operation(summary="A node's score history", responses={200: NodeScoreSerializer(many=True)},
+                   description="One row per scored session, newest first (paginated).",
+                   examples=[example("History", {"count": 1, "next": None, "previous": None, "results": [
+                       {"id": 7, "session": 12, "score": 72, "grade": "C", "counts": {"high": 2, "medium": 3},
+                        "created_at": "2026-11-30T20:05:00Z"}]})])
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=PageNumberPagination)
+    def scores(self, request, pk=None):
+        node = node_for(principal_for(request), pk)
+        queryset = NodeScore.objects.filter(node=node).order_by("-created_at", "-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(NodeScoreSerializer(page, many=True).data)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+ROUTES = [("nodes", NodeViewSet, "node")]

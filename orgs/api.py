@@ -1,0 +1,120 @@
+"""The caller's organization and its audit log over the API.
+
+The audit log is for owners and admins; of tokens, only ``read_write`` ones read it (a
+``read`` token acts as a viewer, and viewers do not read the audit log).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_conventions import PageNumberPagination, api_operation, example
+from nodes.models import Node
+from orgs.models import AuditEvent
+from orgs.permissions import CanReadAudit, OrganizationMember, principal_for
+
+
+class OrganizationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    scope_networks = serializers.ListField(child=serializers.CharField())
+    scope_hostnames = serializers.ListField(child=serializers.CharField())
+    default_profile = serializers.CharField(allow_null=True)
+    schedule_crontab = serializers.CharField(allow_blank=True)
+    schedule_timezone = serializers.CharField()
+    node_count = serializers.IntegerField()
+    score = serializers.IntegerField(allow_null=True, help_text="The latest organization score (0-100)")
+    grade = serializers.CharField(allow_null=True)
+    role = serializers.CharField(help_text="Your role: a read token is a viewer, a read_write token an analyst")
+    token = serializers.DictField(allow_null=True, help_text="The token you called with: id, name, access, prefix")
+
+
+class OrganizationView(APIView):
+    permission_classes = [OrganizationMember]
+
+    @api_operation(summary="Your organization", responses={200: OrganizationSerializer},
+                   description="The organization your token (or the X-Watchpost-Org header) is scoped to, its "
+                               "declared scope, schedule, latest score, and your role.",
+                   examples=[example("Acme", {
+                       "id": 1, "name": "Acme", "slug": "acme", "scope_networks": ["127.0.10.0/24"],
+                       "scope_hostnames": [], "default_profile": "standard", "schedule_crontab": "0 3 * * *",
+                       "schedule_timezone": "UTC", "node_count": 120, "score": 81, "grade": "B", "role": "analyst",
+                       "token": {"id": 4, "name": "ci", "access": "read_write", "prefix": "wp_AbCdE"}})])
+    def get(self, request):
+        principal = principal_for(request)
+        org = principal.org
+        latest = org.scores.first()
+        token = principal.token
+        return Response({
+            "id": org.pk, "name": org.name, "slug": org.slug, "scope_networks": org.scope_networks,
+            "scope_hostnames": org.scope_hostnames,
+            "default_profile": org.default_profile.slug if org.default_profile_id else None,
+            "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
+            "node_count": Node.objects.filter(org=org).count(),
+            "score": latest.score if latest else None, "grade": latest.grade if latest else None,
+            "role": principal.role,
+            "token": {"id": token.pk, "name": token.name, "access": token.access, "prefix": token.prefix}
+            if token is not None else None,
+        })
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    token = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "verb", "actor", "token", "target_type", "target_id", "target_repr", "changes", "ip",
+                  "request_id", "created_at"]
+        read_only_fields = fields
+
+    def get_token(self, event) -> dict | None:
+        if event.token_id is None:
+            return None
+        return {"id": event.token_id, "name": event.token.name, "prefix": event.token.prefix}
+
+
+class AuditFilter(django_filters.FilterSet):
+    verb = django_filters.CharFilter(help_text="e.g. finding.triaged, session.started")
+    target_type = django_filters.CharFilter(help_text="e.g. scans.finding, nodes.node")
+    target_id = django_filters.CharFilter()
+    token = django_filters.NumberFilter(field_name="token_id", help_text="Events made with this token (id)")
+    created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["verb", "target_type", "target_id", "token", "created_from", "created_to"]
+
+
+class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditFilter
+    pagination_class = PageNumberPagination
+    permission_classes = [OrganizationMember, CanReadAudit]
+    queryset = AuditEvent.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AuditEvent.objects.none()
+        return (AuditEvent.objects.filter(org=principal_for(self.request).org).select_related("actor", "token")
+                .order_by("-created_at", "-id"))
+
+    @api_operation(summary="The audit log",
+                   description="Every change made by a person or a token, newest first. Owners and admins; of "
+                               "tokens, read_write ones (a read token is a 403).",
+                   examples=[example("Events", {"count": 1, "next": None, "previous": None, "results": [{
+                       "id": 77, "verb": "finding.triaged", "actor": None,
+                       "token": {"id": 4, "name": "ci", "prefix": "wp_AbCdE"}, "target_type": "scans.finding",
+                       "target_id": "9001", "target_repr": "[high] TLS 1.0 enabled",
+                       "changes": {"status": ["open", "false_positive"]}, "ip": "127.0.0.1",
+                       "request_id": "b7c1...", "created_at": "2026-11-30T21:05:00Z"}]})])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+ROUTES = [("audit", AuditEventViewSet, "audit-event")]

@@ -1,0 +1,547 @@
+"""Sessions, jobs, findings and imports over the API.
+
+Writes go through the pipeline's and the findings' services: ``session_start`` /
+``session_cancel``, ``finding_triage`` (with the caller's version), and
+``scans.import_requests`` for uploaded files.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.conf import settings
+from django.http import Http404
+from rest_framework import mixins, parsers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from config.api_conventions import (
+    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, IdAscendingCursorPagination, IdCursorPagination,
+    PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
+)
+from config.api_errors import problem_response
+from nodes.access import pk_or_404
+from nodes.models import Node
+from orgs.access import client_ip
+from orgs.concurrency import StaleVersionError
+from orgs.idempotency import idempotent
+from orgs.permissions import principal_for
+from scans import import_requests, selectors
+from scans.access import finding_for, session_for
+from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
+from scans.pipeline.sessions import STAGES, SessionError, session_cancel, session_start
+from scans.services import finding_triage
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+class StageSerializer(serializers.Serializer):
+    stage = serializers.CharField()
+    state = serializers.ChoiceField(choices=["pending", "current", "done", "failed", "skipped"])
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+
+
+class SessionCountsSerializer(serializers.Serializer):
+    nodes_total = serializers.IntegerField()
+    jobs_total = serializers.IntegerField()
+    jobs_succeeded = serializers.IntegerField()
+    jobs_failed = serializers.IntegerField()
+    jobs_cancelled = serializers.IntegerField()
+    jobs_pending = serializers.IntegerField()
+    findings_new = serializers.IntegerField()
+    findings_updated = serializers.IntegerField()
+    findings_reopened = serializers.IntegerField()
+    findings_fixed = serializers.IntegerField()
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    profile = serializers.CharField(source="profile.slug", allow_null=True)
+    stages = StageSerializer(many=True, read_only=True)
+    counts = SessionCountsSerializer(read_only=True)
+    targets = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = ScanSession
+        fields = ["id", "status", "stage", "trigger", "profile", "targets", "cancel_requested", "error",
+                  "correlation_id", "created_at", "started_at", "finished_at", "heartbeat_at", "stages", "counts"]
+        read_only_fields = fields
+
+    def to_representation(self, session: ScanSession) -> dict:
+        return {
+            "id": session.pk, "status": session.status, "stage": session.stage, "trigger": session.trigger,
+            "profile": session.profile.slug if session.profile_id else None, "targets": session.targets,
+            "cancel_requested": session.cancel_requested, "error": session.error,
+            "correlation_id": session.correlation_id, "created_at": _iso(session.created_at),
+            "started_at": _iso(session.started_at), "finished_at": _iso(session.finished_at),
+            "heartbeat_at": _iso(session.heartbeat_at), "stages": _stages(session),
+            "counts": {
+                "nodes_total": session.nodes_total, "jobs_total": session.jobs_total,
+                "jobs_succeeded": session.jobs_succeeded, "jobs_failed": session.jobs_failed,
+                "jobs_cancelled": session.jobs_cancelled,
+                "jobs_pending": max(0, session.jobs_total - session.jobs_finished),
+                "findings_new": session.findings_new, "findings_updated": session.findings_updated,
+                "findings_reopened": session.findings_reopened, "findings_fixed": session.findings_fixed,
+            },
+        }
+
+
+def _stages(session: ScanSession) -> list[dict]:
+    """Each stage's state and timing, from the session's own row (no job is read)."""
+    timings = session.stage_timings or {}
+    current = session.stage
+    order = list(STAGES)
+    current_index = order.index(current) if current in order else len(order)
+    out = []
+    for index, stage in enumerate(order):
+        timing = timings.get(stage) or {}
+        if current == ScanSession.Stage.DONE or index < current_index:
+            state = "done" if timing or current == ScanSession.Stage.DONE else "skipped"
+        elif index == current_index:
+            state = "failed" if session.status == ScanSession.Status.FAILED else (
+                "current" if not session.is_finished else "done")
+        else:
+            state = "pending"
+        out.append({"stage": stage, "state": state, "started_at": timing.get("started_at"),
+                    "finished_at": timing.get("finished_at"), "seconds": timing.get("seconds")})
+    return out
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    profile = serializers.CharField(required=False, allow_blank=True, max_length=64,
+                                    help_text="Scan profile slug: light, standard, deep or your own; "
+                                              "default: the organization's")
+    tag = serializers.CharField(required=False, max_length=40, help_text="Scan the enabled nodes carrying this tag")
+    nodes = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**31 - 1), required=False,
+                                  allow_empty=False, max_length=10_000, help_text="Scan these nodes (ids)")
+
+    def validate(self, data):
+        if "tag" in data and "nodes" in data:
+            raise ValidationError({"non_field_errors": ["Give a tag or a list of nodes, not both."]})
+        return data
+
+
+SESSION_EXAMPLE = {
+    "id": 12, "status": "running", "stage": "execution", "trigger": "api", "profile": "standard",
+    "targets": ["127.0.10.5"], "cancel_requested": False, "error": "", "correlation_id": "3f2a9c...",
+    "created_at": "2026-11-30T21:00:00Z", "started_at": "2026-11-30T21:00:01Z", "finished_at": None,
+    "heartbeat_at": "2026-11-30T21:00:30Z",
+    "stages": [{"stage": "discovery", "state": "done", "started_at": "2026-11-30T21:00:01+00:00",
+                "finished_at": "2026-11-30T21:00:05+00:00", "seconds": 4.0},
+               {"stage": "execution", "state": "current", "started_at": "2026-11-30T21:00:06+00:00",
+                "finished_at": None, "seconds": None}],
+    "counts": {"nodes_total": 1, "jobs_total": 3, "jobs_succeeded": 1, "jobs_failed": 0, "jobs_cancelled": 0,
+               "jobs_pending": 2, "findings_new": 0, "findings_updated": 0, "findings_reopened": 0,
+               "findings_fixed": 0},
+}
+
+
+class JobSerializer(serializers.ModelSerializer):
+    node_address = serializers.CharField(source="node.address")
+
+    class Meta:
+        model = ScanJob
+        fields = ["id", "node", "node_address", "scanner", "status", "attempts", "max_attempts", "error",
+                  "queued_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def to_representation(self, job: ScanJob) -> dict:
+        return {"id": job.pk, "node": job.node_id, "node_address": job.node.address, "scanner": job.scanner,
+                "status": job.status, "attempts": job.attempts, "max_attempts": job.max_attempts,
+                "error": job.error, "queued_at": _iso(job.queued_at), "started_at": _iso(job.started_at),
+                "finished_at": _iso(job.finished_at)}
+
+
+class SessionFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ScanSession.Status.choices)
+    trigger = django_filters.ChoiceFilter(choices=ScanSession.Trigger.choices)
+
+    class Meta:
+        model = ScanSession
+        fields = ["status", "trigger"]
+
+
+class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = SessionSerializer
+    filterset_class = SessionFilter
+    pagination_class = PageNumberPagination
+    queryset = ScanSession.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ScanSession.objects.none()
+        return (ScanSession.objects.filter(org=principal_for(self.request).org).select_related("profile")
+                .order_by("-created_at", "-id"))
+
+    @api_operation(summary="List sessions", description="Scan sessions of your organization, newest first.",
+                   examples=[example("A page of sessions", {"count": 1, "next": None, "previous": None,
+                                                            "results": [SESSION_EXAMPLE]})])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @api_operation(summary="Get a session", responses={200: SessionSerializer},
+                   description="Status, per-stage progress and counts. Poll it until `status` is one of "
+                               "succeeded, partial, failed, cancelled.",
+                   examples=[example("A running session", SESSION_EXAMPLE)])
+    def retrieve(self, request, pk=None):
+        return Response(SessionSerializer(session_for(principal_for(request), pk)).data)
+
+    @api_operation(
+        summary="Request a scan", request=SessionCreateSerializer, responses={202: SessionSerializer},
+        errors=(400, 401, 403, 409, 422, 429), parameters=[IDEMPOTENCY_PARAMETER],
+        description="Starts a session over the whole organization (empty body), the enabled nodes with a `tag`, "
+                    "or chosen `nodes`. Answers 202 with the session and `Location` to poll. Send an "
+                    "`Idempotency-Key` so a retried request never starts a second scan.",
+        examples=[example("The whole organization", {}, request=True),
+                  example("A tag, deep profile", {"tag": "prod", "profile": "deep"}, request=True),
+                  example("Chosen nodes", {"nodes": [42, 43]}, request=True),
+                  example("Queued", {**SESSION_EXAMPLE, "status": "queued", "stage": "discovery"}, status=202)])
+    def create(self, request):
+        principal = principal_for(request)
+
+        def perform():
+            data = _valid(SessionCreateSerializer, request.data)
+            targets = None
+            if "tag" in data:
+                targets = selectors.node_addresses_for_tag(org=principal.org, tag=data["tag"])
+                if not targets:
+                    raise ValidationError({"tag": [f"No enabled node carries the tag {data['tag']!r}."]})
+            elif "nodes" in data:
+                wanted = list(dict.fromkeys(data["nodes"]))
+                found = dict(Node.objects.filter(org=principal.org, pk__in=wanted).values_list("pk", "address"))
+                missing = [pk for pk in wanted if pk not in found]
+                if missing:
+                    raise ValidationError({"nodes": [f"No node with id {missing[0]} in this organization."]})
+                targets = [found[pk] for pk in wanted]
+            try:
+                session = session_start(org=principal.org, trigger=ScanSession.Trigger.API,
+                                        requested_by=principal.actor, requested_by_token=principal.token,
+                                        targets=targets, profile=data.get("profile") or None)
+            except SessionError as exc:
+                raise ValidationError({"non_field_errors": [str(exc)]}) from None
+            return Response(SessionSerializer(session).data, status=status.HTTP_202_ACCEPTED,
+                            headers={"Location": f"/api/v1/sessions/{session.pk}/"})
+
+        return idempotent(request, principal, perform)
+
+    @api_operation(summary="Cancel a session", request=None, responses={202: SessionSerializer},
+                   errors=(401, 403, 404, 409, 429),
+                   description="Queued jobs are cancelled at once; running ones end on their own, then the session "
+                               "finishes as cancelled. Cancelling twice is not an error; a finished session is a 409.",
+                   examples=[example("Cancelling", {**SESSION_EXAMPLE, "cancel_requested": True}, status=202)])
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def cancel(self, request, pk=None):
+        principal = principal_for(request)
+        session = session_for(principal, pk)
+        try:
+            session = session_cancel(session=session, by=principal.actor, token=principal.token)
+        except SessionError as exc:
+            return problem_response(status_code=409, code="session_finished", detail=str(exc))
+        return Response(SessionSerializer(session).data, status=status.HTTP_202_ACCEPTED)
+
+    @api_operation(summary="A session's jobs", responses={200: JobSerializer(many=True)},
+                   description="One job per (node, scanner), in creation order; cursor-paginated "
+                               "(`next` carries the cursor), `page_size` up to 500.",
+                   examples=[example("Jobs", {"next": None, "previous": None, "results": [
+                       {"id": 1, "node": 42, "node_address": "127.0.10.5", "scanner": "tls", "status": "succeeded",
+                        "attempts": 1, "max_attempts": 3, "error": "", "queued_at": "2026-11-30T21:00:05Z",
+                        "started_at": "2026-11-30T21:00:06Z", "finished_at": "2026-11-30T21:00:07Z"}]})])
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=IdAscendingCursorPagination,
+            serializer_class=JobSerializer)
+    def jobs(self, request, pk=None):
+        session = session_for(principal_for(request), pk)
+        queryset = ScanJob.objects.filter(session=session).select_related("node").only(
+            "id", "node_id", "node__address", "scanner", "status", "attempts", "max_attempts", "error", "queued_at",
+            "started_at", "finished_at")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(JobSerializer(page, many=True).data)
+
+
+# --- findings -------------------------------------------------------------------------------
+
+LIST_FIELDS = ("id", "node_id", "node__address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
+               "cwe", "port", "protocol", "location", "status", "first_seen", "last_seen", "version",
+               "triage_reason", "risk_accepted_until")
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    node_address = serializers.CharField(source="node.address")
+    cvss_score = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = Finding
+        fields = ["id", "node", "node_address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
+                  "cwe", "port", "protocol", "location", "status", "first_seen", "last_seen", "version",
+                  "triage_reason", "risk_accepted_until"]
+        read_only_fields = fields
+
+    def to_representation(self, f: Finding) -> dict:
+        return {"id": f.pk, "node": f.node_id, "node_address": f.node.address, "source": f.source,
+                "rule_id": f.rule_id, "title": f.title, "severity": f.severity,
+                "cvss_score": float(f.cvss_score) if f.cvss_score is not None else None, "cve_ids": f.cve_ids,
+                "cwe": f.cwe, "port": f.port, "protocol": f.protocol, "location": f.location, "status": f.status,
+                "first_seen": _iso(f.first_seen), "last_seen": _iso(f.last_seen), "version": f.version,
+                "triage_reason": f.triage_reason, "risk_accepted_until": _iso(f.risk_accepted_until)}
+
+
+class FindingDetailSerializer(FindingSerializer):
+    class Meta(FindingSerializer.Meta):
+        fields = [*FindingSerializer.Meta.fields, "cvss_vector", "description", "evidence", "remediation",
+                  "references", "match_confidence", "match_reason", "fixed_at", "reopened_count", "times_seen",
+                  "triaged_at"]
+        read_only_fields = fields
+
+    def to_representation(self, f: Finding) -> dict:
+        return {**super().to_representation(f), "cvss_vector": f.cvss_vector, "description": f.description,
+                "evidence": f.evidence, "remediation": f.remediation, "references": f.references,
+                "match_confidence": f.match_confidence, "match_reason": f.match_reason,
+                "fixed_at": _iso(f.fixed_at), "reopened_count": f.reopened_count, "times_seen": f.times_seen,
+                "triaged_at": _iso(f.triaged_at)}
+
+
+class FindingTriageSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["false_positive", "risk_accepted", "open"])
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000,
+                                   help_text="Why (required unless setting back to open)")
+    risk_accepted_until = serializers.DateTimeField(required=False, allow_null=True, default=None,
+                                                    help_text="Expiry of an accepted risk (required for it)")
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                       help_text="The version you read; a stale one is a 409 with the current state")
+
+
+class CommaSeparatedChoices(django_filters.BaseInFilter, django_filters.CharFilter):
+    """``?severity=critical,high``: one or several values."""
+
+
+class FindingFilter(django_filters.FilterSet):
+    """The API's query parameters, read by the same selector as the console's list (scans.selectors)."""
+
+    severity = CommaSeparatedChoices(help_text="critical, high, medium, low, info; several: critical,high")
+    status = CommaSeparatedChoices(help_text="open, fixed, false_positive, risk_accepted; several: comma-separated")
+    node = django_filters.NumberFilter(help_text="Node id")
+    cve = django_filters.CharFilter(help_text="A CVE id, e.g. CVE-2024-6387")
+    source = django_filters.CharFilter(help_text="Scanner or importer, e.g. tls, nuclei")
+    port = django_filters.NumberFilter()
+    first_seen_from = django_filters.DateFilter(help_text="First seen on or after this day (YYYY-MM-DD)")
+    first_seen_to = django_filters.DateFilter(help_text="First seen on or before this day")
+    last_seen_from = django_filters.DateFilter(help_text="Last seen on or after this day")
+    last_seen_to = django_filters.DateFilter(help_text="Last seen on or before this day")
+
+    class Meta:
+        model = Finding
+        fields = ["severity", "status", "node", "cve", "source", "port", "first_seen_from", "first_seen_to",
+                  "last_seen_from", "last_seen_to"]
+
+    def filter_queryset(self, queryset):
+        data = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [])}
+        for key in ("severity", "status"):
+            if key in data:
+                data[key] = ",".join(data[key])
+        for key in ("node", "port"):
+            if key in data:
+                data[key] = str(int(data[key]))
+        for key in ("first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to"):
+            if key in data:
+                data[key] = data[key].isoformat()
+        self._check_choices(data)
+        filters = selectors.finding_filters_from(data)
+        org = principal_for(self.request).org
+        return selectors.finding_list_for_org(org=org, filters=filters).select_related("node")
+
+    @staticmethod
+    def _check_choices(data) -> None:
+        # The console drops unknown values (a typo in a shared link still opens a list); an API
+        # client gets told.
+        for key, allowed in (("severity", Severity.values), ("status", Finding.Status.values)):
+            bad = [v for v in data.get(key, "").split(",") if v and v not in allowed]
+            if bad:
+                raise ValidationError({key: [f"{bad[0]!r} is not one of {', '.join(allowed)}."]})
+
+
+FINDING_EXAMPLE = {
+    "id": 9001, "node": 42, "node_address": "127.0.10.5", "source": "tls", "rule_id": "tls-weak-protocol",
+    "title": "TLS 1.0 enabled", "severity": "high", "cvss_score": 7.4, "cve_ids": [], "cwe": 327, "port": 443,
+    "protocol": "tcp", "location": "127.0.10.5:443", "status": "open", "first_seen": "2026-11-29T03:00:00Z",
+    "last_seen": "2026-11-30T03:00:00Z", "version": 1, "triage_reason": "", "risk_accepted_until": None,
+}
+
+
+class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = FindingSerializer
+    filterset_class = FindingFilter
+    pagination_class = IdCursorPagination
+    queryset = Finding.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Finding.objects.none()
+        return Finding.objects.filter(org=principal_for(self.request).org).select_related("node")
+
+    @api_operation(
+        summary="List findings",
+        description="Newest first, cursor-paginated: follow `next` (stable while findings are added, the same "
+                    "speed at any depth). `page_size` up to 500. Filters combine.",
+        examples=[example("New critical findings", {"next": "http://127.0.0.1:8000/api/v1/findings/?cursor=cD0x",
+                                                     "previous": None, "results": [FINDING_EXAMPLE]})])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @api_operation(summary="Get a finding", responses={200: FindingDetailSerializer},
+                   description="The whole finding; the `ETag` header is its version, for `If-Match` on a triage.",
+                   examples=[example("A finding", {**FINDING_EXAMPLE, "cvss_vector": "", "description": "...",
+                                                   "evidence": {}, "remediation": "Disable TLS 1.0.",
+                                                   "references": [], "match_confidence": None, "match_reason": "",
+                                                   "fixed_at": None, "reopened_count": 0, "times_seen": 2,
+                                                   "triaged_at": None})])
+    def retrieve(self, request, pk=None):
+        finding = finding_for(principal_for(request), pk)
+        return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
+
+    @api_operation(
+        summary="Triage a finding", request=FindingTriageSerializer, responses={200: FindingDetailSerializer},
+        errors=(400, 401, 403, 404, 409, 412, 429), parameters=[IF_MATCH_PARAMETER],
+        description="Mark a false positive, accept a risk until a date, or set a triaged finding back to open. "
+                    "Send the version you read (`If-Match: \"3\"` or `version` in the body): if the finding "
+                    "changed meanwhile the triage is refused (412 for If-Match, 409 for the body's version) with "
+                    "the current state, never silently applied.",
+        examples=[example("Accept a risk", {"status": "risk_accepted", "reason": "Isolated lab host",
+                                            "risk_accepted_until": "2027-01-31T00:00:00Z", "version": 1},
+                          request=True),
+                  example("False positive", {"status": "false_positive", "reason": "Banner is patched by vendor"},
+                          request=True)])
+    def partial_update(self, request, pk=None):
+        principal = principal_for(request)
+        finding = finding_for(principal, pk)
+        data = _valid(FindingTriageSerializer, request.data)
+        precondition, expected = if_match_version(request)
+        if not precondition:
+            expected = data.get("version")
+        try:
+            finding = finding_triage(finding=finding, status=data["status"], reason=data["reason"],
+                                     until=data["risk_accepted_until"], by=principal.actor, token=principal.token,
+                                     ip=client_ip(request), expected_version=expected)
+        except StaleVersionError:
+            current = finding_for(principal, pk)
+            return stale_version_response(precondition=precondition, current=FindingDetailSerializer(current).data,
+                                          version=current.version, kind="finding")
+        finding = finding_for(principal, pk)
+        return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
+
+
+# --- imports --------------------------------------------------------------------------------
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The scanner's results file")
+    format = serializers.ChoiceField(choices=[], help_text="The importer that reads it")
+    node = serializers.CharField(required=False, allow_blank=True, max_length=255,
+                                 help_text="Node address for findings that name no host (SARIF, image scans)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["format"].choices = import_requests.import_formats()
+
+
+class ImportRequestSerializer(serializers.ModelSerializer):
+    session = serializers.IntegerField(source="session_id", allow_null=True)
+
+    class Meta:
+        model = ImportRequest
+        fields = ["id", "status", "format", "filename", "size", "sha256", "node_address", "session", "counts",
+                  "reason", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+IMPORT_EXAMPLE = {
+    "id": 5, "status": "succeeded", "format": "nuclei", "filename": "nuclei.jsonl", "size": 48213,
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "node_address": "", "session": 31,
+    "counts": {"session": 31, "format": "nuclei", "filename": "nuclei.jsonl", "findings": 120, "nodes": 4,
+               "nodes_created": 0, "new": 100, "updated": 0, "reopened": 0, "fixed": 2, "unchanged": 20},
+    "reason": "", "created_at": "2026-11-30T21:00:00Z", "started_at": "2026-11-30T21:00:01Z",
+    "finished_at": "2026-11-30T21:00:03Z",
+}
+
+
+class ImportRequestViewSet(viewsets.GenericViewSet):
+    serializer_class = ImportRequestSerializer
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser]
+    pagination_class = PageNumberPagination
+    queryset = ImportRequest.objects.none()
+    filterset_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ImportRequest.objects.none()
+        return ImportRequest.objects.filter(org=principal_for(self.request).org).order_by("-created_at", "-id")
+
+    @api_operation(summary="List imports", examples=[example("Imports", {"count": 1, "next": None,
+                                                                        "previous": None,
+                                                                        "results": [IMPORT_EXAMPLE]})])
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ImportRequestSerializer(page, many=True).data)
+
+    @api_operation(summary="Get an import", responses={200: ImportRequestSerializer},
+                   description="Poll until `status` is succeeded (with `counts` and the import's `session`), "
+                               "rejected (with the `reason`: nothing was written) or failed.",
+                   examples=[example("Imported", IMPORT_EXAMPLE),
+                             example("Rejected", {**IMPORT_EXAMPLE, "status": "rejected", "session": None,
+                                                  "counts": {}, "reason": "nuclei.jsonl line 3: not JSON"})])
+    def retrieve(self, request, pk=None):
+        found = self.get_queryset().filter(pk=pk_or_404(pk)).first()
+        if found is None:
+            raise Http404("No such import")
+        return Response(ImportRequestSerializer(found).data)
+
+    @api_operation(
+        summary="Import a scanner file", request={"multipart/form-data": ImportCreateSerializer},
+        responses={202: ImportRequestSerializer}, errors=(400, 401, 403, 409, 413, 422, 429),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description="Upload (multipart) an nmap XML, Nuclei JSONL, Trivy JSON, SSLyze JSON, OpenVAS XML or SARIF "
+                    "file. It is imported on a queue with the same checks as `manage.py import_findings` (every "
+                    "host within the scope, or nothing is written); answers 202 with `Location` to poll. Files "
+                    "over WATCHPOST_IMPORT_MAX_BYTES are refused with 413.",
+        examples=[example("Queued", {**IMPORT_EXAMPLE, "status": "queued", "session": None, "counts": {},
+                                     "started_at": None, "finished_at": None}, status=202)])
+    def create(self, request):
+        principal = principal_for(request)
+        limit = settings.WATCHPOST_IMPORT_MAX_BYTES
+        too_big = problem_response(status_code=413, code="too_large",
+                                   detail=f"The file is larger than the limit of {limit:,} bytes.")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + 64 * 1024:  # the multipart envelope around the file
+            return too_big
+
+        def perform():
+            data = _valid(ImportCreateSerializer, request.data)
+            if data["file"].size > limit:
+                return too_big
+            created = import_requests.import_request_create(
+                org=principal.org, upload=data["file"], fmt=data["format"], node_address=data.get("node", ""),
+                by=principal.actor, token=principal.token, ip=client_ip(request))
+            return Response(ImportRequestSerializer(created).data, status=status.HTTP_202_ACCEPTED,
+                            headers={"Location": f"/api/v1/imports/{created.pk}/"})
+
+        return idempotent(request, principal, perform)
+
+
+ROUTES = [
+    ("sessions", SessionViewSet, "session"),
+    ("findings", FindingViewSet, "finding"),
+    ("imports", ImportRequestViewSet, "import"),
+]
