@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api")),  # the integration API (config/api.py)
     path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("invitations/<str:token>/signup/", org_views.invitation_signup, name="invitation_signup"),
     # Console: each app owns its pages under the organization.

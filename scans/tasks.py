@@ -41,3 +41,12 @@ def job_run_task(job_ids: list[int]) -> None:
 @shared_task(name="scans.tasks.session_start_scheduled", acks_late=True, ignore_result=True, **RETRY_OPTIONS)
 def session_start_scheduled_task(org_id: int) -> None:
     session_start_scheduled(org_id=org_id)
+
+
+@shared_task(name="scans.tasks.import_request_process", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True, soft_time_limit=3600, time_limit=3660, **RETRY_OPTIONS)
+def import_request_process_task(import_request_id: int) -> None:
+    # An API upload (scans.import_requests); the claim makes a second delivery harmless.
+    from scans.import_requests import import_request_process
+
+    import_request_process(import_request_id=import_request_id)
