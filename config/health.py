@@ -8,12 +8,12 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 BROKER_TIMEOUT_SECONDS = 2
 
 
-@require_GET
+@require_safe  # GET and HEAD: load balancers probe with either
 @never_cache
 def healthz(request):
     """The process answers: nothing else is checked, so a database outage doesn't restart web workers."""
@@ -46,7 +46,7 @@ def check_cache() -> None:
 CHECKS = {"database": check_database, "broker": check_broker, "cache": check_cache}
 
 
-@require_GET
+@require_safe  # GET and HEAD: load balancers probe with either
 @never_cache
 def readyz(request):
     results, failed = {}, []

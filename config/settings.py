@@ -266,3 +266,14 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | console
 from config.logging import build_logging  # noqa: E402  (needs LOG_* above)
 
 LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# --- Reports (reports/) ----------------------------------------------------------------
+# Rendered reports go to the default storage (STORAGES["default"]); files are served only through
+# the application to members, never from MEDIA_URL, so MEDIA_ROOT must not be web-served.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+WATCHPOST_REPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_MAX_BYTES", str(2 * 1024**3)))
+WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES", str(10 * 1024**2)))
+# Findings printed per node in a PDF appendix (0 = all); the CSV and JSON always hold every one.
+WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE = int(os.environ.get("WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE", "0"))
+# Links in e-mails (scheduled reports): the console's public address.
+WATCHPOST_BASE_URL = os.environ.get("WATCHPOST_BASE_URL", "http://localhost:8000")
