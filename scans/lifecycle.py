@@ -10,6 +10,10 @@ source that *completed* covered its node (and port) and did not report it. A fai
 partial run closes nothing. Triage by a person (false positive, risk accepted) is kept
 across rescans and imports: those findings are touched (last seen) but never reopened
 or closed by a scanner.
+
+Every finding that is new, reopened or fixed gets a ``FindingEvent`` (its history, and
+a session's new/fixed/reopened lists), written with the batch: one more statement per
+batch that has new or reopened findings, one per fixing UPDATE (the same statement).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from scans.candidates import Coverage, FindingCandidate
-from scans.models import Finding
+from scans.models import Finding, FindingEvent
 from scans.normalization import CONTENT_FIELDS, json_bytes, candidate_hash, finding_fingerprint, finding_values
 
 BATCH_SIZE = 1000
@@ -82,7 +86,7 @@ def findings_ingest(
         statistics.grown_by(counts.new)
     statistics.finished(counts.new)
     if complete and coverage:
-        counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at)
+        counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at, session=session)
     return counts
 
 
@@ -134,10 +138,13 @@ def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]],
     new_rows: list[tuple[tuple[int, str], dict]] = []
     touched_ids: list[int] = []
     changed: list[dict] = []
+    events: list[tuple[int, str, str, str]] = []  # (node id, fingerprint, kind, from status)
     for key, (candidate, digest) in incoming.items():
         row = existing.get(key)
         if row is None:
-            new_rows.append((key, {**finding_values(candidate), "content_hash": digest}))
+            new_rows.append((key, {**finding_values(candidate), "content_hash": digest,
+                                   **tool_triage(candidate, seen_at)}))
+            events.append((*key, FindingEvent.Kind.NEW, ""))
             counts.new += 1
             continue
         reopen = row["status"] == Finding.Status.FIXED
@@ -151,6 +158,7 @@ def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]],
         if reopen:
             values["status"] = Finding.Status.OPEN
             values["reopened_count"] += 1
+            events.append((*key, FindingEvent.Kind.REOPENED, Finding.Status.FIXED))
             counts.reopened += 1
         else:
             counts.updated += 1
@@ -162,11 +170,23 @@ def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]],
         writer.touch(ids=touched_ids, session=session, seen_at=seen_at)
     if changed:
         writer.update(rows=changed, session=session, seen_at=seen_at)
+    if events:
+        writer.events(org=org, events=events, session=session, seen_at=seen_at)
     return counts
 
 
-def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_at) -> int:
+def tool_triage(candidate: FindingCandidate, seen_at) -> dict:
+    """A new finding's status when the tool already judged it (see ``FindingCandidate.triage``).
+
+    Nobody triaged it (``triaged_by`` stays empty): the reason names the tool's statement."""
+    if candidate.triage not in Finding.TRIAGED:
+        return {}
+    return {"status": candidate.triage, "triage_reason": candidate.triage_reason[:4000], "triaged_at": seen_at}
+
+
+def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_at, session=None) -> int:
     """Fix open findings of ``source`` on covered nodes/ports that this run did not see."""
+    writer = _PostgresWriter if connection.vendor == "postgresql" else _PortableWriter
     # Nodes covered the same way close in one UPDATE: a session usually covers all alike.
     groups: dict[tuple[bool, tuple[int, ...]], list[int]] = defaultdict(list)
     for node_id, cov in coverage.items():
@@ -175,14 +195,15 @@ def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_a
     for (whole_host, ports), node_ids in groups.items():
         port_filter = Q() if whole_host else (Q(port__isnull=True) | Q(port__in=ports))
         for start in range(0, len(node_ids), NODE_CHUNK):
-            fixed += Finding.objects.filter(
+            fixing = Finding.objects.filter(
                 port_filter,
                 org=org,
                 source=source,
                 node_id__in=node_ids[start : start + NODE_CHUNK],
                 status=Finding.Status.OPEN,
                 last_seen__lt=seen_at,
-            ).update(status=Finding.Status.FIXED, fixed_at=seen_at)
+            )
+            fixed += writer.fix(findings=fixing, session=session, seen_at=seen_at)
     return fixed
 
 
@@ -220,6 +241,32 @@ class _PortableWriter:
             batch_size=len(rows),
         )
 
+    @staticmethod
+    def events(*, org, events, session, seen_at) -> None:
+        ids = {
+            (node_id, fp): pk for pk, node_id, fp in Finding.objects.filter(
+                org=org, node_id__in={e[0] for e in events}, fingerprint__in={e[1] for e in events}
+            ).values_list("id", "node_id", "fingerprint")
+        }
+        FindingEvent.objects.bulk_create(
+            [FindingEvent(finding_id=ids[(node_id, fp)], session=session, kind=kind, from_status=before,
+                          to_status=Finding.Status.OPEN, at=seen_at) for node_id, fp, kind, before in events],
+            batch_size=len(events),
+        )
+
+    @staticmethod
+    def fix(*, findings, session, seen_at) -> int:
+        ids = list(findings.values_list("id", flat=True))
+        if not ids:
+            return 0
+        Finding.objects.filter(id__in=ids).update(status=Finding.Status.FIXED, fixed_at=seen_at)
+        FindingEvent.objects.bulk_create(
+            [FindingEvent(finding_id=pk, session=session, kind=FindingEvent.Kind.FIXED,
+                          from_status=Finding.Status.OPEN, to_status=Finding.Status.FIXED, at=seen_at) for pk in ids],
+            batch_size=1000,
+        )
+        return len(ids)
+
 
 def _json_text(value) -> str:
     return json_bytes(value).decode()
@@ -240,7 +287,7 @@ class _PostgresWriter:
     INSERT_COLUMNS = (
         "org_id", "node_id", "fingerprint", "source", "rule_id", "port", "protocol", "location",
         *CONTENT_FIELDS, "content_hash", "status", "first_seen", "last_seen", "first_session_id",
-        "last_session_id", "times_seen", "reopened_count", "triage_reason",
+        "last_session_id", "times_seen", "reopened_count", "triage_reason", "triaged_at",
     )
     JSON_FIELDS = frozenset(f.name for f in Finding._meta.fields if f.get_internal_type() == "JSONField")
 
@@ -285,7 +332,7 @@ class _PostgresWriter:
         with connection.cursor() as cursor:
             lifecycle = {"org_id": org.pk, "status": "open", "first_seen": seen_at, "last_seen": seen_at,
                          "first_session_id": session_id, "last_session_id": session_id, "times_seen": 1,
-                         "reopened_count": 0, "triage_reason": ""}
+                         "reopened_count": 0, "triage_reason": "", "triaged_at": None}
             plain = [(c, lifecycle.get(c)) for c in cls.INSERT_COLUMNS[3:]]
             with cursor.cursor.copy(f"COPY {table} ({_quoted(cls.INSERT_COLUMNS)}) FROM STDIN") as copy:
                 lists = ([org.pk, node_id, fingerprint, *(values[c] if c in values else v for c, v in plain)]
@@ -313,3 +360,34 @@ class _PostgresWriter:
                 "FROM finding_changes c WHERE f.id = c.id",
                 [seen_at, session.pk if session is not None else None],
             )
+
+    @staticmethod
+    def events(*, org, events, session, seen_at) -> None:
+        """New and reopened findings' events in one INSERT ... SELECT: COPY gave the new rows no ids back."""
+        table, events_table = Finding._meta.db_table, FindingEvent._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+                f"SELECT f.id, %s, k.kind, k.from_status, %s, '', %s FROM {table} f "
+                "JOIN unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[]) "
+                "AS k(node_id, fingerprint, kind, from_status) "
+                "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %s",
+                [session.pk if session is not None else None, Finding.Status.OPEN, seen_at,
+                 [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
+                 org.pk],
+            )
+
+    @staticmethod
+    def fix(*, findings, session, seen_at) -> int:
+        """Fix and record in one statement: the UPDATE's RETURNING feeds the events' INSERT."""
+        table, events_table = Finding._meta.db_table, FindingEvent._meta.db_table
+        ids_sql, params = findings.values("id").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH fixed AS (UPDATE {table} SET status = %s, fixed_at = %s WHERE id IN ({ids_sql}) RETURNING id) "
+                f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+                "SELECT id, %s, %s, %s, %s, '', %s FROM fixed",
+                [Finding.Status.FIXED, seen_at, *params, session.pk if session is not None else None,
+                 FindingEvent.Kind.FIXED, Finding.Status.OPEN, Finding.Status.FIXED, seen_at],
+            )
+            return cursor.rowcount

@@ -1,18 +1,42 @@
-"""Writes about findings made by people: triage."""
+"""Writes about findings made by people: triage, one at a time and in bulk."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from config.request_id import current_request_id
 from orgs.audit import audit_record
 from orgs.concurrency import check_version
-from scans.models import Finding
+from orgs.models import AuditEvent
+from scans.models import Finding, FindingEvent
 from scans.scoring import scoring_run
+from scans.selectors import FindingFilters, finding_list_for_org
 
 Status = Finding.Status
 TRIAGE_TARGETS = (Status.FALSE_POSITIVE, Status.RISK_ACCEPTED, Status.OPEN)
+BULK_TRIAGE_LIMIT = 50_000
+BULK_TRIAGE_BATCH = 1_000
+
+
+def _triage_check(*, status: str, reason: str, until) -> str:
+    reason = (reason or "").strip()
+    if status not in TRIAGE_TARGETS:
+        raise ValidationError(f"{status!r} is not a triage status (false_positive, risk_accepted or open).")
+    if status != Status.OPEN and not reason:
+        raise ValidationError("Say why: a reason is required to triage a finding.")
+    if status == Status.RISK_ACCEPTED:
+        if until is None:
+            raise ValidationError("An accepted risk needs an expiry date.")
+        if until <= timezone.now():
+            raise ValidationError("The acceptance must expire in the future.")
+    elif until is not None:
+        raise ValidationError("Only an accepted risk has an expiry date.")
+    return reason
 
 
 @transaction.atomic
@@ -27,18 +51,7 @@ def finding_triage(
     risk counts against the score again once ``until`` has passed. With ``expected_version``,
     a finding changed since the caller read it raises ``StaleVersionError`` instead.
     """
-    reason = (reason or "").strip()
-    if status not in TRIAGE_TARGETS:
-        raise ValidationError(f"{status!r} is not a triage status (false_positive, risk_accepted or open).")
-    if status != Status.OPEN and not reason:
-        raise ValidationError("Say why: a reason is required to triage a finding.")
-    if status == Status.RISK_ACCEPTED:
-        if until is None:
-            raise ValidationError("An accepted risk needs an expiry date.")
-        if until <= timezone.now():
-            raise ValidationError("The acceptance must expire in the future.")
-    elif until is not None:
-        raise ValidationError("Only an accepted risk has an expiry date.")
+    reason = _triage_check(status=status, reason=reason, until=until)
 
     # Locked so two people triaging at once record one after the other, each audited.
     finding = Finding.objects.select_for_update().get(pk=finding.pk)
@@ -54,6 +67,9 @@ def finding_triage(
     finding.version += 1
     finding.save(update_fields=["status", "triage_reason", "risk_accepted_until", "triaged_by", "triaged_at",
                                 "version"])
+    FindingEvent.objects.create(finding=finding, kind=FindingEvent.Kind.TRIAGED, from_status=before["status"],
+                                to_status=status, by=finding.triaged_by, token=token, reason=reason,
+                                at=finding.triaged_at)
     audit_record(
         org=finding.org, verb="finding.triaged", target=finding, actor=by, token=token, ip=ip,
         changes={
@@ -69,3 +85,80 @@ def finding_triage(
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def findings_triage_bulk(
+    *, org, finding_ids: Iterable[int] | None = None, filters: FindingFilters | None = None, status: str,
+    reason: str, until=None, by, token=None, ip: str | None = None, limit: int = BULK_TRIAGE_LIMIT,
+) -> int:
+    """Triage many findings at once: the ids given, or every finding matching ``filters``.
+
+    The same rules as ``finding_triage``; one audit event and one history event per finding,
+    a constant number of queries per batch of 1,000 (lock and read, update, two bulk inserts),
+    one transaction, one re-score of the affected nodes at the end. Setting back to open
+    skips findings that are not triaged. Returns how many findings changed.
+    """
+    reason = _triage_check(status=status, reason=reason, until=until)
+    if (finding_ids is None) == (filters is None):
+        raise ValidationError("Give either the findings to triage or a filter, not both.")
+    if finding_ids is not None:
+        ids = sorted({int(pk) for pk in finding_ids})
+        if len(ids) > limit:
+            raise ValidationError(f"{len(ids):,} findings selected; triage at most {limit:,} at once.")
+        matching = Finding.objects.filter(org=org, id__in=ids)
+    else:
+        matching = finding_list_for_org(org=org, filters=filters)
+    if status == Status.OPEN:
+        matching = matching.filter(status__in=Finding.TRIAGED)
+    # One more than the limit is enough to know it is too many, without counting a million rows.
+    ids = list(matching.order_by("id").values_list("id", flat=True)[:limit + 1])
+    if len(ids) > limit:
+        raise ValidationError(f"More than {limit:,} findings match; triage at most "
+                              f"{limit:,} at once: narrow the filter (a severity, a node, a source).")
+    actor = by if by is not None and by.is_authenticated else None
+    now = timezone.now()
+    node_ids: set[int] = set()
+    changed = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), BULK_TRIAGE_BATCH):
+            batch = ids[start:start + BULK_TRIAGE_BATCH]
+            rows = list(Finding.objects.select_for_update().filter(org=org, id__in=batch)
+                        .values("id", "node_id", "status", "triage_reason", "risk_accepted_until", "severity",
+                                "title"))
+            if status == Status.OPEN:  # re-read under the lock: someone may have reopened it meanwhile
+                rows = [row for row in rows if row["status"] in Finding.TRIAGED]
+            if not rows:
+                continue
+            Finding.objects.filter(id__in=[row["id"] for row in rows]).update(
+                status=status, triage_reason=reason, risk_accepted_until=until, triaged_by=actor, triaged_at=now,
+                version=F("version") + 1,
+            )
+            request_id = current_request_id()
+            AuditEvent.objects.bulk_create([
+                AuditEvent(
+                    org=org, verb="finding.triaged", actor=actor, token=token, target_type="scans.finding",
+                    target_id=str(row["id"]), target_repr=f"[{row['severity']}] {row['title']}"[:255], ip=ip,
+                    request_id=request_id,
+                    changes={"status": [row["status"], status], "reason": [row["triage_reason"], reason],
+                             "risk_accepted_until": [_iso(row["risk_accepted_until"]), _iso(until)],
+                             "bulk": True},
+                ) for row in rows
+            ])
+            FindingEvent.objects.bulk_create([
+                FindingEvent(finding_id=row["id"], kind=FindingEvent.Kind.TRIAGED, from_status=row["status"],
+                             to_status=status, by=actor, token=token, reason=reason, at=now) for row in rows
+            ])
+            node_ids.update(row["node_id"] for row in rows)
+            changed += len(rows)
+        if node_ids:
+            # The nodes' scores and snapshots depend on which findings are active.
+            scoring_run(org=org, node_ids=node_ids)
+    return changed
+
+
+def findings_matching_count(*, org, filters: FindingFilters, status: str) -> int:
+    """How many findings a bulk triage of ``filters`` would touch, counted up to the limit plus one."""
+    matching = finding_list_for_org(org=org, filters=filters)
+    if status == Status.OPEN:
+        matching = matching.filter(status__in=Finding.TRIAGED)
+    return matching.order_by()[:BULK_TRIAGE_LIMIT + 1].count()

@@ -1,0 +1,265 @@
+"""Reads of sessions and findings, always scoped to one organization.
+
+The findings filter is parsed once here (``finding_filters_from``) and applied by
+``finding_list_for_org``: the console list, its bulk triage ("all matching this filter")
+and the API read the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from nodes.models import Node
+from scans.models import SEVERITY_RANK, CveRecord, Finding, FindingEvent, ScanJob, ScanProfile, ScanSession, Severity
+
+SEVERITIES = [s.value for s in sorted(Severity, key=lambda s: -SEVERITY_RANK[s])]  # critical first
+CHANGES = (FindingEvent.Kind.NEW, FindingEvent.Kind.FIXED, FindingEvent.Kind.REOPENED)
+# sort key -> ORDER BY (the last term makes the order total, so pages never overlap)
+FINDING_SORTS = {
+    "severity": None,  # special: one severity at a time over the (org, severity, id) index
+    "-last_seen": ("-last_seen", "-id"),
+    "last_seen": ("last_seen", "id"),
+    "-first_seen": ("-first_seen", "-id"),
+    "first_seen": ("first_seen", "id"),
+    "-cvss": ("-cvss_score", "-id"),
+    "cvss": ("cvss_score", "id"),
+    "node": ("node__address", "-id"),
+    "-node": ("-node__address", "-id"),
+}
+DEFAULT_SORT = "severity"
+
+
+@dataclasses.dataclass(frozen=True)
+class FindingFilters:
+    """What a findings list shows; every field optional. Built by ``finding_filters_from``."""
+
+    severity: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    node: int | None = None
+    cve: str = ""
+    source: str = ""
+    port: int | None = None
+    first_seen_from: date | None = None
+    first_seen_to: date | None = None
+    last_seen_from: date | None = None
+    last_seen_to: date | None = None
+    q: str = ""
+    session: int | None = None
+    change: str = ""
+    sort: str = DEFAULT_SORT
+
+    @property
+    def is_empty(self) -> bool:
+        """No filter at all (the sort aside)."""
+        return all(getattr(self, f.name) == f.default for f in dataclasses.fields(self) if f.name != "sort")
+
+
+FILTER_KEYS = tuple(f.name for f in dataclasses.fields(FindingFilters))
+
+
+def _multi(params: Mapping, key: str) -> list[str]:
+    if hasattr(params, "getlist"):
+        values = params.getlist(key)
+    else:
+        value = params.get(key)
+        values = value if isinstance(value, (list, tuple)) else [value] if value not in (None, "") else []
+    out = []
+    for value in values:
+        out.extend(v.strip() for v in str(value).split(",") if v.strip())
+    return out
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 2**31 else None
+
+
+def _date(value) -> date | None:
+    try:
+        return date.fromisoformat(str(value).strip()) if value else None
+    except ValueError:
+        return None
+
+
+def finding_filters_from(params: Mapping) -> FindingFilters:
+    """Read filters from a query string (a QueryDict or a plain dict). Unknown or malformed values are
+    dropped, not errors: a shared link with a typo still opens a list, just a wider one."""
+    get = params.get
+    change = (get("change") or "").strip()
+    sort = (get("sort") or "").strip()
+    return FindingFilters(
+        severity=tuple(dict.fromkeys(v for v in _multi(params, "severity") if v in SEVERITIES)),
+        status=tuple(dict.fromkeys(v for v in _multi(params, "status") if v in Finding.Status.values)),
+        node=_int(get("node")),
+        cve=(get("cve") or "").strip().upper()[:32],
+        source=(get("source") or "").strip()[:64],
+        port=_int(get("port")),
+        first_seen_from=_date(get("first_seen_from")),
+        first_seen_to=_date(get("first_seen_to")),
+        last_seen_from=_date(get("last_seen_from")),
+        last_seen_to=_date(get("last_seen_to")),
+        q=(get("q") or "").strip()[:200],
+        session=_int(get("session")),
+        change=change if change in CHANGES else "",
+        sort=sort if sort in FINDING_SORTS else DEFAULT_SORT,
+    )
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
+    """The organization's findings matching ``filters`` (unordered: see ``finding_page``)."""
+    qs = Finding.objects.filter(org=org)
+    f = filters
+    if f.severity:
+        qs = qs.filter(severity__in=f.severity)
+    if f.status:
+        qs = qs.filter(status__in=f.status)
+    if f.node is not None:
+        qs = qs.filter(node_id=f.node)
+    if f.cve:
+        if connection.vendor == "postgresql":
+            qs = qs.filter(cve_ids__contains=[f.cve])
+        else:
+            # SQLite has no JSON containment; the JSON text holds the id between quotes.
+            qs = qs.filter(cve_ids__icontains=f'"{f.cve}"')
+    if f.source:
+        qs = qs.filter(source=f.source)
+    if f.port is not None:
+        qs = qs.filter(port=f.port)
+    if f.first_seen_from:
+        qs = qs.filter(first_seen__gte=_day_start(f.first_seen_from))
+    if f.first_seen_to:
+        qs = qs.filter(first_seen__lt=_day_start(f.first_seen_to + timedelta(days=1)))
+    if f.last_seen_from:
+        qs = qs.filter(last_seen__gte=_day_start(f.last_seen_from))
+    if f.last_seen_to:
+        qs = qs.filter(last_seen__lt=_day_start(f.last_seen_to + timedelta(days=1)))
+    if f.q:
+        qs = qs.filter(Q(title__icontains=f.q) | Q(rule_id__icontains=f.q))
+    if f.session is not None:
+        events = FindingEvent.objects.filter(session_id=f.session, session__org=org)
+        if f.change:
+            events = events.filter(kind=f.change)
+        else:
+            events = events.filter(kind__in=CHANGES)
+        qs = qs.filter(id__in=events.values("finding_id"))
+    return qs
+
+
+def finding_severity_counts(*, org, filters: FindingFilters) -> dict[str, int]:
+    """Counts per severity for the filter, in one GROUP BY; their sum is the list's total."""
+    rows = (finding_list_for_org(org=org, filters=filters).order_by().values("severity")
+            .annotate(n=Count("id")).values_list("severity", "n"))
+    counts = dict.fromkeys(SEVERITIES, 0)
+    counts.update(dict(rows))
+    return counts
+
+
+LIST_FIELDS = ("id", "node_id", "node__address", "node__name", "source", "rule_id", "title", "severity",
+               "cvss_score", "cve_ids", "port", "protocol", "status", "first_seen", "last_seen", "version",
+               "risk_accepted_until")
+
+
+def finding_page(*, org, filters: FindingFilters, counts: dict[str, int], offset: int, limit: int) -> list[dict]:
+    """One page of the filtered list, as dicts (no model instances for fifty rows of a million).
+
+    Sorted by severity, the page is read one severity at a time, newest first, with the offset
+    inside each severity computed from ``counts`` (the same GROUP BY that shows the totals):
+    each query walks the (org, severity, id) index instead of sorting every matching row.
+    """
+    base = finding_list_for_org(org=org, filters=filters)
+    if filters.sort != "severity":
+        return list(base.order_by(*FINDING_SORTS[filters.sort]).values(*LIST_FIELDS)[offset:offset + limit])
+    rows: list[dict] = []
+    skip = offset
+    for sev in SEVERITIES:
+        if len(rows) >= limit:
+            break
+        available = counts.get(sev, 0)
+        if skip >= available:
+            skip -= available
+            continue
+        take = limit - len(rows)
+        rows.extend(base.filter(severity=sev).order_by("-id").values(*LIST_FIELDS)[skip:skip + take])
+        skip = 0
+    return rows
+
+
+def finding_detail(*, finding: Finding) -> dict:
+    """What the detail page shows besides the finding: its CVE records and its history."""
+    cves = {c.cve_id: c for c in CveRecord.objects.filter(cve_id__in=finding.cve_ids or [])}
+    events = list(FindingEvent.objects.filter(finding=finding).select_related("session", "by", "token")
+                  .order_by("-at", "-id")[:200])
+    return {
+        "cves": [(cve_id, cves.get(cve_id)) for cve_id in finding.cve_ids or []],
+        "events": events,
+    }
+
+
+# -- sessions ------------------------------------------------------------------------
+
+
+def session_list_for_org(*, org) -> QuerySet[ScanSession]:
+    """Newest first, over the (org, created_at) index; the counters are the session's own columns."""
+    return (ScanSession.objects.filter(org=org).select_related("profile", "requested_by")
+            .defer("summary", "stage_timings", "targets").order_by("-created_at", "-id"))
+
+
+def session_jobs(*, session: ScanSession) -> QuerySet[ScanJob]:
+    return (ScanJob.objects.filter(session=session).select_related("node")
+            .only("id", "scanner", "status", "attempts", "max_attempts", "error", "started_at", "finished_at",
+                  "node__id", "node__address", "node__name")
+            .order_by("node__address", "scanner", "id"))
+
+
+def session_finding_changes(*, session: ScanSession, limit: int = 10) -> dict[str, dict]:
+    """The session's new, fixed and reopened findings: the counters the session kept, and the first few."""
+    out = {}
+    totals = {FindingEvent.Kind.NEW: session.findings_new, FindingEvent.Kind.FIXED: session.findings_fixed,
+              FindingEvent.Kind.REOPENED: session.findings_reopened}
+    for kind in CHANGES:
+        findings = list(Finding.objects.filter(
+            id__in=FindingEvent.objects.filter(session=session, kind=kind).values("finding_id")[:limit]
+        ).select_related("node").only("id", "title", "severity", "status", "node__id", "node__address",
+                                      "node__name").order_by("-id"))
+        out[str(kind)] = {"count": totals[kind], "findings": findings}
+    return out
+
+
+def profile_choices_for_org(*, org) -> list[ScanProfile]:
+    """Built-in profiles first, then the organization's own."""
+    return list(ScanProfile.objects.filter(Q(org=None) | Q(org=org)).order_by("org_id", "name"))
+
+
+def node_tags_for_org(*, org) -> list[str]:
+    tags: set[str] = set()
+    for node_tags in Node.objects.filter(org=org).exclude(tags=[]).values_list("tags", flat=True).iterator():
+        tags.update(str(t) for t in node_tags or ())
+    return sorted(tags)
+
+
+def node_addresses_for_tag(*, org, tag: str) -> list[str]:
+    """The enabled nodes carrying ``tag``: what "scan this tag" scans (console and API alike)."""
+    nodes = Node.objects.filter(org=org, enabled=True)
+    if connection.vendor == "postgresql":
+        return list(nodes.filter(tags__contains=[tag]).order_by("address").values_list("address", flat=True))
+    # SQLite has no JSON containment: read the tags and keep the matches.
+    return [address for address, tags in nodes.order_by("address").values_list("address", "tags")
+            if tag in (tags or ())]
+
+
+def node_addresses_for_ids(*, org, node_ids) -> list[str]:
+    return list(Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address")
+                .values_list("address", flat=True))
