@@ -81,6 +81,11 @@ class FindingCandidate:
     remediation: str = ""
     references: tuple[str, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
+    # The tool's own verdict that this is not a problem (a vendor's "not_affected", an accepted
+    # SARIF suppression): a Finding status ("false_positive") and why. Applied to a finding only
+    # when it is new; a finding already known keeps its status, above all a person's triage.
+    triage: str = ""
+    triage_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -233,3 +238,9 @@ class ImportResult:
     services: list[ServiceObservation] = field(default_factory=list)
     coverage: list[Coverage] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)  # tool version, scan time, ...
+    # The hosts the file names are scanned things (images, SBOMs, repositories, clusters), not
+    # addresses, even when a name looks like one ("minikube"): an import's --node places them.
+    hosts_are_artifacts: bool = False
+    # Records left out because they name no target (never for a malformed file): count, first reasons.
+    skipped: int = 0
+    skipped_reasons: list[str] = field(default_factory=list)

@@ -56,22 +56,28 @@ class ImportReport:
     nodes: int  # nodes the file spoke for
     nodes_created: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    skipped: int = 0  # records the file holds but that name no target (lenient Nuclei import)
+    skipped_reasons: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: parse, plan, nodes, ingest, scoring
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "session": self.session.pk, "format": self.fmt, "filename": self.filename, "findings": self.findings,
-            "nodes": self.nodes, "nodes_created": self.nodes_created, **self.counts.as_dict(),
+            "nodes": self.nodes, "nodes_created": self.nodes_created, "skipped": self.skipped,
+            **self.counts.as_dict(),
         }
 
 
 def findings_import(
-    *, org, fmt: str, path: str | os.PathLike[str], node_address: str | None = None, by=None, token=None
+    *, org, fmt: str, path: str | os.PathLike[str], node_address: str | None = None, by=None, token=None,
+    strict: bool = False,
 ) -> ImportReport:
     """Import the file at ``path`` in format ``fmt`` (an importer name) into ``org``.
 
     ``node_address`` is the node for findings that name no host (SARIF, image scans);
     without it such a file is refused. Raises ``ImportRejected`` when the file is refused.
+    ``strict`` refuses a file for one record that names no target, where the importer would
+    otherwise skip that record and report it (``ImportReport.skipped``).
     """
     importer = get_importer(fmt)  # LookupError for an unknown format: the caller's mistake, not the file's
     filename = Path(path).name
@@ -80,7 +86,7 @@ def findings_import(
     timings = _Timings()
     try:
         with timings("parse"):
-            result = importer.parse(path, filename, default_host=node_address)
+            result = importer.parse(path, filename, default_host=node_address, strict=strict)
         with timings("plan"):
             plan = _plan(org=org, result=result, filename=filename, node_address=node_address)
     except ImportRejected as rejected:
@@ -115,7 +121,7 @@ def _plan(*, org, result: ImportResult, filename: str, node_address: str) -> _Pl
     hostless: list[FindingCandidate] = []
     for candidate in result.findings:
         host = _canonical_host(candidate.host)
-        if host and node_address and not _is_host(host):
+        if host and node_address and (result.hosts_are_artifacts or not _is_host(host)):
             # Trivy images and SARIF repositories are things, not hosts: --node says where they run.
             candidate = dataclasses.replace(candidate, evidence={**candidate.evidence, "artifact": candidate.host})
             host = node_address
@@ -132,7 +138,7 @@ def _plan(*, org, result: ImportResult, filename: str, node_address: str) -> _Pl
     coverage: dict[str, Coverage] = {}
     for cov in result.coverage:
         host = _canonical_host(cov.host)
-        if not host or (node_address and not _is_host(host)):
+        if not host or (node_address and (result.hosts_are_artifacts or not _is_host(host))):
             host = node_address
         if host:
             coverage[host] = _merge(coverage.get(host), Coverage(host=host, ports=cov.ports, whole_host=cov.whole_host))
@@ -255,7 +261,8 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
             scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
                               findings=len(result.findings), nodes=len(job_nodes), nodes_created=created,
-                              metadata=result.metadata, timings=timings)
+                              metadata=result.metadata, skipped=result.skipped,
+                              skipped_reasons=result.skipped_reasons, timings=timings)
         _session_finish(session=session, report=report, started=now)
         if by is not None or token is not None:
             audit_record(org=org, verb="findings.imported", target=session, actor=by, token=token,
@@ -332,7 +339,8 @@ def _session_finish(*, session: ScanSession, report: ImportReport, started) -> N
     session.stage_timings = {"normalization": {"started_at": started.isoformat(), "finished_at": finished.isoformat(),
                                                "seconds": round((finished - started).total_seconds(), 3)}}
     session.summary = {**session.summary, "counts": counts.as_dict(), "findings": report.findings,
-                       "nodes": report.nodes, "nodes_created": report.nodes_created, "timings": dict(report.timings)}
+                       "nodes": report.nodes, "nodes_created": report.nodes_created, "timings": dict(report.timings),
+                       "skipped": {"count": report.skipped, "reasons": report.skipped_reasons}}
     session.save(update_fields=[
         "status", "stage", "jobs_succeeded", "findings_new", "findings_updated", "findings_reopened",
         "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",

@@ -105,6 +105,7 @@ class ImportContext:
 
     filename: str
     default_host: str = ""
+    strict: bool = False  # refuse the file for a record that names no target, instead of skipping it
     line: int | None = None
     record: int | None = None
     path: str | None = None
@@ -128,15 +129,18 @@ class Importer(abc.ABC):
         *,
         max_bytes: int | None = None,
         default_host: str = "",
+        strict: bool = False,
     ) -> ImportResult:
         """Read a whole file (path, bytes or binary stream) into an ImportResult.
 
         ``default_host`` names the host for formats that carry none (SARIF, some Trivy
-        reports); a file that names its hosts keeps its own.
+        reports); a file that names its hosts keeps its own. ``strict`` refuses a file for
+        a record that names no target at all, which importers otherwise skip and report
+        (``ImportResult.skipped``); a malformed file is refused either way.
         """
         filename = filename or _name_of(source)
         limit = self.max_bytes if max_bytes is None else max_bytes
-        context = ImportContext(filename=filename, default_host=default_host)
+        context = ImportContext(filename=filename, default_host=default_host, strict=strict)
         with open_capped(source, filename, limit) as stream:
             try:
                 result = self.read(stream, context)

@@ -7,11 +7,26 @@ so the same CVE in two packages is two findings. Misconfigurations that passed a
 not findings; secrets arrive already redacted by Trivy and are kept as such.
 
 The host is the scanned artifact (image, repository, cluster): Trivy scans things,
-not addresses, and the findings engine maps the artifact to a node.
+not addresses. With ``--node`` every artifact goes to that node whatever its name looks
+like (``minikube`` or ``sbom.json`` are artifacts, not hosts); without it, the findings
+engine maps the artifact to a node when it names one.
+
+Each vulnerability's ``Status`` is kept in the evidence and said in the remediation:
+``fixed`` (a fixed version exists: stays open, the remediation names it), ``affected``,
+``will_not_fix``, ``fix_deferred``, ``end_of_life`` (open, saying no fix is coming or when).
+``not_affected`` is the vendor's statement that the package is not vulnerable: the
+finding is kept, triaged as a false positive with that statement as the reason. So
+are the findings a VEX document suppressed (``ExperimentalModifiedFindings``, from
+``--show-suppressed``), with the VEX statement and its source.
+
+License findings (``--scanners license``) are low-severity findings naming the
+license. A legacy report whose document is ``null`` (a scan that found nothing) is
+zero findings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, BinaryIO
 
 from scans.candidates import Coverage, FindingCandidate, ImportResult
@@ -29,6 +44,17 @@ from scans.importers.base import (
 from scans.importers.reading import Fields, kind, load_json
 
 _CVSS_SOURCES = ("nvd", "redhat", "ghsa")
+# What each vendor status means for the person reading the finding (Trivy's "Status" values).
+_STATUS_REMEDIATION = {
+    "affected": "No fixed version of {package} is published yet; watch the advisory or mitigate.",
+    "will_not_fix": "The vendor will not fix {package} for this release; mitigate, replace the package "
+                    "or move to a release that is not affected.",
+    "fix_deferred": "The vendor has deferred the fix of {package}; mitigate until a fixed version is published.",
+    "end_of_life": "This release of {package} is end of life and will get no fix; move to a supported release.",
+    "under_investigation": "The vendor is still investigating whether {package} is affected.",
+    "fixed": "The vendor has released a fix for {package}; upgrade to its latest release.",
+}
+_NOT_AFFECTED = "not_affected"
 _VULNERABILITY_EVIDENCE = (
     ("FixedVersion", "fixed_version"),
     ("PkgPath", "package_path"),
@@ -44,7 +70,12 @@ class TrivyImporter(Importer):
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         document = load_json(stream.read(), context)
-        result = ImportResult(source=self.name, filename=context.filename)
+        # Trivy names scanned things (images, file systems, SBOMs, clusters), never addresses.
+        result = ImportResult(source=self.name, filename=context.filename, hosts_are_artifacts=True)
+        if document is None:
+            # Legacy Trivy wrote `null` for a scan that found nothing to report.
+            result.metadata["schema"] = "legacy"
+            return result
         if isinstance(document, list):
             # Legacy (before schema 2): a bare array of results, no artifact name.
             host = context.default_host or _artifact_from_targets(document)
@@ -93,6 +124,12 @@ class TrivyImporter(Importer):
                     result.findings.append(finding)
             for secret in item.children("Secrets"):
                 result.findings.append(self._secret(secret, host, where))
+            for license_ in item.children("Licenses"):
+                result.findings.append(self._license(license_, host, where))
+            for modified in item.children("ExperimentalModifiedFindings"):
+                finding = self._suppressed(modified, host, where)
+                if finding is not None:
+                    result.findings.append(finding)
 
     def _vulnerability(self, vuln: Fields, host: str, where: str) -> FindingCandidate:
         vuln_id = vuln.text("VulnerabilityID")
@@ -113,6 +150,22 @@ class TrivyImporter(Importer):
         if cvss_source:
             evidence["cvss_source"] = cvss_source
         evidence["tool_severity"] = vuln.text("Severity")
+        status = vuln.text("Status").strip().lower()
+        if status:
+            evidence["status"] = trim(status, 50)
+        if fixed:
+            remediation = f"Upgrade {package} to {fixed} or later."
+            if status == "fixed":
+                remediation += " The vendor has released this fix."
+        else:
+            remediation = _STATUS_REMEDIATION.get(status, "").format(package=package or "the package")
+        triage = triage_reason = ""
+        if status == _NOT_AFFECTED:
+            vendor = vuln.child("DataSource").text("Name") or vuln.text("SeveritySource") or "The vendor"
+            statement = vuln.text("Statement") or vuln.text("Justification")
+            triage = "false_positive"
+            triage_reason = trim(f"{vendor} states that {package_at} is not affected by {vuln_id} "
+                                 f"(status not_affected){': ' + statement if statement else ''}.", 1000)
         return FindingCandidate(
             source=self.name,
             rule_id=vuln_id,
@@ -126,9 +179,51 @@ class TrivyImporter(Importer):
             port=None,
             location=trim(location, 1000),
             description=trim(vuln.text("Description"), 4000),
-            remediation=f"Upgrade {package} to {fixed} or later." if fixed else "",
+            remediation=remediation,
             references=references([vuln.text("PrimaryURL"), *vuln.texts("References")]),
             evidence=evidence,
+            triage=triage,
+            triage_reason=triage_reason,
+        )
+
+    def _suppressed(self, modified: Fields, host: str, where: str) -> FindingCandidate | None:
+        """A finding a VEX document suppressed (``--show-suppressed``): kept, triaged with its statement."""
+        if modified.text("Type").lower() != "vulnerability":
+            return None  # only vulnerabilities have VEX statements today
+        finding = self._vulnerability(modified.child("Finding"), host, where)
+        status = modified.text("Status") or _NOT_AFFECTED
+        statement = modified.text("Statement") or "no statement given"
+        source = modified.text("Source") or "a VEX document"
+        reason = trim(f"{source} says {status}: {statement}", 1000)
+        return dataclasses.replace(
+            finding, triage="false_positive", triage_reason=reason,
+            evidence={**finding.evidence, "status": trim(status, 50), "vex_statement": trim(statement, 500),
+                      "vex_source": trim(source, 200)},
+        )
+
+    def _license(self, item: Fields, host: str, where: str) -> FindingCandidate:
+        name = item.text("Name")
+        if not name:
+            raise item.context.reject("license without a Name", path=item.path)
+        package = item.text("PkgName")
+        place = package or item.text("FilePath") or where
+        location = f"{where}: {place}" if where and place != where else place
+        category = item.text("Category")
+        return FindingCandidate(
+            source=self.name,
+            rule_id=trim(f"license:{name}", 200),
+            title=trim(f"License {name} in {place}" if place else f"License {name}", 500),
+            host=host,
+            # A license is a legal question, not a vulnerability: low, whatever Trivy's policy calls it.
+            severity="low",
+            location=trim(location, 1000),
+            description=trim(f"{place or 'The artifact'} is distributed under {name}"
+                             f"{f' (Trivy category: {category})' if category else ''}.", 4000),
+            remediation="Check that the license's terms allow this use, or replace the component.",
+            references=references([item.text("Link")]),
+            evidence={"license": trim(name, 200), "category": trim(category, 100), "package": trim(package, 300),
+                      "file_path": trim(item.text("FilePath"), 500), "tool_severity": item.text("Severity"),
+                      "confidence": item.number("Confidence")},
         )
 
     def _misconfiguration(self, item: Fields, host: str, where: str) -> FindingCandidate | None:
