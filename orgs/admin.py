@@ -1,6 +1,21 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
-from orgs.models import ApiToken, AuditEvent, Membership, Organization, OrganizationScore
+from config.admin_audit import AuditedAdmin
+from orgs.models import (
+    ApiToken,
+    AuditEvent,
+    IdempotencyKey,
+    Invitation,
+    Membership,
+    Organization,
+    OrganizationScore,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from orgs.scope import ScopeError, parse_networks, parse_scope
+from orgs.services import api_token_revoke
 
 
 class MembershipInline(admin.TabularInline):
@@ -9,17 +24,55 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class OrganizationAdminForm(forms.ModelForm):
+    """Scope is validated by the scope guard's own parser, as the console does: a scope the guard
+    cannot read would break every scan and import of the organization."""
+
+    class Meta:
+        model = Organization
+        fields = "__all__"
+
+    def _entries(self, field: str) -> list[str]:
+        value = self.cleaned_data.get(field) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError('Give a JSON list of strings, e.g. ["127.0.10.0/24"].')
+        return [v.strip() for v in value if v.strip()]
+
+    def clean_scope_networks(self):
+        entries = self._entries("scope_networks")
+        try:
+            return [str(network) for network in parse_networks(entries)]
+        except ScopeError as error:
+            raise ValidationError(str(error)) from None
+
+    def clean_scope_hostnames(self):
+        entries = self._entries("scope_hostnames")
+        try:
+            scope = parse_scope(entries)
+        except ScopeError as error:
+            raise ValidationError(str(error)) from None
+        if scope.networks:
+            raise ValidationError("Networks belong in scope networks, not in host names.")
+        return [entry.lower().rstrip(".") for entry in entries]
+
+
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdmin):
+    form = OrganizationAdminForm
     list_display = ["name", "slug", "schedule_crontab", "max_concurrent_jobs", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     raw_id_fields = ["default_profile"]
     inlines = [MembershipInline]
 
+    def audit_org(self, obj):
+        return obj
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin):
     list_display = ["user", "org", "role", "created_at"]
     list_filter = ["role", "org"]
     search_fields = ["user__username", "user__email", "org__name", "org__slug"]
@@ -27,13 +80,77 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
+    """Tokens are made only by the service (console settings or `create_token`), which shows the
+    secret once: an admin "add" could only save a token without a usable hash. A token stays in
+    its organization; widening its access or lifting a revocation is audited with before/after."""
+
     list_display = ["name", "prefix", "org", "access", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["access", "org"]
     search_fields = ["name", "prefix", "org__slug"]
-    autocomplete_fields = ["org", "created_by"]
-    # The hash is useless to a person and the prefix identifies the token; neither is edited by hand.
-    readonly_fields = ["prefix", "key_hash", "last_used_at"]
+    readonly_fields = ["org", "prefix", "key_hash", "created_by", "created_at", "last_used_at", "revoked_at"]
+    fields = ["org", "name", "access", "expires_at", "prefix", "key_hash", "created_by", "created_at",
+              "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            api_token_revoke(token=token, by=request.user, ip=request.META.get("REMOTE_ADDR"))
+        messages.success(request, "Revoked.")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(AuditedAdmin):
+    """Invitations are sent from the console (the raw token exists only in the e-mail)."""
+
+    list_display = ["email", "org", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "org"]
+    search_fields = ["email", "org__slug"]
+    readonly_fields = ["org", "email", "role", "invited_by", "created_at", "accepted_at", "accepted_by"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(AuditedAdmin):
+    """Endpoints are created through the console or API (the URL passes the network policy there)."""
+
+    list_display = ["url", "org", "state", "consecutive_failures", "created_at"]
+    list_filter = ["state", "org"]
+    search_fields = ["url", "description", "org__slug"]
+    readonly_fields = ["org", "url", "pinned_address", "consecutive_failures", "paused_at", "created_by", "created_at"]
+    exclude = ["secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event_type", "endpoint", "status", "attempts", "response_code", "duration_ms", "created_at"]
+    list_filter = ["status", "event_type"]
+    raw_id_fields = ["endpoint"]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ["key", "principal", "org", "method", "path", "state", "response_status", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["key", "principal"]
 
 
 @admin.register(OrganizationScore)
