@@ -8,4 +8,4 @@ class ReportAdmin(admin.ModelAdmin):
     list_display = ["pk", "org", "kind", "format", "status", "session", "created_at", "finished_at"]
     list_filter = ["kind", "format", "status", "org"]
     search_fields = ["org__slug", "error"]
-    raw_id_fields = ["org", "session", "created_by"]
+    raw_id_fields = ["org", "node", "session", "requested_by"]

@@ -1,47 +1,128 @@
-"""Reports: a session's or an organization's findings rendered as HTML, PDF, CSV or JSON."""
+"""Reports: an organization's, a node's or a session's findings rendered as HTML, PDF, CSV, JSON or SARIF.
+
+A ``Report`` row is the request and its outcome (status, error, the stored file); the
+file itself lives in Django's default storage and is only ever served through the
+application to members of the organization. A ``ReportSchedule`` is an organization's
+recurring report, run by a django-celery-beat row and e-mailed to its recipients.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
 class Report(models.Model):
     class Kind(models.TextChoices):
-        SESSION = "session", "Session"
         ORGANIZATION = "organization", "Organization"
+        NODE = "node", "Node"
+        SESSION = "session", "Session"
 
     class Format(models.TextChoices):
-        HTML = "html", "HTML"
         PDF = "pdf", "PDF"
+        HTML = "html", "HTML"
         CSV = "csv", "CSV"
         JSON = "json", "JSON"
+        SARIF = "sarif", "SARIF 2.1"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        RUNNING = "running", "Rendering"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class Trigger(models.TextChoices):
+        PIPELINE = "pipeline", "Scan session"
+        CONSOLE = "console", "Console"
+        API = "api", "API"
+        SCHEDULE = "schedule", "Schedule"
+
+    FINISHED = (Status.READY, Status.FAILED)
+
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="reports")
-    session = models.ForeignKey("scans.ScanSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SESSION)
     format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSON)
+    # The subject: the organization itself, one node, or one session.
+    node = models.ForeignKey("nodes.Node", null=True, blank=True, on_delete=models.CASCADE, related_name="reports")
+    session = models.ForeignKey("scans.ScanSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    schedule = models.ForeignKey("reports.ReportSchedule", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="reports")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.PIPELINE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    file = models.FileField(upload_to="reports/%Y/%m/", blank=True)
+    file = models.FileField(upload_to="reports/", blank=True, max_length=300)
+    file_name = models.CharField(max_length=200, blank=True, help_text="The name a download is saved under")
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes")
+    content_type = models.CharField(max_length=100, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True, help_text="PDF pages")
+    # The pipeline's session summary (what ran, timings) and the executive figures of the report.
     summary = models.JSONField(default=dict, blank=True)
+    # What changed since the previous comparable report (same kind and subject): counts and examples.
+    changes = models.JSONField(default=dict, blank=True)
+    # {finding id: [status, severity]} at render time: what the next comparable report compares with.
+    # Deferred by every list: it holds one entry per finding of the subject.
+    finding_state = models.JSONField(default=dict, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True, help_text="Since the previous comparable report")
+    period_end = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by_token = models.ForeignKey("orgs.ApiToken", null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="+")
+    correlation_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # Reporting runs twice on duplicate delivery; it must not write two reports.
-            models.UniqueConstraint(fields=["session", "kind", "format"], name="report_unique_session_kind_format"),
+            # Reporting runs twice on duplicate delivery; it must not write two reports. People may
+            # ask for as many session reports as they like.
+            models.UniqueConstraint(fields=["session", "kind", "format"], condition=Q(trigger="pipeline"),
+                                    name="report_unique_session_kind_format"),
+            models.CheckConstraint(condition=~Q(kind="node") | Q(node__isnull=False), name="report_node_kind_has_node"),
         ]
-        indexes = [models.Index(fields=["org", "-created_at"], name="report_org_created")]
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="report_org_created"),
+            models.Index(fields=["org", "kind", "status", "-created_at"], name="report_org_kind_status"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.kind} report {self.pk} ({self.format}, {self.status})"
+        return f"{self.get_kind_display()} report {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def subject_label(self) -> str:
+        if self.kind == self.Kind.NODE and self.node_id:
+            return str(self.node)
+        if self.kind == self.Kind.SESSION and self.session_id:
+            return f"Session #{self.session_id}"
+        return str(self.org)
+
+
+class ReportSchedule(models.Model):
+    """An organization's recurring report: what, when, and who receives it by e-mail.
+
+    Its django-celery-beat row (``periodic_task``) is written only by
+    ``reports.services.report_schedule_save``.
+    """
+
+    org = models.OneToOneField("orgs.Organization", on_delete=models.CASCADE, related_name="report_schedule")
+    kind = models.CharField(max_length=16, choices=Report.Kind.choices, default=Report.Kind.ORGANIZATION)
+    format = models.CharField(max_length=8, choices=Report.Format.choices, default=Report.Format.PDF)
+    crontab = models.CharField(max_length=100, default="0 6 * * 1", help_text="minute hour day month weekday")
+    crontab_timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    recipients = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+",
+                                        help_text="Members who receive the report by e-mail")
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
+                                         on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.format} report of {self.org} at '{self.crontab}'"

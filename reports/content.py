@@ -1,0 +1,337 @@
+"""What a report says, independent of its format: reads only, scoped to the report's organization.
+
+- :func:`findings_in_scope` — the subject's findings (organization, one node, or the nodes of a session).
+- :func:`finding_state_changes` — one pass over the subject's findings that compares them with the
+  previous comparable report's stored state and returns (changes, the new state to store).
+- :func:`executive_summary` — score, grade, trend, grade distribution, top risks, open interventions,
+  and for a session what ran, what failed and the stage timings.
+- :func:`appendix` — every open finding grouped by node, worst node first, worst finding first,
+  streamed from the database in chunks with the CVE records they name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, Value, When
+
+from interventions.models import Intervention
+from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.models import OrganizationScore
+from reports.models import Report
+from scans.models import CveRecord, Finding, ScanJob, ScanSession
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+GRADES = ("A", "B", "C", "D", "F")
+CHANGE_KINDS = ("new", "fixed", "reopened", "risk_accepted", "severity_changed")
+CHANGE_EXAMPLES = 10  # findings named per kind of change; the counts are exact
+TREND_POINTS = 30
+TOP_RISKS = 5
+INTERVENTIONS_LISTED = 20
+SESSION_LISTED = 50
+CHUNK = 2000
+
+SEVERITY_ORDER = Case(
+    *(When(severity=s, then=Value(rank)) for rank, s in enumerate(reversed(SEVERITIES))),
+    default=Value(0), output_field=IntegerField(),
+)
+
+
+def session_node_ids(session: ScanSession) -> QuerySet:
+    return ScanJob.objects.filter(session=session).values("node_id")
+
+
+def findings_in_scope(report: Report) -> QuerySet:
+    """Every finding of the report's subject, whatever its status."""
+    qs = Finding.objects.filter(org_id=report.org_id)
+    if report.kind == Report.Kind.NODE:
+        qs = qs.filter(node_id=report.node_id)
+    elif report.kind == Report.Kind.SESSION and report.session_id:
+        qs = qs.filter(node_id__in=session_node_ids(report.session))
+    return qs
+
+
+def open_findings_in_scope(report: Report) -> QuerySet:
+    return findings_in_scope(report).filter(status=Finding.Status.OPEN)
+
+
+def previous_comparable(report: Report) -> Report | None:
+    """The last ready report of the same kind and subject before this one (any format)."""
+    qs = Report.objects.filter(org_id=report.org_id, kind=report.kind, status=Report.Status.READY,
+                               created_at__lt=report.created_at).exclude(pk=report.pk)
+    if report.kind == Report.Kind.NODE:
+        qs = qs.filter(node_id=report.node_id)
+    return qs.order_by("-created_at", "-pk").first()
+
+
+# --- changes since the previous comparable report ----------------------------------------------
+
+
+def finding_state_changes(report: Report, previous: Report | None) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Compare the subject's findings now with ``previous``'s stored state, in one streamed pass.
+
+    Returns the changes summary (counts of new, fixed, reopened, risk-accepted and
+    severity-changed findings, with a few named examples of each) and the state to store
+    on this report, ``{finding id: [status, severity]}``. Without a previous report there
+    are no changes to speak of: ``changes["previous"]`` is None.
+    """
+    before: dict[str, list[str]] = previous.finding_state if previous is not None else {}
+    now: dict[str, list[str]] = {}
+    counts = dict.fromkeys(CHANGE_KINDS, 0)
+    examples: dict[str, list[int]] = {k: [] for k in CHANGE_KINDS}
+    old_severity: dict[int, str] = {}
+    open_, fixed, accepted = Finding.Status.OPEN, Finding.Status.FIXED, Finding.Status.RISK_ACCEPTED
+    rows = findings_in_scope(report).order_by().values_list("id", "status", "severity").iterator(chunk_size=CHUNK)
+    for pk, status, severity in rows:
+        key = str(pk)
+        now[key] = [status, severity]
+        if previous is None:
+            continue
+        was = before.get(key)
+        found = []
+        if was is None:
+            if status == open_:
+                found.append("new")
+        else:
+            was_status, was_severity = was
+            if status == fixed and was_status != fixed:
+                found.append("fixed")
+            elif status == open_ and was_status == fixed:
+                found.append("reopened")
+            if status == accepted and was_status != accepted:
+                found.append("risk_accepted")
+            if status != fixed and was_severity != severity:
+                found.append("severity_changed")
+                old_severity[pk] = was_severity
+        for kind in found:
+            counts[kind] += 1
+            if len(examples[kind]) < CHANGE_EXAMPLES:
+                examples[kind].append(pk)
+    if previous is None:
+        return {"previous": None, "counts": counts, "examples": {k: [] for k in CHANGE_KINDS}}, now
+    wanted = {pk for ids in examples.values() for pk in ids}
+    details = {
+        f["id"]: f for f in Finding.objects.filter(pk__in=wanted).values("id", "title", "severity", "node__address")
+    }
+    named = {
+        kind: [
+            {"id": pk, "title": details[pk]["title"], "severity": details[pk]["severity"],
+             "node": details[pk]["node__address"], **({"was": old_severity[pk]} if pk in old_severity else {})}
+            for pk in ids if pk in details
+        ]
+        for kind, ids in examples.items()
+    }
+    return {
+        "previous": {"id": previous.pk, "format": previous.format, "created_at": previous.created_at.isoformat()},
+        "counts": counts,
+        "examples": named,
+    }, now
+
+
+# --- executive summary ---------------------------------------------------------------------------
+
+
+def executive_summary(report: Report) -> dict[str, Any]:
+    """The first pages: how the subject stands and what to do first. A fixed number of queries."""
+    org = report.org
+    open_qs = open_findings_in_scope(report)
+    severity_counts = {s: 0 for s in SEVERITIES}
+    for severity, n in open_qs.order_by().values_list("severity").annotate(n=Count("pk")):
+        severity_counts[severity] = n
+    snapshots = NodeSnapshot.objects.filter(org=org)
+    if report.kind == Report.Kind.NODE:
+        snapshots = snapshots.filter(node_id=report.node_id)
+    elif report.kind == Report.Kind.SESSION and report.session_id:
+        snapshots = snapshots.filter(node_id__in=session_node_ids(report.session))
+    grades = {g: 0 for g in GRADES}
+    for grade, n in snapshots.exclude(grade="").order_by().values_list("grade").annotate(n=Count("pk")):
+        grades[grade] = n
+
+    if report.kind == Report.Kind.NODE:
+        snapshot = snapshots.first()
+        score, grade = (snapshot.score, snapshot.grade) if snapshot else (None, "")
+        history = NodeScore.objects.filter(node_id=report.node_id).order_by("-created_at")[:TREND_POINTS]
+    else:
+        latest = None
+        if report.kind == Report.Kind.SESSION and report.session_id:
+            latest = OrganizationScore.objects.filter(org=org, session_id=report.session_id).first()
+        latest = latest or OrganizationScore.objects.filter(org=org).first()
+        score, grade = (latest.score, latest.grade) if latest else (None, "")
+        history = OrganizationScore.objects.filter(org=org).order_by("-created_at")[:TREND_POINTS]
+    trend = [(row.created_at, row.score) for row in reversed(list(history))]
+
+    interventions = Intervention.objects.unresolved().filter(org=org)
+    if report.kind == Report.Kind.NODE:
+        interventions = interventions.filter(node_id=report.node_id)
+    elif report.kind == Report.Kind.SESSION and report.session_id:
+        interventions = interventions.filter(session_id=report.session_id)
+    interventions_total = interventions.count()
+    listed = list(interventions.select_related("node").order_by("-opened_at")[:INTERVENTIONS_LISTED])
+
+    nodes_total = snapshots.count() if report.kind != Report.Kind.NODE else 1
+    summary = {
+        "score": score,
+        "grade": grade,
+        "trend": trend,
+        "grades": grades,
+        "severity_counts": severity_counts,
+        "open_findings": sum(severity_counts.values()),
+        "nodes": nodes_total,
+        "top_risks": top_risks(open_qs),
+        "interventions": listed,
+        "interventions_total": interventions_total,
+    }
+    if report.kind == Report.Kind.SESSION and report.session_id:
+        summary["session"] = session_details(report.session)
+    return summary
+
+
+def top_risks(open_qs: QuerySet) -> list[dict[str, Any]]:
+    """The worst problems in plain words: the same issue on many nodes counts once, with its reach."""
+    rows = (
+        open_qs.order_by().values("rule_id", "title", "severity")
+        .annotate(nodes=Count("node_id", distinct=True), findings=Count("pk"), rank=Max(SEVERITY_ORDER),
+                  remediation=Max("remediation"), cvss=Max("cvss_score"))
+        .order_by("-rank", "-nodes", "-cvss", "title")[:TOP_RISKS]
+    )
+    risks = []
+    for row in rows:
+        nodes = row["nodes"]
+        where = "one node" if nodes == 1 else f"{nodes} nodes"
+        advice = first_sentence(row["remediation"]) or "Investigate and fix the affected service."
+        risks.append({
+            "title": row["title"], "severity": row["severity"], "nodes": nodes, "findings": row["findings"],
+            "sentence": f"{row['severity'].capitalize()} risk on {where}: {row['title']}.",
+            "advice": advice,
+        })
+    return risks
+
+
+def first_sentence(text: str, limit: int = 240) -> str:
+    text = " ".join((text or "").split())
+    if not text:
+        return ""
+    end = text.find(". ")
+    sentence = text if end == -1 else text[: end + 1]
+    return shorten(sentence, limit)
+
+
+def shorten(text: str, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def session_details(session: ScanSession) -> dict[str, Any]:
+    """What ran, what failed and why, new / fixed / reopened findings, the stage timings."""
+    from scans.pipeline.sessions import session_summary
+
+    failed_jobs = list(
+        ScanJob.objects.filter(session=session, status=ScanJob.Status.FAILED).select_related("node")
+        .order_by("node__address", "scanner")[:SESSION_LISTED]
+    )
+    listed = ("id", "title", "severity", "node__address")
+    new = Finding.objects.filter(org_id=session.org_id, first_session=session)
+    fixed = Finding.objects.filter(org_id=session.org_id, status=Finding.Status.FIXED,
+                                   node_id__in=session_node_ids(session), fixed_at__gte=session.started_at or session.created_at)
+    if session.finished_at:
+        fixed = fixed.filter(fixed_at__lte=session.finished_at)
+    reopened = Finding.objects.filter(org_id=session.org_id, last_session=session, status=Finding.Status.OPEN,
+                                      reopened_count__gt=0).exclude(first_session=session)
+    order = (F("cvss_score").desc(nulls_last=True), "id")
+    return {
+        "session": session,
+        "summary": session_summary(session=session),
+        "failed_jobs": failed_jobs,
+        "new": list(new.order_by(*order).values(*listed)[:SESSION_LISTED]),
+        "fixed": list(fixed.order_by(*order).values(*listed)[:SESSION_LISTED]),
+        "reopened": list(reopened.order_by(*order).values(*listed)[:SESSION_LISTED]),
+    }
+
+
+# --- technical appendix --------------------------------------------------------------------------
+
+APPENDIX_FIELDS = (
+    "id", "node_id", "title", "severity", "status", "source", "rule_id", "fingerprint", "cvss_score", "cvss_vector", "cve_ids",
+    "cwe", "port", "protocol", "location", "description", "evidence", "remediation", "first_seen", "last_seen",
+)
+
+
+@dataclass
+class NodeSection:
+    node: dict[str, Any]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    omitted: int = 0  # open findings left out by a per-node cap
+
+
+def appendix_queryset(report: Report) -> QuerySet:
+    """Open findings, worst node first (lowest score, unscored last), worst finding first."""
+    return (
+        open_findings_in_scope(report)
+        .annotate(rank=SEVERITY_ORDER, node_score=F("node__snapshot__score"))
+        .order_by(F("node__snapshot__score").asc(nulls_last=True), "node__address", "node_id", "-rank",
+                  F("cvss_score").desc(nulls_last=True), "id")
+    )
+
+
+def appendix(report: Report, *, per_node: int | None = None, evidence_chars: int = 600,
+             cve_chars: int = 400) -> Iterator[NodeSection]:
+    """Every open finding grouped by node, streamed: memory holds one chunk of rows at a time.
+
+    ``per_node`` caps the findings shown per node (the rest are counted in ``omitted``);
+    evidence and CVE descriptions are shortened to keep a printed appendix readable.
+    """
+    rows = appendix_queryset(report).values(*APPENDIX_FIELDS).iterator(chunk_size=CHUNK)
+    nodes: dict[int, dict[str, Any]] = {}
+    for batch in _batches(itertools.groupby(rows, key=lambda r: r["node_id"]), rows_per_batch=CHUNK):
+        node_ids = [node_id for node_id, _ in batch if node_id not in nodes]
+        for node in Node.objects.filter(pk__in=node_ids).values("id", "address", "name", "hostname",
+                                                                "snapshot__score", "snapshot__grade"):
+            nodes[node["id"]] = node
+        cve_ids = {cve for _, findings in batch for f in findings for cve in (f["cve_ids"] or [])}
+        cves = {
+            c["cve_id"]: {"id": c["cve_id"], "cvss_score": c["cvss_score"], "severity": c["severity"],
+                          "description": shorten(c["description"], cve_chars)}
+            for c in CveRecord.objects.filter(cve_id__in=cve_ids).values("cve_id", "cvss_score", "severity", "description")
+        } if cve_ids else {}
+        for node_id, findings in batch:
+            section = NodeSection(node=nodes.pop(node_id, {"id": node_id, "address": f"node {node_id}"}))
+            for f in findings:
+                if per_node is not None and len(section.findings) >= per_node:
+                    section.omitted += 1
+                    continue
+                f["evidence_text"] = evidence_text(f["evidence"], evidence_chars)
+                f["cves"] = [cves.get(cve) or {"id": cve, "cvss_score": None, "severity": "", "description": ""}
+                             for cve in (f["cve_ids"] or [])]
+                section.findings.append(f)
+            yield section
+
+
+def _batches(groups, *, rows_per_batch: int):
+    """Materialize node groups into batches of about ``rows_per_batch`` rows (a node is never split)."""
+    batch, size = [], 0
+    for node_id, findings in groups:
+        findings = list(findings)
+        batch.append((node_id, findings))
+        size += len(findings)
+        if size >= rows_per_batch:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def evidence_text(evidence: Any, limit: int) -> str:
+    """Evidence as one readable line: ``key: value; key: value``, shortened."""
+    if not evidence:
+        return ""
+    if isinstance(evidence, dict):
+        parts = []
+        for key, value in evidence.items():
+            text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+            parts.append(f"{key}: {text}")
+        return shorten("; ".join(parts), limit)
+    return shorten(evidence if isinstance(evidence, str) else json.dumps(evidence, default=str), limit)
