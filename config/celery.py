@@ -21,6 +21,7 @@ app.conf.task_routes = {
     "scans.tasks.job_*": {"queue": "scans"},
     "scans.tasks.scoring_*": {"queue": "scoring"},
     "reports.tasks.*": {"queue": "reports"},
+    "orgs.tasks.webhook_*": {"queue": "reports"},
     "interventions.tasks.*": {"queue": "orchestration"},
 }
 app.conf.worker_hijack_root_logger = False

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from interventions.models import Intervention
+from orgs import webhooks
 from orgs.audit import audit_record
 from orgs.concurrency import StaleVersionError
 
@@ -72,6 +73,7 @@ def intervention_open(
                 continue  # someone opened it between our read and our insert: bump theirs
             audit_record(org=org, verb="intervention.opened", target=intervention,
                          changes={"state": [None, State.OPEN], "kind": kind, "subject": subject})
+            webhooks.intervention_opened(intervention=intervention)  # published on commit
             logger.info("intervention.opened", intervention_id=intervention.pk, kind=kind, subject=subject)
             return intervention
     raise RuntimeError(f"could not open or bump the intervention for {subject} ({kind})")
