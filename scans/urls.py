@@ -1,7 +1,19 @@
 """Console pages of the scans app, under /o/<slug>/ (see config/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from scans import views
 
 app_name = "scans"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("sessions/", views.session_list, name="session_list"),
+    path("sessions/new/", views.session_new, name="session_new"),
+    path("sessions/<int:session_id>/", views.session_detail, name="session_detail"),
+    path("sessions/<int:session_id>/progress/", views.session_progress, name="session_progress"),
+    path("sessions/<int:session_id>/cancel/", views.session_cancel_view, name="session_cancel"),
+    path("findings/", views.finding_list, name="finding_list"),
+    path("findings/bulk-triage/", views.finding_bulk_triage, name="finding_bulk_triage"),
+    path("findings/<int:finding_id>/", views.finding_detail_view, name="finding_detail"),
+    path("findings/<int:finding_id>/triage/", views.finding_triage_view, name="finding_triage"),
+]

@@ -1,0 +1,98 @@
+"""Console forms of the scans app: starting a session, triaging findings. They validate; services decide."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django import forms
+from django.utils import timezone
+
+from scans.models import Finding
+
+SCOPE_ALL, SCOPE_TAG, SCOPE_NODES = "all", "tag", "nodes"
+
+
+class SessionStartForm(forms.Form):
+    profile = forms.ChoiceField(label="Scan profile", help_text="What runs on each node: built-in or your own.")
+    scope = forms.ChoiceField(
+        label="Scan", widget=forms.RadioSelect,
+        choices=[(SCOPE_ALL, "All enabled nodes"), (SCOPE_TAG, "Nodes with a tag"), (SCOPE_NODES, "Selected nodes")],
+        initial=SCOPE_ALL,
+    )
+    tag = forms.ChoiceField(label="Tag", required=False, help_text="Every enabled node carrying this tag.")
+    node = forms.TypedMultipleChoiceField(label="Nodes", required=False, coerce=int,
+                                          widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, profiles, tags, nodes, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["profile"].choices = [
+            (p.slug, f"{p.name} (built-in)" if p.org_id is None else p.name) for p in profiles]
+        self.fields["tag"].choices = [("", "—")] + [(t, t) for t in tags]
+        self.fields["node"].choices = [(n.pk, str(n) if str(n) == n.address else f"{n} ({n.address})")
+                                       for n in nodes]
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == SCOPE_TAG and not data.get("tag"):
+            self.add_error("tag", "Choose the tag whose nodes to scan.")
+        if scope == SCOPE_NODES and not data.get("node"):
+            self.add_error("node", "Select at least one node.")
+        return data
+
+
+class TriageForm(forms.Form):
+    """One finding, or many: the action, why, until when (accepted risks) and the version read."""
+
+    ACTIONS = [(Finding.Status.FALSE_POSITIVE, "False positive"), (Finding.Status.RISK_ACCEPTED, "Accept risk"),
+               (Finding.Status.OPEN, "Reopen")]
+
+    status = forms.ChoiceField(label="Action", choices=ACTIONS)
+    reason = forms.CharField(label="Reason", required=False, max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Required for a false positive or an accepted risk.")
+    until = forms.DateField(label="Accept until", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="The risk counts again after this day.")
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        status, reason, until = data.get("status"), (data.get("reason") or "").strip(), data.get("until")
+        if status in (Finding.Status.FALSE_POSITIVE, Finding.Status.RISK_ACCEPTED) and not reason:
+            self.add_error("reason", "Say why.")
+        if status == Finding.Status.RISK_ACCEPTED:
+            if until is None:
+                self.add_error("until", "An accepted risk needs an expiry date.")
+            elif until <= timezone.localdate():
+                self.add_error("until", "Choose a day after today.")
+        data["reason"] = reason
+        return data
+
+    @property
+    def until_datetime(self):
+        """The end of the chosen day in the server's timezone (the acceptance lasts the whole day)."""
+        if self.cleaned_data.get("status") != Finding.Status.RISK_ACCEPTED or not self.cleaned_data.get("until"):
+            return None
+        return timezone.make_aware(datetime.combine(self.cleaned_data["until"], time.max))
+
+
+class BulkTriageForm(TriageForm):
+    """The selected rows (``finding`` ids), or every finding matching ``filter`` (the list's query string)."""
+
+    matching = forms.BooleanField(required=False, label="Every finding matching the filter")
+    filter = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4000)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        # Any ids may be posted: the service reads them within the organization only.
+        ids = []
+        for value in self.data.getlist("finding") if hasattr(self.data, "getlist") else self.data.get("finding", []):
+            try:
+                ids.append(int(value))
+            except (TypeError, ValueError):
+                continue
+        data["finding"] = ids
+        if not data.get("matching") and not ids:
+            raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
+        return data

@@ -1,0 +1,313 @@
+"""Console pages of the scans app: sessions (list, start, detail with live progress, cancel) and
+findings (list with filters, detail, triage one at a time and in bulk).
+
+Each view: an access helper, a form, one service, render or redirect. htmx requests get the
+page's own fragment (``templates/scans/partials/``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from nodes.models import Node
+from orgs.access import client_ip, membership_for, writable_membership_for
+from orgs.concurrency import StaleVersionError
+from orgs.selectors import session_stages
+from scans.access import finding_for, session_for
+from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm
+from scans.models import Finding, ScanSession
+from scans.pipeline.profiles import DEFAULT_PROFILE
+from scans.pipeline.sessions import SessionError, session_cancel, session_start
+from scans.selectors import (
+    FINDING_SORTS,
+    SEVERITIES,
+    finding_detail,
+    finding_filters_from,
+    finding_page,
+    finding_severity_counts,
+    node_addresses_for_ids,
+    node_addresses_for_tag,
+    node_tags_for_org,
+    profile_choices_for_org,
+    session_finding_changes,
+    session_jobs,
+    session_list_for_org,
+)
+from scans.services import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
+
+SESSIONS_PER_PAGE = 25
+JOBS_PER_PAGE = 50
+FINDINGS_PER_PAGE = 50
+DONE = {"false_positive": "marked a false positive", "risk_accepted": "accepted as a risk", "open": "reopened"}
+
+
+# -- sessions ------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def session_list(request, slug):
+    membership = membership_for(request.user, slug)
+    page = Paginator(session_list_for_org(org=membership.org), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    for session in page.object_list:
+        session.duration_seconds = _duration(session)
+    context = {"org": membership.org, "membership": membership, "page": page}
+    return render(request, "scans/session_list.html", context)
+
+
+def _session_form(membership, data=None, initial=None, node_ids=()):
+    org = membership.org
+    nodes = Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address")[:500] if node_ids else []
+    return SessionStartForm(data, initial=initial, profiles=profile_choices_for_org(org=org),
+                            tags=node_tags_for_org(org=org), nodes=nodes)
+
+
+def _node_ids(values) -> list[int]:
+    return [int(v) for v in values if str(v).isdigit()][:500]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_new(request, slug):
+    membership = writable_membership_for(request.user, slug)
+    org = membership.org
+    if request.method == "GET":
+        # The nodes page sends its selection as ?node=<id>&node=<id>.
+        node_ids = _node_ids(request.GET.getlist("node"))
+        initial = {"profile": org.default_profile.slug if org.default_profile_id else DEFAULT_PROFILE,
+                   "scope": SCOPE_NODES if node_ids else "all", "node": node_ids}
+        form = _session_form(membership, initial=initial, node_ids=node_ids)
+        return render(request, "scans/session_new.html", {"org": org, "membership": membership, "form": form})
+
+    form = _session_form(membership, data=request.POST, node_ids=_node_ids(request.POST.getlist("node")))
+    if form.is_valid():
+        data = form.cleaned_data
+        targets: list[str] = []
+        if data["scope"] == SCOPE_TAG:
+            targets = node_addresses_for_tag(org=org, tag=data["tag"])
+            if not targets:
+                form.add_error("tag", f"No enabled node carries the tag {data['tag']!r}.")
+        elif data["scope"] == SCOPE_NODES:
+            targets = node_addresses_for_ids(org=org, node_ids=data["node"])
+        if form.is_valid():
+            try:
+                session = session_start(org=org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,
+                                        targets=targets, profile=data["profile"])
+            except SessionError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Session {session.pk} started.")
+                return redirect("scans:session_detail", slug=slug, session_id=session.pk)
+    return render(request, "scans/session_new.html", {"org": org, "membership": membership, "form": form},
+                  status=400)
+
+
+def _duration(session: ScanSession) -> float | None:
+    if session.started_at is None:
+        return None
+    return ((session.finished_at or timezone.now()) - session.started_at).total_seconds()
+
+
+def _progress_context(session: ScanSession) -> dict:
+    stages = []
+    timings = session.stage_timings or {}
+    for stage in session_stages(session):
+        state = stage.state
+        # A session that ended before "done" (failed or cancelled) stopped at its current stage.
+        if session.is_finished and state == "current":
+            state = "failed"
+        entry = timings.get(stage.name) or {}
+        stages.append({"name": stage.name, "label": stage.label, "state": state, "done": stage.done,
+                       "total": stage.total, "seconds": entry.get("seconds"),
+                       "started_at": entry.get("started_at")})
+    return {"session": session, "stages": stages, "duration_seconds": _duration(session)}
+
+
+@login_required
+@require_GET
+def session_detail(request, slug, session_id):
+    membership = membership_for(request.user, slug)
+    session = session_for(membership, session_id)
+    jobs = Paginator(session_jobs(session=session), JOBS_PER_PAGE).get_page(request.GET.get("jobs_page"))
+    context = {"org": membership.org, "membership": membership, "jobs": jobs,
+               "changes": session_finding_changes(session=session), **_progress_context(session)}
+    return render(request, "scans/session_detail.html", context)
+
+
+@login_required
+@require_GET
+def session_progress(request, slug, session_id):
+    """The polled fragment: carries ``hx-trigger="every 2s"`` only while the session runs."""
+    membership = membership_for(request.user, slug)
+    session = session_for(membership, session_id)
+    context = {"org": membership.org, "membership": membership, "polled": True, **_progress_context(session)}
+    return render(request, "scans/partials/session_progress.html", context)
+
+
+@login_required
+@require_POST
+def session_cancel_view(request, slug, session_id):
+    membership = writable_membership_for(request.user, slug)
+    session = session_for(membership, session_id)
+    try:
+        session_cancel(session=session, by=request.user)
+    except SessionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Session {session.pk}: cancelling; running jobs end on their own.")
+    return redirect("scans:session_detail", slug=slug, session_id=session.pk)
+
+
+# -- findings ------------------------------------------------------------------------
+
+
+def _list_context(request, membership) -> dict:
+    org = membership.org
+    filters = finding_filters_from(request.GET)
+    counts = finding_severity_counts(org=org, filters=filters)
+    total = sum(counts.values())
+    try:
+        number = max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        number = 1
+    pages = max(1, -(-total // FINDINGS_PER_PAGE))
+    number = min(number, pages)
+    rows = finding_page(org=org, filters=filters, counts=counts, offset=(number - 1) * FINDINGS_PER_PAGE,
+                        limit=FINDINGS_PER_PAGE)
+    query = request.GET.copy()
+    query.pop("page", None)
+    filter_query = query.urlencode()
+    node = Node.objects.filter(org=org, pk=filters.node).first() if filters.node is not None else None
+    session = (ScanSession.objects.filter(org=org, pk=filters.session).only("id").first()
+               if filters.session is not None else None)
+    return {
+        "org": org, "membership": membership, "filters": filters, "counts": counts, "total": total,
+        "severity_counts": [(s, counts[s]) for s in SEVERITIES],
+        "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
+        "filter_query": filter_query, "filter_node": node, "filter_session": session,
+        "sorts": FINDING_SORTS, "statuses": TriageForm.ACTIONS, "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
+        "bulk_limit": BULK_TRIAGE_LIMIT,
+    }
+
+
+@login_required
+@require_GET
+def finding_list(request, slug):
+    membership = membership_for(request.user, slug)
+    context = _list_context(request, membership)
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "scans/partials/finding_results.html", context)
+    return render(request, "scans/finding_list.html", context)
+
+
+@login_required
+@require_GET
+def finding_detail_view(request, slug, finding_id):
+    membership = membership_for(request.user, slug)
+    finding = finding_for(membership, finding_id)
+    form = TriageForm(initial={"version": finding.version, "status": _next_action(finding)})
+    return _render_detail(request, membership, finding, form)
+
+
+def _next_action(finding) -> str:
+    return "open" if finding.status in ("false_positive", "risk_accepted") else "false_positive"
+
+
+def _render_detail(request, membership, finding, form, *, stale=None, status=200):
+    context = {"org": membership.org, "membership": membership, "finding": finding, "form": form, "stale": stale,
+               "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True, default=str),
+               **finding_detail(finding=finding)}
+    return render(request, "scans/finding_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def finding_triage_view(request, slug, finding_id):
+    """Triage one finding, from its page or from its row in the list (htmx: the row comes back)."""
+    membership = writable_membership_for(request.user, slug)
+    finding = finding_for(membership, finding_id)
+    form = TriageForm(request.POST)
+    in_list = request.POST.get("from") == "list"
+    stale = None
+    if form.is_valid():
+        try:
+            finding = finding_triage(
+                finding=finding, status=form.cleaned_data["status"], by=request.user, reason=form.cleaned_data["reason"],
+                until=form.until_datetime, ip=client_ip(request), expected_version=form.cleaned_data["version"],
+            )
+        except StaleVersionError as error:
+            # Show what the finding is now; the form starts again from the current version.
+            stale, finding = error, error.current
+            form = TriageForm(initial={"version": finding.version, "status": _next_action(finding),
+                                       "reason": form.cleaned_data["reason"]})
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Finding {finding.pk} {DONE[finding.status]}.")
+            if in_list and request.htmx:
+                return _render_row(request, membership, finding)
+            return redirect("scans:finding_detail", slug=slug, finding_id=finding.pk)
+    if in_list and request.htmx:
+        return _render_row(request, membership, finding, form=form, stale=stale, status=409 if stale else 400)
+    return _render_detail(request, membership, finding, form, stale=stale, status=409 if stale else 400)
+
+
+def _render_row(request, membership, finding, *, form=None, stale=None, status=200):
+    row = {"id": finding.pk, "node_id": finding.node_id, "node__address": finding.node.address,
+           "node__name": finding.node.name, "source": finding.source, "rule_id": finding.rule_id,
+           "title": finding.title, "severity": finding.severity, "cvss_score": finding.cvss_score,
+           "cve_ids": finding.cve_ids, "port": finding.port, "protocol": finding.protocol, "status": finding.status,
+           "first_seen": finding.first_seen, "last_seen": finding.last_seen, "version": finding.version,
+           "risk_accepted_until": finding.risk_accepted_until}
+    context = {"org": membership.org, "membership": membership, "row": row, "row_form": form, "stale": stale,
+               "statuses": TriageForm.ACTIONS}
+    return render(request, "scans/partials/finding_row.html", context, status=status)
+
+
+@login_required
+@require_POST
+def finding_bulk_triage(request, slug):
+    """Triage the selected rows, or every finding matching the list's filter (after a confirmation
+    that says how many: the first post renders it, the confirmed one triages)."""
+    membership = writable_membership_for(request.user, slug)
+    org = membership.org
+    form = BulkTriageForm(request.POST)
+    back = reverse("scans:finding_list", args=[slug])
+    if not form.is_valid():
+        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
+            messages.error(request, error)
+        return redirect(f"{back}?{request.POST.get('filter', '')}")
+    data = form.cleaned_data
+    filters = finding_filters_from(QueryDict(data["filter"] or ""))
+    kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
+    if data["matching"] and not data["confirmed"]:
+        count = findings_matching_count(org=org, filters=filters, status=data["status"])
+        context = {"org": org, "membership": membership, "form": form, "count": count, "limit": BULK_TRIAGE_LIMIT,
+                   "filter_query": data["filter"], "action": dict(TriageForm.ACTIONS)[data["status"]],
+                   "hidden": _confirm_fields(data)}
+        return render(request, "scans/finding_bulk_confirm.html", context)
+    try:
+        changed = findings_triage_bulk(org=org, status=data["status"], reason=data["reason"],
+                                       until=form.until_datetime, by=request.user, ip=client_ip(request), **kwargs)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{changed} finding{'s' if changed != 1 else ''} {DONE[data['status']]}.")
+    return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
+
+
+def _confirm_fields(data) -> list[tuple[str, str]]:
+    until = data.get("until")
+    return [("status", data["status"]), ("reason", data["reason"]), ("until", until.isoformat() if until else ""),
+            ("filter", data["filter"]), ("matching", "on"), ("confirmed", "on")]
+
