@@ -6,6 +6,13 @@ host is the IP nuclei connected to when it says, else the name from ``host``; it
 location is the matched URL or address plus the matcher (or extracted values), since
 one template fires once per matcher (``tech-detect``: bootstrap, nginx, ...).
 
+A record without ``host`` takes its target from ``url``, ``matched-at``, ``ip`` or
+``port`` (network templates write ``host:port`` there). A record that names no target at
+all is skipped and reported (``ImportResult.skipped`` with the first reasons) while the
+rest of the file is imported; with ``strict`` (``import_findings --strict``) such a
+record refuses the whole file, as does a file whose every record names no target (it
+needs ``--node``). A malformed file is refused whole either way.
+
 JSONL is read line by line, so a 100,000-line file never sits in memory twice.
 """
 
@@ -29,6 +36,7 @@ from scans.importers.base import (
 )
 from scans.importers.reading import Fields, iter_json_lines, load_json
 
+_REASONS_KEPT = 5  # skipped records whose reason the import reports; the rest are counted
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ssh": 22}
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
@@ -51,6 +59,21 @@ class NucleiImporter(Importer):
         result = ImportResult(source=self.name, filename=context.filename)
         hosts: dict[str, None] = {}
         findings = result.findings
+        unplaced: list[FindingCandidate] = []
+
+        def take(finding: FindingCandidate | None, where: str) -> None:
+            if finding is None:
+                return
+            if finding.host or context.strict:
+                # Strict: a record with no target stays in, hostless, and the import refuses the file.
+                findings.append(finding)
+                hosts[finding.host] = None
+                return
+            unplaced.append(finding)
+            if len(result.skipped_reasons) < _REASONS_KEPT:
+                result.skipped_reasons.append(
+                    f"{where} ({finding.rule_id}): no host, url, matched-at, ip or port names a target")
+
         if _starts_with_array(stream):
             context.line = None
             records = load_json(stream.read(), context)
@@ -58,17 +81,18 @@ class NucleiImporter(Importer):
                 raise context.reject("expected an array of results")
             for index, record in enumerate(records):
                 context.record = index
-                finding = self._finding(record, f"$[{index}]", context)
-                if finding is not None:
-                    findings.append(finding)
-                    hosts[finding.host] = None
+                take(self._finding(record, f"$[{index}]", context), f"record {index}")
         else:
-            for index, (_, record) in enumerate(iter_json_lines(stream, context)):
+            for index, (number, record) in enumerate(iter_json_lines(stream, context)):
                 context.record = index
-                finding = self._finding(record, "$", context)
-                if finding is not None:
-                    findings.append(finding)
-                    hosts[finding.host] = None
+                take(self._finding(record, "$", context), f"line {number}")
+        if unplaced and not findings:
+            # Not one record says where: that is the file's whole content, not a few strays.
+            # Hand them on hostless, so the import refuses the file and asks for --node.
+            findings.extend(unplaced)
+            result.skipped_reasons.clear()
+        else:
+            result.skipped = len(unplaced)
         result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
         return result
 
@@ -84,7 +108,7 @@ class NucleiImporter(Importer):
         info = fields.child("info")
         classification = info.child("classification")
         matched = text("matched-at") or text("matched")
-        target = text("host")
+        target = text("host") or text("url")
         matcher = text("matcher-name") or text("matcher_name")
         extracted = fields.texts("extracted-results") or fields.texts("extracted_results")
         hostname, port = _host_and_port(matched or target)
@@ -92,10 +116,18 @@ class NucleiImporter(Importer):
             hostname, port2 = _host_and_port(target)
             port = port or port2
         if "port" in record:
-            explicit_port = fields.integer("port")
-            if explicit_port is not None and 0 < explicit_port < 65536:
-                port = explicit_port
+            named = text("port").strip()
+            if named.isascii() and named.isdigit():
+                explicit_port = int(named) if len(named) <= 5 else None
+                if explicit_port is not None and 0 < explicit_port < 65536:
+                    port = explicit_port
+            elif ":" in named:
+                # Network templates may write "host:port" here when nothing else names the target.
+                port_host, port_number = _host_and_port(named)
+                hostname = hostname or port_host
+                port = port_number or port
         host = text("ip") or hostname or context.default_host
+        target = target or matched or host
         kind = text("type")
 
         location = matched or target

@@ -19,13 +19,16 @@ class Command(BaseCommand):
         parser.add_argument("--format", required=True, dest="fmt", choices=sorted(load_all()),
                             help="Importer that reads the file.")
         parser.add_argument("--node", metavar="ADDRESS", help="Node for findings that name no host (SARIF, images).")
+        parser.add_argument("--strict", action="store_true",
+                            help="Refuse the whole file when one record names no target (default: skip and report it).")
 
     def handle(self, *args, **options):
         org = Organization.objects.filter(slug=options["org"]).first()
         if org is None:
             raise CommandError(f"no organization with slug {options['org']!r}")
         try:
-            report = findings_import(org=org, fmt=options["fmt"], path=options["file"], node_address=options["node"])
+            report = findings_import(org=org, fmt=options["fmt"], path=options["file"], node_address=options["node"],
+                                     strict=options["strict"])
         except ImportRejected as rejected:
             raise CommandError(f"import rejected: {rejected.message}") from None
         counts = report.counts
@@ -37,3 +40,8 @@ class Command(BaseCommand):
             f"new {counts.new}  updated {counts.updated}  reopened {counts.reopened}  fixed {counts.fixed}  "
             f"unchanged {counts.unchanged}"
         )
+        if report.skipped:
+            self.stdout.write(self.style.WARNING(
+                f"skipped {report.skipped} record(s) that name no target (--node places them, --strict refuses "
+                f"the file instead): {'; '.join(report.skipped_reasons)}"
+            ))
