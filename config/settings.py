@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from here, not a CDN
     "django_htmx",
     "django_celery_beat",
+    "axes",
     "orgs",
     "nodes",
     "scans",
@@ -75,9 +76,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "orgs.proxy_auth.SignedProxyIdentityMiddleware",  # off unless WATCHPOST_PROXY_AUTH_SECRET is set
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,6 +168,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login protection (django-axes): failures counted per account and per client address in the
+# database; past the limit both are locked out until the cool-off ends or an admin unlocks them
+# (Django admin → Axes → Access attempts, or `manage.py axes_reset_username NAME`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("WATCHPOST_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("WATCHPOST_LOGIN_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Behind a proxy, the client address comes from X-Forwarded-For only when the operator says so.
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("WATCHPOST_PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -277,3 +301,20 @@ WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_E
 WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE = int(os.environ.get("WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE", "0"))
 # Links in e-mails (scheduled reports): the console's public address.
 WATCHPOST_BASE_URL = os.environ.get("WATCHPOST_BASE_URL", "http://localhost:8000")
+
+# --- Signed proxy identity (SSO gateway; README "Signed proxy identity"): off unless the secret is set
+WATCHPOST_PROXY_AUTH_SECRET = os.environ.get("WATCHPOST_PROXY_AUTH_SECRET", "")
+WATCHPOST_PROXY_AUTH_USER_HEADER = os.environ.get("WATCHPOST_PROXY_AUTH_USER_HEADER", "X-Watchpost-User")
+WATCHPOST_PROXY_AUTH_TIMESTAMP_HEADER = os.environ.get("WATCHPOST_PROXY_AUTH_TIMESTAMP_HEADER", "X-Watchpost-Timestamp")
+WATCHPOST_PROXY_AUTH_SIGNATURE_HEADER = os.environ.get("WATCHPOST_PROXY_AUTH_SIGNATURE_HEADER", "X-Watchpost-Signature")
+WATCHPOST_PROXY_AUTH_MAX_AGE = int(os.environ.get("WATCHPOST_PROXY_AUTH_MAX_AGE", "60"))
+WATCHPOST_PROXY_AUTH_SKEW = int(os.environ.get("WATCHPOST_PROXY_AUTH_SKEW", "5"))
+
+# --- Webhooks (README "Webhooks") ---------------------------------------------------
+WATCHPOST_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WATCHPOST_WEBHOOK_MAX_ATTEMPTS", "6"))
+WATCHPOST_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WATCHPOST_WEBHOOK_RETRY_BASE_SECONDS", "10"))
+WATCHPOST_WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WATCHPOST_WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+WATCHPOST_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WATCHPOST_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Deliveries failed for good in a row before the endpoint pauses (circuit breaker).
+WATCHPOST_WEBHOOK_FAILURE_THRESHOLD = int(os.environ.get("WATCHPOST_WEBHOOK_FAILURE_THRESHOLD", "5"))
+WATCHPOST_WEBHOOK_FINDINGS_MAX = int(os.environ.get("WATCHPOST_WEBHOOK_FINDINGS_MAX", "500"))
