@@ -1,0 +1,266 @@
+"""Console pages for findings: the filtered list, the detail, triage one at a time and in bulk."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from orgs.models import AuditEvent
+from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.models import CveRecord, Finding, FindingEvent
+from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name, *args):
+    return reverse(f"scans:{name}", args=["acme", *args])
+
+
+@pytest.fixture
+def node(world):
+    return NodeFactory(org=world.org, name="web-1")
+
+
+@pytest.fixture
+def finding(node):
+    return FindingFactory(node=node, severity="high", title="Exposed Redis", evidence={"banner": "redis 7"})
+
+
+def tomorrow_plus(days=30):
+    return (timezone.localdate() + timedelta(days=days)).isoformat()
+
+
+# -- the checklist -------------------------------------------------------------------
+
+
+def test_every_findings_page_sends_an_anonymous_visitor_to_login(world, client, finding):
+    for page in (url("finding_list"), url("finding_detail", finding.pk)):
+        response = client.get(page)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    for page in (url("finding_triage", finding.pk), url("finding_bulk_triage")):
+        response = client.post(page)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_every_findings_page_is_404_for_another_organizations_member(world, login, finding):
+    client = login(world.outsider)
+    assert client.get(url("finding_list")).status_code == 404
+    assert client.get(url("finding_detail", finding.pk)).status_code == 404
+    assert client.post(url("finding_triage", finding.pk), {"status": "false_positive", "reason": "x"}).status_code == 404
+    assert client.post(url("finding_bulk_triage"), {"status": "false_positive", "reason": "x",
+                                                   "finding": [finding.pk]}).status_code == 404
+
+
+def test_a_finding_of_another_organization_is_404_under_ones_own_slug(world, login):
+    foreign = FindingFactory(node=NodeFactory(org=world.other_org))
+    client = login(world.owner)
+    assert client.get(url("finding_detail", foreign.pk)).status_code == 404
+    assert client.post(url("finding_triage", foreign.pk), {"status": "false_positive", "reason": "x"}).status_code == 404
+
+
+def test_bulk_triage_never_touches_another_organizations_findings(world, login):
+    foreign = FindingFactory(node=NodeFactory(org=world.other_org))
+    login(world.owner).post(url("finding_bulk_triage"), {"status": "false_positive", "reason": "x",
+                                                         "finding": [foreign.pk]})
+    foreign.refresh_from_db()
+    assert foreign.status == "open"
+
+
+def test_wrong_methods_are_refused(world, login, finding):
+    client = login(world.owner)
+    assert client.post(url("finding_list")).status_code == 405
+    assert client.post(url("finding_detail", finding.pk)).status_code == 405
+    assert client.get(url("finding_triage", finding.pk)).status_code == 405
+    assert client.get(url("finding_bulk_triage")).status_code == 405
+
+
+def test_a_viewer_reads_findings_but_cannot_triage(world, login, finding):
+    client = login(world.viewer)
+    assert client.get(url("finding_list")).status_code == 200
+    detail = client.get(url("finding_detail", finding.pk))
+    assert detail.status_code == 200 and b"read-only" in detail.content
+    assert client.post(url("finding_triage", finding.pk), {"status": "false_positive", "reason": "x"}).status_code == 403
+    assert client.post(url("finding_bulk_triage"), {"status": "false_positive", "reason": "x",
+                                                   "finding": [finding.pk]}).status_code == 403
+    assert b'data-select-all' not in client.get(url("finding_list")).content
+
+
+def test_triage_needs_the_csrf_token(world, finding):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.analyst)
+    assert client.post(url("finding_triage", finding.pk), {"status": "false_positive", "reason": "x"}).status_code == 403
+    assert client.post(url("finding_bulk_triage"), {"status": "false_positive", "reason": "x",
+                                                   "finding": [finding.pk]}).status_code == 403
+
+
+# -- list ------------------------------------------------------------------------------
+
+
+def test_the_list_shows_counts_per_severity_for_the_current_filter(world, login, node):
+    for severity, n in (("critical", 2), ("high", 3), ("low", 1)):
+        for _ in range(n):
+            FindingFactory(node=node, severity=severity, source="nuclei" if severity == "high" else "tls")
+    response = login(world.viewer).get(url("finding_list"), {"source": "nuclei"})
+    assert response.context["counts"] == {"critical": 0, "high": 3, "medium": 0, "low": 0, "info": 0}
+    assert response.context["total"] == 3 and len(response.context["rows"]) == 3
+
+
+def test_the_list_carries_the_keyboard_and_selection_hooks(world, login, finding):
+    content = login(world.analyst).get(url("finding_list")).content.decode()
+    assert "data-keyboard-list" in content and "data-row" in content and "data-search" in content
+    assert 'data-select-all="finding"' in content and 'hx-push-url="true"' in content
+
+
+def test_an_htmx_request_gets_the_results_fragment_only(world, login, finding):
+    response = login(world.viewer).get(url("finding_list"), {"severity": "high"}, HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert content.lstrip().startswith('<div id="finding-results">') and "<html" not in content
+    assert "Exposed Redis" in content
+
+
+def test_sorting_and_paging_keep_the_filter_in_the_links(world, login, node):
+    for _ in range(60):
+        FindingFactory(node=node, severity="low")
+    response = login(world.viewer).get(url("finding_list"), {"severity": "low", "sort": "-last_seen"})
+    content = response.content.decode()
+    assert "?severity=low&amp;sort=-last_seen&amp;page=2" in content
+    assert response.context["pages"] == 2 and len(response.context["rows"]) == 50
+
+
+def test_the_empty_list_says_what_to_do(world, login):
+    assert b"Start a session" in login(world.viewer).get(url("finding_list")).content
+    assert b"Clear the filter" in login(world.viewer).get(url("finding_list"), {"severity": "high"}).content
+
+
+def test_a_sessions_new_findings_are_one_link_away(world, login, node):
+    session = ScanSessionFactory(org=world.org)
+    new = FindingFactory(node=node, title="Brand new")
+    FindingFactory(node=node, title="Old news")
+    FindingEvent.objects.create(finding=new, session=session, kind="new", to_status="open")
+    content = login(world.viewer).get(url("finding_list"), {"session": session.pk, "change": "new"}).content.decode()
+    assert "Brand new" in content and "Old news" not in content
+
+
+@pytest.mark.parametrize("rows", [10, 1000])
+@pytest.mark.parametrize("query", [{}, {"severity": "high", "status": "open", "q": "redis", "sort": "-cvss"}])
+def test_the_list_reads_the_same_number_of_queries_at_10_and_1000_findings(world, login, node, rows, query,
+                                                                           django_assert_num_queries):
+    Finding.objects.bulk_create([
+        Finding(org=world.org, node=node, source="tls", rule_id=f"r{i}", title=f"Redis {i}", severity="high",
+                fingerprint=f"{i:064x}", cvss_score=7.5) for i in range(rows)])
+    client = login(world.analyst)
+    # session, user, membership, severity counts, one page of rows, nav organizations, open interventions
+    with django_assert_num_queries(7):
+        assert client.get(url("finding_list"), query).status_code == 200
+
+
+# -- detail ----------------------------------------------------------------------------
+
+
+def test_the_detail_shows_evidence_cve_data_remediation_and_history(world, login, node):
+    cve_catalog_import(paths=[CVE_FIXTURE])
+    record = CveRecord.objects.exclude(references=[]).exclude(cvss_score=None).first()
+    finding = FindingFactory(node=node, cve_ids=[record.cve_id, "CVE-1999-0001"], remediation="Upgrade it.",
+                             evidence={"banner": "OpenSSH_8.9"}, match_confidence=0.9,
+                             match_reason="openssh 8.9 within range")
+    session = ScanSessionFactory(org=world.org)
+    FindingEvent.objects.create(finding=finding, session=session, kind="new", to_status="open")
+    content = login(world.viewer).get(url("finding_detail", finding.pk)).content.decode()
+    assert record.cve_id in content and str(record.cvss_score) in content and record.references[0] in content
+    assert "Not in the local CVE catalog" in content
+    assert "Upgrade it." in content and "&quot;banner&quot;: &quot;OpenSSH_8.9&quot;" in content
+    assert "90% confidence" in content and "openssh 8.9 within range" in content
+    assert f"#{session.pk}" in content and "New" in content
+
+
+# -- triage, one at a time -------------------------------------------------------------
+
+
+def test_an_analyst_accepts_a_risk_with_a_reason_and_an_expiry(world, login, finding):
+    response = login(world.analyst).post(url("finding_triage", finding.pk), {
+        "status": "risk_accepted", "reason": "behind the VPN", "until": tomorrow_plus(), "version": finding.version})
+    assert response.status_code == 302 and response["Location"] == url("finding_detail", finding.pk)
+    finding.refresh_from_db()
+    assert (finding.status, finding.triage_reason, finding.triaged_by) == ("risk_accepted", "behind the VPN",
+                                                                           world.analyst)
+    assert finding.risk_accepted_until.date().isoformat() == tomorrow_plus()
+    assert AuditEvent.objects.filter(verb="finding.triaged", target_id=str(finding.pk)).exists()
+    assert FindingEvent.objects.filter(finding=finding, kind="triaged").exists()
+
+
+def test_the_triage_form_explains_what_is_missing(world, login, finding):
+    client = login(world.analyst)
+    response = client.post(url("finding_triage", finding.pk), {"status": "risk_accepted", "version": 1})
+    assert response.status_code == 400 and b"Say why" in response.content and b"needs an expiry" in response.content
+    response = client.post(url("finding_triage", finding.pk), {"status": "open", "version": 1})
+    assert response.status_code == 400 and b"Only a triaged finding" in response.content
+
+
+def test_a_triage_from_a_stale_page_shows_the_current_state_instead(world, login, finding):
+    Finding.objects.filter(pk=finding.pk).update(status="false_positive", triage_reason="someone else", version=2)
+    response = login(world.analyst).post(url("finding_triage", finding.pk), {
+        "status": "risk_accepted", "reason": "mine", "until": tomorrow_plus(), "version": 1})
+    assert response.status_code == 409
+    assert b"Someone changed this finding" in response.content and b"someone else" in response.content
+    assert b'name="version" value="2"' in response.content
+    finding.refresh_from_db()
+    assert finding.triage_reason == "someone else"
+
+
+def test_a_row_triaged_from_the_list_comes_back_as_a_row(world, login, finding):
+    response = login(world.analyst).post(url("finding_triage", finding.pk), {
+        "status": "false_positive", "reason": "decoy", "version": finding.version, "from": "list"},
+        HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert response.status_code == 200 and content.startswith("<tr") and "False positive" in content.replace("_", " ")
+    assert 'name="version" value="2"' in content
+
+
+def test_a_stale_row_in_the_list_shows_its_current_state(world, login, finding):
+    Finding.objects.filter(pk=finding.pk).update(status="false_positive", version=5)
+    response = login(world.analyst).post(url("finding_triage", finding.pk), {
+        "status": "false_positive", "reason": "decoy", "version": 1, "from": "list"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 409 and b"Changed meanwhile" in response.content
+    assert b'name="version" value="5"' in response.content
+
+
+# -- triage in bulk --------------------------------------------------------------------
+
+
+def test_selected_rows_are_triaged_together(world, login, node):
+    chosen = [FindingFactory(node=node) for _ in range(3)]
+    other = FindingFactory(node=node)
+    response = login(world.analyst).post(url("finding_bulk_triage"), {
+        "status": "false_positive", "reason": "lab", "finding": [f.pk for f in chosen], "filter": "severity=medium"})
+    assert response.status_code == 302 and response["Location"] == f"{url('finding_list')}?severity=medium"
+    assert Finding.objects.filter(status="false_positive").count() == 3
+    other.refresh_from_db()
+    assert other.status == "open"
+    assert AuditEvent.objects.filter(verb="finding.triaged").count() == 3
+
+
+def test_all_matching_a_filter_asks_first_with_the_count_then_triages(world, login, node):
+    for _ in range(4):
+        FindingFactory(node=node, severity="low")
+    FindingFactory(node=node, severity="critical")
+    client = login(world.analyst)
+    data = {"status": "risk_accepted", "reason": "accepted by CISO", "until": tomorrow_plus(), "matching": "on",
+            "filter": "severity=low"}
+    confirm = client.post(url("finding_bulk_triage"), data)
+    assert confirm.status_code == 200 and b"<strong>4</strong> findings match" in confirm.content
+    assert not Finding.objects.filter(status="risk_accepted").exists()
+    done = client.post(url("finding_bulk_triage"), {**data, "confirmed": "on"}, follow=True)
+    assert Finding.objects.filter(status="risk_accepted").count() == 4
+    assert Finding.objects.get(severity="critical").status == "open"
+    assert b"4 findings accepted as a risk" in done.content
+
+
+def test_bulk_triage_without_a_selection_says_what_to_do(world, login, finding):
+    response = login(world.analyst).post(url("finding_bulk_triage"), {"status": "false_positive", "reason": "x"},
+                                         follow=True)
+    assert b"Select findings" in response.content
