@@ -8,6 +8,7 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -209,7 +210,7 @@ def schedule_next_runs(*, crontab: str, tz: str, count: int = 5, after: datetime
                 for minute in minutes:
                     local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
                     # A wall time skipped by a DST change does not exist: beat does not fire then.
-                    if local.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+                    if local.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
                         continue
                     if local > start:
                         runs.append(local)
