@@ -78,15 +78,17 @@ def membership_remove(*, membership: Membership, by: Membership, ip: str | None 
 
 @transaction.atomic
 def api_token_create(
-    *, org, name: str, access: str, by=None, expires_at: datetime | None = None, ip: str | None = None
+    *, org, name: str, access: str, by=None, expires_at: datetime | None = None, ip: str | None = None,
+    via: str = "",
 ) -> tuple[ApiToken, str]:
-    """Create a token; the raw key is returned once and never stored."""
+    """Create a token; the raw key is returned once and never stored. ``via`` names a tool (a command)."""
     key = ApiToken.generate_key()
     token = ApiToken.objects.create(
         org=org, name=name, access=access, created_by=by, expires_at=expires_at,
         prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key),
     )
-    audit_record(org=org, verb="api_token.created", target=token, changes={"access": access}, actor=by, ip=ip)
+    changes = {"access": access, **({"via": via} if via else {})}
+    audit_record(org=org, verb="api_token.created", target=token, changes=changes, actor=by, ip=ip)
     return token, key
 
 
