@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, Sum
+import json
+from typing import Any
 
-from nodes.models import Node, NodeSnapshot
+from django.db import connection
+from django.db.models import Case, Count, F, Q, Sum, TextField, Value, When
+from django.db.models.functions import Cast
+
+from nodes.models import Node, NodeScore, NodeSnapshot
 
 GRADES = ("A", "B", "C", "D", "F")
 
@@ -36,3 +41,120 @@ def dashboard_for_org(*, org, worst: int = 20) -> dict:
         "worst_snapshots": list(worst_nodes),
         "latest_score": org.scores.first(),
     }
+
+
+# --- the nodes page ----------------------------------------------------------------------------
+
+# Sort keys of the nodes table -> the columns they order by (a tie-break on the address keeps pages stable).
+NODE_SORTS = {
+    "address": ("node__address",),
+    "name": ("node__name", "node__address"),
+    "score": (F("score").asc(nulls_last=True), "node__address"),
+    "grade": ("grade", "node__address"),
+    "findings": ("open_total", "node__address"),
+    "critical": ("critical", "node__address"),
+    "high": ("high", "node__address"),
+    "medium": ("medium", "node__address"),
+    "low": ("low", "node__address"),
+    "protocols": ("node__protocols", "node__address"),
+    "tags": ("node__tags", "node__address"),
+    "state": ("node__state", "node__address"),
+    "enabled": ("node__enabled", "node__address"),
+    "last_scan": (F("last_scan_at").asc(nulls_first=True), "node__address"),
+    "interventions": ("open_interventions", "node__address"),
+}
+
+
+def _filter_json_list(rows, field: str, value: str):
+    """Rows whose JSON list ``field`` holds ``value``: jsonb containment where the backend has it."""
+    if connection.features.supports_json_field_contains:
+        return rows.filter(**{f"{field}__contains": [value]})
+    alias = field.replace("__", "_") + "_text"
+    # SQLite keeps the list as JSON text (as json.dumps wrote it): match the element's JSON spelling, quotes included.
+    return rows.annotate(**{alias: Cast(field, TextField())}).filter(**{f"{alias}__contains": json.dumps(value)})
+
+
+def node_table_for_org(*, org, filters: dict[str, Any] | None = None, sort: str = "address", descending: bool = False):
+    """The nodes page's rows: snapshots with their node, filtered and sorted in the database.
+
+    ``filters`` keys (all optional): q (address, name or hostname contains), grade (A-F or
+    "none" for not scored yet), protocol, tag, state, enabled (True/False). Unknown sort
+    keys fall back to the address. One query per page of rows, whatever the node count.
+    """
+    filters = filters or {}
+    rows = (
+        NodeSnapshot.objects.filter(org=org)
+        .select_related("node")
+        .annotate(open_total=F("critical") + F("high") + F("medium") + F("low") + F("info"))
+    )
+    if q := (filters.get("q") or "").strip():
+        rows = rows.filter(Q(node__address__icontains=q) | Q(node__name__icontains=q) | Q(node__hostname__icontains=q))
+    if grade := filters.get("grade"):
+        rows = rows.filter(grade="") if grade == "none" else rows.filter(grade=grade)
+    if protocol := filters.get("protocol"):
+        rows = _filter_json_list(rows, "node__protocols", protocol)
+    if tag := filters.get("tag"):
+        rows = _filter_json_list(rows, "node__tags", tag)
+    if state := filters.get("state"):
+        rows = rows.filter(node__state=state)
+    if filters.get("enabled") is not None:
+        rows = rows.filter(node__enabled=filters["enabled"])
+    order = NODE_SORTS.get(sort, NODE_SORTS["address"])
+    if descending:
+        order = tuple(_descending(o) for o in order[:1]) + order[1:]
+    return rows.order_by(*order)
+
+
+def _descending(expression):
+    if isinstance(expression, str):
+        return expression[1:] if expression.startswith("-") else f"-{expression}"
+    # An OrderBy built with .asc(nulls_...): flip the direction, keep the unscored rows where they were.
+    flipped = expression.copy()
+    flipped.descending = not expression.descending
+    return flipped
+
+
+def node_detail_for_org(*, node, findings: int = 20, history: int = 60, jobs: int = 20,
+                        interventions: int = 20) -> dict:
+    """Everything the node page shows beside the node itself, each list bounded (one query per list)."""
+    from interventions.models import Intervention
+    from scans.models import Finding, ScanJob
+
+    open_findings = list(
+        Finding.objects.filter(org=node.org, node=node).open()
+        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
+        .order_by(_severity_rank(), F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: findings + 1]
+    )
+    scores = NodeScore.objects.filter(node=node).order_by("-created_at").values_list("created_at", "score")
+    return {
+        "open_findings": open_findings[:findings],
+        "more_findings": len(open_findings) > findings,
+        "score_points": list(reversed(scores[:history])),
+        "jobs": list(
+            ScanJob.objects.filter(node=node, session__org=node.org)
+            .select_related("session__profile")
+            .only("id", "scanner", "status", "attempts", "max_attempts", "error", "queued_at", "started_at",
+                  "finished_at", "session__id", "session__status", "session__trigger", "session__created_at",
+                  "session__profile__name")
+            .order_by("-queued_at", "-id")[:jobs]
+        ),
+        "interventions": list(
+            Intervention.objects.filter(org=node.org, node=node).order_by(_state_rank(), "-opened_at")[:interventions]
+        ),
+    }
+
+
+def _severity_rank():
+    from scans.models import SEVERITY_RANK
+
+    return Case(*(When(severity=s, then=Value(-rank)) for s, rank in SEVERITY_RANK.items()), default=Value(0))
+
+
+def _state_rank():
+    from interventions.models import Intervention
+
+    return Case(
+        When(state=Intervention.State.OPEN, then=Value(0)),
+        When(state=Intervention.State.ACKNOWLEDGED, then=Value(1)),
+        default=Value(2),
+    )

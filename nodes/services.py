@@ -92,13 +92,19 @@ def _literal_ip(address: str) -> str | None:
 # --- one node ---------------------------------------------------------------------------------
 
 
+def node_address_validate(*, org, address: str, exclude_pk=None, resolver: Resolver | None = None) -> CheckedTarget:
+    """May ``address`` become (or replace ``exclude_pk``'s) node address? The checked target, or ValidationError."""
+    checked = node_address_check(org=org, address=address, resolver=resolver)
+    _duplicate(org, _canonical(checked), exclude_pk=exclude_pk)
+    return checked
+
+
 def node_create(*, org, address: str, name: str = "", tags=None, by=None, token=None, ip: str | None = None,
                 resolver: Resolver | None = None) -> Node:
     """Add a node after the scope guard accepts its address; a duplicate address is refused."""
-    checked = node_address_check(org=org, address=address, resolver=resolver)
+    checked = node_address_validate(org=org, address=address, resolver=resolver)
     canonical = _canonical(checked)
     name, tags = _clean_name(name), clean_tags(tags)
-    _duplicate(org, canonical)
     try:
         with transaction.atomic():
             node = Node.objects.create(org=org, address=canonical, name=name, tags=tags, hostname=checked.hostname,

@@ -1,7 +1,18 @@
-"""Console pages of the nodes app, under /o/<slug>/ (see config/urls.py)."""
+"""Console pages of the nodes app, under /o/<slug>/nodes/ (see config/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from nodes import views
 
 app_name = "nodes"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.node_list, name="list"),
+    path("add/", views.node_add, name="add"),
+    path("add/validate/", views.node_validate, name="validate"),
+    path("bulk/", views.node_bulk_add, name="bulk"),
+    path("<int:node_id>/", views.node_detail, name="detail"),
+    path("<int:node_id>/edit/", views.node_edit, name="edit"),
+    path("<int:node_id>/enabled/", views.node_enable, name="enable"),
+    path("<int:node_id>/scan/", views.node_scan, name="scan"),
+]

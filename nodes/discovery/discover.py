@@ -1,6 +1,8 @@
-"""Discovery of one node: port scan, service fingerprint, then the protocol registry's probes.
+"""Discovery of nodes: port sweep, service fingerprint, then the protocol registry's probes.
 
-``discover(target, ports="top1000")`` returns a :class:`DiscoveryResult` listing each
+``discover_many(targets, ports)`` sweeps all the targets at once and identifies open ports
+while the sweep goes on; ``discover(target, ports="top1000")`` is the one-node case. Each
+returns a :class:`DiscoveryResult` per node listing each
 detected protocol with its confidence (0-1) and the evidence behind it, and the
 fingerprinted services. No Django here: the nodes app's services turn the result into
 Node rows.
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +23,7 @@ from scans.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed
 from scans.scanners.port_sets import NAMED_SETS, parse_ports
-from scans.scanners.portscan import scan_ports
+from scans.scanners.portscan import PortScanOutcome, raise_fd_limit, sweep
 
 
 @dataclass(slots=True)
@@ -190,33 +194,113 @@ def discovery_ports(ports: str | list[int] | tuple[int, ...], registry: Registry
     return port_list
 
 
-async def discover_async(target: Target | str, ports: str | list[int] | tuple[int, ...] = "top1000",
-                         context: ScanContext | None = None, *, registry: Registry | None = None) -> DiscoveryResult:
-    target = target if isinstance(target, Target) else Target(target)
+async def discover_many(targets: Sequence[Target | str], ports: str | list[int] | tuple[int, ...] = "top1000",
+                        context: ScanContext | None = None, *, registry: Registry | None = None,
+                        timeout: float | None = None,
+                        identify_concurrency: int | None = None) -> list[DiscoveryResult | BaseException]:
+    """Discover many nodes at once: one port sweep over all of them, identification alongside.
+
+    The sweep (:func:`scans.scanners.portscan.sweep`) draws every (node, port) from one cursor
+    under the process's socket budget, so a thousand nodes cost what their ports cost, not a
+    thousand separate scans. Each open port is identified as soon as the sweep finds it, on
+    this event loop, under one limit for the whole run (``identify_concurrency``, else
+    ``context.extra["identify_concurrency"]``, else 256), while the sweep goes on.
+
+    Returns one entry per target, in order: its :class:`DiscoveryResult`, or the exception that
+    ended it (``TimeoutError`` when ``timeout`` seconds passed before it was complete).
+    """
+    loop = asyncio.get_running_loop()
+    targets = [t if isinstance(t, Target) else Target(t) for t in targets]
     context = context or ScanContext()
     registry = registry or default_registry()
-    result = DiscoveryResult(address=target.address, hostname=target.hostname, started_at=time.time())
-    began = time.monotonic()
     port_list = discovery_ports(ports, registry)
-    result.ports_scanned = len(port_list)
-    outcome = await scan_ports(target.address, port_list, timeout=context.connect_timeout,
-                               concurrency=max(context.concurrency, 256), rate_limit=context.rate_limit)
-    result.portscan = dict(outcome.counts)
-    result.open_ports = sorted(outcome.open)
-    if outcome.untried:
-        result.complete, result.error = False, f"{outcome.untried} port(s) not probed"
-    attempts: list[dict[str, Any]] = []
-    limit = asyncio.Semaphore(int(context.extra.get("port_concurrency", 32)))
+    began, now = time.monotonic(), time.time()
+    results = [DiscoveryResult(address=t.address, hostname=t.hostname, started_at=now, ports_scanned=len(port_list))
+               for t in targets]
+    futures: list[asyncio.Future] = [loop.create_future() for _ in targets]
+    identifying: list[list[asyncio.Task]] = [[] for _ in targets]
+    swept = [False] * len(targets)
+    attempts: list[list[dict[str, Any]]] = [[] for _ in targets]
+    limit = asyncio.Semaphore(max(1, int(identify_concurrency or context.extra.get("identify_concurrency", 256))))
+    stop = threading.Event()
 
-    async def one(port: int):
+    async def identify(i: int, port: int):
         async with limit:
-            return await discover_port(target.address, port, hostname=target.hostname, context=context,
-                                       registry=registry, attempts=attempts)
+            return await discover_port(targets[i].address, port, hostname=targets[i].hostname, context=context,
+                                       registry=registry, attempts=attempts[i])
 
-    for service, detected in await asyncio.gather(*(one(p) for p in result.open_ports)):
-        result.services.append(service)
-        result.protocols.extend(detected)
-    result.duration = round(time.monotonic() - began, 4)
+    def settle(i: int) -> None:
+        if not swept[i] or futures[i].done() or not all(task.done() for task in identifying[i]):
+            return
+        result = results[i]
+        for task in identifying[i]:
+            if task.cancelled():
+                return
+            if task.exception() is not None:
+                futures[i].set_exception(task.exception())
+                return
+            service, detected = task.result()
+            result.services.append(service)
+            result.protocols.extend(detected)
+        result.services.sort(key=lambda s: s.port)
+        result.duration = round(time.monotonic() - began, 4)
+        futures[i].set_result(result)
+
+    def opened(i: int, port: int) -> None:
+        task = loop.create_task(identify(i, port))
+        identifying[i].append(task)
+        task.add_done_callback(lambda _task, i=i: settle(i))
+
+    def host_swept(i: int, outcome: PortScanOutcome) -> None:
+        results[i].portscan = dict(outcome.counts)
+        results[i].open_ports = sorted(outcome.open)
+        swept[i] = True
+        settle(i)
+
+    def swept_all(sweeping: asyncio.Future) -> None:
+        error = None if sweeping.cancelled() else sweeping.exception()
+        for i, outcome in enumerate([] if error or sweeping.cancelled() else sweeping.result()):
+            if outcome.untried and not futures[i].done():
+                results[i].complete, results[i].error = False, f"{outcome.untried} port(s) not probed"
+        for future in futures:
+            if error is not None and not future.done():
+                future.set_exception(error)
+
+    raise_fd_limit()
+    # The sweep thread reports through the loop: callbacks run here, never on the thread.
+    sweeping = asyncio.ensure_future(asyncio.to_thread(
+        sweep, [(t.address, port_list) for t in targets], timeout=context.connect_timeout,
+        rate_limit=context.rate_limit, stop=stop,
+        on_open=lambda i, port: loop.call_soon_threadsafe(opened, i, port),
+        on_host_done=lambda i, outcome: loop.call_soon_threadsafe(host_swept, i, outcome),
+    ))
+    sweeping.add_done_callback(swept_all)
+    try:
+        if futures:
+            await asyncio.wait(futures, timeout=timeout)
+    finally:
+        stop.set()  # a timed-out or cancelled run stops probing; the thread ends within a poll round
+        leftovers = [task for tasks in identifying for task in tasks if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, sweeping, return_exceptions=True)
+    out: list[DiscoveryResult | BaseException] = []
+    for future in futures:
+        if not future.done():
+            future.cancel()
+            out.append(TimeoutError(f"discovery overran its time budget of {timeout:g}s"))
+        else:
+            out.append(future.exception() or future.result())
+    return out
+
+
+async def discover_async(target: Target | str, ports: str | list[int] | tuple[int, ...] = "top1000",
+                         context: ScanContext | None = None, *, registry: Registry | None = None) -> DiscoveryResult:
+    context = context or ScanContext()
+    concurrency = int(context.extra.get("port_concurrency", 32))  # one node: its own open ports at once
+    (result,) = await discover_many([target], ports, context, registry=registry, identify_concurrency=concurrency)
+    if isinstance(result, BaseException):
+        raise result
     return result
 
 

@@ -1,0 +1,90 @@
+"""Console forms for nodes: they read and shape input; the services decide (scope, duplicates)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from nodes.discovery.registry import default_registry
+from nodes.models import Node
+from nodes.selectors import GRADES, NODE_SORTS
+from nodes.services import BULK_MAX_BYTES, BULK_MAX_ROWS
+
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def _protocol_choices():
+    return [("", "Any protocol")] + [(p.name, p.name) for p in default_registry().protocols]
+
+
+class NodeFilterForm(forms.Form):
+    """The nodes page's search, filters, sort and page, all from the URL (shareable, back button works)."""
+
+    q = forms.CharField(label="Search", required=False, max_length=255,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Address, name or host name",
+                                                      "data-search": ""}))
+    grade = forms.ChoiceField(label="Grade", required=False,
+                              choices=[("", "Any grade"), *((g, g) for g in GRADES), ("none", "Not scored")])
+    protocol = forms.ChoiceField(label="Protocol", required=False, choices=_protocol_choices)
+    tag = forms.CharField(label="Tag", required=False, max_length=40)
+    state = forms.ChoiceField(label="State", required=False, choices=[("", "Any state"), *Node.State.choices])
+    enabled = forms.ChoiceField(label="Enabled", required=False,
+                                choices=[("", "Enabled or not"), ("yes", "Enabled"), ("no", "Disabled")])
+    sort = forms.CharField(required=False, widget=forms.HiddenInput)
+    per = forms.TypedChoiceField(label="Per page", required=False, coerce=int, empty_value=50,
+                                 choices=[(n, str(n)) for n in PAGE_SIZES])
+
+    def criteria(self) -> tuple[dict, str, bool, int]:
+        """(filters, sort key, descending, page size); a bad value in the URL is ignored, not an error."""
+        self.is_valid()  # an invalid field drops out of cleaned_data; the valid ones still apply
+        data = self.cleaned_data
+        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state")}
+        enabled = data.get("enabled")
+        filters["enabled"] = {"yes": True, "no": False}.get(enabled or "")
+        sort = data.get("sort") or "address"
+        descending = sort.startswith("-")
+        key = sort.lstrip("-")
+        if key not in NODE_SORTS:
+            key, descending = "address", False
+        return filters, key, descending, data.get("per") or 50
+
+
+class NodeAddForm(forms.Form):
+    address = forms.CharField(label="Address", max_length=255,
+                              help_text="An IP address or a host name inside the organization's scope.")
+    name = forms.CharField(label="Name", max_length=200, required=False)
+    tags = forms.CharField(label="Tags", max_length=1000, required=False, help_text="Separated by commas.")
+
+
+class NodeEditForm(forms.Form):
+    address = forms.CharField(label="Address", max_length=255,
+                              help_text="Changing it checks the new address against the scope again.")
+    name = forms.CharField(label="Name", max_length=200, required=False)
+    hostname = forms.CharField(label="Host name (SNI and Host header)", max_length=255, required=False,
+                               help_text="For an IP node served under a name; never resolved.")
+    tags = forms.CharField(label="Tags", max_length=1000, required=False, help_text="Separated by commas.")
+
+    @classmethod
+    def for_node(cls, node: Node) -> NodeEditForm:
+        return cls(initial={"address": node.address, "name": node.name, "hostname": node.hostname,
+                            "tags": ", ".join(node.tags)})
+
+
+class NodeBulkForm(forms.Form):
+    text = forms.CharField(
+        label="Paste addresses", required=False, widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="One address per line, optionally followed by a name: 127.0.0.5 web-1. Lines starting with # are skipped.",
+    )
+    file = forms.FileField(
+        label="Or upload a CSV file", required=False,
+        help_text=f"Columns address, name (optional), tags separated by ; (optional); a header row is optional. "
+                  f"At most {BULK_MAX_ROWS:,} rows and {BULK_MAX_BYTES // 1000:,} kB.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool((data.get("text") or "").strip()) == bool(data.get("file")):
+            raise forms.ValidationError("Paste a list or choose a CSV file (one of the two).")
+        upload = data.get("file")
+        if upload is not None and upload.size > BULK_MAX_BYTES:
+            raise forms.ValidationError(f"The file is larger than {BULK_MAX_BYTES:,} bytes; split it.")
+        return data

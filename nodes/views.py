@@ -1,0 +1,182 @@
+"""Console pages for nodes: the list, add (one or many), detail, edit, enable/disable, scan now."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from nodes import services
+from nodes.access import node_for
+from nodes.forms import PAGE_SIZES, NodeAddForm, NodeBulkForm, NodeEditForm, NodeFilterForm
+from nodes.selectors import NODE_SORTS, node_detail_for_org, node_table_for_org
+from orgs.access import client_ip, membership_for, writable_membership_for
+from scans.models import ScanSession
+from scans.pipeline.sessions import SessionError, session_start
+
+
+def _is_partial(request) -> bool:
+    # A history restore (back button after the cache expired) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+@login_required
+@require_GET
+def node_list(request, slug):
+    membership = membership_for(request.user, slug)
+    form = NodeFilterForm(request.GET)
+    filters, sort, descending, per = form.criteria()
+    rows = node_table_for_org(org=membership.org, filters=filters, sort=sort, descending=descending)
+    page = Paginator(rows, per).get_page(request.GET.get("page"))
+    context = {
+        "org": membership.org, "membership": membership, "form": form, "page": page,
+        "filtered": any(value not in (None, "") for value in filters.values()),
+        "sort_value": f"-{sort}" if descending else sort, "per": per, "page_sizes": PAGE_SIZES,
+        "columns": [{"key": key, "label": label, "num": num, "title": title, **_sort_link(key, sort, descending)}
+                    for key, label, num, title in COLUMNS],
+    }
+    template = "nodes/partials/table.html" if _is_partial(request) else "nodes/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+# The table's columns, in order: sort key (nodes.selectors.NODE_SORTS), header, numeric, full name.
+COLUMNS = (
+    ("address", "Address", False, ""), ("name", "Name", False, ""), ("score", "Score", True, ""),
+    ("grade", "Grade", False, ""), ("findings", "Findings", True, "Open findings"),
+    ("critical", "Crit.", True, "Critical"), ("high", "High", True, ""), ("medium", "Med.", True, "Medium"),
+    ("low", "Low", True, ""), ("protocols", "Protocols", False, ""), ("tags", "Tags", False, ""),
+    ("state", "State", False, ""), ("enabled", "Enabled", False, ""), ("last_scan", "Last scan", False, ""),
+    ("interventions", "Interv.", True, "Open interventions"),
+)
+assert {c[0] for c in COLUMNS} == set(NODE_SORTS), "every column sorts, every sort is a column"
+
+
+def _sort_link(key: str, current: str, descending: bool) -> dict:
+    """The next sort value of a column header, and its aria-sort when it is the current one."""
+    if key != current:
+        return {"value": key, "aria": None}
+    return {"value": key if descending else f"-{key}", "aria": "descending" if descending else "ascending"}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def node_add(request, slug):
+    membership = writable_membership_for(request.user, slug)
+    form = NodeAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            node = services.node_create(org=membership.org, by=request.user, ip=client_ip(request), **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("address" if error.code in ("scope", "duplicate") else None, error)
+        else:
+            messages.success(request, f"{node.address} added. Scan it now or wait for the next scheduled session.")
+            return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    status = 400 if form.is_bound else 200
+    return render(request, "nodes/add.html", {"org": membership.org, "membership": membership, "form": form},
+                  status=status)
+
+
+@login_required
+@require_GET
+def node_validate(request, slug):
+    """The scope guard's verdict on the address being typed (htmx, on change): accepted, or refused and why."""
+    membership = writable_membership_for(request.user, slug)
+    node = node_for(membership, request.GET["node"]) if request.GET.get("node") else None
+    address = request.GET.get("address", "").strip()
+    verdict, reason = None, ""
+    if address and (node is None or address != node.address):
+        try:
+            checked = services.node_address_validate(org=membership.org, address=address,
+                                                     exclude_pk=node.pk if node else None)
+        except ValidationError as error:
+            verdict, reason = "refused", " ".join(error.messages)
+        else:
+            verdict = "accepted"
+            reason = f"{checked.hostname} resolves to {', '.join(checked.addresses)}" if checked.hostname else ""
+    return render(request, "nodes/partials/address_check.html",
+                  {"org": membership.org, "verdict": verdict, "reason": reason, "address": address})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def node_bulk_add(request, slug):
+    membership = writable_membership_for(request.user, slug)
+    form = NodeBulkForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data.get("file")
+        source = {"csv_file": upload.read()} if upload else {"text": form.cleaned_data["text"]}
+        try:
+            report = services.nodes_bulk_add(org=membership.org, by=request.user, ip=client_ip(request), **source)
+        except ValidationError as error:
+            form.add_error("file" if upload else "text", error)
+        else:
+            messages.success(request, f"{report.added} added, {report.duplicates} skipped as duplicates, "
+                                      f"{report.refused} refused.")
+            form = NodeBulkForm()
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "nodes/bulk.html",
+                  {"org": membership.org, "membership": membership, "form": form, "report": report}, status=status)
+
+
+@login_required
+@require_GET
+def node_detail(request, slug, node_id):
+    membership = membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    context = {"org": membership.org, "membership": membership, "node": node, "snapshot": node.snapshot,
+               **node_detail_for_org(node=node)}
+    return render(request, "nodes/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def node_edit(request, slug, node_id):
+    membership = writable_membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    form = NodeEditForm(request.POST) if request.method == "POST" else NodeEditForm.for_node(node)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.node_update(node=node, by=request.user, ip=client_ip(request), **form.cleaned_data)
+        except ValidationError as error:
+            field = {"scope": "address", "duplicate": "address", "hostname": "hostname", "tags": "tags",
+                     "name": "name"}.get(error.code)
+            form.add_error(field, error)
+        else:
+            messages.success(request, f"{node} saved.")
+            return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    return render(request, "nodes/edit.html", {"org": membership.org, "membership": membership, "node": node,
+                                               "form": form}, status=400 if form.is_bound else 200)
+
+
+@login_required
+@require_POST
+def node_enable(request, slug, node_id):
+    membership = writable_membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    enabled = request.POST.get("enabled") == "1"
+    services.node_set_enabled(node=node, enabled=enabled, by=request.user, ip=client_ip(request))
+    messages.success(request, f"{node} {'enabled' if enabled else 'disabled: sessions leave it out'}.")
+    return redirect("nodes:detail", slug=slug, node_id=node.pk)
+
+
+@login_required
+@require_POST
+def node_scan(request, slug, node_id):
+    """Start a console session over this one node, then follow it on the session's page."""
+    membership = writable_membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    try:
+        session = session_start(org=membership.org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,
+                                targets=[node.address])
+    except SessionError as error:
+        messages.error(request, f"The scan did not start: {error}")
+        return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    messages.success(request, f"Session {session.pk} started for {node}.")
+    return redirect(f"/o/{slug}/sessions/{session.pk}/")
