@@ -40,5 +40,12 @@ def page(browser):
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # The console runs under a strict Content-Security-Policy: a violation (an inline script or
+    # style, a CDN) shows only in the browser console, so every browser test fails on one.
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text else None)
+    page.on("pageerror", lambda error: violations.append(f"page error: {error}"))
     yield page
     context.close()
+    assert violations == [], f"the browser reported CSP violations or script errors: {violations}"
