@@ -318,6 +318,11 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
             "to_status": "'fixed'", "at": "f.fixed_at",
         }, f"{_table(Finding)} f WHERE f.org_id = %(org)s AND f.status = 'fixed'", P)
         done("finding events", rows)
+        # Fresh statistics before reading what was just written: with the planner still
+        # believing the tables empty, the snapshot aggregate below runs once per node.
+        for model in (Node, Finding, FindingEvent, ScanJob):
+            cursor.execute(f"ANALYZE {_table(model)}")
+        done("analyze", 0)
 
         # Snapshots from the open findings, as the scoring stage writes them.
         rows = _insert_select(cursor, NodeSnapshot, {
@@ -333,7 +338,8 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
            "count(*) FILTER (WHERE severity = 'critical') AS critical, count(*) FILTER (WHERE severity = 'high') AS high, "
            "count(*) FILTER (WHERE severity = 'medium') AS medium, count(*) FILTER (WHERE severity = 'low') AS low, "
            f"count(*) FILTER (WHERE severity = 'info') AS info FROM {_table(Finding)} "
-           "WHERE org_id = %(org)s AND status = 'open' GROUP BY node_id) c ON c.node_id = n.id WHERE n.org_id = %(org)s", P)
+           "WHERE org_id = %(org)s AND status = 'open' GROUP BY node_id OFFSET 0) c ON c.node_id = n.id "
+           "WHERE n.org_id = %(org)s", P)
         cursor.execute(f"UPDATE {_table(NodeSnapshot)} SET grade = CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 "
                        "THEN 'B' WHEN score >= 65 THEN 'C' WHEN score >= 40 THEN 'D' ELSE 'F' END WHERE org_id = %(org)s", P)
         done("snapshots", rows)
