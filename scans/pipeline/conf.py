@@ -63,8 +63,20 @@ def job_batch_size() -> int:
 
 
 def discovery_batch_size() -> int:
-    """Discovery jobs per message: each is a port scan plus fingerprinting, far longer than an inspector job."""
-    return max(1, int(_number("WATCHPOST_DISCOVERY_BATCH", 6)))
+    """At most this many discovery jobs per message. A message's nodes are swept together, under one
+    socket budget, with identification alongside (``discover_many``): the bigger the batch, the
+    less each node costs, so a session's nodes are split into as few, even messages as this allows."""
+    return max(1, int(_number("WATCHPOST_DISCOVERY_BATCH", 250)))
+
+
+def discovery_sockets() -> int:
+    """Connects in flight at once per worker process, over all the discovery it runs (the sweep's budget)."""
+    return max(1, int(_number("WATCHPOST_DISCOVERY_SOCKETS", 4096)))
+
+
+def discovery_identify_concurrency() -> int:
+    """Open ports identified at once per discovery message, while its sweep goes on."""
+    return max(1, int(_number("WATCHPOST_DISCOVERY_IDENTIFY", 256)))
 
 
 def watchdog_interval_seconds() -> float:

@@ -124,6 +124,8 @@ def jobs_pump(*, org_id: int) -> int:
         now = timezone.now()
         for (_, is_discovery), rows in groups.items():
             size = conf.discovery_batch_size() if is_discovery else conf.job_batch_size()
+            if is_discovery:  # even messages: 1,001 nodes are five of about 200, not four of 250 and one of 1
+                size = -(-len(rows) // -(-len(rows) // size))
             for start in range(0, len(rows), size):
                 batch = rows[start:start + size]
                 ids = [row["id"] for row in batch]
@@ -226,8 +228,41 @@ def _target(job: ScanJob) -> Target:
 
 
 async def _run_all(jobs: list[ScanJob]) -> dict[int, Any]:
-    results = await asyncio.gather(*(_run_one(job) for job in jobs), return_exceptions=True)
-    return {job.pk: result for job, result in zip(jobs, results)}
+    discovery = [job for job in jobs if job.scanner == DISCOVERY]
+    others = [job for job in jobs if job.scanner != DISCOVERY]
+    found, *results = await asyncio.gather(_discover_all(discovery), *(_run_one(job) for job in others),
+                                           return_exceptions=True)
+    if isinstance(found, BaseException):
+        found = {job.pk: found for job in discovery}
+    return {**found, **{job.pk: result for job, result in zip(others, results)}}
+
+
+async def _discover_all(jobs: list[ScanJob]) -> dict[int, Any]:
+    """The message's discovery jobs as one fleet: one sweep over all their nodes, identification alongside.
+
+    Each job keeps its own outcome: its result, or the error (scope, timeout) that ended it.
+    """
+    from nodes.discovery.discover import discover_many
+    from scans.scanners.portscan import PROCESS_BUDGET
+
+    PROCESS_BUDGET.resize(conf.discovery_sockets())
+    out: dict[int, Any] = {}
+    by_profile: dict[int, list[tuple[ScanJob, Target]]] = defaultdict(list)
+    for job in jobs:
+        try:
+            by_profile[job.session.profile_id].append((job, _target(job)))
+        except Exception as exc:  # noqa: BLE001 - out of scope now: this job fails, the others run
+            out[job.pk] = exc
+    for group in by_profile.values():
+        profile = group[0][0].session.profile
+        timeout = profile_timeout(profile, DISCOVERY)
+        found = await discover_many([target for _, target in group], profile_ports(profile), profile_context(profile),
+                                    timeout=timeout, identify_concurrency=conf.discovery_identify_concurrency())
+        for (job, _), result in zip(group, found):
+            if isinstance(result, TimeoutError):
+                result = JobTimeout(f"discovery overran its time budget of {timeout:g}s")
+            out[job.pk] = result if isinstance(result, BaseException) else result.to_dict()
+    return out
 
 
 async def _run_one(job: ScanJob) -> dict[str, Any]:
@@ -236,14 +271,6 @@ async def _run_one(job: ScanJob) -> dict[str, Any]:
     context = profile_context(profile)
     target = _target(job)
     hard = timeout + conf.job_grace_seconds()
-    if job.scanner == DISCOVERY:
-        from nodes.discovery.discover import discover_async
-
-        try:
-            result = await asyncio.wait_for(discover_async(target, profile_ports(profile), context), timeout=timeout)
-        except TimeoutError:
-            raise JobTimeout(f"discovery overran its time budget of {timeout:g}s") from None
-        return result.to_dict()
     scanner = get_scanner(job.scanner)
     options = profile_scanner_options(profile, job.scanner)
     if not target.services and target.ports and scanner.options.get("ports", (None,))[0] is list:
