@@ -46,7 +46,8 @@ from urllib.parse import urlsplit
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
+from django.http import Http404
 from django.utils import timezone
 
 from orgs.audit import audit_record
@@ -140,6 +141,45 @@ def _severity_clean(severity: str) -> str:
     if severity not in SEVERITIES:
         raise WebhookError(f"unknown severity {severity!r}; choose from {', '.join(SEVERITIES)}")
     return severity
+
+
+# --- access and selectors ----------------------------------------------------------------------
+
+
+def webhook_endpoint_for(membership, endpoint_id) -> WebhookEndpoint:
+    """The organization's endpoint, or 404 (another organization's endpoint is not revealed).
+
+    Reads only ``membership.org``, so the API's token principal passes too.
+    """
+    endpoint = WebhookEndpoint.objects.select_related("org").filter(org=membership.org, pk=endpoint_id).first()
+    if endpoint is None:
+        raise Http404("No such webhook endpoint")
+    return endpoint
+
+
+def webhook_delivery_for(endpoint: WebhookEndpoint, delivery_id) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.select_related("endpoint__org").filter(endpoint=endpoint, pk=delivery_id).first()
+    if delivery is None:
+        raise Http404("No such delivery")
+    return delivery
+
+
+def webhook_endpoint_list_for_org(*, org):
+    """Endpoints with their delivery counts by outcome, in one query."""
+    def count(*statuses):
+        return Count("deliveries", filter=Q(deliveries__status__in=statuses))
+
+    return (WebhookEndpoint.objects.filter(org=org).order_by("created_at", "id")
+            .annotate(succeeded=count(Status.SUCCEEDED), failed=count(Status.FAILED),
+                      waiting=count(Status.PENDING, Status.RETRYING, Status.HELD)))
+
+
+def webhook_delivery_list(*, endpoint: WebhookEndpoint, status: str = ""):
+    """The endpoint's delivery log, newest first (the payload is left out: it can be large)."""
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).defer("payload").order_by("-created_at", "-id")
+    if status:
+        deliveries = deliveries.filter(status=status)
+    return deliveries
 
 
 # --- endpoint services --------------------------------------------------------------------------
