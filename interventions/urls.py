@@ -1,7 +1,16 @@
-"""Console pages of the interventions app, under /o/<slug>/ (see config/urls.py)."""
+"""Console pages of the interventions app, under /o/<slug>/interventions/ (see config/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from interventions import views
 
 app_name = "interventions"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.intervention_list, name="list"),
+    path("<int:intervention_id>/", views.intervention_detail, name="detail"),
+    path("<int:intervention_id>/acknowledge/", views.intervention_acknowledge, name="acknowledge"),
+    path("<int:intervention_id>/resolve/", views.intervention_resolve, name="resolve"),
+    path("<int:intervention_id>/dismiss/", views.intervention_dismiss, name="dismiss"),
+    path("<int:intervention_id>/retry/", views.intervention_retry, name="retry"),
+]

@@ -1,0 +1,37 @@
+"""Reads about interventions, always scoped to an organization."""
+
+from __future__ import annotations
+
+from django.db.models import Case, IntegerField, Value, When
+
+from interventions.models import Intervention
+
+State = Intervention.State
+
+# The queue's order: what needs a person first.
+STATE_RANK = {State.OPEN: 0, State.ACKNOWLEDGED: 1, State.RESOLVED: 2, State.DISMISSED: 2}
+UNRESOLVED = "unresolved"
+CLOSED = "closed"
+
+
+def _rank():
+    return Case(*(When(state=s, then=Value(r)) for s, r in STATE_RANK.items()), default=Value(3),
+                output_field=IntegerField())
+
+
+def intervention_queue_for_org(*, org, kind: str = "", state: str = ""):
+    """The queue: open first, then acknowledged, then closed; newest first within each.
+
+    ``state`` is one state, "unresolved" (open or acknowledged), "closed" (resolved or
+    dismissed) or empty for all. Session, job and node come in the same query.
+    """
+    rows = Intervention.objects.for_org(org).select_related("session", "job__node", "node")
+    if kind:
+        rows = rows.filter(kind=kind)
+    if state == UNRESOLVED:
+        rows = rows.filter(state__in=Intervention.UNRESOLVED)
+    elif state == CLOSED:
+        rows = rows.exclude(state__in=Intervention.UNRESOLVED)
+    elif state:
+        rows = rows.filter(state=state)
+    return rows.annotate(rank=_rank()).order_by("rank", "-opened_at", "-id")
