@@ -17,6 +17,7 @@ from config.api_errors import api_not_found
 from interventions import api as interventions_api
 from nodes import api as nodes_api
 from orgs import api as orgs_api
+from orgs import webhook_api
 from scans import api as scans_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -26,6 +27,7 @@ for prefix, viewset, basename in (
     *scans_api.ROUTES,
     *interventions_api.ROUTES,
     *orgs_api.ROUTES,
+    *webhook_api.ROUTES,
 ):
     router.register(prefix, viewset, basename=basename)
 

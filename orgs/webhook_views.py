@@ -75,7 +75,7 @@ def webhook_create(request, slug):
                 min_severity=form.cleaned_data["min_severity"], description=form.cleaned_data["description"],
                 by=request.user, ip=client_ip(request))
         except webhooks.WebhookError as exc:
-            form.add_error("url", str(exc))
+            form.add_error(exc.field, str(exc))
         else:
             # Rendered, not redirected: the secret lives only in this response, never in a URL or the session.
             response = render(request, "orgs/webhooks.html",
@@ -110,7 +110,7 @@ def webhook_update(request, slug, endpoint_id):
                 min_severity=form.cleaned_data["min_severity"], description=form.cleaned_data["description"],
                 by=request.user, ip=client_ip(request))
         except webhooks.WebhookError as exc:
-            form.add_error("url", str(exc))
+            form.add_error(exc.field, str(exc))
         else:
             messages.success(request, "Webhook endpoint saved.")
             return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)

@@ -83,7 +83,16 @@ def failure_threshold() -> int:
 
 
 class WebhookError(ValueError):
-    """An endpoint change refused (URL outside policy, unknown event...); the message says why."""
+    """An endpoint change refused (URL outside policy, unknown event...); the message says why.
+
+    ``field`` names the input at fault; ``boundary`` is the scope guard's (``resolution`` means
+    the name did not resolve, which may pass; the others are policy).
+    """
+
+    def __init__(self, message: str, *, field: str = "url", boundary: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.boundary = boundary
 
 
 # --- URL policy --------------------------------------------------------------------------------
@@ -119,9 +128,7 @@ def webhook_url_check(*, org, url: str, resolver: Callable[[str], Iterable[str]]
         checked = resolve_and_check(parts.hostname, scope=[*org.scope_networks, *org.scope_hostnames],
                                     allowed_networks=settings.SCAN_ALLOWED_NETWORKS, resolver=resolver)
     except ScopeError as exc:
-        error = WebhookError(f"webhook URL {exc}")
-        error.boundary = exc.boundary
-        raise error from None
+        raise WebhookError(f"webhook URL {exc}", boundary=exc.boundary) from None
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return CheckedUrl(scheme=parts.scheme, host=parts.hostname, port=port or (443 if parts.scheme == "https" else 80),
                       target=target, address=checked.address)
@@ -131,15 +138,17 @@ def _events_clean(events: Iterable[str]) -> list[str]:
     chosen = list(dict.fromkeys(events or ()))
     unknown = [e for e in chosen if e not in Event.values]
     if unknown:
-        raise WebhookError(f"unknown event(s) {', '.join(unknown)}; choose from {', '.join(Event.values)}")
+        raise WebhookError(f"unknown event(s) {', '.join(unknown)}; choose from {', '.join(Event.values)}",
+                           field="events")
     if not chosen:
-        raise WebhookError("choose at least one event")
+        raise WebhookError("choose at least one event", field="events")
     return chosen
 
 
 def _severity_clean(severity: str) -> str:
     if severity not in SEVERITIES:
-        raise WebhookError(f"unknown severity {severity!r}; choose from {', '.join(SEVERITIES)}")
+        raise WebhookError(f"unknown severity {severity!r}; choose from {', '.join(SEVERITIES)}",
+                           field="min_severity")
     return severity
 
 
@@ -556,7 +565,7 @@ def _attempt(*, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: i
         checked = webhook_url_check(org=endpoint.org, url=endpoint.url, resolver=resolver)
     except WebhookError as exc:
         # A name that does not resolve may be a passing DNS failure; an address outside policy is not.
-        if getattr(exc, "boundary", "") == "resolution":
+        if exc.boundary == "resolution":
             return AttemptResult(status=Status.RETRYING, retry_in=retry_delay(attempt), error=str(exc))
         return AttemptResult(status=Status.FAILED, error=f"refused before sending: {exc}")
     if checked.address != endpoint.pinned_address:
