@@ -53,6 +53,17 @@ def unbind_request_id(**kwargs):
     structlog.contextvars.clear_contextvars()
 
 
+@signals.worker_ready.connect
+def announce_worker(sender=None, **kwargs):
+    """Start this worker's presence heartbeat (config.operations), read by /metrics and the status page."""
+    from config.operations import worker_presence_start
+
+    consumer = sender
+    queues = sorted(q.name for q in consumer.task_consumer.queues) if getattr(consumer, "task_consumer", None) else []
+    worker_presence_start(hostname=consumer.hostname, queues=queues,
+                          concurrency=getattr(consumer.pool, "num_processes", None) if consumer.pool else None)
+
+
 @signals.setup_logging.connect
 def use_django_logging(**kwargs):
     """Keep Django's LOGGING (structured JSON) in workers instead of Celery's own format."""

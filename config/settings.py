@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.MetricsMiddleware",
     "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -262,6 +263,10 @@ if not DEBUG:
 # otherwise any client could claim HTTPS. Off by default.
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# /metrics (Prometheus): a bearer token when set, else only these client networks.
+WATCHPOST_METRICS_TOKEN = os.environ.get("WATCHPOST_METRICS_TOKEN", "")
+WATCHPOST_METRICS_ALLOWED_NETWORKS = env_list("WATCHPOST_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
