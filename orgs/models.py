@@ -24,6 +24,10 @@ class Organization(models.Model):
     schedule_timezone = models.CharField(max_length=64, default="UTC")
     max_concurrent_jobs = models.PositiveIntegerField(default=50)
     node_cooldown_minutes = models.PositiveIntegerField(default=0)
+    # Retention (`manage.py prune`, daily on beat): raw scanner output and whole sessions older than
+    # these are deleted; findings, their history and score history are kept. 0 keeps forever.
+    retention_raw_output_days = models.PositiveIntegerField(default=30)
+    retention_sessions_days = models.PositiveIntegerField(default=365)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -23,6 +23,8 @@ logger = structlog.get_logger(__name__)
 SCHEDULED_TASK = "scans.tasks.session_start_scheduled"
 WATCHDOG_TASK = "interventions.tasks.watchdog_sweep"
 WATCHDOG_NAME = "watchpost: watchdog sweep"
+RETENTION_TASK = "scans.tasks.retention_prune"
+RETENTION_NAME = "watchpost: retention prune"
 # A scheduled start not picked up within this long is dropped; the next tick starts one.
 SCHEDULE_EXPIRY_SECONDS = 15 * 60
 
@@ -109,6 +111,14 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
                   # A sweep older than its interval is useless: the next one is already due.
                   "expire_seconds": max(1, int(watchdog_seconds)), "enabled": True,
                   "description": "Retries stuck jobs and stages once, then opens stage_stuck interventions"},
+    )
+    # Retention runs daily at 03:17 UTC (off the hour, when schedules cluster).
+    daily, _ = CrontabSchedule.objects.get_or_create(minute="17", hour="3", day_of_week="*", day_of_month="*",
+                                                     month_of_year="*", timezone="UTC")
+    PeriodicTask.objects.update_or_create(
+        name=RETENTION_NAME,
+        defaults={"task": RETENTION_TASK, "crontab": daily, "interval": None, "queue": "orchestration",
+                  "enabled": True, "description": "Prunes raw scan output and old sessions per retention policy"},
     )
     synced = 0
     for org in Organization.objects.all():

@@ -50,3 +50,11 @@ def import_request_process_task(import_request_id: int) -> None:
     from scans.import_requests import import_request_process
 
     import_request_process(import_request_id=import_request_id)
+
+
+@shared_task(name="scans.tasks.retention_prune", acks_late=True, ignore_result=True, **RETRY_OPTIONS)
+def retention_prune_task() -> None:
+    """Daily on beat (setup_periodic_tasks): every organization's retention policy."""
+    from scans.retention import retention_prune_all
+
+    retention_prune_all()
