@@ -64,9 +64,12 @@ def http_handler(
     *,
     server_header: str | None = "lab-httpd/1.0",
     headers: list[tuple[str, str]] | None = None,
-    not_found: HttpResponse | None = None,
+    not_found: Route | None = None,
 ) -> Handler:
-    """Build a lab handler serving ``routes``; ``headers`` are added to every response."""
+    """Build a lab handler serving ``routes``; ``headers`` are added to every response.
+
+    ``not_found`` answers every other request: a response, or a function of the request
+    (a site that answers 200 to everything, echoing the path, is a "soft 404")."""
     default_headers = list(headers or [])
     if server_header:
         default_headers.insert(0, ("Server", server_header))
@@ -107,3 +110,84 @@ async def read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
     if length.isdigit() and 0 < int(length) <= MAX_BODY_BYTES:
         body = await reader.readexactly(int(length))
     return HttpRequest(method=parts[0], path=parts[1], headers=headers, body=body)
+
+
+# --- sites exposing what they should not (for the HTTP inspector's sensitive paths) ---------
+
+GIT_HEAD = "ref: refs/heads/main\n"
+DOT_ENV = (
+    "APP_NAME=billing\nAPP_ENV=production\nAPP_KEY=base64:3q2+7w9XbGQ0l4Pz1Yy7rjv8fHcK0aT1sH2dM5nB6cE=\n"
+    "DB_CONNECTION=pgsql\nDB_HOST=10.0.3.12\nDB_PASSWORD=Winter2026!\n"
+)
+SQL_DUMP = (
+    "-- MySQL dump 10.13  Distrib 8.0.35, for Linux (x86_64)\n--\n-- Host: localhost    Database: shop\n"
+    "-- ------------------------------------------------------\nCREATE TABLE `users` (\n  `id` int NOT NULL,\n"
+    "  `email` varchar(255) NOT NULL,\n  `password_hash` char(60) NOT NULL\n);\n"
+    "INSERT INTO `users` VALUES (1,'admin@shop.test','$2y$10$abcdefghijklmnopqrstuv');\n"
+)
+# The first bytes of a real ZIP archive: local file header signature, version, flags, a name.
+ZIP_ARCHIVE = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + b"\x00" * 16 + b"\x09\x00\x00\x00www/index.php" + b"\x00" * 64
+SERVER_STATUS = (
+    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html><head>\n<title>Apache Status</title>\n"
+    "</head><body>\n<h1>Apache Server Status for 127.0.0.1 (via 127.0.0.1)</h1>\n\n<dl><dt>Server Version: "
+    "Apache/2.4.57 (Debian)</dt>\n<dt>Server MPM: event</dt>\n</dl>\n</body></html>\n"
+)
+PHPINFO = (
+    "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\">"
+    "<head>\n<title>PHP 8.2.7 - phpinfo()</title><meta name=\"ROBOTS\" content=\"NOINDEX,NOFOLLOW,NOARCHIVE\" />"
+    "</head>\n<body><div class=\"center\">\n<table>\n<tr class=\"h\"><td>\n<h1 class=\"p\">PHP Version 8.2.7</h1>"
+    "\n</td></tr>\n</table>\n</div></body></html>\n"
+)
+
+
+def directory_listing(path: str, names: list[str]) -> str:
+    """An Apache-style autoindex page for ``path``."""
+    rows = "".join(f'<tr><td><a href="{n}">{n}</a></td><td align="right">2026-11-20 10:00  </td></tr>\n' for n in names)
+    return (
+        f"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n  <title>Index of {path}</title>\n"
+        f" </head>\n <body>\n<h1>Index of {path}</h1>\n  <table>\n{rows}</table>\n</body></html>\n"
+    )
+
+
+def exposed_site_handler(server_header: str = "Apache/2.4.57 (Debian)") -> Handler:
+    """A web server leaking what careless deployments leak: a Git checkout, a .env, an Apache
+    status page, phpinfo(), directory indexes and backups. Anything else is a real 404."""
+    routes: dict[tuple[str, str], Route] = {
+        ("GET", "/"): HttpResponse(body="<html><head><title>Shop</title></head><body>Welcome</body></html>"),
+        ("GET", "/.git/HEAD"): HttpResponse(body=GIT_HEAD, content_type="text/plain"),
+        ("GET", "/.env"): HttpResponse(body=DOT_ENV, content_type="text/plain"),
+        ("GET", "/server-status"): HttpResponse(body=SERVER_STATUS),
+        ("GET", "/phpinfo.php"): HttpResponse(body=PHPINFO),
+        ("GET", "/files/"): HttpResponse(body=directory_listing("/files", ["invoice-2026-10.pdf", "price-list.xlsx"])),
+        ("GET", "/uploads/"): HttpResponse(body=directory_listing("/uploads", ["avatar-17.png"])),
+        ("GET", "/backup.zip"): HttpResponse(body=ZIP_ARCHIVE, content_type="application/zip"),
+        ("GET", "/db.sql"): HttpResponse(body=SQL_DUMP, content_type="application/sql"),
+    }
+    return http_handler(routes, server_header=server_header)
+
+
+def soft_404_handler(*, echo_path: bool = True, status: int = 200) -> Handler:
+    """A site answering ``status`` (200) to every path with the same page (a single-page app's
+    catch-all, a parked domain); with ``echo_path`` the page names the path it was asked for."""
+
+    def page(request: HttpRequest) -> HttpResponse:
+        said = f"<p>Sorry, {request.path} was not found.</p>" if echo_path else "<p>Sorry, not found.</p>"
+        return HttpResponse(status=status, body=f"<html><head><title>Shop</title></head><body>{said}</body></html>")
+
+    return http_handler({}, not_found=page)
+
+
+def lookalike_handler() -> Handler:
+    """A site whose pages only look sensitive: a .git/HEAD that is an HTML page, a .env that is
+    prose, an index page that does not list a directory. Nothing here is a finding."""
+    html = "<html><head><title>Docs</title></head><body>{}</body></html>"
+    routes: dict[tuple[str, str], Route] = {
+        ("GET", "/"): HttpResponse(body=html.format("Welcome")),
+        ("GET", "/.git/HEAD"): HttpResponse(body=html.format("Our Git guide: what HEAD means")),
+        ("GET", "/.env"): HttpResponse(body="Environment variables are documented on the wiki.",
+                                       content_type="text/plain"),
+        ("GET", "/backup/"): HttpResponse(body=html.format("Backups run nightly.")),
+        ("GET", "/backup.zip"): HttpResponse(body=html.format("No backups here")),
+        ("GET", "/db.sql"): HttpResponse(body="SELECT 1;", content_type="text/plain"),
+    }
+    return http_handler(routes)

@@ -1,16 +1,31 @@
-"""HTTP inspector: security headers, version disclosure, directory listings, cookies.
+"""HTTP inspector: security headers, version disclosure, directory listings, cookies, exposed files.
 
 One ``GET`` per port and path, to ``Target.address`` only, with ``Host:`` set to the
 target's name (or its address). HTTPS certificates are not verified here: the TLS
 inspector judges them. Redirects are reported, never followed, so the scan never
 leaves the checked address.
+
+Beyond ``/`` it asks for a bounded list of paths that should never be served
+(``SENSITIVE_PATHS``: a Git checkout, ``.env``, server status pages, phpinfo, directory
+indexes, backups and database dumps), within a request budget and a time limit per
+host. A hit needs status 200 *and* content that is what the path promises (``.git/HEAD``
+starts with ``ref:``, a ``.env`` holds KEY=VALUE lines, a listing says "Index of", a zip
+starts with its magic bytes), and must not look like the page a random path gets: a
+site that answers 200 to everything (a "soft 404") yields nothing. Each hit is a
+finding with the evidence: status, content type, length and the first bytes (secret
+values masked). A port whose checks the budget or the time limit cut short is not
+covered, so findings from earlier runs are not closed on its account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import re
+import secrets
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +44,10 @@ _VERSIONED = re.compile(r"\d+(\.\d+)+")
 _PRODUCT = re.compile(r"^\s*([A-Za-z][\w.-]*)/(\d[\w.-]*)")
 _LISTING = re.compile(r"<title>\s*(Index of /|Directory listing for /)", re.IGNORECASE)
 DISCLOSURE_HEADERS = ("x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator")
+SENSITIVE_BYTES = 16 * 1024  # read no more of a probed path: a backup may be gigabytes
+PATH_BUDGET = 60  # requests per host for sensitive paths (random-path probes included)
+PATH_SECONDS = 20  # seconds per host for sensitive paths
+PATH_CONCURRENCY = 4  # sensitive-path requests in flight per port
 
 
 class NotHttp(Exception):
@@ -125,8 +144,9 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-async def fetch(target: Target, port: int, scheme: str, path: str, context: ScanContext) -> HttpReply:
-    """One GET with ``Connection: close``; reads to EOF or the declared length."""
+async def fetch(target: Target, port: int, scheme: str, path: str, context: ScanContext,
+                max_bytes: int = MAX_RESPONSE_BYTES) -> HttpReply:
+    """One GET with ``Connection: close``; reads to EOF, the declared length or ``max_bytes``."""
     ssl_context = _client_context() if scheme == "https" else None
     sni = target.hostname if target.hostname and not is_ip_literal(target.hostname) else None
     reader, writer = await asyncio.wait_for(
@@ -148,7 +168,7 @@ async def fetch(target: Target, port: int, scheme: str, path: str, context: Scan
             if not chunk:
                 break
             data += chunk
-            if len(data) >= MAX_RESPONSE_BYTES:
+            if len(data) >= max_bytes:
                 truncated = True
                 break
             if _complete(data):
@@ -196,6 +216,180 @@ def hsts_max_age(value: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# --- sensitive paths --------------------------------------------------------------------------
+
+
+def _head(reply: HttpReply, n: int = 4096) -> str:
+    return reply.body[:n].decode("utf-8", "replace")
+
+
+def _is_html(reply: HttpReply) -> bool:
+    start = reply.body.lstrip()[:15].lower()
+    return "html" in (reply.header("content-type") or "").lower() or start.startswith((b"<!doctype", b"<html"))
+
+
+_GIT_HEAD = re.compile(rb"\A(?:ref: refs/[\x21-\x7e]+|[0-9a-f]{40}|[0-9a-f]{64})\s*\Z")
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
+_HTPASSWD_LINE = re.compile(r"^([^:\s]+):(\$apr1\$|\$2[aby]\$|\{SHA\}|\$[56]\$|[./0-9A-Za-z]{13}$)")
+_SQL = re.compile(r"(?im)^\s*(?:CREATE TABLE|INSERT INTO|DROP TABLE|-- MySQL dump|-- PostgreSQL database dump|"
+                  r"-- MariaDB dump|PRAGMA foreign_keys)")
+
+
+def _env_file(reply: HttpReply) -> bool:
+    """Mostly KEY=VALUE lines (comments and blanks aside), not a page about environment variables."""
+    if _is_html(reply):
+        return False
+    lines = [line for line in _head(reply).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    pairs = sum(1 for line in lines if _ENV_LINE.match(line))
+    return pairs >= 1 and pairs * 2 >= len(lines)
+
+
+def _htpasswd(reply: HttpReply) -> bool:
+    lines = [line for line in _head(reply).splitlines() if line.strip()]
+    return bool(lines) and not _is_html(reply) and all(_HTPASSWD_LINE.match(line) for line in lines[:20])
+
+
+def _listing(reply: HttpReply) -> bool:
+    return bool(_LISTING.search(_head(reply)))
+
+
+def _server_status(reply: HttpReply) -> bool:
+    text = _head(reply, 8192)
+    # Apache mod_status, or nginx's stub_status when mounted at this path.
+    return "Apache Server Status for" in text or ("Active connections:" in text and "server accepts handled" in text)
+
+
+def _phpinfo(reply: HttpReply) -> bool:
+    text = _head(reply, 8192)
+    return "phpinfo()" in text and "PHP Version" in text
+
+
+def _actuator_env(reply: HttpReply) -> bool:
+    text = _head(reply)
+    return text.lstrip().startswith("{") and ('"propertySources"' in text or '"activeProfiles"' in text)
+
+
+def _zip(reply: HttpReply) -> bool:
+    return reply.body.startswith((b"PK\x03\x04", b"PK\x05\x06"))
+
+
+def _gzip(reply: HttpReply) -> bool:
+    return reply.body.startswith(b"\x1f\x8b\x08")
+
+
+def _sql_dump(reply: HttpReply) -> bool:
+    return not _is_html(reply) and bool(_SQL.search(_head(reply)))
+
+
+def _ds_store(reply: HttpReply) -> bool:
+    return reply.body.startswith(b"\x00\x00\x00\x01Bud1")
+
+
+def _mask_env(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        match = _ENV_LINE.match(line)
+        out.append(f"{match.group(1)}=****" if match and match.group(2).strip() else line)
+    return "\n".join(out)
+
+
+def _mask_htpasswd(text: str) -> str:
+    return "\n".join(f"{line.split(':', 1)[0]}:****" if ":" in line else line for line in text.splitlines())
+
+
+@dataclass(frozen=True, slots=True)
+class SensitivePath:
+    """A path no public site should serve, and how to tell a real hit from a page that only answers 200."""
+
+    path: str
+    rule_id: str
+    title: str
+    severity: str
+    cwe: int
+    remediation: str
+    is_real: Callable[[HttpReply], bool]
+    mask: Callable[[str], str] | None = None  # shows the first bytes without the secrets in them
+
+
+_BACKUP_FIX = "Remove backups and dumps from the web root; keep them where only the backup system can read them."
+_LISTING_FIX = "Disable automatic directory indexes (autoindex off, Options -Indexes)."
+SENSITIVE_PATHS: tuple[SensitivePath, ...] = (
+    SensitivePath("/.git/HEAD", "http-exposed-git", "Git repository exposed at /.git/", "high", 527,
+                  "Deny access to /.git (and every dotted directory) in the web server, or deploy without it.",
+                  lambda r: bool(_GIT_HEAD.match(r.body[:200]))),
+    SensitivePath("/.env", "http-exposed-env", "Environment file (.env) served publicly", "high", 538,
+                  "Move .env out of the web root, deny dotfiles, and rotate every secret it held.", _env_file,
+                  _mask_env),
+    SensitivePath("/.htpasswd", "http-exposed-htpasswd", "Password file (.htpasswd) served publicly", "high", 538,
+                  "Deny access to .ht* files and move password files out of the web root; change the passwords.",
+                  _htpasswd, _mask_htpasswd),
+    SensitivePath("/server-status", "http-server-status", "Server status page exposed", "medium", 200,
+                  "Restrict /server-status to localhost or an admin network (Require local).", _server_status),
+    SensitivePath("/phpinfo.php", "http-phpinfo", "phpinfo() page exposed", "medium", 200,
+                  "Delete phpinfo pages from production servers.", _phpinfo),
+    SensitivePath("/actuator/env", "http-exposed-actuator-env", "Spring Boot actuator /env exposed", "high", 215,
+                  "Expose only the health actuator publicly (management.endpoints.web.exposure.include=health).",
+                  _actuator_env),
+    SensitivePath("/backup.zip", "http-exposed-backup", "Backup archive downloadable", "high", 530, _BACKUP_FIX, _zip),
+    SensitivePath("/backup.tar.gz", "http-exposed-backup", "Backup archive downloadable", "high", 530, _BACKUP_FIX,
+                  _gzip),
+    SensitivePath("/db.sql", "http-exposed-database-dump", "Database dump downloadable", "high", 530, _BACKUP_FIX,
+                  _sql_dump),
+    SensitivePath("/dump.sql", "http-exposed-database-dump", "Database dump downloadable", "high", 530, _BACKUP_FIX,
+                  _sql_dump),
+    SensitivePath("/backup.sql", "http-exposed-database-dump", "Database dump downloadable", "high", 530,
+                  _BACKUP_FIX, _sql_dump),
+    SensitivePath("/files/", "http-directory-listing", "Directory listing enabled at /files/", "medium", 548,
+                  _LISTING_FIX, _listing),
+    SensitivePath("/backup/", "http-directory-listing", "Directory listing enabled at /backup/", "medium", 548,
+                  _LISTING_FIX, _listing),
+    SensitivePath("/backups/", "http-directory-listing", "Directory listing enabled at /backups/", "medium", 548,
+                  _LISTING_FIX, _listing),
+    SensitivePath("/uploads/", "http-directory-listing", "Directory listing enabled at /uploads/", "medium", 548,
+                  _LISTING_FIX, _listing),
+    SensitivePath("/.DS_Store", "http-exposed-ds-store", "macOS .DS_Store file exposed (lists directory contents)",
+                  "low", 538, "Deny dotfiles in the web server and keep .DS_Store out of deployments.", _ds_store),
+)
+
+
+class PathBudget:
+    """Requests and seconds one host may spend on sensitive paths, shared by all its ports."""
+
+    def __init__(self, requests: int, seconds: float) -> None:
+        self.left = requests
+        self.deadline = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def take(self) -> bool:
+        if self.left <= 0 or self.remaining() <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _printable(data: bytes, limit: int = 96) -> str:
+    """The first bytes as text a person can read: binary bytes escaped."""
+    return "".join(chr(b) if 32 <= b < 127 or b in (9, 10) else f"\\x{b:02x}" for b in data[:limit])
+
+
+def _page_text(reply: HttpReply, path: str) -> str:
+    # A soft-404 page often repeats the path it was asked for; take it out before comparing.
+    text = _head(reply, 2048)
+    for spelling in {path, path.lstrip("/"), path.rstrip("/")} - {""}:
+        text = text.replace(spelling, "")
+    return " ".join(text.split())
+
+
+def same_page(reply: HttpReply, path: str, baseline: HttpReply, baseline_path: str) -> bool:
+    """Does ``reply`` to ``path`` look like the page a random path got (a soft 404)?"""
+    if reply.status != baseline.status:
+        return False
+    ours, theirs = _page_text(reply, path), _page_text(baseline, baseline_path)
+    return ours == theirs or difflib.SequenceMatcher(None, ours, theirs, autojunk=False).ratio() >= 0.9
+
+
 @register
 class HttpScanner(Scanner):
     name = "http"
@@ -204,6 +398,9 @@ class HttpScanner(Scanner):
     options = {
         "ports": (list, None),  # explicit ports; scheme detected (TLS first on typical HTTPS ports)
         "paths": (list, None),  # paths to fetch besides "/"
+        "sensitive_paths": (bool, True),  # look for SENSITIVE_PATHS (exposed .git, .env, backups...)
+        "path_budget": (int, None),  # sensitive-path requests per host (default PATH_BUDGET)
+        "path_seconds": (int, None),  # seconds per host for sensitive paths (default PATH_SECONDS)
     }
     default_budget = 60.0
 
@@ -237,10 +434,13 @@ class HttpScanner(Scanner):
             raise ScannerError("http: paths must start with '/' and contain no spaces or line breaks")
         result.data = {"ports": {}}
         limit = asyncio.Semaphore(max(1, min(context.concurrency, 8)))
+        budget = None
+        if options.get("sensitive_paths", True):
+            budget = PathBudget(options.get("path_budget") or PATH_BUDGET, options.get("path_seconds") or PATH_SECONDS)
 
         async def one(port: int, scheme: str) -> None:
             async with limit:
-                await self._scan_port(target, port, scheme, paths, context, result)
+                await self._scan_port(target, port, scheme, paths, context, result, budget)
 
         await asyncio.gather(*(one(port, scheme) for port, scheme in self.ports_for(target, options)))
         result.open_ports.sort()
@@ -267,7 +467,7 @@ class HttpScanner(Scanner):
         return scheme, None, "timeout" not in outcomes and "error" not in outcomes
 
     async def _scan_port(self, target: Target, port: int, scheme: str, paths: list[str], context: ScanContext,
-                         result: ScanResult) -> None:
+                         result: ScanResult, budget: PathBudget | None = None) -> None:
         scheme, reply, definitive = await self._first_reply(target, port, scheme, context, result)
         if reply is None:
             if definitive:
@@ -310,6 +510,10 @@ class HttpScanner(Scanner):
                 finding("http-directory-listing", f"Directory listing enabled at {path}", "medium", cwe=548,
                         path=path, remediation="Disable automatic directory indexes (autoindex off, Options -Indexes).",
                         evidence={"status": page.status, "excerpt": page.body[:200].decode("utf-8", "replace")})
+        if budget is not None:
+            checked = await self._sensitive(target, port, scheme, context, budget, set(paths), finding, port_data,
+                                            result)
+            complete = complete and checked
 
         result.findings.extend(findings)
         server = reply.header("server") or ""
@@ -321,6 +525,57 @@ class HttpScanner(Scanner):
         ))
         if complete:
             result.coverage.append(Coverage(host=target.address, ports=(port,)))
+
+    async def _sensitive(self, target: Target, port: int, scheme: str, context: ScanContext, budget: PathBudget,
+                         asked: set[str], finding, port_data: dict[str, Any], result: ScanResult) -> bool:
+        """Probe SENSITIVE_PATHS on one port; False when the budget or time limit cut the checks short."""
+        seen: dict[str, Any] = {}
+        port_data["sensitive"] = seen
+        cut_short = False
+
+        async def get(path: str) -> HttpReply | None:
+            nonlocal cut_short
+            if not budget.take():
+                cut_short = True
+                seen[path] = "budget"
+                return None
+            try:
+                reply = await asyncio.wait_for(fetch(target, port, scheme, path, context, max_bytes=SENSITIVE_BYTES),
+                                               timeout=max(budget.remaining(), 0.001))
+            except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError, NotHttp) as exc:
+                outcome, detail = _classify(exc)
+                cut_short = True
+                seen[path] = outcome
+                result.attempts.append({"port": port, "probe": f"{scheme} GET {path}", "outcome": outcome,
+                                        "detail": detail})
+                return None
+            seen[path] = reply.status
+            return reply
+
+        # What this site says for paths that cannot exist: a file-like and a directory-like one.
+        token = f"/watchpost-{secrets.token_hex(6)}"
+        baselines = [(p, r) for p in (token, f"{token}/") if (r := await get(p)) is not None and r.status == 200]
+        limit = asyncio.Semaphore(PATH_CONCURRENCY)
+
+        async def check(item: SensitivePath) -> None:
+            async with limit:
+                reply = await get(item.path)
+            if reply is None or reply.status != 200 or not item.is_real(reply):
+                return
+            if any(same_page(reply, item.path, base, base_path) for base_path, base in baselines):
+                seen[item.path] = "soft-404"
+                return
+            # Masked files are masked whole lines first, then cut: a cut never splits a secret out of its mask.
+            excerpt = item.mask(_printable(reply.body, 1024))[:300] if item.mask else _printable(reply.body)
+            length = reply.header("content-length")
+            finding(item.rule_id, item.title, item.severity, cwe=item.cwe, remediation=item.remediation,
+                    path=item.path, description=f"GET {item.path} answered 200 with what the path promises.",
+                    evidence={"status": reply.status, "content_type": reply.header("content-type") or "",
+                              "length": int(length) if length and length.isdigit() else len(reply.body),
+                              "first_bytes": excerpt})
+
+        await asyncio.gather(*(check(item) for item in SENSITIVE_PATHS if item.path not in asked))
+        return not cut_short
 
     def _check_transport(self, reply: HttpReply, scheme: str, finding) -> None:
         if scheme != "http":

@@ -156,3 +156,17 @@ def test_it_prints_cve_matches_in_the_text_report(redis_node, catalog):
     assert "cve (local catalog):" in text
     line = next(line for line in text.splitlines() if "CVE-2022-24834" in line)
     assert "CVSS 8.8" in line and "6379/tcp" in line and "confidence" in line and "7.0.11" in line
+
+
+def test_the_http_inspector_reports_exposed_paths_beyond_the_root():
+    from scans.lab.http import exposed_site_handler
+
+    with Lab() as lab:
+        site = lab.serve("127.0.4.63", 0, exposed_site_handler())
+        report = json.loads(scan("127.0.4.63", "--ports", str(site.port), "--scanners", "http", "--json",
+                                 "--timeout", "0.5"))
+
+    [http] = report["results"]
+    found = {(f["rule_id"], f["location"].rsplit(str(site.port), 1)[1]) for f in http["findings"]}
+    assert {("http-exposed-git", "/.git/HEAD"), ("http-exposed-env", "/.env"),
+            ("http-exposed-backup", "/backup.zip"), ("http-directory-listing", "/files/")} <= found
