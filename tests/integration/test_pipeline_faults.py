@@ -209,3 +209,50 @@ def test_every_stage_and_job_delivered_again_changes_nothing(fast_pipeline, star
         raise AssertionError(f"the duplicates were not all delivered:\n{worker.log()[-3000:]}")
 
     assert state() == before
+
+
+def _postgres_cluster() -> tuple[str, str]:
+    """The local cluster serving the tests (pg_lsclusters: version and name of the one on port 5432)."""
+    out = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        version, name, port, *_ = line.split()
+        if port == "5432":
+            return version, name
+    pytest.skip("no local PostgreSQL cluster on port 5432 to restart")
+
+
+def _follow_through_outage(session, **kwargs):
+    """``follow`` that rides out the test's own connection dying while PostgreSQL restarts."""
+    from django.db import OperationalError, InterfaceError, connection
+
+    deadline = time.monotonic() + kwargs.pop("timeout", 90.0)
+    while time.monotonic() < deadline:
+        try:
+            return follow(session, timeout=max(1.0, deadline - time.monotonic()), **kwargs)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            time.sleep(0.5)
+    raise AssertionError("PostgreSQL did not come back")
+
+
+def test_a_postgresql_restart_mid_session_is_ridden_out_and_every_pair_is_scanned_exactly_once(
+        fast_pipeline, start_worker, purge_queues, lab, org, profile):
+    version, cluster = _postgres_cluster()
+    addresses = serve(lab, 30, net=74)
+    workers = [start_worker(queues=ALL_QUEUES, concurrency=2)]
+
+    def supervise():
+        # As in production, a supervisor restarts a worker that exits; the pipeline must not care.
+        if workers[-1].process.poll() is not None:
+            workers.append(start_worker(queues=ALL_QUEUES, concurrency=2))
+
+    session = session_start(org=org, trigger="cli", targets=addresses, profile=profile)
+    follow(session, sweep=False, until=lambda s: s.stage == "execution" and s.jobs_succeeded >= 4)
+    # -m fast: every client connection (workers' and this test's) is cut mid-transaction.
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "restart", "-m", "fast"],
+                   check=True, capture_output=True)
+
+    session = _follow_through_outage(session, supervise=supervise)
+
+    assert session.status == ScanSession.Status.SUCCEEDED, session.summary
+    assert_each_pair_once_and_same_findings_everywhere(session, addresses)
