@@ -1,4 +1,9 @@
-"""``python manage.py seed_demo``: the demo organization, its owner and its loopback nodes. Idempotent."""
+"""``python manage.py seed_demo``: the demo organization, its owner and its loopback nodes. Idempotent.
+
+Besides the nodes the demo lab serves, the demo holds one node nothing answers on (its
+first session opens a "node unreachable" intervention), a pending invitation and an API
+token row, so every console page has something real to show.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from django.db import transaction
 
 from nodes.models import Node
 from nodes.services import node_create
-from orgs.models import Membership, Organization, Role
-from orgs.services import organization_create
+from orgs.models import ApiToken, Invitation, Membership, Organization, Role
+from orgs.services import api_token_create, invitation_create, organization_create
 from scans.catalog import CVE_FIXTURE, cve_catalog_import
 
 DEMO_SLUG = "demo"
@@ -26,7 +31,12 @@ DEMO_NODES = {
     "127.0.10.3": "eth-rpc",
     "127.0.10.4": "container-host",
     "127.0.10.5": "bastion",
+    # Not served by the demo lab: the first session finds it silent and opens an intervention.
+    "127.0.10.6": "legacy-db",
 }
+DEMO_INVITEE = "teammate@watchpost.invalid"
+DEMO_TOKEN = "demo-ci"
+BASE_URL = "http://127.0.0.1:8000"
 
 
 class Command(BaseCommand):
@@ -50,13 +60,14 @@ class Command(BaseCommand):
         org = Organization.objects.filter(slug=DEMO_SLUG).first()
         if org is None:
             org = organization_create(name="Demo", slug=DEMO_SLUG, owner=owner, scope_networks=[DEMO_NETWORK])
-        Membership.objects.get_or_create(org=org, user=owner, defaults={"role": Role.OWNER})
+        membership, _ = Membership.objects.get_or_create(org=org, user=owner, defaults={"role": Role.OWNER})
         created = 0
         for address, name in DEMO_NODES.items():
             if not Node.objects.filter(org=org, address=address).exists():
                 node_create(org=org, address=address, name=name, tags=["demo"])
                 created += 1
         self._schedule(org)
+        self._team(org, membership)
         self.stdout.write(f"Demo organization '{org.slug}' ready with {len(DEMO_NODES)} nodes ({created} new), "
                           f"scanned on the schedule '{org.schedule_crontab}'.")
         # A small real CVE catalog so fingerprinting finds something before anyone imports NVD.
@@ -64,12 +75,25 @@ class Command(BaseCommand):
         self.stdout.write(f"CVE catalog: {cves.created} created, {cves.updated} updated, {cves.unchanged} unchanged.")
         if password:
             self.stdout.write(self.style.SUCCESS(
-                f"\n  Log in at http://127.0.0.1:8000/ as  user: {DEMO_OWNER}  password: {password}\n"
+                f"\n  Log in at {BASE_URL}/ as  user: {DEMO_OWNER}  password: {password}\n"
                 "  (shown once; `python manage.py seed_demo --reset-password` makes a new one)\n"
             ))
         else:
             self.stdout.write(f"Owner '{DEMO_OWNER}' exists; its password was shown when it was made "
                               "(`python manage.py seed_demo --reset-password` makes a new one).")
+        self.stdout.write(f"  Django admin: {BASE_URL}/admin/ - create an account for it with "
+                          "`python manage.py createsuperuser` (the demo owner is not staff).\n")
+
+    def _team(self, org, membership):
+        """A pending invitation (its e-mail goes to the console backend) and a token row for the lists."""
+        if not Invitation.objects.pending().filter(org=org, email=DEMO_INVITEE).exists():
+            invitation_create(org=org, email=DEMO_INVITEE, role=Role.ANALYST, by=membership,
+                              accept_url=f"{BASE_URL}/invitations/{{token}}/")
+            self.stdout.write(f"Invited {DEMO_INVITEE} as analyst (pending; revocable on the members page).")
+        if not ApiToken.objects.filter(org=org, name=DEMO_TOKEN).exists():
+            # The secret is not printed: the row only shows what the token list looks like.
+            api_token_create(org=org, name=DEMO_TOKEN, access=ApiToken.Access.READ, by=membership.user)
+            self.stdout.write(f"API token row '{DEMO_TOKEN}' created (read only; make your own under Settings).")
 
     def _schedule(self, org):
         """The schedule and the beat rows. The built-in standard profile discovers every demo port
