@@ -1,4 +1,10 @@
-"""SSLyze JSON (5.x: ``server_scan_results[].scan_result.<plugin>.result``).
+"""SSLyze JSON: 5.x and later (``server_scan_results[].scan_result.<plugin>.result``) and
+3.x/4.x (``server_scan_results[].scan_commands_results.<plugin>``, the server under
+``server_info``). The older layout is read into the newer one's shape (a plugin that
+errored is simply absent there; ``accepts_client_renegotiation`` is 5.x's
+``is_vulnerable_to_client_renegotiation_dos``) and judged by the same rules. Any other
+layout (SSLyze 2.x's ``accepted_targets``, a file of another tool) is refused, naming
+what it saw and what is supported.
 
 Findings for what SSLyze measured, each under a stable rule id: legacy protocols
 accepted, weak cipher suites, Heartbleed, CCS injection, ROBOT, renegotiation,
@@ -17,7 +23,7 @@ from typing import Any, BinaryIO
 
 from scans.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
 from scans.importers.base import ImportContext, Importer, register, trim
-from scans.importers.reading import Fields, load_json
+from scans.importers.reading import Fields, kind, load_json
 
 _PROTOCOLS = (
     ("ssl_2_0_cipher_suites", "SSL 2.0", "sslyze-ssl2-enabled", "high", ()),
@@ -30,18 +36,23 @@ _PROTOCOLS = (
 _WEAK_CIPHER = re.compile(r"NULL|anon|EXPORT|RC4|RC2|_DES_|DES40|3DES|DES_CBC|MD5|IDEA", re.IGNORECASE)
 _CIPHER_CVES = (("3DES", "CVE-2016-2183"), ("RC4", "CVE-2013-2566"), ("RC4", "CVE-2015-2808"))
 _REFERENCE = "https://github.com/nabla-c0d3/sslyze"
+SUPPORTED_LAYOUTS = ("SSLyze 5.x+ JSON (server_scan_results[].scan_result)",
+                     "SSLyze 3.x/4.x JSON (server_scan_results[].scan_commands_results)")
+# 4.x names that 5.x renamed, per plugin: {plugin: {old key: new key}}.
+_RENAMED = {"session_renegotiation": {"accepts_client_renegotiation": "is_vulnerable_to_client_renegotiation_dos"}}
 
 
 @register
 class SslyzeImporter(Importer):
     name = "sslyze"
     formats = ("json",)
-    description = "SSLyze JSON output (5.x layout)"
+    description = "SSLyze JSON output (3.x, 4.x and 5.x or later)"
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
-        top = Fields(load_json(stream.read(), context), "$", context)
-        if not top.has("server_scan_results"):
-            raise context.reject("not an SSLyze 5.x report (no server_scan_results)", path="$")
+        document = load_json(stream.read(), context)
+        if not isinstance(document, dict) or not isinstance(document.get("server_scan_results"), list):
+            raise context.reject(f"{_layout_seen(document)}; supported: {'; '.join(SUPPORTED_LAYOUTS)}", path="$")
+        top = Fields(document, "$", context)
         result = ImportResult(source=self.name, filename=context.filename)
         result.metadata.update(
             {
@@ -53,10 +64,18 @@ class SslyzeImporter(Importer):
         )
         scanned_at = _datetime(top.text("date_scans_completed"))
         covered: dict[str, list[int]] = {}
+        layouts: dict[str, None] = {}
         for index, server in enumerate(top.children("server_scan_results")):
             context.record = index
-            if server.has("scan_commands_results") and not server.has("scan_result"):
-                raise context.reject("SSLyze 4.x layout; export with SSLyze 5 or later", path=server.path)
+            if server.has("scan_commands_results") or (server.has("server_info") and not server.has("scan_result")):
+                server = _from_4x(server)
+                layouts["3.x/4.x"] = None
+            elif server.has("scan_result") or server.has("server_location"):
+                layouts["5.x"] = None
+            else:
+                raise context.reject(
+                    f"a server result with neither scan_result nor scan_commands_results (keys: "
+                    f"{_keys(server.obj)}); supported: {'; '.join(SUPPORTED_LAYOUTS)}", path=server.path)
             location = server.child("server_location")
             hostname = location.text("hostname")
             host = location.text("ip_address") or hostname or context.default_host
@@ -86,6 +105,7 @@ class SslyzeImporter(Importer):
             if server.text("scan_status") in ("", "COMPLETED"):
                 covered.setdefault(host, []).append(port or 443)
         result.coverage = [Coverage(host=h, ports=tuple(sorted(set(p)))) for h, p in covered.items()]
+        result.metadata["layout"] = ", ".join(layouts)
         return result
 
     def _server(self, scan: Fields, endpoint: _Endpoint, scanned_at: datetime | None) -> None:
@@ -281,6 +301,46 @@ def _certificate(deployment: Fields, endpoint: _Endpoint, scanned_at: datetime |
             "Reissue the certificate with a 2048-bit (or larger) RSA key or a P-256 EC key.",
             cwe=326, location=location, evidence={**evidence, "key_size": size},
         )
+
+
+def _from_4x(server: Fields) -> Fields:
+    """A 3.x/4.x server result in the 5.x shape, so one set of rules judges both."""
+    info = server.child("server_info")
+    commands = server.child("scan_commands_results")
+    errors = server.child("scan_commands_errors")
+    scan: dict[str, Any] = {}
+    for plugin, value in commands.obj.items():
+        if plugin in errors.obj or value is None:
+            continue  # a plugin that errored says nothing
+        if isinstance(value, dict) and plugin in _RENAMED:
+            value = {_RENAMED[plugin].get(k, k): v for k, v in value.items()}
+        scan[plugin] = {"status": "COMPLETED", "result": value}
+    # 3.x/4.x list only the servers they could reach (the others go to server_connectivity_errors).
+    adapted = {
+        "server_location": info.child("server_location").obj,
+        "connectivity_status": "COMPLETED",
+        "connectivity_result": info.child("tls_probing_result").obj,
+        "scan_status": "COMPLETED",
+        "scan_result": scan,
+    }
+    return Fields(adapted, server, server.context, ".server_info")
+
+
+def _keys(obj: dict[str, Any], limit: int = 8) -> str:
+    names = [str(k) for k in list(obj)[:limit]]
+    return ", ".join(names) + (", ..." if len(obj) > limit else "") if names else "none"
+
+
+def _layout_seen(document: Any) -> str:
+    """What a document that is not a supported SSLyze report looks like, in a few words."""
+    if isinstance(document, dict):
+        if "accepted_targets" in document:
+            version = document.get("sslyze_version")
+            return f"SSLyze {version if isinstance(version, str) else '1.x/2.x'} layout (accepted_targets), not supported"
+        if "server_scan_results" in document:
+            return f"server_scan_results is {kind(document['server_scan_results'])}, not an array"
+        return f"not an SSLyze report (an object with keys: {_keys(document)})"
+    return f"not an SSLyze report (the document is {kind(document)})"
 
 
 def _completed(scan: Fields, plugin: str) -> Fields | None:

@@ -158,6 +158,7 @@ def test_it_rejects_wrong_types_with_the_json_path():
 
 def test_it_rejects_json_from_another_tool():
     assert "not a Trivy report" in reject("trivy", b'{"runs": []}', "x.json").reason
-    assert "not an SSLyze 5.x report" in reject("sslyze", b'{"Results": []}', "x.json").reason
+    assert "not an SSLyze report (an object with keys: Results); supported: SSLyze 5.x+" in reject(
+        "sslyze", b'{"Results": []}', "x.json").reason
     assert "not a SARIF log" in reject("sarif", b'{"server_scan_results": []}', "x.json").reason
     assert "not a Trivy report (the document is text)" in reject("trivy", b'"hello"', "x.json").reason
