@@ -10,7 +10,7 @@ from scans.imports import findings_import
 
 
 class Command(BaseCommand):
-    help = ("Import a results file (nmap XML, Nuclei JSONL, Trivy JSON, SSLyze JSON, OpenVAS XML, SARIF) into an "
+    help = ("Import a results file (nmap XML, Nuclei JSONL, Trivy JSON, SSLyze JSON, OpenVAS XML or CSV, SARIF) into an "
             "organization's findings. A refused file changes nothing and exits non-zero.")
 
     def add_arguments(self, parser):
