@@ -2,6 +2,8 @@
 
 Three measurements, all on loopback:
 
+``--fleet N`` instead measures discovery over N lab nodes next to nmap (``scans.benchmarks.fleet``).
+
 1. A full 65,535-port TCP connect scan of 127.0.0.1 next to ``nmap -sT -p-`` timed in the
    same run (median of ``--repeat`` runs each), with the open-port lists compared.
 2. Service identification on lab targets next to ``nmap -sV``: what each one names.
@@ -51,6 +53,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--node-concurrency", type=int, default=25, help="nodes scanned at once")
     parser.add_argument("--skip", action="append", default=[], choices=["full", "identify", "profile"],
                         help="leave a part out (repeatable)")
+    parser.add_argument("--fleet", type=int, nargs="?", const=1000, default=None, metavar="N",
+                        help="instead: discovery over N lab nodes (default 1,000) next to nmap -sT on the same "
+                             "addresses and ports, then identification of the open ports")
 
 
 # --- the lab, in a child process ----------------------------------------------------------
@@ -241,6 +246,10 @@ def node_plan(count: int) -> list[tuple[str, list[str], dict[str, int], bool]]:
 
 
 def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
+    if options.get("fleet"):
+        from scans.benchmarks.fleet import fleet
+
+        return fleet(options["fleet"], out)
     load_all()
     skip = set(options.get("skip") or ())
     summary: dict[str, Any] = {"benchmark": "scan", "nmap": NMAP if shutil.os.path.exists(NMAP) else None}
