@@ -303,6 +303,14 @@ class FindingEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} of finding {self.finding_id}"
 
+    @property
+    def from_status_label(self) -> str:
+        return dict(Finding.Status.choices).get(self.from_status, self.from_status)
+
+    @property
+    def to_status_label(self) -> str:
+        return dict(Finding.Status.choices).get(self.to_status, self.to_status)
+
 
 class CveRecord(models.Model):
     """One CVE of the local catalog, imported from NVD CVE API 2.0 JSON."""

@@ -179,6 +179,14 @@ def finding_page(*, org, filters: FindingFilters, counts: dict[str, int], offset
     inside each severity computed from ``counts`` (the same GROUP BY that shows the totals):
     each query walks the (org, severity, id) index instead of sorting every matching row.
     """
+    rows = _finding_rows(org=org, filters=filters, counts=counts, offset=offset, limit=limit)
+    labels = dict(Finding.Status.choices)
+    for row in rows:
+        row["status_label"] = labels.get(row["status"], row["status"])
+    return rows
+
+
+def _finding_rows(*, org, filters: FindingFilters, counts: dict[str, int], offset: int, limit: int) -> list[dict]:
     base = finding_list_for_org(org=org, filters=filters)
     if filters.sort != "severity":
         return list(base.order_by(*FINDING_SORTS[filters.sort]).values(*LIST_FIELDS)[offset:offset + limit])

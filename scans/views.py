@@ -268,7 +268,7 @@ def _render_row(request, membership, finding, *, form=None, stale=None, status=2
            "title": finding.title, "severity": finding.severity, "cvss_score": finding.cvss_score,
            "cve_ids": finding.cve_ids, "port": finding.port, "protocol": finding.protocol, "status": finding.status,
            "first_seen": finding.first_seen, "last_seen": finding.last_seen, "version": finding.version,
-           "risk_accepted_until": finding.risk_accepted_until}
+           "risk_accepted_until": finding.risk_accepted_until, "status_label": finding.get_status_display()}
     context = {"org": membership.org, "membership": membership, "row": row, "row_form": form, "stale": stale,
                "statuses": TriageForm.ACTIONS}
     return render(request, "scans/partials/finding_row.html", context, status=status)

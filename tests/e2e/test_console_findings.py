@@ -1,0 +1,128 @@
+"""An analyst opens a finding and accepts its risk, then triages findings in bulk from the list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from conftest import PASSWORD
+from orgs.models import AuditEvent
+from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.models import CveRecord, Finding
+from tests.factories import FindingFactory, NodeFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+def log_in(page, live_server, username="acme-analyst"):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/o/acme/")
+
+
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def both_widths(page, name: str) -> None:
+    """A screenshot at 1280 px, then at 390 px with no horizontal page scroll; back to 1280 px."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    shot(page, f"{name}-1280.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, f"{name}-390.png")
+    assert no_horizontal_scroll(page), name
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@pytest.fixture
+def findings(world):
+    cve_catalog_import(paths=[CVE_FIXTURE])
+    record = CveRecord.objects.exclude(references=[]).exclude(cvss_score=None).order_by("-cvss_score").first()
+    web, db = NodeFactory(org=world.org, name="web-1"), NodeFactory(org=world.org, name="db-1")
+    cve = FindingFactory(node=web, source="cve", severity="critical", cvss_score=record.cvss_score,
+                         cvss_vector=record.cvss_vector, cve_ids=[record.cve_id], port=22,
+                         title=f"{record.cve_id} in the SSH daemon", remediation="Upgrade OpenSSH.",
+                         evidence={"banner": "SSH-2.0-OpenSSH_8.9p1", "product": "openssh", "version": "8.9p1"},
+                         match_confidence=0.9, match_reason="openssh 8.9p1 within [8.5p1, 9.8p1)")
+    lows = [FindingFactory(node=node, source="http", severity="low", port=80, title=f"Header missing {n}")
+            for n, node in enumerate([web, db, web, db, web], 1)]
+    return cve, lows
+
+
+def test_an_analyst_opens_a_finding_and_accepts_its_risk(page, live_server, world, findings):
+    cve, _ = findings
+    log_in(page, live_server)
+    page.click("nav.orgnav >> text=Findings")
+    page.wait_for_url(f"{live_server.url}/o/acme/findings/")
+    assert page.locator(".severity-counts .sev-critical .figure").inner_text() == "1"
+    both_widths(page, "findings-list")
+
+    page.click(f"text={cve.title}")
+    page.wait_for_url(f"{live_server.url}/o/acme/findings/{cve.pk}/")
+    assert cve.cve_ids[0] in page.locator(".cves").inner_text()
+    assert "openssh 8.9p1 within" in page.content()
+    page.select_option("#id_status", "risk_accepted")
+    page.fill("#id_reason", "Reachable from the VPN only")
+    page.fill("#id_until", (timezone.localdate() + timedelta(days=30)).isoformat())
+    page.click("text=Save triage")
+    page.wait_for_selector("#finding-status:has-text('Risk accepted')")
+    assert "accepted as a risk" in page.locator("#messages").inner_text()
+    assert "Reachable from the VPN only" in page.locator("#history").inner_text()
+    cve.refresh_from_db()
+    assert (cve.status, cve.triaged_by) == ("risk_accepted", world.analyst)
+    both_widths(page, "finding-detail")
+
+
+def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page, live_server, world, findings):
+    _, lows = findings
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/o/acme/findings/")
+
+    # The keyboard: j moves to the first row, x selects it; the second row by its checkbox.
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    rows = page.locator("table.findings tbody tr")
+    assert rows.nth(0).locator("input[name=finding]").is_checked()
+    rows.nth(1).locator("input[name=finding]").check()
+    page.select_option("#bulk-status", "false_positive")
+    page.fill("#bulk-reason", "Lab decoys")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Apply to selected")
+    page.wait_for_selector("#messages:has-text('2 findings marked a false positive')")
+    assert Finding.objects.filter(status="false_positive", triage_reason="Lab decoys").count() == 2
+
+    # The filter lives in the URL (htmx pushes it); "all matching" posts it and confirms the count first.
+    page.select_option("#f-severity", "low")
+    page.wait_for_url("**/findings/?*severity=low*")
+    page.select_option("#f-status", "open")
+    page.wait_for_url("**/findings/?*status=open*")
+    open_lows = Finding.objects.filter(severity="low", status="open").count()
+    assert page.locator("table.findings tbody tr").count() == open_lows
+    page.select_option("#bulk-status", "false_positive")
+    page.fill("#bulk-reason", "Headers are set by the CDN")
+    page.check("#bulk-matching")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Apply to selected")
+    page.wait_for_selector("#bulk-count")
+    assert f"{open_lows} findings match" in page.locator("#bulk-count").inner_text()
+    both_widths(page, "findings-bulk-confirm")
+    page.click(f"text=Triage {open_lows} findings")
+    page.wait_for_selector(f"#messages:has-text('{open_lows} findings marked a false positive')")
+    assert "severity=low" in page.url
+    assert not Finding.objects.filter(severity="low", status="open").exists()
+    # The critical CVE finding (first row) was among the two selected; nothing else changed.
+    assert Finding.objects.filter(status="false_positive").count() == 2 + open_lows == len(lows) + 1
+    assert AuditEvent.objects.filter(verb="finding.triaged").count() == 2 + open_lows
+    both_widths(page, "findings-after-bulk")
