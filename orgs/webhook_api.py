@@ -37,6 +37,9 @@ class CanManageWebhooks(permissions.BasePermission):
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
+    # Plain text, not an enum: "state" already names the interventions' states in the schema.
+    state = serializers.CharField(help_text="enabled, or paused (deliveries held until resumed)")
+
     class Meta:
         model = WebhookEndpoint
         fields = ["id", "url", "description", "events", "min_severity", "state", "paused_reason", "paused_at",
@@ -67,6 +70,9 @@ class WebhookPauseSerializer(serializers.Serializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    # Plain text, not an enum: "status" already names several enums in the schema.
+    status = serializers.CharField(help_text="pending, retrying, succeeded, failed, or held (endpoint paused)")
+
     class Meta:
         model = WebhookDelivery
         fields = ["id", "event_type", "event_id", "status", "attempts", "response_code", "duration_ms",
@@ -121,8 +127,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return {"by": principal.actor, "token": principal.token, "ip": client_ip(self.request)}
 
     @api_operation(summary="List webhook endpoints", description="The organization's endpoints, oldest first.",
-                   examples=[example("Endpoints", {"count": 1, "next": None, "previous": None,
-                                                   "results": [ENDPOINT_EXAMPLE]})])
+                   responses={200: WebhookEndpointSerializer(many=True)},
+                   examples=[example("Endpoints", ENDPOINT_EXAMPLE)])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -198,7 +204,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @api_operation(summary="An endpoint's delivery log", responses={200: WebhookDeliverySerializer(many=True)},
                    description="Newest first, cursor-paginated; `?status=failed` (pending, retrying, succeeded, "
                                "failed, held) filters.",
-                   examples=[example("Deliveries", {"next": None, "previous": None, "results": [DELIVERY_EXAMPLE]})])
+                   examples=[example("Deliveries", DELIVERY_EXAMPLE)])
     @action(detail=True, methods=["get"], pagination_class=IdCursorPagination)
     def deliveries(self, request, pk=None):
         endpoint = self._endpoint(pk)

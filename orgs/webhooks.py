@@ -160,14 +160,26 @@ def webhook_endpoint_for(membership, endpoint_id) -> WebhookEndpoint:
 
     Reads only ``membership.org``, so the API's token principal passes too.
     """
-    endpoint = WebhookEndpoint.objects.select_related("org").filter(org=membership.org, pk=endpoint_id).first()
+    pk = _row_id(endpoint_id)
+    endpoint = WebhookEndpoint.objects.select_related("org").filter(org=membership.org, pk=pk).first() if pk else None
     if endpoint is None:
         raise Http404("No such webhook endpoint")
     return endpoint
 
 
+def _row_id(value) -> int | None:
+    """An id from a URL, or None when it cannot name a row (not a number, or beyond a 64-bit key)."""
+    try:
+        pk = int(str(value))
+    except ValueError:
+        return None
+    return pk if 0 < pk < 2**63 else None
+
+
 def webhook_delivery_for(endpoint: WebhookEndpoint, delivery_id) -> WebhookDelivery:
-    delivery = WebhookDelivery.objects.select_related("endpoint__org").filter(endpoint=endpoint, pk=delivery_id).first()
+    pk = _row_id(delivery_id)
+    delivery = (WebhookDelivery.objects.select_related("endpoint__org").filter(endpoint=endpoint, pk=pk).first()
+                if pk else None)
     if delivery is None:
         raise Http404("No such delivery")
     return delivery

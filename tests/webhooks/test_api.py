@@ -182,3 +182,9 @@ def test_a_gateway_signed_user_uses_the_api_session_style(world, client, setting
     assert response.status_code == 200 and response.json()["count"] == 1
     replayed = client.get("/api/v1/webhooks/", **headers)
     assert replayed.status_code == 403 and replayed["Content-Type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("pk", ["0", "abc", str(2**70)])
+def test_ids_that_name_no_row_are_404(api, endpoints, pk):
+    problem(api("read").get(f"/api/v1/webhooks/{pk}/"), 404)
+    problem(api().post(f"/api/v1/webhooks/{endpoints['acme']}/deliveries/{2**70}/redeliver/"), 404)
