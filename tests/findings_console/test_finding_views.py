@@ -264,3 +264,14 @@ def test_bulk_triage_without_a_selection_says_what_to_do(world, login, finding):
     response = login(world.analyst).post(url("finding_bulk_triage"), {"status": "false_positive", "reason": "x"},
                                          follow=True)
     assert b"Select findings" in response.content
+
+
+def test_the_detail_stays_within_twelve_queries(world, login, node, django_assert_max_num_queries):
+    finding = FindingFactory(node=node, cve_ids=["CVE-2021-44228", "CVE-2022-0543"], status="false_positive",
+                             triaged_by=world.analyst, triaged_at=timezone.now(), triage_reason="decoy")
+    for kind in ("new", "fixed", "reopened", "triaged"):
+        FindingEvent.objects.create(finding=finding, kind=kind, session=ScanSessionFactory(org=world.org),
+                                    by=world.analyst)
+    client = login(world.viewer)
+    with django_assert_max_num_queries(12):
+        assert client.get(url("finding_detail", finding.pk)).status_code == 200

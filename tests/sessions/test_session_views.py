@@ -235,3 +235,14 @@ def test_cancelling_a_finished_session_says_so(world, login, session):
     ScanSession.objects.filter(pk=session.pk).update(status="succeeded", finished_at=timezone.now())
     response = login(world.analyst).post(url("session_cancel", session.pk), follow=True)
     assert b"already finished" in response.content
+
+
+def test_the_detail_and_its_fragment_stay_within_twelve_queries(world, login, session, django_assert_max_num_queries):
+    ScanSession.objects.filter(pk=session.pk).update(requested_by=world.analyst)
+    for _ in range(30):
+        ScanJobFactory(session=session, node=NodeFactory(org=world.org))
+    client = login(world.viewer)
+    with django_assert_max_num_queries(12):
+        assert client.get(url("session_detail", session.pk)).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert client.get(url("session_progress", session.pk)).status_code == 200
