@@ -1,0 +1,67 @@
+"""In a browser: resolve an intervention in place and watch the navigation's open count drop."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from interventions.models import Intervention
+from scans.models import ScanJob, ScanSession
+from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery staple"  # the factories' password (conftest.py)
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+def shoot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    # caret="initial": hiding the caret injects an inline style, which the CSP (rightly) blocks.
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
+
+
+def test_an_analyst_resolves_an_intervention_in_place_and_the_count_drops(page, live_server, world):
+    # profile=None: a transactional test flushes the built-in profiles the migrations made.
+    session = ScanSessionFactory(org=world.org, profile=None, status=ScanSession.Status.PARTIAL,
+                                 stage=ScanSession.Stage.DONE)
+    job = ScanJobFactory(session=session, node=NodeFactory(org=world.org, address="127.0.0.9"), scanner="tls",
+                         status=ScanJob.Status.FAILED, attempts=3, max_attempts=3, error="timed out")
+    failed = Intervention.objects.create(
+        org=world.org, kind=Intervention.Kind.JOB_EXHAUSTED, subject=f"job:{job.pk}", title="tls on 127.0.0.9 failed",
+        session=session, job=job, node=job.node, occurrences=3,
+        context={"error": "timed out after 3 attempts", "attempts": 3, "max_attempts": 3, "task_id": "9f1c2ab7",
+                 "correlation_id": "schedule-acme-1a2b3c"})
+    Intervention.objects.create(org=world.org, kind=Intervention.Kind.IMPORT_REJECTED, subject="import:abc",
+                                title="nmap.xml rejected: not XML", context={"error": "line 1: not well-formed"})
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "acme-analyst")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/o/acme/")
+    page.click("nav.orgnav >> text=Interventions")
+    page.wait_for_url(f"{live_server.url}/o/acme/interventions/")
+    assert page.inner_text("#nav-interventions-count").strip() == "2"
+    shoot(page, "interventions-1280")
+
+    row = page.locator(f"#intervention-{failed.pk}")
+    row.locator("input[name=note]").fill("Opened the firewall for the scanner")
+    row.locator("button:has-text('Resolve')").click()
+    expect(page.locator("#nav-interventions-count")).to_have_text("1")
+    row = page.locator(f"#intervention-{failed.pk}")
+    assert "Resolved" in row.inner_text()
+    assert page.url == f"{live_server.url}/o/acme/interventions/"  # in place: no navigation
+    assert f"Intervention #{failed.pk} resolved" in page.inner_text("#messages")
+    failed.refresh_from_db()
+    assert failed.state == "resolved" and failed.note == "Opened the firewall for the scanner"
+    shoot(page, "interventions-resolved-1280")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    shoot(page, "interventions-390")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.goto(f"{live_server.url}/o/acme/interventions/{failed.pk}/")
+    shoot(page, "intervention-detail-390")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
