@@ -149,3 +149,27 @@ def test_a_path_asked_for_explicitly_is_not_probed_twice(lab):
 
     assert asked == ["/backup/"]
     assert [f.location.endswith("/backup/") for f in result.findings if f.rule_id == "http-directory-listing"] == [True]
+
+
+def test_the_time_limit_bounds_the_probes_and_leaves_the_port_uncovered(lab):
+    import asyncio
+
+    from scans.lab.http import read_request
+
+    async def slow_beyond_the_root(reader, writer):
+        request = await read_request(reader)
+        if request is not None and request.path == "/":
+            writer.write(HttpResponse(body="hi").encoded([]))
+            await writer.drain()
+            return
+        await asyncio.sleep(30)  # every other path hangs: only the time limit ends the checks
+
+    service = lab.serve(ADDRESS, 0, slow_beyond_the_root)
+    try:
+        result = get_scanner("http").run(Target(address=ADDRESS), {"ports": [service.port], "path_seconds": 1})
+    finally:
+        lab.stop(service)
+
+    assert result.open_ports == [service.port] and hits(result) == {}
+    assert not result.coverage
+    assert set(result.data["ports"][str(service.port)]["sensitive"].values()) <= {"timeout", "budget"}
