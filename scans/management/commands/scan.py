@@ -186,7 +186,8 @@ def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
         candidates = cve_candidates_for_services(services=observed)
     except DatabaseError as exc:
         # The command also runs where no database was set up; discovery and scanners need none.
-        return {"error": f"the CVE catalog cannot be read ({exc})", "services_matched": len(identified), "matches": []}
+        return {"error": f"the CVE catalog cannot be read ({exc}); run migrate, then import_cves",
+                "services_matched": len(identified), "matches": []}
     matches = [
         {
             "cve_id": c.rule_id, "port": c.port, "service": c.evidence.get("service", ""),
