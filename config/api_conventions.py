@@ -9,14 +9,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import django_filters
 import orjson
+from django import forms
 from django.conf import settings
 from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import pagination, renderers, throttling
 
-from config.api_errors import ConflictSerializer, ProblemSerializer, problem_response
+from config.api_errors import problem_response
 
 # --- rendering ------------------------------------------------------------------------------
 
@@ -175,7 +177,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
                                "Read tokens read; read_write tokens also write."}
 
 
-PROBLEM = ProblemSerializer
 ERROR_DESCRIPTIONS = {
     400: "Invalid request: field errors under `errors`",
     401: "Missing, invalid, expired or revoked token",
@@ -187,7 +188,7 @@ ERROR_DESCRIPTIONS = {
     422: "The Idempotency-Key was used with a different request",
     429: "Too many requests: wait Retry-After seconds",
 }
-READ_ERRORS = (401, 403, 404, 429)
+READ_ERRORS = (400, 401, 403, 404, 429)  # 400: a malformed filter or page size
 WRITE_ERRORS = (400, 401, 403, 404, 429)
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -198,15 +199,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 IF_MATCH_PARAMETER = OpenApiParameter(
     name="If-Match", location=OpenApiParameter.HEADER, required=False, type=str,
     description='The ETag (version) you read, e.g. "3". A stale one is refused with 412 and the current state.')
-
-
-def error_responses(codes) -> dict[int, OpenApiResponse]:
-    responses = {}
-    for code in codes:
-        serializer = ConflictSerializer if code in (409, 412) else PROBLEM
-        responses[code] = OpenApiResponse(response=serializer, description=ERROR_DESCRIPTIONS[code],
-                                          examples=[_problem_example(code)])
-    return responses
 
 
 _EXAMPLE_DETAILS = {
@@ -234,11 +226,24 @@ def _problem_example(code: int) -> OpenApiExample:
 
 def api_operation(*, summary: str, description: str = "", request=None, responses=None, errors=READ_ERRORS,
                   examples=(), parameters=(), **kwargs):
-    """``extend_schema`` with this API's habits: a summary, examples and the problem responses."""
-    all_responses = dict(responses or {})
-    all_responses.update({code: r for code, r in error_responses(errors).items() if code not in all_responses})
-    return extend_schema(summary=summary, description=description or None, request=request,
-                         responses=all_responses, examples=list(examples), parameters=list(parameters), **kwargs)
+    """``extend_schema`` with this API's habits: a summary, examples and the problem responses.
+
+    ``responses`` names success responses that differ from drf-spectacular's default (a 202,
+    a 204, another serializer); ``errors`` the problem statuses the operation can answer,
+    documented by ``config.api_schema.WatchpostAutoSchema`` as application/problem+json.
+    """
+    schema_kwargs = dict(summary=summary, description=description or None, request=request,
+                         examples=list(examples), parameters=list(parameters), **kwargs)
+    if responses:
+        schema_kwargs["responses"] = responses
+    decorate = extend_schema(**schema_kwargs)
+
+    def wrapper(func):
+        func = decorate(func)
+        func._api_errors = tuple(errors)
+        return func
+
+    return wrapper
 
 
 def example(name: str, value: Any, *, request: bool = False, status: int | None = None,
@@ -246,3 +251,17 @@ def example(name: str, value: Any, *, request: bool = False, status: int | None 
     return OpenApiExample(name, value=value, request_only=request, response_only=not request,
                           status_codes=[str(status)] if status else None, description=description or None)
 
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An object id in a query string: a whole number the database can hold, else a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)

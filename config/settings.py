@@ -279,7 +279,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.api_conventions.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.WatchpostAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["config.api_conventions.FastJSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["config.api_conventions.PrincipalRateThrottle"],
     # Every error is an RFC 9457 problem (config.api_errors).
@@ -323,6 +323,8 @@ WATCHPOST_REPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_MAX_BYTES", st
 WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES", str(10 * 1024**2)))
 # Findings printed per node in a PDF appendix (0 = all); the CSV and JSON always hold every one.
 WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE = int(os.environ.get("WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE", "0"))
+# Nodes detailed in a PDF appendix, worst first (0 = all); the others are listed in one line each.
+WATCHPOST_REPORT_PDF_NODES = int(os.environ.get("WATCHPOST_REPORT_PDF_NODES", "0"))
 # Links in e-mails (scheduled reports): the console's public address.
 WATCHPOST_BASE_URL = os.environ.get("WATCHPOST_BASE_URL", "http://localhost:8000")
 

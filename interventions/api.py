@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IF_MATCH_PARAMETER, PageNumberPagination, api_operation, etag_for, example, if_match_version,
+    IF_MATCH_PARAMETER, IdFilter, PageNumberPagination, api_operation, etag_for, example, if_match_version,
     stale_version_response,
 )
 from config.api_errors import problem_response
@@ -46,8 +46,8 @@ class InterventionActionSerializer(serializers.Serializer):
 class InterventionFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=Intervention.State.choices)
     kind = django_filters.ChoiceFilter(choices=Intervention.Kind.choices)
-    node = django_filters.NumberFilter(field_name="node_id")
-    session = django_filters.NumberFilter(field_name="session_id")
+    node = IdFilter(field_name="node_id")
+    session = IdFilter(field_name="session_id")
 
     class Meta:
         model = Intervention
@@ -80,7 +80,7 @@ class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return InterventionActionSerializer
         return InterventionSerializer
 
-    @api_operation(summary="List interventions", description="Newest first; `state=open` for the queue.",
+    @api_operation(summary="List interventions", responses={200: InterventionSerializer(many=True)}, description="Newest first; `state=open` for the queue.",
                    examples=[example("The queue", {"count": 1, "next": None, "previous": None,
                                                    "results": [INTERVENTION_EXAMPLE]})])
     def list(self, request, *args, **kwargs):

@@ -80,7 +80,7 @@ def intervention_open(
 
 
 def _transition(*, intervention: Intervention, to: str, by, note: str, verb: str, extra: dict[str, Any],
-                expected_version: int | None = None) -> Intervention:
+                expected_version: int | None = None, token=None) -> Intervention:
     allowed_from = [state for state, targets in Intervention.TRANSITIONS.items() if to in targets]
     old = intervention.state
     with transaction.atomic():
@@ -100,47 +100,51 @@ def _transition(*, intervention: Intervention, to: str, by, note: str, verb: str
                 f"(only from {' or '.join(allowed_from)})."
             )
         intervention.refresh_from_db()
-        audit_record(org=intervention.org, verb=verb, target=intervention, actor=by,
+        audit_record(org=intervention.org, verb=verb, target=intervention, actor=by, token=token,
                      changes={"state": [old, to], "note": note})
     logger.info(verb, intervention_id=intervention.pk, state=to)
     return intervention
 
 
 def intervention_acknowledge(*, intervention: Intervention, by, note: str = "",
-                             expected_version: int | None = None) -> Intervention:
+                             expected_version: int | None = None, token=None) -> Intervention:
     """Someone is on it: open → acknowledged."""
     extra: dict[str, Any] = {"acknowledged_by": _user(by), "acknowledged_at": timezone.now()}
     if note:
         extra["note"] = note
     return _transition(intervention=intervention, to=State.ACKNOWLEDGED, by=by, note=note,
-                       verb="intervention.acknowledged", extra=extra, expected_version=expected_version)
+                       verb="intervention.acknowledged", extra=extra, expected_version=expected_version, token=token)
 
 
 def intervention_resolve(*, intervention: Intervention, by, note: str = "",
-                         expected_version: int | None = None) -> Intervention:
+                         expected_version: int | None = None, token=None) -> Intervention:
     """The cause is fixed: open | acknowledged → resolved."""
-    return _close(intervention=intervention, to=State.RESOLVED, by=by, note=note, expected_version=expected_version)
+    return _close(intervention=intervention, to=State.RESOLVED, by=by, note=note, expected_version=expected_version,
+                  token=token)
 
 
 def intervention_dismiss(*, intervention: Intervention, by, note: str = "",
-                         expected_version: int | None = None) -> Intervention:
+                         expected_version: int | None = None, token=None) -> Intervention:
     """Not worth acting on: open | acknowledged → dismissed."""
-    return _close(intervention=intervention, to=State.DISMISSED, by=by, note=note, expected_version=expected_version)
+    return _close(intervention=intervention, to=State.DISMISSED, by=by, note=note, expected_version=expected_version,
+                  token=token)
 
 
-def _close(*, intervention: Intervention, to: str, by, note: str, expected_version: int | None) -> Intervention:
+def _close(*, intervention: Intervention, to: str, by, note: str, expected_version: int | None,
+           token=None) -> Intervention:
     extra: dict[str, Any] = {"closed_by": _user(by), "closed_at": timezone.now()}
     if note:
         extra["note"] = note
     return _transition(intervention=intervention, to=to, by=by, note=note, verb=f"intervention.{to}", extra=extra,
-                       expected_version=expected_version)
+                       expected_version=expected_version, token=token)
 
 
 # Kinds whose failed work is one job, re-queued alone by a retry.
 JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE)
 
 
-def intervention_retry(*, intervention: Intervention, by, expected_version: int | None = None) -> Intervention:
+def intervention_retry(*, intervention: Intervention, by, expected_version: int | None = None,
+                       token=None) -> Intervention:
     """Re-queue only the failed work; the intervention resolves itself when that work succeeds.
 
     A job intervention re-queues its job (the session re-opens its execution stage for
@@ -178,7 +182,7 @@ def intervention_retry(*, intervention: Intervention, by, expected_version: int 
     except retries.RetryError as exc:
         raise InterventionTransitionError(str(exc)) from None
     intervention.refresh_from_db()
-    audit_record(org=intervention.org, verb="intervention.retried", target=intervention, actor=by,
+    audit_record(org=intervention.org, verb="intervention.retried", target=intervention, actor=by, token=token,
                  changes={"retry_count": intervention.retry_count})
     logger.info("intervention.retried", intervention_id=intervention.pk, retry_count=intervention.retry_count)
     return intervention

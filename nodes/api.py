@@ -171,7 +171,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return {"create": NodeCreateSerializer, "partial_update": NodeUpdateSerializer,
                 "bulk": BulkNodeSerializer}.get(self.action, NodeSerializer)
 
-    @api_operation(summary="List nodes", description="Nodes of your organization with their dashboard snapshot, "
+    @api_operation(summary="List nodes", responses={200: NodeSerializer(many=True)}, description="Nodes of your organization with their dashboard snapshot, "
                    "ordered by address. `page_size` up to 500.",
                    examples=[example("A page of nodes", {"count": 1, "next": None, "previous": None,
                                                          "results": [NODE_EXAMPLE]})])

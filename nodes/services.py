@@ -413,3 +413,14 @@ def nodes_bulk_add(*, org, rows: list[NodeRow] | None = None, text: str | None =
                      changes={"added": [o.address for o, _ in new], "duplicates": report.duplicates,
                               "refused": report.refused, "rows": len(rows)})
     return report
+
+
+def node_delete(*, node: Node, by=None, token=None, ip: str | None = None) -> None:
+    """Delete a node with everything that hangs off it (findings, jobs, snapshot, score history).
+
+    Audited first, with the address, so the trail says what was deleted after the row is gone.
+    """
+    with transaction.atomic():
+        audit_record(org=node.org, verb="node.deleted", target=node, actor=by, token=token, ip=ip,
+                     changes={"address": node.address, "name": node.name})
+        Node.objects.filter(pk=node.pk).delete()

@@ -11,7 +11,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_conventions import PageNumberPagination, api_operation, example
+from config.api_conventions import IdFilter, PageNumberPagination, api_operation, example
 from nodes.models import Node
 from orgs.models import AuditEvent
 from orgs.permissions import CanReadAudit, OrganizationMember, principal_for
@@ -82,7 +82,7 @@ class AuditFilter(django_filters.FilterSet):
     verb = django_filters.CharFilter(help_text="e.g. finding.triaged, session.started")
     target_type = django_filters.CharFilter(help_text="e.g. scans.finding, nodes.node")
     target_id = django_filters.CharFilter()
-    token = django_filters.NumberFilter(field_name="token_id", help_text="Events made with this token (id)")
+    token = IdFilter(field_name="token_id", help_text="Events made with this token (id)")
     created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -104,7 +104,7 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return (AuditEvent.objects.filter(org=principal_for(self.request).org).select_related("actor", "token")
                 .order_by("-created_at", "-id"))
 
-    @api_operation(summary="The audit log",
+    @api_operation(summary="The audit log", responses={200: AuditEventSerializer(many=True)},
                    description="Every change made by a person or a token, newest first. Owners and admins; of "
                                "tokens, read_write ones (a read token is a 403).",
                    examples=[example("Events", {"count": 1, "next": None, "previous": None, "results": [{

@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, IdAscendingCursorPagination, IdCursorPagination,
+    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
     PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
 )
 from config.api_errors import problem_response
@@ -185,7 +185,7 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return (ScanSession.objects.filter(org=principal_for(self.request).org).select_related("profile")
                 .order_by("-created_at", "-id"))
 
-    @api_operation(summary="List sessions", description="Scan sessions of your organization, newest first.",
+    @api_operation(summary="List sessions", responses={200: SessionSerializer(many=True)}, description="Scan sessions of your organization, newest first.",
                    examples=[example("A page of sessions", {"count": 1, "next": None, "previous": None,
                                                             "results": [SESSION_EXAMPLE]})])
     def list(self, request, *args, **kwargs):
@@ -330,10 +330,10 @@ class FindingFilter(django_filters.FilterSet):
 
     severity = CommaSeparatedChoices(help_text="critical, high, medium, low, info; several: critical,high")
     status = CommaSeparatedChoices(help_text="open, fixed, false_positive, risk_accepted; several: comma-separated")
-    node = django_filters.NumberFilter(help_text="Node id")
+    node = IdFilter(help_text="Node id")
     cve = django_filters.CharFilter(help_text="A CVE id, e.g. CVE-2024-6387")
     source = django_filters.CharFilter(help_text="Scanner or importer, e.g. tls, nuclei")
-    port = django_filters.NumberFilter()
+    port = django_filters.NumberFilter(min_value=0, max_value=65535)
     first_seen_from = django_filters.DateFilter(help_text="First seen on or after this day (YYYY-MM-DD)")
     first_seen_to = django_filters.DateFilter(help_text="First seen on or before this day")
     last_seen_from = django_filters.DateFilter(help_text="Last seen on or after this day")
@@ -390,7 +390,7 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Finding.objects.filter(org=principal_for(self.request).org).select_related("node")
 
     @api_operation(
-        summary="List findings",
+        summary="List findings", responses={200: FindingSerializer(many=True)},
         description="Newest first, cursor-paginated: follow `next` (stable while findings are added, the same "
                     "speed at any depth). `page_size` up to 500. Filters combine.",
         examples=[example("New critical findings", {"next": "http://127.0.0.1:8000/api/v1/findings/?cursor=cD0x",
@@ -486,7 +486,7 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
             return ImportRequest.objects.none()
         return ImportRequest.objects.filter(org=principal_for(self.request).org).order_by("-created_at", "-id")
 
-    @api_operation(summary="List imports", examples=[example("Imports", {"count": 1, "next": None,
+    @api_operation(summary="List imports", responses={200: ImportRequestSerializer(many=True)}, examples=[example("Imports", {"count": 1, "next": None,
                                                                         "previous": None,
                                                                         "results": [IMPORT_EXAMPLE]})])
     def list(self, request):

@@ -1,0 +1,35 @@
+"""Per-token throttling in the cache: over the rate → 429 with Retry-After, as a problem."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from tests.api.conftest import problem
+
+
+@pytest.fixture
+def three_a_minute(settings):
+    settings.WATCHPOST_API_THROTTLE_RATE = "3/min"
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_the_fourth_request_in_a_minute_is_429_with_retry_after(api, three_a_minute):
+    client = api("read")
+    for _ in range(3):
+        assert client.get("/api/v1/organization/").status_code == 200
+
+    response = client.get("/api/v1/organization/")
+
+    body = problem(response, 429, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert body["retry_after"] == int(response["Retry-After"])
+
+
+def test_each_token_has_its_own_budget(api, three_a_minute):
+    for _ in range(4):
+        api("read").get("/api/v1/organization/")
+
+    assert api("read_write").get("/api/v1/organization/").status_code == 200
