@@ -85,6 +85,14 @@ def test_an_analyst_adds_nodes_by_form_and_by_pasted_list_and_finds_them(page, l
     page.go_back()
     expect(page.locator("#node-table tbody tr")).to_have_count(1)
 
+    # "Scan selected" hands the chosen nodes to the session form.
+    page.goto(f"{live_server.url}/o/acme/nodes/?sort=address")
+    first, second = Node.objects.filter(org=world.org).order_by("address")[:2]
+    page.check(f"input[name=node][value='{first.pk}']")
+    page.check(f"input[name=node][value='{second.pk}']")
+    page.click("button:has-text('Scan selected')")
+    page.wait_for_url(f"**/o/acme/sessions/new/?node={first.pk}&node={second.pk}")
+
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/o/acme/nodes/")
     shoot(page, "nodes-list-390")
