@@ -7,6 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
@@ -38,7 +39,7 @@ def severity(value: str):
 @register.simple_tag
 def grade(value: str):
     if not value:
-        return format_html('<span class="grade grade-none" title="not scored yet">–</span>')
+        return mark_safe('<span class="grade grade-none" title="not scored yet">–</span>')
     return format_html('<span class="grade grade-{}">{}</span>', value, value)
 
 
