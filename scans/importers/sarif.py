@@ -64,7 +64,9 @@ class SarifImporter(Importer):
         top = Fields(load_json(stream.read(), context), "$", context)
         version = top.text("version")
         if not top.has("runs"):
-            raise context.reject("not a SARIF log (no runs)", path="$")
+            keys = ", ".join(str(k) for k in list(top.obj)[:8]) or "none"
+            raise context.reject(f"not a SARIF log (no runs; keys: {keys}); supported: SARIF 2.x "
+                                 "({version, runs: [{tool, results}]})", path="$")
         if version and not version.startswith("2."):
             raise context.reject(f"SARIF version {version} is not supported (2.1 expected)", path="$.version")
         # SARIF describes source code: its "hosts" are repositories, which --node places.

@@ -55,6 +55,8 @@ _STATUS_REMEDIATION = {
     "fixed": "The vendor has released a fix for {package}; upgrade to its latest release.",
 }
 _NOT_AFFECTED = "not_affected"
+_SUPPORTED = ("Trivy JSON schema 2 ({SchemaVersion, ArtifactName, Results}), the legacy array of results, "
+              "a legacy null, Kubernetes ({ClusterName, Resources})")
 _VULNERABILITY_EVIDENCE = (
     ("FixedVersion", "fixed_version"),
     ("PkgPath", "package_path"),
@@ -93,9 +95,12 @@ class TrivyImporter(Importer):
                 )
                 self._results(top, host, "", result)
             else:
-                raise context.reject("not a Trivy report (no Results, SchemaVersion or ClusterName)", path="$")
+                keys = ", ".join(str(k) for k in list(document)[:8]) or "none"
+                raise context.reject(f"not a Trivy report (no Results, SchemaVersion or ClusterName; keys: {keys}); "
+                                     f"supported: {_SUPPORTED}", path="$")
         else:
-            raise context.reject(f"not a Trivy report (the document is {kind(document)})", path="$")
+            raise context.reject(f"not a Trivy report (the document is {kind(document)}); supported: {_SUPPORTED}",
+                                 path="$")
         hosts = dict.fromkeys(f.host for f in result.findings)
         if not hosts and result.metadata.get("artifact"):
             hosts = {result.metadata["artifact"]: None}
