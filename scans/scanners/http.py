@@ -394,7 +394,8 @@ def same_page(reply: HttpReply, path: str, baseline: HttpReply, baseline_path: s
 class HttpScanner(Scanner):
     name = "http"
     version = "1.0"
-    description = "HTTP security headers, version disclosure, directory listing, cookie flags, HTTPS redirect"
+    description = ("HTTP security headers, version disclosure, directory listing, cookie flags, HTTPS redirect, "
+                   "exposed files (.git, .env, backups, dumps, status pages)")
     options = {
         "ports": (list, None),  # explicit ports; scheme detected (TLS first on typical HTTPS ports)
         "paths": (list, None),  # paths to fetch besides "/"
