@@ -110,7 +110,10 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
     )
     scored = sum(totals[f"grade_{g}"] or 0 for g in GRADES)
     grades = [{"grade": g, "count": totals[f"grade_{g}"] or 0} for g in GRADES]
-    worst_nodes = list(snapshots.exclude(score__isnull=True).select_related("node").order_by("score", "node_id")[:worst])
+    # The worst ids first, from the (org, score) index alone, then their nodes: joining before the
+    # limit would join every node tied at the lowest score (thousands at 0) to sort them.
+    worst_ids = snapshots.exclude(score__isnull=True).order_by("score", "node_id").values("pk")[:worst]
+    worst_nodes = list(NodeSnapshot.objects.filter(pk__in=worst_ids).select_related("node").order_by("score", "node_id"))
     scores = list(OrganizationScore.objects.filter(org=org).order_by("-created_at")[:history])
     scores.reverse()
     open_interventions = Intervention.objects.unresolved().filter(org=org)
