@@ -45,8 +45,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--reset-password", action="store_true", help="Generate and print a new owner password.")
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        with transaction.atomic():
+            password = self._seed(options)
+        # After the commit, so the credentials come last, below the invitation e-mail the
+        # console backend prints on commit.
+        if password:
+            self.stdout.write(self.style.SUCCESS(
+                f"\n  Log in at {BASE_URL}/ as  user: {DEMO_OWNER}  password: {password}\n"
+                "  (shown once; `python manage.py seed_demo --reset-password` makes a new one)"
+            ))
+        else:
+            self.stdout.write(f"Owner '{DEMO_OWNER}' exists; its password was shown when it was made "
+                              "(`python manage.py seed_demo --reset-password` makes a new one).")
+        self.stdout.write(f"  Django admin: {BASE_URL}/admin/ - create an account for it with "
+                          "`python manage.py createsuperuser` (the demo owner is not staff).\n")
+
+    def _seed(self, options) -> str | None:
+        """Everything, in one transaction; returns the new owner password, if one was made."""
         User = get_user_model()
         owner = User.objects.filter(username=DEMO_OWNER).first()
         password = None
@@ -73,16 +89,7 @@ class Command(BaseCommand):
         # A small real CVE catalog so fingerprinting finds something before anyone imports NVD.
         cves = cve_catalog_import(paths=[CVE_FIXTURE])
         self.stdout.write(f"CVE catalog: {cves.created} created, {cves.updated} updated, {cves.unchanged} unchanged.")
-        if password:
-            self.stdout.write(self.style.SUCCESS(
-                f"\n  Log in at {BASE_URL}/ as  user: {DEMO_OWNER}  password: {password}\n"
-                "  (shown once; `python manage.py seed_demo --reset-password` makes a new one)\n"
-            ))
-        else:
-            self.stdout.write(f"Owner '{DEMO_OWNER}' exists; its password was shown when it was made "
-                              "(`python manage.py seed_demo --reset-password` makes a new one).")
-        self.stdout.write(f"  Django admin: {BASE_URL}/admin/ - create an account for it with "
-                          "`python manage.py createsuperuser` (the demo owner is not staff).\n")
+        return password
 
     def _team(self, org, membership):
         """A pending invitation (its e-mail goes to the console backend) and a token row for the lists."""
