@@ -74,16 +74,24 @@ def audit_event_list(*, org, actor: str = "", verb: str = "", since: date | None
     return events
 
 
-def audit_change_lines(changes: dict) -> list[tuple[str, str]]:
-    """{"role": ["viewer", "admin"]} -> [("role", "viewer → admin")]: before/after pairs read as a change."""
+def audit_change_lines(changes: dict, verb: str = "") -> list[tuple[str, str]]:
+    """{"role": ["viewer", "admin"]} -> [("role", "viewer → admin")].
+
+    Events of a change ("..._changed") record [before, after] pairs; elsewhere a list is a value
+    (a node's two tags are not a change from one to the other).
+    """
+    def text(value) -> str:
+        if isinstance(value, list):
+            return ", ".join(map(str, value)) or "–"
+        return "–" if value in (None, "") else str(value)
+
+    pairs = verb.endswith("changed")
     lines = []
     for key, value in (changes or {}).items():
-        if isinstance(value, list) and len(value) == 2:
-            before, after = (", ".join(map(str, v)) if isinstance(v, list) else ("–" if v in (None, "") else str(v))
-                             for v in value)
-            lines.append((key, f"{before} → {after}"))
+        if pairs and isinstance(value, list) and len(value) == 2:
+            lines.append((key, f"{text(value[0])} → {text(value[1])}"))
         else:
-            lines.append((key, str(value)))
+            lines.append((key, text(value)))
     return lines
 
 

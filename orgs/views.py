@@ -331,5 +331,5 @@ def audit(request, slug):
                               since=filters.get("since"), until=filters.get("until"))
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     for event in page.object_list:
-        event.change_lines = audit_change_lines(event.changes)
+        event.change_lines = audit_change_lines(event.changes, event.verb)
     return render(request, "orgs/audit.html", {"org": org, "membership": membership, "form": form, "page": page})

@@ -88,3 +88,12 @@ def test_an_anonymous_visitor_is_sent_to_login(world, client):
 
 def test_the_log_refuses_post(world, login):
     assert login(world.owner).post(audit_url()).status_code == 405
+
+
+def test_only_change_events_read_two_values_as_before_and_after():
+    from orgs.selectors import audit_change_lines
+
+    assert audit_change_lines({"role": ["viewer", "admin"]}, "membership.role_changed") == [("role", "viewer → admin")]
+    assert audit_change_lines({"tags": ["web", "prod"]}, "node.created") == [("tags", "web, prod")]
+    assert audit_change_lines({"scope_networks": [[], ["127.0.0.0/8"]]}, "organization.settings_changed") == [
+        ("scope_networks", "– → 127.0.0.0/8")]
