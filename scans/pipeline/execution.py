@@ -24,6 +24,7 @@ import random
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -123,9 +124,7 @@ def jobs_pump(*, org_id: int) -> int:
         timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
         now = timezone.now()
         for (_, is_discovery), rows in groups.items():
-            size = conf.discovery_batch_size() if is_discovery else conf.job_batch_size()
-            if is_discovery:  # even messages: 1,001 nodes are five of about 200, not four of 250 and one of 1
-                size = -(-len(rows) // -(-len(rows) // size))
+            size = conf.even_batch_size(len(rows), conf.discovery_batch_size()) if is_discovery else conf.job_batch_size()
             for start in range(0, len(rows), size):
                 batch = rows[start:start + size]
                 ids = [row["id"] for row in batch]
@@ -151,25 +150,41 @@ def _profile_timeouts(profile_ids: set[int]) -> dict[tuple[int, str], float]:
 # --- run ------------------------------------------------------------------------------------
 
 
-class _Heartbeat(threading.Thread):
-    """Touches ``heartbeat_at`` of the claimed jobs while they run, on its own connection."""
+class Heartbeat(threading.Thread):
+    """Calls ``beat()`` every ``interval`` seconds on its own connection until stopped.
 
-    def __init__(self, token: str, interval: float) -> None:
-        super().__init__(name="job-heartbeat", daemon=True)
-        self.token, self.interval, self.stopped = token, interval, threading.Event()
+    A failed beat (the database restarting, a lock, a dropped connection) is logged and the
+    next one tried on a fresh connection: a heartbeat that died for good on one error would
+    let the watchdog take the work for dead and re-queue it while it still runs.
+    """
+
+    def __init__(self, name: str, interval: float, beat: Callable[[], Any], **log_context: Any) -> None:
+        super().__init__(name=name, daemon=True)
+        self.interval, self.beat, self.log_context = interval, beat, log_context
+        self.stopped = threading.Event()
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                ScanJob.objects.filter(task_id=self.token, status=Status.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:  # noqa: BLE001 - a missed beat is the watchdog's business, not a crash
-            logger.warning("job.heartbeat_failed", token=self.token, exc_info=True)
+                try:
+                    self.beat()
+                except Exception:  # noqa: BLE001 - a missed beat is the watchdog's business, not a crash
+                    logger.warning("heartbeat.failed", heartbeat=self.name, exc_info=True, **self.log_context)
+                    connection.close()  # the next beat opens a fresh connection
         finally:
             connection.close()
 
     def stop(self) -> None:
         self.stopped.set()
         self.join(5)
+
+
+def job_heartbeat(token: str, interval: float) -> Heartbeat:
+    """Touches ``heartbeat_at`` of the jobs claimed under ``token`` while they run."""
+    def beat() -> None:
+        ScanJob.objects.filter(task_id=token, status=Status.RUNNING).update(heartbeat_at=timezone.now())
+
+    return Heartbeat("job-heartbeat", interval, beat, token=token)
 
 
 def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
@@ -179,7 +194,7 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
     if not claimed:
         logger.info("jobs.nothing_to_claim", job_ids=job_ids)
         return {"claimed": 0}
-    heartbeat = _Heartbeat(token, conf.heartbeat_seconds())
+    heartbeat = job_heartbeat(token, conf.heartbeat_seconds())
     # Inside a test's transaction the thread's own connection would not see the claimed rows.
     if not connection.in_atomic_block:
         heartbeat.start()

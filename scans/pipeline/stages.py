@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import threading
 import traceback
 from collections import defaultdict
 from typing import Any
@@ -33,6 +32,7 @@ from scans.pipeline.execution import (
     ANALYSIS,
     DISCOVERY,
     UNFINISHED,
+    Heartbeat,
     jobs_of_stage,
     jobs_pump,
     stage_check_complete,
@@ -55,7 +55,7 @@ def stage_run(*, session_id: int, stage: str) -> bool:
         logger.info("stage.skipped", session_id=session_id, stage=stage, reason="not this stage's turn or claimed")
         return False
     logger.info("stage.started", session_id=session_id, stage=stage)
-    beat = _SessionHeartbeat(session_id) if stage not in FAN_OUT and not connection.in_atomic_block else None
+    beat = session_heartbeat(session_id) if stage not in FAN_OUT and not connection.in_atomic_block else None
     if beat:
         beat.start()
     try:
@@ -71,23 +71,12 @@ def stage_run(*, session_id: int, stage: str) -> bool:
     return True
 
 
-class _SessionHeartbeat(threading.Thread):
-    def __init__(self, session_id: int) -> None:
-        super().__init__(name="stage-heartbeat", daemon=True)
-        self.session_id, self.stopped = session_id, threading.Event()
+def session_heartbeat(session_id: int) -> Heartbeat:
+    """Touches the session's ``heartbeat_at`` while a one-piece stage runs, so the watchdog leaves it be."""
+    def beat() -> None:
+        ScanSession.objects.filter(pk=session_id).update(heartbeat_at=timezone.now())
 
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(conf.heartbeat_seconds()):
-                ScanSession.objects.filter(pk=self.session_id).update(heartbeat_at=timezone.now())
-        except Exception:  # noqa: BLE001
-            logger.warning("stage.heartbeat_failed", session_id=self.session_id, exc_info=True)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(5)
+    return Heartbeat("stage-heartbeat", conf.heartbeat_seconds(), beat, session_id=session_id)
 
 
 def stage_failed(*, session_id: int, stage: str, error: str, trace: str = "") -> None:
