@@ -137,7 +137,8 @@ def _direct(options, nodes, session, out) -> dict[str, float]:
 
     profile = session.profile
     processes = options["workers"] * options["concurrency"]
-    batch, discovery_batch = conf.job_batch_size(), conf.discovery_batch_size()
+    batch = conf.job_batch_size()
+    discovery_batch = conf.even_batch_size(len(nodes), conf.discovery_batch_size())  # as the pipeline splits them
     ports = profile_ports(profile)
     context = profile_context(profile)
     chunks = [nodes[i:i + discovery_batch] for i in range(0, len(nodes), discovery_batch)]
@@ -159,13 +160,14 @@ def _direct(options, nodes, session, out) -> dict[str, float]:
 
 def _discover_chunk(args):
     chunk, ports, context = args
-    from nodes.discovery.discover import discover_async
+    from nodes.discovery.discover import discover_many
+    from scans.pipeline import conf
+    from scans.scanners.portscan import PROCESS_BUDGET
 
-    async def all_of():
-        results = await asyncio.gather(*(discover_async(a, ports, context) for a in chunk))
-        return {r.address: [s.to_dict() for s in r.services] if r.open_ports else [] for r in results}
-
-    return asyncio.run(all_of())
+    PROCESS_BUDGET.resize(conf.discovery_sockets())
+    results = asyncio.run(discover_many(chunk, ports, context,
+                                        identify_concurrency=conf.discovery_identify_concurrency()))
+    return {r.address: [s.to_dict() for s in r.services] if r.open_ports else [] for r in results}
 
 
 def _scan_chunk(args):
@@ -212,6 +214,7 @@ def _report(options, org, session, direct, out, settings) -> dict[str, Any]:
         "stages": {stage: round(seconds, 3) for stage, seconds in rows}, "total_seconds": round(total, 3),
         "direct_seconds": round(direct["total"], 3), "direct_discovery_seconds": round(direct["discovery"], 3),
         "direct_scanner_seconds": round(direct["scanning"], 3), "ratio_total_to_direct": round(ratio, 3) if ratio else None,
+        "overhead": round(ratio - 1, 3) if ratio else None,  # orchestration's share on top of the direct run
         "job_scanner_seconds_sum": round(scanner_seconds, 3), "jobs": jobs, "findings_new": session.findings_new,
     }
     if not options["keep"]:
