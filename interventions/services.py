@@ -177,6 +177,8 @@ def intervention_retry(*, intervention: Intervention, by, expected_version: int 
                 if intervention.session_id is None:
                     raise InterventionTransitionError(f"Intervention #{intervention.pk} names no session to retry.")
                 retries.stage_retry(session_id=intervention.session_id)
+            elif intervention.kind == Kind.WEBHOOK_FAILING:  # resumes the endpoint; held deliveries go out
+                webhooks.webhook_endpoint_resume_for_intervention(intervention=intervention, by=by, token=token)
             else:  # pragma: no cover - every kind is handled above
                 raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")
     except retries.RetryError as exc:
