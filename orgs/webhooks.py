@@ -301,6 +301,19 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, by=None, token=None, i
     return len(held)
 
 
+def webhook_endpoint_resume_for_intervention(*, intervention, by=None, token=None) -> int:
+    """"Retry" on a ``webhook_failing`` intervention: resume its endpoint (which resolves it)."""
+    from interventions.services import InterventionTransitionError
+
+    endpoint = WebhookEndpoint.objects.filter(org_id=intervention.org_id,
+                                              pk=_row_id(intervention.context.get("endpoint_id"))).first()
+    if endpoint is None:
+        raise InterventionTransitionError("The webhook endpoint no longer exists; dismiss this intervention.")
+    released = webhook_endpoint_resume(endpoint=endpoint, by=by, token=token)
+    _intervention_close(endpoint=endpoint, by=by, note="The endpoint was resumed.")  # if it was not paused
+    return released
+
+
 def webhook_delivery_redeliver(*, delivery: WebhookDelivery, by=None, token=None, ip: str | None = None) -> bool:
     """Send a failed delivery again (same id and body), e.g. after the receiver was fixed."""
     with transaction.atomic():

@@ -270,3 +270,22 @@ def test_a_paused_endpoint_can_be_paused_by_a_person_and_its_queue_is_held(world
     assert WebhookDelivery.objects.get().status == Status.HELD
     assert not webhooks.webhook_endpoint_pause(endpoint=endpoint, reason="again", by=world.owner)
     assert WebhookEndpoint.objects.get().paused_reason == "receiver down for maintenance"
+
+
+def test_retrying_the_intervention_resumes_the_endpoint_and_sends_the_held_deliveries(world, receiver, settings_fast):
+    from interventions.services import intervention_retry
+
+    endpoint = endpoint_for(world, receiver)
+    for _ in range(2):
+        finish_a_session(world)
+        fail_for_good(WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING).get(), receiver)
+    finish_a_session(world)
+    intervention = Intervention.objects.get(kind=Intervention.Kind.WEBHOOK_FAILING)
+
+    intervention_retry(intervention=intervention, by=world.owner)
+
+    intervention.refresh_from_db()
+    endpoint.refresh_from_db()
+    assert intervention.state == Intervention.State.RESOLVED and not endpoint.is_paused
+    [released] = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
+    assert webhooks.webhook_deliver(delivery_id=released.pk).status == Status.SUCCEEDED
