@@ -297,7 +297,8 @@ class FindingEvent(models.Model):
         ordering = ["-at", "-id"]
         indexes = [
             models.Index(fields=["finding", "at"], name="findingevent_finding_at"),
-            models.Index(fields=["session", "kind"], name="findingevent_session_kind"),
+            # Covers "the findings a session made new/fixed/reopened" (an index-only scan).
+            models.Index(fields=["session", "kind", "finding"], name="findingevent_session_kind_f"),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from nodes.models import Node
@@ -158,10 +158,28 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
     return qs
 
 
-def finding_severity_counts(*, org, filters: FindingFilters) -> dict[str, int]:
-    """Counts per severity for the filter, in one GROUP BY; their sum is the list's total."""
-    rows = (finding_list_for_org(org=org, filters=filters).order_by().values("severity")
-            .annotate(n=Count("id")).values_list("severity", "n"))
+# Counting stops here per severity: a million findings are not counted on every page view.
+COUNT_CAP = 10_000
+
+
+def finding_severity_counts(*, org, filters: FindingFilters, cap: int = COUNT_CAP) -> dict[str, int]:
+    """Counts per severity for the filter, in one GROUP BY, each counted up to ``cap + 1``.
+
+    A count above ``cap`` means "more than cap". Each severity reads at most cap + 1 index
+    entries (over the (org, severity, id) or (org, status, severity) index), so the query
+    costs the same at ten thousand findings as at ten million; exact counts of what is open
+    are the dashboard's (precomputed snapshots).
+    """
+    base = finding_list_for_org(org=org, filters=filters).order_by()
+    branches, params = [], []
+    for n, severity in enumerate(filters.severity or SEVERITIES):
+        sql, branch_params = base.filter(severity=severity).values("severity")[:cap + 1].query.sql_with_params()
+        branches.append(f"SELECT s{n}.severity FROM ({sql}) s{n}")
+        params.extend(branch_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT t.severity, COUNT(*) FROM ({' UNION ALL '.join(branches)}) t GROUP BY t.severity",
+                       params)
+        rows = cursor.fetchall()
     counts = dict.fromkeys(SEVERITIES, 0)
     counts.update(dict(rows))
     return counts
@@ -178,6 +196,7 @@ def finding_page(*, org, filters: FindingFilters, counts: dict[str, int], offset
     Sorted by severity, the page is read one severity at a time, newest first, with the offset
     inside each severity computed from ``counts`` (the same GROUP BY that shows the totals):
     each query walks the (org, severity, id) index instead of sorting every matching row.
+    Offsets below the count cap land exactly: a capped severity holds more rows than the cap.
     """
     rows = _finding_rows(org=org, filters=filters, counts=counts, offset=offset, limit=limit)
     labels = dict(Finding.Status.choices)
@@ -229,7 +248,7 @@ def session_jobs(*, session: ScanSession) -> QuerySet[ScanJob]:
     return (ScanJob.objects.filter(session=session).select_related("node")
             .only("id", "scanner", "status", "attempts", "max_attempts", "error", "started_at", "finished_at",
                   "node__id", "node__address", "node__name")
-            .order_by("node__address", "scanner", "id"))
+            .order_by("node_id", "scanner"))  # the (session, node, scanner) unique index: no sort
 
 
 def session_finding_changes(*, session: ScanSession, limit: int = 10) -> dict[str, dict]:
@@ -238,8 +257,12 @@ def session_finding_changes(*, session: ScanSession, limit: int = 10) -> dict[st
     totals = {FindingEvent.Kind.NEW: session.findings_new, FindingEvent.Kind.FIXED: session.findings_fixed,
               FindingEvent.Kind.REOPENED: session.findings_reopened}
     for kind in CHANGES:
+        # Ordered like the (session, kind, finding) index, so the LIMIT reads a few index entries
+        # (unordered, the planner may scan every event hoping to meet ten matches early).
+        latest = (FindingEvent.objects.filter(session=session, kind=kind).order_by("-finding_id")
+                  .values("finding_id")[:limit])
         findings = list(Finding.objects.filter(
-            id__in=FindingEvent.objects.filter(session=session, kind=kind).values("finding_id")[:limit]
+            id__in=latest
         ).select_related("node").only("id", "title", "severity", "status", "node__id", "node__address",
                                       "node__name").order_by("-id"))
         out[str(kind)] = {"count": totals[kind], "findings": findings}

@@ -29,6 +29,7 @@ from scans.models import Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.selectors import (
+    COUNT_CAP,
     FINDING_SORTS,
     SEVERITIES,
     finding_detail,
@@ -175,12 +176,15 @@ def _list_context(request, membership) -> dict:
     org = membership.org
     filters = finding_filters_from(request.GET)
     counts = finding_severity_counts(org=org, filters=filters)
-    total = sum(counts.values())
+    # Above the cap a severity's count reads "10000+", the total is a lower bound and paging
+    # stops at the cap: past it, a narrower filter finds the rest.
+    capped = any(n > COUNT_CAP for n in counts.values())
+    total = sum(min(n, COUNT_CAP) for n in counts.values())
     try:
         number = max(1, int(request.GET.get("page", 1)))
     except ValueError:
         number = 1
-    pages = max(1, -(-total // FINDINGS_PER_PAGE))
+    pages = max(1, -(-min(total, COUNT_CAP if capped else total) // FINDINGS_PER_PAGE))
     number = min(number, pages)
     rows = finding_page(org=org, filters=filters, counts=counts, offset=(number - 1) * FINDINGS_PER_PAGE,
                         limit=FINDINGS_PER_PAGE)
@@ -192,7 +196,8 @@ def _list_context(request, membership) -> dict:
                if filters.session is not None else None)
     return {
         "org": org, "membership": membership, "filters": filters, "counts": counts, "total": total,
-        "severity_counts": [(s, counts[s]) for s in SEVERITIES],
+        "severity_counts": [(s, min(counts[s], COUNT_CAP), counts[s] > COUNT_CAP) for s in SEVERITIES],
+        "capped": capped, "total_cap": COUNT_CAP,
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
         "sorts": FINDING_SORTS, "statuses": TriageForm.ACTIONS, "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),

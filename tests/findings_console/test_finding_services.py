@@ -198,3 +198,24 @@ def test_a_tag_selects_the_enabled_nodes_that_carry_it(world):
     NodeFactory(org=world.org, address="127.0.9.3", tags=["core"])
     NodeFactory(org=world.other_org, address="127.0.9.4", tags=["edge"])
     assert node_addresses_for_tag(org=world.org, tag="edge") == ["127.0.9.1"]
+
+
+def test_counts_stop_at_the_cap_and_say_more(world):
+    node = NodeFactory(org=world.org)
+    for severity, n in (("high", 5), ("low", 2)):
+        for _ in range(n):
+            FindingFactory(node=node, severity=severity)
+    counts = finding_severity_counts(org=world.org, filters=finding_filters_from({}), cap=3)
+    assert counts == {"critical": 0, "high": 4, "medium": 0, "low": 2, "info": 0}
+    only_low = finding_severity_counts(org=world.org, filters=finding_filters_from({"severity": "low"}), cap=3)
+    assert only_low == {"critical": 0, "high": 0, "medium": 0, "low": 2, "info": 0}
+
+
+def test_pages_below_the_cap_land_exactly_even_when_a_severity_is_capped(world):
+    node = NodeFactory(org=world.org)
+    highs = [FindingFactory(node=node, severity="high") for _ in range(5)]
+    FindingFactory(node=node, severity="low")
+    filters = finding_filters_from({})
+    counts = finding_severity_counts(org=world.org, filters=filters, cap=3)
+    page = finding_page(org=world.org, filters=filters, counts=counts, offset=2, limit=2)
+    assert [row["id"] for row in page] == [highs[2].pk, highs[1].pk]
