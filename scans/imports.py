@@ -16,6 +16,7 @@ import functools
 import hashlib
 import ipaddress
 import os
+import stat
 import time
 import uuid
 from collections import defaultdict
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -82,12 +84,14 @@ def findings_import(
     """
     importer = get_importer(fmt)  # LookupError for an unknown format: the caller's mistake, not the file's
     filename = Path(path).name
-    digest = _sha256(path)
+    limit = settings.WATCHPOST_IMPORT_MAX_BYTES
+    digest = ""
     node_address = _canonical_host(node_address) if node_address else ""
     timings = _Timings()
     try:
+        digest = _sha256(path, filename=filename, limit=limit)
         with timings("parse"):
-            result = importer.parse(path, filename, default_host=node_address, strict=strict)
+            result = importer.parse(path, filename, default_host=node_address, strict=strict, max_bytes=limit)
         with timings("plan"):
             plan = _plan(org=org, result=result, filename=filename, node_address=node_address)
     except ImportRejected as rejected:
@@ -384,12 +388,25 @@ def _literal_ip(host: str) -> str | None:
         return None
 
 
-def _sha256(path: str | os.PathLike[str]) -> str:
+def _sha256(path: str | os.PathLike[str], *, filename: str, limit: int) -> str:
+    """The file's digest, refusing it once it is past ``limit`` bytes (``WATCHPOST_IMPORT_MAX_BYTES``).
+
+    A regular file is measured before a byte is read; anything else (a pipe, /dev/zero) is
+    counted while it is read, so an endless one is refused at the cap instead of hashed forever.
+    """
     digest = hashlib.sha256()
+    read = 0
     try:
         with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
+            status = os.fstat(handle.fileno())
+            if stat.S_ISREG(status.st_mode) and status.st_size > limit:
+                raise ImportRejected(filename, f"is {status.st_size:,} bytes, over the import limit of {limit:,} bytes")
+            while chunk := handle.read(min(1 << 20, limit + 1 - read)):
                 digest.update(chunk)
+                read += len(chunk)
+                if read > limit:
+                    raise ImportRejected(filename, f"is more than {limit:,} bytes (read {read:,} so far), "
+                                                   f"over the import limit of {limit:,} bytes")
     except OSError:
         return ""  # the importer refuses the unreadable file with a clearer reason
     return digest.hexdigest()
