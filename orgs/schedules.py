@@ -120,6 +120,14 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
         defaults={"task": RETENTION_TASK, "crontab": daily, "interval": None, "queue": "orchestration",
                   "enabled": True, "description": "Prunes raw scan output and old sessions per retention policy"},
     )
+    # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
+    five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(
+        name="watchpost: webhook deliveries sweep",
+        defaults={"task": "orgs.tasks.webhook_deliveries_sweep", "interval": five_minutes, "crontab": None,
+                  "queue": "reports", "expire_seconds": 300, "enabled": True,
+                  "description": "Re-publishes webhook deliveries overdue by five minutes"},
+    )
     synced = 0
     for org in Organization.objects.all():
         organization_schedule_sync(org=org)
