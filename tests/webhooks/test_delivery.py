@@ -289,3 +289,24 @@ def test_retrying_the_intervention_resumes_the_endpoint_and_sends_the_held_deliv
     assert intervention.state == Intervention.State.RESOLVED and not endpoint.is_paused
     [released] = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
     assert webhooks.webhook_deliver(delivery_id=released.pk).status == Status.SUCCEEDED
+
+
+def test_overdue_deliveries_are_published_again_by_the_sweep_on_beat(world, receiver, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django_celery_beat.models import PeriodicTask
+
+    from orgs.schedules import periodic_tasks_setup
+
+    periodic_tasks_setup(watchdog_seconds=30)
+    sweep = PeriodicTask.objects.get(task="orgs.tasks.webhook_deliveries_sweep")
+    assert sweep.enabled and sweep.queue == "reports"
+    endpoint_for(world, receiver)
+    finish_a_session(world)
+    finish_a_session(world)
+    old, recent = WebhookDelivery.objects.order_by("id")
+    WebhookDelivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    with django_capture_on_commit_callbacks(execute=False) as published:
+        assert webhooks.webhook_deliveries_sweep() == 1
+    assert len(published) == 1
