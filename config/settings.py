@@ -10,8 +10,9 @@ import os
 import secrets
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.database import database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("WATCHPOST_VAR_DIR", BASE_DIR / "var"))
@@ -108,23 +109,10 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 # --- Database -----------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
-else:
+if not DATABASE_URL:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "watchpost.sqlite3",
-            "OPTIONS": {
-                # Web, worker and beat share one file: WAL lets readers and one writer coexist,
-                # the busy timeout makes writers wait for each other instead of failing.
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
-            },
-        }
-    }
+# Any SQLite (the embedded file or a sqlite:// URL) gets WAL, the busy timeout and IMMEDIATE transactions.
+DATABASES = {"default": database_settings(DATABASE_URL, default_path=VAR_DIR / "watchpost.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery -----------------------------------------------------------
@@ -344,3 +332,5 @@ WATCHPOST_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WATCHPOST_WEBHOOK_TIME
 # Deliveries failed for good in a row before the endpoint pauses (circuit breaker).
 WATCHPOST_WEBHOOK_FAILURE_THRESHOLD = int(os.environ.get("WATCHPOST_WEBHOOK_FAILURE_THRESHOLD", "5"))
 WATCHPOST_WEBHOOK_FINDINGS_MAX = int(os.environ.get("WATCHPOST_WEBHOOK_FINDINGS_MAX", "500"))
+# A CA bundle (PEM) to verify HTTPS receivers with, for an internal CA; empty = the system's CAs.
+WATCHPOST_WEBHOOK_CA_FILE = os.environ.get("WATCHPOST_WEBHOOK_CA_FILE", "")
