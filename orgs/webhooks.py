@@ -508,7 +508,10 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to a checked address; SNI and certificate verification use the URL's host name."""
 
     def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        # Certificates are verified against the URL's name (never the address): an internal CA can be
+        # trusted with WATCHPOST_WEBHOOK_CA_FILE; verification is never turned off.
+        cafile = getattr(settings, "WATCHPOST_WEBHOOK_CA_FILE", "") or None
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context(cafile=cafile))
         self._address = address
 
     def connect(self) -> None:

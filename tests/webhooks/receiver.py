@@ -52,6 +52,7 @@ class Receiver:
     answers: deque = field(default_factory=deque)  # status codes to answer in turn; then 200
     received: list[Received] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    ssl_context: object = None  # an ssl.SSLContext to serve HTTPS
 
     def start(self) -> Receiver:
         receiver = self
@@ -76,6 +77,8 @@ class Receiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer((self.host, 0), Handler)
+        if self.ssl_context is not None:
+            self.server.socket = self.ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -86,7 +89,8 @@ class Receiver:
         self.server.server_close()
 
     def url(self, path: str = "/hooks/watchpost", host: str | None = None) -> str:
-        return f"http://{host or self.host}:{self.port}{path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host or self.host}:{self.port}{path}"
 
     @property
     def verdicts(self) -> list[str]:
