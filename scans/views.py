@@ -198,6 +198,8 @@ def _list_context(request, membership) -> dict:
         "org": org, "membership": membership, "filters": filters, "counts": counts, "total": total,
         "severity_counts": [(s, min(counts[s], COUNT_CAP), counts[s] > COUNT_CAP) for s in SEVERITIES],
         "capped": capped, "total_cap": COUNT_CAP,
+        # Rows build their links from this prefix: fifty rows, three links each, no reverse() per link.
+        "findings_url": reverse("scans:finding_list", args=[org.slug]),
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
         "sorts": FINDING_SORTS, "statuses": TriageForm.ACTIONS, "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
@@ -275,7 +277,7 @@ def _render_row(request, membership, finding, *, form=None, stale=None, status=2
            "first_seen": finding.first_seen, "last_seen": finding.last_seen, "version": finding.version,
            "risk_accepted_until": finding.risk_accepted_until, "status_label": finding.get_status_display()}
     context = {"org": membership.org, "membership": membership, "row": row, "row_form": form, "stale": stale,
-               "statuses": TriageForm.ACTIONS}
+               "statuses": TriageForm.ACTIONS, "findings_url": reverse("scans:finding_list", args=[membership.org.slug])}
     return render(request, "scans/partials/finding_row.html", context, status=status)
 
 
