@@ -431,7 +431,9 @@ def _new_findings_data(session) -> Callable[[WebhookEndpoint], dict[str, Any] | 
         cut = endpoint.min_severity
         if cut not in cache:
             severities = SEVERITIES[: SEVERITIES.index(cut) + 1] if cut in SEVERITIES else SEVERITIES
-            new = Finding.objects.filter(org_id=session.org_id, first_session=session, severity__in=severities)
+            # (org, status, severity) is indexed; first_session is not (rescans rewrite findings in place).
+            new = Finding.objects.filter(org_id=session.org_id, status=Finding.Status.OPEN, severity__in=severities,
+                                         first_session=session)
             rows = list(new.select_related("node").order_by("id")[: limit + 1])
             if not rows:
                 cache[cut] = None
