@@ -124,7 +124,7 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
-    org = Organization.objects.select_for_update().select_related("default_profile").get(pk=org.pk)
+    org = Organization.objects.select_for_update(of=("self",)).select_related("default_profile").get(pk=org.pk)
     changes = {}
     for field, value in values.items():
         before = getattr(org, field)
