@@ -43,5 +43,7 @@ def build_logging(*, level: str = "INFO", fmt: str = "json") -> dict:
         "loggers": {
             "django.db.backends": {"level": "INFO"},
             "celery": {"level": level},
+            # django-axes logs every successful log-in at INFO; failures and lockouts are audit events.
+            "axes": {"level": "WARNING"},
         },
     }

@@ -7,7 +7,9 @@ summary as one JSON line, last, so scripts can read it.
 
 from django.core.management.base import BaseCommand
 
-from scans.benchmarks import console, ingest, pipeline, print_summary, scan
+from scans.benchmarks import console, ingest, load, pipeline, print_summary, scan
+from scans.benchmarks import api as api_bench
+from scans.benchmarks import reports as reports_bench
 
 # The sub-commands, imported explicitly (no dynamic imports, so a reader can
 # follow every call). To add a benchmark: import its module above and add ONE
@@ -17,6 +19,9 @@ BENCHMARKS = {
     "ingest": ingest,
     "pipeline": pipeline,
     "console": console,
+    "load": load,
+    "reports": reports_bench,
+    "api": api_bench,
 }
 
 

@@ -1,0 +1,253 @@
+"""``bench load``: 50 simulated users on gunicorn while a 100-node session runs on real workers.
+
+Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL). Serves N lab nodes on 127.1.x.y,
+starts gunicorn (two workers) and a Celery worker on a loopback port, logs in the users
+(each with its own console session and API token), then drives load from a separate
+process: each user loops over a mix of console pages, htmx partials and API calls with a
+think time between requests (a person reads a page before the next click: 0.5–1.5 s by
+default, like load tools' default pacing), for a fixed time. The session is started as the
+load begins; the benchmark waits for it to finish afterwards and reports its status.
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any, TextIO
+
+from scans.benchmarks import print_summary, print_table
+from scans.benchmarks.pipeline import REPO, _start_worker, _stop_worker, addresses
+
+help = "50 users mixing console pages, htmx partials and API calls on gunicorn while a 100-node session runs"
+
+PORT = 8093
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--profile", default="standard")
+    parser.add_argument("--think", type=float, nargs=2, default=(0.5, 1.5), metavar=("MIN", "MAX"),
+                        help="seconds a user waits between requests")
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark organization")
+
+
+def run(options: dict[str, Any], out: TextIO) -> None:
+    from django.core.management import CommandError
+    from django.db import connection
+
+    from scans.lab import Lab
+    from scans.lab.services import start_node
+
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        raise CommandError("bench load needs PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL)")
+    nodes = addresses(options["nodes"])
+    with Lab() as lab:
+        for address in nodes:
+            start_node(lab, address, ("ssh", "http", "redis"))
+        org, users = _organization(options, nodes)
+        server = _start_gunicorn(options["port"])
+        worker = _start_worker(0, 2)
+        try:
+            _wait_for(options["port"])
+            connection.close()
+            session = _start_session(org, options)
+            results = _drive(options, org, session, users)
+            status = _wait_session(session, timeout=600)
+        finally:
+            _stop_worker(worker)
+            _stop_worker(server)
+    _report(options, results, status, out)
+    if not options["keep"]:
+        org.delete()
+
+
+def _organization(options, nodes):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from nodes.models import Node, NodeSnapshot
+    from orgs.models import ApiToken, Membership, Organization, Role
+    from orgs.services import api_token_create
+
+    slug = f"bench-load-{uuid.uuid4().hex[:6]}"
+    org = Organization.objects.create(name="Load benchmark", slug=slug, scope_networks=["127.1.0.0/16"],
+                                      max_concurrent_jobs=1000)
+    created = Node.objects.bulk_create([Node(org=org, address=a, resolved_ip=a) for a in nodes])
+    NodeSnapshot.objects.bulk_create([NodeSnapshot(node=n, org=org) for n in created])
+    User = get_user_model()
+    users = []
+    for n in range(options["users"]):
+        user, _ = User.objects.get_or_create(username=f"{slug}-user{n}")
+        Membership.objects.create(org=org, user=user, role=Role.ANALYST)
+        client = Client()
+        client.force_login(user)  # a real session row, read by gunicorn from the database
+        _, key = api_token_create(org=org, name=f"load-{n}", access=ApiToken.Access.READ)
+        users.append({"cookie": client.cookies["sessionid"].value, "token": key})
+    org.node_ids = [n.pk for n in created]  # type: ignore[attr-defined]
+    return org, users
+
+
+def _server_env() -> dict[str, str]:
+    env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
+           "STATIC_MANIFEST": "false", "LOG_LEVEL": "WARNING",
+           # 50 users share one deployment; the per-token limit is for abuse, not for this load.
+           "WATCHPOST_API_THROTTLE_RATE": "100000/min"}
+    env.setdefault("SECRET_KEY", "bench-load-" + uuid.uuid4().hex)
+    return env
+
+
+def _start_gunicorn(port: int) -> subprocess.Popen:
+    log = open("/tmp/watchpost-bench-gunicorn.log", "wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", "4",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_server_env())
+
+
+def _wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not answer /healthz")
+
+
+def _start_session(org, options):
+    from scans.models import ScanSession
+    from scans.pipeline.sessions import session_start
+
+    return session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=options["profile"],
+                         correlation_id=f"{org.slug}-load")
+
+
+def _requests(org, session) -> list[tuple[str, str, str, dict]]:
+    """(name, kind, path, headers) the users pick from; kind is console, htmx or api."""
+    s = org.slug
+    node = random.choice(org.node_ids)
+    hx = {"HX-Request": "true"}
+    return [
+        ("dashboard", "console", f"/o/{s}/", {}),
+        ("dashboard running (htmx)", "htmx", f"/o/{s}/running/", hx),
+        ("nodes", "console", f"/o/{s}/nodes/", {}),
+        ("nodes search (htmx)", "htmx", f"/o/{s}/nodes/?q=127.1.0", hx),
+        ("node detail", "console", f"/o/{s}/nodes/{node}/", {}),
+        ("sessions", "console", f"/o/{s}/sessions/", {}),
+        ("session detail", "console", f"/o/{s}/sessions/{session.pk}/", {}),
+        ("session progress (htmx)", "htmx", f"/o/{s}/sessions/{session.pk}/progress/", hx),
+        ("findings", "console", f"/o/{s}/findings/", {}),
+        ("findings filtered (htmx)", "htmx", f"/o/{s}/findings/?severity=high&status=open", hx),
+        ("interventions", "console", f"/o/{s}/interventions/", {}),
+        ("api nodes", "api", "/api/v1/nodes/?page_size=50", {}),
+        ("api findings", "api", "/api/v1/findings/?severity=high&status=open", {}),
+        ("api session", "api", f"/api/v1/sessions/{session.pk}/", {}),
+    ]
+
+
+def _drive(options, org, session, users) -> list[tuple[str, float, int]]:
+    plan = {"port": options["port"], "seconds": options["seconds"], "think": tuple(options["think"]),
+            "users": users, "requests": [_requests(org, session) for _ in range(8)]}
+    parent, child = multiprocessing.Pipe(duplex=False)
+    # spawn, not fork: this process runs the lab's event-loop thread, and a forked child could
+    # inherit a lock held by it.
+    process = multiprocessing.get_context("spawn").Process(target=_load_process, args=(plan, child))
+    process.start()
+    if not parent.poll(plan["seconds"] + 120):
+        process.kill()
+        raise RuntimeError("the load process sent no results")
+    results = parent.recv()
+    process.join(30)
+    return results
+
+
+def _load_process(plan, pipe) -> None:
+    """The load generator, in its own process so it never shares a GIL with the server side."""
+    results: list[tuple[str, float, int]] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + plan["seconds"]
+
+    def user(index: int) -> None:
+        rng = random.Random(index)
+        me = plan["users"][index]
+        conn = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=10)
+        time.sleep(rng.uniform(0, plan["think"][1]))  # users do not all arrive in the same millisecond
+        while time.monotonic() < stop_at:
+            name, kind, path, headers = rng.choice(rng.choice(plan["requests"]))
+            headers = dict(headers)
+            if kind == "api":
+                headers["Authorization"] = f"Bearer {me['token']}"
+            else:
+                headers["Cookie"] = f"sessionid={me['cookie']}"
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=10)
+            with lock:
+                results.append((name, (time.perf_counter() - started) * 1000, status))
+            time.sleep(rng.uniform(*plan["think"]))
+        conn.close()
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(len(plan["users"]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pipe.send(results)
+
+
+def _wait_session(session, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        session.refresh_from_db()
+        if session.is_finished:
+            return session.status
+        time.sleep(1)
+    return session.status
+
+
+def _percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _report(options, results, status, out) -> None:
+    by_name: dict[str, list[tuple[float, int]]] = {}
+    for name, ms, code in results:
+        by_name.setdefault(name, []).append((ms, code))
+    rows = []
+    for name, items in sorted(by_name.items()):
+        times = [ms for ms, _ in items]
+        rows.append((name, len(items), sum(1 for _, c in items if not 200 <= c < 400), statistics.median(times),
+                     _percentile(times, 99)))
+    print_table(out, f"Load: {options['users']} users for {options['seconds']:g}s, think "
+                     f"{options['think'][0]:g}-{options['think'][1]:g}s, while a {options['nodes']}-node session runs",
+                ["request", "count", "errors", "p50 ms", "p99 ms"], rows)
+    times = [ms for _, ms, _ in results]
+    errors = sum(1 for _, _, code in results if not 200 <= code < 400)
+    out.write(f"\nsession {status}; {len(results)} requests, {errors} errors\n")
+    print_summary(out, {"benchmark": "load", "users": options["users"], "seconds": int(options["seconds"]),
+                        "requests": len(results), "errors": errors, "p50_ms": round(_percentile(times, 50), 1),
+                        "p99_ms": round(_percentile(times, 99), 1), "session_status": status})
