@@ -52,7 +52,9 @@ def bearer(world):
     return {"Authorization": f"Bearer {key}"}
 
 
-EXCLUDED = {("POST", "/api/v1/nodes/"), ("POST", "/api/v1/nodes/bulk/"), ("PATCH", "/api/v1/nodes/{id}/")}
+EXCLUDED = {("POST", "/api/v1/nodes/"), ("POST", "/api/v1/nodes/bulk/"), ("PATCH", "/api/v1/nodes/{id}/"),
+            # A webhook URL's host is resolved by the same guard; tests/webhooks/test_api.py covers these.
+            ("POST", "/api/v1/webhooks/"), ("PATCH", "/api/v1/webhooks/{id}/")}
 
 
 def test_every_operation_answers_as_the_schema_says(live_schema, bearer):
