@@ -260,9 +260,10 @@ def finding_triage_view(request, slug, finding_id):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, f"Finding {finding.pk} {DONE[finding.status]}.")
             if in_list and request.htmx:
+                # The row shows its new status itself; a flash would only surface on the next page.
                 return _render_row(request, membership, finding)
+            messages.success(request, f"Finding {finding.pk} {DONE[finding.status]}.")
             return redirect("scans:finding_detail", slug=slug, finding_id=finding.pk)
     if in_list and request.htmx:
         return _render_row(request, membership, finding, form=form, stale=stale, status=409 if stale else 400)

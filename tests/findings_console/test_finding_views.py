@@ -123,6 +123,15 @@ def test_an_htmx_request_gets_the_results_fragment_only(world, login, finding):
     assert "Exposed Redis" in content
 
 
+def test_an_htmx_update_refreshes_the_forms_link_driven_state_out_of_band(world, login, finding):
+    content = login(world.viewer).get(url("finding_list"), {"severity": "high", "sort": "cvss"},
+                                      HTTP_HX_REQUEST="true").content.decode()
+    state = content[content.index('<div id="filter-state"'):]
+    assert 'hx-swap-oob="true"' in state.split(">")[0]
+    assert '<input type="hidden" name="sort" value="cvss">' in state
+    assert '<option value="high" selected>' in state
+
+
 def test_sorting_and_paging_keep_the_filter_in_the_links(world, login, node):
     for _ in range(60):
         FindingFactory(node=node, severity="low")
