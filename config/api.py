@@ -8,8 +8,9 @@ The schema is at ``schema/``, with Swagger UI at ``schema/swagger/`` and Redoc a
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from config import api_conventions  # noqa: F401  (registers the bearer-token scheme with drf-spectacular)
@@ -19,6 +20,8 @@ from nodes import api as nodes_api
 from orgs import api as orgs_api
 from orgs import webhook_api
 from scans import api as scans_api
+
+DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -35,11 +38,14 @@ urlpatterns = [
     path("organization/", orgs_api.OrganizationView.as_view(), name="api-organization"),
     path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[],
                                                throttle_classes=[]), name="api-schema"),
-    path("schema/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[],
-                                                           permission_classes=[], throttle_classes=[]),
+    # The API's documentation pages run third-party UIs: their start-up script is a file (the
+    # split view), but both set inline styles, and Redoc searches in a blob: worker. Those two
+    # allowances, on these two pages only; scripts stay 'self'.
+    path("schema/swagger/", csp_update(DOCS_CSP)(SpectacularSwaggerSplitView.as_view(
+        url_name="api-schema", authentication_classes=[], permission_classes=[], throttle_classes=[])),
          name="api-swagger"),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="api-schema", authentication_classes=[],
-                                                       permission_classes=[], throttle_classes=[]),
+    path("schema/redoc/", csp_update(DOCS_CSP)(SpectacularRedocView.as_view(
+        url_name="api-schema", authentication_classes=[], permission_classes=[], throttle_classes=[])),
          name="api-redoc"),
     *router.urls,
     # Anything else under /api/v1/ is a problem-details 404, not the console's HTML page.

@@ -7,6 +7,7 @@ README's API section for what a client sees.
 from __future__ import annotations
 
 import time
+from datetime import timezone as dt_timezone
 from typing import Any
 
 import django_filters
@@ -17,6 +18,7 @@ from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import pagination, renderers, throttling
+from rest_framework.exceptions import ValidationError
 
 from config.api_errors import problem_response
 
@@ -265,3 +267,34 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(*args, **kwargs)
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC.
+
+    PostgreSQL refuses offsets beyond ±15:59 and years past 9999; such a value, or one that
+    leaves the calendar once moved to UTC, is a 400 rather than a database error.
+    """
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(dt_timezone.utc)
+            except OverflowError:
+                raise ValidationError({self.field_name: ["Out of the supported range of dates."]}) from None
+            if not 1 <= value.year <= 9998:
+                raise ValidationError({self.field_name: ["Out of the supported range of dates."]})
+        return super().filter(qs, value)
+
+
+class DayFilter(django_filters.DateFilter):
+    """A calendar day (YYYY-MM-DD) within years 1-9998, so day arithmetic never overflows."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.extra.setdefault("validators", []).append(_day_in_range)
+
+
+def _day_in_range(value) -> None:
+    if value is not None and not 1 <= value.year <= 9998:
+        raise forms.ValidationError("Out of the supported range of dates.")

@@ -11,7 +11,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_conventions import IdFilter, PageNumberPagination, api_operation, example
+from config.api_conventions import IdFilter, PageNumberPagination, UtcDateTimeFilter, api_operation, example
 from nodes.models import Node
 from orgs.models import AuditEvent
 from orgs.permissions import CanReadAudit, OrganizationMember, principal_for
@@ -83,8 +83,8 @@ class AuditFilter(django_filters.FilterSet):
     target_type = django_filters.CharFilter(help_text="e.g. scans.finding, nodes.node")
     target_id = django_filters.CharFilter()
     token = IdFilter(field_name="token_id", help_text="Events made with this token (id)")
-    created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_from = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_to = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
+    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
     PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
 )
 from config.api_errors import problem_response
@@ -334,10 +334,10 @@ class FindingFilter(django_filters.FilterSet):
     cve = django_filters.CharFilter(help_text="A CVE id, e.g. CVE-2024-6387")
     source = django_filters.CharFilter(help_text="Scanner or importer, e.g. tls, nuclei")
     port = django_filters.NumberFilter(min_value=0, max_value=65535)
-    first_seen_from = django_filters.DateFilter(help_text="First seen on or after this day (YYYY-MM-DD)")
-    first_seen_to = django_filters.DateFilter(help_text="First seen on or before this day")
-    last_seen_from = django_filters.DateFilter(help_text="Last seen on or after this day")
-    last_seen_to = django_filters.DateFilter(help_text="Last seen on or before this day")
+    first_seen_from = DayFilter(help_text="First seen on or after this day (YYYY-MM-DD)")
+    first_seen_to = DayFilter(help_text="First seen on or before this day")
+    last_seen_from = DayFilter(help_text="Last seen on or after this day")
+    last_seen_to = DayFilter(help_text="Last seen on or before this day")
 
     class Meta:
         model = Finding

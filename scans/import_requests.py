@@ -90,7 +90,9 @@ def import_request_process(*, import_request_id: int) -> ImportRequest | None:
     finally:
         if temporary:
             os.unlink(path)
-    _finish(request, status=ImportRequest.Status.SUCCEEDED, counts=report.as_dict(), session=report.session)
+    # The file as the caller named it, not as storage renamed it.
+    _finish(request, status=ImportRequest.Status.SUCCEEDED, counts={**report.as_dict(), "filename": request.filename},
+            session=report.session)
     # Imported: the findings hold what the file said; the upload is no longer needed.
     request.upload.delete(save=True)
     return request

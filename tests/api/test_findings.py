@@ -107,3 +107,13 @@ def test_a_stale_version_in_the_body_is_409_with_the_current_state(api, world):
                    409, "stale_version")
 
     assert body["current"]["version"] == 3
+
+
+def test_a_day_at_the_end_of_the_calendar_is_a_field_error_not_an_overflow(api, world):
+    body = problem(api("read").get("/api/v1/findings/?first_seen_to=9999-12-31"), 400, "invalid")
+    assert "first_seen_to" in body["errors"]
+
+
+def test_a_nul_character_in_a_filter_is_a_field_error(api, world):
+    body = problem(api("read").get("/api/v1/findings/?source=tl%00s"), 400, "invalid")
+    assert "source" in body["errors"]

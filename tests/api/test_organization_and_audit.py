@@ -60,3 +60,14 @@ def test_analysts_viewers_and_read_tokens_do_not(api, session_api, world):
 def test_the_audit_log_never_shows_another_organizations_events(api, world):
     api("other").post("/api/v1/nodes/", {"address": "127.0.50.9"}, format="json")
     assert api().get("/api/v1/audit/?verb=node.created").json()["results"] == []
+
+
+def test_an_instant_with_an_unusual_offset_is_compared_in_utc(api, world):
+    # PostgreSQL refuses an offset beyond +15:59 in a literal; the filter sends UTC.
+    response = api().get("/api/v1/audit/?created_from=2645-10-27T07:10:06%2B21:47")
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
+def test_an_instant_out_of_the_calendar_is_a_field_error(api, world):
+    body = problem(api().get("/api/v1/audit/?created_to=9999-12-31T23:00:00-10:00"), 400, "invalid")
+    assert "created_at" in body["errors"]

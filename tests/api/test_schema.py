@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -43,7 +45,15 @@ def live_schema(world, settings, tmp_path):
     Intervention.objects.create(org=world.org, kind=Intervention.Kind.JOB_EXHAUSTED, subject=f"job:{job.pk}",
                                 title="tls failed", job=job, session=session, node=node, context={"attempts": 3})
     ImportRequest.objects.create(org=world.org, format="nuclei", filename="n.jsonl", counts={"new": 1})
-    return schemathesis.openapi.from_wsgi("/api/v1/schema/", get_wsgi_application())
+    # As Django's test client does: a request must not close the test's connection (its
+    # transaction holds the rows above), which close_old_connections does inside a transaction.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/v1/schema/", get_wsgi_application())
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
