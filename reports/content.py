@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, Value, When
+from django.db import connection
+from django.db.models import Case, Count, F, FloatField, IntegerField, Max, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast
 
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
@@ -255,8 +257,9 @@ def session_details(session: ScanSession) -> dict[str, Any]:
 # --- technical appendix --------------------------------------------------------------------------
 
 APPENDIX_FIELDS = (
-    "id", "node_id", "title", "severity", "status", "source", "rule_id", "fingerprint", "cvss_score", "cvss_vector", "cve_ids",
-    "cwe", "port", "protocol", "location", "description", "evidence", "remediation", "first_seen", "last_seen",
+    "id", "node_id", "title", "severity", "status", "source", "rule_id", "fingerprint", "cvss", "cvss_vector",
+    "cve_ids", "cwe", "port", "protocol", "location", "description", "evidence", "remediation", "first_seen_text",
+    "last_seen_text",
 )
 
 
@@ -271,52 +274,101 @@ def appendix_queryset(report: Report) -> QuerySet:
     """Open findings, worst node first (lowest score, unscored last), worst finding first."""
     return (
         open_findings_in_scope(report)
-        .annotate(rank=SEVERITY_ORDER, node_score=F("node__snapshot__score"))
+        # Times as text and CVSS as a float, cast in SQL: cheaper than converting 50,000 values in Python.
+        .annotate(rank=SEVERITY_ORDER, cvss=Cast("cvss_score", FloatField()),
+                  first_seen_text=Cast("first_seen", TextField()), last_seen_text=Cast("last_seen", TextField()))
         .order_by(F("node__snapshot__score").asc(nulls_last=True), "node__address", "node_id", "-rank",
                   F("cvss_score").desc(nulls_last=True), "id")
     )
 
 
-def appendix(report: Report, *, per_node: int | None = None, evidence_chars: int = 600,
-             cve_chars: int = 400) -> Iterator[NodeSection]:
+def stream_rows(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[tuple]:
+    """The rows of ``queryset.values_list(*fields)`` from a server-side cursor, one chunk in memory at a time.
+
+    Raw database values, without Django's per-value converters (a third of the time of a
+    50,000-row export): JSON columns arrive as their JSON text, CVSS scores as floats (cast
+    in SQL), times as datetimes on PostgreSQL and ISO text on SQLite.
+    """
+    sql, params = queryset.values_list(*fields).query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
+def iso(value: Any) -> str | None:
+    """A database time as ISO 8601 with its offset, whether it arrived as a datetime or as SQLite's text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.replace(" ", "T", 1)
+        if text.endswith("Z"):
+            return text
+        tail = text[-6:]
+        if tail[0] in "+-" and tail[3] == ":":
+            return text  # +00:00
+        if text[-3] in "+-":
+            return text + ":00"  # PostgreSQL's +00
+        return text + "+00:00"  # SQLite keeps UTC without an offset
+    return value.isoformat()
+
+
+def json_value(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def appendix(report: Report, *, per_node: int | None = None, max_nodes: int | None = None,
+             evidence_chars: int = 600, cve_chars: int = 400) -> Iterator[NodeSection]:
     """Every open finding grouped by node, streamed: memory holds one chunk of rows at a time.
 
-    ``per_node`` caps the findings shown per node (the rest are counted in ``omitted``);
-    evidence and CVE descriptions are shortened to keep a printed appendix readable.
+    ``per_node`` caps the findings shown per node (the rest are counted in ``omitted``) and
+    ``max_nodes`` the nodes (worst first); evidence and CVE descriptions are shortened to keep
+    a printed appendix readable. Each finding carries ``evidence`` as parsed JSON,
+    ``evidence_json`` as stored and ``evidence_text`` as one readable line.
     """
-    rows = appendix_queryset(report).values(*APPENDIX_FIELDS).iterator(chunk_size=CHUNK)
+    rows = (dict(zip(APPENDIX_FIELDS, row)) for row in stream_rows(appendix_queryset(report), APPENDIX_FIELDS))
     nodes: dict[int, dict[str, Any]] = {}
-    for batch in _batches(itertools.groupby(rows, key=lambda r: r["node_id"]), rows_per_batch=CHUNK):
-        node_ids = [node_id for node_id, _ in batch if node_id not in nodes]
+    done = 0
+    for batch in _batches(itertools.groupby(rows, key=lambda r: r["node_id"]), rows_per_batch=CHUNK,
+                          per_node=per_node):
+        node_ids = [node_id for node_id, _, _ in batch if node_id not in nodes]
         for node in Node.objects.filter(pk__in=node_ids).values("id", "address", "name", "hostname",
                                                                 "snapshot__score", "snapshot__grade"):
             nodes[node["id"]] = node
-        cve_ids = {cve for _, findings in batch for f in findings for cve in (f["cve_ids"] or [])}
+        cve_ids = set()
+        for _, findings, _ in batch:
+            for f in findings:
+                f["cve_ids"] = json_value(f["cve_ids"]) or []
+                cve_ids.update(f["cve_ids"])
         cves = {
-            c["cve_id"]: {"id": c["cve_id"], "cvss_score": c["cvss_score"], "severity": c["severity"],
-                          "description": shorten(c["description"], cve_chars)}
+            c["cve_id"]: {"id": c["cve_id"], "cvss_score": float(c["cvss_score"]) if c["cvss_score"] is not None else None,
+                          "severity": c["severity"], "description": shorten(c["description"], cve_chars)}
             for c in CveRecord.objects.filter(cve_id__in=cve_ids).values("cve_id", "cvss_score", "severity", "description")
         } if cve_ids else {}
-        for node_id, findings in batch:
-            section = NodeSection(node=nodes.pop(node_id, {"id": node_id, "address": f"node {node_id}"}))
+        for node_id, findings, omitted in batch:
+            section = NodeSection(node=nodes.pop(node_id, {"id": node_id, "address": f"node {node_id}"}), omitted=omitted)
             for f in findings:
-                if per_node is not None and len(section.findings) >= per_node:
-                    section.omitted += 1
-                    continue
-                f["evidence_text"] = evidence_text(f["evidence"], evidence_chars)
+                raw = f["evidence"]
+                f["evidence_json"] = raw if isinstance(raw, str) else json.dumps(raw)
+                f["evidence"] = evidence = json_value(raw)
+                f["evidence_text"] = evidence_text(evidence, evidence_chars)
                 f["cves"] = [cves.get(cve) or {"id": cve, "cvss_score": None, "severity": "", "description": ""}
-                             for cve in (f["cve_ids"] or [])]
+                             for cve in f["cve_ids"]]
                 section.findings.append(f)
             yield section
+            done += 1
+            if max_nodes is not None and done >= max_nodes:
+                return
 
 
-def _batches(groups, *, rows_per_batch: int):
-    """Materialize node groups into batches of about ``rows_per_batch`` rows (a node is never split)."""
+def _batches(groups, *, rows_per_batch: int, per_node: int | None):
+    """Node groups in batches of about ``rows_per_batch`` rows (a node is never split), capped per node."""
     batch, size = [], 0
     for node_id, findings in groups:
-        findings = list(findings)
-        batch.append((node_id, findings))
-        size += len(findings)
+        kept = list(itertools.islice(findings, per_node)) if per_node is not None else list(findings)
+        omitted = sum(1 for _ in findings)
+        batch.append((node_id, kept, omitted))
+        size += len(kept)
         if size >= rows_per_batch:
             yield batch
             batch, size = [], 0
@@ -333,5 +385,7 @@ def evidence_text(evidence: Any, limit: int) -> str:
         for key, value in evidence.items():
             text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
             parts.append(f"{key}: {text}")
+            if sum(len(p) + 2 for p in parts) > limit:
+                break
         return shorten("; ".join(parts), limit)
     return shorten(evidence if isinstance(evidence, str) else json.dumps(evidence, default=str), limit)

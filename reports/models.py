@@ -38,11 +38,12 @@ class Report(models.Model):
         CONSOLE = "console", "Console"
         API = "api", "API"
         SCHEDULE = "schedule", "Schedule"
+        CLI = "cli", "Command line"
 
     FINISHED = (Status.READY, Status.FAILED)
 
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="reports")
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SESSION)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ORGANIZATION)
     format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSON)
     # The subject: the organization itself, one node, or one session.
     node = models.ForeignKey("nodes.Node", null=True, blank=True, on_delete=models.CASCADE, related_name="reports")
@@ -98,7 +99,7 @@ class Report(models.Model):
     @property
     def subject_label(self) -> str:
         if self.kind == self.Kind.NODE and self.node_id:
-            return str(self.node)
+            return f"{self.node.name} ({self.node.address})" if self.node.name else self.node.address
         if self.kind == self.Kind.SESSION and self.session_id:
             return f"Session #{self.session_id}"
         return str(self.org)

@@ -11,7 +11,7 @@ def report_list_for_org(*, org) -> QuerySet:
     """The reports page's rows: constant queries per page (subjects joined, the per-finding state left out)."""
     return (
         Report.objects.filter(org=org)
-        .select_related("requested_by", "requested_by_token", "node")
+        .select_related("org", "requested_by", "requested_by_token", "node")
         .defer("finding_state", "summary")
         .order_by("-created_at", "-pk")
     )

@@ -1,7 +1,7 @@
 """Every open finding of the report's subject as CSV, streamed row by row.
 
-Rows come from the database in chunks (``values_list(...).iterator(chunk_size=...)``) and
-go straight into the output file, so memory stays flat whatever the number of findings.
+Rows come from a server-side cursor one chunk at a time (``content.stream_rows``) and go
+straight into the output file, so memory stays flat whatever the number of findings.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any, BinaryIO
 from reports import content
 from reports.models import Report
 
-CHUNK = 2000
 EVIDENCE_CHARS = 2000
 
 COLUMNS = (
@@ -23,7 +22,7 @@ COLUMNS = (
     ("node_address", "node__address"),
     ("node_name", "node__name"),
     ("severity", "severity"),
-    ("cvss_score", "cvss_score"),
+    ("cvss_score", "cvss"),
     ("cvss_vector", "cvss_vector"),
     ("title", "title"),
     ("status", "status"),
@@ -34,22 +33,24 @@ COLUMNS = (
     ("port", "port"),
     ("protocol", "protocol"),
     ("location", "location"),
-    ("first_seen", "first_seen"),
-    ("last_seen", "last_seen"),
+    ("first_seen", "first_seen_text"),
+    ("last_seen", "last_seen_text"),
     ("remediation", "remediation"),
     ("evidence", "evidence"),
     ("fingerprint", "fingerprint"),
 )
 HEADER = [name for name, _ in COLUMNS]
+CVE_AT = HEADER.index("cve_ids")
+EVIDENCE_AT = HEADER.index("evidence")
+TIMES_AT = (HEADER.index("first_seen"), HEADER.index("last_seen"))
 
 
 def render_csv(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> dict[str, Any]:
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text)
     writer.writerow(HEADER)
-    rows = content.appendix_queryset(report).values_list(*(field for _, field in COLUMNS)).iterator(chunk_size=CHUNK)
     written = 0
-    for row in rows:
+    for row in content.stream_rows(content.appendix_queryset(report), tuple(field for _, field in COLUMNS)):
         writer.writerow(_cells(row))
         written += 1
     text.flush()
@@ -57,17 +58,14 @@ def render_csv(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> dic
     return {"rows": written}
 
 
-CVE_AT = HEADER.index("cve_ids")
-EVIDENCE_AT = HEADER.index("evidence")
-TIMES_AT = (HEADER.index("first_seen"), HEADER.index("last_seen"))
-
-
 def _cells(row: tuple) -> list:
     cells = list(row)
-    cells[CVE_AT] = " ".join(cells[CVE_AT] or [])
+    cves = cells[CVE_AT]
+    cells[CVE_AT] = " ".join(content.json_value(cves)) if cves and cves != "[]" else ""
     evidence = cells[EVIDENCE_AT]
-    cells[EVIDENCE_AT] = content.shorten(json.dumps(evidence, default=str, separators=(",", ":")), EVIDENCE_CHARS) \
-        if evidence else ""
+    if evidence and not isinstance(evidence, str):
+        evidence = json.dumps(evidence, separators=(",", ":"))
+    cells[EVIDENCE_AT] = content.shorten(evidence, EVIDENCE_CHARS) if evidence and evidence != "{}" else ""
     for at in TIMES_AT:
-        cells[at] = cells[at].isoformat() if cells[at] else ""
-    return ["" if c is None else c for c in cells]
+        cells[at] = content.iso(cells[at]) or ""
+    return cells
