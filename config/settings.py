@@ -309,10 +309,10 @@ LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 WATCHPOST_REPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_MAX_BYTES", str(2 * 1024**3)))
 WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES = int(os.environ.get("WATCHPOST_REPORT_EMAIL_ATTACH_MAX_BYTES", str(10 * 1024**2)))
-# Findings printed per node in a PDF appendix (0 = all); the CSV and JSON always hold every one.
-WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE = int(os.environ.get("WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE", "0"))
-# Nodes detailed in a PDF appendix, worst first (0 = all); the others are listed in one line each.
-WATCHPOST_REPORT_PDF_NODES = int(os.environ.get("WATCHPOST_REPORT_PDF_NODES", "0"))
+# Findings a PDF appendix details (0 = all): over it, the worst nodes with their worst findings (at least
+# PDF_FINDINGS_PER_NODE each); the CSV and JSON always hold every one (reports/renderers/document.py).
+WATCHPOST_REPORT_PDF_MAX_FINDINGS = int(os.environ.get("WATCHPOST_REPORT_PDF_MAX_FINDINGS", "250"))
+WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE = int(os.environ.get("WATCHPOST_REPORT_PDF_FINDINGS_PER_NODE", "5"))
 # Links in e-mails (scheduled reports): the console's public address.
 WATCHPOST_BASE_URL = os.environ.get("WATCHPOST_BASE_URL", "http://localhost:8000")
 
