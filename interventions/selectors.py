@@ -23,9 +23,9 @@ def intervention_queue_for_org(*, org, kind: str = "", state: str = ""):
     """The queue: open first, then acknowledged, then closed; newest first within each.
 
     ``state`` is one state, "unresolved" (open or acknowledged), "closed" (resolved or
-    dismissed) or empty for all. Session, job and node come in the same query.
+    dismissed) or empty for all. Session, job, node and who closed it come in the same query.
     """
-    rows = Intervention.objects.for_org(org).select_related("session", "job__node", "node")
+    rows = Intervention.objects.for_org(org).select_related("session", "job__node", "node", "closed_by")
     if kind:
         rows = rows.filter(kind=kind)
     if state == UNRESOLVED:

@@ -23,7 +23,8 @@ from interventions.selectors import intervention_queue_for_org
 from orgs.access import membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 
-PAGE_SIZE = 50
+# Each row carries its four action forms: 25 rows keep the queue's render well inside 100 ms.
+PAGE_SIZE = 25
 
 
 @login_required
@@ -35,7 +36,7 @@ def intervention_list(request, slug):
     page = Paginator(intervention_queue_for_org(org=membership.org, **criteria), PAGE_SIZE).get_page(
         request.GET.get("page"))
     context = {"org": membership.org, "membership": membership, "form": form, "page": page,
-               "filtered": any(criteria.values())}
+               "filtered": any(criteria.values()), "next": request.get_full_path()}
     partial = request.htmx and not request.htmx.history_restore_request
     response = render(request, "interventions/partials/queue.html" if partial else "interventions/list.html", context)
     patch_vary_headers(response, ("HX-Request",))
