@@ -184,15 +184,9 @@ def get_importer(name: str) -> Importer:
 
 
 def load_all() -> dict[str, type[Importer]]:
-    """Import every format module so each registers itself."""
-    import importlib
-    import pkgutil
+    """Every registered importer: the package's ``__init__`` imports each format module by name."""
+    import scans.importers  # noqa: F401 - importing the package registers its formats
 
-    import scans.importers as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in {"base", "reading"}:
-            importlib.import_module(f"scans.importers.{module.name}")
     return REGISTRY
 
 

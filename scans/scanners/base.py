@@ -162,13 +162,7 @@ def get_scanner(name: str) -> Scanner:
 
 
 def load_all() -> dict[str, type[Scanner]]:
-    """Import every scanner module so each registers itself."""
-    import importlib
-    import pkgutil
+    """Every registered scanner: the package's ``__init__`` imports each scanner module by name."""
+    import scans.scanners  # noqa: F401 - importing the package registers its scanners
 
-    import scans.scanners as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in {"base"}:
-            importlib.import_module(f"scans.scanners.{module.name}")
     return REGISTRY
