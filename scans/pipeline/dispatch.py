@@ -11,7 +11,6 @@ unit tests run the pipeline with no broker at all.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -23,15 +22,26 @@ from django.db import transaction
 
 logger = structlog.get_logger(__name__)
 
-# Task name -> "module:function" of the service it adapts. Both sides take the same kwargs.
-SERVICES = {
-    "scans.tasks.stage_run": "scans.pipeline.stages:stage_run",
-    "scans.tasks.scoring_stage_run": "scans.pipeline.stages:stage_run",
-    "reports.tasks.reporting_stage_run": "scans.pipeline.stages:stage_run",
-    "nodes.tasks.discovery_jobs_run": "scans.pipeline.execution:jobs_run",
-    "scans.tasks.job_run": "scans.pipeline.execution:jobs_run",
-    "scans.tasks.session_start_scheduled": "scans.pipeline.sessions:session_start_scheduled",
-}
+
+def services() -> dict[str, Callable[..., Any]]:
+    """Task name -> the service it adapts. Both sides take the same kwargs.
+
+    Imported here, when work is run inline, rather than at the top: these modules enqueue
+    through this one, so importing them first would be a circle.
+    """
+    from scans.pipeline.execution import jobs_run
+    from scans.pipeline.sessions import session_start_scheduled
+    from scans.pipeline.stages import stage_run
+
+    return {
+        "scans.tasks.stage_run": stage_run,
+        "scans.tasks.scoring_stage_run": stage_run,
+        "reports.tasks.reporting_stage_run": stage_run,
+        "nodes.tasks.discovery_jobs_run": jobs_run,
+        "scans.tasks.job_run": jobs_run,
+        "scans.tasks.session_start_scheduled": session_start_scheduled,
+    }
+
 
 # Publishing survives a short broker outage (a Redis restart) instead of failing the job
 # that finished; if it still fails, the watchdog re-dispatches from the rows.
@@ -70,8 +80,7 @@ def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", coun
 
 
 def service_for(name: str) -> Callable[..., Any]:
-    module, _, function = SERVICES[name].partition(":")
-    return getattr(importlib.import_module(module), function)
+    return services()[name]
 
 
 @contextlib.contextmanager
