@@ -1,7 +1,8 @@
 """Scoring: node score 0-100 and grade A-F, the organization roll-up, score history.
 
-The policy is a class named by ``settings.WATCHPOST_SCORING_POLICY`` (a dotted path), so a
-deployment can replace it; it sees counts only, never rows. ``scoring_run`` gathers
+The policy is chosen by name from the registered set (``SCORING_POLICIES``) with
+``settings.WATCHPOST_SCORING_POLICY``, so a deployment can replace it; it sees counts only,
+never rows. ``scoring_run`` gathers
 those counts for any number of nodes with a fixed number of queries per chunk of
 nodes (one GROUP BY over findings, one over interventions), then rewrites the nodes'
 dashboard snapshots in one upsert per chunk: dashboards read snapshots and never
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
@@ -103,8 +104,27 @@ def _diminishing(count: int, base: float, decay: float) -> float:
     return base * (1 - decay**count) / (1 - decay)
 
 
+# The policies WATCHPOST_SCORING_POLICY can name. No dynamic import: a deployment's own policy
+# is registered by name (``scoring_policy_register`` from its app's ``ready()``), so a reader
+# can follow which class scores.
+SCORING_POLICIES: dict[str, type] = {"default": DefaultScoringPolicy}
+# The setting once held a dotted path; the old default still means the policy it named.
+_FORMER_NAMES = {"scans.scoring.DefaultScoringPolicy": "default"}
+
+
+def scoring_policy_register(name: str, policy: type) -> None:
+    SCORING_POLICIES[name] = policy
+
+
 def scoring_policy() -> ScoringPolicy:
-    return import_string(settings.WATCHPOST_SCORING_POLICY)()
+    name = _FORMER_NAMES.get(settings.WATCHPOST_SCORING_POLICY, settings.WATCHPOST_SCORING_POLICY)
+    try:
+        return SCORING_POLICIES[name]()
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"WATCHPOST_SCORING_POLICY={settings.WATCHPOST_SCORING_POLICY!r} names no registered scoring policy; "
+            f"known: {', '.join(sorted(SCORING_POLICIES))}"
+        ) from None
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.utils import timezone
 from interventions.models import Intervention
 from nodes.models import NodeScore, NodeSnapshot
 from orgs.models import OrganizationScore
-from scans.scoring import DefaultScoringPolicy, NodeFacts, scoring_policy, scoring_run
+from scans.scoring import SCORING_POLICIES, DefaultScoringPolicy, NodeFacts, scoring_policy, scoring_run
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 policy = DefaultScoringPolicy()
@@ -81,17 +81,22 @@ def test_the_organization_score_weighs_worse_nodes_more():
     assert policy.organization_score([0] + [100] * 9) == 75
 
 
-def test_the_policy_is_replaceable_through_settings(settings):
-    settings.WATCHPOST_SCORING_POLICY = "tests.findings.test_scoring.StrictPolicy"
-    assert isinstance(scoring_policy(), StrictPolicy)
-
-
 class StrictPolicy(DefaultScoringPolicy):
     SEVERITY_PENALTIES = {**DefaultScoringPolicy.SEVERITY_PENALTIES, "info": (1.0, 1.0)}
 
 
-def test_scoring_run_uses_the_configured_policy(world, settings):
-    settings.WATCHPOST_SCORING_POLICY = "tests.findings.test_scoring.StrictPolicy"
+@pytest.fixture
+def strict_policy_registered(monkeypatch):
+    monkeypatch.setitem(SCORING_POLICIES, "strict", StrictPolicy)  # registered for this test only
+
+
+def test_the_policy_is_replaceable_through_settings(settings, strict_policy_registered):
+    settings.WATCHPOST_SCORING_POLICY = "strict"
+    assert isinstance(scoring_policy(), StrictPolicy)
+
+
+def test_scoring_run_uses_the_configured_policy(world, settings, strict_policy_registered):
+    settings.WATCHPOST_SCORING_POLICY = "strict"
     node = NodeFactory(org=world.org)
     FindingFactory.create_batch(3, node=node, severity="info")
 
