@@ -7,6 +7,7 @@ person and the pipeline) acting at once cannot both win; the loser gets a clear
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -142,6 +143,18 @@ def _close(*, intervention: Intervention, to: str, by, note: str, expected_versi
 # Kinds whose failed work is one job, re-queued alone by a retry.
 JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE)
 
+# What a retry does, by intervention kind, registered by the app that owns the failed work
+# (the pipeline registers its kinds in ScansConfig.ready()). Interventions never import that
+# app: the dependency reads one way, the pipeline → interventions. A handler queues the work
+# inside the retry's transaction, or raises InterventionTransitionError saying why it cannot.
+RETRY_HANDLERS: dict[str, Callable[..., None]] = {}
+
+
+def retry_handler_register(*, kinds: Iterable[str], handler: Callable[..., None]) -> None:
+    """``handler(intervention=..., by=..., token=...)`` re-queues the failed work of interventions of ``kinds``."""
+    for kind in kinds:
+        RETRY_HANDLERS[kind] = handler
+
 
 def intervention_retry(*, intervention: Intervention, by, expected_version: int | None = None,
                        token=None) -> Intervention:
@@ -151,8 +164,6 @@ def intervention_retry(*, intervention: Intervention, by, expected_version: int 
     it); a stuck stage re-runs that stage. An import cannot be retried: the file was
     rejected, a corrected one must be uploaded.
     """
-    from scans.pipeline import retries
-
     intervention.refresh_from_db()
     if expected_version is not None and intervention.version != expected_version:
         raise StaleVersionError(current=intervention, expected=expected_version)
@@ -164,25 +175,16 @@ def intervention_retry(*, intervention: Intervention, by, expected_version: int 
         raise InterventionTransitionError("A rejected import cannot be retried; upload a corrected file instead.")
     # The retry is counted in the same transaction that queues the work (published on commit),
     # so the work can never succeed before the intervention knows it was retried.
-    try:
-        with transaction.atomic():
-            Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1,
-                                                                   last_retry_at=timezone.now(),
-                                                                   version=F("version") + 1)
-            if intervention.kind in JOB_KINDS or (intervention.kind == Kind.STAGE_STUCK and intervention.job_id):
-                if intervention.job_id is None:
-                    raise InterventionTransitionError(f"Intervention #{intervention.pk} names no job to retry.")
-                retries.job_retry(job_id=intervention.job_id)
-            elif intervention.kind == Kind.STAGE_STUCK:
-                if intervention.session_id is None:
-                    raise InterventionTransitionError(f"Intervention #{intervention.pk} names no session to retry.")
-                retries.stage_retry(session_id=intervention.session_id)
-            elif intervention.kind == Kind.WEBHOOK_FAILING:  # resumes the endpoint; held deliveries go out
-                webhooks.webhook_endpoint_resume_for_intervention(intervention=intervention, by=by, token=token)
-            else:  # pragma: no cover - every kind is handled above
-                raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")
-    except retries.RetryError as exc:
-        raise InterventionTransitionError(str(exc)) from None
+    with transaction.atomic():
+        Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1,
+                                                               last_retry_at=timezone.now(),
+                                                               version=F("version") + 1)
+        if intervention.kind == Kind.WEBHOOK_FAILING:  # resumes the endpoint; held deliveries go out
+            webhooks.webhook_endpoint_resume_for_intervention(intervention=intervention, by=by, token=token)
+        elif intervention.kind in RETRY_HANDLERS:
+            RETRY_HANDLERS[intervention.kind](intervention=intervention, by=by, token=token)
+        else:
+            raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")
     intervention.refresh_from_db()
     audit_record(org=intervention.org, verb="intervention.retried", target=intervention, actor=by, token=token,
                  changes={"retry_count": intervention.retry_count})

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from interventions.models import Intervention
+from interventions.services import JOB_KINDS, InterventionTransitionError
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import dispatch
 from scans.pipeline.execution import DISCOVERY, jobs_pump, stage_of
@@ -95,3 +97,25 @@ def stage_retry(*, session_id: int) -> ScanSession:
                          correlation_id=session.correlation_id)
     logger.info("stage.retry_queued", session_id=session.pk, stage=session.stage)
     return session
+
+
+def intervention_retry_work(*, intervention: Intervention, by=None, token=None) -> None:
+    """The pipeline's retry for its interventions (registered in ``ScansConfig.ready``).
+
+    A job intervention re-queues its job (the session re-opens that job's stage for it); a
+    stuck stage re-runs that stage. Runs inside ``intervention_retry``'s transaction.
+    """
+    try:
+        if intervention.kind in JOB_KINDS or (intervention.kind == Intervention.Kind.STAGE_STUCK and intervention.job_id):
+            if intervention.job_id is None:
+                raise InterventionTransitionError(f"Intervention #{intervention.pk} names no job to retry.")
+            job_retry(job_id=intervention.job_id)
+        else:
+            if intervention.session_id is None:
+                raise InterventionTransitionError(f"Intervention #{intervention.pk} names no session to retry.")
+            stage_retry(session_id=intervention.session_id)
+    except RetryError as exc:
+        raise InterventionTransitionError(str(exc)) from None
+
+
+RETRIED_KINDS = (*JOB_KINDS, Intervention.Kind.STAGE_STUCK)
