@@ -163,3 +163,22 @@ def test_a_rare_schedule_still_finds_its_runs():
     runs = schedule_next_runs(crontab="0 0 29 2 *", tz="UTC", count=2,
                               after=datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert [r.year for r in runs] == [2028, 2032]
+
+
+def test_the_service_refuses_an_invalid_schedule_and_keeps_everything_as_it_was(world):
+    from django.core.exceptions import ValidationError
+
+    from orgs.services import organization_update_settings
+
+    with pytest.raises(ValidationError, match="invalid crontab"):
+        organization_update_settings(org=world.org, by=world.owner, max_concurrent_jobs=3, schedule_crontab="99 * * * *")
+    world.org.refresh_from_db()
+    assert (world.org.max_concurrent_jobs, world.org.schedule_crontab) == (50, "")
+    assert not AuditEvent.objects.filter(verb="organization.settings_changed").exists()
+
+
+def test_the_service_takes_settings_only(world):
+    from orgs.services import organization_update_settings
+
+    with pytest.raises(TypeError, match="not a setting: slug"):
+        organization_update_settings(org=world.org, by=world.owner, slug="hijacked")
