@@ -49,6 +49,7 @@ from scans.services import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_
 SESSIONS_PER_PAGE = 25
 JOBS_PER_PAGE = 50
 FINDINGS_PER_PAGE = 50
+MAX_SELECTED_NODES = 500  # a selection beyond this is a tag or "every enabled node" (Django caps a request at 1,000 fields)
 DONE = {"false_positive": "marked a false positive", "risk_accepted": "accepted as a risk", "open": "reopened"}
 
 
@@ -68,13 +69,18 @@ def session_list(request, slug):
 
 def _session_form(membership, data=None, initial=None, node_ids=()):
     org = membership.org
-    nodes = Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address")[:500] if node_ids else []
-    return SessionStartForm(data, initial=initial, profiles=profile_choices_for_org(org=org),
+    # Only the nodes sent (another organization's ids match nothing, so they cannot be chosen).
+    nodes = Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address") if node_ids else []
+    form = SessionStartForm(data, initial=initial, profiles=profile_choices_for_org(org=org),
                             tags=node_tags_for_org(org=org), nodes=nodes)
+    if data is not None and len(node_ids) > MAX_SELECTED_NODES:
+        form.add_error(None, f"{len(node_ids):,} nodes selected: pick at most {MAX_SELECTED_NODES:,} here, "
+                             "or scan a tag or every enabled node.")
+    return form
 
 
 def _node_ids(values) -> list[int]:
-    return [int(v) for v in values if str(v).isdigit()][:500]
+    return list(dict.fromkeys(int(v) for v in values if str(v).isdigit() and len(str(v)) < 19))
 
 
 @login_required
@@ -85,6 +91,10 @@ def session_new(request, slug):
     if request.method == "GET":
         # The nodes page sends its selection as ?node=<id>&node=<id>.
         node_ids = _node_ids(request.GET.getlist("node"))
+        if len(node_ids) > MAX_SELECTED_NODES:
+            messages.warning(request, f"{len(node_ids):,} nodes selected: the first {MAX_SELECTED_NODES:,} are "
+                                      "ticked. To scan more, scan a tag or every enabled node.")
+            node_ids = node_ids[:MAX_SELECTED_NODES]
         initial = {"profile": org.default_profile.slug if org.default_profile_id else DEFAULT_PROFILE,
                    "scope": SCOPE_NODES if node_ids else "all", "node": node_ids}
         form = _session_form(membership, initial=initial, node_ids=node_ids)

@@ -246,3 +246,11 @@ def test_the_detail_and_its_fragment_stay_within_twelve_queries(world, login, se
         assert client.get(url("session_detail", session.pk)).status_code == 200
     with django_assert_max_num_queries(12):
         assert client.get(url("session_progress", session.pk)).status_code == 200
+
+
+def test_a_selection_beyond_the_limit_is_refused_with_the_alternatives(world, login):
+    node = NodeFactory(org=world.org)
+    ids = [node.pk] + list(range(10_000_000, 10_000_600))
+    response = login(world.analyst).post(url("session_new"), {"profile": "light", "scope": "nodes", "node": ids})
+    assert response.status_code == 400 and b"pick at most 500" in response.content
+    assert not ScanSession.objects.exists()
