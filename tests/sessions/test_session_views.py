@@ -254,3 +254,15 @@ def test_a_selection_beyond_the_limit_is_refused_with_the_alternatives(world, lo
     response = login(world.analyst).post(url("session_new"), {"profile": "light", "scope": "nodes", "node": ids})
     assert response.status_code == 400 and b"pick at most 500" in response.content
     assert not ScanSession.objects.exists()
+
+
+@pytest.mark.parametrize("rows", [10, 1000])
+def test_the_detail_reads_the_same_number_of_queries_at_10_and_1000_jobs(world, login, session, rows,
+                                                                          django_assert_num_queries):
+    node = NodeFactory(org=world.org)
+    ScanJob.objects.bulk_create([ScanJob(session=session, node=node, scanner=f"scanner-{i}", status="succeeded")
+                                 for i in range(rows)])
+    client = login(world.viewer)
+    # session, user, membership, the session, jobs count, jobs page, three change lists, nav x2
+    with django_assert_num_queries(11):
+        assert client.get(url("session_detail", session.pk)).status_code == 200
