@@ -44,6 +44,13 @@ def invitation_get(*, org, invitation_id: int) -> Invitation:
     return Invitation.objects.select_related("org").get(org=org, pk=invitation_id)
 
 
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation a raw token designates, whatever its state, or None (looked up by its SHA-256)."""
+    if not token or len(token) > 200:
+        return None
+    return Invitation.objects.select_related("org", "invited_by").filter(token_hash=Invitation.hash_token(token)).first()
+
+
 def api_token_list_for_org(*, org):
     return ApiToken.objects.filter(org=org).select_related("created_by").order_by("-created_at")
 

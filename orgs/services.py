@@ -183,13 +183,6 @@ def invitation_create(
     return invitation, token
 
 
-def invitation_for_token(token: str) -> Invitation | None:
-    """The invitation a raw token designates, whatever its state, or None."""
-    if not token or len(token) > 200:
-        return None
-    return Invitation.objects.select_related("org", "invited_by").filter(token_hash=Invitation.hash_token(token)).first()
-
-
 @transaction.atomic
 def invitation_accept(*, invitation: Invitation, user, ip: str | None = None) -> Membership:
     """The invitee joins with the invited role. Single use: a second accept is refused."""

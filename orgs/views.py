@@ -27,6 +27,7 @@ from orgs.selectors import (
     audit_change_lines,
     audit_event_list,
     dashboard_for_org,
+    invitation_for_token,
     invitation_get,
     invitation_list_pending,
     membership_get,
@@ -174,7 +175,7 @@ def invitation_revoke(request, slug, invitation_id):
 
 def _invitation_or_gone(request, token):
     """(invitation, None) for a usable token, else (None, the response that says why)."""
-    invitation = services.invitation_for_token(token)
+    invitation = invitation_for_token(token)
     if invitation is None:
         return None, render(request, "orgs/invitation_invalid.html", {"state": "unknown"}, status=404)
     if not invitation.is_pending:
