@@ -10,7 +10,10 @@ Events (``WebhookEndpoint.Event``):
 
 Where an event happens, its deliveries are written as rows in the same transaction (an outbox:
 no event is lost if the process dies after commit) and published to the ``reports`` queue on
-commit. With no endpoint configured the hook costs one indexed query and nothing else.
+commit. With no endpoint configured the hook costs one indexed query and nothing else. The
+``finding.new`` list is read by the worker before the first attempt (then kept, so retries send
+the same bytes): reading it scans the organization's open findings, which the finishing
+transaction should not wait for.
 
 Each delivery is POSTed with ``Watchpost-Signature: t=<unix>,v1=<hex>`` where ``hex`` is
 HMAC-SHA256 over ``"<unix>." + body`` under the endpoint's secret, plus ``Watchpost-Event`` and
@@ -63,6 +66,7 @@ SIGNATURE_HEADER = "Watchpost-Signature"
 EVENT_HEADER = "Watchpost-Event"
 DELIVERY_HEADER = "Watchpost-Delivery"
 DELIVER_TASK = "orgs.tasks.webhook_deliver"
+BUILD_KEY = "_build"  # in a payload's data: filled in by the worker before the first attempt
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
 INTERVENTION_SUBJECT = "webhook:{pk}"
 RESPONSE_READ_LIMIT = 64 * 1024  # a receiver's answer is read (to free the connection), never kept
@@ -367,11 +371,10 @@ def _deliveries_create(endpoints: list[WebhookEndpoint], event: str, data_for: C
                                     status=Status.HELD if endpoint.is_paused else Status.PENDING, created_at=now))
     if not rows:
         return []
-    with transaction.atomic():
-        created = WebhookDelivery.objects.bulk_create(rows)
-        for delivery in created:
-            if delivery.status == Status.PENDING:
-                _enqueue(delivery.pk)
+    created = WebhookDelivery.objects.bulk_create(rows)  # one INSERT, in the caller's transaction
+    for delivery in created:
+        if delivery.status == Status.PENDING:
+            _enqueue(delivery.pk)
     return created
 
 
@@ -386,7 +389,10 @@ def session_finished(*, session) -> list[WebhookDelivery]:
     created = _deliveries_create(finished, Event.SESSION_FINISHED, lambda e: _session_data(session), org)
     wanting_findings = [e for e in endpoints if Event.FINDING_NEW in e.events]
     if wanting_findings and session.findings_new:
-        created += _deliveries_create(wanting_findings, Event.FINDING_NEW, _new_findings_data(session), org)
+        # The list is read by the worker at the first attempt (BUILD_KEY), not here: reading it costs a
+        # scan of the organization's open findings, which must not hold the session's finishing transaction.
+        created += _deliveries_create(wanting_findings, Event.FINDING_NEW, lambda e: {
+            BUILD_KEY: {"session_id": session.pk, "trigger": session.trigger, "min_severity": e.min_severity}}, org)
     return created
 
 
@@ -420,32 +426,40 @@ def _session_data(session) -> dict[str, Any]:
     }}
 
 
-def _new_findings_data(session) -> Callable[[WebhookEndpoint], dict[str, Any] | None]:
-    """Per endpoint, the session's new findings at or above its minimum severity (one query per severity cut)."""
+def _new_findings_data(*, org_id: int, session_id: int, trigger: str, min_severity: str) -> dict[str, Any] | None:
+    """The session's new findings at or above ``min_severity``, most severe first; None when there are none."""
     from scans.models import Finding
 
     limit = int(_setting("WATCHPOST_WEBHOOK_FINDINGS_MAX", 500))
-    cache: dict[str, dict[str, Any] | None] = {}
+    severities = SEVERITIES[: SEVERITIES.index(min_severity) + 1] if min_severity in SEVERITIES else SEVERITIES
+    # (org, status, severity) is indexed; first_session is not (rescans rewrite findings in place).
+    new = Finding.objects.filter(org_id=org_id, status=Finding.Status.OPEN, severity__in=severities,
+                                 first_session_id=session_id)
+    rows = list(new.select_related("node").order_by("id")[: limit + 1])
+    if not rows:
+        return None
+    total = len(rows) if len(rows) <= limit else new.count()
+    rows.sort(key=lambda f: (SEVERITIES.index(f.severity), f.pk))
+    return {"session_id": session_id, "trigger": trigger, "min_severity": min_severity, "count": total,
+            "truncated": total > limit, "findings": [_finding_data(f) for f in rows[:limit]]}
 
-    def build(endpoint: WebhookEndpoint) -> dict[str, Any] | None:
-        cut = endpoint.min_severity
-        if cut not in cache:
-            severities = SEVERITIES[: SEVERITIES.index(cut) + 1] if cut in SEVERITIES else SEVERITIES
-            # (org, status, severity) is indexed; first_session is not (rescans rewrite findings in place).
-            new = Finding.objects.filter(org_id=session.org_id, status=Finding.Status.OPEN, severity__in=severities,
-                                         first_session=session)
-            rows = list(new.select_related("node").order_by("id")[: limit + 1])
-            if not rows:
-                cache[cut] = None
-            else:
-                total = len(rows) if len(rows) <= limit else new.count()
-                rows.sort(key=lambda f: (SEVERITIES.index(f.severity), f.pk))
-                cache[cut] = {"session_id": session.pk, "trigger": session.trigger, "min_severity": cut,
-                              "count": total, "truncated": total > limit,
-                              "findings": [_finding_data(f) for f in rows[:limit]]}
-        return cache[cut]
 
-    return build
+def _payload_complete(delivery: WebhookDelivery) -> bool:
+    """Fill in a payload written with BUILD_KEY (finding.new) once, before its first attempt.
+
+    Saved, so every retry sends the same bytes. False when nothing reached the endpoint's
+    minimum severity: the delivery is removed, there is no event to send.
+    """
+    build = (delivery.payload.get("data") or {}).get(BUILD_KEY) if isinstance(delivery.payload, dict) else None
+    if build is None:
+        return True
+    data = _new_findings_data(org_id=delivery.endpoint.org_id, **build)
+    if data is None:
+        WebhookDelivery.objects.filter(pk=delivery.pk).delete()
+        return False
+    delivery.payload = {**delivery.payload, "data": data}
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(payload=delivery.payload)
+    return True
 
 
 def _finding_data(finding) -> dict[str, Any]:
@@ -583,6 +597,8 @@ def webhook_deliver(*, delivery_id: int, resolver=None) -> AttemptResult | None:
     if not claimed:
         return None
     attempt = delivery.attempts + 1
+    if attempt == 1 and not _payload_complete(delivery):
+        return None
     result = _attempt(delivery=delivery, endpoint=endpoint, attempt=attempt, resolver=resolver)
     _record(delivery=delivery, endpoint=endpoint, attempt=attempt, result=result)
     return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orgs import webhooks
@@ -13,9 +15,19 @@ from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 pytestmark = pytest.mark.django_db
 
 
-def endpoint(world, min_severity, events=("finding.new",)):
-    return webhooks.webhook_endpoint_create(org=world.org, url="http://127.0.95.1:9/", events=events,
-                                            min_severity=min_severity, by=world.owner)[0]
+@pytest.fixture
+def endpoint(world, receiver):
+    def make(min_severity, events=("finding.new",)):
+        return webhooks.webhook_endpoint_create(org=world.org, url=receiver.url(), events=events,
+                                                min_severity=min_severity, by=world.owner)[0]
+
+    return make
+
+
+def sent(delivery, receiver):
+    """Deliver it to the receiver; the body it got (the list is read at the first attempt)."""
+    assert webhooks.webhook_deliver(delivery_id=delivery.pk).status == WebhookDelivery.Status.SUCCEEDED
+    return json.loads(receiver.received[-1].body)
 
 
 def session_with_new_findings(world, severities):
@@ -29,8 +41,8 @@ def session_with_new_findings(world, severities):
     return session
 
 
-def test_new_findings_go_out_in_one_delivery_per_endpoint_cut_at_its_minimum_severity(world):
-    critical_only, from_medium = endpoint(world, "critical"), endpoint(world, "medium")
+def test_new_findings_go_out_in_one_delivery_per_endpoint_cut_at_its_minimum_severity(world, endpoint, receiver):
+    critical_only, from_medium = endpoint("critical"), endpoint("medium")
     session = session_with_new_findings(world, ["critical", "high", "medium", "low", "info", "critical"])
 
     session_finish(session_id=session.pk)
@@ -38,38 +50,66 @@ def test_new_findings_go_out_in_one_delivery_per_endpoint_cut_at_its_minimum_sev
     [to_critical] = WebhookDelivery.objects.filter(endpoint=critical_only)
     [to_medium] = WebhookDelivery.objects.filter(endpoint=from_medium)
     assert to_critical.event_type == "finding.new"
-    data = to_critical.payload["data"]
+    receiver.secret = critical_only.secret
+    data = sent(to_critical, receiver)["data"]
     assert data["session_id"] == session.pk and data["count"] == 2 and not data["truncated"]
     assert [f["severity"] for f in data["findings"]] == ["critical", "critical"]
-    assert [f["severity"] for f in to_medium.payload["data"]["findings"]] == ["critical", "critical", "high", "medium"]
-    assert all(f["node"]["address"] for f in to_medium.payload["data"]["findings"])
+    receiver.secret = from_medium.secret
+    findings = sent(to_medium, receiver)["data"]["findings"]
+    assert [f["severity"] for f in findings] == ["critical", "critical", "high", "medium"]
+    assert all(f["node"]["address"] for f in findings)
+    assert receiver.verdicts == ["ok", "ok"]
 
 
-def test_no_delivery_when_nothing_new_reaches_the_minimum_severity(world):
-    endpoint(world, "high")
+def test_the_list_is_kept_so_a_retry_sends_the_same_body(world, endpoint, receiver):
+    receiver.secret = endpoint("high").secret
+    session_finish(session_id=session_with_new_findings(world, ["high"]).pk)
+    delivery = WebhookDelivery.objects.get()
+    receiver.answers.append(500)
+    assert webhooks.webhook_deliver(delivery_id=delivery.pk).status == WebhookDelivery.Status.RETRYING
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
+    assert webhooks.webhook_deliver(delivery_id=delivery.pk).status == WebhookDelivery.Status.SUCCEEDED
+    first, second = receiver.received
+    assert first.body == second.body and b'"findings"' in first.body
+
+
+def test_no_delivery_when_nothing_new_reaches_the_minimum_severity(world, endpoint, receiver):
+    endpoint("high")
     session_finish(session_id=session_with_new_findings(world, ["low", "info"]).pk)
-    assert not WebhookDelivery.objects.exists()
+    delivery = WebhookDelivery.objects.get()
+    assert webhooks.webhook_deliver(delivery_id=delivery.pk) is None
+    assert not WebhookDelivery.objects.exists() and receiver.received == []
 
 
-def test_a_session_without_new_findings_reads_no_findings(world, django_assert_max_num_queries):
-    endpoint(world, "info")
+def test_finishing_reads_no_findings(world, endpoint, django_assert_max_num_queries):
+    endpoint("info")
+    session = session_with_new_findings(world, ["high"] * 3)
+    session.refresh_from_db()
+    # The endpoints, the organization, the delivery rows: the list is read later, by the worker.
+    with django_assert_max_num_queries(3):
+        assert len(webhooks.session_finished(session=session)) == 1
+
+
+def test_a_session_without_new_findings_sends_no_finding_event(world, endpoint, django_assert_max_num_queries):
+    endpoint("info")
     session = ScanSessionFactory(org=world.org)
     with django_assert_max_num_queries(1):
         assert webhooks.session_finished(session=session) == []
 
 
-def test_a_large_batch_is_truncated_with_the_total(world, settings):
+def test_a_large_batch_is_truncated_with_the_total(world, settings, endpoint, receiver):
     settings.WATCHPOST_WEBHOOK_FINDINGS_MAX = 3
-    endpoint(world, "info")
+    receiver.secret = endpoint("info").secret
     session_finish(session_id=session_with_new_findings(world, ["high"] * 5).pk)
-    data = WebhookDelivery.objects.get().payload["data"]
+    data = sent(WebhookDelivery.objects.get(), receiver)["data"]
     assert data["count"] == 5 and data["truncated"] and len(data["findings"]) == 3
 
 
-def test_an_import_emits_session_finished_and_its_new_findings(world, tmp_path):
+def test_an_import_emits_session_finished_and_its_new_findings(world, tmp_path, endpoint, receiver):
     from scans.imports import findings_import
 
-    both = endpoint(world, "low", events=("session.finished", "finding.new"))
+    both = endpoint("low", events=("session.finished", "finding.new"))
+    receiver.secret = both.secret
     sample = tmp_path / "nuclei.jsonl"
     sample.write_text(
         '{"template-id":"exposed-redis","info":{"name":"Redis without auth","severity":"high"},'
@@ -78,5 +118,5 @@ def test_an_import_emits_session_finished_and_its_new_findings(world, tmp_path):
     findings_import(org=world.org, path=sample, fmt="nuclei", by=world.analyst)
     events = sorted(WebhookDelivery.objects.filter(endpoint=both).values_list("event_type", flat=True))
     assert events == ["finding.new", "session.finished"]
-    new = WebhookDelivery.objects.get(event_type="finding.new").payload["data"]
+    new = sent(WebhookDelivery.objects.get(event_type="finding.new"), receiver)["data"]
     assert new["trigger"] == "import" and new["findings"][0]["title"] == "Redis without auth"
