@@ -117,3 +117,25 @@ def test_a_malformed_timestamp_is_refused(world, client, proxy_on):
     assert client.get(dashboard(), **headers).status_code == 403
     assert refusals() == ["malformed timestamp"]
 
+
+
+def test_a_signed_user_posts_a_console_form_with_its_csrf_token_and_not_without(world, proxy_on):
+    import re
+
+    from django.test import Client
+
+    from orgs.models import WebhookEndpoint
+
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(reverse("orgs:webhooks", args=["acme"]), **signed(world.owner.username))
+    assert page.status_code == 200
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content).group(1).decode()
+    form = {"url": "http://127.0.95.1/in", "events": ["session.finished"], "min_severity": "high"}
+    url = reverse("orgs:webhook_create", args=["acme"])
+    assert client.post(url, form, **signed(world.owner.username)).status_code == 403
+    assert client.post(url, {**form, "csrfmiddlewaretoken": token}, **signed(world.owner.username)).status_code == 201
+    assert WebhookEndpoint.objects.get().created_by == world.owner
+
+
+def test_a_signed_viewer_is_still_only_a_viewer(world, client, proxy_on):
+    assert client.get(reverse("orgs:webhooks", args=["acme"]), **signed(world.viewer.username)).status_code == 403
