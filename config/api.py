@@ -19,6 +19,7 @@ from interventions import api as interventions_api
 from nodes import api as nodes_api
 from orgs import api as orgs_api
 from orgs import webhook_api
+from reports import api as reports_api
 from scans import api as scans_api
 
 DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}
@@ -31,6 +32,7 @@ for prefix, viewset, basename in (
     *interventions_api.ROUTES,
     *orgs_api.ROUTES,
     *webhook_api.ROUTES,
+    *reports_api.ROUTES,
 ):
     router.register(prefix, viewset, basename=basename)
 
