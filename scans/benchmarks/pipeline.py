@@ -138,10 +138,9 @@ def _direct(options, nodes, session, out) -> dict[str, float]:
     profile = session.profile
     processes = options["workers"] * options["concurrency"]
     batch = conf.job_batch_size()
-    discovery_batch = conf.even_batch_size(len(nodes), conf.discovery_batch_size())  # as the pipeline splits them
     ports = profile_ports(profile)
     context = profile_context(profile)
-    chunks = [nodes[i:i + discovery_batch] for i in range(0, len(nodes), discovery_batch)]
+    chunks = conf.even_batches(nodes, conf.discovery_batch_size())  # as the pipeline splits them
     out.write(f"Direct run: same targets, {processes} processes, the same jobs per message ...\n")
     with ProcessPoolExecutor(processes) as pool:
         t0 = time.monotonic()

@@ -69,10 +69,11 @@ def discovery_batch_size() -> int:
     return max(1, int(_number("WATCHPOST_DISCOVERY_BATCH", 250)))
 
 
-def even_batch_size(count: int, limit: int) -> int:
-    """The size that splits ``count`` jobs into as few messages of at most ``limit`` as possible, all
-    about equal: 1,001 nodes at 250 are five messages of about 200, not four of 250 and one of 1."""
-    return -(-count // -(-count // limit)) if count else limit
+def even_batches(items: list, limit: int) -> list[list]:
+    """``items`` in as few batches of at most ``limit`` as possible, their sizes one apart at most:
+    1,001 nodes at 250 are five messages of about 200, not four of 250 and one of 1."""
+    count = -(-len(items) // max(1, limit))
+    return [items[i * len(items) // count:(i + 1) * len(items) // count] for i in range(count)]
 
 
 def discovery_sockets() -> int:

@@ -124,9 +124,11 @@ def jobs_pump(*, org_id: int) -> int:
         timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
         now = timezone.now()
         for (_, is_discovery), rows in groups.items():
-            size = conf.even_batch_size(len(rows), conf.discovery_batch_size()) if is_discovery else conf.job_batch_size()
-            for start in range(0, len(rows), size):
-                batch = rows[start:start + size]
+            if is_discovery:  # a message's nodes are swept together: few, even messages
+                batches = conf.even_batches(rows, conf.discovery_batch_size())
+            else:
+                batches = [rows[i:i + conf.job_batch_size()] for i in range(0, len(rows), conf.job_batch_size())]
+            for batch in batches:
                 ids = [row["id"] for row in batch]
                 task_id = uuid.uuid4().hex
                 ScanJob.objects.filter(id__in=ids, task_id="").update(task_id=task_id, queued_at=now)

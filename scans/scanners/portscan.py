@@ -85,12 +85,14 @@ class SocketBudget:
 
     def __init__(self, size: int) -> None:
         self.size = self.free = max(1, size)
+        self.peak = 0  # most slots ever held at once: what the sweeps of this process really used
         self._cond = threading.Condition()
 
     def take(self, wanted: int) -> int:
         with self._cond:
-            granted = min(wanted, self.free)
+            granted = max(0, min(wanted, self.free))
             self.free -= granted
+            self.peak = max(self.peak, self.size - self.free)
             return granted
 
     def give(self, count: int) -> None:
