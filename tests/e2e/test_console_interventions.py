@@ -58,6 +58,14 @@ def test_an_analyst_resolves_an_intervention_in_place_and_the_count_drops(page, 
     assert failed.state == "resolved" and failed.note == "Opened the firewall for the scanner"
     shoot(page, "interventions-resolved-1280")
 
+    # Another action of the same row form: acknowledging keeps it counted as open work.
+    rejected = Intervention.objects.get(kind=Intervention.Kind.IMPORT_REJECTED)
+    page.locator(f"#intervention-{rejected.pk} button:has-text('Acknowledge')").click()
+    expect(page.locator(f"#intervention-{rejected.pk} .status")).to_have_text("Acknowledged")
+    expect(page.locator("#nav-interventions-count")).to_have_text("1")
+    rejected.refresh_from_db()
+    assert rejected.state == "acknowledged" and rejected.acknowledged_by == world.analyst
+
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     shoot(page, "interventions-390")
