@@ -158,7 +158,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @api_operation(summary="Change a webhook endpoint", request=WebhookEndpointWriteSerializer(partial=True),
                    responses={200: WebhookEndpointSerializer}, errors=WRITE_ERRORS,
                    description="Any of url, description, events, min_severity; a new URL is checked again.",
-                   examples=[example("Raise the bar", {"min_severity": "critical"}, request=True)])
+                   examples=[example("Raise the bar", {"min_severity": "critical"}, request=True),
+                             example("Changed", {**ENDPOINT_EXAMPLE, "min_severity": "critical"})])
     def partial_update(self, request, pk=None):
         endpoint = self._endpoint(pk)
         body = WebhookEndpointWriteSerializer(data=request.data, partial=True)
@@ -178,7 +179,10 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @api_operation(summary="Pause a webhook endpoint", request=WebhookPauseSerializer,
                    responses={200: WebhookEndpointSerializer}, errors=WRITE_ERRORS,
                    description="New deliveries are held (status `held`) until the endpoint is resumed.",
-                   examples=[example("Pause", {"reason": "Receiver maintenance until 22:00"}, request=True)])
+                   examples=[example("Pause", {"reason": "Receiver maintenance until 22:00"}, request=True),
+                             example("Paused", {**ENDPOINT_EXAMPLE, "state": "paused",
+                                                "paused_reason": "Receiver maintenance until 22:00",
+                                                "paused_at": "2026-11-30T21:30:00Z"})])
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         endpoint = self._endpoint(pk)
@@ -218,7 +222,9 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @api_operation(summary="Send a failed delivery again", request=None, responses={200: WebhookDeliverySerializer},
                    errors=(*WRITE_ERRORS, 409),
                    description="Same delivery id and body, a fresh set of attempts. Only a failed delivery (409 "
-                               "otherwise).")
+                               "otherwise).",
+                   examples=[example("Queued again", {**DELIVERY_EXAMPLE, "status": "pending", "attempts": 0,
+                                                      "next_attempt_at": None})])
     @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>[0-9]+)/redeliver")
     def redeliver(self, request, pk=None, delivery_id=None):
         delivery = webhooks.webhook_delivery_for(self._endpoint(pk), delivery_id)
