@@ -248,11 +248,20 @@ def _render_detail(request, membership, finding, form, *, stale=None, status=200
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def finding_triage_view(request, slug, finding_id):
-    """Triage one finding, from its page or from its row in the list (htmx: the row comes back)."""
+    """Triage one finding, from its page or from its row in the list (htmx: the row comes back).
+
+    GET is the list row's small triage form, fetched when someone opens it: fifty rows do not
+    each render a form nobody uses (the link falls back to the detail page's form).
+    """
     membership = writable_membership_for(request.user, slug)
     finding = finding_for(membership, finding_id)
+    if request.method == "GET":
+        return render(request, "scans/partials/finding_row_triage.html", {
+            "org": membership.org, "membership": membership, "statuses": TriageForm.ACTIONS,
+            "row": {"id": finding.pk, "version": finding.version, "status": finding.status},
+            "findings_url": reverse("scans:finding_list", args=[membership.org.slug])})
     form = TriageForm(request.POST)
     in_list = request.POST.get("from") == "list"
     stale = None
@@ -276,7 +285,9 @@ def finding_triage_view(request, slug, finding_id):
             messages.success(request, f"Finding {finding.pk} {DONE[finding.status]}.")
             return redirect("scans:finding_detail", slug=slug, finding_id=finding.pk)
     if in_list and request.htmx:
-        return _render_row(request, membership, finding, form=form, stale=stale, status=409 if stale else 400)
+        # 200 on purpose: htmx swaps only successful responses, and the row must show the conflict
+        # or the error in place (the full page answers 409/400).
+        return _render_row(request, membership, finding, form=form, stale=stale)
     return _render_detail(request, membership, finding, form, stale=stale, status=409 if stale else 400)
 
 

@@ -126,3 +126,30 @@ def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page
     assert Finding.objects.filter(status="false_positive").count() == 2 + open_lows == len(lows) + 1
     assert AuditEvent.objects.filter(verb="finding.triaged").count() == 2 + open_lows
     both_widths(page, "findings-after-bulk")
+
+
+def test_an_analyst_triages_one_row_in_place_from_the_list(page, live_server, world, findings):
+    _, lows = findings
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/o/acme/findings/?severity=low")
+    row = page.locator(f"#finding-{lows[0].pk}")
+    row.locator("text=Triage").click()
+    row.locator("select[name=status]").select_option("false_positive")
+    row.locator("input[name=reason]").fill("Scanner noise")
+    row.locator("text=Save").click()
+    page.wait_for_selector(f"#finding-{lows[0].pk} .status-false_positive")
+    assert page.url.endswith("/o/acme/findings/?severity=low")
+    lows[0].refresh_from_db()
+    assert (lows[0].status, lows[0].triage_reason) == ("false_positive", "Scanner noise")
+
+    # A second tab triaged the next row meanwhile: saving from this stale row shows its current state.
+    row = page.locator(f"#finding-{lows[1].pk}")
+    row.locator("text=Triage").click()
+    Finding.objects.filter(pk=lows[1].pk).update(status="risk_accepted", triage_reason="elsewhere", version=7)
+    row.locator("input[name=reason]").fill("Too late")
+    row.locator("text=Save").click()
+    page.wait_for_selector(f"#finding-{lows[1].pk} .status-risk_accepted")
+    assert "Changed meanwhile" in page.locator(f"#finding-{lows[1].pk}").inner_text()
+    lows[1].refresh_from_db()
+    assert lows[1].triage_reason == "elsewhere"
+    both_widths(page, "findings-row-triage")

@@ -39,7 +39,7 @@ def tomorrow_plus(days=30):
 
 
 def test_every_findings_page_sends_an_anonymous_visitor_to_login(world, client, finding):
-    for page in (url("finding_list"), url("finding_detail", finding.pk)):
+    for page in (url("finding_list"), url("finding_detail", finding.pk), url("finding_triage", finding.pk)):
         response = client.get(page)
         assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     for page in (url("finding_triage", finding.pk), url("finding_bulk_triage")):
@@ -75,7 +75,7 @@ def test_wrong_methods_are_refused(world, login, finding):
     client = login(world.owner)
     assert client.post(url("finding_list")).status_code == 405
     assert client.post(url("finding_detail", finding.pk)).status_code == 405
-    assert client.get(url("finding_triage", finding.pk)).status_code == 405
+    assert client.put(url("finding_triage", finding.pk)).status_code == 405
     assert client.get(url("finding_bulk_triage")).status_code == 405
 
 
@@ -226,15 +226,29 @@ def test_a_row_triaged_from_the_list_comes_back_as_a_row(world, login, finding):
         "status": "false_positive", "reason": "decoy", "version": finding.version, "from": "list"},
         HTTP_HX_REQUEST="true")
     content = response.content.decode()
-    assert response.status_code == 200 and content.startswith("<tr") and "False positive" in content.replace("_", " ")
-    assert 'name="version" value="2"' in content
+    assert response.status_code == 200 and content.startswith("<tr") and "False positive" in content
+    assert f'hx-get="/o/acme/findings/{finding.pk}/triage/"' in content
+
+
+def test_a_rows_triage_form_is_fetched_with_the_version_it_was_read_at(world, login, finding):
+    Finding.objects.filter(pk=finding.pk).update(version=3)
+    response = login(world.analyst).get(url("finding_triage", finding.pk), HTTP_HX_REQUEST="true")
+    content = response.content.decode()
+    assert response.status_code == 200 and "<html" not in content
+    assert 'name="version" value="3"' in content and 'hx-target="closest tr"' in content
+
+
+def test_a_viewer_cannot_fetch_a_rows_triage_form_nor_an_outsider(world, login, finding):
+    assert login(world.viewer).get(url("finding_triage", finding.pk)).status_code == 403
+    assert login(world.outsider).get(url("finding_triage", finding.pk)).status_code == 404
 
 
 def test_a_stale_row_in_the_list_shows_its_current_state(world, login, finding):
     Finding.objects.filter(pk=finding.pk).update(status="false_positive", version=5)
     response = login(world.analyst).post(url("finding_triage", finding.pk), {
         "status": "false_positive", "reason": "decoy", "version": 1, "from": "list"}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 409 and b"Changed meanwhile" in response.content
+    # htmx swaps only successful responses: the row with its conflict comes back as a 200.
+    assert response.status_code == 200 and b"Changed meanwhile" in response.content
     assert b'name="version" value="5"' in response.content
 
 
