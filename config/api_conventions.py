@@ -298,3 +298,20 @@ class DayFilter(django_filters.DateFilter):
 def _day_in_range(value) -> None:
     if value is not None and not 1 <= value.year <= 9998:
         raise forms.ValidationError("Out of the supported range of dates.")
+
+
+# --- timestamps -----------------------------------------------------------------------------
+
+# One spelling of an instant everywhere the API writes one by hand (and in the SQL that
+# builds list pages as JSON): UTC, microseconds always, "Z".
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SQL_ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def iso(value) -> str | None:
+    return value.astimezone(dt_timezone.utc).strftime(ISO_FORMAT) if value is not None else None
+
+
+def sql_iso(column: str) -> str:
+    """SQL rendering ``column`` (timestamptz) exactly as :func:`iso` does."""
+    return f"to_char({column} AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')"

@@ -25,10 +25,6 @@ from orgs.concurrency import StaleVersionError
 from orgs.permissions import principal_for
 
 
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 class InterventionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Intervention

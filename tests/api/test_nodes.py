@@ -107,3 +107,9 @@ def test_snapshot_and_score_history(api, world):
 
     assert snapshot["critical"] == 0
     assert [s["score"] for s in scores["results"]] == [80]
+
+
+def test_a_node_reads_the_same_in_the_list_and_alone(api, world):
+    node = NodeFactory(org=world.org, tags=["prod"], services=[{"port": 443}, {"port": 22}])
+    client = api("read")
+    assert client.get("/api/v1/nodes/").json()["results"][0] == client.get(f"/api/v1/nodes/{node.pk}/").json()
