@@ -124,12 +124,15 @@ def _descending(expression):
 
 def node_detail_for_org(*, node, findings: int = 20, history: int = 60, jobs: int = 20,
                         interventions: int = 20) -> dict:
-    """Everything the node page shows beside the node itself, each list bounded (one query per list)."""
+    """Everything the node page shows beside the node itself, each list bounded (one query per list).
+
+    Filters use ``node.org_id``: reading ``node.org`` would cost a query of its own.
+    """
     from interventions.models import Intervention
     from scans.models import Finding, ScanJob
 
     open_findings = list(
-        Finding.objects.filter(org=node.org, node=node).open()
+        Finding.objects.filter(org_id=node.org_id, node=node).open()
         .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
         .order_by(_severity_rank(), F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: findings + 1]
     )
@@ -139,7 +142,7 @@ def node_detail_for_org(*, node, findings: int = 20, history: int = 60, jobs: in
         "more_findings": len(open_findings) > findings,
         "score_points": list(reversed(scores[:history])),
         "jobs": list(
-            ScanJob.objects.filter(node=node, session__org=node.org)
+            ScanJob.objects.filter(node=node, session__org_id=node.org_id)
             .select_related("session__profile")
             .only("id", "scanner", "status", "attempts", "max_attempts", "error", "queued_at", "started_at",
                   "finished_at", "session__id", "session__status", "session__trigger", "session__created_at",
@@ -147,7 +150,7 @@ def node_detail_for_org(*, node, findings: int = 20, history: int = 60, jobs: in
             .order_by("-queued_at", "-id")[:jobs]
         ),
         "interventions": list(
-            Intervention.objects.filter(org=node.org, node=node).order_by(_state_rank(), "-opened_at")[:interventions]
+            Intervention.objects.filter(org_id=node.org_id, node=node).order_by(_state_rank(), "-opened_at")[:interventions]
         ),
     }
 
