@@ -188,3 +188,24 @@ def test_a_gateway_signed_user_uses_the_api_session_style(world, client, setting
 def test_ids_that_name_no_row_are_404(api, endpoints, pk):
     problem(api("read").get(f"/api/v1/webhooks/{pk}/"), 404)
     problem(api().post(f"/api/v1/webhooks/{endpoints['acme']}/deliveries/{2**70}/redeliver/"), 404)
+
+
+def test_the_delivery_log_reads_the_same_queries_with_10_and_1000_deliveries(api, endpoints):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    pk, client = endpoints["acme"], api("read")
+
+    def add(n):
+        WebhookDelivery.objects.bulk_create([
+            WebhookDelivery(endpoint_id=pk, event_type="finding.new", event_id=uuid.uuid4(), status=Status.SUCCEEDED,
+                            payload={"data": {"findings": [{"id": i}]}}) for i in range(n)])
+
+    add(10)
+    client.get("/api/v1/webhooks/")  # the token's first use records last_used_at: not part of the page
+    with CaptureQueriesContext(connection) as small:
+        assert len(client.get(f"/api/v1/webhooks/{pk}/deliveries/?page_size=100").json()["results"]) == 11
+    add(990)
+    with CaptureQueriesContext(connection) as large:
+        assert len(client.get(f"/api/v1/webhooks/{pk}/deliveries/?page_size=100").json()["results"]) == 100
+    assert len(large.captured_queries) == len(small.captured_queries)

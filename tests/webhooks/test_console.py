@@ -219,3 +219,17 @@ def test_deleting_an_endpoint_removes_it_and_its_log(world, login, endpoint):
 def test_the_settings_page_links_to_webhooks(world, login):
     content = login(world.owner).get(reverse("orgs:settings", args=["acme"])).content
     assert reverse("orgs:webhooks", args=["acme"]).encode() in content
+
+
+def test_the_endpoint_list_reads_the_same_queries_with_1_and_30_endpoints(world, login, endpoint):
+    client = login(world.owner)
+    url = reverse("orgs:webhooks", args=["acme"])
+    make_deliveries(endpoint, 5)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+    WebhookEndpoint.objects.bulk_create([
+        WebhookEndpoint(org=world.org, url=f"http://127.0.95.1/{i}", secret="s", events=["finding.new"])
+        for i in range(29)])
+    with CaptureQueriesContext(connection) as large:
+        assert client.get(url).content.count(b'id="webhook-') == 30
+    assert len(large.captured_queries) == len(small.captured_queries)
