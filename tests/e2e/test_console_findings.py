@@ -145,6 +145,7 @@ def test_an_analyst_triages_one_row_in_place_from_the_list(page, live_server, wo
     # A second tab triaged the next row meanwhile: saving from this stale row shows its current state.
     row = page.locator(f"#finding-{lows[1].pk}")
     row.locator("text=Triage").click()
+    row.locator("input[name=reason]").wait_for()  # the form (and the version it carries) has arrived
     Finding.objects.filter(pk=lows[1].pk).update(status="risk_accepted", triage_reason="elsewhere", version=7)
     row.locator("input[name=reason]").fill("Too late")
     row.locator("text=Save").click()
