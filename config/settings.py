@@ -290,6 +290,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status", "state" or "kind": each set of choices gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "scans.models.ScanSession.Status",
+        "JobStatusEnum": "scans.models.ScanJob.Status",
+        "FindingStatusEnum": "scans.models.Finding.Status",
+        "ImportStatusEnum": "scans.models.ImportRequest.Status",
+        "InterventionKindEnum": "interventions.models.Intervention.Kind",
+        "InterventionStateEnum": "interventions.models.Intervention.State",
+        "NodeStateEnum": "nodes.models.Node.State",
+    },
 }
 
 # --- Findings and scoring -----------------------------------------------------------
