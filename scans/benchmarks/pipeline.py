@@ -84,6 +84,7 @@ def _cpu() -> tuple[float, float]:
 
 def _pipeline(options, nodes, out):
     from django.db import connection
+    from django.utils import timezone
 
     from nodes.models import Node, NodeSnapshot
     from orgs.models import Organization
@@ -95,8 +96,10 @@ def _pipeline(options, nodes, out):
                                       max_concurrent_jobs=10_000)
     created = Node.objects.bulk_create([Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
     NodeSnapshot.objects.bulk_create([NodeSnapshot(node=n, org=org) for n in created], batch_size=2000)
+    since = timezone.now()
     workers = [_start_worker(n, options["concurrency"]) for n in range(options["workers"])]
     try:
+        _wait_for_workers(workers, out, since)
         connection.close()
         started = time.monotonic()
         session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=options["profile"],
@@ -130,8 +133,29 @@ def _start_worker(n: int, concurrency: int) -> subprocess.Popen:
          "-c", str(concurrency), "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
-    time.sleep(3)  # the worker connects while the session is created; messages wait in Redis meanwhile
     return process
+
+
+def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120) -> None:
+    """Until every worker is ready: a worker's start-up (Django, imports) is not the session's time.
+
+    Read from the presence rows workers write when ready (``config.operations``) rather than
+    asked over the broker: a remote-control ping would leave broker connections in this
+    process, which the direct run's processes then inherit by fork.
+    """
+    from interventions.models import WorkerHeartbeat
+
+    began = time.monotonic()
+    names = [f"bench{n}@" for n in range(len(workers))]
+    while time.monotonic() - began < seconds:
+        if any(worker.poll() is not None for worker in workers):
+            raise RuntimeError("a worker exited; see /tmp/watchpost-bench-worker-*.log")
+        ready = list(WorkerHeartbeat.objects.filter(seen_at__gte=since).values_list("hostname", flat=True))
+        if all(any(host.startswith(name) for host in ready) for name in names):
+            out.write(f"  {len(workers)} worker(s) ready in {time.monotonic() - began:.1f}s\n")
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"workers not ready after {seconds:g}s")
 
 
 def _stop_worker(process: subprocess.Popen) -> None:
@@ -213,10 +237,14 @@ def _report(options, org, session, direct, out, settings) -> dict[str, Any]:
     scanner_seconds = sum(float((raw or {}).get("duration") or 0) for raw in ScanJob.objects.filter(
         session=session).exclude(scanner="cve").values_list("raw_result", flat=True))
     total = session.wall
+    # The slowest node's discovery inside its worker: the stage's seconds minus this is dispatch and recording.
+    slowest_discovery = max((float((raw or {}).get("duration") or 0) for raw in ScanJob.objects.filter(
+        session=session, scanner="discovery").values_list("raw_result", flat=True)), default=0.0)
     ratio = total / direct["total"] if direct["total"] else None
     print_table(out, f"Pipeline: {options['nodes']} nodes, {options['profile']} profile, "
                      f"{options['workers']}x{options['concurrency']} worker processes",
-                ["stage", "seconds"], rows + [("total (wall)", total), ("direct: discovery", direct["discovery"]),
+                ["stage", "seconds"], rows + [("discovery: slowest node in its worker", slowest_discovery),
+                                              ("total (wall)", total), ("direct: discovery", direct["discovery"]),
                                               ("direct: scanners", direct["scanning"]),
                                               ("direct: total", direct["total"]),
                                               ("cpu: worker processes", session.cpu["processes"]),
