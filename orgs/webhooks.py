@@ -672,8 +672,8 @@ def _failure_count(*, endpoint: WebhookEndpoint, delivery: WebhookDelivery, erro
     from interventions.services import intervention_open
 
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-    failures = WebhookEndpoint.objects.values_list("consecutive_failures", flat=True).get(pk=endpoint.pk)
-    if failures < failure_threshold():
+    failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list("consecutive_failures", flat=True).first()
+    if failures is None or failures < failure_threshold():  # None: deleted while the attempt ran
         return
     reason = f"{failures} deliveries in a row failed; the last: {error}"[:500]
     if webhook_endpoint_pause(endpoint=endpoint, reason=reason):
