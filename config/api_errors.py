@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:watchpost:problem:"
@@ -82,6 +81,10 @@ def problem_exception_handler(exc, context):
         exc = exceptions.NotFound(*(exc.args or ("Not found.",)))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*(exc.args or ()))
+
+    # Imported here: rest_framework.views reads the renderer setting, which names a class in a
+    # module (config.api_conventions) that imports this one.
+    from rest_framework.views import exception_handler
 
     response = exception_handler(exc, context)
     if response is None:
