@@ -597,7 +597,7 @@ def webhook_deliver(*, delivery_id: int, resolver=None) -> AttemptResult | None:
     if not claimed:
         return None
     attempt = delivery.attempts + 1
-    if attempt == 1 and not _payload_complete(delivery):
+    if not _payload_complete(delivery):  # finding.new: its list, once (a crash before it leaves it to the next)
         return None
     result = _attempt(delivery=delivery, endpoint=endpoint, attempt=attempt, resolver=resolver)
     _record(delivery=delivery, endpoint=endpoint, attempt=attempt, result=result)
