@@ -147,7 +147,7 @@ def test_console_route_keeps_each_caller_in_their_place(route, world, objects):
 
 
 API_OBJECTS = {"nodes": "node_id", "sessions": "session_id", "findings": "finding_id", "imports": "import_id",
-               "interventions": "intervention_id", "webhooks": "endpoint_id"}
+               "interventions": "intervention_id", "webhooks": "endpoint_id", "reports": "report_id"}
 
 
 def _api_url(route: str, objects: dict) -> str:
