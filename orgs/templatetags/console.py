@@ -59,13 +59,15 @@ def duration(seconds) -> str:
 
 
 @register.inclusion_tag("partials/score_chart.html")
-def score_chart(points, width: int = 640, height: int = 160, label: str = "Score over time"):
+def score_chart(points, width: int = 600, height: int = 200, label: str = "Score over time"):
     """A server-rendered SVG line chart of scores (0–100) over time; ``points`` are (datetime, score), oldest first.
 
-    Drawn in a fixed viewBox and scaled by CSS, so it needs no JavaScript and prints as it shows.
+    Drawn in a fixed viewBox that keeps its aspect ratio (text never squashes) and scaled by CSS,
+    so it needs no JavaScript and prints as it shows. The y axis marks the grade boundaries
+    (A ≥ 90, C ≥ 65, D ≥ 40) and the latest score is written beside its point.
     """
     points = [(at, score) for at, score in points if at is not None and score is not None]
-    pad_left, pad_right, pad_top, pad_bottom = 34, 10, 10, 22
+    pad_left, pad_right, pad_top, pad_bottom = 34, 40, 12, 26
     inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     coords = []
     if points:
@@ -75,13 +77,15 @@ def score_chart(points, width: int = 640, height: int = 160, label: str = "Score
             x = pad_left + (inner_w * (at.timestamp() - t0) / span if len(points) > 1 else inner_w / 2)
             y = pad_top + inner_h * (1 - max(0, min(100, score)) / 100)
             coords.append((round(x, 1), round(y, 1), at, score))
-    gridlines = [(v, round(pad_top + inner_h * (1 - v / 100), 1)) for v in (0, 40, 65, 80, 90, 100)]
+    gridlines = [(v, round(pad_top + inner_h * (1 - v / 100), 1)) for v in (0, 40, 65, 90)]
+    last = coords[-1] if coords else None
     return {
         "width": width, "height": height, "label": label, "coords": coords,
         "polyline": " ".join(f"{x},{y}" for x, y, _, _ in coords),
-        "gridlines": gridlines, "x0": pad_left, "x1": width - pad_right,
-        "first": points[0][0] if points else None, "last": points[-1][0] if points else None,
-        "axis_y": height - 6,
+        "gridlines": gridlines, "x0": pad_left, "x1": width - pad_right, "label_x": pad_left - 6,
+        "first": points[0][0] if points else None, "last_at": points[-1][0] if points else None,
+        "last": last, "last_label_x": last[0] + 8 if last else 0, "last_label_y": last[1] + 4 if last else 0,
+        "axis_y": height - 6, "single": len(points) == 1,
     }
 
 

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.django_db
 TOP_LEVEL = {
     "": "home: login required, redirects to the member's organization",
     "healthz": "probe, public by design",
+    "favicon.ico": "a redirect to the static icon",
     "readyz": "probe, public by design",
     "metrics": "Prometheus: token or allowed networks (tests/config/test_metrics.py)",
     "status/": "staff only (tests/config/test_status_page.py)",
