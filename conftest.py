@@ -32,6 +32,15 @@ class World:
     outsider: object
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: throttle counters and replay memories are per test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def world(db) -> World:
     org = OrganizationFactory(name="Acme", slug="acme", scope_networks=["127.0.0.0/8"])

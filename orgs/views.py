@@ -37,6 +37,7 @@ from orgs.selectors import (
     schedule_describe,
     schedule_next_runs,
 )
+from orgs.throttling import throttle
 
 AUDIT_PAGE_SIZE = 50
 
@@ -139,6 +140,7 @@ def member_remove(request, slug, member_id):
 
 @login_required
 @require_POST
+@throttle("invitation_create")
 def invitation_create(request, slug):
     membership = managing_membership_for(request.user, slug)
     form = InvitationForm(request.POST)
@@ -184,6 +186,7 @@ def _invitation_or_gone(request, token):
 
 
 @require_http_methods(["GET", "POST"])
+@throttle("invitation_token", methods=("GET", "POST"))
 def invitation_accept(request, token):
     """Shown to anyone holding the link; accepting needs an account (log in, or sign up here)."""
     invitation, gone = _invitation_or_gone(request, token)
@@ -203,6 +206,7 @@ def invitation_accept(request, token):
 
 
 @require_http_methods(["GET", "POST"])
+@throttle("invitation_token", methods=("GET", "POST"))
 def invitation_signup(request, token):
     """A new account for the invitee; only reachable with a valid invitation token."""
     invitation, gone = _invitation_or_gone(request, token)
@@ -288,6 +292,7 @@ def tokens(request, slug):
 
 @login_required
 @require_POST
+@throttle("token_create")
 def token_create(request, slug):
     membership = managing_membership_for(request.user, slug)
     form = ApiTokenForm(request.POST)
