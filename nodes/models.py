@@ -52,6 +52,11 @@ class Node(models.Model):
     def open_ports(self) -> list[int]:
         return sorted({s["port"] for s in self.services if "port" in s})
 
+    @property
+    def unreached(self) -> bool:
+        """Discovery ran and nothing answered (pages say "not reachable" rather than a score)."""
+        return self.state in (self.State.DOWN, self.State.UNREACHABLE)
+
 
 class NodeSnapshot(models.Model):
     """The dashboard's row for a node, rewritten at scoring time: dashboards never aggregate findings live."""

@@ -127,6 +127,19 @@ def scoring_policy() -> ScoringPolicy:
         ) from None
 
 
+# Discovery's verdicts for a node that answered on no port (scans.pipeline.execution._node_discovered).
+UNREACHED_STATES = frozenset({Node.State.DOWN, Node.State.UNREACHABLE})
+
+
+def node_unscorable(*, state: str, counts: Mapping[str, int]) -> bool:
+    """True for a node never reached with no active finding: there is nothing to score it on.
+
+    A down node that still carries findings from an earlier scan keeps a score: those findings
+    are real, and dropping it would hide a failing node from the roll-up.
+    """
+    return state in UNREACHED_STATES and not any(counts.values())
+
+
 @transaction.atomic
 def scoring_run(
     *, org, node_ids: Iterable[int] | None = None, session=None, scan_status: str = ""
@@ -179,14 +192,19 @@ def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, sess
 
     history: list[NodeScore] = []
     snapshots: list[NodeSnapshot] = []
-    for node_id, services, protocols in nodes.order_by().values_list("pk", "services", "protocols").iterator(
-        chunk_size=NODE_CHUNK
-    ):
+    for node_id, services, protocols, state in nodes.order_by().values_list(
+        "pk", "services", "protocols", "state"
+    ).iterator(chunk_size=NODE_CHUNK):
         node_counts = {sev: counts.get(node_id, {}).get(sev, 0) for sev in SEVERITIES}
-        score = policy.node_score(NodeFacts(counts=node_counts, exposures=exposures.get(node_id, 0)))
-        grade = policy.grade(score)
-        history.append(NodeScore(node_id=node_id, session=session, score=score, grade=grade, counts=node_counts,
-                                 created_at=now))
+        if node_unscorable(state=state, counts=node_counts):
+            # Nothing answered and nothing is known against it: a 100 would claim health nobody
+            # observed and lift the roll-up. Unscored (NULL) rows stay out of it and out of history.
+            score, grade = None, ""
+        else:
+            score = policy.node_score(NodeFacts(counts=node_counts, exposures=exposures.get(node_id, 0)))
+            grade = policy.grade(score)
+            history.append(NodeScore(node_id=node_id, session=session, score=score, grade=grade,
+                                     counts=node_counts, created_at=now))
         snapshots.append(NodeSnapshot(
             node_id=node_id, org=org, score=score, grade=grade, **node_counts,
             open_ports=sorted({s["port"] for s in services or () if isinstance(s, dict) and "port" in s}),
@@ -194,7 +212,7 @@ def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, sess
             last_scan_status=scan_status, last_scan_at=now if scan_status else None, updated_at=now,
         ))
 
-    if session is not None and history:
+    if session is not None:  # also when every node went unscored: drop rows this session wrote before
         stale = NodeScore.objects.filter(session=session)
         if node_ids is not None:
             stale = stale.filter(node_id__in=node_ids)
