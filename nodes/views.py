@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from nodes import services
 from nodes.access import node_for
+from nodes.display import detections_for_display
 from nodes.forms import PAGE_SIZES, NodeAddForm, NodeBulkForm, NodeEditForm, NodeFilterForm
 from nodes.selectors import NODE_SORTS, node_count_for_org, node_detail_for_org, node_table_for_org
 from orgs.access import client_ip, membership_for, writable_membership_for
@@ -135,7 +136,7 @@ def node_detail(request, slug, node_id):
     membership = membership_for(request.user, slug)
     node = node_for(membership, node_id)
     context = {"org": membership.org, "membership": membership, "node": node, "snapshot": node.snapshot,
-               **node_detail_for_org(node=node)}
+               "detections": detections_for_display(node.discovery_evidence), **node_detail_for_org(node=node)}
     return render(request, "nodes/detail.html", context)
 
 
