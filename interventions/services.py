@@ -156,6 +156,23 @@ def retry_handler_register(*, kinds: Iterable[str], handler: Callable[..., None]
         RETRY_HANDLERS[kind] = handler
 
 
+def intervention_retryable(intervention: Intervention) -> bool:
+    """Whether ``intervention_retry`` has work to re-queue for it, so pages offer Retry only then.
+
+    Read from the same table the retry uses: a kind nobody registered cannot be retried; a
+    job kind needs its job; a registered session kind (a stuck stage) needs its job or its session.
+    """
+    if not intervention.is_unresolved or intervention.kind == Kind.IMPORT_REJECTED:
+        return False
+    if intervention.kind == Kind.WEBHOOK_FAILING:  # its retry resumes the endpoint it names
+        return bool((intervention.context or {}).get("endpoint_id"))
+    if intervention.kind not in RETRY_HANDLERS:
+        return False
+    if intervention.kind in JOB_KINDS:
+        return intervention.job_id is not None
+    return intervention.job_id is not None or intervention.session_id is not None
+
+
 def intervention_retry(*, intervention: Intervention, by, expected_version: int | None = None,
                        token=None) -> Intervention:
     """Re-queue only the failed work; the intervention resolves itself when that work succeeds.
