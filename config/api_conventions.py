@@ -84,7 +84,7 @@ def _parse_rate(rate: str | None) -> tuple[int, int] | None:
 class PrincipalRateThrottle(throttling.BaseThrottle):
     """``WATCHPOST_API_THROTTLE_RATE`` requests per window per token (or console user).
 
-    A fixed window counted with one ``incr`` in the Django cache — Redis when REDIS_URL
+    A fixed window counted with ``incr`` in the Django cache — Redis when REDIS_URL
     is set, so every web worker shares the count; local memory on the embedded default.
     O(1) per request whatever the rate (DRF's SimpleRateThrottle keeps a list of every
     request's timestamp, which grows with the rate). Over the limit → 429 with Retry-After.
@@ -101,14 +101,13 @@ class PrincipalRateThrottle(throttling.BaseThrottle):
         now = time.time()
         window_start = int(now // window) * window
         cache_key = f"{self.cache_prefix}:{key}:{window}:{window_start}"
-        if cache.add(cache_key, 1, timeout=window + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr
-                cache.add(cache_key, 1, timeout=window + 1)
+        try:
+            count = cache.incr(cache_key)  # the window's counter exists but for its first request
+        except ValueError:
+            if cache.add(cache_key, 1, timeout=window + 1):
                 count = 1
+            else:  # another worker started the window meanwhile
+                count = cache.incr(cache_key)
         self._wait = max(1, int(window_start + window - now + 0.999))
         return count <= limit
 
