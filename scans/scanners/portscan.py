@@ -341,9 +341,13 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
                 if code == errno.ECONNABORTED:  # a refused socket's next connect only resets it: connect again
                     code = sock.connect_ex(target)
                 if code == errno.EINPROGRESS:
-                    # Loopback answers inside connect(): a refusal is already there to read, which
-                    # spares the poll registration for the thousands of closed ports. 0 = connected or pending.
-                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.EINPROGRESS
+                    # Loopback answers inside connect(): asking again reads the answer (refused, or
+                    # connected), which spares the poll registration for the thousands of closed ports.
+                    code = sock.connect_ex(target)
+                    if code == errno.EALREADY:
+                        code = errno.EINPROGRESS
+                    elif code == errno.EISCONN:
+                        code = 0
                 if code == errno.EINPROGRESS:
                     fd = sock.fileno()
                     pending[fd] = (sock, h, port)
