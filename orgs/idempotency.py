@@ -108,6 +108,10 @@ def _claim(*, principal, key: str, method: str, path: str, fingerprint: str) -> 
             with transaction.atomic():
                 IdempotencyKey.objects.create(org=principal.org, principal=principal.key, key=key, method=method,
                                               path=path[:500], request_hash=fingerprint)
+            # Keys past their retention go as new ones come (an indexed delete, usually of nothing),
+            # so the table holds about a day of keys without a periodic job.
+            IdempotencyKey.objects.filter(created_at__lt=timezone.now() - RETENTION,
+                                          state=IdempotencyKey.State.DONE).delete()
             return None
         except IntegrityError:
             continue  # a concurrent request inserted it first: read theirs

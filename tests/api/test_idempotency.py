@@ -77,3 +77,22 @@ def test_an_upload_is_idempotent_on_its_content(api, world, settings, tmp_path):
     assert second.json()["id"] == first.json()["id"]
     assert ImportRequest.objects.count() == 1
     problem(upload("b"), 422, "idempotency_key_reused")
+
+
+def test_keys_older_than_a_day_are_forgotten(api, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orgs.models import IdempotencyKey
+
+    client = api()
+    client.post("/api/v1/sessions/", {}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    again = client.post("/api/v1/sessions/", {}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    client.post("/api/v1/sessions/", {}, format="json", HTTP_IDEMPOTENCY_KEY="new")
+
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again
+    assert ScanSession.objects.count() == 3
+    assert set(IdempotencyKey.objects.values_list("key", flat=True)) == {"old", "new"}
