@@ -88,8 +88,7 @@ def finding_state_changes(report: Report, previous: Report | None) -> tuple[dict
     examples: dict[str, list[int]] = {k: [] for k in CHANGE_KINDS}
     old_severity: dict[int, str] = {}
     open_, fixed, accepted = Finding.Status.OPEN, Finding.Status.FIXED, Finding.Status.RISK_ACCEPTED
-    rows = findings_in_scope(report).order_by().values_list("id", "status", "severity").iterator(chunk_size=CHUNK)
-    for pk, status, severity in rows:
+    for pk, status, severity in stream_rows(findings_in_scope(report).order_by(), ("id", "status", "severity")):
         key = str(pk)
         now[key] = [status, severity]
         if previous is None:
