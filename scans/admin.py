@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from scans.models import CveProduct, CveRecord, Finding, ScanJob, ScanProfile, ScanSession
+from scans.models import CveProduct, CveRecord, Finding, FindingEvent, ImportRequest, ScanJob, ScanProfile, ScanSession
 
 
 @admin.register(ScanProfile)
@@ -64,3 +64,35 @@ class CveProductAdmin(admin.ModelAdmin):
     list_display = ["vendor", "product", "cve"]
     search_fields = ["vendor", "product", "cve__cve_id"]
     raw_id_fields = ["cve"]
+
+
+@admin.register(FindingEvent)
+class FindingEventAdmin(admin.ModelAdmin):
+    """A finding's history is evidence, written by the lifecycle and triage: read here, never edited."""
+
+    list_display = ["at", "finding", "kind", "from_status", "to_status", "session", "by", "token"]
+    list_filter = ["kind"]
+    raw_id_fields = ["finding", "session", "by", "token"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportRequest)
+class ImportRequestAdmin(admin.ModelAdmin):
+    """Uploads are made through the API; here they are read (and deleted when a file must go)."""
+
+    list_display = ["created_at", "org", "format", "filename", "size", "status", "session"]
+    list_filter = ["status", "format"]
+    search_fields = ["filename", "sha256", "org__slug"]
+    raw_id_fields = ["org", "session", "requested_by", "requested_by_token"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
