@@ -247,6 +247,8 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
         futures[i].set_result(result)
 
     def opened(i: int, port: int) -> None:
+        if stop.is_set() or futures[i].done():
+            return  # the run is over (timed out or cancelled): nobody waits for this port any more
         task = loop.create_task(identify(i, port))
         identifying[i].append(task)
         task.add_done_callback(lambda _task, i=i: settle(i))

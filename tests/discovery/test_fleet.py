@@ -103,3 +103,15 @@ def test_a_worker_message_discovers_its_nodes_together(world, lab, settings):
     ok = ScanJob.objects.filter(session=session, status="succeeded").order_by("node__address")
     assert [j.raw_result["open_ports"] for j in ok] == [[22, 80], [6379], [80]]
     assert "scope" in ScanJob.objects.get(session=session, status="failed").error.lower()
+
+
+def test_a_node_that_overruns_the_time_budget_times_out_alone(lab):
+    start_node(lab, "127.0.76.1", ["ssh"])
+    start_node(lab, "127.0.76.2", ["tarpit"])  # accepts and never answers
+    slow = ScanContext(connect_timeout=0.5, read_timeout=30.0, extra={"banner_timeout": 30.0})
+
+    quick, stuck = asyncio.run(discover_many([Target("127.0.76.1"), Target("127.0.76.2")], "22,9999", slow,
+                                             timeout=10.0))
+
+    assert [s.service for s in quick.services] == ["ssh"]
+    assert isinstance(stuck, TimeoutError) and "time budget of 10s" in str(stuck)
