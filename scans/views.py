@@ -47,7 +47,7 @@ from scans.selectors import (
 from scans.services import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 
 SESSIONS_PER_PAGE = 25
-JOBS_PER_PAGE = 50
+JOBS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50
 MAX_SELECTED_NODES = 500  # a selection beyond this is a tag or "every enabled node" (Django caps a request at 1,000 fields)
 DONE = {"false_positive": "marked a false positive", "risk_accepted": "accepted as a risk", "open": "reopened"}
@@ -150,7 +150,7 @@ def session_detail(request, slug, session_id):
     membership = membership_for(request.user, slug)
     session = session_for(membership, session_id)
     jobs = Paginator(session_jobs(session=session), JOBS_PER_PAGE).get_page(request.GET.get("jobs_page"))
-    context = {"org": membership.org, "membership": membership, "jobs": jobs,
+    context = {"org": membership.org, "membership": membership, "jobs": jobs, "nodes_url": f"/o/{slug}/nodes/",
                "changes": session_finding_changes(session=session), **_progress_context(session)}
     return render(request, "scans/session_detail.html", context)
 
