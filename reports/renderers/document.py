@@ -60,7 +60,8 @@ def write_document(*, report: Report, changes: dict[str, Any], out: BinaryIO, pd
         "title": document_title(report),
         "generated_at": timezone.now(),
         "summary": summary,
-        "chart": score_chart(summary["trend"], label="Score over time"),
+        # The console's chart geometry (orgs/templatetags/console.py), drawn by our own partial.
+        "chart": score_chart(summary["trend"], width=640, height=180, label="Score over time"),
         "changes": changes,
         "change_rows": change_rows(changes),
         "appendix_nodes": nodes,

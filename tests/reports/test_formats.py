@@ -84,7 +84,8 @@ def test_the_html_report_is_one_self_contained_document_with_print_css(estate):
 
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert "@page" in html and "counter(page)" in html and "target-counter" in html
-    assert '<svg viewBox="0 0 640 160"' in html and "<polyline" in html  # the trend chart, drawn server-side
+    assert '<svg viewBox="0 0 640 180"' in html and "<polyline" in html  # the trend chart, drawn server-side
+    assert 'font-weight="bold">52</text>' in html  # the latest score beside its point
     assert html.count('<section class="node"') == 2
     assert "<link" not in html and "<script" not in html
 
