@@ -12,6 +12,7 @@ from typing import Any
 
 import django_filters
 import orjson
+import structlog
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
@@ -19,8 +20,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import pagination, renderers, throttling
 from rest_framework.exceptions import ValidationError
+from redis.exceptions import RedisError
 
 from config.api_errors import problem_response
+
+logger = structlog.get_logger(__name__)
 
 # --- rendering ------------------------------------------------------------------------------
 
@@ -102,14 +106,23 @@ class PrincipalRateThrottle(throttling.BaseThrottle):
         window_start = int(now // window) * window
         cache_key = f"{self.cache_prefix}:{key}:{window}:{window_start}"
         try:
-            count = cache.incr(cache_key)  # the window's counter exists but for its first request
-        except ValueError:
-            if cache.add(cache_key, 1, timeout=window + 1):
-                count = 1
-            else:  # another worker started the window meanwhile
-                count = cache.incr(cache_key)
+            count = self._count(cache_key, window)
+        except (RedisError, OSError):
+            # Fail open: an unreachable cache must not take the API down with it; the outage
+            # shows in the logs (and in Redis's own monitoring), not as 500s to every caller.
+            logger.warning("api.throttle_unavailable", exc_info=True)
+            return True
         self._wait = max(1, int(window_start + window - now + 0.999))
         return count <= limit
+
+    @staticmethod
+    def _count(cache_key: str, window: int) -> int:
+        try:
+            return cache.incr(cache_key)  # the window's counter exists but for its first request
+        except ValueError:
+            if cache.add(cache_key, 1, timeout=window + 1):
+                return 1
+            return cache.incr(cache_key)  # another worker started the window meanwhile
 
     def wait(self) -> float:
         return getattr(self, "_wait", 1)

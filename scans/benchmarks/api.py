@@ -145,7 +145,7 @@ def _drive(plan: dict[str, Any]) -> dict[str, Any]:
 def _load_process(plan: dict[str, Any], pipe) -> None:
     """The load generator: every endpoint in turn, ``threads`` connections for ``seconds`` each."""
     headers = {"Authorization": f"Bearer {plan['token']}", "Accept": "application/json"}
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"walk_error": ""}
 
     # The cursor chain, walked once from the first page to the last (these requests are measured too).
     conn = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=30)
@@ -158,6 +158,7 @@ def _load_process(plan: dict[str, Any], pipe) -> None:
         status, body = _get(conn, url, headers)
         walk.append(((time.perf_counter() - started) * 1000, status, len(chain) - 1))
         if status != 200:
+            results["walk_error"] = f"page {len(chain)}: HTTP {status} {body[:300]!r}"
             break
         nxt = json.loads(body).get("next")
         url = nxt[nxt.index("/api/"):] if nxt else None
@@ -174,7 +175,9 @@ def _load_process(plan: dict[str, Any], pipe) -> None:
         stop_at = time.monotonic() + plan["seconds"]
         begun = time.monotonic()
 
-        def user(index: int, name=name, samples=samples, lock=lock, stop_at=stop_at) -> None:
+        seen: list[str] = []
+
+        def user(index: int, name=name, samples=samples, lock=lock, stop_at=stop_at, seen=seen) -> None:
             rng = random.Random(index)
             c = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=30)
             mine = []
@@ -182,9 +185,13 @@ def _load_process(plan: dict[str, Any], pipe) -> None:
                 path, depth = pickers[name](rng)
                 started = time.perf_counter()
                 try:
-                    status, _ = _get(c, path, headers)
-                except (OSError, http.client.HTTPException):
+                    status, body = _get(c, path, headers)
+                    if status != 200 and len(seen) < 5:
+                        seen.append(f"{path}: HTTP {status} {body[:200]!r}")
+                except (OSError, http.client.HTTPException) as exc:
                     status = 0
+                    if len(seen) < 5:
+                        seen.append(f"{path}: {type(exc).__name__}: {exc}")
                     c.close()
                     c = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=30)
                 mine.append(((time.perf_counter() - started) * 1000, status, depth))
@@ -199,7 +206,7 @@ def _load_process(plan: dict[str, Any], pipe) -> None:
             t.join()
         elapsed = time.monotonic() - begun
         timed = len(samples) - (len(walk) if name == "findings_list_filtered" else 0)
-        results[name] = {"samples": samples, "seconds": elapsed, "timed_requests": timed}
+        results[name] = {"samples": samples, "seconds": elapsed, "timed_requests": timed, "failures": seen}
     results["chain_length"] = len(chain)
     pipe.send(results)
 
@@ -240,6 +247,11 @@ def _report(results: dict[str, Any], options: dict[str, Any], out: TextIO) -> di
                      f"{options['threads']} client connections, {options['seconds']:g} s per endpoint",
                 ("endpoint", "requests", "req/s", "p50 ms", "p99 ms", "errors", "target", ""), rows)
 
+    for name in ENDPOINTS:
+        for failure in results[name]["failures"]:
+            out.write(f"  {name} failed: {failure}\n")
+    if results.get("walk_error"):
+        out.write(f"  the cursor walk stopped at {results['walk_error']}\n")
     chain = results["chain_length"]
     by_depth: dict[int, list[float]] = {}
     for ms, _, depth in results["findings_list_filtered"]["samples"]:

@@ -49,3 +49,12 @@ def test_the_count_lives_in_the_configured_cache(api, three_a_minute):
     counted = cache.get(f"api-throttle:token:{token.pk}:60:{window}") or cache.get(
         f"api-throttle:token:{token.pk}:60:{window - 60}")  # the minute may have turned meanwhile
     assert counted == 1
+
+
+def test_an_unreachable_cache_lets_requests_through(api, settings):
+    # A Redis nobody listens on (port 1 on loopback): the API keeps answering, unthrottled.
+    settings.WATCHPOST_API_THROTTLE_RATE = "3/min"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    client = api("read")
+    assert [client.get("/api/v1/organization/").status_code for _ in range(5)] == [200] * 5
