@@ -74,3 +74,17 @@ def detections_for_display(discovery_evidence: dict[str, Any] | None) -> list[di
     detections = (discovery_evidence or {}).get("protocols") or []
     return [{**d, "evidence": [evidence_sentence(e) for e in d.get("evidence") or () if isinstance(e, dict)]}
             for d in detections if isinstance(d, dict)]
+
+
+# "refused '10.0.0.1': outside ..." or "refused 10.0.0.1 (address ...): ...": the guard's sentence
+# for logs. Beside a "refused" badge and the address column, only the reason is news.
+_REFUSED = re.compile(r"^refused (?:'[^']*'|\S+?)(?: \(address [^)]*\))?: ")
+
+
+def refusal_reason(text: str) -> str:
+    """The scope guard's refusal without its leading "refused <address>:"."""
+    text = str(text or "")
+    stripped = _REFUSED.sub("", text, count=1)
+    if stripped == text and text.startswith("refused "):
+        stripped = text[len("refused "):]
+    return stripped

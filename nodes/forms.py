@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django import forms
 
 from nodes.discovery.registry import default_registry
@@ -72,13 +74,20 @@ class NodeEditForm(forms.Form):
 class NodeBulkForm(forms.Form):
     text = forms.CharField(
         label="Paste addresses", required=False, widget=forms.Textarea(attrs={"rows": 8}),
-        help_text="One address per line, optionally followed by a name: 127.0.0.5 web-1. Lines starting with # are skipped.",
+        help_text="One address per line, optionally followed by a name. Lines starting with # are skipped.",
     )
     file = forms.FileField(
         label="Or upload a CSV file", required=False,
         help_text=f"Columns address, name (optional), tags separated by ; (optional); a header row is optional. "
                   f"At most {BULK_MAX_ROWS:,} rows and {BULK_MAX_BYTES // 1000:,} kB.",
     )
+
+    def __init__(self, *args, org=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if org is not None and (example := bulk_example_address(org)):
+            # An example inside the organization's own scope: one copied as-is is accepted.
+            self.fields["text"].help_text = (f"One address per line, optionally followed by a name: {example} web-1. "
+                                             "Lines starting with # are skipped.")
 
     def clean(self):
         data = super().clean()
@@ -88,3 +97,17 @@ class NodeBulkForm(forms.Form):
         if upload is not None and upload.size > BULK_MAX_BYTES:
             raise forms.ValidationError(f"The file is larger than {BULK_MAX_BYTES:,} bytes; split it.")
         return data
+
+
+def bulk_example_address(org) -> str:
+    """The first host of the organization's first scope network (or its first host name); "" without a scope."""
+    for entry in org.scope_networks or ():
+        try:
+            network = ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            continue
+        if network.num_addresses <= 2:
+            return str(network.network_address)
+        return str(next(network.hosts()))
+    hostnames = [h for h in org.scope_hostnames or () if h and not str(h).startswith("*")]
+    return str(hostnames[0]) if hostnames else ""

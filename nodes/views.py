@@ -112,7 +112,7 @@ def node_validate(request, slug):
 @require_http_methods(["GET", "POST"])
 def node_bulk_add(request, slug):
     membership = writable_membership_for(request.user, slug)
-    form = NodeBulkForm(request.POST or None, request.FILES or None)
+    form = NodeBulkForm(request.POST or None, request.FILES or None, org=membership.org)
     report = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data.get("file")
@@ -124,7 +124,7 @@ def node_bulk_add(request, slug):
         else:
             messages.success(request, f"{report.added} added, {report.duplicates} skipped as duplicates, "
                                       f"{report.refused} refused.")
-            form = NodeBulkForm()
+            form = NodeBulkForm(org=membership.org)
     status = 400 if form.is_bound and form.errors else 200
     return render(request, "nodes/bulk.html",
                   {"org": membership.org, "membership": membership, "form": form, "report": report}, status=status)

@@ -59,3 +59,23 @@ def test_the_node_page_shows_evidence_without_reprs(world, login):
     assert "http-root: http-root" not in content and "http-root:" not in content
     assert r"\\." not in content and "[&#x27;http&#x27;" not in content and "in [" not in content
     assert r"<code>^HTTP/1\.[01] \d{3} </code>" in content and "http or https" in content
+
+
+@pytest.mark.django_db
+def test_the_bulk_hint_takes_its_example_from_the_first_scope_network(world, login):
+    world.org.scope_networks = ["127.0.10.0/24", "10.9.0.0/16"]
+    world.org.save(update_fields=["scope_networks"])
+
+    content = login(world.analyst).get(reverse("nodes:bulk", args=["acme"])).content.decode()
+
+    assert "127.0.10.1 web-1" in content and "127.0.0.5 web-1" not in content
+
+
+@pytest.mark.django_db
+def test_a_refused_row_gives_its_reason_without_repeating_refused(world, login, settings):
+    settings.SCAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "10.0.0.0/8"]
+
+    response = login(world.analyst).post(reverse("nodes:bulk", args=["acme"]), {"text": "10.0.0.1\n"})
+
+    why = response.content.decode().split('data-label="Why">')[1].split("</td>")[0]
+    assert why.startswith("outside the organization") and "refused" not in why
