@@ -138,13 +138,16 @@ def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]],
     new_rows: list[tuple[tuple[int, str], dict]] = []
     touched_ids: list[int] = []
     changed: list[dict] = []
-    events: list[tuple[int, str, str, str]] = []  # (node id, fingerprint, kind, from status)
+    # (node id, fingerprint, kind, from status, to status, reason): a new finding the tool already
+    # triaged starts in that status, and its first event says so (not "open").
+    events: list[tuple[int, str, str, str, str, str]] = []
     for key, (candidate, digest) in incoming.items():
         row = existing.get(key)
         if row is None:
-            new_rows.append((key, {**finding_values(candidate), "content_hash": digest,
-                                   **tool_triage(candidate, seen_at)}))
-            events.append((*key, FindingEvent.Kind.NEW, ""))
+            triage = tool_triage(candidate, seen_at)
+            new_rows.append((key, {**finding_values(candidate), "content_hash": digest, **triage}))
+            events.append((*key, FindingEvent.Kind.NEW, "", triage.get("status", Finding.Status.OPEN),
+                           triage.get("triage_reason", "")))
             counts.new += 1
             continue
         reopen = row["status"] == Finding.Status.FIXED
@@ -158,7 +161,7 @@ def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]],
         if reopen:
             values["status"] = Finding.Status.OPEN
             values["reopened_count"] += 1
-            events.append((*key, FindingEvent.Kind.REOPENED, Finding.Status.FIXED))
+            events.append((*key, FindingEvent.Kind.REOPENED, Finding.Status.FIXED, Finding.Status.OPEN, ""))
             counts.reopened += 1
         else:
             counts.updated += 1
@@ -250,7 +253,8 @@ class _PortableWriter:
         }
         FindingEvent.objects.bulk_create(
             [FindingEvent(finding_id=ids[(node_id, fp)], session=session, kind=kind, from_status=before,
-                          to_status=Finding.Status.OPEN, at=seen_at) for node_id, fp, kind, before in events],
+                          to_status=after, reason=reason, at=seen_at)
+             for node_id, fp, kind, before, after, reason in events],
             batch_size=len(events),
         )
 
@@ -368,13 +372,12 @@ class _PostgresWriter:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-                f"SELECT f.id, %s, k.kind, k.from_status, %s, '', %s FROM {table} f "
-                "JOIN unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[]) "
-                "AS k(node_id, fingerprint, kind, from_status) "
+                f"SELECT f.id, %s, k.kind, k.from_status, k.to_status, k.reason, %s FROM {table} f "
+                "JOIN unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::text[]) "
+                "AS k(node_id, fingerprint, kind, from_status, to_status, reason) "
                 "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %s",
-                [session.pk if session is not None else None, Finding.Status.OPEN, seen_at,
-                 [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
-                 org.pk],
+                [session.pk if session is not None else None, seen_at,
+                 *([e[i] for e in events] for i in range(6)), org.pk],
             )
 
     @staticmethod
