@@ -5,6 +5,9 @@ Always scoped to a user or an organization.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -248,3 +251,33 @@ def schedule_describe(crontab: str) -> str:
         return ExpressionDescriptor(crontab, options).get_description()
     except Exception:  # noqa: BLE001 - a description is a nicety; the crontab itself was validated
         return ""
+
+
+AUDIT_CSV_HEADER = ["time", "actor", "token", "verb", "target_type", "target_id", "target", "changes", "ip",
+                    "request_id"]
+
+
+def audit_csv_rows(events):
+    """CSV lines of audit events (header first), read in chunks from the database, one line at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(AUDIT_CSV_HEADER)
+    for event in events.iterator(chunk_size=2000):
+        yield line([
+            event.created_at.isoformat(), event.actor.username if event.actor_id else "",
+            f"{event.token.name} ({event.token.prefix}…)" if event.token_id else "", event.verb, event.target_type,
+            event.target_id, _csv_safe(event.target_repr), json.dumps(event.changes, default=str, sort_keys=True),
+            event.ip or "", event.request_id,
+        ])
+
+
+def _csv_safe(text: str) -> str:
+    # A cell starting with = + - @ runs as a formula in spreadsheet programs (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

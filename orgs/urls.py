@@ -18,6 +18,7 @@ urlpatterns = [
     path("settings/tokens/new/", views.token_create, name="token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("audit/", views.audit, name="audit"),
+    path("audit/export.csv", views.audit_export, name="audit_export"),
     path("settings/webhooks/", webhook_views.webhooks_list, name="webhooks"),
     path("settings/webhooks/new/", webhook_views.webhook_create, name="webhook_create"),
     path("settings/webhooks/<int:endpoint_id>/", webhook_views.webhook_detail, name="webhook_detail"),
