@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from nodes.models import Node
@@ -249,6 +249,28 @@ def session_jobs(*, session: ScanSession) -> QuerySet[ScanJob]:
             .only("id", "scanner", "status", "attempts", "max_attempts", "error", "started_at", "finished_at",
                   "node__id", "node__address", "node__name")
             .order_by("node_id", "scanner"))  # the (session, node, scanner) unique index: no sort
+
+
+# How session_summary (scans/pipeline/sessions.py) groups a session's jobs: the session's own
+# counters (jobs_total, jobs_succeeded, ...) count the scanner jobs of the execution stage only.
+JOB_GROUPS = (("execution", "Scanner jobs"), ("discovery", "Discovery jobs"), ("analysis", "CVE analysis jobs"))
+
+
+def session_job_counts(*, session: ScanSession) -> dict[str, dict]:
+    """The session's jobs by group and status, in one GROUP BY over the (session, node, scanner) index:
+    ``{group: {"label", "total", "succeeded", "failed", "cancelled", "running"}}`` in JOB_GROUPS order."""
+    group = Case(When(scanner="discovery", then=Value("discovery")), When(scanner="cve", then=Value("analysis")),
+                 default=Value("execution"), output_field=CharField())
+    out = {key: {"key": key, "label": label, "total": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "running": 0}
+           for key, label in JOB_GROUPS}
+    rows = (ScanJob.objects.filter(session=session).order_by().annotate(group=group)
+            .values("group", "status").annotate(n=Count("id")))
+    for row in rows:
+        counts = out[row["group"]]
+        counts["total"] += row["n"]
+        key = row["status"] if row["status"] in ("succeeded", "failed", "cancelled") else "running"
+        counts[key] += row["n"]
+    return out
 
 
 def session_finding_changes(*, session: ScanSession, limit: int = 10) -> dict[str, dict]:

@@ -41,6 +41,7 @@ from scans.selectors import (
     node_tags_for_org,
     profile_choices_for_org,
     session_finding_changes,
+    session_job_counts,
     session_jobs,
     session_list_for_org,
 )
@@ -137,6 +138,9 @@ def _progress_context(session: ScanSession) -> dict:
         # A session that ended before "done" (failed or cancelled) stopped at its current stage.
         if session.is_finished and state == "current":
             state = "failed"
+        # A queued session has not started its first stage yet: the stage waits, as the status says.
+        elif session.status == ScanSession.Status.QUEUED and state == "current":
+            state = "queued"
         entry = timings.get(stage.name) or {}
         stages.append({"name": stage.name, "label": stage.label, "state": state, "done": stage.done,
                        "total": stage.total, "seconds": entry.get("seconds"),
@@ -144,25 +148,35 @@ def _progress_context(session: ScanSession) -> dict:
     return {"session": session, "stages": stages, "duration_seconds": _duration(session)}
 
 
+def _detail_context(request, membership, session) -> dict:
+    """Everything on the session page that changes while the session runs: the page renders it
+    once, the polled fragment renders it again (the same template), so nothing goes stale."""
+    job_counts = session_job_counts(session=session)
+    paginator = Paginator(session_jobs(session=session), JOBS_PER_PAGE)
+    # The grouped counts already add up to every job: no second COUNT(*) for the paginator.
+    paginator.count = sum(group["total"] for group in job_counts.values())
+    jobs = paginator.get_page(request.GET.get("jobs_page"))
+    return {"org": membership.org, "membership": membership, "jobs": jobs, "job_counts": job_counts,
+            "nodes_url": f"/o/{membership.org.slug}/nodes/", "changes": session_finding_changes(session=session),
+            **_progress_context(session)}
+
+
 @login_required
 @require_GET
 def session_detail(request, slug, session_id):
     membership = membership_for(request.user, slug)
     session = session_for(membership, session_id)
-    jobs = Paginator(session_jobs(session=session), JOBS_PER_PAGE).get_page(request.GET.get("jobs_page"))
-    context = {"org": membership.org, "membership": membership, "jobs": jobs, "nodes_url": f"/o/{slug}/nodes/",
-               "changes": session_finding_changes(session=session), **_progress_context(session)}
-    return render(request, "scans/session_detail.html", context)
+    return render(request, "scans/session_detail.html", _detail_context(request, membership, session))
 
 
 @login_required
 @require_GET
 def session_progress(request, slug, session_id):
-    """The polled fragment: carries ``hx-trigger="every 2s"`` only while the session runs."""
+    """The polled fragment (the page's whole live part): carries ``hx-trigger="every 2s"`` only
+    while the session runs, so the finished fragment stops the polling."""
     membership = membership_for(request.user, slug)
     session = session_for(membership, session_id)
-    context = {"org": membership.org, "membership": membership, "polled": True, **_progress_context(session)}
-    return render(request, "scans/partials/session_progress.html", context)
+    return render(request, "scans/partials/session_live.html", _detail_context(request, membership, session))
 
 
 @login_required

@@ -266,3 +266,53 @@ def test_the_detail_reads_the_same_number_of_queries_at_10_and_1000_jobs(world, 
     # session, user, membership, the session, jobs count, jobs page, three change lists, nav x2
     with django_assert_num_queries(11):
         assert client.get(url("session_detail", session.pk)).status_code == 200
+
+
+# -- the live part and the job counts (QA walk, issue 8) ------------------------------------
+
+
+def test_the_polled_fragment_carries_every_part_that_changes_while_the_session_runs(world, login, session):
+    ScanSession.objects.filter(pk=session.pk).update(status="succeeded", stage="done", finished_at=timezone.now(),
+                                                     findings_new=3)
+    ScanJobFactory(session=session, scanner="http", status=ScanJob.Status.SUCCEEDED)
+    content = login(world.analyst).get(url("session_progress", session.pk)).content.decode()
+    # The finished fragment: no cancel button, times and duration filled in, the jobs, no "Reload".
+    assert "Cancel session" not in content and "not yet" not in content and "Reload" not in content
+    assert "No job yet" not in content and ">http<" in content
+    assert "3 new" in content and 'id="session-live"' in content and "hx-trigger" not in content
+
+
+def test_a_running_session_polls_its_whole_live_part_and_offers_cancel(world, login, session):
+    content = login(world.analyst).get(url("session_detail", session.pk)).content.decode()
+    live = content.split('id="session-live"', 1)[1]
+    assert live.split(">", 1)[0].count('hx-trigger="every 2s"') == 1
+    assert "Cancel session" in live and "Jobs" in live
+
+
+def test_a_queued_session_shows_its_first_stage_queued_not_running(world, login):
+    queued = ScanSessionFactory(org=world.org, status=ScanSession.Status.QUEUED, stage=ScanSession.Stage.DISCOVERY)
+    content = login(world.viewer).get(url("session_progress", queued.pk)).content.decode()
+    assert 'data-stage="discovery" data-state="queued"' in content
+    assert "running" not in content.split('data-stage="discovery"', 1)[1].split("</li>", 1)[0]
+
+
+def test_the_detail_counts_scanner_discovery_and_analysis_jobs_apart(world, login, session):
+    node = NodeFactory(org=world.org)
+    ScanJob.objects.bulk_create(
+        [ScanJob(session=session, node=node, scanner="discovery", status="succeeded"),
+         ScanJob(session=session, node=node, scanner="cve", status="failed"),
+         ScanJob(session=session, node=node, scanner="http", status="succeeded"),
+         ScanJob(session=session, node=node, scanner="tls", status="queued")])
+    content = login(world.viewer).get(url("session_detail", session.pk)).content.decode()
+    assert "Scanner jobs: <strong>2</strong> (1 succeeded, 1 queued or running)" in content
+    assert "Discovery jobs: <strong>1</strong> (1 succeeded)" in content
+    assert 'CVE analysis jobs: <strong>1</strong> (0 succeeded, <span class="error">1 failed</span>)' in content
+    assert "scanner jobs succeeded" in content
+
+
+def test_the_list_says_scanner_jobs_ok_of_all_and_names_the_failures(world, login, session):
+    ScanSession.objects.filter(pk=session.pk).update(jobs_total=15, jobs_succeeded=15)
+    other = ScanSessionFactory(org=world.org, jobs_total=5, jobs_succeeded=3, jobs_failed=2)
+    content = login(world.viewer).get(url("session_list")).content.decode()
+    assert "15 of 15" in content and "15/0" not in content
+    assert "3 of 5" in content and "2 failed" in content and other.pk
