@@ -103,9 +103,14 @@ def context_facts(context: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def context_summary(context: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The queue row's short line: attempts, task and correlation ids, only those recorded."""
+    """The queue row's short line: port counts, attempts, task and correlation ids, only those recorded."""
     context = context if isinstance(context, dict) else {}
     parts = []
+    scan = context.get("portscan")
+    if isinstance(scan, dict) and scan:
+        counts = ", ".join(f"{scan[k]} {k}" for k in ("open", "closed", "filtered") if not _empty(scan.get(k)))
+        if counts:
+            parts.append({"label": "ports", "value": counts, "mono": False})
     if not _empty(context.get("attempts")):
         attempts = str(context["attempts"])
         if not _empty(context.get("max_attempts")):

@@ -39,6 +39,7 @@ def test_an_unknown_key_still_shows_with_spaces_for_underscores():
 def test_the_row_summary_has_no_dangling_separator():
     assert [p["label"] for p in context_summary({"correlation_id": "c", "session": 4})] == ["correlation"]
     assert context_summary({"error": "x"}) == []
+    assert context_summary({"portscan": {"open": 0, "closed": 1017}})[0]["value"] == "0 open, 1017 closed"
 
 
 def test_the_detail_page_shows_no_python_repr_no_snake_case_and_a_readable_subject(world, login):
@@ -57,7 +58,10 @@ def test_the_queue_row_shows_no_dangling_separator(world, login):
 
     content = login(world.viewer).get(reverse("interventions:list", args=["acme"])).content.decode()
 
-    assert "· corr" not in content and "· correlation" not in content and "correlation <span" in content
+    cell = content.split('class="cell-wrap context"')[1].split("</td>")[0]
+    line = cell.split('<div class="muted small">')[1].split("</div>")[0].strip()
+    assert line.startswith("ports 0 open, 1017 closed") and not line.startswith("·")
+    assert " · correlation <span" in line
 
 
 def test_an_unreachable_node_without_a_job_offers_a_scan_of_the_node_instead_of_retry(world, login):
