@@ -47,7 +47,9 @@ class TriageForm(forms.Form):
     ACTIONS = [(Finding.Status.FALSE_POSITIVE, "False positive"), (Finding.Status.RISK_ACCEPTED, "Accept risk"),
                (Finding.Status.OPEN, "Reopen")]
 
-    status = forms.ChoiceField(label="Action", choices=ACTIONS)
+    # No initial value: the person presses the button of one action (no default that triages).
+    status = forms.ChoiceField(label="Action", choices=ACTIONS,
+                               error_messages={"required": "Choose an action.", "invalid_choice": "Choose an action."})
     reason = forms.CharField(label="Reason", required=False, max_length=2000,
                              widget=forms.Textarea(attrs={"rows": 2}),
                              help_text="Required for a false positive or an accepted risk.")
@@ -74,6 +76,22 @@ class TriageForm(forms.Form):
         if self.cleaned_data.get("status") != Finding.Status.RISK_ACCEPTED or not self.cleaned_data.get("until"):
             return None
         return timezone.make_aware(datetime.combine(self.cleaned_data["until"], time.max))
+
+
+# What a person may do to a finding in each status (the service refuses reopening an open one;
+# an accepted risk may be accepted again with another expiry).
+_TRANSITIONS = {
+    Finding.Status.OPEN: (Finding.Status.FALSE_POSITIVE, Finding.Status.RISK_ACCEPTED),
+    Finding.Status.FIXED: (Finding.Status.FALSE_POSITIVE, Finding.Status.RISK_ACCEPTED),
+    Finding.Status.FALSE_POSITIVE: (Finding.Status.RISK_ACCEPTED, Finding.Status.OPEN),
+    Finding.Status.RISK_ACCEPTED: (Finding.Status.FALSE_POSITIVE, Finding.Status.RISK_ACCEPTED, Finding.Status.OPEN),
+}
+
+
+def triage_actions_for(status: str) -> list[tuple[str, str]]:
+    """The triage actions a finding in ``status`` offers, as (status, label)."""
+    allowed = _TRANSITIONS.get(status, ())
+    return [(value, label) for value, label in TriageForm.ACTIONS if value in allowed]
 
 
 class BulkTriageForm(TriageForm):

@@ -24,7 +24,7 @@ from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from orgs.selectors import session_stages
 from scans.access import finding_for, session_for
-from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm
+from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm, triage_actions_for
 from scans.models import Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
@@ -246,16 +246,14 @@ def finding_list(request, slug):
 def finding_detail_view(request, slug, finding_id):
     membership = membership_for(request.user, slug)
     finding = finding_for(membership, finding_id)
-    form = TriageForm(initial={"version": finding.version, "status": _next_action(finding)})
+    form = TriageForm(initial={"version": finding.version})
     return _render_detail(request, membership, finding, form)
-
-
-def _next_action(finding) -> str:
-    return "open" if finding.status in ("false_positive", "risk_accepted") else "false_positive"
 
 
 def _render_detail(request, membership, finding, form, *, stale=None, status=200):
     context = {"org": membership.org, "membership": membership, "finding": finding, "form": form, "stale": stale,
+               "actions": triage_actions_for(finding.status),
+               "accept_open": form.is_bound and form.data.get("status") == Finding.Status.RISK_ACCEPTED,
                "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True, default=str),
                **finding_detail(finding=finding)}
     return render(request, "scans/finding_detail.html", context, status=status)
@@ -273,7 +271,7 @@ def finding_triage_view(request, slug, finding_id):
     finding = finding_for(membership, finding_id)
     if request.method == "GET":
         return render(request, "scans/partials/finding_row_triage.html", {
-            "org": membership.org, "membership": membership, "statuses": TriageForm.ACTIONS,
+            "org": membership.org, "membership": membership, "statuses": triage_actions_for(finding.status),
             "row": {"id": finding.pk, "version": finding.version, "status": finding.status},
             "findings_url": reverse("scans:finding_list", args=[membership.org.slug])})
     form = TriageForm(request.POST)
@@ -288,8 +286,7 @@ def finding_triage_view(request, slug, finding_id):
         except StaleVersionError as error:
             # Show what the finding is now; the form starts again from the current version.
             stale, finding = error, error.current
-            form = TriageForm(initial={"version": finding.version, "status": _next_action(finding),
-                                       "reason": form.cleaned_data["reason"]})
+            form = TriageForm(initial={"version": finding.version, "reason": form.cleaned_data["reason"]})
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -313,7 +310,9 @@ def _render_row(request, membership, finding, *, form=None, stale=None, status=2
            "first_seen": finding.first_seen, "last_seen": finding.last_seen, "version": finding.version,
            "risk_accepted_until": finding.risk_accepted_until, "status_label": finding.get_status_display()}
     context = {"org": membership.org, "membership": membership, "row": row, "row_form": form, "stale": stale,
-               "statuses": TriageForm.ACTIONS, "findings_url": reverse("scans:finding_list", args=[membership.org.slug])}
+               "accept_open": form is not None and form.data.get("status") == Finding.Status.RISK_ACCEPTED,
+               "statuses": triage_actions_for(finding.status),
+               "findings_url": reverse("scans:finding_list", args=[membership.org.slug])}
     return render(request, "scans/partials/finding_row.html", context, status=status)
 
 

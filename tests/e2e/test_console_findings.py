@@ -33,7 +33,7 @@ def no_horizontal_scroll(page) -> bool:
 
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True, caret="initial")  # the CSP refuses the injected style
 
 
 def both_widths(page, name: str) -> None:
@@ -73,10 +73,15 @@ def test_an_analyst_opens_a_finding_and_accepts_its_risk(page, live_server, worl
     page.wait_for_url(f"{live_server.url}/o/acme/findings/{cve.pk}/")
     assert cve.cve_ids[0] in page.locator(".cves").inner_text()
     assert "openssh 8.9p1 within" in page.content()
-    page.select_option("#id_status", "risk_accepted")
-    page.fill("#id_reason", "Reachable from the VPN only")
-    page.fill("#id_until", (timezone.localdate() + timedelta(days=30)).isoformat())
-    page.click("text=Save triage")
+    # Open finding: no "Reopen"; the expiry shows only once "Accept risk" is opened.
+    triage = page.locator("#triage")
+    assert triage.locator("button[value=open]").count() == 0
+    assert not page.locator("#t-until").is_visible()
+    page.fill("#t-reason", "Reachable from the VPN only")
+    triage.locator("summary:has-text('Accept risk')").click()
+    page.fill("#t-until", (timezone.localdate() + timedelta(days=30)).isoformat())
+    both_widths(page, "finding-detail-accepting")
+    page.click("text=Accept the risk until this day")
     page.wait_for_selector("#finding-status:has-text('Risk accepted')")
     assert "accepted as a risk" in page.locator("#messages").inner_text()
     assert "Reachable from the VPN only" in page.locator("#history").inner_text()
@@ -96,10 +101,9 @@ def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page
     rows = page.locator("table.findings tbody tr")
     assert rows.nth(0).locator("input[name=finding]").is_checked()
     rows.nth(1).locator("input[name=finding]").check()
-    page.select_option("#bulk-status", "false_positive")
     page.fill("#bulk-reason", "Lab decoys")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("text=Apply to selected")
+    page.click("#bulk-form button[value=false_positive]")
     page.wait_for_selector("#messages:has-text('2 findings marked a false positive')")
     assert Finding.objects.filter(status="false_positive", triage_reason="Lab decoys").count() == 2
 
@@ -110,11 +114,10 @@ def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page
     page.wait_for_url("**/findings/?*status=open*")
     open_lows = Finding.objects.filter(severity="low", status="open").count()
     assert page.locator("table.findings tbody tr").count() == open_lows
-    page.select_option("#bulk-status", "false_positive")
     page.fill("#bulk-reason", "Headers are set by the CDN")
     page.check("#bulk-matching")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("text=Apply to selected")
+    page.click("#bulk-form button[value=false_positive]")
     page.wait_for_selector("#bulk-count")
     assert f"{open_lows} findings match" in page.locator("#bulk-count").inner_text()
     both_widths(page, "findings-bulk-confirm")
@@ -134,9 +137,9 @@ def test_an_analyst_triages_one_row_in_place_from_the_list(page, live_server, wo
     page.goto(f"{live_server.url}/o/acme/findings/?severity=low")
     row = page.locator(f"#finding-{lows[0].pk}")
     row.locator("text=Triage").click()
-    row.locator("select[name=status]").select_option("false_positive")
     row.locator("input[name=reason]").fill("Scanner noise")
-    row.locator("text=Save").click()
+    assert row.locator("button[value=open]").count() == 0  # an open finding offers no "Reopen"
+    row.locator("button[value=false_positive]").click()
     page.wait_for_selector(f"#finding-{lows[0].pk} .status-false_positive")
     assert page.url.endswith("/o/acme/findings/?severity=low")
     lows[0].refresh_from_db()
@@ -148,7 +151,7 @@ def test_an_analyst_triages_one_row_in_place_from_the_list(page, live_server, wo
     row.locator("input[name=reason]").wait_for()  # the form (and the version it carries) has arrived
     Finding.objects.filter(pk=lows[1].pk).update(status="risk_accepted", triage_reason="elsewhere", version=7)
     row.locator("input[name=reason]").fill("Too late")
-    row.locator("text=Save").click()
+    row.locator("button[value=false_positive]").click()
     page.wait_for_selector(f"#finding-{lows[1].pk} .status-risk_accepted")
     assert "Changed meanwhile" in page.locator(f"#finding-{lows[1].pk}").inner_text()
     lows[1].refresh_from_db()

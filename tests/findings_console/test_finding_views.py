@@ -298,3 +298,51 @@ def test_the_detail_stays_within_twelve_queries(world, login, node, django_asser
     client = login(world.viewer)
     with django_assert_max_num_queries(12):
         assert client.get(url("finding_detail", finding.pk)).status_code == 200
+
+
+# -- explicit triage actions (QA walk, issue 8) -----------------------------------------
+
+
+def _actions(content: str) -> list[str]:
+    """The status values the page's triage buttons send, in order."""
+    return [part.split('"', 1)[0] for part in content.split('name="status" value="')[1:]]
+
+
+def test_an_open_findings_page_offers_false_positive_and_accept_risk_but_not_reopen(world, login, finding):
+    content = login(world.analyst).get(url("finding_detail", finding.pk)).content.decode()
+    triage = content.split('id="triage"', 1)[1].split("</section>", 1)[0]
+    assert _actions(triage) == ["false_positive", "risk_accepted"]
+    # Nothing is preselected: no select with a default, the person presses the action's button.
+    assert "<select" not in triage and "selected" not in triage and "checked" not in triage
+    # The expiry belongs to accepting a risk only: it sits inside that action's <details>.
+    before, accept = triage.split('<details class="accept-risk"', 1)
+    assert 'name="until"' not in before and 'name="until"' in accept
+
+
+def test_a_triaged_findings_page_offers_reopen_and_not_the_status_it_already_has(world, login, finding):
+    Finding.objects.filter(pk=finding.pk).update(status="false_positive", triage_reason="noise")
+    content = login(world.analyst).get(url("finding_detail", finding.pk)).content.decode()
+    assert _actions(content.split('id="triage"', 1)[1]) == ["risk_accepted", "open"]
+
+
+def test_a_triage_without_an_action_changes_nothing_and_asks_for_one(world, login, finding):
+    response = login(world.analyst).post(url("finding_triage", finding.pk), {"reason": "noise", "version": finding.version})
+    finding.refresh_from_db()
+    assert response.status_code == 400 and b"Choose an action." in response.content
+    assert finding.status == "open"
+
+
+def test_a_list_rows_triage_form_offers_only_the_rows_transitions(world, login, finding):
+    Finding.objects.filter(pk=finding.pk).update(status="risk_accepted", triage_reason="ok",
+                                                 risk_accepted_until=timezone.now() + timedelta(days=3))
+    content = login(world.analyst).get(url("finding_triage", finding.pk)).content.decode()
+    assert _actions(content) == ["false_positive", "risk_accepted", "open"] and "<select" not in content
+
+
+def test_the_bulk_bar_has_no_default_action_and_shows_the_expiry_under_accept_risk_only(world, login, finding):
+    content = login(world.analyst).get(url("finding_list")).content.decode()
+    bulk = content.split('id="bulk-form"', 1)[1].split("</form>", 1)[0]
+    assert "<select" not in bulk and _actions(bulk) == ["false_positive", "risk_accepted", "open"]
+    assert 'name="until"' not in bulk.split('<details class="accept-risk"', 1)[0]
+    # Enter in the reason field submits nothing: the form's first (default) button is disabled.
+    assert bulk.split("<button", 1)[1].split(">", 1)[0].count("disabled") == 1
