@@ -32,6 +32,7 @@ from scans.selectors import (
     COUNT_CAP,
     FINDING_SORTS,
     SEVERITIES,
+    UNSORTABLE,
     finding_detail,
     finding_filters_from,
     finding_page,
@@ -226,7 +227,7 @@ def _list_context(request, membership) -> dict:
         "findings_url": reverse("scans:finding_list", args=[org.slug]),
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
-        "sorts": FINDING_SORTS, "statuses": TriageForm.ACTIONS, "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
+        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": TriageForm.ACTIONS, "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
     }
 

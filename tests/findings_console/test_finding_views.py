@@ -346,3 +346,40 @@ def test_the_bulk_bar_has_no_default_action_and_shows_the_expiry_under_accept_ri
     assert 'name="until"' not in bulk.split('<details class="accept-risk"', 1)[0]
     # Enter in the reason field submits nothing: the form's first (default) button is disabled.
     assert bulk.split("<button", 1)[1].split(">", 1)[0].count("disabled") == 1
+
+
+# -- the list's node field, sub-line and sorting (QA walk, issue 8) -------------------------
+
+
+def test_the_node_field_takes_an_address_or_a_name_and_lists_that_nodes_findings_only(world, login, finding):
+    other = FindingFactory(node=NodeFactory(org=world.org, name="db-1"), title="Other node")
+    client = login(world.viewer)
+    page = client.get(url("finding_list")).content.decode()
+    assert 'name="host"' in page and "<label for=\"f-host\">Node</label>" in page
+    by_address = client.get(url("finding_list"), {"host": finding.node.address}).content.decode()
+    assert "Exposed Redis" in by_address and "Other node" not in by_address
+    by_name = client.get(url("finding_list"), {"host": "DB-1"}).content.decode()
+    assert "Other node" in by_name and "Exposed Redis" not in by_name and other.pk
+    # Another organization's node by its address matches nothing here.
+    foreign = NodeFactory(org=world.other_org, address="127.0.99.9")
+    FindingFactory(node=foreign, title="Foreign")
+    assert "Foreign" not in client.get(url("finding_list"), {"host": "127.0.99.9"}).content.decode()
+
+
+def test_a_cve_rows_sub_line_names_its_cve_once(world, login, node):
+    FindingFactory(node=node, source="cve", rule_id="CVE-2023-38408", cve_ids=["CVE-2023-38408"], title="ssh-agent")
+    content = login(world.viewer).get(url("finding_list")).content.decode()
+    assert content.count("CVE-2023-38408") == 1
+
+
+def test_the_status_column_sorts_and_the_unindexed_columns_say_why_they_do_not(world, login, node):
+    FindingFactory(node=node, status="risk_accepted", title="Accepted one", triage_reason="ok",
+                   risk_accepted_until=timezone.now() + timedelta(days=3))
+    FindingFactory(node=node, status="false_positive", title="False one", triage_reason="noise")
+    client = login(world.viewer)
+    content = client.get(url("finding_list")).content.decode()
+    assert "sort=-status" in content and "Not sortable (no index at this scale)" in content
+    ascending = client.get(url("finding_list"), {"sort": "status"}).content.decode()
+    assert ascending.index("False one") < ascending.index("Accepted one")
+    descending = client.get(url("finding_list"), {"sort": "-status"}).content.decode()
+    assert descending.index("Accepted one") < descending.index("False one")
