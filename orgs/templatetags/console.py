@@ -16,12 +16,19 @@ SEVERITY_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "
 
 
 @register.simple_tag
-def reltime(value: datetime | None, empty: str = "–"):
-    """A relative time ("3 minutes ago") with the absolute time on hover and in ``datetime``."""
+def reltime(value: datetime | None, empty: str = "–", style: str = ""):
+    """A relative time ("3 minutes ago") with the absolute time on hover and in ``datetime``.
+
+    ``style="date"`` is for deadlines: a future time reads as its date ("until 2026-12-30"), the
+    relative time ("in 1 month") goes on hover; a past one reads as usual."""
     if value is None:
         return empty
     now = timezone.now()
     local = timezone.localtime(value)
+    if style == "date" and value > now:
+        return format_html('<time datetime="{}" title="in {} ({})">{}</time>', value.isoformat(),
+                           timeuntil(value, now).split(",")[0], local.strftime("%Y-%m-%d %H:%M %Z"),
+                           local.strftime("%Y-%m-%d"))
     if value <= now:
         text = "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now).split(',')[0]} ago"
     else:

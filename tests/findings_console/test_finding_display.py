@@ -50,3 +50,19 @@ def test_the_finding_page_shows_the_range_in_words_and_the_evidence_readably(wor
     content = login(world.viewer).get(reverse("scans:finding_detail", args=["acme", finding.pk])).content.decode()
     assert "before 1.12.1" in content and "(-inf" not in content
     assert "<dt>Id</dt>" in content
+
+
+@pytest.mark.django_db
+def test_an_accepted_risk_shows_its_expiry_date_with_the_relative_time_on_hover(world, login):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    until = timezone.now() + timedelta(days=40)
+    finding = FindingFactory(node=NodeFactory(org=world.org), status="risk_accepted", triage_reason="VPN only",
+                             triaged_at=timezone.now(), risk_accepted_until=until)
+    content = login(world.viewer).get(reverse("scans:finding_detail", args=["acme", finding.pk])).content.decode()
+    day = timezone.localtime(until).strftime("%Y-%m-%d")
+    # Django's timeuntil joins number and unit with a no-break space.
+    assert f">{day}</time>" in content and 'title="in 1\xa0month' in content
+    assert "accepted until in " not in content
