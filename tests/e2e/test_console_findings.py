@@ -102,6 +102,12 @@ def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page
     assert rows.nth(0).locator("input[name=finding]").is_checked()
     rows.nth(1).locator("input[name=finding]").check()
     page.fill("#bulk-reason", "Lab decoys")
+    # Enter in the reason submits nothing (the form's default button is disabled): no silent triage.
+    # The submit event fires synchronously on Enter, so the count is read without waiting.
+    page.evaluate("window.bulkSubmits = 0; document.getElementById('bulk-form')"
+                  ".addEventListener('submit', () => { window.bulkSubmits += 1; })")
+    page.press("#bulk-reason", "Enter")
+    assert page.evaluate("window.bulkSubmits") == 0
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#bulk-form button[value=false_positive]")
     page.wait_for_selector("#messages:has-text('2 findings marked a false positive')")
