@@ -143,11 +143,13 @@ def node_unscorable(*, state: str, counts: Mapping[str, int]) -> bool:
 @transaction.atomic
 def scoring_run(
     *, org, node_ids: Iterable[int] | None = None, session=None, scan_status: str = ""
-) -> OrganizationScore:
+) -> OrganizationScore | None:
     """Score ``node_ids`` (every node of ``org`` when None), rewrite their snapshots, roll up the org.
 
     Writes one NodeScore per node and one OrganizationScore per session: run twice for one
-    session, it replaces its own rows instead of adding more.
+    session, it replaces its own rows instead of adding more. With no scored node (none
+    reached yet) there is nothing to roll up: no organization score is written, rather than
+    a perfect one for an organization nobody could scan.
     """
     policy = scoring_policy()
     now = timezone.now()
@@ -162,6 +164,10 @@ def scoring_run(
     scores = list(
         NodeSnapshot.objects.filter(org=org, score__isnull=False, node__enabled=True).values_list("score", flat=True)
     )
+    if not scores:
+        if session is not None:
+            OrganizationScore.objects.filter(org=org, session=session).delete()
+        return None
     values = {"score": policy.organization_score(scores), "node_count": len(scores), "created_at": now}
     values["grade"] = policy.grade(values["score"])
     if session is None:

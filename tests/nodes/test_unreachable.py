@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from nodes.models import NodeScore, NodeSnapshot
+from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.selectors import dashboard_for_org
 from scans.scoring import scoring_run
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
@@ -89,3 +89,13 @@ def test_the_node_page_explains_why_it_has_no_score_and_when_discovery_found_not
     assert "Not scored" in content and "left out of the organization" in content
     assert "Discovery found no open port" in content and "<time" in content.split("Discovery found no open port")[1][:40]
     assert "No open port known yet" not in content
+
+
+def test_an_organization_none_of_whose_nodes_answered_gets_no_score_rather_than_a_perfect_one(world):
+    from orgs.models import OrganizationScore
+    from tests.factories import NodeFactory
+
+    node = NodeFactory(org=world.org)
+    Node.objects.filter(pk=node.pk).update(state=Node.State.DOWN)
+    assert scoring_run(org=world.org, scan_status="succeeded") is None
+    assert not OrganizationScore.objects.filter(org=world.org).exists()
