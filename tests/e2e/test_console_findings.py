@@ -54,7 +54,9 @@ def findings(world):
     cve = FindingFactory(node=web, source="cve", severity="critical", cvss_score=record.cvss_score,
                          cvss_vector=record.cvss_vector, cve_ids=[record.cve_id], port=22,
                          title=f"{record.cve_id} in the SSH daemon", remediation="Upgrade OpenSSH.",
-                         evidence={"banner": "SSH-2.0-OpenSSH_8.9p1", "product": "openssh", "version": "8.9p1"},
+                         evidence={"banner": "SSH-2.0-OpenSSH_8.9p1", "product": "openssh", "version": "8.9p1",
+                                   # A tool's raw answer kept as JSON text, as the Docker probe keeps it.
+                                   "received": '[{"Id": "4f1c", "Names": ["/web"], "Image": "nginx:1.25"}]'},
                          match_confidence=0.9, match_reason="openssh 8.9p1 within [8.5p1, 9.8p1)")
     lows = [FindingFactory(node=node, source="http", severity="low", port=80, title=f"Header missing {n}")
             for n, node in enumerate([web, db, web, db, web], 1)]
@@ -72,7 +74,10 @@ def test_an_analyst_opens_a_finding_and_accepts_its_risk(page, live_server, worl
     page.click(f"text={cve.title}")
     page.wait_for_url(f"{live_server.url}/o/acme/findings/{cve.pk}/")
     assert cve.cve_ids[0] in page.locator(".cves").inner_text()
-    assert "openssh 8.9p1 within" in page.content()
+    assert "openssh 8.9p1 within the affected versions (from 8.5p1 up to but not including 9.8p1)" in page.content()
+    # The evidence reads as labelled values, the JSON text decoded (no escaped quotes).
+    evidence = page.locator("div.evidence")
+    assert evidence.locator("dt", has_text="Image").is_visible() and '\\"' not in evidence.inner_text()
     # Open finding: no "Reopen"; the expiry shows only once "Accept risk" is opened.
     triage = page.locator("#triage")
     assert triage.locator("button[value=open]").count() == 0
