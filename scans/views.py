@@ -227,9 +227,16 @@ def _list_context(request, membership) -> dict:
         "findings_url": reverse("scans:finding_list", args=[org.slug]),
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
-        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": TriageForm.ACTIONS, "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
+        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
     }
+
+
+def _bulk_actions(filters) -> list[tuple[str, str]]:
+    """Every action for a mixed selection; no "Reopen" when the filter shows untriaged findings only."""
+    if filters.status and set(filters.status) <= {Finding.Status.OPEN, Finding.Status.FIXED}:
+        return [(value, label) for value, label in TriageForm.ACTIONS if value != Finding.Status.OPEN]
+    return TriageForm.ACTIONS
 
 
 @login_required

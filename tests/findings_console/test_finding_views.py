@@ -383,3 +383,9 @@ def test_the_status_column_sorts_and_the_unindexed_columns_say_why_they_do_not(w
     assert ascending.index("False one") < ascending.index("Accepted one")
     descending = client.get(url("finding_list"), {"sort": "-status"}).content.decode()
     assert descending.index("Accepted one") < descending.index("False one")
+
+
+def test_the_bulk_bar_offers_no_reopen_when_the_filter_shows_open_findings_only(world, login, finding):
+    client = login(world.analyst)
+    bulk = client.get(url("finding_list"), {"status": "open"}).content.decode().split('id="bulk-form"', 1)[1]
+    assert _actions(bulk.split("</form>", 1)[0]) == ["false_positive", "risk_accepted"]
