@@ -160,7 +160,7 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
 class StageProgress:
     name: str
     label: str
-    state: str  # "done" | "current" | "failed" | "pending"
+    state: str  # "done" | "current" | "queued" (waiting for a worker to claim it) | "failed" | "pending"
     done: int
     total: int
 
@@ -194,7 +194,10 @@ def session_stages(session) -> list[StageProgress]:
                 pending = max(session.stage_pending, 0)
                 total = max(session.nodes_total, pending, 1)
                 done = total - pending if pending else 0
-            stages.append(StageProgress(name, labels[name], "failed" if failed else "current", done, total))
+            # A stage is running only once a worker claimed it (the claim sets its deadline).
+            claimed = session.stage_deadline_at is not None and session.status != ScanSession.Status.QUEUED
+            state = "failed" if failed else "current" if claimed else "queued"
+            stages.append(StageProgress(name, labels[name], state, done, total))
         else:
             stages.append(StageProgress(name, labels[name], "pending", 0, 1))
     return stages

@@ -185,3 +185,15 @@ def test_an_anonymous_visitor_of_home_is_sent_to_login(client, db):
 
 def test_home_refuses_post(world, login):
     assert login(world.owner).post(reverse("home")).status_code == 405
+
+
+def test_a_queued_sessions_first_stage_reads_queued_not_running(world):
+    from orgs.selectors import session_stages
+    from scans.models import ScanSession
+    from tests.factories import ScanSessionFactory
+
+    session = ScanSessionFactory(org=world.org, status=ScanSession.Status.QUEUED)
+    assert session_stages(session)[0].state == "queued"
+    session.status = ScanSession.Status.RUNNING
+    session.stage_deadline_at = session.created_at
+    assert session_stages(session)[0].state == "current"
