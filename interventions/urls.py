@@ -9,6 +9,7 @@ app_name = "interventions"
 urlpatterns = [
     path("", views.intervention_list, name="list"),
     path("<int:intervention_id>/", views.intervention_detail, name="detail"),
+    path("<int:intervention_id>/actions/", views.intervention_actions, name="actions"),
     path("<int:intervention_id>/acknowledge/", views.intervention_acknowledge, name="acknowledge"),
     path("<int:intervention_id>/resolve/", views.intervention_resolve, name="resolve"),
     path("<int:intervention_id>/dismiss/", views.intervention_dismiss, name="dismiss"),

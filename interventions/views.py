@@ -7,6 +7,8 @@ form posts and is redirected back to where it came from.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -23,7 +25,7 @@ from interventions.selectors import intervention_queue_for_org
 from orgs.access import membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 
-# Each row carries its four action forms: 25 rows keep the queue's render well inside 100 ms.
+# Rows fetch their action forms on demand (intervention_actions), which keeps 25 rows inside 100 ms.
 PAGE_SIZE = 25
 
 
@@ -50,6 +52,32 @@ def intervention_detail(request, slug, intervention_id):
     intervention = intervention_for(membership, intervention_id)
     return render(request, "interventions/detail.html",
                   {"org": membership.org, "membership": membership, "i": intervention})
+
+
+@login_required
+@require_GET
+def intervention_actions(request, slug, intervention_id):
+    """A queue row's action forms, fetched when the person opens the row's actions (htmx GET).
+
+    Only people who may act get the forms (viewers 403); the forms come back to the queue page
+    the person is on (htmx's current URL), so filters and page survive the action.
+    """
+    membership = writable_membership_for(request.user, slug)
+    intervention = intervention_for(membership, intervention_id)
+    current = request.htmx.current_url if request.htmx else ""
+    context = {"org": membership.org, "membership": membership, "i": intervention, "pk": str(intervention.pk),
+               "next": _safe_next(request, membership.org.slug, _path_of(current))}
+    response = render(request, "interventions/partials/row_actions.html", context)
+    patch_vary_headers(response, ("HX-Request", "HX-Current-URL"))
+    return response
+
+
+def _path_of(url: str | None) -> str:
+    """The path and query of an absolute URL (htmx sends the page's full address)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _act(request, slug, intervention_id, action: str):
@@ -107,8 +135,11 @@ def _answer(request, membership, intervention: Intervention, *, stale=None):
 
 
 def _next_url(request, slug: str) -> str:
+    return _safe_next(request, slug, request.POST.get("next") or "")
+
+
+def _safe_next(request, slug: str, candidate: str) -> str:
     default = f"/o/{slug}/interventions/"
-    candidate = request.POST.get("next") or ""
     if candidate.startswith(default) and url_has_allowed_host_and_scheme(
             candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return candidate

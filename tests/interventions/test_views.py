@@ -267,3 +267,58 @@ def test_an_action_without_a_version_changes_nothing(world, login):
     response = login(world.analyst).post(url("resolve", intervention.pk), {}, headers=HTMX)
     assert b"reload the page" in response.content
     assert Intervention.objects.get(pk=intervention.pk).state == "open"
+
+
+# --- the row's actions, fetched on demand --------------------------------------------------------
+
+
+def test_the_queue_rows_offer_their_actions_on_demand_with_a_link_to_the_full_forms(world, login):
+    intervention = failed_job_intervention(world.org)
+    content = login(world.analyst).get(url("list")).content.decode()
+    assert f'hx-get="{url("actions", intervention.pk)}"' in content and 'hx-trigger="toggle once"' in content
+    assert f'href="{url("detail", intervention.pk)}#actions"' in content  # the no-JavaScript path
+    assert "/resolve/" not in content  # no forms until the person opens a row's actions
+
+
+def test_opening_a_rows_actions_gets_its_forms_coming_back_to_the_page_one_is_on(world, login):
+    intervention = failed_job_intervention(world.org)
+    here = "http://testserver/o/acme/interventions/?state=open&page=1"
+    response = login(world.analyst).get(url("actions", intervention.pk),
+                                        headers={**HTMX, "HX-Current-URL": here})
+    content = response.content.decode()
+    assert response.status_code == 200 and "<html" not in content
+    for expected in ("/resolve/", "/acknowledge/", "/retry/", "/dismiss/", f'value="{intervention.version}"',
+                     'name="csrfmiddlewaretoken"', 'value="/o/acme/interventions/?state=open&amp;page=1"'):
+        assert expected in content, expected
+
+
+def test_a_rows_actions_do_not_come_back_to_another_site(world, login):
+    intervention = simple(world.org)
+    content = login(world.analyst).get(url("actions", intervention.pk),
+                                       headers={**HTMX, "HX-Current-URL": "https://evil.example/o/acme/interventions/"}
+                                       ).content.decode()
+    assert 'name="next" value="/o/acme/interventions/"' in content
+
+
+def test_a_rows_actions_follow_the_checklist(world):
+    intervention = simple(world.org)
+    theirs = simple(world.other_org, n=1)
+
+    def as_(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    assert as_(world.outsider).get(url("actions", intervention.pk)).status_code == 404
+    assert as_(world.owner).get(url("actions", theirs.pk)).status_code == 404
+    assert as_(world.viewer).get(url("actions", intervention.pk), headers=HTMX).status_code == 403
+    assert as_(world.owner).post(url("actions", intervention.pk)).status_code == 405
+    response = Client().get(url("actions", intervention.pk))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_after_an_action_the_row_comes_back_with_its_forms_open(world, login):
+    intervention = simple(world.org)
+    content = login(world.analyst).post(url("acknowledge", intervention.pk), {"version": intervention.version},
+                                        headers=HTMX).content.decode()
+    assert "/resolve/" in content and "<details" not in content
