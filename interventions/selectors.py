@@ -23,9 +23,13 @@ def intervention_queue_for_org(*, org, kind: str = "", state: str = ""):
     """The queue: open first, then acknowledged, then closed; newest first within each.
 
     ``state`` is one state, "unresolved" (open or acknowledged), "closed" (resolved or
-    dismissed) or empty for all. Session, job, node and who closed it come in the same query.
+    dismissed) or empty for all. Job, node and who closed it come in the same query; the row
+    shows only the session's id, so the session is not joined. The job's and node's large JSON
+    and text columns are deferred: decoding them for 25 rows was a measurable part of the page.
     """
-    rows = Intervention.objects.for_org(org).select_related("session", "job__node", "node", "closed_by")
+    rows = (Intervention.objects.for_org(org).select_related("job", "node", "closed_by")
+            .defer("job__raw_result", "job__error", "node__protocols", "node__services", "node__tags",
+                   "node__discovery_evidence"))
     if kind:
         rows = rows.filter(kind=kind)
     if state == UNRESOLVED:
