@@ -62,3 +62,16 @@ def readyz(request):
     if failed:
         body["failed"] = failed
     return JsonResponse(body, status=503 if failed else 200)
+
+
+@require_safe
+def favicon(request):
+    """Browsers (and the admin's pages) ask for /favicon.ico whatever a page links: send them to the icon.
+
+    Resolved per request, not at import: with hashed static files the name is read from the manifest,
+    which exists only after collectstatic.
+    """
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

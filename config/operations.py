@@ -36,7 +36,12 @@ def queue_depths(timeout: float = 2.0) -> dict[str, int | None]:
                 try:
                     depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
                 except Exception as error:  # noqa: BLE001 - one queue's answer must not hide the others
-                    logger.warning("operations.queue_depth_failed", queue=name, error=str(error)[:200])
+                    if "NOT_FOUND" in str(error) or "404" in str(error):
+                        # Never declared (Redis keeps no empty list; no worker declared it yet): nothing waits.
+                        depths[name] = 0
+                        channel = conn.channel()  # AMQP closes the channel after a failed passive declare
+                    else:
+                        logger.warning("operations.queue_depth_failed", queue=name, error=str(error)[:200])
     except Exception as error:  # noqa: BLE001 - the broker is down: every depth is unknown, and said so
         logger.warning("operations.broker_unreachable", error=str(error)[:200])
     return depths

@@ -299,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "InterventionKindEnum": "interventions.models.Intervention.Kind",
         "InterventionStateEnum": "interventions.models.Intervention.State",
         "NodeStateEnum": "nodes.models.Node.State",
+        "ReportKindEnum": "reports.models.Report.Kind",
+        "ReportFormatEnum": "reports.models.Report.Format",
     },
 }
 

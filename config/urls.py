@@ -1,6 +1,4 @@
 from django.contrib import admin
-from django.templatetags.static import static
-from django.views.generic import RedirectView
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -11,7 +9,7 @@ urlpatterns = [
     path("", org_views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     # Browsers (and the admin's pages) ask for /favicon.ico whatever the page links.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", health.favicon),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("status/", status.status_page, name="status"),

@@ -35,7 +35,8 @@ CONSOLE_TEMPLATES = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATE
 
 @pytest.mark.parametrize("template", CONSOLE_TEMPLATES)
 def test_no_template_has_inline_script_style_or_event_handlers(template):
-    text = (TEMPLATES / template).read_text()
+    # Template tags are not HTML: {% reltime t style="date" %} is an argument, not a style attribute.
+    text = re.sub(r"{%.*?%}", "", (TEMPLATES / template).read_text(), flags=re.S)
     assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", text), "inline <script>"
     assert not re.search(r"<style[\s>]", text), "inline <style>"
     assert not re.search(r"\sstyle=\"", text), "style attribute"

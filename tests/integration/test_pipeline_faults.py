@@ -186,6 +186,11 @@ def test_every_stage_and_job_delivered_again_changes_nothing(fast_pipeline, star
     worker = start_worker(queues=ALL_QUEUES, concurrency=2)
     session = follow(session_start(org=org, trigger="cli", targets=addresses, profile=profile))
     assert session.status == "succeeded"
+    # The session report is rendered just after the session finishes: the baseline is taken once it is.
+    deadline = time.monotonic() + 30
+    while Report.objects.filter(session=session, status__in=["pending", "running"]).exists():
+        assert time.monotonic() < deadline, "the session report was not rendered"
+        time.sleep(0.1)
 
     def state():
         return (ScanSession.objects.values().get(pk=session.pk), sorted(Finding.objects.values_list("pk", "status",

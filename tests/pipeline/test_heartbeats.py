@@ -16,8 +16,9 @@ from scans.pipeline.stages import session_heartbeat
 from tests.factories import ScanJobFactory, ScanSessionFactory
 
 AGO = timezone.now() - timezone.timedelta(hours=1)
-# Committed rows (the heartbeat's own connection must see them); the built-in profiles come back after.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Committed rows (the heartbeat's own connection must see them). No profile: transactional tests run
+# after others have flushed the built-in ones, and a heartbeat does not read it.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def wait_for(condition, seconds: float = 30.0) -> bool:
 
 
 def test_a_job_heartbeat_keeps_beating_after_one_failed_update(world, first_update_fails):
-    session = ScanSessionFactory(org=world.org, status="running", stage="execution")
+    session = ScanSessionFactory(org=world.org, profile=None, status="running", stage="execution")
     job = ScanJobFactory(session=session, status="running", attempts=1, heartbeat_at=AGO, task_id="token-1")
     beat = job_heartbeat("token-1", 0.05)
     beat.start()
@@ -67,7 +68,8 @@ def test_a_job_heartbeat_keeps_beating_after_one_failed_update(world, first_upda
 
 
 def test_a_stage_heartbeat_keeps_beating_after_one_failed_update(world, first_update_fails):
-    session = ScanSessionFactory(org=world.org, status="running", stage="analysis", heartbeat_at=AGO)
+    session = ScanSessionFactory(org=world.org, profile=None, status="running", stage="analysis",
+                                 heartbeat_at=AGO)
     beat = session_heartbeat(session.pk)
     beat.interval = 0.05
     beat.start()
