@@ -194,9 +194,8 @@ def session_stages(session) -> list[StageProgress]:
                 pending = max(session.stage_pending, 0)
                 total = max(session.nodes_total, pending, 1)
                 done = total - pending if pending else 0
-            # A stage is running only once a worker claimed it (the claim sets its deadline).
-            claimed = session.stage_deadline_at is not None and session.status != ScanSession.Status.QUEUED
-            state = "failed" if failed else "current" if claimed else "queued"
+            # A queued session's first stage waits for a worker: it is not running yet.
+            state = "failed" if failed else "queued" if session.status == ScanSession.Status.QUEUED else "current"
             stages.append(StageProgress(name, labels[name], state, done, total))
         else:
             stages.append(StageProgress(name, labels[name], "pending", 0, 1))

@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from conftest import PASSWORD
 from orgs.models import AuditEvent
 from scans.catalog import CVE_FIXTURE, cve_catalog_import
 from scans.models import CveRecord, Finding
 from tests.factories import FindingFactory, NodeFactory
+from tests.e2e.browser import log_in, no_horizontal_scroll, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
-
-def log_in(page, live_server, username="acme-analyst"):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/o/acme/")
-
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True, caret="initial")  # the CSP refuses the injected style
 
 
 def both_widths(page, name: str) -> None:
@@ -65,7 +45,7 @@ def findings(world):
 
 def test_an_analyst_opens_a_finding_and_accepts_its_risk(page, live_server, world, findings):
     cve, _ = findings
-    log_in(page, live_server)
+    log_in(page, live_server, "acme-analyst")
     page.click("nav.orgnav >> text=Findings")
     page.wait_for_url(f"{live_server.url}/o/acme/findings/")
     assert page.locator(".severity-counts .sev-critical .figure").inner_text() == "1"
@@ -97,7 +77,7 @@ def test_an_analyst_opens_a_finding_and_accepts_its_risk(page, live_server, worl
 
 def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page, live_server, world, findings):
     _, lows = findings
-    log_in(page, live_server)
+    log_in(page, live_server, "acme-analyst")
     page.goto(f"{live_server.url}/o/acme/findings/")
 
     # The keyboard: j moves to the first row, x selects it; the second row by its checkbox.
@@ -144,7 +124,7 @@ def test_an_analyst_triages_selected_rows_then_everything_matching_a_filter(page
 
 def test_an_analyst_triages_one_row_in_place_from_the_list(page, live_server, world, findings):
     _, lows = findings
-    log_in(page, live_server)
+    log_in(page, live_server, "acme-analyst")
     page.goto(f"{live_server.url}/o/acme/findings/?severity=low")
     row = page.locator(f"#finding-{lows[0].pk}")
     row.locator("text=Triage").click()

@@ -1,24 +1,14 @@
 """In a browser: resolve an intervention in place and watch the navigation's open count drop."""
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
 from interventions.models import Intervention
 from scans.models import ScanJob, ScanSession
 from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
+from tests.e2e.browser import log_in, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # the factories' password (conftest.py)
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
-
-def shoot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    # caret="initial": hiding the caret injects an inline style, which the CSP (rightly) blocks.
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
 
 
 def test_an_analyst_resolves_an_intervention_in_place_and_the_count_drops(page, live_server, world):
@@ -36,15 +26,11 @@ def test_an_analyst_resolves_an_intervention_in_place_and_the_count_drops(page, 
                                 title="nmap.xml rejected: not XML", context={"error": "line 1: not well-formed"})
 
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "acme-analyst")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/o/acme/")
+    log_in(page, live_server, "acme-analyst")
     page.click("nav.orgnav >> text=Interventions")
     page.wait_for_url(f"{live_server.url}/o/acme/interventions/")
     assert page.inner_text("#nav-interventions-count").strip() == "2"
-    shoot(page, "interventions-1280")
+    shot(page, "interventions-1280")
 
     row = page.locator(f"#intervention-{failed.pk}")
     assert row.locator("form").count() == 0  # the row's forms come when the person opens its actions
@@ -58,7 +44,7 @@ def test_an_analyst_resolves_an_intervention_in_place_and_the_count_drops(page, 
     assert f"Intervention #{failed.pk} resolved" in page.inner_text("#messages")
     failed.refresh_from_db()
     assert failed.state == "resolved" and failed.note == "Opened the firewall for the scanner"
-    shoot(page, "interventions-resolved-1280")
+    shot(page, "interventions-resolved-1280")
 
     # Another action of the same row form: acknowledging keeps it counted as open work.
     rejected = Intervention.objects.get(kind=Intervention.Kind.IMPORT_REJECTED)
@@ -71,8 +57,8 @@ def test_an_analyst_resolves_an_intervention_in_place_and_the_count_drops(page, 
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
-    shoot(page, "interventions-390")
+    shot(page, "interventions-390")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.goto(f"{live_server.url}/o/acme/interventions/{failed.pk}/")
-    shoot(page, "intervention-detail-390")
+    shot(page, "intervention-detail-390")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

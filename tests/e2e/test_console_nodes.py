@@ -1,7 +1,6 @@
 """In a browser: add nodes one by one (with the scope verdict inline) and from a pasted list, then find them."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -9,29 +8,11 @@ from playwright.sync_api import expect
 
 from nodes.models import Node, NodeScore, NodeSnapshot
 from tests.factories import FindingFactory, NodeFactory
+from tests.e2e.browser import log_in, no_horizontal_scroll, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery staple"  # the factories' password (conftest.py)
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/o/acme/")
-
-
-def shoot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    # caret="initial": hiding the caret injects an inline style, which the CSP (rightly) blocks.
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
-
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_an_analyst_adds_nodes_by_form_and_by_pasted_list_and_finds_them(page, live_server, world):
@@ -52,7 +33,7 @@ def test_an_analyst_adds_nodes_by_form_and_by_pasted_list_and_finds_them(page, l
     page.wait_for_selector("#address-check .check-ok")
     page.fill("#id_name", "web-1")
     page.fill("#id_tags", "prod, eu")
-    shoot(page, "nodes-add-1280")
+    shot(page, "nodes-add-1280")
     page.click("button:has-text('Add node')")
     page.wait_for_selector("h1 >> text=127.0.0.5")
     assert "127.0.0.5 added" in page.inner_text("#messages")
@@ -65,7 +46,7 @@ def test_an_analyst_adds_nodes_by_form_and_by_pasted_list_and_finds_them(page, l
     report = page.inner_text("#bulk-report")
     assert "2 added" in report and "1 skipped" in report and "1 refused" in report
     assert "outside the deployment's allowed networks" in report
-    shoot(page, "nodes-bulk-report-1280")
+    shot(page, "nodes-bulk-report-1280")
     assert set(Node.objects.filter(org=world.org).values_list("address", flat=True)) == {
         "127.0.0.5", "127.0.0.6", "127.0.0.7"}
 
@@ -81,7 +62,7 @@ def test_an_analyst_adds_nodes_by_form_and_by_pasted_list_and_finds_them(page, l
     page.fill("#id_q", "")
     page.select_option("#id_enabled", "yes")
     expect(page.locator("#node-table tbody tr")).to_have_count(3)
-    shoot(page, "nodes-list-1280")
+    shot(page, "nodes-list-1280")
     page.go_back()
     expect(page.locator("#node-table tbody tr")).to_have_count(1)
 
@@ -95,12 +76,12 @@ def test_an_analyst_adds_nodes_by_form_and_by_pasted_list_and_finds_them(page, l
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/o/acme/nodes/")
-    shoot(page, "nodes-list-390")
+    shot(page, "nodes-list-390")
     assert no_horizontal_scroll(page)
     page.goto(f"{live_server.url}/o/acme/nodes/bulk/")
     assert no_horizontal_scroll(page)
     page.goto(f"{live_server.url}/o/acme/nodes/add/")
-    shoot(page, "nodes-add-390")
+    shot(page, "nodes-add-390")
     assert no_horizontal_scroll(page)
 
 
@@ -134,8 +115,8 @@ def test_the_node_page_shows_what_is_known_at_desktop_and_phone_widths(page, liv
     assert "SSH-2.0-OpenSSH_8.9p1" in page.inner_text("#protocols")
     assert "Unauthenticated JSON-RPC" in page.inner_text("#findings")
     assert page.locator("svg.chart-svg").count() == 1
-    shoot(page, "node-detail-1280")
+    shot(page, "node-detail-1280")
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
-    shoot(page, "node-detail-390")
+    shot(page, "node-detail-390")
     assert no_horizontal_scroll(page)

@@ -1,7 +1,6 @@
 """In a browser, QA's walk of the demo's nodes (issue 8): an unreachable node, the filter form after Back,
 the table at 1280 px, the bulk report and the node page at 390 px, an unreachable node's intervention."""
 
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -11,11 +10,11 @@ from interventions.models import Intervention
 from nodes.models import Node
 from scans.scoring import scoring_run
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
+from tests.e2e.browser import log_in, no_horizontal_scroll, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery staple"  # the factories' password (conftest.py)
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DEMO = {"127.0.10.1": ("web-frontend", ["http"], ["prod", "edge"]),
         "127.0.10.2": ("cache", ["redis"], ["prod"]),
         "127.0.10.3": ("eth-rpc", ["ethereum-jsonrpc", "http"], ["validators"]),
@@ -26,24 +25,6 @@ EVIDENCE = [{"probe": "http-root", "signature": "http-root: regex '^HTTP/1\\\\.[
             {"probe": "fingerprint", "signature": "fingerprint service in ['http', 'https']", "matched": "http",
              "weight": 0.3},
             {"signature": "usual port 8545", "weight": 0.2}]
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/o/acme/")
-
-
-def shoot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    # caret="initial": hiding the caret injects an inline style, which the CSP (rightly) blocks.
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
-
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def demo_like(org):
@@ -87,7 +68,7 @@ def test_an_unreachable_node_reads_as_not_reachable_and_its_intervention_offers_
     line = page.evaluate("""() => parseFloat(getComputedStyle(document.querySelector('#node-table td')).lineHeight)""")
     assert max(heights) < 3 * line, heights
     # The filter controls and the button share one row; the search field shows its whole placeholder.
-    shoot(page, "nodes-walk-list-1280")
+    shot(page, "nodes-walk-list-1280")
     # Every column in sight at 1280: the table does not scroll inside its wrapper.
     assert page.evaluate("""() => { const w = document.querySelector('#node-table .table-wrap');
         return w.scrollWidth <= w.clientWidth; }""")
@@ -100,13 +81,13 @@ def test_an_unreachable_node_reads_as_not_reachable_and_its_intervention_offers_
     page.goto(f"{live_server.url}/o/acme/nodes/{silent.pk}/")
     assert "Not scored" in page.inner_text("#unscored")
     assert "Discovery found no open port" in page.inner_text("#services")
-    shoot(page, "nodes-walk-unreachable-1280")
+    shot(page, "nodes-walk-unreachable-1280")
 
     page.goto(f"{live_server.url}/o/acme/interventions/{intervention.pk}/")
     context = page.inner_text(".intervention-context")
     assert "Closed ports" in context and "{" not in context and "_" not in context
     assert page.locator("button:has-text('Retry')").count() == 0
-    shoot(page, "interventions-walk-unreachable-1280")
+    shot(page, "interventions-walk-unreachable-1280")
     scan = page.locator("#actions form", has=page.locator("button:has-text('Scan this node now')"))
     assert scan.get_attribute("action") == f"/o/acme/nodes/{silent.pk}/scan/"
     page.goto(f"{live_server.url}/o/acme/interventions/")
@@ -115,7 +96,7 @@ def test_an_unreachable_node_reads_as_not_reachable_and_its_intervention_offers_
     assert context.startswith("ports 0 open, 1017 closed") and "node:" not in row.inner_text()
     assert row.locator("button:has-text('Retry')").count() == 0
     expect(row.locator("button:has-text('Scan this node now')")).to_be_visible()
-    shoot(page, "interventions-walk-list-1280")
+    shot(page, "interventions-walk-list-1280")
 
 
 def test_back_restores_the_filter_form_with_the_table(page, live_server, world):
@@ -159,7 +140,7 @@ def test_the_bulk_report_and_the_node_page_keep_what_matters_in_sight_at_390(pag
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
     assert not why.inner_text().startswith("refused")
     assert no_horizontal_scroll(page)
-    shoot(page, "nodes-walk-bulk-390")
+    shot(page, "nodes-walk-bulk-390")
 
     page.goto(f"{live_server.url}/o/acme/nodes/{eth.pk}/")
     evidence = page.locator("#protocols td[data-label=Evidence]").first
@@ -169,7 +150,7 @@ def test_the_bulk_report_and_the_node_page_keep_what_matters_in_sight_at_390(pag
     text = page.inner_text("#protocols")
     assert "http-root: http-root" not in text and "['http'" not in text and "\\\\" not in text
     assert no_horizontal_scroll(page)
-    shoot(page, "nodes-walk-detail-390")
+    shot(page, "nodes-walk-detail-390")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.reload()
-    shoot(page, "nodes-walk-detail-1280")
+    shot(page, "nodes-walk-detail-1280")

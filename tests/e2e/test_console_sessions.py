@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -13,31 +12,13 @@ from scans.lab.services import start_node
 from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import dispatch
 from scans.pipeline.stages import stage_run
-from conftest import PASSWORD
 from tests.factories import NodeFactory
+from tests.e2e.browser import log_in, no_horizontal_scroll, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 # Addresses of their own, so this lab does not collide with the pipeline tests' 127.0.60.x.
 ADDRESSES = ["127.0.82.1", "127.0.82.2"]
-
-
-def log_in(page, live_server, username="acme-analyst"):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/o/acme/")
-
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True, caret="initial")  # the CSP refuses the injected style
 
 
 @pytest.fixture
@@ -57,7 +38,7 @@ def test_an_analyst_starts_a_session_on_selected_nodes_and_watches_it_reach_done
         start_node(lab, address, ("http", "redis"))
     nodes = [NodeFactory(org=world.org, address=address, name=f"lab-{n}") for n, address in enumerate(ADDRESSES, 1)]
     NodeFactory(org=world.org, address="127.0.82.9", name="not-selected")
-    log_in(page, live_server)
+    log_in(page, live_server, "acme-analyst")
 
     # The nodes page sends its selection this way; the form arrives with those nodes ticked.
     page.goto(f"{live_server.url}/o/acme/sessions/new/?node={nodes[0].pk}&node={nodes[1].pk}")

@@ -195,5 +195,4 @@ def test_a_queued_sessions_first_stage_reads_queued_not_running(world):
     session = ScanSessionFactory(org=world.org, status=ScanSession.Status.QUEUED)
     assert session_stages(session)[0].state == "queued"
     session.status = ScanSession.Status.RUNNING
-    session.stage_deadline_at = session.created_at
     assert session_stages(session)[0].state == "current"
