@@ -24,6 +24,7 @@ import uuid
 from typing import Any, TextIO
 
 from scans.benchmarks import print_summary, print_table
+from scans.benchmarks.api import _start_gunicorn, _wait_for
 from scans.benchmarks.pipeline import REPO, _stop_worker, addresses
 
 help = "50 users mixing console pages, htmx partials and API calls on gunicorn while a 100-node session runs"
@@ -56,7 +57,7 @@ def run(options: dict[str, Any], out: TextIO) -> None:
         for address in nodes:
             start_node(lab, address, ("ssh", "http", "redis"))
         org, users = _organization(options, nodes)
-        server = _start_gunicorn(options["port"])
+        server = _start_gunicorn(options["port"], workers=2, threads=4)
         worker = _start_scan_worker()
         try:
             _wait_for(options["port"])
@@ -114,36 +115,6 @@ def _start_scan_worker() -> subprocess.Popen:
         env={**os.environ, "LOG_LEVEL": "WARNING"})
     time.sleep(3)  # connected before the session starts; its messages would wait in Redis anyway
     return process
-
-
-def _server_env() -> dict[str, str]:
-    env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-           "STATIC_MANIFEST": "false", "LOG_LEVEL": "WARNING",
-           # 50 users share one deployment; the per-token limit is for abuse, not for this load.
-           "WATCHPOST_API_THROTTLE_RATE": "100000/min"}
-    env.setdefault("SECRET_KEY", "bench-load-" + uuid.uuid4().hex)
-    return env
-
-
-def _start_gunicorn(port: int) -> subprocess.Popen:
-    log = open("/tmp/watchpost-bench-gunicorn.log", "wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_server_env())
-
-
-def _wait_for(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer /healthz")
 
 
 def _start_session(org, options):
