@@ -64,6 +64,9 @@ class ReportScheduleForm(forms.Form):
                                                 label="E-mail it to")
 
     def __init__(self, *args, org, **kwargs):
+        # Its own element ids: the reports page also shows the request form, whose fields share names
+        # (format), and two id_format elements would leave this select without its label.
+        kwargs.setdefault("auto_id", "schedule_%s")
         super().__init__(*args, **kwargs)
         from django.contrib.auth import get_user_model
 
