@@ -16,6 +16,7 @@ import structlog
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCacheClient
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import pagination, renderers, throttling
@@ -77,6 +78,12 @@ class IdAscendingCursorPagination(IdCursorPagination):
 # --- throttling -----------------------------------------------------------------------------
 
 
+def _redis_client():
+    """The default cache's Redis client, or None on the embedded default (local memory)."""
+    backend = getattr(cache, "_cache", None)
+    return backend.get_client(write=True) if isinstance(backend, RedisCacheClient) else None
+
+
 def _parse_rate(rate: str | None) -> tuple[int, int] | None:
     if not rate or rate.strip().lower() in {"off", "none", "0"}:
         return None
@@ -117,6 +124,14 @@ class PrincipalRateThrottle(throttling.BaseThrottle):
 
     @staticmethod
     def _count(cache_key: str, window: int) -> int:
+        client = _redis_client()
+        if client is not None:
+            # One round trip: start the window's counter if it is new, then count this request.
+            key = cache.make_and_validate_key(cache_key)
+            pipe = client.pipeline(transaction=False)
+            pipe.set(key, 0, ex=window + 1, nx=True)
+            pipe.incr(key)
+            return pipe.execute()[1]
         try:
             return cache.incr(cache_key)  # the window's counter exists but for its first request
         except ValueError:

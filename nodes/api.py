@@ -9,17 +9,18 @@ from __future__ import annotations
 import django_filters
 import orjson
 from django.db import connection
+from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, WRITE_ERRORS, PageNumberPagination, api_operation, example,
+    IDEMPOTENCY_PARAMETER, WRITE_ERRORS, FastJSONRenderer, PageNumberPagination, api_operation, example,
 )
 from config.api_conventions import iso as _iso
 from config.api_conventions import sql_iso
-from nodes import services
+from nodes import list_cache, services
 from nodes.access import node_for
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.access import client_ip
@@ -232,8 +233,25 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    examples=[example("A page of nodes", {"count": 1, "next": None, "previous": None,
                                                          "results": [NODE_EXAMPLE]})])
     def list(self, request, *args, **kwargs):
-        # The page's ids in the list's order (a cheap index read), then the page itself.
         org = principal_for(request).org
+        version = list_cache.current_version(org.pk)
+        if version is None:
+            return self._page(request, org)
+        tag = list_cache.etag(version)
+        if tag in request.headers.get("If-None-Match", ""):
+            return HttpResponseNotModified(headers={"ETag": tag})
+        key = list_cache.cache_key(org.pk, version, request.build_absolute_uri())
+        body = list_cache.get(key)
+        if body is None:
+            response = self._page(request, org)
+            if response.status_code != 200:
+                return response
+            body = FastJSONRenderer().render(response.data)
+            list_cache.put(key, body)
+        return HttpResponse(body, content_type="application/json", headers={"ETag": tag})
+
+    def _page(self, request, org):
+        # The page's ids in the list's order (a cheap index read), then the page itself.
         ids = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("id", flat=True))
         if connection.vendor == "postgresql":
             return self.get_paginated_response(orjson.Fragment(nodes_page_json(org=org, ids=list(ids))))

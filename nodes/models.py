@@ -105,3 +105,21 @@ class NodeScore(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["node", "-created_at"], name="nodescore_node_created")]
+
+
+class NodeListVersion(models.Model):
+    """A number that changes whenever an organization's nodes or their snapshots change.
+
+    Kept by the database, not by Python: on PostgreSQL, deferred triggers on the node and
+    snapshot tables (migration 0003) set it from a sequence when a transaction that wrote
+    them commits — once per organization and transaction — so no write path (services,
+    pipeline bulk updates, imports, the admin, a psql session) can forget it. Readers use it
+    as the key of cached list pages (``nodes.list_cache``). No foreign key: the row of a
+    deleted organization is written by the same commit that deletes it.
+    """
+
+    org_id = models.BigIntegerField(primary_key=True)
+    version = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"nodes of org {self.org_id}: version {self.version}"

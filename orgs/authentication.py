@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from orgs.models import ApiToken
+from orgs.models import ApiToken, Organization
 
 # last_used_at is for humans reading the token list; a minute's precision saves a write per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -24,7 +25,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         key = header[1].decode(errors="replace")
-        token = ApiToken.objects.select_related("org").filter(key_hash=ApiToken.hash_key(key)).first()
+        token = token_with_org(ApiToken.hash_key(key))
         if token is None or not token.is_usable:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         now = timezone.now()
@@ -35,3 +36,32 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def token_with_org(key_hash: str) -> ApiToken | None:
+    """The token with this hash and its organization, in one query.
+
+    Written out rather than ``select_related("org").filter(...).first()``: this runs on every
+    API request, and compiling that queryset costs the ORM about as much CPU as the whole of
+    a cached list response. The columns come from the models, so a new field is read too.
+    """
+    token_fields = list(ApiToken._meta.concrete_fields)
+    org_fields = list(Organization._meta.concrete_fields)
+    qn = connection.ops.quote_name
+    columns = ", ".join([*(f"t.{qn(f.column)}" for f in token_fields), *(f"o.{qn(f.column)}" for f in org_fields)])
+    sql = (f"SELECT {columns} FROM {qn(ApiToken._meta.db_table)} t "
+           f"JOIN {qn(Organization._meta.db_table)} o ON o.{qn(Organization._meta.pk.column)} = t.{qn('org_id')} "
+           f"WHERE t.{qn('key_hash')} = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, field in enumerate(token_fields + org_fields):  # the database's values as the ORM converts them
+        column = field.get_col(field.model._meta.db_table)
+        for converter in [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]:
+            values[i] = converter(values[i], column, connection)
+    token = ApiToken.from_db(connection.alias, [f.attname for f in token_fields], values[:len(token_fields)])
+    token.org = Organization.from_db(connection.alias, [f.attname for f in org_fields], values[len(token_fields):])
+    return token
