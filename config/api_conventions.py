@@ -285,6 +285,23 @@ def example(name: str, value: Any, *, request: bool = False, status: int | None 
 # --- filters --------------------------------------------------------------------------------
 
 
+class FilterSet(django_filters.FilterSet):
+    """django-filter's FilterSet with its form class built once per FilterSet class.
+
+    django-filter builds a new form class on every request (a form field per filter, from
+    deep copies of the filters) — a millisecond of CPU per list call that never changes:
+    the API's filters are declared on the class and nothing sets them per request.
+    """
+
+    def get_form_class(self):
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
+
+
 class IdFilter(django_filters.NumberFilter):
     """An object id in a query string: a whole number the database can hold, else a 400."""
 

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IF_MATCH_PARAMETER, IdFilter, PageNumberPagination, api_operation, etag_for, example, if_match_version,
+    IF_MATCH_PARAMETER, FilterSet, IdFilter, PageNumberPagination, api_operation, etag_for, example, if_match_version,
     stale_version_response,
 )
 from config.api_errors import problem_response
@@ -39,7 +39,7 @@ class InterventionActionSerializer(serializers.Serializer):
                                        help_text="The version you read; a stale one is a 409 with the current state")
 
 
-class InterventionFilter(django_filters.FilterSet):
+class InterventionFilter(FilterSet):
     state = django_filters.ChoiceFilter(choices=Intervention.State.choices)
     kind = django_filters.ChoiceFilter(choices=Intervention.Kind.choices)
     node = IdFilter(field_name="node_id")

@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, WRITE_ERRORS, FastJSONRenderer, PageNumberPagination, api_operation, example,
+    IDEMPOTENCY_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, api_operation, example,
 )
 from config.api_conventions import iso as _iso
 from config.api_conventions import sql_iso
@@ -120,7 +120,7 @@ class NodeScoreSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NodeFilter(django_filters.FilterSet):
+class NodeFilter(FilterSet):
     enabled = django_filters.BooleanFilter()
     state = django_filters.ChoiceFilter(choices=Node.State.choices)
     grade = django_filters.CharFilter(field_name="snapshot__grade", help_text="A, B, C, D or F")

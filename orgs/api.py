@@ -11,7 +11,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_conventions import IdFilter, PageNumberPagination, UtcDateTimeFilter, api_operation, example
+from config.api_conventions import FilterSet, IdFilter, PageNumberPagination, UtcDateTimeFilter, api_operation, example
 from nodes.models import Node
 from orgs.models import AuditEvent
 from orgs.permissions import CanReadAudit, OrganizationMember, principal_for
@@ -78,7 +78,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         return {"id": event.token_id, "name": event.token.name, "prefix": event.token.prefix}
 
 
-class AuditFilter(django_filters.FilterSet):
+class AuditFilter(FilterSet):
     verb = django_filters.CharFilter(help_text="e.g. finding.triaged, session.started")
     target_type = django_filters.CharFilter(help_text="e.g. scans.finding, nodes.node")
     target_id = django_filters.CharFilter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
@@ -45,23 +46,38 @@ def token_with_org(key_hash: str) -> ApiToken | None:
     API request, and compiling that queryset costs the ORM about as much CPU as the whole of
     a cached list response. The columns come from the models, so a new field is read too.
     """
-    token_fields = list(ApiToken._meta.concrete_fields)
-    org_fields = list(Organization._meta.concrete_fields)
-    qn = connection.ops.quote_name
-    columns = ", ".join([*(f"t.{qn(f.column)}" for f in token_fields), *(f"o.{qn(f.column)}" for f in org_fields)])
-    sql = (f"SELECT {columns} FROM {qn(ApiToken._meta.db_table)} t "
-           f"JOIN {qn(Organization._meta.db_table)} o ON o.{qn(Organization._meta.pk.column)} = t.{qn('org_id')} "
-           f"WHERE t.{qn('key_hash')} = %s")
+    sql, token_fields, converters = _token_query(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [key_hash])
         row = cursor.fetchone()
     if row is None:
         return None
     values = list(row)
-    for i, field in enumerate(token_fields + org_fields):  # the database's values as the ORM converts them
-        column = field.get_col(field.model._meta.db_table)
-        for converter in [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]:
+    for i, column_converters in converters:  # the database's values as the ORM converts them
+        for column, converter in column_converters:
             values[i] = converter(values[i], column, connection)
-    token = ApiToken.from_db(connection.alias, [f.attname for f in token_fields], values[:len(token_fields)])
-    token.org = Organization.from_db(connection.alias, [f.attname for f in org_fields], values[len(token_fields):])
+    split = len(token_fields)
+    token = ApiToken.from_db(connection.alias, [f.attname for f in token_fields], values[:split])
+    org_fields = Organization._meta.concrete_fields
+    token.org = Organization.from_db(connection.alias, [f.attname for f in org_fields], values[split:])
     return token
+
+
+@functools.cache
+def _token_query(vendor: str):
+    """The SQL and each column's converters, worked out once per process (per database vendor)."""
+    token_fields = list(ApiToken._meta.concrete_fields)
+    fields = [*token_fields, *Organization._meta.concrete_fields]
+    qn = connection.ops.quote_name
+    aliases = {ApiToken: "t", Organization: "o"}
+    columns = ", ".join(f"{aliases[f.model]}.{qn(f.column)}" for f in fields)
+    sql = (f"SELECT {columns} FROM {qn(ApiToken._meta.db_table)} t "
+           f"JOIN {qn(Organization._meta.db_table)} o ON o.{qn(Organization._meta.pk.column)} = t.{qn('org_id')} "
+           f"WHERE t.{qn('key_hash')} = %s")
+    converters = []
+    for i, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        found = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+        if found:
+            converters.append((i, [(column, converter) for converter in found]))
+    return sql, token_fields, converters

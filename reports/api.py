@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config.api_conventions import IDEMPOTENCY_PARAMETER, PageNumberPagination, api_operation, example
+from config.api_conventions import IDEMPOTENCY_PARAMETER, FilterSet, PageNumberPagination, api_operation, example
 from config.api_errors import problem_response
 from nodes.models import Node
 from orgs.idempotency import idempotent
@@ -53,7 +53,7 @@ class ReportCreateSerializer(serializers.Serializer):
     session = serializers.IntegerField(required=False, min_value=1, help_text="For a session report")
 
 
-class ReportFilter(django_filters.FilterSet):
+class ReportFilter(FilterSet):
     kind = django_filters.ChoiceFilter(choices=Report.Kind.choices)
     format = django_filters.ChoiceFilter(choices=Report.Format.choices)
     status = django_filters.ChoiceFilter(choices=Report.Status.choices)

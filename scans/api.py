@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
+    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
     PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
 )
 from config.api_conventions import iso as _iso
@@ -164,7 +164,7 @@ class JobSerializer(serializers.ModelSerializer):
                 "finished_at": _iso(job.finished_at)}
 
 
-class SessionFilter(django_filters.FilterSet):
+class SessionFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=ScanSession.Status.choices)
     trigger = django_filters.ChoiceFilter(choices=ScanSession.Trigger.choices)
 
@@ -356,7 +356,7 @@ class CommaSeparatedChoices(django_filters.BaseInFilter, django_filters.CharFilt
     """``?severity=critical,high``: one or several values."""
 
 
-class FindingFilter(django_filters.FilterSet):
+class FindingFilter(FilterSet):
     """The API's query parameters, read by the same selector as the console's list (scans.selectors)."""
 
     severity = CommaSeparatedChoices(help_text="critical, high, medium, low, info; several: critical,high")
