@@ -193,6 +193,23 @@ def test_the_list_links_rows_offers_scan_selected_and_scan_all_to_writers(world,
     assert "Scan selected" in content and 'href="/o/acme/sessions/new/"' in content
 
 
+def test_a_row_shows_each_column_with_the_nodes_own_text_escaped(world, login):
+    node = NodeFactory(org=world.org, address="127.0.0.9", hostname="db<1>.lab", name='Bob "&" <i>', enabled=False,
+                       state="down", protocols=["redis"], tags=["a&b c"])
+    NodeSnapshot.objects.filter(node=node).update(score=42, grade="D", critical=1, high=2, last_scan_status="failed",
+                                                  open_interventions=3)
+    row = login(world.analyst).get(url("list")).content.decode().split('<tr data-row class="is-disabled">')[1]
+    row = row.split("</tr>")[0]
+    assert f'name="node" value="{node.pk}" aria-label="Select 127.0.0.9"' in row
+    assert '<div class="muted">db&lt;1&gt;.lab</div>' in row
+    assert 'title="Bob &quot;&amp;&quot; &lt;i&gt;">Bob &quot;&amp;&quot; &lt;i&gt;</td>' in row
+    assert '<td class="num">42</td><td><span class="grade grade-D">D</span></td>' in row
+    assert '<td class="num">3</td><td class="num">1</td><td class="num">2</td>' in row  # open findings, critical, high
+    assert '<span class="tag">redis</span>' in row and '?tag=a%26b%20c">a&amp;b c</a>' in row
+    assert '<span class="status status-down">Down</span>' in row and "status-disabled" in row
+    assert '<span class="status status-failed">failed</span>' in row and row.endswith('<td class="num">3</td>')
+
+
 def test_a_viewer_sees_the_list_without_write_actions(world, login):
     NodeFactory(org=world.org)
     content = login(world.viewer).get(url("list")).content.decode()
