@@ -225,6 +225,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="A unique key per logical request (e.g. a UUID). Repeating the request with the same key and "
                 "body returns the first response instead of starting the work again; the same key with a "
                 "different body is a 422. Kept for 24 hours.")
+IF_NONE_MATCH_PARAMETER = OpenApiParameter(
+    name="If-None-Match", location=OpenApiParameter.HEADER, required=False, type=str,
+    description="The ETag of the list you hold; while it is current the answer is 304 with no body.")
 IF_MATCH_PARAMETER = OpenApiParameter(
     name="If-Match", location=OpenApiParameter.HEADER, required=False, type=str,
     description='The ETag (version) you read, e.g. "3". A stale one is refused with 412 and the current state.')

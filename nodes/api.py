@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, api_operation, example,
+    IDEMPOTENCY_PARAMETER, IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, api_operation, example,
 )
 from config.api_conventions import iso as _iso
 from config.api_conventions import sql_iso
@@ -228,8 +228,12 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return {"create": NodeCreateSerializer, "partial_update": NodeUpdateSerializer,
                 "bulk": BulkNodeSerializer}.get(self.action, NodeSerializer)
 
-    @api_operation(summary="List nodes", responses={200: NodeSerializer(many=True)}, description="Nodes of your organization with their dashboard snapshot, "
-                   "ordered by address. `page_size` up to 500.",
+    @api_operation(summary="List nodes", description="Nodes of your organization with their dashboard snapshot, "
+                   "ordered by address. `page_size` up to 500. The `ETag` changes with any change to the "
+                   "organization's nodes or snapshots: send it as `If-None-Match` to get a 304 while nothing "
+                   "changed.",
+                   responses={200: NodeSerializer(many=True), 304: OpenApiResponse(description="Not modified")},
+                   parameters=[IF_NONE_MATCH_PARAMETER],
                    examples=[example("A page of nodes", {"count": 1, "next": None, "previous": None,
                                                          "results": [NODE_EXAMPLE]})])
     def list(self, request, *args, **kwargs):

@@ -44,7 +44,7 @@ def test_every_operation_has_examples(schema):
         requests = list((operation.get("requestBody") or {}).get("content", {}).values())
         if (success or requests) and not any(c.get("examples") for c in success + requests):
             missing.append(name)
-        problems = [r for code, r in operation["responses"].items() if not code.startswith("2")]
+        problems = [r for code, r in operation["responses"].items() if code[0] in "45"]  # a 304 has no body
         assert all(c.get("examples") for r in problems for c in r["content"].values()), name
     assert not missing, missing
 
