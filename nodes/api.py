@@ -15,6 +15,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config import prepared
 from config.api_conventions import (
     IDEMPOTENCY_PARAMETER, IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, api_operation, example,
 )
@@ -192,9 +193,7 @@ def nodes_page_json(*, org, ids: list[int]) -> str:
               'updated_at', {sql_iso("sn.updated_at")}) END) AS j
           FROM {Node._meta.db_table} n LEFT JOIN {NodeSnapshot._meta.db_table} sn ON sn.node_id = n.id
           WHERE n.org_id = %(org)s AND n.id = ANY(%(ids)s::bigint[])) page"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"org": org.pk, "ids": ids})
-        return cursor.fetchone()[0]
+    return prepared.fetchone(sql, {"org": org.pk, "ids": ids})[0]
 
 
 NODE_EXAMPLE = {

@@ -17,6 +17,7 @@ import hashlib
 from django.core.cache import cache
 from django.db import connection
 
+from config import prepared
 from nodes.models import NodeListVersion
 
 # Long enough to serve a dashboard's polling between scans; versions make it exact anyway.
@@ -26,9 +27,7 @@ TIMEOUT_SECONDS = 600
 def current_version(org_id: int) -> int | None:
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT version FROM {NodeListVersion._meta.db_table} WHERE org_id = %s", [org_id])
-        row = cursor.fetchone()
+    row = prepared.fetchone(f"SELECT version FROM {NodeListVersion._meta.db_table} WHERE org_id = %s", [org_id])
     return row[0] if row else None
 
 

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from config import prepared
 from orgs.models import ApiToken, Organization
 
 # last_used_at is for humans reading the token list; a minute's precision saves a write per request.
@@ -47,9 +48,7 @@ def token_with_org(key_hash: str) -> ApiToken | None:
     a cached list response. The columns come from the models, so a new field is read too.
     """
     sql, token_fields, converters = _token_query(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key_hash])
-        row = cursor.fetchone()
+    row = prepared.fetchone(sql, [key_hash])
     if row is None:
         return None
     values = list(row)

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from config import prepared
 from config.api_conventions import (
     IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
     PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
@@ -302,9 +303,7 @@ def findings_page_json(*, org, ids: list[int]) -> str:
             'triage_reason', f.triage_reason, 'risk_accepted_until', {sql_iso("f.risk_accepted_until")}) AS j
           FROM {Finding._meta.db_table} f JOIN {Node._meta.db_table} n ON n.id = f.node_id
           WHERE f.org_id = %(org)s AND f.id = ANY(%(ids)s::bigint[])) page"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"org": org.pk, "ids": ids})
-        return cursor.fetchone()[0]
+    return prepared.fetchone(sql, {"org": org.pk, "ids": ids})[0]
 
 
 class FindingSerializer(serializers.ModelSerializer):
