@@ -1,8 +1,11 @@
 """A small HTTP/1.1 server for the lab, with routes and configurable headers.
 
 It speaks just enough HTTP for scanners to be tested against real sockets: request
-line, headers, Content-Length bodies, keep-alive off. Routes map (method, path) to a
-response or to a function of the request; ``"*"`` matches any method.
+line, headers, Content-Length bodies, and persistent connections as HTTP/1.1 servers
+(nginx, Apache) keep them: open after a response unless the client asked to close (or
+spoke HTTP/1.0 without keep-alive), closed after ``KEEP_ALIVE_SECONDS`` of quiet. Routes
+map (method, path) to a response or to a function of the request; ``"*"`` matches any
+method.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from scans.lab.base import Handler
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
+KEEP_ALIVE_SECONDS = 5.0  # Apache's KeepAliveTimeout
 
 
 @dataclass(slots=True)
@@ -23,6 +27,15 @@ class HttpRequest:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    version: str = "HTTP/1.1"
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the client lets the connection stay open after the response (RFC 9112, 9.3)."""
+        connection = {token.strip().lower() for token in self.headers.get("connection", "").split(",")}
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in connection
+        return "close" not in connection
 
 
 @dataclass(slots=True)
@@ -32,7 +45,7 @@ class HttpResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "text/html; charset=utf-8"
 
-    def encoded(self, default_headers: list[tuple[str, str]]) -> bytes:
+    def encoded(self, default_headers: list[tuple[str, str]], *, keep_alive: bool = False) -> bytes:
         body = self.body.encode() if isinstance(self.body, str) else self.body
         reason = REASONS.get(self.status, "Status")
         lines = [f"HTTP/1.1 {self.status} {reason}"]
@@ -43,7 +56,7 @@ class HttpResponse:
         lines += [f"{name}: {value}" for name, value in self.headers]
         if "content-type" not in names:
             lines.append(f"Content-Type: {self.content_type}")
-        lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+        lines += [f"Content-Length: {len(body)}", f"Connection: {'keep-alive' if keep_alive else 'close'}", "", ""]
         return "\r\n".join(lines).encode("latin-1") + body
 
 
@@ -65,11 +78,13 @@ def http_handler(
     server_header: str | None = "lab-httpd/1.0",
     headers: list[tuple[str, str]] | None = None,
     not_found: Route | None = None,
+    keep_alive: bool = True,
 ) -> Handler:
     """Build a lab handler serving ``routes``; ``headers`` are added to every response.
 
     ``not_found`` answers every other request: a response, or a function of the request
-    (a site that answers 200 to everything, echoing the path, is a "soft 404")."""
+    (a site that answers 200 to everything, echoing the path, is a "soft 404").
+    ``keep_alive=False`` closes after every response, as a server with keep-alive off does."""
     default_headers = list(headers or [])
     if server_header:
         default_headers.insert(0, ("Server", server_header))
@@ -79,19 +94,27 @@ def http_handler(
         request = await read_request(reader)
         if request is None:
             writer.write(HttpResponse(status=400, body="bad request").encoded(default_headers))
-        else:
+            await writer.drain()
+            return
+        while request is not None:
             route = routes.get((request.method, request.path)) or routes.get(("*", request.path)) or missing
             response = route(request) if callable(route) else route
-            writer.write(response.encoded(default_headers))
-        await writer.drain()
+            persistent = keep_alive and request.keep_alive
+            writer.write(response.encoded(default_headers, keep_alive=persistent))
+            await writer.drain()
+            if not persistent:
+                return
+            # The next request on the same connection; a client that hangs up or goes quiet ends it.
+            request = await read_request(reader, timeout=KEEP_ALIVE_SECONDS)
 
     handle.__name__ = "http"
     return handle
 
 
-async def read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
+async def read_request(reader: asyncio.StreamReader, *, timeout: float = 10) -> HttpRequest | None:
+    """The next request, or None when it is malformed, cut off, or does not come within ``timeout``."""
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=timeout)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
         return None
     if len(head) > MAX_HEADER_BYTES:
@@ -109,7 +132,7 @@ async def read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
     length = headers.get("content-length", "0")
     if length.isdigit() and 0 < int(length) <= MAX_BODY_BYTES:
         body = await reader.readexactly(int(length))
-    return HttpRequest(method=parts[0], path=parts[1], headers=headers, body=body)
+    return HttpRequest(method=parts[0], path=parts[1], headers=headers, body=body, version=parts[2])
 
 
 # --- sites exposing what they should not (for the HTTP inspector's sensitive paths) ---------
@@ -149,7 +172,7 @@ def directory_listing(path: str, names: list[str]) -> str:
     )
 
 
-def exposed_site_handler(server_header: str = "Apache/2.4.57 (Debian)") -> Handler:
+def exposed_site_handler(server_header: str = "Apache/2.4.57 (Debian)", *, keep_alive: bool = True) -> Handler:
     """A web server leaking what careless deployments leak: a Git checkout, a .env, an Apache
     status page, phpinfo(), directory indexes and backups. Anything else is a real 404."""
     routes: dict[tuple[str, str], Route] = {
@@ -163,7 +186,7 @@ def exposed_site_handler(server_header: str = "Apache/2.4.57 (Debian)") -> Handl
         ("GET", "/backup.zip"): HttpResponse(body=ZIP_ARCHIVE, content_type="application/zip"),
         ("GET", "/db.sql"): HttpResponse(body=SQL_DUMP, content_type="application/sql"),
     }
-    return http_handler(routes, server_header=server_header)
+    return http_handler(routes, server_header=server_header, keep_alive=keep_alive)
 
 
 def soft_404_handler(*, echo_path: bool = True, status: int = 200) -> Handler:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import re
 import secrets
 import ssl
@@ -47,7 +48,8 @@ DISCLOSURE_HEADERS = ("x-powered-by", "x-aspnet-version", "x-aspnetmvc-version",
 SENSITIVE_BYTES = 16 * 1024  # read no more of a probed path: a backup may be gigabytes
 PATH_BUDGET = 60  # requests per host for sensitive paths (random-path probes included)
 PATH_SECONDS = 20  # seconds per host for sensitive paths
-PATH_CONCURRENCY = 4  # sensitive-path requests in flight per port
+PATH_CONCURRENCY = 4  # sensitive-path requests in flight per port, and connections open to it at most
+PATH_GROW_AFTER = 0.2  # seconds a request waits for a busy connection before another one is opened
 
 
 class NotHttp(Exception):
@@ -87,7 +89,10 @@ class Cookie:
         return cls(name, attributes)
 
 
+@functools.cache
 def _client_context() -> ssl.SSLContext:
+    # One per process: a context is never changed once built, and building one per request
+    # (cipher list parsing included) cost more than the request.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -104,11 +109,9 @@ def _host_header(target: Target, port: int, scheme: str) -> str:
     return host if port == default else f"{host}:{port}"
 
 
-def parse_reply(data: bytes) -> HttpReply:
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = data.partition(b"\n\n")
-    lines = head.decode("latin-1").splitlines()
+def _parse_head(head: str) -> HttpReply:
+    """Status line and headers (no body); NotHttp when the first line is not an HTTP status line."""
+    lines = head.splitlines()
     if not lines or not lines[0].startswith("HTTP/"):
         raise NotHttp(lines[0][:80] if lines else "empty reply")
     parts = lines[0].split(" ", 2)
@@ -119,7 +122,15 @@ def parse_reply(data: bytes) -> HttpReply:
         name, colon, value = line.partition(":")
         if colon:
             headers.append((name.strip().lower(), value.strip()))
-    reply = HttpReply(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
+    return HttpReply(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
+
+
+def parse_reply(data: bytes) -> HttpReply:
+    """A whole response read to EOF: head, then the body (de-chunked, cut to its declared length)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = data.partition(b"\n\n")
+    reply = _parse_head(head.decode("latin-1"))
     if (reply.header("transfer-encoding") or "").lower() == "chunked":
         body = _dechunk(body)
     length = reply.header("content-length")
@@ -144,55 +155,206 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-async def fetch(target: Target, port: int, scheme: str, path: str, context: ScanContext,
-                max_bytes: int = MAX_RESPONSE_BYTES) -> HttpReply:
-    """One GET with ``Connection: close``; reads to EOF, the declared length or ``max_bytes``."""
-    ssl_context = _client_context() if scheme == "https" else None
-    sni = target.hostname if target.hostname and not is_ip_literal(target.hostname) else None
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(target.address, port, ssl=ssl_context, server_hostname=sni if ssl_context else None,
-                                ssl_handshake_timeout=context.read_timeout if ssl_context else None),
-        context.connect_timeout + (context.read_timeout if ssl_context else 0),
-    )
-    try:
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: {_host_header(target, port, scheme)}\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n"
-        )
-        writer.write(request.encode("latin-1"))
-        await writer.drain()
-        data = bytearray()
-        truncated = False
-        while True:
-            chunk = await asyncio.wait_for(reader.read(65536), context.read_timeout)
-            if not chunk:
-                break
-            data += chunk
-            if len(data) >= max_bytes:
-                truncated = True
-                break
-            if _complete(data):
-                break
-        reply = parse_reply(bytes(data))
-        reply.truncated = truncated
-        tls = writer.get_extra_info("ssl_object")
-        reply.tls_version = tls.version() if tls else ""
-        return reply
-    finally:
-        writer.close()
+class _Stale(Exception):
+    """A kept-alive connection the server had closed before our request reached it: ask again on a new one."""
+
+
+class _Connection:
+    """One open connection to a web port: requests go one after the other, each response read to its end."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.used = False
+
+    async def get(self, request: bytes, context: ScanContext, max_bytes: int) -> tuple[HttpReply, bool]:
+        """(the reply, whether the connection can carry another request)."""
+        reused, self.used = self.used, True
+        timeout = context.read_timeout
         try:
-            await asyncio.wait_for(writer.wait_closed(), 1)
+            self.writer.write(request)
+            await self.writer.drain()
+            first = await asyncio.wait_for(self.reader.readline(), timeout)
+        except (ConnectionResetError, BrokenPipeError):
+            if reused:
+                raise _Stale() from None
+            raise
+        except ValueError:  # a first "line" beyond the stream's limit: not an HTTP status line
+            raise NotHttp("no status line") from None
+        if not first:
+            if reused:
+                raise _Stale()
+            raise NotHttp("empty reply")
+        if not first.startswith(b"HTTP/"):
+            raise NotHttp(first.decode("latin-1").splitlines()[0][:80] if first.strip() else "empty reply")
+        lines = [first]
+        size = len(first)
+        while lines[-1] not in (b"\r\n", b"\n"):
+            try:
+                line = await asyncio.wait_for(self.reader.readline(), timeout)
+            except ValueError:
+                raise NotHttp("header line too long") from None
+            if not line:
+                break  # closed inside the head: what came is what there is
+            lines.append(line)
+            size += len(line)
+            if size > max_bytes:
+                raise NotHttp("headers beyond the size limit")
+        reply = _parse_head(b"".join(lines).decode("latin-1"))
+        reply.tls_version = self._tls_version()
+        reply.body, framed, reply.truncated = await self._body(reply, max_bytes, timeout)
+        version = first[:8].decode("latin-1")
+        tokens = {t.strip().lower() for t in (reply.header("connection") or "").split(",")}
+        persistent = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
+        return reply, framed and not reply.truncated and persistent
+
+    async def _body(self, reply: HttpReply, max_bytes: int, timeout: float) -> tuple[bytes, bool, bool]:
+        """(body, whether its end was known and reached, whether max_bytes cut it)."""
+        if 100 <= reply.status < 200 or reply.status in (204, 304):
+            return b"", True, False
+        if (reply.header("transfer-encoding") or "").lower() == "chunked":
+            return await self._chunked(max_bytes, timeout)
+        length = reply.header("content-length")
+        if length and length.isdigit():
+            wanted = int(length)
+            body, ended = await self._read(min(wanted, max_bytes), timeout)
+            return body, not ended and wanted <= max_bytes, wanted > max_bytes and not ended
+        body, ended = await self._read(max_bytes, timeout)  # no length: the body ends where the connection does
+        return body, False, not ended and len(body) >= max_bytes
+
+    async def _read(self, count: int, timeout: float) -> tuple[bytes, bool]:
+        """Up to ``count`` bytes; (data, whether the server closed before ``count``)."""
+        data = bytearray()
+        while len(data) < count:
+            chunk = await asyncio.wait_for(self.reader.read(min(65536, count - len(data))), timeout)
+            if not chunk:
+                return bytes(data), True
+            data += chunk
+        return bytes(data), False
+
+    async def _chunked(self, max_bytes: int, timeout: float) -> tuple[bytes, bool, bool]:
+        out = bytearray()
+        while True:
+            line = await asyncio.wait_for(self.reader.readline(), timeout)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                return bytes(out), False, False  # malformed or cut off: keep what came
+            if size == 0:
+                while (line := await asyncio.wait_for(self.reader.readline(), timeout)) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(out), True, False
+            if len(out) + size > max_bytes:
+                chunk, _ = await self._read(max_bytes - len(out), timeout)
+                return bytes(out + chunk), False, True
+            chunk, ended = await self._read(size, timeout)
+            out += chunk
+            if ended:
+                return bytes(out), False, False
+            await asyncio.wait_for(self.reader.readline(), timeout)  # the CRLF after the chunk
+
+    def _tls_version(self) -> str:
+        tls = self.writer.get_extra_info("ssl_object")
+        return tls.version() if tls else ""
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), 1)
         except (OSError, ssl.SSLError, TimeoutError):
             pass
 
 
-def _complete(data: bytearray) -> bool:
-    # A server that ignores "Connection: close" must not cost a read timeout.
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return False
-    match = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", bytes(data[:end]))
-    return bool(match) and len(data) - end - 4 >= int(match.group(1))
+class HttpClient:
+    """GET requests to one port of a target, over persistent connections when the server keeps them open.
+
+    A request costs a request, not a connection: against HTTPS a connection per request was a
+    full TLS handshake per request, for the target as much as for us. At most ``connections``
+    are open at once; past the first, another opens only when a request has waited
+    ``grow_after`` seconds for a free one, so a quick server is asked over one connection and a
+    slow one over several in parallel. A server that closes after each response (or speaks
+    HTTP/1.0) gets a new connection per request, as it asks.
+    """
+
+    def __init__(self, target: Target, port: int, scheme: str, context: ScanContext, *, connections: int = 1,
+                 grow_after: float = 0.0) -> None:
+        self.target, self.port, self.scheme, self.context = target, port, scheme, context
+        self.connections = max(1, connections)
+        self.grow_after = grow_after
+        self.opened = 0  # connections opened over the client's life
+        self._idle: list[_Connection] = []
+        self._count = 0  # connections open, in use or idle, or being opened
+        self._released = asyncio.Event()
+
+    async def get(self, path: str, *, max_bytes: int = MAX_RESPONSE_BYTES) -> HttpReply:
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {_host_header(self.target, self.port, self.scheme)}\r\n"
+            f"User-Agent: {USER_AGENT}\r\nAccept: */*\r\n\r\n"
+        ).encode("latin-1")
+        connection = await self._take()
+        try:
+            if connection is not None:
+                try:
+                    reply, reusable = await connection.get(request, self.context, max_bytes)
+                except _Stale:
+                    connection.writer.close()
+                    connection = None
+            if connection is None:
+                connection = await self._open()
+                reply, reusable = await connection.get(request, self.context, max_bytes)
+        except BaseException:
+            # Failed, timed out or cancelled half-way: what is left on that connection is unknown.
+            if connection is not None:
+                connection.writer.close()
+            self._give_back(None)
+            raise
+        if reusable:
+            self._give_back(connection)
+        else:
+            await connection.close()
+            self._give_back(None)
+        return reply
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
+            self._count -= 1
+
+    async def _open(self) -> _Connection:
+        ssl_context = _client_context() if self.scheme == "https" else None
+        hostname = self.target.hostname
+        sni = hostname if ssl_context and hostname and not is_ip_literal(hostname) else None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.target.address, self.port, ssl=ssl_context, server_hostname=sni,
+                                    ssl_handshake_timeout=self.context.read_timeout if ssl_context else None),
+            self.context.connect_timeout + (self.context.read_timeout if ssl_context else 0),
+        )
+        self.opened += 1
+        return _Connection(reader, writer)
+
+    async def _take(self) -> _Connection | None:
+        """An idle connection, or None when the caller is to open one (its place already counted)."""
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            if self._count == 0 or (self._count < self.connections and loop.time() - since >= self.grow_after):
+                self._count += 1
+                return None
+            self._released.clear()
+            wait = None if self._count >= self.connections else max(0.0, since + self.grow_after - loop.time())
+            try:
+                await asyncio.wait_for(self._released.wait(), wait)
+            except TimeoutError:
+                pass
+
+    def _give_back(self, connection: _Connection | None) -> None:
+        if connection is None:
+            self._count -= 1
+        else:
+            self._idle.append(connection)
+        self._released.set()
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
@@ -448,13 +610,17 @@ class HttpScanner(Scanner):
         result.findings.sort(key=lambda f: (f.port or 0, f.rule_id, f.location))
         return result
 
-    async def _first_reply(self, target, port, scheme, context, result) -> tuple[str, HttpReply | None, bool]:
-        """Fetch "/" with the guessed scheme, then the other one; (scheme, reply, definitive answer)."""
+    async def _first_reply(self, target, port, scheme, context, result
+                           ) -> tuple[str, HttpReply | None, bool, HttpClient | None]:
+        """Fetch "/" with the guessed scheme, then the other one; (scheme, reply, definitive answer, the client
+        that got the reply: the port's later requests go over its connection)."""
         outcomes = []
         for candidate in (scheme, "http" if scheme == "https" else "https"):
+            client = HttpClient(target, port, candidate, context, connections=PATH_CONCURRENCY, grow_after=PATH_GROW_AFTER)
             try:
-                reply = await fetch(target, port, candidate, "/", context)
+                reply = await client.get("/")
             except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError, NotHttp) as exc:
+                await client.close()
                 outcome, detail = _classify(exc)
                 result.attempts.append({"port": port, "probe": f"{candidate} GET /", "outcome": outcome,
                                         "detail": detail})
@@ -464,16 +630,23 @@ class HttpScanner(Scanner):
                 continue
             result.attempts.append({"port": port, "probe": f"{candidate} GET /", "outcome": "ok",
                                     "detail": f"{reply.status}"})
-            return candidate, reply, True
-        return scheme, None, "timeout" not in outcomes and "error" not in outcomes
+            return candidate, reply, True, client
+        return scheme, None, "timeout" not in outcomes and "error" not in outcomes, None
 
     async def _scan_port(self, target: Target, port: int, scheme: str, paths: list[str], context: ScanContext,
                          result: ScanResult, budget: PathBudget | None = None) -> None:
-        scheme, reply, definitive = await self._first_reply(target, port, scheme, context, result)
-        if reply is None:
+        scheme, reply, definitive, client = await self._first_reply(target, port, scheme, context, result)
+        if reply is None or client is None:
             if definitive:
                 result.coverage.append(Coverage(host=target.address, ports=(port,)))
             return
+        try:
+            await self._inspect_port(target, port, scheme, reply, client, paths, result, budget)
+        finally:
+            await client.close()
+
+    async def _inspect_port(self, target: Target, port: int, scheme: str, reply: HttpReply, client: HttpClient,
+                            paths: list[str], result: ScanResult, budget: PathBudget | None) -> None:
         result.open_ports.append(port)
         base = f"{scheme}://{_host_header(target, port, scheme)}"
         findings: list[FindingCandidate] = []
@@ -497,7 +670,7 @@ class HttpScanner(Scanner):
         replies = {"/": reply}
         for path in paths[1:]:
             try:
-                replies[path] = await fetch(target, port, scheme, path, context)
+                replies[path] = await client.get(path)
                 result.attempts.append({"port": port, "probe": f"{scheme} GET {path}", "outcome": "ok",
                                         "detail": f"{replies[path].status}"})
                 port_data["paths"][path] = replies[path].status
@@ -512,8 +685,7 @@ class HttpScanner(Scanner):
                         path=path, remediation="Disable automatic directory indexes (autoindex off, Options -Indexes).",
                         evidence={"status": page.status, "excerpt": page.body[:200].decode("utf-8", "replace")})
         if budget is not None:
-            checked = await self._sensitive(target, port, scheme, context, budget, set(paths), finding, port_data,
-                                            result)
+            checked = await self._sensitive(port, scheme, client, budget, set(paths), finding, port_data, result)
             complete = complete and checked
 
         result.findings.extend(findings)
@@ -527,8 +699,8 @@ class HttpScanner(Scanner):
         if complete:
             result.coverage.append(Coverage(host=target.address, ports=(port,)))
 
-    async def _sensitive(self, target: Target, port: int, scheme: str, context: ScanContext, budget: PathBudget,
-                         asked: set[str], finding, port_data: dict[str, Any], result: ScanResult) -> bool:
+    async def _sensitive(self, port: int, scheme: str, client: HttpClient, budget: PathBudget, asked: set[str],
+                         finding, port_data: dict[str, Any], result: ScanResult) -> bool:
         """Probe SENSITIVE_PATHS on one port; False when the budget or time limit cut the checks short."""
         seen: dict[str, Any] = {}
         port_data["sensitive"] = seen
@@ -541,7 +713,7 @@ class HttpScanner(Scanner):
                 seen[path] = "budget"
                 return None
             try:
-                reply = await asyncio.wait_for(fetch(target, port, scheme, path, context, max_bytes=SENSITIVE_BYTES),
+                reply = await asyncio.wait_for(client.get(path, max_bytes=SENSITIVE_BYTES),
                                                timeout=max(budget.remaining(), 0.001))
             except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError, NotHttp) as exc:
                 outcome, detail = _classify(exc)
