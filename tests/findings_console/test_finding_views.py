@@ -230,6 +230,20 @@ def test_a_row_triaged_from_the_list_comes_back_as_a_row(world, login, finding):
     assert f'hx-get="/o/acme/findings/{finding.pk}/triage/"' in content
 
 
+def test_a_list_row_shows_the_findings_fields_with_their_text_escaped(world, login, node):
+    finding = FindingFactory(node=node, severity="critical", title="<b>Bold</b> & more", source="nuclei",
+                             rule_id="rule-1", cve_ids=["CVE-2024-1", "CVE-2024-2"], port=6379, cvss_score="9.8",
+                             status="risk_accepted", risk_accepted_until=timezone.now() + timedelta(days=10))
+    content = login(world.analyst).get(url("finding_list")).content.decode()
+    row = content.split(f'<tr data-row id="finding-{finding.pk}">')[1].split("</tr>")[0]
+    assert f'value="{finding.pk}" form="bulk-form"' in row and '<span class="sev sev-critical">Critical</span>' in row
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; more</a>" in row and "nuclei · rule-1 · CVE-2024-1 · CVE-2024-2" in row
+    assert f'href="/o/acme/findings/?node={node.pk}" title="This node\'s findings">web-1</a>' in row
+    assert "<td>6379</td>" in row and '<td class="num">9.8</td>' in row
+    assert "Risk accepted</span> <small class=\"muted\">until " in row and row.count("<time ") == 2
+    assert f'hx-get="/o/acme/findings/{finding.pk}/triage/"' in row
+
+
 def test_a_rows_triage_form_is_fetched_with_the_version_it_was_read_at(world, login, finding):
     Finding.objects.filter(pk=finding.pk).update(version=3)
     response = login(world.analyst).get(url("finding_triage", finding.pk), HTTP_HX_REQUEST="true")
