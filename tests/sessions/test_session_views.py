@@ -200,6 +200,16 @@ def test_the_detail_lists_the_jobs_with_their_errors(world, login, session):
     assert "connection reset" in content and "3/3" in content
 
 
+def test_a_job_row_links_its_node_and_escapes_and_shortens_the_error(world, login, session):
+    node = NodeFactory(org=world.org, name="db <main>")
+    ScanJobFactory(session=session, node=node, scanner="tls", status=ScanJob.Status.FAILED, attempts=2,
+                   max_attempts=3, error="bad <cert> & " + "x" * 400)
+    content = login(world.viewer).get(url("session_progress", session.pk)).content.decode()
+    assert f'<a href="/o/acme/nodes/{node.pk}/">db &lt;main&gt;</a></td><td>tls</td>' in content
+    assert '<span class="status status-failed">Failed</span>' in content and "2/3" in content
+    assert "bad &lt;cert&gt; &amp; " + "x" * 286 + "…</td>" in content
+
+
 def test_the_progress_fragment_polls_while_the_session_runs(world, login, session):
     content = login(world.viewer).get(url("session_progress", session.pk)).content.decode()
     assert 'hx-trigger="every 2s"' in content and "<html" not in content
