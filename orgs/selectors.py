@@ -131,7 +131,9 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
     # The worst ids first, from the (org, score) index alone, then their nodes: joining before the
     # limit would join every node tied at the lowest score (thousands at 0) to sort them.
     worst_ids = snapshots.exclude(score__isnull=True).order_by("score", "node_id").values("pk")[:worst]
-    worst_nodes = list(NodeSnapshot.objects.filter(pk__in=worst_ids).select_related("node").order_by("score", "node_id"))
+    # The table names each node and shows the snapshot's columns: the node's discovery JSON stays unread.
+    worst_nodes = list(NodeSnapshot.objects.filter(pk__in=worst_ids).select_related("node")
+                       .defer("node__services", "node__discovery_evidence").order_by("score", "node_id"))
     scores = list(OrganizationScore.objects.filter(org=org).order_by("-created_at")[:history])
     scores.reverse()
     open_interventions = Intervention.objects.unresolved().filter(org=org)
