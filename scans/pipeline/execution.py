@@ -98,6 +98,12 @@ def _time_limits(timeout: float) -> dict[str, float]:
 def jobs_pump(*, org_id: int) -> int:
     """Dispatch waiting jobs of the organization up to its concurrency limit; returns how many."""
     sent: list[tuple[str, list[int], str, float]] = []
+    waiting_jobs = ScanJob.objects.filter(session__org_id=org_id, status=Status.QUEUED, task_id="",
+                                          session__cancel_requested=False)
+    if not waiting_jobs.exists():
+        # Nothing waits for admission (the usual case once a session's jobs are all dispatched, when
+        # every finished message calls this): no need to lock the organization and count its busy jobs.
+        return 0
     with transaction.atomic():
         # One pump per organization at a time, or two could both fill the same free slots.
         org = Organization.objects.select_for_update().filter(pk=org_id).first()
@@ -110,9 +116,7 @@ def jobs_pump(*, org_id: int) -> int:
         if not slots:
             return 0
         waiting = list(
-            ScanJob.objects.filter(session__org_id=org_id, status=Status.QUEUED, task_id="",
-                                   session__cancel_requested=False)
-            .exclude(session__status__in=ScanSession.FINISHED)
+            waiting_jobs.exclude(session__status__in=ScanSession.FINISHED)
             .order_by("session__created_at", "session_id", "id")
             .values("id", "scanner", "session_id", "session__correlation_id", "session__profile_id")[:slots]
         )
@@ -231,8 +235,11 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
             session__cancel_requested=False,
         ).update(status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now,
                  task_id=token, deadline_at=now + timezone.timedelta(seconds=timeout), error="")
+    # Without the columns a run never reads and _record writes whole (a retried job's earlier raw
+    # result, the node's last discovery evidence): JSON that would only be decoded to be thrown away.
     return list(ScanJob.objects.filter(task_id=token, status=Status.RUNNING)
-                .select_related("node", "session__profile", "session__org"))
+                .select_related("node", "session__profile", "session__org")
+                .defer("raw_result", "node__discovery_evidence"))
 
 
 def _target(job: ScanJob) -> Target:
@@ -327,22 +334,38 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
     down: list[tuple[ScanJob, dict]] = []
     with transaction.atomic():
         cancel_requested = ScanSession.objects.filter(pk=session.pk).values_list("cancel_requested", flat=True).first()
+        # Successes are written together: lock the rows still ours (running, our token), then one
+        # UPDATE for all of them. A job the watchdog took back meanwhile is not locked, so not
+        # written; the watchdog's own conditional UPDATE waits for this transaction and then finds
+        # the row no longer running. One statement per message instead of one per job.
+        succeeded = [job for job in jobs if not isinstance(outcomes[job.pk], BaseException)]
+        ours = set(ScanJob.objects.select_for_update().filter(
+            pk__in=[job.pk for job in succeeded], status=Status.RUNNING, task_id=token).values_list("pk", flat=True))
+        written = []
+        for job in succeeded:
+            if job.pk not in ours:
+                continue  # the watchdog took it back meanwhile: its outcome is no longer ours
+            outcome = outcomes[job.pk]
+            job.status, job.raw_result, job.error = Status.SUCCEEDED, outcome, outcome.get("error", "")[:2000]
+            job.finished_at = job.heartbeat_at = now
+            written.append(job)
+        ScanJob.objects.bulk_update(written, ["status", "raw_result", "error", "finished_at", "heartbeat_at"])
+        discovered = [job for job in written if job.scanner == DISCOVERY]
+        _nodes_discovered(discovered, outcomes, now)
+        for job in written:
+            counts["succeeded"] += 1
+            succeeded_ids.append(job.pk)
+            if job.scanner == DISCOVERY:
+                finished_discovery += 1
+                if job.node.state != Node.State.UP:
+                    down.append((job, outcomes[job.pk]))
+            else:
+                finished_execution["succeeded"] += 1
         for job in jobs:
             outcome = outcomes[job.pk]
-            mine = ScanJob.objects.filter(pk=job.pk, status=Status.RUNNING, task_id=token)
             if not isinstance(outcome, BaseException):
-                if not mine.update(status=Status.SUCCEEDED, raw_result=outcome, error=outcome.get("error", "")[:2000],
-                                   finished_at=now, heartbeat_at=now):
-                    continue  # the watchdog took it back meanwhile: its outcome is no longer ours
-                counts["succeeded"] += 1
-                succeeded_ids.append(job.pk)
-                if job.scanner == DISCOVERY:
-                    finished_discovery += 1
-                    if not _node_discovered(job, outcome, now):
-                        down.append((job, outcome))
-                else:
-                    finished_execution["succeeded"] += 1
                 continue
+            mine = ScanJob.objects.filter(pk=job.pk, status=Status.RUNNING, task_id=token)
             error = f"{type(outcome).__name__}: {outcome}"[:2000]
             raw = getattr(outcome, "raw_result", None)
             transient = is_transient(outcome)
@@ -431,18 +454,23 @@ def _session_counted(session_id: int, execution: dict[str, int], discovery: int,
     ScanSession.objects.filter(pk=session_id).update(**changes)
 
 
-def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> bool:
-    """Write what discovery found onto the node; False when nothing answered."""
-    services = data.get("services") or []
-    protocols = sorted({p["protocol"] for p in data.get("protocols") or ()})
-    best = max((p["confidence"] for p in data.get("protocols") or ()), default=None)
-    state = Node.State.UP if data.get("open_ports") else Node.State.DOWN
-    Node.objects.filter(pk=job.node_id).update(
-        services=services, protocols=protocols, state=state, last_discovered_at=now, discovery_confidence=best,
-        discovery_evidence={"protocols": data.get("protocols") or [], "portscan": data.get("portscan") or {}},
-    )
-    job.node.services, job.node.state = services, state
-    return state == Node.State.UP
+def _nodes_discovered(jobs: list[ScanJob], outcomes: dict[int, Any], now) -> None:
+    """Write what discovery found onto each job's node (one UPDATE for them all); a node where
+    nothing answered is marked down."""
+    nodes = []
+    for job in jobs:
+        data = outcomes[job.pk]
+        node = job.node
+        protocols = data.get("protocols") or []
+        node.services = data.get("services") or []
+        node.protocols = sorted({p["protocol"] for p in protocols})
+        node.state = Node.State.UP if data.get("open_ports") else Node.State.DOWN
+        node.last_discovered_at = now
+        node.discovery_confidence = max((p["confidence"] for p in protocols), default=None)
+        node.discovery_evidence = {"protocols": protocols, "portscan": data.get("portscan") or {}}
+        nodes.append(node)
+    Node.objects.bulk_update(nodes, ["services", "protocols", "state", "last_discovered_at", "discovery_confidence",
+                                     "discovery_evidence"])
 
 
 # --- fan-in ---------------------------------------------------------------------------------

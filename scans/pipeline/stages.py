@@ -183,9 +183,10 @@ def analysis(session: ScanSession) -> None:
     scanner's output, and makes a second run create nothing.
     """
     done = set(ScanJob.objects.filter(session=session, scanner=ANALYSIS).values_list("node_id", flat=True))
+    # Only the node's services are read: discovery's raw output and evidence stay undecoded.
     rows = (ScanJob.objects.filter(session=session, scanner=DISCOVERY, status=ScanJob.Status.SUCCEEDED,
                                    node__state=Node.State.UP)
-            .exclude(node_id__in=done).select_related("node"))
+            .exclude(node_id__in=done).select_related("node").only("id", "node_id", "node__address", "node__services"))
     now = timezone.now()
     new_jobs = []
     jobs = list(rows)
@@ -244,8 +245,10 @@ def normalization(session: ScanSession) -> None:
     for scanner in scanners:
         while True:
             with transaction.atomic():
+                # Of the node, only what coverage needs (its address, its services' ports): not its evidence.
                 batch = list(pending.filter(scanner=scanner).select_for_update(of=("self",))
-                             .select_related("node")[:NORMALIZE_BATCH])
+                             .select_related("node").only("id", "node_id", "raw_result", "node__address",
+                                                          "node__services")[:NORMALIZE_BATCH])
                 if not batch:
                     break
                 items, coverage = [], {}

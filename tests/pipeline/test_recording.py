@@ -1,0 +1,80 @@
+"""Recording a message's outcomes, and admission when nothing waits: a constant number of
+queries per message, and a job the watchdog took back is never overwritten by its late result."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from nodes.models import Node
+from scans.models import ScanJob, ScanSession
+from scans.pipeline.execution import _record, jobs_pump
+from tests.factories import ScanJobFactory, ScanSessionFactory
+
+TOKEN = "our-claim"
+
+
+def claimed_jobs(world, count: int, scanner: str = "tls") -> list[ScanJob]:
+    session = ScanSessionFactory(org=world.org, status="running", stage="execution", heartbeat_at=timezone.now(),
+                                 jobs_total=count, stage_pending=count)
+    for _ in range(count):
+        ScanJobFactory(session=session, scanner=scanner, status="running", attempts=1, task_id=TOKEN,
+                       heartbeat_at=timezone.now())
+    return list(ScanJob.objects.filter(session=session).select_related("node", "session__profile", "session__org"))
+
+
+def outcome(job: ScanJob, **data) -> dict:
+    return {"scanner": job.scanner, "complete": True, "findings": [], "coverage": [], **data}
+
+
+def queries_to_record(jobs: list[ScanJob]) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        _record(jobs, {job.pk: outcome(job) for job in jobs}, TOKEN)
+    return len(captured)
+
+
+def test_a_message_of_successes_is_recorded_in_as_many_queries_whatever_its_size(world):
+    few, many = claimed_jobs(world, 2), claimed_jobs(world, 20)
+
+    assert queries_to_record(few) == queries_to_record(many)
+    assert set(ScanJob.objects.filter(pk__in=[j.pk for j in many]).values_list("status", flat=True)) == {"succeeded"}
+    assert ScanSession.objects.get(pk=many[0].session_id).jobs_succeeded == 20
+
+
+def test_a_job_the_watchdog_took_back_keeps_its_new_state_and_the_others_are_recorded(world):
+    jobs = claimed_jobs(world, 3)
+    ScanJob.objects.filter(pk=jobs[1].pk).update(status="queued", task_id="")  # requeued by the watchdog
+
+    counts = _record(jobs, {job.pk: outcome(job, duration=1.5) for job in jobs}, TOKEN)
+
+    assert counts["succeeded"] == 2
+    taken_back = ScanJob.objects.get(pk=jobs[1].pk)
+    assert taken_back.status == "queued" and not taken_back.raw_result
+    recorded = ScanJob.objects.get(pk=jobs[0].pk)
+    assert recorded.status == "succeeded" and recorded.raw_result["duration"] == 1.5 and recorded.finished_at
+
+
+def test_discovery_results_are_written_onto_their_nodes_and_a_silent_node_is_down(world):
+    up, down = claimed_jobs(world, 2, scanner="discovery")
+    service = {"host": up.node.address, "port": 80, "service": "http", "confidence": 1.0}
+    protocol = {"protocol": "http", "port": 80, "confidence": 0.9, "evidence": []}
+
+    _record([up, down], {up.pk: outcome(up, open_ports=[80], services=[service], protocols=[protocol],
+                                        portscan={"open": 1}),
+                         down.pk: outcome(down, open_ports=[], services=[], protocols=[], portscan={"closed": 10})},
+            TOKEN)
+
+    up_node, down_node = Node.objects.get(pk=up.node_id), Node.objects.get(pk=down.node_id)
+    assert (up_node.state, up_node.services, up_node.protocols, up_node.discovery_confidence) == (
+        Node.State.UP, [service], ["http"], 0.9)
+    assert up_node.discovery_evidence == {"protocols": [protocol], "portscan": {"open": 1}}
+    assert down_node.state == Node.State.DOWN and down_node.last_discovered_at is not None
+    assert down_node.interventions.filter(kind="node_unreachable").count() == 1
+
+
+def test_a_pump_with_nothing_waiting_admits_nothing_in_one_query(world, django_assert_num_queries):
+    claimed_jobs(world, 3)  # running: nothing waits for admission
+
+    with django_assert_num_queries(1):
+        assert jobs_pump(org_id=world.org.pk) == 0
