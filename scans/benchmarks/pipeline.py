@@ -116,7 +116,7 @@ def _pipeline(options, nodes, out):
                 break
             if any(worker.poll() is not None for worker in workers):
                 raise RuntimeError("a worker exited; see /tmp/watchpost-bench-worker-*.log")
-            time.sleep(0.5)
+            time.sleep(0.1)  # the total is read at the first poll after the session ends: poll often
         else:
             raise RuntimeError(f"session {session.pk} not finished after {options['timeout']}s")
         session.wall = time.monotonic() - started  # type: ignore[attr-defined]
