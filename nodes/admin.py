@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from nodes.models import Node, NodeScore, NodeSnapshot
+from nodes.models import Node, NodeListVersion, NodeScore, NodeSnapshot
 
 
 @admin.register(Node)
@@ -25,3 +25,20 @@ class NodeScoreAdmin(admin.ModelAdmin):
     list_filter = ["grade"]
     search_fields = ["node__address"]
     raw_id_fields = ["node", "session"]
+
+
+@admin.register(NodeListVersion)
+class NodeListVersionAdmin(admin.ModelAdmin):
+    """Read-only: the database's triggers keep these numbers (see the model); shown for diagnosis."""
+
+    list_display = ["org_id", "version"]
+    search_fields = ["org_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
