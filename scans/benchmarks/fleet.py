@@ -108,7 +108,7 @@ def fleet(count: int, out: TextIO) -> dict[str, Any]:
     if off_ports:
         out.write(f"({off_ports} lab services fell back to ports outside the sweep and are not counted)\n")
     return {"benchmark": "fleet", "nodes": count, "ports_per_node": len(ports), "ours_sweep_s": ours_s,
-            "nmap_sweep_s": nmap_s, "ratio": round(ratio, 3) if ratio else None, "same_open_ports": same,
+            "nmap_sweep_s": nmap_s, "ratio": round(ratio, 4) if ratio else None, "same_open_ports": same,
             "identify_s": round(identify_s, 3), "services_identified": right, "services_total": len(lab)}
 
 
