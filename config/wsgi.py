@@ -4,10 +4,15 @@ import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
+
+# Import the URL conf (and with it every view, serializer and API module) now, while the
+# worker boots, instead of inside somebody's first request (about 0.7 s on two cores).
+get_resolver().url_patterns
 
 # Everything loaded so far (Django, DRF, the URL conf, the apps' modules) lives as long as the
 # process: moved out of the collector's reach, a full collection no longer walks those
