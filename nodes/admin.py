@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from nodes.models import Node, NodeListVersion, NodeScore, NodeSnapshot
+from orgs.admin import ReadOnlyAdmin
 
 
 @admin.register(Node)
@@ -28,17 +29,10 @@ class NodeScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(NodeListVersion)
-class NodeListVersionAdmin(admin.ModelAdmin):
-    """Read-only: the database's triggers keep these numbers (see the model); shown for diagnosis."""
+class NodeListVersionAdmin(ReadOnlyAdmin):
+    """The database's triggers keep these numbers (see the model); shown for diagnosis. Deleting
+    a row is harmless: the organization's next change writes it again, and until then its list
+    pages are built without the cache."""
 
     list_display = ["org_id", "version"]
     search_fields = ["org_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
