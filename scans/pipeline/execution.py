@@ -214,25 +214,10 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
             heartbeat.stop()
     counts = _record(claimed, outcomes, token)
     session = claimed[0].session
-    _normalize_now(session, [job.pk for job in claimed if job.scanner != DISCOVERY])
     jobs_pump(org_id=session.org_id)
     for stage in {stage_of(job.scanner) for job in claimed}:
         stage_check_complete(session_id=session.pk, stage=stage)
     return counts
-
-
-def _normalize_now(session: ScanSession, job_ids: list[int]) -> None:
-    """Ingest the message's succeeded jobs now, while other messages still run, rather than every
-    job in the normalization stage's single piece once execution is over. A failure here is not the
-    jobs' (they succeeded): it leaves them to that stage, which opens an intervention if it fails too."""
-    if not job_ids:
-        return
-    from scans.pipeline.stages import jobs_normalize  # stages imports this module
-
-    try:
-        jobs_normalize(session=session, job_ids=job_ids)
-    except Exception:  # noqa: BLE001 - the normalization stage takes these jobs up again
-        logger.warning("jobs.normalization_deferred", session_id=session.pk, job_ids=job_ids, exc_info=True)
 
 
 def _claim(job_ids: list[int], token: str) -> list[ScanJob]:

@@ -234,26 +234,12 @@ def normalization(session: ScanSession) -> None:
 
     A job is normalized in the same transaction that ingests it, so a re-run (crash,
     duplicate) ingests only what is left. Failed jobs give neither findings nor coverage:
-    a failed job never closes a finding. Execution jobs are usually normalized already, by
-    the worker that ran them (:func:`jobs_normalize` after recording their message); this
-    piece ingests the rest: analysis's ``cve`` jobs, and any job whose early turn failed.
-    """
-    jobs_normalize(session=session)
-    stage_advance(session_id=session.pk, from_stage=Stage.NORMALIZATION)
-
-
-def jobs_normalize(*, session: ScanSession, job_ids: list[int] | None = None) -> None:
-    """Ingest the findings of the session's succeeded jobs not normalized yet (of ``job_ids`` only, if given).
-
-    Safe to run beside itself: the rows are claimed with SELECT ... FOR UPDATE on ``normalized=False``,
-    so a job ingested by one caller is skipped by the other once its transaction commits.
+    a failed job never closes a finding.
     """
     from scans.lifecycle import findings_ingest
 
     pending = (ScanJob.objects.filter(session=session, status=ScanJob.Status.SUCCEEDED, normalized=False)
                .exclude(scanner=DISCOVERY).order_by("scanner", "id"))
-    if job_ids is not None:
-        pending = pending.filter(pk__in=job_ids)
     # order_by() first: the queryset's ordering by id would otherwise make DISTINCT one row per job.
     scanners = list(pending.order_by().values_list("scanner", flat=True).distinct())
     for scanner in scanners:
@@ -281,6 +267,7 @@ def jobs_normalize(*, session: ScanSession, job_ids: list[int] | None = None) ->
                     findings_reopened=F("findings_reopened") + counts.reopened,
                     findings_fixed=F("findings_fixed") + counts.fixed, heartbeat_at=timezone.now(),
                 )
+    stage_advance(session_id=session.pk, from_stage=Stage.NORMALIZATION)
 
 
 def _merged_coverage(job: ScanJob, covered: list[Coverage]) -> Coverage:
