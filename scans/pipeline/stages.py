@@ -18,6 +18,7 @@ import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from interventions.models import Intervention
@@ -245,19 +246,21 @@ def normalization(session: ScanSession) -> None:
     for scanner in scanners:
         while True:
             with transaction.atomic():
-                # Of the node, only what coverage needs (its address, its services' ports): not its evidence.
+                # Of the raw output, only the three keys read here (not the attempts and data a person
+                # reads on the job's page); of the node, what coverage needs (its address, its ports).
                 batch = list(pending.filter(scanner=scanner).select_for_update(of=("self",))
-                             .select_related("node").only("id", "node_id", "raw_result", "node__address",
-                                                          "node__services")[:NORMALIZE_BATCH])
+                             .select_related("node").only("id", "node_id", "node__address", "node__services")
+                             .annotate(found=KeyTransform("findings", "raw_result"),
+                                       covered=KeyTransform("coverage", "raw_result"),
+                                       complete=KeyTransform("complete", "raw_result"))[:NORMALIZE_BATCH])
                 if not batch:
                     break
                 items, coverage = [], {}
                 for job in batch:
-                    raw = job.raw_result or {}
-                    for data in raw.get("findings") or ():
+                    for data in job.found or ():
                         items.append((job.node_id, FindingCandidate.from_dict(data)))
-                    if raw.get("complete", True):
-                        covered = [Coverage.from_dict(c) for c in raw.get("coverage") or ()]
+                    if job.complete is None or job.complete:  # absent means complete, as before
+                        covered = [Coverage.from_dict(c) for c in job.covered or ()]
                         coverage[job.node_id] = _merged_coverage(job, covered)
                 counts = findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
                                          complete=True, session=session)
