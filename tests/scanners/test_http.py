@@ -7,7 +7,6 @@ import pytest
 from scans.candidates import ServiceObservation
 from scans.lab import Lab
 from scans.lab.http import HttpResponse, http_handler
-from scans.lab.tls import CertFactory, modern_server_context
 from scans.scanners import Target, get_scanner
 from scans.scanners.http import Cookie, hsts_max_age
 
@@ -24,12 +23,6 @@ SAFE_HEADERS = [
 def lab():
     with Lab() as lab:
         yield lab
-
-
-@pytest.fixture(scope="module")
-def tls_context():
-    with CertFactory() as certs:
-        yield modern_server_context(certs.issue("web.lab"))
 
 
 def scan(lab, routes, *, tls_context=None, hostname="", server_header=None, headers=None, **options):

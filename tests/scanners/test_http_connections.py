@@ -10,7 +10,6 @@ import pytest
 
 from scans.lab import Lab
 from scans.lab.http import HttpResponse, exposed_site_handler, http_handler, read_request
-from scans.lab.tls import CertFactory, modern_server_context
 from scans.scanners import ScanContext, Target, get_scanner
 from scans.scanners.http import PATH_CONCURRENCY, SENSITIVE_PATHS, HttpClient
 
@@ -22,12 +21,6 @@ SENSITIVE_RULES = {item.rule_id for item in SENSITIVE_PATHS}
 def lab():
     with Lab() as lab:
         yield lab
-
-
-@pytest.fixture(scope="module")
-def tls_context():
-    with CertFactory() as certs:
-        yield modern_server_context(certs.issue("web.lab"))
 
 
 def counting(handler, connections: list):
