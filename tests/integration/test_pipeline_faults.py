@@ -187,8 +187,11 @@ def test_every_stage_and_job_delivered_again_changes_nothing(fast_pipeline, star
     session = follow(session_start(org=org, trigger="cli", targets=addresses, profile=profile))
     assert session.status == "succeeded"
     # The session report is rendered just after the session finishes: the baseline is taken once it is.
+    # Rendered means its file is written: the reporting stage also writes the row (ready, no file yet)
+    # before the session's status says finished, so "nothing pending" alone can come too early.
     deadline = time.monotonic() + 30
-    while Report.objects.filter(session=session, status__in=["pending", "running"]).exists():
+    while not (Report.objects.filter(session=session, status="ready").exclude(file="").exists()
+               and not Report.objects.filter(session=session, status__in=["pending", "running"]).exists()):
         assert time.monotonic() < deadline, "the session report was not rendered"
         time.sleep(0.1)
 
