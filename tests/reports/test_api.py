@@ -5,31 +5,12 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from orgs.models import ApiToken, IdempotencyKey
-from orgs.services import api_token_create
+from orgs.models import IdempotencyKey
 from reports.models import Report
 from reports.services import report_generate
-from tests.api.conftest import problem
 
-
-@pytest.fixture(autouse=True)
-def _no_throttle(settings):
-    settings.WATCHPOST_API_THROTTLE_RATE = "off"
-
-
-@pytest.fixture
-def api(world):
-    keys = {}
-    _, keys["read"] = api_token_create(org=world.org, name="reader", access=ApiToken.Access.READ)
-    _, keys["read_write"] = api_token_create(org=world.org, name="ci", access=ApiToken.Access.READ_WRITE)
-    _, keys["other"] = api_token_create(org=world.other_org, name="globex", access=ApiToken.Access.READ_WRITE)
-
-    def _client(kind="read_write"):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {keys[kind]}")
-        return client
-
-    return _client
+# The API tests' fixtures: tokens of each kind, clients sending them, throttling off.
+from tests.api.conftest import _no_throttle, api, problem, tokens  # noqa: F401
 
 
 def test_a_read_write_token_requests_a_report_and_gets_202_with_its_location(estate, api):
