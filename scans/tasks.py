@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError
 
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.sessions import session_start_scheduled
-from scans.pipeline.stages import stage_run
+from scans.pipeline.stages import normalization_part_run, stage_run
 
 # Transient infrastructure errors only; a stage's own failure becomes an intervention in the service.
 RETRY_OPTIONS = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 2, "retry_backoff_max": 60,
@@ -31,6 +31,11 @@ def stage_run_task(session_id: int, stage: str) -> None:
 @shared_task(name="scans.tasks.scoring_stage_run", **STAGE_TASK_OPTIONS)
 def scoring_stage_run_task(session_id: int, stage: str) -> None:
     stage_run(session_id=session_id, stage=stage)
+
+
+@shared_task(name="scans.tasks.normalization_part_run", **STAGE_TASK_OPTIONS)
+def normalization_part_run_task(session_id: int, part: int, parts: int) -> None:
+    normalization_part_run(session_id=session_id, part=part, parts=parts)
 
 
 @shared_task(name="scans.tasks.job_run", **JOB_TASK_OPTIONS)

@@ -76,6 +76,16 @@ def even_batches(items: list, limit: int) -> list[list]:
     return [items[i * len(items) // count:(i + 1) * len(items) // count] for i in range(count)]
 
 
+def normalization_parts() -> int:
+    """At most this many parts a session's normalization is split into, each a task for any worker process."""
+    return max(1, int(_number("WATCHPOST_NORMALIZATION_PARTS", 4)))
+
+
+def normalization_part_jobs() -> int:
+    """At least this many jobs in each part: a smaller session is normalized in one piece."""
+    return max(1, int(_number("WATCHPOST_NORMALIZATION_PART_JOBS", 1000)))
+
+
 def discovery_sockets() -> int:
     """Connects in flight at once per worker process, over all the discovery it runs (the sweep's budget)."""
     return max(1, int(_number("WATCHPOST_DISCOVERY_SOCKETS", 4096)))

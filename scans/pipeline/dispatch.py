@@ -31,7 +31,7 @@ def services() -> dict[str, Callable[..., Any]]:
     """
     from scans.pipeline.execution import jobs_run
     from scans.pipeline.sessions import session_start_scheduled
-    from scans.pipeline.stages import stage_run
+    from scans.pipeline.stages import normalization_part_run, stage_run
 
     return {
         "scans.tasks.stage_run": stage_run,
@@ -39,6 +39,7 @@ def services() -> dict[str, Callable[..., Any]]:
         "reports.tasks.reporting_stage_run": stage_run,
         "nodes.tasks.discovery_jobs_run": jobs_run,
         "scans.tasks.job_run": jobs_run,
+        "scans.tasks.normalization_part_run": normalization_part_run,
         "scans.tasks.session_start_scheduled": session_start_scheduled,
     }
 

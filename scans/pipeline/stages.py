@@ -9,15 +9,16 @@ delivery, watchdog re-run) it creates nothing twice and counts nothing twice.
 from __future__ import annotations
 
 import dataclasses
-
 import traceback
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.functions import Mod
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ from orgs.scope import ScopeError, resolve_and_check
 from scans.candidates import Coverage, FindingCandidate, ServiceObservation
 from scans.models import ScanJob, ScanSession
 from scans.fingerprinting import cve_candidates_for_services, cve_coverage
-from scans.pipeline import conf
+from scans.pipeline import conf, dispatch
 from scans.pipeline.execution import (
     ANALYSIS,
     DISCOVERY,
@@ -56,19 +57,24 @@ def stage_run(*, session_id: int, stage: str) -> bool:
         logger.info("stage.skipped", session_id=session_id, stage=stage, reason="not this stage's turn or claimed")
         return False
     logger.info("stage.started", session_id=session_id, stage=stage)
-    beat = session_heartbeat(session_id) if stage not in FAN_OUT and not connection.in_atomic_block else None
-    if beat:
-        beat.start()
+    return _guarded(session, stage, lambda: BODIES[stage](session), beat=stage not in FAN_OUT)
+
+
+def _guarded(session: ScanSession, stage: str, work: Callable[[], Any], *, beat: bool) -> bool:
+    """Run a stage's work with the session's heartbeat beating; a crash fails the stage, never silently."""
+    heartbeat = session_heartbeat(session.pk) if beat and not connection.in_atomic_block else None
+    if heartbeat:
+        heartbeat.start()
     try:
-        BODIES[stage](session)
+        work()
     except Exception as exc:  # noqa: BLE001 - a crashed stage becomes an intervention, never silence
-        logger.exception("stage.crashed", session_id=session_id, stage=stage)
-        stage_failed(session_id=session_id, stage=stage, error=f"{type(exc).__name__}: {exc}",
+        logger.exception("stage.crashed", session_id=session.pk, stage=stage)
+        stage_failed(session_id=session.pk, stage=stage, error=f"{type(exc).__name__}: {exc}",
                      trace=traceback.format_exc())
         return False
     finally:
-        if beat:
-            beat.stop()
+        if heartbeat:
+            heartbeat.stop()
     return True
 
 
@@ -236,11 +242,55 @@ def normalization(session: ScanSession) -> None:
     A job is normalized in the same transaction that ingests it, so a re-run (crash,
     duplicate) ingests only what is left. Failed jobs give neither findings nor coverage:
     a failed job never closes a finding.
+
+    A large session is split by node into parts normalized side by side: this task takes the
+    first, each other part is a task of its own for another worker process. No two parts touch
+    the same node, hence never the same finding. Whichever part finds nothing left hands over.
     """
+    parts = min(conf.normalization_parts(), -(-_unnormalized(session).count() // conf.normalization_part_jobs()))
+    for part in range(1, parts):
+        dispatch.enqueue(NORMALIZATION_PART_TASK, kwargs={"session_id": session.pk, "part": part, "parts": parts},
+                         correlation_id=session.correlation_id)
+    _normalize(session, part=0, parts=max(parts, 1))
+    _normalization_hand_over(session)
+
+
+NORMALIZATION_PART_TASK = "scans.tasks.normalization_part_run"
+
+
+def normalization_part_run(*, session_id: int, part: int, parts: int) -> bool:
+    """One part of a split normalization: the jobs of nodes with ``node_id % parts == part``.
+
+    A part delivered after the stage is over (a duplicate, or the stage failed) does nothing.
+    """
+    session = ScanSession.objects.select_related("org").filter(pk=session_id).first()
+    if session is None or session.stage != Stage.NORMALIZATION or session.is_finished:
+        logger.info("stage.part_skipped", session_id=session_id, stage=Stage.NORMALIZATION, part=part,
+                    reason="the stage is over")
+        return False
+    if not _guarded(session, Stage.NORMALIZATION, lambda: _normalize(session, part=part, parts=parts), beat=True):
+        return False
+    _normalization_hand_over(session)
+    return True
+
+
+def _unnormalized(session: ScanSession):
+    return (ScanJob.objects.filter(session=session, status=ScanJob.Status.SUCCEEDED, normalized=False)
+            .exclude(scanner=DISCOVERY))
+
+
+def _normalization_hand_over(session: ScanSession) -> None:
+    # Each part looks after committing its own last batch: the last part to finish sees none left.
+    if not _unnormalized(session).exists():
+        stage_advance(session_id=session.pk, from_stage=Stage.NORMALIZATION)
+
+
+def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
     from scans.lifecycle import findings_ingest
 
-    pending = (ScanJob.objects.filter(session=session, status=ScanJob.Status.SUCCEEDED, normalized=False)
-               .exclude(scanner=DISCOVERY).order_by("scanner", "id"))
+    pending = _unnormalized(session).order_by("scanner", "id")
+    if parts > 1:
+        pending = pending.alias(part=Mod("node_id", parts)).filter(part=part)
     # order_by() first: the queryset's ordering by id would otherwise make DISTINCT one row per job.
     scanners = list(pending.order_by().values_list("scanner", flat=True).distinct())
     for scanner in scanners:
@@ -270,7 +320,6 @@ def normalization(session: ScanSession) -> None:
                     findings_reopened=F("findings_reopened") + counts.reopened,
                     findings_fixed=F("findings_fixed") + counts.fixed, heartbeat_at=timezone.now(),
                 )
-    stage_advance(session_id=session.pk, from_stage=Stage.NORMALIZATION)
 
 
 def _merged_coverage(job: ScanJob, covered: list[Coverage]) -> Coverage:
