@@ -114,7 +114,8 @@ def http_handler(
 async def read_request(reader: asyncio.StreamReader, *, timeout: float = 10) -> HttpRequest | None:
     """The next request, or None when it is malformed, cut off, or does not come within ``timeout``."""
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=timeout)
+        async with asyncio.timeout(timeout):
+            head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
         return None
     if len(head) > MAX_HEADER_BYTES:

@@ -28,11 +28,13 @@ IDLE_SECONDS = 15.0  # a client that goes quiet is dropped so the lab never hold
 
 
 async def _read(reader: asyncio.StreamReader, n: int = READ_LIMIT) -> bytes:
-    return await asyncio.wait_for(reader.read(n), timeout=IDLE_SECONDS)
+    async with asyncio.timeout(IDLE_SECONDS):
+        return await reader.read(n)
 
 
 async def _readline(reader: asyncio.StreamReader) -> bytes:
-    return await asyncio.wait_for(reader.readline(), timeout=IDLE_SECONDS)
+    async with asyncio.timeout(IDLE_SECONDS):
+        return await reader.readline()
 
 
 def _named(handler: Handler, name: str) -> Handler:

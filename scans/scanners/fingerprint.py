@@ -113,7 +113,8 @@ async def exchange(
             await writer.drain()
         timeout = read_timeout
         while len(data) < MAX_READ:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout=timeout)
+            async with asyncio.timeout(timeout):
+                chunk = await reader.read(65536)
             if not chunk:
                 break
             data += chunk
@@ -194,7 +195,13 @@ def http_payload(method: str, path: str, host: str, body: bytes = b"", content_t
 
 @dataclass(slots=True)
 class Probe:
-    """Where probes of one port go: address, port, TLS or not, timeouts; keeps the attempts."""
+    """Where probes of one port go: address, port, TLS or not, timeouts; keeps the attempts.
+
+    Probes given the same ``answers`` share their exchanges: a request identical to one already
+    made on the port (same mode, bytes and read timeout) takes the earlier answer instead of a
+    new connection. Discovery asks "GET /" and waits for a banner while naming the service, then
+    again for the protocol registry; on an HTTPS port each of those was a TLS handshake.
+    """
 
     address: str
     port: int
@@ -204,15 +211,25 @@ class Probe:
     read_timeout: float = 3.0
     attempts: list[dict[str, Any]] = field(default_factory=list)
     last: Exchange | None = None
+    answers: dict[tuple[bool, bytes | None, float], Exchange] | None = None
 
     async def send(self, name: str, payload: bytes | None, *, complete=None, read_timeout: float | None = None) -> Exchange:
-        result = await exchange(
-            self.address, self.port, payload, tls=self.tls, server_hostname=self.hostname,
-            connect_timeout=self.connect_timeout, read_timeout=read_timeout or self.read_timeout, complete=complete,
-        )
+        timeout = read_timeout or self.read_timeout
+        key = (self.tls, payload, timeout)
+        result = self.answers.get(key) if self.answers is not None else None
+        reused = result is not None
+        if result is None:
+            result = await exchange(
+                self.address, self.port, payload, tls=self.tls, server_hostname=self.hostname,
+                connect_timeout=self.connect_timeout, read_timeout=timeout, complete=complete,
+            )
+            if self.answers is not None:
+                self.answers[key] = result
         attempt = {"port": self.port, "probe": ("tls/" if self.tls else "") + name, "outcome": result.outcome}
         if result.detail:
             attempt["detail"] = result.detail
+        if reused:
+            attempt["reused"] = True  # the answer of an identical earlier request on this port
         self.attempts.append(attempt)
         self.last = result
         return result
@@ -690,20 +707,27 @@ async def identify_client_first(probe: Probe, seen: bytes = b"") -> tuple[Servic
 
 
 async def fingerprint_port(address: str, port: int, *, hostname: str = "", context: ScanContext | None = None,
-                           attempts: list[dict[str, Any]] | None = None) -> ServiceObservation:
-    """Identify the service on one open port: plain first, then inside TLS when plain made no sense."""
+                           attempts: list[dict[str, Any]] | None = None,
+                           answers: dict | None = None) -> ServiceObservation:
+    """Identify the service on one open port: plain first, then inside TLS when plain made no sense.
+
+    ``answers``: exchanges already made on the port, shared with the caller's later probes (see :class:`Probe`).
+    """
     context = context or ScanContext()
     attempts = attempts if attempts is not None else []
+    answers = answers if answers is not None else {}
     banner_timeout = float(context.extra.get("banner_timeout", min(context.read_timeout, 1.0)))
     kwargs = dict(hostname=hostname, connect_timeout=context.connect_timeout, read_timeout=context.read_timeout,
-                  attempts=attempts)
+                  attempts=attempts, answers=answers)
     plain = Probe(address, port, **kwargs)
     found, why = (None, "tls-first") if PORT_HINTS.get(port) == "tls" else await identify(plain, banner_timeout=banner_timeout)
     if found is not None and found.service != "unknown":
         return found
     if why not in ("silent", "refused"):
         secure = Probe(address, port, tls=True, **kwargs)
-        handshake = await secure.send("tls-handshake", None, read_timeout=0.05)
+        # The handshake's connection also waits for a banner, as the ladder's first step inside TLS
+        # would: that step then takes this answer instead of a second handshake.
+        handshake = await secure.send("tls-handshake", None, read_timeout=banner_timeout)
         if handshake.tls_version:
             found_tls, _ = await identify(secure, banner_timeout=banner_timeout)
             result = found_tls or observation(secure, "ssl", confidence=0.6, evidence={"probe": "tls-handshake"})
