@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from interventions.models import Intervention
@@ -55,6 +55,7 @@ DISCOVERY = "discovery"
 ANALYSIS = "cve"  # analysis results are stored as jobs of this pseudo-scanner (no network)
 NOT_EXECUTION = (DISCOVERY, ANALYSIS)
 UNFINISHED = (ScanJob.Status.QUEUED, ScanJob.Status.RUNNING, ScanJob.Status.RETRYING)
+DEFAULT_TIMEOUT = 120.0  # seconds, for a job of a session without a profile
 
 Status = ScanJob.Status
 Stage = ScanSession.Stage
@@ -136,7 +137,7 @@ def jobs_pump(*, org_id: int) -> int:
                 ids = [row["id"] for row in batch]
                 task_id = uuid.uuid4().hex
                 ScanJob.objects.filter(id__in=ids, task_id="").update(task_id=task_id, queued_at=now)
-                timeout = max(timeouts.get((batch[0]["session__profile_id"], row["scanner"]), 120.0) for row in batch)
+                timeout = max(timeouts.get((batch[0]["session__profile_id"], row["scanner"]), DEFAULT_TIMEOUT) for row in batch)
                 sent.append((task_name_for(batch[0]["scanner"]), ids, batch[0]["session__correlation_id"], timeout))
                 dispatch.enqueue(task_name_for(batch[0]["scanner"]), kwargs={"job_ids": ids}, task_id=task_id,
                                  correlation_id=batch[0]["session__correlation_id"], **_time_limits(timeout))
@@ -223,21 +224,21 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
 def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
     # No close_old_connections() here: Celery's Django fix-up does it around every task, and
     # inside a caller's transaction (--inline, tests) it would close the caller's connection.
-    wanted = list(ScanJob.objects.filter(id__in=job_ids).values_list("id", "scanner", "session_id"))
-    if not wanted:
-        return []
     # A message's jobs share their session (admission batches them per session): its row, profile
     # and organization are read once, not once per job.
-    sessions = ScanSession.objects.select_related("profile", "org").in_bulk({session for _, _, session in wanted})
+    sessions = {session.pk: session for session in ScanSession.objects.select_related("profile", "org").filter(
+        pk__in=ScanJob.objects.filter(id__in=job_ids).values("session_id"))}
+    if not sessions:
+        return []
     now = timezone.now()
-    for (scanner, session_id) in {(scanner, session) for _, scanner, session in wanted}:
-        session = sessions[session_id]
-        timeout = profile_timeout(session.profile, scanner) if session.profile_id else 120.0
-        ScanJob.objects.filter(
-            id__in=[pk for pk, s, sid in wanted if (s, sid) == (scanner, session_id)],
-            status__in=(Status.QUEUED, Status.RETRYING), session__cancel_requested=False,
-        ).update(status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now,
-                 task_id=token, deadline_at=now + timezone.timedelta(seconds=timeout), error="")
+    # One UPDATE for the whole message: each job's deadline is its scanner's budget under its session's profile.
+    deadlines = [When(session_id=session.pk, scanner=scanner, then=Value(now + timezone.timedelta(seconds=seconds)))
+                 for session in sessions.values() for scanner, seconds in _scanner_timeouts(session).items()]
+    ScanJob.objects.filter(
+        id__in=job_ids, status__in=(Status.QUEUED, Status.RETRYING), session__cancel_requested=False,
+    ).update(status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, task_id=token,
+             deadline_at=Case(*deadlines, default=Value(now + timezone.timedelta(seconds=DEFAULT_TIMEOUT)),
+                              output_field=DateTimeField()), error="")
     # Without the columns a run never reads and _record writes whole (a retried job's earlier raw
     # result, the node's last discovery evidence): JSON that would only be decoded to be thrown away.
     claimed = list(ScanJob.objects.filter(task_id=token, status=Status.RUNNING).select_related("node")
@@ -245,6 +246,12 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
     for job in claimed:
         job.session = sessions[job.session_id]
     return claimed
+
+
+def _scanner_timeouts(session: ScanSession) -> dict[str, float]:
+    if not session.profile_id:
+        return {}
+    return {scanner: profile_timeout(session.profile, scanner) for scanner in [DISCOVERY, *session.profile.scanners]}
 
 
 def _target(job: ScanJob) -> Target:
@@ -331,21 +338,23 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
     session = jobs[0].session
     now = timezone.now()
     counts = {"succeeded": 0, "failed": 0, "retrying": 0, "cancelled": 0}
-    succeeded_ids: list[int] = []
+    succeeded_ids: set[int] = set()
     to_open: list[tuple[ScanJob, str, str]] = []
     retries: list[tuple[ScanJob, float, str]] = []
     finished_execution = defaultdict(int)
     finished_discovery = 0
     down: list[tuple[ScanJob, dict]] = []
     with transaction.atomic():
-        cancel_requested = ScanSession.objects.filter(pk=session.pk).values_list("cancel_requested", flat=True).first()
-        # Successes are written together: lock the rows still ours (running, our token), then one
-        # UPDATE for all of them. A job the watchdog took back meanwhile is not locked, so not
-        # written; the watchdog's own conditional UPDATE waits for this transaction and then finds
-        # the row no longer running. One statement per message instead of one per job.
+        # Lock the rows still ours (running, our token), reading the session's cancel flag with them;
+        # then successes are written in one UPDATE. A job the watchdog took back meanwhile is not
+        # locked, so not written; the watchdog's own conditional UPDATE waits for this transaction
+        # and then finds the row no longer running. One statement per message instead of one per job.
+        locked = list(ScanJob.objects.select_for_update(of=("self",)).filter(
+            pk__in=[job.pk for job in jobs], status=Status.RUNNING, task_id=token,
+        ).values_list("pk", "session__cancel_requested"))
+        ours = {pk for pk, _ in locked}
+        cancel_requested = any(cancelled for _, cancelled in locked)
         succeeded = [job for job in jobs if not isinstance(outcomes[job.pk], BaseException)]
-        ours = set(ScanJob.objects.select_for_update().filter(
-            pk__in=[job.pk for job in succeeded], status=Status.RUNNING, task_id=token).values_list("pk", flat=True))
         written = []
         for job in succeeded:
             if job.pk not in ours:
@@ -359,7 +368,7 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
         _nodes_discovered(discovered, outcomes, now)
         for job in written:
             counts["succeeded"] += 1
-            succeeded_ids.append(job.pk)
+            succeeded_ids.add(job.pk)
             if job.scanner == DISCOVERY:
                 finished_discovery += 1
                 if job.node.state != Node.State.UP:
@@ -417,9 +426,12 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
             node=job.node, context={"session": session.pk, "correlation_id": session.correlation_id,
                                     "portscan": data.get("portscan") or {}, "error": data.get("error", "")},
         )
-    if succeeded_ids and Intervention.objects.unresolved().filter(job_id__in=succeeded_ids, retry_count__gt=0).exists():
+    # A job a person retried from its intervention has been claimed before (attempts > 1): only then
+    # can an intervention be waiting for this success.
+    retried = [job.pk for job in jobs if job.pk in succeeded_ids and job.attempts > 1]
+    if retried and Intervention.objects.unresolved().filter(job_id__in=retried, retry_count__gt=0).exists():
         for job in jobs:
-            if job.pk in succeeded_ids:
+            if job.pk in retried:
                 interventions_resolve_after_retry(job=job)
     logger.info("jobs.recorded", session_id=session.pk, **counts)
     return counts
