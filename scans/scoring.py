@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from config.bulk import bulk_insert
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import OrganizationScore
@@ -225,11 +226,10 @@ def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, sess
         else:
             stale = stale.filter(node__org=org)
         stale.delete()
-    NodeScore.objects.bulk_create(history, batch_size=NODE_CHUNK)
+    bulk_insert(history)
     fields = ["score", "grade", *SEVERITIES, "open_ports", "protocols", "open_interventions", "updated_at"]
     if scan_status:
         fields += ["last_scan_status", "last_scan_at"]
     # An upsert rather than bulk_update: one statement per batch (bulk_update builds a CASE
     # per field per row) and a node that lost its snapshot row gets it back.
-    NodeSnapshot.objects.bulk_create(snapshots, batch_size=NODE_CHUNK, update_conflicts=True,
-                                     unique_fields=["node"], update_fields=fields)
+    bulk_insert(snapshots, update_conflicts=True, unique_fields=["node"], update_fields=fields)

@@ -22,6 +22,7 @@ from django.db.models.functions import Mod
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from config.bulk import bulk_insert
 from interventions.models import Intervention
 from interventions.services import intervention_open
 from nodes.models import Node
@@ -122,10 +123,8 @@ def discovery_fan_out(session: ScanSession) -> None:
             chosen.append(node)
     attempts = profile_max_attempts(session.profile)
     with transaction.atomic():
-        ScanJob.objects.bulk_create(
-            [ScanJob(session=session, node=node, scanner=DISCOVERY, max_attempts=attempts) for node in chosen],
-            ignore_conflicts=True, batch_size=1000,
-        )
+        bulk_insert([ScanJob(session=session, node=node, scanner=DISCOVERY, max_attempts=attempts) for node in chosen],
+                    ignore_conflicts=True)
         Node.objects.filter(pk__in=[n.pk for n in chosen]).update(last_scanned_at=timezone.now())
         jobs = jobs_of_stage(session.pk, Stage.DISCOVERY)
         changes: dict[str, Any] = {"nodes_total": jobs.count(), "stage_pending": jobs.filter(status__in=UNFINISHED).count(),
@@ -154,11 +153,8 @@ def scan_creation(session: ScanSession) -> None:
     )
     attempts = profile_max_attempts(session.profile)
     with transaction.atomic():
-        ScanJob.objects.bulk_create(
-            [ScanJob(session=session, node_id=node_id, scanner=scanner, max_attempts=attempts)
-             for node_id in node_ids for scanner in scanners],
-            ignore_conflicts=True, batch_size=2000,
-        )
+        bulk_insert([ScanJob(session=session, node_id=node_id, scanner=scanner, max_attempts=attempts)
+                     for node_id in node_ids for scanner in scanners], ignore_conflicts=True)
         summary = dict(session.summary or {})
         if unavailable:
             summary["scanners_unavailable"] = unavailable
@@ -211,7 +207,7 @@ def analysis(session: ScanSession) -> None:
                             "coverage": [{"host": host, "ports": list(cve_coverage(services[job.node_id])),
                                           "whole_host": False}]},
             ))
-    ScanJob.objects.bulk_create(new_jobs, ignore_conflicts=True, batch_size=1000)
+    bulk_insert(new_jobs, ignore_conflicts=True)
     stage_advance(session_id=session.pk, from_stage=Stage.ANALYSIS)
 
 
