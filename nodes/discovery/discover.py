@@ -162,16 +162,16 @@ def score(protocol: ProtocolSpec, port: int, answers: dict[str, Answer], service
 
 async def discover_port(address: str, port: int, *, hostname: str, context: ScanContext, registry: Registry,
                         attempts: list[dict[str, Any]]) -> tuple[ServiceObservation, list[DetectedProtocol]]:
-    answers: dict = {}  # what naming the service asked, the registry's probes need not ask again
+    exchanges: dict = {}  # what naming the service asked, the registry's probes need not ask again
     service = await fingerprint_port(address, port, hostname=hostname, context=context, attempts=attempts,
-                                     answers=answers)
+                                     answers=exchanges)
     candidates = {p.name: p for p in registry.for_port(port) + registry.for_service(service.service)}
     if not candidates and service.confidence > 0:  # it answers something, on no usual port: ask everything
         candidates = {p.name: p for p in registry.protocols}
     if not candidates:
         return service, []
     probe = Probe(address, port, hostname=hostname, tls=service.tls, connect_timeout=context.connect_timeout,
-                  read_timeout=context.read_timeout, attempts=attempts, answers=answers)
+                  read_timeout=context.read_timeout, attempts=attempts, answers=exchanges)
     banner_timeout = float(context.extra.get("banner_timeout", min(context.read_timeout, 1.0)))
     answers: dict[str, Answer] = {}
     names = list(dict.fromkeys(name for protocol in candidates.values() for name in protocol.probes))

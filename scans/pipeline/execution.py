@@ -164,11 +164,15 @@ def _tasks_assigned(assigned: list[tuple[str, list[int]]], now) -> None:
 def _profile_timeouts(profile_ids: set[int]) -> dict[tuple[int, str], float]:
     from scans.models import ScanProfile
 
-    out = {}
-    for profile in ScanProfile.objects.filter(pk__in=profile_ids):
-        for scanner in [DISCOVERY, *profile.scanners]:
-            out[(profile.pk, scanner)] = profile_timeout(profile, scanner)
-    return out
+    return {(profile.pk, scanner): seconds for profile in ScanProfile.objects.filter(pk__in=profile_ids)
+            for scanner, seconds in _scanner_timeouts(profile).items()}
+
+
+def _scanner_timeouts(profile) -> dict[str, float]:
+    """Seconds each job of the profile gets: discovery's and each of its scanners'."""
+    if profile is None:
+        return {}
+    return {scanner: profile_timeout(profile, scanner) for scanner in [DISCOVERY, *profile.scanners]}
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -250,7 +254,7 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
     now = timezone.now()
     # One UPDATE for the whole message: each job's deadline is its scanner's budget under its session's profile.
     deadlines = [When(session_id=session.pk, scanner=scanner, then=Value(now + timezone.timedelta(seconds=seconds)))
-                 for session in sessions.values() for scanner, seconds in _scanner_timeouts(session).items()]
+                 for session in sessions.values() for scanner, seconds in _scanner_timeouts(session.profile).items()]
     ScanJob.objects.filter(
         id__in=job_ids, status__in=(Status.QUEUED, Status.RETRYING), session__cancel_requested=False,
     ).update(status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, task_id=token,
@@ -263,12 +267,6 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
     for job in claimed:
         job.session = sessions[job.session_id]
     return claimed
-
-
-def _scanner_timeouts(session: ScanSession) -> dict[str, float]:
-    if not session.profile_id:
-        return {}
-    return {scanner: profile_timeout(session.profile, scanner) for scanner in [DISCOVERY, *session.profile.scanners]}
 
 
 def _target(job: ScanJob) -> Target:
@@ -445,7 +443,7 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
         )
     # A job a person retried from its intervention has been claimed before (attempts > 1): only then
     # can an intervention be waiting for this success.
-    retried = [job.pk for job in jobs if job.pk in succeeded_ids and job.attempts > 1]
+    retried = {job.pk for job in jobs if job.pk in succeeded_ids and job.attempts > 1}
     if retried and Intervention.objects.unresolved().filter(job_id__in=retried, retry_count__gt=0).exists():
         for job in jobs:
             if job.pk in retried:

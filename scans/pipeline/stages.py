@@ -18,8 +18,8 @@ import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
-from django.db.models.functions import Mod
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from config.bulk import bulk_insert
