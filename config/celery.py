@@ -25,6 +25,12 @@ app.conf.task_routes = {
     "interventions.tasks.*": {"queue": "orchestration"},
 }
 app.conf.worker_hijack_root_logger = False
+# Celery's Django fix-up closes every database connection before and after each task unless
+# this is set (it stopped honouring CONN_MAX_AGE in 5.5): a new PostgreSQL backend, login and
+# prepared statements for every message, 150 of them in a 1,000-node session. Set, the fix-up
+# closes them only every this many tasks, and keep_database_connections below gives tasks
+# Django's own rule instead: reuse a connection for CONN_MAX_AGE, drop it once broken.
+app.conf.CELERY_DB_REUSE_MAX = 1000
 app.autodiscover_tasks()
 
 REQUEST_ID_HEADER = "request_id"
@@ -51,6 +57,17 @@ def bind_request_id(task=None, **kwargs):
 @signals.task_postrun.connect
 def unbind_request_id(**kwargs):
     structlog.contextvars.clear_contextvars()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def keep_database_connections(task=None, **kwargs):
+    """Around each task, what Django does around each request: close connections past
+    CONN_MAX_AGE or in error, and health-check the rest on their next use."""
+    from django.db import close_old_connections
+
+    if not getattr(task.request, "is_eager", False):  # an eager task runs inside its caller's transaction
+        close_old_connections()
 
 
 @signals.worker_ready.connect

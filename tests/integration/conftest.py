@@ -64,6 +64,7 @@ class Worker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.log()}")
             time.sleep(0.2)
+        self.kill()  # not left running to hold the test database open for the next run
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:

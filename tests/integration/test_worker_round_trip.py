@@ -44,3 +44,33 @@ def test_a_task_round_trips_through_redis_to_a_worker_that_writes_the_row(start_
     done = [line for line in lines if line.get("event") == "node_rescore.done"]
     assert done[0]["request_id"] == "req-roundtrip-42"
     assert done[0]["task"] == "nodes.tasks.node_rescore_task"
+
+
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(start_worker, purge_queues):
+    """Celery's Django fix-up would close it around every task: a new backend and login per message."""
+    from django.db import connection
+
+    def now():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            return cursor.fetchone()[0]
+
+    def backends_started(after, before=None):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                           " AND backend_start > %s AND (%s::timestamptz IS NULL OR backend_start < %s)",
+                           [after, before, before])
+            return {row[0] for row in cursor.fetchall()}
+
+    nodes = [NodeFactory() for _ in range(21)]
+    worker = start_worker(queues="nodes", concurrency=1)
+    first_sent = now()
+    node_rescore_task.delay(nodes[0].pk)
+    assert wait_for(lambda: worker.log().count("node_rescore.done") == 1), worker.log()
+    rest_sent = now()
+    for node in nodes[1:]:
+        node_rescore_task.delay(node.pk)
+    assert wait_for(lambda: worker.log().count("node_rescore.done") == 21), worker.log()
+
+    assert len(backends_started(first_sent, rest_sent)) == 1, "the first task's connection was closed"
+    assert backends_started(rest_sent) == set(), "twenty tasks opened connections of their own"
