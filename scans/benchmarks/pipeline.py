@@ -2,9 +2,11 @@
 
 Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL). Serves N lab nodes on distinct
 127.1.x.y addresses (ssh, http, https each), starts Celery worker subprocesses, runs a
-session through all seven stages, then runs the same discovery and scanners over the
+session through all seven stages, and runs the same discovery and scanners over the
 same targets directly (no database, no broker, same number of processes and the same
-jobs-per-message concurrency) and reports total / direct: what orchestration costs.
+jobs-per-message concurrency): total / direct - 1 is what orchestration costs. The two
+take turns for ``--rounds`` rounds (pipeline first, then direct first, ...) and the
+figures are the rounds' medians, each round's shown beside them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="pipeline and direct run this many times each, taking turns; the figures are medians")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark organization and its rows")
 
 
@@ -43,7 +47,6 @@ def addresses(count: int) -> list[str]:
 
 
 def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
-    from django.conf import settings
     from django.core.management import CommandError
     from django.db import connection
 
@@ -52,10 +55,13 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
 
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         raise CommandError("bench pipeline needs PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL)")
+    if options["rounds"] < 1:
+        raise CommandError("--rounds must be at least 1")
     count = options["nodes"]
     nodes = addresses(count)
     out.write(f"Serving {count} lab nodes ({', '.join(KINDS)} each) on 127.1.x.y ...\n")
     began = time.monotonic()
+    rounds = []
     with Lab() as lab:
         from scans.lab import tls
 
@@ -63,17 +69,28 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
         for address in nodes:
             start_node(lab, address, KINDS, certs=certs)
         out.write(f"  lab ready in {time.monotonic() - began:.1f}s\n")
-        # CPU seconds beside wall seconds: on a shared machine the wall clock also counts the
-        # neighbours; the CPU each side spent says whether orchestration did more work.
-        mark = _cpu()
-        org, session = _pipeline(options, nodes, out)
-        after_pipeline = _cpu()
-        direct = _direct(options, nodes, session, out)
-        after_direct = _cpu()
-        direct["cpu"] = {"processes": after_direct[0] - after_pipeline[0], "lab": after_direct[1] - after_pipeline[1]}
-        session.cpu = {"processes": after_pipeline[0] - mark[0], "lab": after_pipeline[1] - mark[1]}  # type: ignore[attr-defined]
+        for n in range(options["rounds"]):
+            # Pipeline and direct run take turns (ABBA): on a shared machine a neighbour's burst, or
+            # a drift in the machine's speed, then weighs on both sides alike instead of on one.
+            out.write(f"Round {n + 1} of {options['rounds']}\n")
+            rounds.append(_round(options, nodes, pipeline_first=n % 2 == 0, out=out))
         certs.cleanup()
-    return _report(options, org, session, direct, out, settings)
+    return _report(options, rounds, out)
+
+
+def _round(options, nodes, *, pipeline_first: bool, out) -> dict[str, Any]:
+    """One pipeline session and one direct run over the same served nodes, with their CPU seconds.
+
+    CPU seconds beside wall seconds: on a shared machine the wall clock also counts the
+    neighbours; the CPU each side spent says whether orchestration did more work.
+    """
+    measured: dict[str, Any] = {}
+    for side in ("pipeline", "direct") if pipeline_first else ("direct", "pipeline"):
+        mark = _cpu()
+        measured[side] = _pipeline(options, nodes, out) if side == "pipeline" else _direct(options, nodes, out)
+        done = _cpu()
+        measured[side]["cpu"] = {"processes": done[0] - mark[0], "lab": done[1] - mark[1]}
+    return measured
 
 
 def _cpu() -> tuple[float, float]:
@@ -106,7 +123,7 @@ def _pipeline(options, nodes, out):
         _wait_for_workers(workers, out, since)
         connection.close()
         started, began_at = time.monotonic(), timezone.now()
-        session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=options["profile"],
+        session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=_profile(options),
                                 correlation_id=f"{slug}-session")
         last = ""
         while time.monotonic() - started < options["timeout"]:
@@ -125,11 +142,34 @@ def _pipeline(options, nodes, out):
             time.sleep(1.0)
         else:
             raise RuntimeError(f"session {session.pk} not finished after {options['timeout']}s")
-        session.wall = (session.finished_at - began_at).total_seconds()  # type: ignore[attr-defined]
+        wall = (session.finished_at - began_at).total_seconds()
     finally:
         for worker in workers:
             _stop_worker(worker)
-    return org, session
+    figures = _session_figures(session, wall)
+    if not options["keep"]:
+        org.delete()
+    return figures
+
+
+def _session_figures(session, wall: float) -> dict[str, Any]:
+    from collections import Counter
+
+    from scans.models import ScanJob
+    from scans.pipeline.sessions import STAGES
+
+    timings = session.stage_timings or {}
+    jobs = ScanJob.objects.filter(session=session)
+    durations = [(scanner, float((raw or {}).get("duration") or 0))
+                 for scanner, raw in jobs.exclude(scanner="cve").values_list("scanner", "raw_result")]
+    return {
+        "status": session.status, "total": wall, "findings_new": session.findings_new,
+        "stages": {stage: float((timings.get(stage) or {}).get("seconds") or 0.0) for stage in STAGES},
+        # The slowest node's discovery inside its worker: the stage's seconds minus this is dispatch and recording.
+        "slowest_discovery": max((seconds for scanner, seconds in durations if scanner == "discovery"), default=0.0),
+        "scanner_seconds": sum(seconds for _, seconds in durations),
+        "jobs": dict(Counter(jobs.exclude(scanner__in=["discovery", "cve"]).values_list("status", flat=True))),
+    }
 
 
 def _start_worker(n: int, concurrency: int) -> subprocess.Popen:
@@ -137,9 +177,21 @@ def _start_worker(n: int, concurrency: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "orchestration,nodes,scans,scoring,reports",
          "-c", str(concurrency), "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "LOG_LEVEL": "WARNING"},
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "LOG_LEVEL": "WARNING", "DATABASE_URL": _database_url()},
     )
     return process
+
+
+def _database_url() -> str:
+    """DATABASE_URL naming the database this process uses: the workers must use it too (under pytest
+    that is the test database, not the one DATABASE_URL names). Credentials and options stay."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    from django.db import connection
+
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path="/" + quote(connection.settings_dict["NAME"], safe="")))
 
 
 def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120) -> None:
@@ -176,18 +228,35 @@ def _stop_worker(process: subprocess.Popen) -> None:
 # --- the same work, direct -------------------------------------------------------------------
 
 
-def _direct(options, nodes, session, out) -> dict[str, float]:
+def _profile(options):
+    from django.core.management import CommandError
+
+    from scans.models import ScanProfile
+
+    # The benchmark's organization is new and has no profiles of its own: a built-in one, by name.
+    profile = ScanProfile.objects.filter(org=None, slug=options["profile"]).first()
+    if profile is None:
+        raise CommandError(f"unknown built-in scan profile {options['profile']!r}")
+    return profile
+
+
+def _direct(options, nodes, out) -> dict[str, Any]:
     """Discovery then the profile's scanners over the same targets, no database or broker."""
+    from django.db import connection
+
     from scans.pipeline import conf
     from scans.pipeline.profiles import profile_context, profile_ports
 
-    profile = session.profile
+    profile = _profile(options)
+    # The pool's processes are forked from this one: none of them may inherit (and, exiting, close)
+    # this process's database connection.
+    connection.close()
     processes = options["workers"] * options["concurrency"]
     batch = conf.job_batch_size()
     ports = profile_ports(profile)
     context = profile_context(profile)
     chunks = conf.even_batches(nodes, conf.discovery_batch_size())  # as the pipeline splits them
-    out.write(f"Direct run: same targets, {processes} processes, the same jobs per message ...\n")
+    out.write(f"  direct run: same targets, {processes} processes, the same jobs per message ...\n")
     with ProcessPoolExecutor(processes) as pool:
         t0 = time.monotonic()
         found = {}
@@ -197,7 +266,7 @@ def _direct(options, nodes, session, out) -> dict[str, float]:
         work = [(address, scanner) for address in nodes for scanner in profile.scanners if found.get(address)]
         jobs = [work[i:i + batch] for i in range(0, len(work), batch)]
         t1 = time.monotonic()
-        list(pool.map(_scan_chunk, [(chunk, found, profile.scanners and dict(profile.options or {}), context)
+        list(pool.map(_scan_chunk, [(chunk, found, dict(profile.options or {}), context)
                                     for chunk in [[(a, s, found[a]) for a, s in job] for job in jobs]]))
         scanning = time.monotonic() - t1
     return {"discovery": discovery, "scanning": scanning, "total": discovery + scanning}
@@ -232,45 +301,52 @@ def _scan_chunk(args):
     return len(chunk)
 
 
-def _report(options, org, session, direct, out, settings) -> dict[str, Any]:
-    from collections import Counter
+def _report(options, rounds, out) -> dict[str, Any]:
+    from statistics import median
 
-    from scans.models import ScanJob
     from scans.pipeline.sessions import STAGES
 
-    timings = session.stage_timings or {}
-    rows = [(stage, float((timings.get(stage) or {}).get("seconds") or 0.0)) for stage in STAGES]
-    scanner_seconds = sum(float((raw or {}).get("duration") or 0) for raw in ScanJob.objects.filter(
-        session=session).exclude(scanner="cve").values_list("raw_result", flat=True))
-    total = session.wall
-    # The slowest node's discovery inside its worker: the stage's seconds minus this is dispatch and recording.
-    slowest_discovery = max((float((raw or {}).get("duration") or 0) for raw in ScanJob.objects.filter(
-        session=session, scanner="discovery").values_list("raw_result", flat=True)), default=0.0)
-    ratio = total / direct["total"] if direct["total"] else None
+    pipelines = [r["pipeline"] for r in rounds]
+    directs = [r["direct"] for r in rounds]
+    # Each round's overhead pairs a session with the direct run beside it; the figure is their median,
+    # so one round that met a neighbour's burst moves it no more than it should.
+    overheads = [p["total"] / d["total"] - 1 for p, d in zip(pipelines, directs)]
+    table = [(stage, [p["stages"][stage] for p in pipelines]) for stage in STAGES] + [
+        ("discovery: slowest node in its worker", [p["slowest_discovery"] for p in pipelines]),
+        ("total (wall)", [p["total"] for p in pipelines]),
+        ("direct: discovery", [d["discovery"] for d in directs]),
+        ("direct: scanners", [d["scanning"] for d in directs]),
+        ("direct: total", [d["total"] for d in directs]),
+        ("overhead, %", [100 * o for o in overheads]),
+        ("cpu: worker processes", [p["cpu"]["processes"] for p in pipelines]),
+        ("cpu: direct processes", [d["cpu"]["processes"] for d in directs]),
+        ("cpu: lab, pipeline run", [p["cpu"]["lab"] for p in pipelines]),
+        ("cpu: lab, direct run", [d["cpu"]["lab"] for d in directs]),
+    ]
+    header = ["seconds"] + [f"round {n + 1}" for n in range(len(rounds))] + (["median"] if len(rounds) > 1 else [])
     print_table(out, f"Pipeline: {options['nodes']} nodes, {options['profile']} profile, "
-                     f"{options['workers']}x{options['concurrency']} worker processes",
-                ["stage", "seconds"], rows + [("discovery: slowest node in its worker", slowest_discovery),
-                                              ("total (wall)", total), ("direct: discovery", direct["discovery"]),
-                                              ("direct: scanners", direct["scanning"]),
-                                              ("direct: total", direct["total"]),
-                                              ("cpu: worker processes", session.cpu["processes"]),
-                                              ("cpu: direct processes", direct["cpu"]["processes"]),
-                                              ("cpu: lab, pipeline run", session.cpu["lab"]),
-                                              ("cpu: lab, direct run", direct["cpu"]["lab"])])
-    jobs = dict(Counter(ScanJob.objects.filter(session=session).exclude(scanner__in=["discovery", "cve"])
-                        .values_list("status", flat=True)))
-    out.write(f"\nstatus {session.status}; jobs {jobs}; findings new {session.findings_new}; "
-              f"total / direct = {ratio:.3f} (overhead {100 * (ratio - 1):.1f}%)\n")
-    summary = {
+                     f"{options['workers']}x{options['concurrency']} worker processes, {len(rounds)} round(s)",
+                header, [[name, *values] + ([median(values)] if len(rounds) > 1 else []) for name, values in table])
+    total, direct, overhead = median(p["total"] for p in pipelines), median(d["total"] for d in directs), median(overheads)
+    statuses = sorted({p["status"] for p in pipelines})
+    out.write("\n")
+    for n, p in enumerate(pipelines, 1):
+        out.write(f"round {n}: status {p['status']}; jobs {p['jobs']}; findings new {p['findings_new']}\n")
+    out.write(f"median: total {total:.1f}s, direct {direct:.1f}s, overhead {100 * overhead:.1f}%\n")
+    return {
         "benchmark": "pipeline", "nodes": options["nodes"], "profile": options["profile"],
-        "processes": options["workers"] * options["concurrency"], "status": session.status,
-        "stages": {stage: round(seconds, 3) for stage, seconds in rows}, "total_seconds": round(total, 3),
-        "direct_seconds": round(direct["total"], 3), "direct_discovery_seconds": round(direct["discovery"], 3),
-        "direct_scanner_seconds": round(direct["scanning"], 3), "ratio_total_to_direct": round(ratio, 3) if ratio else None,
-        "overhead": round(ratio - 1, 3) if ratio else None,  # orchestration's share on top of the direct run
-        "cpu_seconds": {"workers": round(session.cpu["processes"], 2), "direct": round(direct["cpu"]["processes"], 2)},
-        "job_scanner_seconds_sum": round(scanner_seconds, 3), "jobs": jobs, "findings_new": session.findings_new,
+        "processes": options["workers"] * options["concurrency"], "rounds": len(rounds),
+        "status": statuses[0] if len(statuses) == 1 else statuses,
+        "stages": {stage: round(median(p["stages"][stage] for p in pipelines), 3) for stage in STAGES},
+        "total_seconds": round(total, 3), "direct_seconds": round(direct, 3),
+        "direct_discovery_seconds": round(median(d["discovery"] for d in directs), 3),
+        "direct_scanner_seconds": round(median(d["scanning"] for d in directs), 3),
+        "overhead": round(overhead, 3),  # orchestration's share on top of the direct run, median of the rounds
+        "rounds_total_seconds": [round(p["total"], 3) for p in pipelines],
+        "rounds_direct_seconds": [round(d["total"], 3) for d in directs],
+        "rounds_overhead": [round(o, 3) for o in overheads],
+        "cpu_seconds": {"workers": round(median(p["cpu"]["processes"] for p in pipelines), 2),
+                        "direct": round(median(d["cpu"]["processes"] for d in directs), 2)},
+        "job_scanner_seconds_sum": round(median(p["scanner_seconds"] for p in pipelines), 3),
+        "jobs": pipelines[-1]["jobs"], "findings_new": pipelines[-1]["findings_new"],
     }
-    if not options["keep"]:
-        org.delete()
-    return summary

@@ -1,0 +1,36 @@
+"""``bench pipeline``: sessions on real workers and direct runs taking turns, medians reported."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from orgs.models import Organization
+from scans.models import ScanSession
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_pipeline_runs_each_round_on_real_workers_and_reports_the_medians(transactional_db, purge_queues):
+    out = StringIO()
+    call_command("bench", "pipeline", "--nodes", "3", "--rounds", "2", "--timeout", "120", stdout=out)
+
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert summary["benchmark"] == "pipeline" and summary["rounds"] == 2
+    assert summary["status"] == ScanSession.Status.SUCCEEDED
+    assert summary["jobs"] == {"succeeded": 9}  # three nodes, three scanners each
+    assert len(summary["rounds_total_seconds"]) == len(summary["rounds_overhead"]) == 2
+    assert sorted(summary["rounds_total_seconds"])[0] <= summary["total_seconds"] <= sorted(summary["rounds_total_seconds"])[1]
+    assert summary["overhead"] == pytest.approx(sorted(summary["rounds_overhead"])[0] / 2
+                                                + sorted(summary["rounds_overhead"])[1] / 2, abs=0.002)
+    assert set(summary["stages"]) >= {"discovery", "execution", "normalization", "reporting"}
+    assert "round 1" in out.getvalue() and "median" in out.getvalue()
+    assert not Organization.objects.filter(slug__startswith="bench-").exists()  # removed unless --keep
+
+
+def test_bench_pipeline_refuses_fewer_than_one_round(transactional_db):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="--rounds"):
+        call_command("bench", "pipeline", "--nodes", "1", "--rounds", "0", stdout=StringIO())
