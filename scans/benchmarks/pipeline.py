@@ -155,14 +155,18 @@ def _pipeline(options, nodes, out):
 def _session_figures(session, wall: float) -> dict[str, Any]:
     from collections import Counter
 
+    from nodes.models import Node
     from scans.models import ScanJob
     from scans.pipeline.sessions import STAGES
 
     timings = session.stage_timings or {}
     jobs = ScanJob.objects.filter(session=session)
-    durations = [(scanner, float((raw or {}).get("duration") or 0))
-                 for scanner, raw in jobs.exclude(scanner="cve").values_list("scanner", "raw_result")]
+    raws = list(jobs.exclude(scanner="cve").values_list("scanner", "raw_result"))
+    durations = [(scanner, float((raw or {}).get("duration") or 0)) for scanner, raw in raws]
     return {
+        "services": sum(len(named or ()) for named in Node.objects.filter(org_id=session.org_id)
+                        .values_list("services", flat=True)),
+        "findings": sum(len((raw or {}).get("findings") or ()) for scanner, raw in raws if scanner != "discovery"),
         "status": session.status, "total": wall, "findings_new": session.findings_new,
         "stages": {stage: float((timings.get(stage) or {}).get("seconds") or 0.0) for stage in STAGES},
         # The slowest node's discovery inside its worker: the stage's seconds minus this is dispatch and recording.
@@ -266,10 +270,13 @@ def _direct(options, nodes, out) -> dict[str, Any]:
         work = [(address, scanner) for address in nodes for scanner in profile.scanners if found.get(address)]
         jobs = [work[i:i + batch] for i in range(0, len(work), batch)]
         t1 = time.monotonic()
-        list(pool.map(_scan_chunk, [(chunk, found, dict(profile.options or {}), context)
-                                    for chunk in [[(a, s, found[a]) for a, s in job] for job in jobs]]))
+        findings = sum(pool.map(_scan_chunk, [(chunk, found, dict(profile.options or {}), context)
+                                              for chunk in [[(a, s, found[a]) for a, s in job] for job in jobs]]))
         scanning = time.monotonic() - t1
-    return {"discovery": discovery, "scanning": scanning, "total": discovery + scanning}
+    # What the run found, beside the session's: the same work on both sides, not just the same call.
+    services = sum(len(named) for named in found.values())
+    return {"discovery": discovery, "scanning": scanning, "total": discovery + scanning, "services": services,
+            "findings": findings}
 
 
 def _discover_chunk(args):
@@ -297,8 +304,8 @@ def _scan_chunk(args):
 
         return await asyncio.gather(*(one(*item) for item in chunk), return_exceptions=True)
 
-    asyncio.run(all_of())
-    return len(chunk)
+    results = asyncio.run(all_of())
+    return sum(len(result.findings) for result in results if not isinstance(result, BaseException))
 
 
 def _report(options, rounds, out) -> dict[str, Any]:
@@ -318,6 +325,10 @@ def _report(options, rounds, out) -> dict[str, Any]:
         ("direct: scanners", [d["scanning"] for d in directs]),
         ("direct: total", [d["total"] for d in directs]),
         ("overhead, %", [100 * o for o in overheads]),
+        ("services identified: pipeline", [p["services"] for p in pipelines]),
+        ("services identified: direct", [d["services"] for d in directs]),
+        ("scanner findings: pipeline", [p["findings"] for p in pipelines]),
+        ("scanner findings: direct", [d["findings"] for d in directs]),
         ("cpu: worker processes", [p["cpu"]["processes"] for p in pipelines]),
         ("cpu: direct processes", [d["cpu"]["processes"] for d in directs]),
         ("cpu: lab, pipeline run", [p["cpu"]["lab"] for p in pipelines]),
@@ -342,6 +353,9 @@ def _report(options, rounds, out) -> dict[str, Any]:
         "direct_discovery_seconds": round(median(d["discovery"] for d in directs), 3),
         "direct_scanner_seconds": round(median(d["scanning"] for d in directs), 3),
         "overhead": round(overhead, 3),  # orchestration's share on top of the direct run, median of the rounds
+        # Both sides identified the same services and their scanners reported the same findings, every round.
+        "same_work": all(p["services"] == d["services"] and p["findings"] == d["findings"]
+                         for p, d in zip(pipelines, directs)),
         "rounds_total_seconds": [round(p["total"], 3) for p in pipelines],
         "rounds_direct_seconds": [round(d["total"], 3) for d in directs],
         "rounds_overhead": [round(o, 3) for o in overheads],

@@ -20,6 +20,7 @@ def test_bench_pipeline_runs_each_round_on_real_workers_and_reports_the_medians(
     assert summary["benchmark"] == "pipeline" and summary["rounds"] == 2
     assert summary["status"] == ScanSession.Status.SUCCEEDED
     assert summary["jobs"] == {"succeeded": 9}  # three nodes, three scanners each
+    assert summary["same_work"] is True
     assert len(summary["rounds_total_seconds"]) == len(summary["rounds_overhead"]) == 2
     assert sorted(summary["rounds_total_seconds"])[0] <= summary["total_seconds"] <= sorted(summary["rounds_total_seconds"])[1]
     assert summary["overhead"] == pytest.approx(sorted(summary["rounds_overhead"])[0] / 2
