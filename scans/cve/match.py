@@ -12,6 +12,7 @@ published for ``nginx`` would bury the findings that are real.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,8 +105,14 @@ class CveIndex:
         return list(cached)
 
 
+@functools.lru_cache(maxsize=4096)
 def observe(product: str, version: str, cpe: str | Cpe = "") -> Observed:
     """What the matcher knows of a service: NVD names, parsed version, hinted platforms.
+
+    Remembered per (product, version, CPE), as the index remembers its matches: a fleet's
+    thousands of services are a few builds, and parsing their CPE names and versions again
+    for every node was half the analysis stage's time. ``Observed`` is immutable, so one
+    answer can be shared.
 
     The observation's own ``version`` wins over the CPE's, because it keeps the
     distribution revision (``8.9p1 Ubuntu-3ubuntu0.1``) the CPE usually drops.

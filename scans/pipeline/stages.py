@@ -111,7 +111,8 @@ def discovery_fan_out(session: ScanSession) -> None:
             nodes = nodes.filter(address__in=session.targets)
         cooldown = timezone.now() - timezone.timedelta(minutes=org.node_cooldown_minutes)
         scope = [*org.scope_networks, *org.scope_hostnames]
-        for node in nodes.order_by("pk"):
+        # Only what choosing reads: a scanned node's evidence and services are large JSON, not needed here.
+        for node in nodes.order_by("pk").only("pk", "address", "last_scanned_at"):
             try:
                 resolve_and_check(node.address, scope=scope, allowed_networks=settings.SCAN_ALLOWED_NETWORKS)
             except ScopeError as exc:
