@@ -5,8 +5,9 @@ Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL). Serves N lab nodes on dis
 session through all seven stages, and runs the same discovery and scanners over the
 same targets directly (no database, no broker, same number of processes and the same
 jobs-per-message concurrency): total / direct - 1 is what orchestration costs. The two
-take turns for ``--rounds`` rounds (pipeline first, then direct first, ...) and the
-figures are the rounds' medians, each round's shown beside them.
+take turns for ``--rounds`` rounds (pipeline first, then direct first, ...) after
+``--warmup`` rounds that are not counted, and the figures are the rounds' medians, each
+round's shown beside them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +40,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--rounds", type=int, default=3,
                         help="pipeline and direct run this many times each, taking turns; the figures are medians")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="rounds run first and not counted, so no measured side pays for first use")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark organization and its rows")
 
 
@@ -55,8 +59,8 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
 
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         raise CommandError("bench pipeline needs PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL)")
-    if options["rounds"] < 1:
-        raise CommandError("--rounds must be at least 1")
+    if options["rounds"] < 1 or options["warmup"] < 0:
+        raise CommandError("--rounds must be at least 1 and --warmup at least 0")
     count = options["nodes"]
     nodes = addresses(count)
     out.write(f"Serving {count} lab nodes ({', '.join(KINDS)} each) on 127.1.x.y ...\n")
@@ -69,6 +73,12 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
         for address in nodes:
             start_node(lab, address, KINDS, certs=certs)
         out.write(f"  lab ready in {time.monotonic() - began:.1f}s\n")
+        for n in range(options["warmup"]):
+            # Not counted: whichever side ran first would otherwise also pay for the lab's, the
+            # database's and the machine's first use (the first round was the slowest in most runs).
+            out.write(f"Warm-up round {n + 1} of {options['warmup']} (not counted)\n")
+            warm = _round(options, nodes, pipeline_first=True, out=out)
+            out.write(f"  warm-up: total {warm['pipeline']['total']:.1f}s, direct {warm['direct']['total']:.1f}s\n")
         for n in range(options["rounds"]):
             # Pipeline and direct run take turns (ABBA): on a shared machine a neighbour's burst, or
             # a drift in the machine's speed, then weighs on both sides alike instead of on one.
@@ -112,7 +122,7 @@ def _pipeline(options, nodes, out):
     # scan dead tuples and plan from stale statistics: start every run from the same state.
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
-    slug = f"bench-{int(time.time())}"
+    slug = f"bench-{int(time.time())}-{uuid.uuid4().hex[:6]}"
     org = Organization.objects.create(name=f"Benchmark {slug}", slug=slug, scope_networks=["127.1.0.0/16"],
                                       max_concurrent_jobs=10_000)
     created = Node.objects.bulk_create([Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
@@ -346,7 +356,7 @@ def _report(options, rounds, out) -> dict[str, Any]:
     out.write(f"median: total {total:.1f}s, direct {direct:.1f}s, overhead {100 * overhead:.1f}%\n")
     return {
         "benchmark": "pipeline", "nodes": options["nodes"], "profile": options["profile"],
-        "processes": options["workers"] * options["concurrency"], "rounds": len(rounds),
+        "processes": options["workers"] * options["concurrency"], "rounds": len(rounds), "warmup_rounds": options["warmup"],
         "status": statuses[0] if len(statuses) == 1 else statuses,
         "stages": {stage: round(median(p["stages"][stage] for p in pipelines), 3) for stage in STAGES},
         "total_seconds": round(total, 3), "direct_seconds": round(direct, 3),

@@ -14,10 +14,11 @@ pytestmark = pytest.mark.integration
 
 def test_bench_pipeline_runs_each_round_on_real_workers_and_reports_the_medians(transactional_db, purge_queues):
     out = StringIO()
-    call_command("bench", "pipeline", "--nodes", "3", "--rounds", "2", "--timeout", "120", stdout=out)
+    call_command("bench", "pipeline", "--nodes", "3", "--rounds", "2", "--warmup", "1", "--timeout", "120", stdout=out)
 
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
-    assert summary["benchmark"] == "pipeline" and summary["rounds"] == 2
+    assert summary["benchmark"] == "pipeline" and summary["rounds"] == 2 and summary["warmup_rounds"] == 1
+    assert "Warm-up round 1 of 1 (not counted)" in out.getvalue()
     assert summary["status"] == ScanSession.Status.SUCCEEDED
     assert summary["jobs"] == {"succeeded": 9}  # three nodes, three scanners each
     assert summary["same_work"] is True
@@ -27,6 +28,7 @@ def test_bench_pipeline_runs_each_round_on_real_workers_and_reports_the_medians(
                                                 + sorted(summary["rounds_overhead"])[1] / 2, abs=0.002)
     assert set(summary["stages"]) >= {"discovery", "execution", "normalization", "reporting"}
     assert "round 1" in out.getvalue() and "median" in out.getvalue()
+    assert summary["findings_new"] == 39  # each round's session in an organization of its own
     assert not Organization.objects.filter(slug__startswith="bench-").exists()  # removed unless --keep
 
 
