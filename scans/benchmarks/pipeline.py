@@ -38,7 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="pipeline and direct run this many times each, taking turns; the figures are medians")
     parser.add_argument("--warmup", type=int, default=1,
                         help="rounds run first and not counted, so no measured side pays for first use")
