@@ -58,8 +58,10 @@ def retry_backoff_max_seconds() -> float:
 
 def job_batch_size() -> int:
     """Jobs per Celery message. A job stays the unit of claim, status and retry; a message
-    carrying a few of them (run concurrently) costs one broker round trip instead of several."""
-    return max(1, int(_number("WATCHPOST_JOB_BATCH", 20)))
+    carrying a few of them (run concurrently) costs one broker round trip instead of several, and one
+    claim, one record and one hand-over to the next message. At 20 jobs those took a sixth of a
+    worker's time in a 1,000-node session's execution; 40 halves the number of messages."""
+    return max(1, int(_number("WATCHPOST_JOB_BATCH", 40)))
 
 
 def discovery_batch_size() -> int:
