@@ -7,14 +7,18 @@ import pytest
 from django.core.management import call_command
 
 from orgs.models import Organization
-from scans.models import ScanSession
+from scans.models import ScanProfile, ScanSession
 
 pytestmark = pytest.mark.integration
 
 
 def test_bench_pipeline_runs_each_round_on_real_workers_and_reports_the_medians(transactional_db, purge_queues):
+    # A built-in profile of its own: an earlier transactional test may have emptied the migrated ones.
+    ScanProfile.objects.create(org=None, slug="bench-test", name="Bench test", scanners=["tls", "http", "exposure"],
+                               ports="top1000", time_budget_seconds=900, job_timeout_seconds=120)
     out = StringIO()
-    call_command("bench", "pipeline", "--nodes", "3", "--rounds", "2", "--warmup", "1", "--timeout", "120", stdout=out)
+    call_command("bench", "pipeline", "--nodes", "3", "--rounds", "2", "--warmup", "1", "--profile", "bench-test",
+                 "--timeout", "120", stdout=out)
 
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     assert summary["benchmark"] == "pipeline" and summary["rounds"] == 2 and summary["warmup_rounds"] == 1
