@@ -61,6 +61,7 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
         raise CommandError("bench pipeline needs PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL)")
     if options["rounds"] < 1 or options["warmup"] < 0:
         raise CommandError("--rounds must be at least 1 and --warmup at least 0")
+    profile = _profile(options)  # before serving a thousand nodes: an unknown name fails at once
     count = options["nodes"]
     nodes = addresses(count)
     out.write(f"Serving {count} lab nodes ({', '.join(KINDS)} each) on 127.1.x.y ...\n")
@@ -77,18 +78,18 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
             # Not counted: whichever side ran first would otherwise also pay for the lab's, the
             # database's and the machine's first use (the first round was the slowest in most runs).
             out.write(f"Warm-up round {n + 1} of {options['warmup']} (not counted)\n")
-            warm = _round(options, nodes, pipeline_first=True, out=out)
+            warm = _round(options, profile, nodes, pipeline_first=True, out=out)
             out.write(f"  warm-up: total {warm['pipeline']['total']:.1f}s, direct {warm['direct']['total']:.1f}s\n")
         for n in range(options["rounds"]):
             # Pipeline and direct run take turns (ABBA): on a shared machine a neighbour's burst, or
             # a drift in the machine's speed, then weighs on both sides alike instead of on one.
             out.write(f"Round {n + 1} of {options['rounds']}\n")
-            rounds.append(_round(options, nodes, pipeline_first=n % 2 == 0, out=out))
+            rounds.append(_round(options, profile, nodes, pipeline_first=n % 2 == 0, out=out))
         certs.cleanup()
     return _report(options, rounds, out)
 
 
-def _round(options, nodes, *, pipeline_first: bool, out) -> dict[str, Any]:
+def _round(options, profile, nodes, *, pipeline_first: bool, out) -> dict[str, Any]:
     """One pipeline session and one direct run over the same served nodes, with their CPU seconds.
 
     CPU seconds beside wall seconds: on a shared machine the wall clock also counts the
@@ -97,7 +98,8 @@ def _round(options, nodes, *, pipeline_first: bool, out) -> dict[str, Any]:
     measured: dict[str, Any] = {}
     for side in ("pipeline", "direct") if pipeline_first else ("direct", "pipeline"):
         mark = _cpu()
-        measured[side] = _pipeline(options, nodes, out) if side == "pipeline" else _direct(options, nodes, out)
+        measured[side] = (_pipeline(options, profile, nodes, out) if side == "pipeline"
+                          else _direct(options, profile, nodes, out))
         done = _cpu()
         measured[side]["cpu"] = {"processes": done[0] - mark[0], "lab": done[1] - mark[1]}
     return measured
@@ -109,7 +111,7 @@ def _cpu() -> tuple[float, float]:
     return children.ru_utime + children.ru_stime, own.ru_utime + own.ru_stime
 
 
-def _pipeline(options, nodes, out):
+def _pipeline(options, profile, nodes, out):
     from django.db import connection
     from django.utils import timezone
 
@@ -133,7 +135,7 @@ def _pipeline(options, nodes, out):
         _wait_for_workers(workers, out, since)
         connection.close()
         started, began_at = time.monotonic(), timezone.now()
-        session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=_profile(options),
+        session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=profile,
                                 correlation_id=f"{slug}-session")
         last = ""
         while time.monotonic() - started < options["timeout"]:
@@ -254,14 +256,13 @@ def _profile(options):
     return profile
 
 
-def _direct(options, nodes, out) -> dict[str, Any]:
+def _direct(options, profile, nodes, out) -> dict[str, Any]:
     """Discovery then the profile's scanners over the same targets, no database or broker."""
     from django.db import connection
 
     from scans.pipeline import conf
     from scans.pipeline.profiles import profile_context, profile_ports
 
-    profile = _profile(options)
     # The pool's processes are forked from this one: none of them may inherit (and, exiting, close)
     # this process's database connection.
     connection.close()
@@ -277,11 +278,11 @@ def _direct(options, nodes, out) -> dict[str, Any]:
         for part in pool.map(_discover_chunk, [(chunk, ports, context) for chunk in chunks]):
             found.update(part)
         discovery = time.monotonic() - t0
-        work = [(address, scanner) for address in nodes for scanner in profile.scanners if found.get(address)]
-        jobs = [work[i:i + batch] for i in range(0, len(work), batch)]
+        work = [(address, scanner, found[address]) for address in nodes for scanner in profile.scanners
+                if found.get(address)]
         t1 = time.monotonic()
-        findings = sum(pool.map(_scan_chunk, [(chunk, found, dict(profile.options or {}), context)
-                                              for chunk in [[(a, s, found[a]) for a, s in job] for job in jobs]]))
+        findings = sum(pool.map(_scan_chunk, [(work[i:i + batch], dict(profile.options or {}), context)
+                                              for i in range(0, len(work), batch)]))
         scanning = time.monotonic() - t1
     # What the run found, beside the session's: the same work on both sides, not just the same call.
     services = sum(len(named) for named in found.values())
@@ -302,7 +303,7 @@ def _discover_chunk(args):
 
 
 def _scan_chunk(args):
-    chunk, _found, options, context = args
+    chunk, options, context = args
     from scans.candidates import ServiceObservation
     from scans.scanners.base import Target, get_scanner
 
