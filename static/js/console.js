@@ -48,6 +48,23 @@
     }
   });
 
+  // htmx restores a page it did not cache (the node list is marked hx-history="false") with a request it never
+  // cancels. After two quick Backs the older answer could land last and put its table under the newer URL, so
+  // a new restore cancels the one still on its way.
+  var restoring = null;
+  function cancelRestoring() {
+    if (restoring) restoring.abort();
+    restoring = null;
+  }
+  document.addEventListener("htmx:historyCacheHit", cancelRestoring);
+  document.addEventListener("htmx:historyCacheMiss", function (event) {
+    cancelRestoring();
+    restoring = event.detail.xhr;
+  });
+  document.addEventListener("htmx:historyRestore", function (event) {
+    if (event.detail.cacheMiss) restoring = null;
+  });
+
   // "Select all" boxes: data-select-all="name" toggles every checkbox of that name.
   document.addEventListener("change", function (event) {
     var all = event.target.closest("input[data-select-all]");
