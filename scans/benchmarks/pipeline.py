@@ -13,6 +13,7 @@ round's shown beside them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import signal
@@ -272,7 +273,10 @@ def _direct(options, profile, nodes, out) -> dict[str, Any]:
     context = profile_context(profile)
     chunks = conf.even_batches(nodes, conf.discovery_batch_size())  # as the pipeline splits them
     out.write(f"  direct run: same targets, {processes} processes, the same jobs per message ...\n")
-    with ProcessPoolExecutor(processes) as pool:
+    # Frozen as a worker's pool process freezes what it inherits (config/celery.py): these inherit
+    # this process's Django and the whole lab, and walking those in every full collection is not
+    # the scanners' work either.
+    with ProcessPoolExecutor(processes, initializer=gc.freeze) as pool:
         t0 = time.monotonic()
         found = {}
         for part in pool.map(_discover_chunk, [(chunk, ports, context) for chunk in chunks]):
