@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from nodes.models import Node
 from scans.models import ScanJob, ScanSession
-from scans.pipeline.execution import _record, jobs_pump
+from scans.pipeline.execution import _claim, _record, jobs_pump
 from tests.factories import ScanJobFactory, ScanSessionFactory
 
 TOKEN = "our-claim"
@@ -78,3 +78,26 @@ def test_a_pump_with_nothing_waiting_admits_nothing_in_one_query(world, django_a
 
     with django_assert_num_queries(1):
         assert jobs_pump(org_id=world.org.pk) == 0
+
+
+def queued_jobs(world, count: int, scanner: str) -> list[int]:
+    session = ScanSessionFactory(org=world.org, status="running", stage="execution", heartbeat_at=timezone.now(),
+                                 jobs_total=count, stage_pending=count)
+    return [ScanJobFactory(session=session, scanner=scanner, status="queued").pk for _ in range(count)]
+
+
+def queries_to_claim_and_record(job_ids: list[int], token: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        claimed = _claim(job_ids, token)
+        _record(claimed, {job.pk: outcome(job, open_ports=[22], services=[], protocols=[]) for job in claimed}, token)
+    return len(captured)
+
+
+def test_claiming_and_recording_a_message_reads_no_column_one_job_at_a_time(world):
+    # A claim loads only the columns a run and its record use: a field left out and read anyway
+    # would cost one query per job, and a message of twenty would show it.
+    for scanner in ("tls", "discovery"):
+        few, many = queued_jobs(world, 2, scanner), queued_jobs(world, 20, scanner)
+
+        assert queries_to_claim_and_record(few, f"few-{scanner}") == queries_to_claim_and_record(many, f"many-{scanner}")
+        assert set(ScanJob.objects.filter(pk__in=many).values_list("status", flat=True)) == {"succeeded"}
