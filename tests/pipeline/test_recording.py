@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from nodes.models import Node
 from scans.models import ScanJob, ScanSession
-from scans.pipeline.execution import _claim, _record, jobs_pump
+from scans.pipeline.execution import _claim, _record, _target, jobs_pump
 from tests.factories import ScanJobFactory, ScanSessionFactory
 
 TOKEN = "our-claim"
@@ -89,6 +89,8 @@ def queued_jobs(world, count: int, scanner: str) -> list[int]:
 def queries_to_claim_and_record(job_ids: list[int], token: str) -> int:
     with CaptureQueriesContext(connection) as captured:
         claimed = _claim(job_ids, token)
+        for job in claimed:
+            _target(job)  # what a run reads of its job
         _record(claimed, {job.pk: outcome(job, open_ports=[22], services=[], protocols=[]) for job in claimed}, token)
     return len(captured)
 
