@@ -1,10 +1,12 @@
-"""Hot, fixed SQL statements run as prepared statements on PostgreSQL.
+"""Hot, fixed SQL statements run as prepared statements on PostgreSQL, parameters bound on the server.
 
 Django's psycopg backend binds parameters on the client, so PostgreSQL plans every statement
 again on every call. For the few written-out statements that every API request runs (the
 token lookup, the node list's version, a page of JSON) planning costs as much as running:
 the findings page's statement takes ~1.3 ms to plan and ~2 ms to run. Prepared once per
 database connection (connections live ``conn_max_age`` seconds), the plan is reused.
+Bound on the server, a large value (a scanner's raw JSON output) is sent as it is, not
+quoted into the statement's text and parsed back out of it.
 Other databases run the same SQL through Django's cursor.
 """
 
@@ -25,3 +27,14 @@ def fetchone(sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()
+
+
+def executemany(sql: str, rows: list[list[Any]]) -> None:
+    """``sql`` once per row, all rows in one round trip (psycopg's pipeline)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.executemany(sql, rows)

@@ -129,7 +129,9 @@ class ScanJob(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    session = models.ForeignKey(ScanSession, on_delete=models.CASCADE, related_name="jobs")
+    # No index of its own: the unique constraint and job_session_status lead with it, and every
+    # index is one more write each time a job is claimed, recorded or normalized.
+    session = models.ForeignKey(ScanSession, on_delete=models.CASCADE, related_name="jobs", db_index=False)
     node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="jobs")
     scanner = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
+from config import prepared
 from interventions.models import Intervention
 from interventions.services import intervention_open, interventions_resolve_after_retry
 from nodes.models import Node
@@ -513,10 +514,11 @@ def _nodes_discovered(jobs: list[ScanJob], outcomes: dict[int, Any], now) -> Non
 
 
 def _update_rows(model, objects: list, fields: list[str]) -> None:
-    """Write ``fields`` of each object to its row (by primary key): one statement, executed for
-    every row in one round trip. ``bulk_update`` would build a CASE WHEN per row and field, and
-    building those expressions cost more CPU than writing the rows. Values are adapted by the
-    fields themselves, as any save would."""
+    """Write ``fields`` of each object to its row (by primary key): one prepared statement, executed
+    for every row in one round trip. ``bulk_update`` would build a CASE WHEN per row and field, and
+    building those expressions cost more CPU than writing the rows; bound on the client, every raw
+    result would be quoted into the statement's text. Values are adapted by the fields themselves,
+    as any save would."""
     if not objects:
         return
     meta, quote = model._meta, connection.ops.quote_name
@@ -524,8 +526,7 @@ def _update_rows(model, objects: list, fields: list[str]) -> None:
     sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in columns)} "
            f"WHERE {quote(meta.pk.column)} = %s")
     rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objects]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    prepared.executemany(sql, rows)
 
 
 # --- fan-in ---------------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""How job rows are stored: every claim, record and normalization writes them, so each write should cost little."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("compression methods and index definitions are PostgreSQL's")
+
+
+def test_scanner_output_is_compressed_with_lz4_where_the_server_has_it():
+    postgres_only()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL was built without LZ4")
+        cursor.execute("SELECT attcompression FROM pg_attribute "
+                       "WHERE attrelid = 'scans_scanjob'::regclass AND attname = 'raw_result'")
+
+        assert cursor.fetchone()[0] == "l"
+
+
+def test_a_job_row_has_no_index_that_another_already_covers():
+    postgres_only()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'scans_scanjob'")
+        definitions = [row[0] for row in cursor.fetchall()]
+
+    # session_id alone is the leading column of the unique (session, node, scanner) and of (session, status).
+    assert not [d for d in definitions if d.endswith("(session_id)")]
+    assert len(definitions) == 5
