@@ -25,6 +25,7 @@ org.scope_hostnames`` and ``settings.SCAN_ALLOWED_NETWORKS``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -171,14 +172,27 @@ def _as_scope(scope: Scope | str | Iterable[str] | None) -> Scope:
     if scope is None:
         raise ScopeError("no organization scope given (pass orgs.scope.UNBOUNDED to check the deployment "
                          "boundary only)", boundary="organization scope")
-    return parse_scope(scope)
+    return _parsed_scope(scope if isinstance(scope, str) else tuple(scope))
+
+
+# Parsed once per distinct list, not once per target: a session checks every node of one
+# organization against the same scope and allowed networks (a thousand parses at fan-out, one
+# per job at run time). Both results are immutable; a list that fails to parse is not cached.
+@functools.lru_cache(maxsize=256)
+def _parsed_scope(entries: str | tuple[str, ...]) -> Scope:
+    return parse_scope(entries)
 
 
 def _as_networks(allowed: str | Iterable[str] | Iterable[IPNetwork]) -> tuple[IPNetwork, ...]:
     items = list(allowed.replace("\n", ",").split(",")) if isinstance(allowed, str) else list(allowed)
     if items and all(isinstance(i, (ipaddress.IPv4Network, ipaddress.IPv6Network)) for i in items):
         return tuple(items)
-    return parse_networks([str(i) for i in items])
+    return _parsed_networks(tuple(str(i) for i in items))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return parse_networks(entries)
 
 
 def check_address(

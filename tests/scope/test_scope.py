@@ -207,3 +207,23 @@ def test_a_name_in_scope_cannot_reach_outside_the_organizations_declared_network
     checked = resolve_and_check("node.lab.internal", scope=["127.0.4.0/24", "*.lab.internal"],
                                 resolver=resolver(["127.0.4.7"]))
     assert checked.address == "127.0.4.7"
+
+
+def test_checking_a_thousand_targets_against_one_scope_parses_that_scope_once(monkeypatch):
+    from orgs import scope as module
+
+    calls = []
+    parse = module.parse_scope
+    monkeypatch.setattr(module, "parse_scope", lambda entries: calls.append(entries) or parse(entries))
+    entries = ["127.77.0.0/16", "once.parsed.internal"]  # a list no other test uses, so not cached yet
+
+    for n in range(1000):
+        resolve_and_check(f"127.77.{n // 250}.{n % 250 + 1}", scope=list(entries), allowed_networks="127.0.0.0/8")
+
+    assert len(calls) == 1
+
+
+def test_a_scope_that_does_not_parse_is_refused_every_time_it_is_used():
+    for _ in range(2):
+        with pytest.raises(ScopeError, match="neither a CIDR nor a host name"):
+            resolve_and_check("127.0.0.1", scope=["not a scope!"], allowed_networks="127.0.0.0/8")
