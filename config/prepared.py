@@ -1,4 +1,4 @@
-"""Hot, fixed SQL statements run as prepared statements on PostgreSQL, parameters bound on the server.
+"""Hot, fixed SQL statements on PostgreSQL: parameters bound on the server, single lookups prepared.
 
 Django's psycopg backend binds parameters on the client, so PostgreSQL plans every statement
 again on every call. For the few written-out statements that every API request runs (the
@@ -12,29 +12,39 @@ Other databases run the same SQL through Django's cursor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from django.db import connection
 
 
-def fetchone(sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
+@contextmanager
+def _cursor() -> Iterator[Any]:
+    """On PostgreSQL a psycopg cursor that binds parameters on the server; elsewhere Django's."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+            yield cursor
+        return
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        yield cursor
+
+
+def fetchone(sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
+    with _cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params)
         return cursor.fetchone()
 
 
 def executemany(sql: str, rows: list[list[Any]]) -> None:
-    """``sql`` once per row, all rows in one round trip (psycopg's pipeline)."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
-        return
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    """``sql`` once per row, all rows in one round trip (psycopg's pipeline), bound on the server.
+
+    Not prepared: psycopg's ``executemany`` takes no ``prepare`` flag, and Django turns automatic
+    preparing off. Binding alone is what saves the work for large values."""
+    with _cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -514,8 +514,8 @@ def _nodes_discovered(jobs: list[ScanJob], outcomes: dict[int, Any], now) -> Non
 
 
 def _update_rows(model, objects: list, fields: list[str]) -> None:
-    """Write ``fields`` of each object to its row (by primary key): one prepared statement, executed
-    for every row in one round trip. ``bulk_update`` would build a CASE WHEN per row and field, and
+    """Write ``fields`` of each object to its row (by primary key): one statement with its parameters
+    bound on the server, executed for every row in one round trip. ``bulk_update`` would build a CASE WHEN per row and field, and
     building those expressions cost more CPU than writing the rows; bound on the client, every raw
     result would be quoted into the statement's text. Values are adapted by the fields themselves,
     as any save would."""

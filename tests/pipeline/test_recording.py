@@ -15,9 +15,13 @@ from tests.factories import ScanJobFactory, ScanSessionFactory
 TOKEN = "our-claim"
 
 
+def running_session(world, count: int) -> ScanSession:
+    return ScanSessionFactory(org=world.org, status="running", stage="execution", heartbeat_at=timezone.now(),
+                              jobs_total=count, stage_pending=count)
+
+
 def claimed_jobs(world, count: int, scanner: str = "tls") -> list[ScanJob]:
-    session = ScanSessionFactory(org=world.org, status="running", stage="execution", heartbeat_at=timezone.now(),
-                                 jobs_total=count, stage_pending=count)
+    session = running_session(world, count)
     for _ in range(count):
         ScanJobFactory(session=session, scanner=scanner, status="running", attempts=1, task_id=TOKEN,
                        heartbeat_at=timezone.now())
@@ -81,8 +85,7 @@ def test_a_pump_with_nothing_waiting_admits_nothing_in_one_query(world, django_a
 
 
 def queued_jobs(world, count: int, scanner: str) -> list[int]:
-    session = ScanSessionFactory(org=world.org, status="running", stage="execution", heartbeat_at=timezone.now(),
-                                 jobs_total=count, stage_pending=count)
+    session = running_session(world, count)
     return [ScanJobFactory(session=session, scanner=scanner, status="queued").pk for _ in range(count)]
 
 
