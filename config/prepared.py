@@ -32,13 +32,25 @@ def _cursor() -> Iterator[Any]:
         yield cursor
 
 
+def _prepared_execute(cursor, sql: str, params: dict[str, Any] | list[Any]) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(sql, params, prepare=True)
+    else:
+        cursor.execute(sql, params)
+
+
 def fetchone(sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
     with _cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(sql, params, prepare=True)
-        else:
-            cursor.execute(sql, params)
+        _prepared_execute(cursor, sql, params)
         return cursor.fetchone()
+
+
+def fetchall(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
+    """Every row ``sql`` returns: prepared on PostgreSQL (for a statement whose text never changes,
+    its values all in parameters, such as arrays), Django's cursor elsewhere."""
+    with _cursor() as cursor:
+        _prepared_execute(cursor, sql, params)
+        return cursor.fetchall()
 
 
 def executemany(sql: str, rows: list[list[Any]]) -> None:

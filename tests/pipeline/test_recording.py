@@ -3,13 +3,16 @@ queries per message, and a job the watchdog took back is never overwritten by it
 
 from __future__ import annotations
 
+import psycopg
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from nodes.models import Node
 from scans.models import ScanJob, ScanSession
-from scans.pipeline.execution import _claim, _record, _target, jobs_pump
+from scans.pipeline.execution import DEFAULT_TIMEOUT, _claim, _hand_over, _record, _target, jobs_pump
+from scans.pipeline.profiles import profile_timeout
 from tests.factories import ScanJobFactory, ScanSessionFactory
 
 TOKEN = "our-claim"
@@ -53,6 +56,8 @@ def test_a_job_the_watchdog_took_back_keeps_its_new_state_and_the_others_are_rec
     counts = _record(jobs, {job.pk: outcome(job, duration=1.5) for job in jobs}, TOKEN)
 
     assert counts["succeeded"] == 2
+    session = ScanSession.objects.get(pk=jobs[0].session_id)
+    assert (session.jobs_succeeded, session.stage_pending) == (2, 1)  # the session counts only what was written
     taken_back = ScanJob.objects.get(pk=jobs[1].pk)
     assert taken_back.status == "queued" and not taken_back.raw_result
     recorded = ScanJob.objects.get(pk=jobs[0].pk)
@@ -106,3 +111,65 @@ def test_claiming_and_recording_a_message_reads_no_column_one_job_at_a_time(worl
 
         assert queries_to_claim_and_record(few, f"few-{scanner}") == queries_to_claim_and_record(many, f"many-{scanner}")
         assert set(ScanJob.objects.filter(pk__in=many).values_list("status", flat=True)) == {"succeeded"}
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """Every statement sent to PostgreSQL, whoever's cursor sends it (Django's, or a server-bound one)."""
+    sent: list[str] = []
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+
+    def counted_execute(self, query, *args, **kwargs):
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def counted_executemany(self, query, *args, **kwargs):
+        sent.append(str(query))
+        return executemany(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
+    return sent
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim and record are PostgreSQL's")
+def test_on_postgresql_a_message_is_claimed_in_two_statements_and_its_successes_recorded_in_one(world, statements):
+    job_ids = queued_jobs(world, 20, "tls")
+    statements.clear()
+
+    claimed = _claim(job_ids, TOKEN)
+    claim_statements = len(statements)
+    _record(claimed, {job.pk: outcome(job, duration=0.5) for job in claimed}, TOKEN)
+
+    assert claim_statements == 2  # the session with its profile, then the claim returning jobs and nodes
+    assert len(statements) - claim_statements == 1
+    assert [(job.pk, job.node.address) for job in claimed] == list(
+        ScanJob.objects.filter(pk__in=job_ids).order_by("pk").values_list("pk", "node__address"))
+    assert set(ScanJob.objects.filter(pk__in=job_ids).values_list("status", flat=True)) == {"succeeded"}
+    session = ScanSession.objects.get(pk=claimed[0].session_id)
+    assert (session.jobs_succeeded, session.stage_pending) == (20, 0)
+
+
+def test_a_claim_gives_each_job_its_scanners_deadline_and_leaves_a_cancelled_sessions_jobs_queued(world):
+    job_ids = queued_jobs(world, 2, "tls")
+    cancelled = queued_jobs(world, 1, "tls")
+    ScanSession.objects.filter(jobs__id__in=cancelled).update(cancel_requested=True)
+
+    claimed = _claim(job_ids + cancelled, TOKEN)
+
+    assert sorted(job.pk for job in claimed) == sorted(job_ids)
+    profile = claimed[0].session.profile
+    budget = profile_timeout(profile, "tls") if profile else DEFAULT_TIMEOUT
+    for job in ScanJob.objects.filter(pk__in=job_ids):
+        assert (job.status, job.attempts, job.task_id) == ("running", 1, TOKEN)
+        assert (job.deadline_at - job.started_at).total_seconds() == pytest.approx(budget)
+    assert ScanJob.objects.get(pk=cancelled[0]).status == "queued"
+
+
+def test_after_a_message_with_jobs_still_outstanding_and_nothing_waiting_one_query_decides(
+        world, django_assert_num_queries):
+    jobs = claimed_jobs(world, 3)  # running: outstanding, and nothing waits for admission
+
+    with django_assert_num_queries(1):
+        _hand_over(jobs[0].session, {"execution"})
+    assert ScanSession.objects.get(pk=jobs[0].session_id).stage == "execution"
