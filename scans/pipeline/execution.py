@@ -254,7 +254,7 @@ def _hand_over(session: ScanSession, stages: set[str]) -> None:
     """
     outstanding = {f"outstanding_{stage}": Exists(jobs_of_stage(session.pk, stage).filter(status__in=UNFINISHED))
                    for stage in stages}
-    flags = (Organization.objects.filter(pk=session.org_id)
+    flags = (Organization.objects.filter(pk=session.org_id).order_by()
              .annotate(waiting=Exists(_waiting_jobs(session.org_id)), **outstanding)
              .values("waiting", *outstanding).first())
     if flags is None:
@@ -540,21 +540,23 @@ def _record_successes(jobs: list[ScanJob], outcomes: dict[int, Any], token: str)
     the general path's lock does; the session counts only the rows it wrote."""
     session = jobs[0].session
     now = timezone.now()
-    raw_result = ScanJob._meta.get_field("raw_result")
+    # The rows go as one JSON document: an array of JSON texts would have each escaped into an
+    # array literal, every quote of every raw result, at some 20 ms a message.
+    rows = ScanJob._meta.get_field("raw_result").get_db_prep_save(
+        [{"id": job.pk, "raw_result": outcomes[job.pk], "error": outcomes[job.pk].get("error", "")[:2000]}
+         for job in jobs], connection)
     job_table, session_table = ScanJob._meta.db_table, ScanSession._meta.db_table
     written = {pk for (pk,) in prepared.fetchall(
         f"WITH written AS (UPDATE {job_table} j SET status = %(succeeded)s, raw_result = v.raw_result, "
         "error = v.error, finished_at = %(now)s, heartbeat_at = %(now)s "
-        "FROM unnest(%(ids)s::bigint[], %(raws)s::jsonb[], %(errors)s::text[]) AS v(id, raw_result, error) "
+        "FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, raw_result jsonb, error text) "
         "WHERE j.id = v.id AND j.status = %(running)s AND j.task_id = %(token)s RETURNING j.id), "
         f"counted AS (UPDATE {session_table} SET jobs_succeeded = jobs_succeeded + (SELECT count(*) FROM written), "
         "stage_pending = stage_pending - (SELECT count(*) FROM written), heartbeat_at = %(now)s "
         "WHERE id = %(session)s) "
         "SELECT id FROM written",
         {"succeeded": Status.SUCCEEDED, "running": Status.RUNNING, "now": now, "token": token, "session": session.pk,
-         "ids": [job.pk for job in jobs],
-         "raws": [raw_result.get_db_prep_save(outcomes[job.pk], connection) for job in jobs],
-         "errors": [outcomes[job.pk].get("error", "")[:2000] for job in jobs]},
+         "rows": rows},
     )}
     for job in jobs:
         if job.pk in written:
