@@ -433,11 +433,11 @@ def _backoff(attempt: int) -> float:
 
 
 def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[str, int]:
-    session = jobs[0].session
     if (connection.vendor == "postgresql"
             and all(job.scanner != DISCOVERY and not isinstance(outcomes[job.pk], BaseException) for job in jobs)):
         # The usual message: scanner jobs that all succeeded. Nothing to open, retry or write onto nodes.
         return _record_successes(jobs, outcomes, token)
+    session = jobs[0].session
     now = timezone.now()
     counts = {"succeeded": 0, "failed": 0, "retrying": 0, "cancelled": 0}
     succeeded_ids: set[int] = set()
@@ -461,9 +461,7 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
         for job in succeeded:
             if job.pk not in ours:
                 continue  # the watchdog took it back meanwhile: its outcome is no longer ours
-            outcome = outcomes[job.pk]
-            job.status, job.raw_result, job.error = Status.SUCCEEDED, outcome, outcome.get("error", "")[:2000]
-            job.finished_at = job.heartbeat_at = now
+            _mark_succeeded(job, outcomes[job.pk], now)
             written.append(job)
         _update_rows(ScanJob, written, ["status", "raw_result", "error", "finished_at", "heartbeat_at"])
         discovered = [job for job in written if job.scanner == DISCOVERY]
@@ -543,7 +541,7 @@ def _record_successes(jobs: list[ScanJob], outcomes: dict[int, Any], token: str)
     # The rows go as one JSON document: an array of JSON texts would have each escaped into an
     # array literal, every quote of every raw result, at some 20 ms a message.
     rows = ScanJob._meta.get_field("raw_result").get_db_prep_save(
-        [{"id": job.pk, "raw_result": outcomes[job.pk], "error": outcomes[job.pk].get("error", "")[:2000]}
+        [{"id": job.pk, "raw_result": outcomes[job.pk], "error": _success_error(outcomes[job.pk])}
          for job in jobs], connection)
     job_table, session_table = ScanJob._meta.db_table, ScanSession._meta.db_table
     written = {pk for (pk,) in prepared.fetchall(
@@ -560,13 +558,22 @@ def _record_successes(jobs: list[ScanJob], outcomes: dict[int, Any], token: str)
     )}
     for job in jobs:
         if job.pk in written:
-            outcome = outcomes[job.pk]
-            job.status, job.raw_result, job.error = Status.SUCCEEDED, outcome, outcome.get("error", "")[:2000]
-            job.finished_at = job.heartbeat_at = now
+            _mark_succeeded(job, outcomes[job.pk], now)
     _resolve_retried(jobs, written)
     counts = {"succeeded": len(written), "failed": 0, "retrying": 0, "cancelled": 0}
     logger.info("jobs.recorded", session_id=session.pk, **counts)
     return counts
+
+
+def _success_error(outcome: dict[str, Any]) -> str:
+    """What a succeeded job keeps as its error: the scanner's own note of a partial run, if any."""
+    return outcome.get("error", "")[:2000]
+
+
+def _mark_succeeded(job: ScanJob, outcome: dict[str, Any], now) -> None:
+    """The job in memory as its record wrote it."""
+    job.status, job.raw_result, job.error = Status.SUCCEEDED, outcome, _success_error(outcome)
+    job.finished_at = job.heartbeat_at = now
 
 
 def _resolve_retried(jobs: list[ScanJob], succeeded_ids: set[int]) -> None:
@@ -633,11 +640,11 @@ def _nodes_discovered(jobs: list[ScanJob], outcomes: dict[int, Any], now) -> Non
 
 
 def _update_rows(model, objects: list, fields: list[str]) -> None:
-    """Write ``fields`` of each object to its row (by primary key): one statement with its parameters
-    bound on the server, executed for every row in one round trip. ``bulk_update`` would build a CASE WHEN per row and field, and
-    building those expressions cost more CPU than writing the rows; bound on the client, every raw
-    result would be quoted into the statement's text. Values are adapted by the fields themselves,
-    as any save would."""
+    """Write ``fields`` of each object to its row (by primary key): one statement with its
+    parameters bound on the server, executed for every row in one round trip. ``bulk_update``
+    would build a CASE WHEN per row and field, and building those expressions cost more CPU than
+    writing the rows; bound on the client, every raw result would be quoted into the statement's
+    text. Values are adapted by the fields themselves, as any save would."""
     if not objects:
         return
     meta, quote = model._meta, connection.ops.quote_name

@@ -117,18 +117,15 @@ def test_claiming_and_recording_a_message_reads_no_column_one_job_at_a_time(worl
 def statements(monkeypatch):
     """Every statement sent to PostgreSQL, whoever's cursor sends it (Django's, or a server-bound one)."""
     sent: list[str] = []
-    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
 
-    def counted_execute(self, query, *args, **kwargs):
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
+    def counted(method):
+        def send(self, query, *args, **kwargs):
+            sent.append(str(query))
+            return method(self, query, *args, **kwargs)
+        return send
 
-    def counted_executemany(self, query, *args, **kwargs):
-        sent.append(str(query))
-        return executemany(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
-    monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
+    for name in ("execute", "executemany"):
+        monkeypatch.setattr(psycopg.Cursor, name, counted(getattr(psycopg.Cursor, name)))
     return sent
 
 
