@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 
 from orgs.models import Role
@@ -91,3 +92,19 @@ def catalog(db):
     from scans.catalog import CVE_FIXTURE, cve_catalog_import
 
     return cve_catalog_import(paths=[CVE_FIXTURE])
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """Every statement sent to PostgreSQL, whoever's cursor sends it (Django's, or a server-bound one)."""
+    sent: list[str] = []
+
+    def counted(method):
+        def send(self, query, *args, **kwargs):
+            sent.append(str(query))
+            return method(self, query, *args, **kwargs)
+        return send
+
+    for name in ("execute", "executemany"):
+        monkeypatch.setattr(psycopg.Cursor, name, counted(getattr(psycopg.Cursor, name)))
+    return sent

@@ -6,7 +6,8 @@ token lookup, the node list's version, a page of JSON) planning costs as much as
 the findings page's statement takes ~1.3 ms to plan and ~2 ms to run. Prepared once per
 database connection (connections live ``conn_max_age`` seconds), the plan is reused.
 Bound on the server, a large value (a scanner's raw JSON output) is sent as it is, not
-quoted into the statement's text and parsed back out of it.
+quoted into the statement's text and parsed back out of it; a statement that names a
+parameter ``%b`` gets it in binary (a long array of text: no escaping of every element).
 Other databases run the same SQL through Django's cursor.
 """
 
@@ -51,6 +52,13 @@ def fetchall(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
     with _cursor() as cursor:
         _prepared_execute(cursor, sql, params)
         return cursor.fetchall()
+
+
+def execute(sql: str, params: dict[str, Any] | list[Any]) -> int:
+    """Run a statement that returns no rows, prepared as ``fetchall``'s are; the rows it touched."""
+    with _cursor() as cursor:
+        _prepared_execute(cursor, sql, params)
+        return cursor.rowcount
 
 
 def executemany(sql: str, rows: list[list[Any]]) -> None:

@@ -50,7 +50,12 @@ class Node(models.Model):
 
     @property
     def open_ports(self) -> list[int]:
-        return sorted({s["port"] for s in self.services if "port" in s})
+        return self.ports_of(self.services)
+
+    @staticmethod
+    def ports_of(services: list[dict] | None) -> list[int]:
+        """The open ports that a node's ``services`` name (for a caller holding the column, not the node)."""
+        return sorted({s["port"] for s in services or () if "port" in s})
 
     @property
     def unreached(self) -> bool:

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config import prepared
 from scans.candidates import Coverage, FindingCandidate
 from scans.models import Finding, FindingEvent
 from scans.normalization import CONTENT_FIELDS, json_bytes, candidate_hash, finding_fingerprint, finding_values
@@ -309,16 +310,16 @@ class _PostgresWriter:
 
     @staticmethod
     def existing(*, org, keys: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
-        # Two arrays instead of thousands of placeholders: psycopg need not split a huge query,
-        # and the (org, node, fingerprint) unique index answers each pair exactly.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(f'f.{c}' for c in EXISTING_FIELDS)} FROM {Finding._meta.db_table} f "
-                "JOIN unnest(%s::bigint[], %s::varchar[]) AS k(node_id, fingerprint) "
-                "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %s",
-                [[n for n, _ in keys], [fp for _, fp in keys], org.pk],
-            )
-            return {(row[1], row[2]): dict(zip(EXISTING_FIELDS, row)) for row in cursor.fetchall()}
+        # Two arrays instead of thousands of placeholders, and the (org, node, fingerprint) unique
+        # index answers each pair exactly. Bound on the server in binary (%b): Django's cursor would
+        # quote every fingerprint into the statement's text, ~20 ms per thousand in Python.
+        rows = prepared.fetchall(
+            f"SELECT {', '.join(f'f.{c}' for c in EXISTING_FIELDS)} FROM {Finding._meta.db_table} f "
+            "JOIN unnest(%b::bigint[], %b::varchar[]) AS k(node_id, fingerprint) "
+            "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %b",
+            [[n for n, _ in keys], [fp for _, fp in keys], org.pk],
+        )
+        return {(row[1], row[2]): dict(zip(EXISTING_FIELDS, row)) for row in rows}
 
     @staticmethod
     def touch(*, ids: list[int], session, seen_at) -> None:
@@ -367,18 +368,17 @@ class _PostgresWriter:
 
     @staticmethod
     def events(*, org, events, session, seen_at) -> None:
-        """New and reopened findings' events in one INSERT ... SELECT: COPY gave the new rows no ids back."""
+        """New and reopened findings' events in one INSERT ... SELECT: COPY gave the new rows no ids back.
+        Arrays bound in binary on the server, as in ``existing``."""
         table, events_table = Finding._meta.db_table, FindingEvent._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-                f"SELECT f.id, %s, k.kind, k.from_status, k.to_status, k.reason, %s FROM {table} f "
-                "JOIN unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::text[]) "
-                "AS k(node_id, fingerprint, kind, from_status, to_status, reason) "
-                "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %s",
-                [session.pk if session is not None else None, seen_at,
-                 *([e[i] for e in events] for i in range(6)), org.pk],
-            )
+        prepared.execute(
+            f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+            f"SELECT f.id, %b, k.kind, k.from_status, k.to_status, k.reason, %b FROM {table} f "
+            "JOIN unnest(%b::bigint[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::text[]) "
+            "AS k(node_id, fingerprint, kind, from_status, to_status, reason) "
+            "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %b",
+            [session.pk if session is not None else None, seen_at, *([e[i] for e in events] for i in range(6)), org.pk],
+        )
 
     @staticmethod
     def fix(*, findings, session, seen_at) -> int:

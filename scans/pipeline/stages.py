@@ -294,24 +294,26 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
         while True:
             with transaction.atomic():
                 # Of the raw output, only the three keys read here (not the attempts and data a person
-                # reads on the job's page); of the node, what coverage needs (its address, its ports).
+                # reads on the job's page); of the node, what coverage needs (its address, its services).
+                # Rows, not model instances: building thousands of jobs and nodes was a third of the work.
                 batch = list(pending.filter(scanner=scanner).select_for_update(of=("self",))
-                             .select_related("node").only("id", "node_id", "node__address", "node__services")
                              .annotate(found=KeyTransform("findings", "raw_result"),
                                        covered=KeyTransform("coverage", "raw_result"),
-                                       complete=KeyTransform("complete", "raw_result"))[:NORMALIZE_BATCH])
+                                       complete=KeyTransform("complete", "raw_result"))
+                             .values_list("id", "node_id", "node__address", "node__services",
+                                          "found", "covered", "complete")[:NORMALIZE_BATCH])
                 if not batch:
                     break
                 items, coverage = [], {}
-                for job in batch:
-                    for data in job.found or ():
-                        items.append((job.node_id, FindingCandidate.from_dict(data)))
-                    if job.complete is None or job.complete:  # absent means complete, as before
-                        covered = [Coverage.from_dict(c) for c in job.covered or ()]
-                        coverage[job.node_id] = _merged_coverage(job, covered)
+                for _, node_id, address, services, found, covered, complete in batch:
+                    for data in found or ():
+                        items.append((node_id, FindingCandidate.from_dict(data)))
+                    if complete is None or complete:  # absent means complete, as before
+                        coverage[node_id] = _merged_coverage(address, services,
+                                                             [Coverage.from_dict(c) for c in covered or ()])
                 counts = findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
                                          complete=True, session=session)
-                ScanJob.objects.filter(pk__in=[j.pk for j in batch]).update(normalized=True)
+                ScanJob.objects.filter(pk__in=[row[0] for row in batch]).update(normalized=True)
                 ScanSession.objects.filter(pk=session.pk).update(
                     findings_new=F("findings_new") + counts.new, findings_updated=F("findings_updated") + counts.updated,
                     findings_reopened=F("findings_reopened") + counts.reopened,
@@ -319,14 +321,13 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
                 )
 
 
-def _merged_coverage(job: ScanJob, covered: list[Coverage]) -> Coverage:
-    host = job.node.address
+def _merged_coverage(address: str, services: list[dict] | None, covered: list[Coverage]) -> Coverage:
     if not covered:
         # A scanner that does not say what it covered covered the ports it was pointed at.
-        return Coverage(host=host, ports=tuple(job.node.open_ports))
+        return Coverage(host=address, ports=tuple(Node.ports_of(services)))
     if any(c.whole_host for c in covered):
-        return Coverage(host=host, whole_host=True)
-    return Coverage(host=host, ports=tuple(sorted({p for c in covered for p in c.ports})))
+        return Coverage(host=address, whole_host=True)
+    return Coverage(host=address, ports=tuple(sorted({p for c in covered for p in c.ports})))
 
 
 # --- scoring (one piece) --------------------------------------------------------------------

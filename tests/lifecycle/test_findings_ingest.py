@@ -163,17 +163,19 @@ def test_hostile_values_are_clamped_not_stored_as_given(world, node):
     assert finding.evidence["truncated"] is True
 
 
-def test_queries_per_batch_stay_constant_as_the_batch_and_table_grow(world):
+def test_queries_per_batch_stay_constant_as_the_batch_and_table_grow(world, statements):
     nodes = [NodeFactory(org=world.org) for _ in range(20)]
 
     def queries_for(rules, seen_at):
         items = [(n.pk, candidate(f"r{i}", title=f"v{seen_at.minute}" if i % 2 else "same")) for n in nodes for i in range(rules)]
+        statements.clear()
         with CaptureQueriesContext(connection) as ctx:
             findings_ingest(org=world.org, source="exposure", items=items, complete=False, seen_at=seen_at,
                             batch_size=10_000)
-        statements = [q["sql"].split()[0] for q in ctx.captured_queries]
-        inserts = statements.count("INSERT")
-        return [s for s in statements if s != "INSERT"], inserts
+        # On PostgreSQL some statements go through a server-bound cursor, which Django does not capture.
+        sent = statements if connection.vendor == "postgresql" else [q["sql"] for q in ctx.captured_queries]
+        kinds = [sql.split()[0] for sql in sent]
+        return [kind for kind in kinds if kind != "INSERT"], kinds.count("INSERT")
 
     small, small_inserts = queries_for(5, later(1))  # 100 new findings
     # Ten times the batch over a table that already holds rows, mixing new, unchanged and changed

@@ -3,7 +3,6 @@ queries per message, and a job the watchdog took back is never overwritten by it
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -111,22 +110,6 @@ def test_claiming_and_recording_a_message_reads_no_column_one_job_at_a_time(worl
 
         assert queries_to_claim_and_record(few, f"few-{scanner}") == queries_to_claim_and_record(many, f"many-{scanner}")
         assert set(ScanJob.objects.filter(pk__in=many).values_list("status", flat=True)) == {"succeeded"}
-
-
-@pytest.fixture
-def statements(monkeypatch):
-    """Every statement sent to PostgreSQL, whoever's cursor sends it (Django's, or a server-bound one)."""
-    sent: list[str] = []
-
-    def counted(method):
-        def send(self, query, *args, **kwargs):
-            sent.append(str(query))
-            return method(self, query, *args, **kwargs)
-        return send
-
-    for name in ("execute", "executemany"):
-        monkeypatch.setattr(psycopg.Cursor, name, counted(getattr(psycopg.Cursor, name)))
-    return sent
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim and record are PostgreSQL's")
