@@ -14,8 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import connection, connections, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import Model
+
+# Fields whose Python value COPY can take as it is: psycopg writes str, int, float, bool and None
+# in the form PostgreSQL reads for the column, so the field's own preparation (a conversion to
+# the same value) is skipped. A subclass may prepare differently: the class must match exactly.
+_AS_IS = frozenset({models.CharField, models.TextField, models.BooleanField, models.FloatField,
+                    models.IntegerField, models.SmallIntegerField, models.BigIntegerField,
+                    models.PositiveIntegerField, models.PositiveSmallIntegerField, models.PositiveBigIntegerField,
+                    models.ForeignKey})
 
 
 def bulk_insert(objects: Sequence[Model], *, ignore_conflicts: bool = False, update_conflicts: bool = False,
@@ -39,7 +47,9 @@ def bulk_insert(objects: Sequence[Model], *, ignore_conflicts: bool = False, upd
     table = connection.ops.quote_name(meta.db_table)
     # The wrapper itself, not the thread-local proxy: 15 fields x 3,000 rows of proxy lookups add up.
     wrapper = connections[connection.alias]
-    rows = ([f.get_db_prep_save(f.pre_save(obj, add=True), wrapper) for f in fields] for obj in objects)
+    as_is = [type(f) in _AS_IS for f in fields]
+    rows = ([getattr(obj, f.attname) if plain else f.get_db_prep_save(f.pre_save(obj, add=True), wrapper)
+             for f, plain in zip(fields, as_is)] for obj in objects)
     # No savepoint: nothing here needs undoing on its own, and a temporary table that drops on
     # commit needs a transaction around it, the caller's if there is one.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
