@@ -433,9 +433,8 @@ def _backoff(attempt: int) -> float:
 
 
 def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[str, int]:
-    if (connection.vendor == "postgresql"
-            and all(job.scanner != DISCOVERY and not isinstance(outcomes[job.pk], BaseException) for job in jobs)):
-        # The usual message: scanner jobs that all succeeded. Nothing to open, retry or write onto nodes.
+    if connection.vendor == "postgresql" and not any(isinstance(outcomes[job.pk], BaseException) for job in jobs):
+        # The usual message: jobs that all succeeded. Nothing to retry, nor to open but for nodes found down.
         return _record_successes(jobs, outcomes, token)
     session = jobs[0].session
     now = timezone.now()
@@ -465,7 +464,7 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
             written.append(job)
         _update_rows(ScanJob, written, ["status", "raw_result", "error", "finished_at", "heartbeat_at"])
         discovered = [job for job in written if job.scanner == DISCOVERY]
-        _nodes_discovered(discovered, outcomes, now)
+        _update_rows(Node, [_node_discovered(job, outcomes[job.pk], now) for job in discovered], NODE_DISCOVERED)
         for job in written:
             counts["succeeded"] += 1
             succeeded_ids.add(job.pk)
@@ -519,46 +518,56 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
                              countdown=countdown, correlation_id=session.correlation_id, **_time_limits(timeout))
     for job, kind, error in to_open:
         job_intervention_open(job=job, kind=kind, error=error)
-    for job, data in down:
-        intervention_open(
-            org=session.org, kind=Intervention.Kind.NODE_UNREACHABLE, subject=f"node:{job.node_id}",
-            title=f"{job.node} answered on none of {data.get('ports_scanned', 0)} port(s)", session=session,
-            node=job.node, context={"session": session.pk, "correlation_id": session.correlation_id,
-                                    "portscan": data.get("portscan") or {}, "error": data.get("error", "")},
-        )
+    _nodes_down_open(session, down)
     _resolve_retried(jobs, succeeded_ids)
     logger.info("jobs.recorded", session_id=session.pk, **counts)
     return counts
 
 
 def _record_successes(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[str, int]:
-    """Write succeeded scanner jobs and count them on their session in one statement (its own
-    transaction): one round trip where the general path takes five (begin, lock, write, count,
-    commit). The UPDATE's condition (running, our token) skips a job the watchdog took back, as
-    the general path's lock does; the session counts only the rows it wrote."""
+    """Write succeeded jobs (and what discovery found onto their nodes) and count them on their
+    session in one statement (its own transaction): one round trip where the general path takes
+    five or more (begin, lock, write jobs, write nodes, count, commit). The UPDATE's condition
+    (running, our token) skips a job the watchdog took back, as the general path's lock does;
+    only the nodes of jobs written are written, and the session counts only the rows written."""
     session = jobs[0].session
     now = timezone.now()
-    # The rows go as one JSON document: an array of JSON texts would have each escaped into an
+    # The rows go as JSON documents: an array of JSON texts would have each escaped into an
     # array literal, every quote of every raw result, at some 20 ms a message.
-    rows = ScanJob._meta.get_field("raw_result").get_db_prep_save(
-        [{"id": job.pk, "raw_result": outcomes[job.pk], "error": _success_error(outcomes[job.pk])}
-         for job in jobs], connection)
-    job_table, session_table = ScanJob._meta.db_table, ScanSession._meta.db_table
+    as_json = ScanJob._meta.get_field("raw_result").get_db_prep_save
+    rows = as_json([{"id": job.pk, "raw_result": outcomes[job.pk], "error": _success_error(outcomes[job.pk])}
+                    for job in jobs], connection)
+    discovered = [job for job in jobs if job.scanner == DISCOVERY]
+    # last_discovered_at is the statement's own "now": the rest of what discovery sets travels as JSON.
+    nodes = as_json([{"id": node.pk, **{name: getattr(node, name) for name in NODE_DISCOVERED
+                                        if name != "last_discovered_at"}}
+                     for node in (_node_discovered(job, outcomes[job.pk], now) for job in discovered)], connection)
+    job_table, node_table, session_table = ScanJob._meta.db_table, Node._meta.db_table, ScanSession._meta.db_table
     written = {pk for (pk,) in prepared.fetchall(
         f"WITH written AS (UPDATE {job_table} j SET status = %(succeeded)s, raw_result = v.raw_result, "
         "error = v.error, finished_at = %(now)s, heartbeat_at = %(now)s "
         "FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, raw_result jsonb, error text) "
-        "WHERE j.id = v.id AND j.status = %(running)s AND j.task_id = %(token)s RETURNING j.id), "
-        f"counted AS (UPDATE {session_table} SET jobs_succeeded = jobs_succeeded + (SELECT count(*) FROM written), "
+        "WHERE j.id = v.id AND j.status = %(running)s AND j.task_id = %(token)s RETURNING j.id, j.node_id, j.scanner), "
+        f"found AS (UPDATE {node_table} n SET services = v.services, protocols = v.protocols, state = v.state, "
+        "last_discovered_at = %(now)s, discovery_confidence = v.discovery_confidence, "
+        "discovery_evidence = v.discovery_evidence "
+        "FROM jsonb_to_recordset(%(nodes)s::jsonb) AS v(id bigint, services jsonb, protocols jsonb, state text, "
+        "discovery_confidence double precision, discovery_evidence jsonb) "
+        "WHERE n.id = v.id AND n.id IN (SELECT node_id FROM written WHERE scanner = %(discovery)s)), "
+        # Discovery jobs count towards the stage's pending jobs only, as in the general path.
+        f"counted AS (UPDATE {session_table} SET "
+        "jobs_succeeded = jobs_succeeded + (SELECT count(*) FROM written WHERE scanner <> %(discovery)s), "
         "stage_pending = stage_pending - (SELECT count(*) FROM written), heartbeat_at = %(now)s "
         "WHERE id = %(session)s) "
         "SELECT id FROM written",
         {"succeeded": Status.SUCCEEDED, "running": Status.RUNNING, "now": now, "token": token, "session": session.pk,
-         "rows": rows},
+         "discovery": DISCOVERY, "rows": rows, "nodes": nodes},
     )}
     for job in jobs:
         if job.pk in written:
             _mark_succeeded(job, outcomes[job.pk], now)
+    _nodes_down_open(session, [(job, outcomes[job.pk]) for job in discovered
+                               if job.pk in written and job.node.state != Node.State.UP])
     _resolve_retried(jobs, written)
     counts = {"succeeded": len(written), "failed": 0, "retrying": 0, "cancelled": 0}
     logger.info("jobs.recorded", session_id=session.pk, **counts)
@@ -620,23 +629,33 @@ def _session_counted(session_id: int, execution: dict[str, int], discovery: int,
     ScanSession.objects.filter(pk=session_id).update(**changes)
 
 
-def _nodes_discovered(jobs: list[ScanJob], outcomes: dict[int, Any], now) -> None:
-    """Write what discovery found onto each job's node (one UPDATE for them all); a node where
-    nothing answered is marked down."""
-    nodes = []
-    for job in jobs:
-        data = outcomes[job.pk]
-        node = job.node
-        protocols = data.get("protocols") or []
-        node.services = data.get("services") or []
-        node.protocols = sorted({p["protocol"] for p in protocols})
-        node.state = Node.State.UP if data.get("open_ports") else Node.State.DOWN
-        node.last_discovered_at = now
-        node.discovery_confidence = max((p["confidence"] for p in protocols), default=None)
-        node.discovery_evidence = {"protocols": protocols, "portscan": data.get("portscan") or {}}
-        nodes.append(node)
-    _update_rows(Node, nodes, ["services", "protocols", "state", "last_discovered_at", "discovery_confidence",
-                               "discovery_evidence"])
+NODE_DISCOVERED = ["services", "protocols", "state", "last_discovered_at", "discovery_confidence",
+                   "discovery_evidence"]
+
+
+def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> Node:
+    """The job's node with what discovery found set on it (``NODE_DISCOVERED``), in memory; a node
+    where nothing answered is down."""
+    node = job.node
+    protocols = data.get("protocols") or []
+    node.services = data.get("services") or []
+    node.protocols = sorted({p["protocol"] for p in protocols})
+    node.state = Node.State.UP if data.get("open_ports") else Node.State.DOWN
+    node.last_discovered_at = now
+    node.discovery_confidence = max((p["confidence"] for p in protocols), default=None)
+    node.discovery_evidence = {"protocols": protocols, "portscan": data.get("portscan") or {}}
+    return node
+
+
+def _nodes_down_open(session: ScanSession, down: list[tuple[ScanJob, dict[str, Any]]]) -> None:
+    """A node_unreachable intervention for each node discovery found nothing answering on."""
+    for job, data in down:
+        intervention_open(
+            org=session.org, kind=Intervention.Kind.NODE_UNREACHABLE, subject=f"node:{job.node_id}",
+            title=f"{job.node} answered on none of {data.get('ports_scanned', 0)} port(s)", session=session,
+            node=job.node, context={"session": session.pk, "correlation_id": session.correlation_id,
+                                    "portscan": data.get("portscan") or {}, "error": data.get("error", "")},
+        )
 
 
 def _update_rows(model, objects: list, fields: list[str]) -> None:

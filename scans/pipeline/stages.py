@@ -124,8 +124,8 @@ def discovery_fan_out(session: ScanSession) -> None:
             chosen.append(node)
     attempts = profile_max_attempts(session.profile)
     with transaction.atomic():
-        bulk_insert([ScanJob(session=session, node=node, scanner=DISCOVERY, max_attempts=attempts) for node in chosen],
-                    ignore_conflicts=True)
+        bulk_insert([ScanJob(session=session, node_id=node.pk, scanner=DISCOVERY, max_attempts=attempts)
+                     for node in chosen], ignore_conflicts=True)
         Node.objects.filter(pk__in=[n.pk for n in chosen]).update(last_scanned_at=timezone.now())
         jobs = jobs_of_stage(session.pk, Stage.DISCOVERY)
         changes: dict[str, Any] = {"nodes_total": jobs.count(), "stage_pending": jobs.filter(status__in=UNFINISHED).count(),
@@ -319,6 +319,8 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
                     findings_reopened=F("findings_reopened") + counts.reopened,
                     findings_fixed=F("findings_fixed") + counts.fixed, heartbeat_at=timezone.now(),
                 )
+            if len(batch) < NORMALIZE_BATCH:
+                break  # that was the last of this scanner's jobs in this part: no transaction to find none
 
 
 def _merged_coverage(address: str, services: list[dict] | None, covered: list[Coverage]) -> Coverage:

@@ -81,6 +81,20 @@ def test_discovery_results_are_written_onto_their_nodes_and_a_silent_node_is_dow
     assert down_node.interventions.filter(kind="node_unreachable").count() == 1
 
 
+def test_a_discovery_job_the_watchdog_took_back_leaves_its_node_alone_and_discovery_counts_only_as_pending(world):
+    kept, taken = claimed_jobs(world, 2, scanner="discovery")
+    ScanJob.objects.filter(pk=taken.pk).update(status="queued", task_id="")  # requeued by the watchdog
+    found = {"open_ports": [22], "services": [{"host": "x", "port": 22, "service": "ssh"}], "protocols": []}
+
+    _record([kept, taken], {kept.pk: outcome(kept, **found), taken.pk: outcome(taken, **found)}, TOKEN)
+
+    assert Node.objects.get(pk=kept.node_id).state == Node.State.UP
+    untouched = Node.objects.get(pk=taken.node_id)
+    assert (untouched.state, untouched.services, untouched.last_discovered_at) == (Node.State.UNKNOWN, [], None)
+    session = ScanSession.objects.get(pk=kept.session_id)
+    assert (session.jobs_succeeded, session.stage_pending) == (0, 1)  # discovery is not one of the session's jobs
+
+
 def test_a_pump_with_nothing_waiting_admits_nothing_in_one_query(world, django_assert_num_queries):
     claimed_jobs(world, 3)  # running: nothing waits for admission
 
@@ -128,6 +142,19 @@ def test_on_postgresql_a_message_is_claimed_in_two_statements_and_its_successes_
     assert set(ScanJob.objects.filter(pk__in=job_ids).values_list("status", flat=True)) == {"succeeded"}
     session = ScanSession.objects.get(pk=claimed[0].session_id)
     assert (session.jobs_succeeded, session.stage_pending) == (20, 0)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement record is PostgreSQL's")
+def test_on_postgresql_a_discovery_message_writes_its_jobs_and_nodes_in_one_statement(world, statements):
+    jobs = claimed_jobs(world, 20, scanner="discovery")
+    service = {"host": "x", "port": 443, "service": "https", "tls": True}
+    statements.clear()
+
+    _record(jobs, {job.pk: outcome(job, open_ports=[443], services=[service], protocols=[]) for job in jobs}, TOKEN)
+
+    assert len(statements) == 1
+    assert set(Node.objects.filter(jobs__in=jobs).values_list("state", flat=True)) == {Node.State.UP}
+    assert all(node.services == [service] and node.last_discovered_at for node in Node.objects.filter(jobs__in=jobs))
 
 
 def test_a_claim_gives_each_job_its_scanners_deadline_and_leaves_a_cancelled_sessions_jobs_queued(world):
