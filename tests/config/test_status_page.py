@@ -66,11 +66,13 @@ def test_the_presence_thread_keeps_beating_after_a_failed_write(monkeypatch, tra
     monkeypatch.setattr(operations, "PRESENCE_SECONDS", 0.05)
     thread = worker_presence_start(hostname="celery@flaky", queues=["scans"], concurrency=1)
     try:
+        # Watch the thread's calls, not the table: on SQLite a read while the thread writes meets
+        # "table is locked". A third call means the second, a real write, has finished.
         for _ in range(100):
-            if WorkerHeartbeat.objects.filter(hostname="celery@flaky").exists():
+            if len(calls) >= 3:
                 break
             thread.stop.wait(0.05)
     finally:
         thread.stop.set()
         thread.join(2)
-    assert len(calls) >= 2 and WorkerHeartbeat.objects.filter(hostname="celery@flaky").exists()
+    assert len(calls) >= 3 and WorkerHeartbeat.objects.filter(hostname="celery@flaky").exists()

@@ -48,8 +48,11 @@ def first_update_fails():
 def wait_for(condition, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():
-            return True
+        try:
+            if condition():
+                return True
+        except OperationalError:  # SQLite: the heartbeat thread holds the table this instant
+            pass
         time.sleep(0.05)
     return False
 
