@@ -161,7 +161,7 @@ def node_row(row: dict) -> dict:
     return {
         "id": row["id"], "address": row["address"], "name": row["name"], "hostname": row["hostname"],
         "resolved_ip": row["resolved_ip"], "state": row["state"], "enabled": row["enabled"], "tags": row["tags"],
-        "protocols": row["protocols"], "open_ports": sorted({s["port"] for s in row["services"] or () if "port" in s}),
+        "protocols": row["protocols"], "open_ports": Node.ports_of(row["services"]),
         "last_discovered_at": _iso(row["last_discovered_at"]), "last_scanned_at": _iso(row["last_scanned_at"]),
         "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]), "snapshot": snapshot,
     }

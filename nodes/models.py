@@ -54,8 +54,9 @@ class Node(models.Model):
 
     @staticmethod
     def ports_of(services: list[dict] | None) -> list[int]:
-        """The open ports that a node's ``services`` name (for a caller holding the column, not the node)."""
-        return sorted({s["port"] for s in services or () if "port" in s})
+        """The open ports that a node's ``services`` name (for a caller holding the column, not the
+        node). An entry that is not an observation (a hand-edited row) names none."""
+        return sorted({s["port"] for s in services or () if isinstance(s, dict) and "port" in s})
 
     @property
     def unreached(self) -> bool:

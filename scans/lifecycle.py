@@ -323,12 +323,12 @@ class _PostgresWriter:
 
     @staticmethod
     def touch(*, ids: list[int], session, seen_at) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Finding._meta.db_table} SET last_seen = %s, last_session_id = %s, times_seen = times_seen + 1 "
-                "WHERE id = ANY(%s)",
-                [seen_at, session.pk if session is not None else None, ids],
-            )
+        # A rescan's usual statement (most findings unchanged): the ids bound in binary, as in ``existing``.
+        prepared.execute(
+            f"UPDATE {Finding._meta.db_table} SET last_seen = %b, last_session_id = %b, times_seen = times_seen + 1 "
+            "WHERE id = ANY(%b::bigint[])",
+            [seen_at, session.pk if session is not None else None, ids],
+        )
 
     @classmethod
     def insert(cls, *, org, rows, session, seen_at) -> None:

@@ -214,7 +214,7 @@ def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, sess
                                      counts=node_counts, created_at=now))
         snapshots.append(NodeSnapshot(
             node_id=node_id, org=org, score=score, grade=grade, **node_counts,
-            open_ports=sorted({s["port"] for s in services or () if isinstance(s, dict) and "port" in s}),
+            open_ports=Node.ports_of(services),
             protocols=list(protocols or ()), open_interventions=open_interventions.get(node_id, 0),
             last_scan_status=scan_status, last_scan_at=now if scan_status else None, updated_at=now,
         ))
