@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from interventions.models import Intervention
-from nodes.access import one_or_404, pk_or_404
+from orgs.access import one_or_404, pk_or_404
 
 
 def intervention_for(membership, intervention_id) -> Intervention:

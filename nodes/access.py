@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import Http404
-
 from nodes.models import Node
+from orgs.access import one_or_404, pk_or_404
 
 
 def node_for(membership, node_id) -> Node:
@@ -13,22 +12,3 @@ def node_for(membership, node_id) -> Node:
     ``membership`` is anything with an ``org``: a console Membership or the API token's principal.
     """
     return one_or_404(Node.objects.select_related("snapshot").filter(org=membership.org, pk=pk_or_404(node_id)), "node")
-
-
-def pk_or_404(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404("No such object") from None
-
-
-def one_or_404(queryset, what: str):
-    """The row of a primary-key lookup, or 404 naming ``what``.
-
-    ``get()`` rather than ``first()``: no ORDER BY to compile and run for a single row — this
-    is on every detail page and detail call.
-    """
-    try:
-        return queryset.get()
-    except queryset.model.DoesNotExist:
-        raise Http404(f"No such {what}") from None

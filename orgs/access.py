@@ -38,3 +38,25 @@ def managing_membership_for(user, slug: str) -> Membership:
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
+
+
+# Every app's access helpers are built on these two: a URL's id, then the one row it names.
+
+
+def pk_or_404(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404("No such object") from None
+
+
+def one_or_404(queryset, what: str):
+    """The row of a primary-key lookup, or 404 naming ``what``.
+
+    ``get()`` rather than ``first()``: no ORDER BY to compile and run for a single row — this
+    is on every detail page and detail call.
+    """
+    try:
+        return queryset.get()
+    except queryset.model.DoesNotExist:
+        raise Http404(f"No such {what}") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodes.access import one_or_404, pk_or_404
+from orgs.access import one_or_404, pk_or_404
 from reports.models import Report
 
 
