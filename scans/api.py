@@ -25,9 +25,8 @@ from config.api_conventions import (
 from config.api_conventions import iso as _iso
 from config.api_conventions import sql_iso
 from config.api_errors import problem_response
-from nodes.access import pk_or_404
 from nodes.models import Node
-from orgs.access import client_ip
+from orgs.access import client_ip, pk_or_404
 from orgs.concurrency import StaleVersionError
 from orgs.idempotency import idempotent
 from orgs.permissions import principal_for
