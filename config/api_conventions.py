@@ -1,4 +1,4 @@
-"""The API's shared conventions: rendering, pagination, throttling, versions (ETag), schema helpers.
+"""The API's shared conventions: rendering, pagination, versions (ETag), schema helpers.
 
 Each app's ``api.py`` builds on these so every endpoint behaves the same way; see the
 README's API section for what a client sees.
@@ -6,26 +6,18 @@ README's API section for what a client sees.
 
 from __future__ import annotations
 
-import time
 from datetime import timezone as dt_timezone
 from typing import Any
 
 import django_filters
 import orjson
-import structlog
 from django import forms
-from django.conf import settings
-from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCacheClient
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import pagination, renderers, throttling
+from rest_framework import pagination, renderers
 from rest_framework.exceptions import ValidationError
-from redis.exceptions import RedisError
 
 from config.api_errors import problem_response
-
-logger = structlog.get_logger(__name__)
 
 # --- rendering ------------------------------------------------------------------------------
 
@@ -73,84 +65,6 @@ class IdCursorPagination(pagination.CursorPagination):
 
 class IdAscendingCursorPagination(IdCursorPagination):
     ordering = "id"
-
-
-# --- throttling -----------------------------------------------------------------------------
-
-
-def _redis_client():
-    """The default cache's Redis client, or None on the embedded default (local memory)."""
-    backend = getattr(cache, "_cache", None)
-    return backend.get_client(write=True) if isinstance(backend, RedisCacheClient) else None
-
-
-def _parse_rate(rate: str | None) -> tuple[int, int] | None:
-    if not rate or rate.strip().lower() in {"off", "none", "0"}:
-        return None
-    count, _, period = rate.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[0].lower()]
-    return int(count), seconds
-
-
-class PrincipalRateThrottle(throttling.BaseThrottle):
-    """``WATCHPOST_API_THROTTLE_RATE`` requests per window per token (or console user).
-
-    A fixed window counted with ``incr`` in the Django cache — Redis when REDIS_URL
-    is set, so every web worker shares the count; local memory on the embedded default.
-    O(1) per request whatever the rate (DRF's SimpleRateThrottle keeps a list of every
-    request's timestamp, which grows with the rate). Over the limit → 429 with Retry-After.
-    """
-
-    cache_prefix = "api-throttle"
-
-    def allow_request(self, request, view) -> bool:
-        rate = _parse_rate(getattr(settings, "WATCHPOST_API_THROTTLE_RATE", None))
-        if rate is None:
-            return True
-        limit, window = rate
-        key = self._identity(request)
-        now = time.time()
-        window_start = int(now // window) * window
-        cache_key = f"{self.cache_prefix}:{key}:{window}:{window_start}"
-        try:
-            count = self._count(cache_key, window)
-        except (RedisError, OSError):
-            # Fail open: an unreachable cache must not take the API down with it; the outage
-            # shows in the logs (and in Redis's own monitoring), not as 500s to every caller.
-            logger.warning("api.throttle_unavailable", exc_info=True)
-            return True
-        self._wait = max(1, int(window_start + window - now + 0.999))
-        return count <= limit
-
-    @staticmethod
-    def _count(cache_key: str, window: int) -> int:
-        client = _redis_client()
-        if client is not None:
-            # One round trip: start the window's counter if it is new, then count this request.
-            key = cache.make_and_validate_key(cache_key)
-            pipe = client.pipeline(transaction=False)
-            pipe.set(key, 0, ex=window + 1, nx=True)
-            pipe.incr(key)
-            return pipe.execute()[1]
-        try:
-            return cache.incr(cache_key)  # the window's counter exists but for its first request
-        except ValueError:
-            if cache.add(cache_key, 1, timeout=window + 1):
-                return 1
-            return cache.incr(cache_key)  # another worker started the window meanwhile
-
-    def wait(self) -> float:
-        return getattr(self, "_wait", 1)
-
-    @staticmethod
-    def _identity(request) -> str:
-        from orgs.models import ApiToken
-
-        if isinstance(request.auth, ApiToken):
-            return f"token:{request.auth.pk}"
-        if request.user is not None and request.user.is_authenticated:
-            return f"user:{request.user.pk}"
-        return f"ip:{request.META.get('REMOTE_ADDR', '')}"
 
 
 # --- versions: ETag / If-Match --------------------------------------------------------------

@@ -269,7 +269,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.WatchpostAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["config.api_conventions.FastJSONRenderer"],
-    "DEFAULT_THROTTLE_CLASSES": ["config.api_conventions.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["orgs.throttling.PrincipalRateThrottle"],
     # Every error is an RFC 9457 problem (config.api_errors).
     "EXCEPTION_HANDLER": "config.api_errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

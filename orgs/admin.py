@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from config.admin_audit import AuditedAdmin
+from orgs.admin_audit import AuditedAdmin
 from orgs.models import (
     ApiToken,
     AuditEvent,
