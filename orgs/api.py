@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_conventions import FilterSet, IdFilter, PageNumberPagination, UtcDateTimeFilter, api_operation, example
-from nodes.models import Node
 from orgs.models import AuditEvent
 from orgs.permissions import CanReadAudit, OrganizationMember, principal_for
 
@@ -54,7 +53,7 @@ class OrganizationView(APIView):
             "scope_hostnames": org.scope_hostnames,
             "default_profile": org.default_profile.slug if org.default_profile_id else None,
             "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
-            "node_count": Node.objects.filter(org=org).count(),
+            "node_count": org.nodes.count(),
             "score": latest.score if latest else None, "grade": latest.grade if latest else None,
             "role": principal.role,
             "token": {"id": token.pk, "name": token.name, "access": token.access, "prefix": token.prefix}

@@ -11,7 +11,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db.models import Q
 from django.utils import timezone
 
-from orgs.models import ApiToken, Role
+from orgs.models import ApiToken, Organization, Role
 from orgs.schedules import ScheduleError, parse_crontab
 from orgs.scope import ScopeError, parse_networks, parse_scope
 
@@ -61,10 +61,11 @@ class SettingsForm(forms.Form):
         help_text="A node scanned less than this long ago is skipped by the next session.")
 
     def __init__(self, *args, org, **kwargs):
-        from scans.models import ScanProfile
-
         super().__init__(*args, **kwargs)
-        self.fields["default_profile"].queryset = ScanProfile.objects.filter(Q(org=None) | Q(org=org)).order_by("name")
+        # The scan profiles it may choose, the built-in ones and its own: the model is the one the
+        # organization's foreign key names (scans sits above orgs and is not imported here).
+        profiles = Organization._meta.get_field("default_profile").related_model.objects
+        self.fields["default_profile"].queryset = profiles.filter(Q(org=None) | Q(org=org)).order_by("name")
 
     @classmethod
     def initial_for(cls, org) -> dict:
