@@ -18,8 +18,8 @@ from config.api_errors import api_not_found
 from interventions import api as interventions_api
 from nodes import api as nodes_api
 from orgs import api as orgs_api
-from orgs import webhook_api
 from reports import api as reports_api
+from reports.webhooks import api as webhook_api
 from scans import api as scans_api
 
 DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}

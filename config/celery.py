@@ -32,6 +32,7 @@ app.conf.worker_hijack_root_logger = False
 # Django's own rule instead: reuse a connection for CONN_MAX_AGE, drop it once broken.
 app.conf.CELERY_DB_REUSE_MAX = 1000
 app.autodiscover_tasks()
+app.autodiscover_tasks(["reports.webhooks"])  # a package of its own inside reports
 
 REQUEST_ID_HEADER = "request_id"
 

@@ -3,7 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import health, metrics, status
+from orgs import urls as org_urls
 from orgs import views as org_views
+from reports.webhooks import urls as webhook_urls
 
 urlpatterns = [
     path("", org_views.home, name="home"),
@@ -20,7 +22,9 @@ urlpatterns = [
     path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("invitations/<str:token>/signup/", org_views.invitation_signup, name="invitation_signup"),
     # Console: each app owns its pages under the organization.
-    path("o/<slug:slug>/", include("orgs.urls")),
+    # The organization's namespace ("orgs:...") also holds its webhook settings, whose pages the
+    # reporting stage owns (reports.webhooks): same place, same names, from the app above.
+    path("o/<slug:slug>/", include(([*org_urls.urlpatterns, *webhook_urls.urlpatterns], org_urls.app_name))),
     path("o/<slug:slug>/nodes/", include("nodes.urls")),
     path("o/<slug:slug>/", include("scans.urls")),  # sessions/ and findings/
     path("o/<slug:slug>/interventions/", include("interventions.urls")),

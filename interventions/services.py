@@ -16,8 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from interventions.models import Intervention
-from orgs import webhooks
 from orgs.audit import audit_record
+from orgs.events import INTERVENTION_OPENED, event_publish
 from orgs.concurrency import StaleVersionError
 
 logger = structlog.get_logger(__name__)
@@ -74,7 +74,7 @@ def intervention_open(
                 continue  # someone opened it between our read and our insert: bump theirs
             audit_record(org=org, verb="intervention.opened", target=intervention,
                          changes={"state": [None, State.OPEN], "kind": kind, "subject": subject})
-            webhooks.intervention_opened(intervention=intervention)  # published on commit
+            event_publish(INTERVENTION_OPENED, intervention=intervention)  # subscribers write in this transaction
             logger.info("intervention.opened", intervention_id=intervention.pk, kind=kind, subject=subject)
             return intervention
     raise RuntimeError(f"could not open or bump the intervention for {subject} ({kind})")
@@ -144,9 +144,10 @@ def _close(*, intervention: Intervention, to: str, by, note: str, expected_versi
 JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE)
 
 # What a retry does, by intervention kind, registered by the app that owns the failed work
-# (the pipeline registers its kinds in ScansConfig.ready()). Interventions never import that
-# app: the dependency reads one way, the pipeline → interventions. A handler queues the work
-# inside the retry's transaction, or raises InterventionTransitionError saying why it cannot.
+# (the pipeline registers its kinds in ScansConfig.ready(), webhooks theirs in ReportsConfig's).
+# Interventions never import those apps: the dependency reads one way, pipeline → interventions.
+# A handler queues the work inside the retry's transaction, or raises InterventionTransitionError
+# saying why it cannot.
 RETRY_HANDLERS: dict[str, Callable[..., None]] = {}
 
 
@@ -164,10 +165,10 @@ def intervention_retryable(intervention: Intervention) -> bool:
     """
     if not intervention.is_unresolved or intervention.kind == Kind.IMPORT_REJECTED:
         return False
-    if intervention.kind == Kind.WEBHOOK_FAILING:  # its retry resumes the endpoint it names
-        return bool((intervention.context or {}).get("endpoint_id"))
     if intervention.kind not in RETRY_HANDLERS:
         return False
+    if intervention.kind == Kind.WEBHOOK_FAILING:  # its retry resumes the endpoint it names
+        return bool((intervention.context or {}).get("endpoint_id"))
     if intervention.kind in JOB_KINDS:
         return intervention.job_id is not None
     return intervention.job_id is not None or intervention.session_id is not None
@@ -196,9 +197,7 @@ def intervention_retry(*, intervention: Intervention, by, expected_version: int 
         Intervention.objects.filter(pk=intervention.pk).update(retry_count=F("retry_count") + 1,
                                                                last_retry_at=timezone.now(),
                                                                version=F("version") + 1)
-        if intervention.kind == Kind.WEBHOOK_FAILING:  # resumes the endpoint; held deliveries go out
-            webhooks.webhook_endpoint_resume_for_intervention(intervention=intervention, by=by, token=token)
-        elif intervention.kind in RETRY_HANDLERS:
+        if intervention.kind in RETRY_HANDLERS:
             RETRY_HANDLERS[intervention.kind](intervention=intervention, by=by, token=token)
         else:
             raise InterventionTransitionError(f"Interventions of kind {intervention.kind} cannot be retried.")

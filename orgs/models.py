@@ -218,7 +218,7 @@ class AuditEvent(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """Where an organization wants events sent (orgs.webhooks signs and delivers them)."""
+    """Where an organization wants events sent (reports.webhooks signs and delivers them)."""
 
     class Event(models.TextChoices):
         SESSION_FINISHED = "session.finished", "Session finished"

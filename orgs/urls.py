@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orgs import views, webhook_views
+from orgs import views
 
 app_name = "orgs"
 
@@ -19,13 +19,4 @@ urlpatterns = [
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("audit/", views.audit, name="audit"),
     path("audit/export.csv", views.audit_export, name="audit_export"),
-    path("settings/webhooks/", webhook_views.webhooks_list, name="webhooks"),
-    path("settings/webhooks/new/", webhook_views.webhook_create, name="webhook_create"),
-    path("settings/webhooks/<int:endpoint_id>/", webhook_views.webhook_detail, name="webhook_detail"),
-    path("settings/webhooks/<int:endpoint_id>/edit/", webhook_views.webhook_update, name="webhook_update"),
-    path("settings/webhooks/<int:endpoint_id>/pause/", webhook_views.webhook_pause, name="webhook_pause"),
-    path("settings/webhooks/<int:endpoint_id>/resume/", webhook_views.webhook_resume, name="webhook_resume"),
-    path("settings/webhooks/<int:endpoint_id>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
-    path("settings/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver/", webhook_views.webhook_redeliver,
-         name="webhook_redeliver"),
 ]

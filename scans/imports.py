@@ -34,8 +34,8 @@ from config.request_id import current_request_id
 from interventions.models import Intervention
 from interventions.services import intervention_open
 from nodes.models import Node, NodeSnapshot
-from orgs import webhooks
 from orgs.audit import audit_record
+from orgs.events import SESSION_FINISHED, event_publish
 from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
 from scans.candidates import Coverage, FindingCandidate, ImportResult
 from scans.fingerprinting import SOURCE as CVE_SOURCE
@@ -350,7 +350,7 @@ def _session_finish(*, session: ScanSession, report: ImportReport, started) -> N
         "status", "stage", "jobs_succeeded", "findings_new", "findings_updated", "findings_reopened",
         "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",
     ])
-    webhooks.session_finished(session=session)  # session.finished and finding.new, published on commit
+    event_publish(SESSION_FINISHED, session=session)  # subscribers write in this transaction
 
 
 def _existing_nodes(*, org, hosts: list[str]) -> dict[str, int]:

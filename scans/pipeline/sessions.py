@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from config.request_id import current_request_id
 from nodes.services import node_get_or_create
-from orgs import webhooks
 from orgs.audit import audit_record
+from orgs.events import SESSION_FINISHED, event_publish
 from orgs.models import Organization
 from orgs.scope import ScopeError, resolve_and_check
 from scans.models import ScanJob, ScanSession
@@ -255,7 +255,7 @@ def session_finish(*, session_id: int, error: str = "") -> ScanSession:
         session.stage_deadline_at = None
         session.summary = {**(session.summary or {}), **session_summary(session=session)}
         session.save(update_fields=["status", "finished_at", "stage", "stage_deadline_at", "summary", "error"])
-        webhooks.session_finished(session=session)  # session.finished and finding.new, published on commit
+        event_publish(SESSION_FINISHED, session=session)  # subscribers write in this transaction
     logger.info("session.finished", session_id=session_id, status=status)
     return session
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD
-from orgs import webhooks
 from orgs.models import WebhookDelivery, WebhookEndpoint
+from reports.webhooks import services as webhooks
 from tests.e2e.conftest import browser, page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from interventions.models import Intervention
 from interventions.services import intervention_open
-from orgs import webhooks
 from orgs.models import AuditEvent, WebhookDelivery, WebhookEndpoint
+from reports.webhooks import services as webhooks
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from orgs import webhooks
 from orgs.models import WebhookDelivery
+from reports.webhooks import services as webhooks
 from scans.models import ScanSession
 from scans.pipeline.sessions import session_finish
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from orgs import webhooks
 from orgs.models import WebhookDelivery
+from reports.webhooks import services as webhooks
 from scans.lab.tls import CertFactory, modern_server_context
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orgs import webhooks
 from orgs.models import WebhookDelivery, WebhookEndpoint
+from reports.webhooks import services as webhooks
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory
 

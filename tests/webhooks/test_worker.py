@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 
 from interventions.models import Intervention
-from orgs import webhooks
 from orgs.models import WebhookDelivery
+from reports.webhooks import services as webhooks
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory
 from tests.integration.conftest import Worker

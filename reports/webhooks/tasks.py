@@ -1,10 +1,14 @@
-"""Celery adapters for webhooks, on the ``reports`` queue (config.celery routes ``orgs.tasks.webhook_*``)."""
+"""Celery adapters for webhooks, on the ``reports`` queue.
+
+The tasks keep the names they were first published under (``orgs.tasks.webhook_*``, routed by
+that name in config.celery): queued messages and beat's periodic task rows carry them.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from orgs.webhooks import webhook_deliver, webhook_deliveries_sweep
+from reports.webhooks.services import webhook_deliver, webhook_deliveries_sweep
 
 
 @shared_task(name="orgs.tasks.webhook_deliver", acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)

@@ -1,5 +1,9 @@
 """Webhooks: endpoints an organization manages, the events it is sent, signing and delivery.
 
+The deliveries are made of domain events (``orgs.events``) the lower layers publish: this
+module subscribes to them in ``webhooks_connect``, called from ``ReportsConfig.ready()``, so
+no lower layer imports webhooks.
+
 Events (``WebhookEndpoint.Event``):
 
 - ``session.finished`` — a scan session (or an import) finished, with its outcome and counts;
@@ -8,7 +12,7 @@ Events (``WebhookEndpoint.Event``):
   the list (at most ``WATCHPOST_WEBHOOK_FINDINGS_MAX``, with the total and ``truncated``);
 - ``intervention.opened`` — an operational failure was handed to a person.
 
-Where an event happens, its deliveries are written as rows in the same transaction (an outbox:
+Where an event is published, its deliveries are written as rows in the same transaction (an outbox:
 no event is lost if the process dies after commit) and published to the ``reports`` queue on
 commit. With no endpoint configured the hook costs one indexed query and nothing else. The
 ``finding.new`` list is read by the worker before the first attempt (then kept, so retries send
@@ -53,9 +57,20 @@ from django.db.models import Count, F, Q
 from django.http import Http404
 from django.utils import timezone
 
+from config.celery import app
+from interventions.models import Intervention
+from interventions.services import (
+    InterventionTransitionError,
+    intervention_dismiss,
+    intervention_open,
+    intervention_resolve,
+    retry_handler_register,
+)
+from orgs import events
 from orgs.audit import audit_record
 from orgs.models import WebhookDelivery, WebhookEndpoint
 from orgs.scope import ScopeError, resolve_and_check
+from scans.models import Finding
 
 logger = structlog.get_logger(__name__)
 
@@ -65,7 +80,7 @@ Status = WebhookDelivery.Status
 SIGNATURE_HEADER = "Watchpost-Signature"
 EVENT_HEADER = "Watchpost-Event"
 DELIVERY_HEADER = "Watchpost-Delivery"
-DELIVER_TASK = "orgs.tasks.webhook_deliver"
+DELIVER_TASK = "orgs.tasks.webhook_deliver"  # reports.webhooks.tasks; the name queued messages carry
 BUILD_KEY = "_build"  # in a payload's data: filled in by the worker before the first attempt
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
 INTERVENTION_SUBJECT = "webhook:{pk}"
@@ -307,8 +322,6 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, by=None, token=None, i
 
 def webhook_endpoint_resume_for_intervention(*, intervention, by=None, token=None) -> int:
     """"Retry" on a ``webhook_failing`` intervention: resume its endpoint (which resolves it)."""
-    from interventions.services import InterventionTransitionError
-
     endpoint = WebhookEndpoint.objects.filter(org_id=intervention.org_id,
                                               pk=_row_id(intervention.context.get("endpoint_id"))).first()
     if endpoint is None:
@@ -335,9 +348,6 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery, by=None, token=None
 
 
 def _intervention_close(*, endpoint: WebhookEndpoint, by, note: str, dismiss: bool = False) -> None:
-    from interventions.models import Intervention
-    from interventions.services import InterventionTransitionError, intervention_dismiss, intervention_resolve
-
     close = intervention_dismiss if dismiss else intervention_resolve
     for intervention in Intervention.objects.unresolved().filter(
             subject=INTERVENTION_SUBJECT.format(pk=endpoint.pk), kind=Intervention.Kind.WEBHOOK_FAILING):
@@ -378,8 +388,16 @@ def _deliveries_create(endpoints: list[WebhookEndpoint], event: str, data_for: C
     return created
 
 
+def webhooks_connect() -> None:
+    """Subscribe to the domain events deliveries are made of, and say what retrying a failing
+    endpoint's intervention does (resume it). Called once, from ``ReportsConfig.ready()``."""
+    events.event_subscribe(events.SESSION_FINISHED, session_finished)
+    events.event_subscribe(events.INTERVENTION_OPENED, intervention_opened)
+    retry_handler_register(kinds=[Intervention.Kind.WEBHOOK_FAILING], handler=webhook_endpoint_resume_for_intervention)
+
+
 def session_finished(*, session) -> list[WebhookDelivery]:
-    """Hook for a finished session or import: ``session.finished``, then ``finding.new`` if any were new."""
+    """On a finished session or import: ``session.finished``, then ``finding.new`` if any were new."""
     endpoints = [e for e in WebhookEndpoint.objects.filter(org_id=session.org_id)
                  if Event.SESSION_FINISHED in e.events or Event.FINDING_NEW in e.events]
     if not endpoints:
@@ -397,7 +415,7 @@ def session_finished(*, session) -> list[WebhookDelivery]:
 
 
 def intervention_opened(*, intervention) -> list[WebhookDelivery]:
-    """Hook for a newly opened intervention (not a bump of one already open)."""
+    """On a newly opened intervention (not a bump of one already open)."""
     endpoints = _subscribed(intervention.org_id, Event.INTERVENTION_OPENED)
     if not endpoints:
         return []
@@ -428,8 +446,6 @@ def _session_data(session) -> dict[str, Any]:
 
 def _new_findings_data(*, org_id: int, session_id: int, trigger: str, min_severity: str) -> dict[str, Any] | None:
     """The session's new findings at or above ``min_severity``, most severe first; None when there are none."""
-    from scans.models import Finding
-
     limit = int(_setting("WATCHPOST_WEBHOOK_FINDINGS_MAX", 500))
     severities = SEVERITIES[: SEVERITIES.index(min_severity) + 1] if min_severity in SEVERITIES else SEVERITIES
     # (org, status, severity) is indexed; first_session is not (rescans rewrite findings in place).
@@ -477,8 +493,6 @@ def _enqueue(delivery_id: int, *, countdown: float | None = None) -> None:
     """Publish the delivery task when the surrounding transaction commits (never before the row exists)."""
 
     def publish() -> None:
-        from config.celery import app
-
         try:
             app.send_task(DELIVER_TASK, kwargs={"delivery_id": delivery_id}, countdown=countdown,
                           retry=True, retry_policy=PUBLISH_RETRY_POLICY)
@@ -668,9 +682,6 @@ def _record(*, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: in
 
 def _failure_count(*, endpoint: WebhookEndpoint, delivery: WebhookDelivery, error: str) -> None:
     """One more delivery failed for good; at the threshold, pause the endpoint and hand it to a person."""
-    from interventions.models import Intervention
-    from interventions.services import intervention_open
-
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list("consecutive_failures", flat=True).first()
     if failures is None or failures < failure_threshold():  # None: deleted while the attempt ran

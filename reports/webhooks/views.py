@@ -1,6 +1,6 @@
 """Console pages for webhooks under /o/<slug>/settings/webhooks/: owners and admins manage endpoints.
 
-Every view: access helper, form, one service (orgs.webhooks), render or redirect.
+Every view: access helper, form, one service (reports.webhooks.services), render or redirect.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from orgs import webhooks
 from orgs.access import client_ip, managing_membership_for
 from orgs.models import WebhookDelivery, WebhookEndpoint
+from reports.webhooks import services
 
 DELIVERIES_PAGE_SIZE = 25
 
@@ -28,7 +28,7 @@ class WebhookEndpointForm(forms.Form):
                                        widget=forms.CheckboxSelectMultiple,
                                        initial=[WebhookEndpoint.Event.SESSION_FINISHED])
     min_severity = forms.ChoiceField(label="Minimum severity for new findings", initial="high",
-                                     choices=[(s, s.capitalize()) for s in webhooks.SEVERITIES])
+                                     choices=[(s, s.capitalize()) for s in services.SEVERITIES])
 
 
 class WebhookPauseForm(forms.Form):
@@ -38,7 +38,7 @@ class WebhookPauseForm(forms.Form):
 
 def _list_context(membership, **extra):
     return {"org": membership.org, "membership": membership,
-            "endpoints": webhooks.webhook_endpoint_list_for_org(org=membership.org),
+            "endpoints": services.webhook_endpoint_list_for_org(org=membership.org),
             "form": extra.pop("form", None) or WebhookEndpointForm(), **extra}
 
 
@@ -46,7 +46,7 @@ def _detail_context(request, membership, endpoint, **extra):
     status = request.GET.get("status", "")
     if status not in WebhookDelivery.Status.values:
         status = ""
-    deliveries = webhooks.webhook_delivery_list(endpoint=endpoint, status=status)
+    deliveries = services.webhook_delivery_list(endpoint=endpoint, status=status)
     page = Paginator(deliveries, DELIVERIES_PAGE_SIZE).get_page(request.GET.get("page"))
     form = extra.pop("form", None) or WebhookEndpointForm(initial={
         "url": endpoint.url, "description": endpoint.description, "events": endpoint.events,
@@ -60,7 +60,7 @@ def _detail_context(request, membership, endpoint, **extra):
 @require_GET
 def webhooks_list(request, slug):
     membership = managing_membership_for(request.user, slug)
-    return render(request, "orgs/webhooks.html", _list_context(membership))
+    return render(request, "reports/webhooks.html", _list_context(membership))
 
 
 @login_required
@@ -70,19 +70,19 @@ def webhook_create(request, slug):
     form = WebhookEndpointForm(request.POST)
     if form.is_valid():
         try:
-            endpoint, secret = webhooks.webhook_endpoint_create(
+            endpoint, secret = services.webhook_endpoint_create(
                 org=membership.org, url=form.cleaned_data["url"], events=form.cleaned_data["events"],
                 min_severity=form.cleaned_data["min_severity"], description=form.cleaned_data["description"],
                 by=request.user, ip=client_ip(request))
-        except webhooks.WebhookError as exc:
+        except services.WebhookError as exc:
             form.add_error(exc.field, str(exc))
         else:
             # Rendered, not redirected: the secret lives only in this response, never in a URL or the session.
-            response = render(request, "orgs/webhooks.html",
+            response = render(request, "reports/webhooks.html",
                               _list_context(membership, new_endpoint=endpoint, new_secret=secret), status=201)
             response["Cache-Control"] = "no-store"
             return response
-    return render(request, "orgs/webhooks.html", _list_context(membership, form=form), status=400)
+    return render(request, "reports/webhooks.html", _list_context(membership, form=form), status=400)
 
 
 @login_required
@@ -90,32 +90,32 @@ def webhook_create(request, slug):
 def webhook_detail(request, slug, endpoint_id):
     """The endpoint and its delivery log; htmx filtering and paging get the log fragment alone."""
     membership = managing_membership_for(request.user, slug)
-    endpoint = webhooks.webhook_endpoint_for(membership, endpoint_id)
+    endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     context = _detail_context(request, membership, endpoint)
     if request.htmx and request.htmx.target == "webhook-deliveries":
-        return render(request, "orgs/partials/webhook_deliveries.html", context)
-    return render(request, "orgs/webhook_detail.html", context)
+        return render(request, "reports/partials/webhook_deliveries.html", context)
+    return render(request, "reports/webhook_detail.html", context)
 
 
 @login_required
 @require_POST
 def webhook_update(request, slug, endpoint_id):
     membership = managing_membership_for(request.user, slug)
-    endpoint = webhooks.webhook_endpoint_for(membership, endpoint_id)
+    endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     form = WebhookEndpointForm(request.POST)
     if form.is_valid():
         try:
-            webhooks.webhook_endpoint_update(
+            services.webhook_endpoint_update(
                 endpoint=endpoint, url=form.cleaned_data["url"], events=form.cleaned_data["events"],
                 min_severity=form.cleaned_data["min_severity"], description=form.cleaned_data["description"],
                 by=request.user, ip=client_ip(request))
-        except webhooks.WebhookError as exc:
+        except services.WebhookError as exc:
             form.add_error(exc.field, str(exc))
         else:
             messages.success(request, "Webhook endpoint saved.")
             return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)
     endpoint.refresh_from_db()
-    return render(request, "orgs/webhook_detail.html", _detail_context(request, membership, endpoint, form=form),
+    return render(request, "reports/webhook_detail.html", _detail_context(request, membership, endpoint, form=form),
                   status=400)
 
 
@@ -123,10 +123,10 @@ def webhook_update(request, slug, endpoint_id):
 @require_POST
 def webhook_pause(request, slug, endpoint_id):
     membership = managing_membership_for(request.user, slug)
-    endpoint = webhooks.webhook_endpoint_for(membership, endpoint_id)
+    endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     form = WebhookPauseForm(request.POST)
     reason = (form.cleaned_data["reason"] if form.is_valid() else "") or f"Paused by {request.user.username}."
-    if webhooks.webhook_endpoint_pause(endpoint=endpoint, reason=reason, by=request.user, ip=client_ip(request)):
+    if services.webhook_endpoint_pause(endpoint=endpoint, reason=reason, by=request.user, ip=client_ip(request)):
         messages.success(request, "Webhook endpoint paused: new deliveries are held until it is resumed.")
     else:
         messages.info(request, "The endpoint was already paused.")
@@ -137,9 +137,9 @@ def webhook_pause(request, slug, endpoint_id):
 @require_POST
 def webhook_resume(request, slug, endpoint_id):
     membership = managing_membership_for(request.user, slug)
-    endpoint = webhooks.webhook_endpoint_for(membership, endpoint_id)
+    endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     was_paused = endpoint.is_paused
-    released = webhooks.webhook_endpoint_resume(endpoint=endpoint, by=request.user, ip=client_ip(request))
+    released = services.webhook_endpoint_resume(endpoint=endpoint, by=request.user, ip=client_ip(request))
     if was_paused:
         messages.success(request, f"Webhook endpoint resumed; {released} held deliveries are on their way.")
     else:
@@ -151,9 +151,9 @@ def webhook_resume(request, slug, endpoint_id):
 @require_POST
 def webhook_delete(request, slug, endpoint_id):
     membership = managing_membership_for(request.user, slug)
-    endpoint = webhooks.webhook_endpoint_for(membership, endpoint_id)
+    endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     label = str(endpoint)
-    webhooks.webhook_endpoint_delete(endpoint=endpoint, by=request.user, ip=client_ip(request))
+    services.webhook_endpoint_delete(endpoint=endpoint, by=request.user, ip=client_ip(request))
     messages.success(request, f"Webhook endpoint {label} deleted.")
     return redirect("orgs:webhooks", slug=slug)
 
@@ -162,9 +162,9 @@ def webhook_delete(request, slug, endpoint_id):
 @require_POST
 def webhook_redeliver(request, slug, endpoint_id, delivery_id):
     membership = managing_membership_for(request.user, slug)
-    endpoint = webhooks.webhook_endpoint_for(membership, endpoint_id)
-    delivery = webhooks.webhook_delivery_for(endpoint, delivery_id)
-    if webhooks.webhook_delivery_redeliver(delivery=delivery, by=request.user, ip=client_ip(request)):
+    endpoint = services.webhook_endpoint_for(membership, endpoint_id)
+    delivery = services.webhook_delivery_for(endpoint, delivery_id)
+    if services.webhook_delivery_redeliver(delivery=delivery, by=request.user, ip=client_ip(request)):
         messages.success(request, "The delivery is queued again, with the same id and body.")
     else:
         messages.info(request, "Only a failed delivery can be sent again.")

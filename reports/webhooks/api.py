@@ -3,7 +3,8 @@
 Webhooks are organization settings: console users manage them as owners and admins; of
 tokens, a ``read`` token reads them and a ``read_write`` token also manages them (it is how a
 SOAR or ticketing integration registers itself). The signing secret is in the creation
-response only. Every change goes through ``orgs.webhooks`` and is audited with the token.
+response only. Every change goes through ``reports.webhooks.services`` and is audited with
+the token.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from rest_framework.response import Response
 
 from config.api_conventions import IdCursorPagination, PageNumberPagination, api_operation, example
 from config.api_errors import problem_response
-from orgs import webhooks
 from orgs.access import client_ip
 from orgs.models import WebhookDelivery, WebhookEndpoint
 from orgs.permissions import principal_for
+from reports.webhooks import services
 
 WRITE_ERRORS = (400, 401, 403, 404, 429)
 
@@ -61,7 +62,7 @@ class WebhookEndpointWriteSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)
-    min_severity = serializers.ChoiceField(choices=[(s, s) for s in webhooks.SEVERITIES], default="high",
+    min_severity = serializers.ChoiceField(choices=[(s, s) for s in services.SEVERITIES], default="high",
                                            help_text="finding.new: the lowest severity sent")
 
 
@@ -95,7 +96,7 @@ DELIVERY_EXAMPLE = {
 }
 
 
-def _refused(exc: webhooks.WebhookError) -> exceptions.ValidationError:
+def _refused(exc: services.WebhookError) -> exceptions.ValidationError:
     return exceptions.ValidationError({exc.field: [str(exc)]})
 
 
@@ -120,7 +121,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return WebhookEndpointSerializer
 
     def _endpoint(self, pk) -> WebhookEndpoint:
-        return webhooks.webhook_endpoint_for(principal_for(self.request), pk)
+        return services.webhook_endpoint_for(principal_for(self.request), pk)
 
     def _who(self) -> dict:
         principal = principal_for(self.request)
@@ -148,9 +149,9 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body = WebhookEndpointWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            endpoint, secret = webhooks.webhook_endpoint_create(org=principal_for(request).org, **body.validated_data,
+            endpoint, secret = services.webhook_endpoint_create(org=principal_for(request).org, **body.validated_data,
                                                                 **self._who())
-        except webhooks.WebhookError as exc:
+        except services.WebhookError as exc:
             raise _refused(exc) from None
         data = {**WebhookEndpointSerializer(endpoint).data, "secret": secret}
         return Response(data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
@@ -165,15 +166,15 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body = WebhookEndpointWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         try:
-            endpoint = webhooks.webhook_endpoint_update(endpoint=endpoint, **body.validated_data, **self._who())
-        except webhooks.WebhookError as exc:
+            endpoint = services.webhook_endpoint_update(endpoint=endpoint, **body.validated_data, **self._who())
+        except services.WebhookError as exc:
             raise _refused(exc) from None
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @api_operation(summary="Delete a webhook endpoint", responses={204: None}, errors=WRITE_ERRORS,
                    description="Its delivery log goes with it; undelivered events are dropped.")
     def destroy(self, request, pk=None):
-        webhooks.webhook_endpoint_delete(endpoint=self._endpoint(pk), **self._who())
+        services.webhook_endpoint_delete(endpoint=self._endpoint(pk), **self._who())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @api_operation(summary="Pause a webhook endpoint", request=WebhookPauseSerializer,
@@ -189,7 +190,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body = WebhookPauseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         reason = body.validated_data["reason"] or "Paused over the API."
-        webhooks.webhook_endpoint_pause(endpoint=endpoint, reason=reason, **self._who())
+        services.webhook_endpoint_pause(endpoint=endpoint, reason=reason, **self._who())
         endpoint.refresh_from_db()
         return Response(WebhookEndpointSerializer(endpoint).data)
 
@@ -201,7 +202,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         endpoint = self._endpoint(pk)
-        released = webhooks.webhook_endpoint_resume(endpoint=endpoint, **self._who())
+        released = services.webhook_endpoint_resume(endpoint=endpoint, **self._who())
         endpoint.refresh_from_db()
         return Response({**WebhookEndpointSerializer(endpoint).data, "released": released})
 
@@ -227,8 +228,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                                       "next_attempt_at": None})])
     @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>[0-9]+)/redeliver")
     def redeliver(self, request, pk=None, delivery_id=None):
-        delivery = webhooks.webhook_delivery_for(self._endpoint(pk), delivery_id)
-        if not webhooks.webhook_delivery_redeliver(delivery=delivery, **self._who()):
+        delivery = services.webhook_delivery_for(self._endpoint(pk), delivery_id)
+        if not services.webhook_delivery_redeliver(delivery=delivery, **self._who()):
             return problem_response(status_code=409, code="invalid_transition",
                                     detail=f"Delivery {delivery.pk} is {delivery.status}; only a failed one is sent "
                                            "again.")
