@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Cast
 
+from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 
 GRADES = ("A", "B", "C", "D", "F")
@@ -97,48 +98,22 @@ def _descending(expression):
     return flipped
 
 
-def node_detail_for_org(*, node, findings: int = 20, history: int = 60, jobs: int = 20,
-                        interventions: int = 20) -> dict:
-    """Everything the node page shows beside the node itself, each list bounded (one query per list).
+def node_detail_for_org(*, node, history: int = 60, interventions: int = 20) -> dict:
+    """The node page's score history and interventions, each bounded (one query per list); its
+    findings and jobs come from scans (``scans/templatetags/node_scans.py``).
 
     Filters use ``node.org_id``: reading ``node.org`` would cost a query of its own.
     """
-    from interventions.models import Intervention
-    from scans.models import Finding, ScanJob
-
-    open_findings = list(
-        Finding.objects.filter(org_id=node.org_id, node=node).open()
-        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
-        .order_by(_severity_rank(), F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: findings + 1]
-    )
     scores = NodeScore.objects.filter(node=node).order_by("-created_at").values_list("created_at", "score")
     return {
-        "open_findings": open_findings[:findings],
-        "more_findings": len(open_findings) > findings,
         "score_points": list(reversed(scores[:history])),
-        "jobs": list(
-            ScanJob.objects.filter(node=node, session__org_id=node.org_id)
-            .select_related("session__profile")
-            .only("id", "scanner", "status", "attempts", "max_attempts", "error", "queued_at", "started_at",
-                  "finished_at", "session__id", "session__status", "session__trigger", "session__created_at",
-                  "session__profile__name")
-            .order_by("-queued_at", "-id")[:jobs]
-        ),
         "interventions": list(
             Intervention.objects.filter(org_id=node.org_id, node=node).order_by(_state_rank(), "-opened_at")[:interventions]
         ),
     }
 
 
-def _severity_rank():
-    from scans.models import SEVERITY_RANK
-
-    return Case(*(When(severity=s, then=Value(-rank)) for s, rank in SEVERITY_RANK.items()), default=Value(0))
-
-
 def _state_rank():
-    from interventions.models import Intervention
-
     return Case(
         When(state=Intervention.State.OPEN, then=Value(0)),
         When(state=Intervention.State.ACKNOWLEDGED, then=Value(1)),

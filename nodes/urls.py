@@ -14,5 +14,4 @@ urlpatterns = [
     path("<int:node_id>/", views.node_detail, name="detail"),
     path("<int:node_id>/edit/", views.node_edit, name="edit"),
     path("<int:node_id>/enabled/", views.node_enable, name="enable"),
-    path("<int:node_id>/scan/", views.node_scan, name="scan"),
 ]

@@ -1,4 +1,8 @@
-"""Console pages for nodes: the list, add (one or many), detail, edit, enable/disable, scan now."""
+"""Console pages for nodes: the list, add (one or many), detail, edit, enable/disable.
+
+"Scan this node now" starts a session: the scans app serves it (scans.views.node_scan), and the
+detail page's findings and jobs come from its template library ``node_scans``.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,6 @@ from nodes.display import detections_for_display
 from nodes.forms import PAGE_SIZES, NodeAddForm, NodeBulkForm, NodeEditForm, NodeFilterForm
 from nodes.selectors import NODE_SORTS, node_count_for_org, node_detail_for_org, node_table_for_org
 from orgs.access import client_ip, membership_for, writable_membership_for
-from scans.models import ScanSession
-from scans.pipeline.sessions import SessionError, session_start
 
 
 def _is_partial(request) -> bool:
@@ -169,19 +171,3 @@ def node_enable(request, slug, node_id):
     services.node_set_enabled(node=node, enabled=enabled, by=request.user, ip=client_ip(request))
     messages.success(request, f"{node} {'enabled' if enabled else 'disabled: sessions leave it out'}.")
     return redirect("nodes:detail", slug=slug, node_id=node.pk)
-
-
-@login_required
-@require_POST
-def node_scan(request, slug, node_id):
-    """Start a console session over this one node, then follow it on the session's page."""
-    membership = writable_membership_for(request.user, slug)
-    node = node_for(membership, node_id)
-    try:
-        session = session_start(org=membership.org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,
-                                targets=[node.address])
-    except SessionError as error:
-        messages.error(request, f"The scan did not start: {error}")
-        return redirect("nodes:detail", slug=slug, node_id=node.pk)
-    messages.success(request, f"Session {session.pk} started for {node}.")
-    return redirect(f"/o/{slug}/sessions/{session.pk}/")

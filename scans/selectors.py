@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from nodes.models import Node
@@ -308,6 +308,31 @@ def session_finding_changes(*, session: ScanSession, limit: int = 10) -> dict[st
                                       "node__name").order_by("-id"))
         out[str(kind)] = {"count": totals[kind], "findings": findings}
     return out
+
+
+def finding_open_list_for_node(*, node, limit: int = 20) -> tuple[list[Finding], bool]:
+    """The node's open findings, most severe first (then CVSS, then latest seen), at most ``limit``;
+    and whether there are more. Filters use ``node.org_id``: ``node.org`` would cost a query."""
+    severity_rank = Case(*(When(severity=s, then=Value(-rank)) for s, rank in SEVERITY_RANK.items()),
+                         default=Value(0))
+    rows = list(
+        Finding.objects.filter(org_id=node.org_id, node=node).open()
+        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
+        .order_by(severity_rank, F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def job_list_for_node(*, node, limit: int = 20) -> list[ScanJob]:
+    """The node's latest jobs with their sessions, newest first."""
+    return list(
+        ScanJob.objects.filter(node=node, session__org_id=node.org_id)
+        .select_related("session__profile")
+        .only("id", "scanner", "status", "attempts", "max_attempts", "error", "queued_at", "started_at",
+              "finished_at", "session__id", "session__status", "session__trigger", "session__created_at",
+              "session__profile__name")
+        .order_by("-queued_at", "-id")[:limit]
+    )
 
 
 def profile_choices_for_org(*, org) -> list[ScanProfile]:

@@ -1,4 +1,7 @@
-"""Console pages of the scans app, under /o/<slug>/ (see config/urls.py)."""
+"""Console pages of the scans app, under /o/<slug>/ (see config/urls.py).
+
+"Scan this node now" lives at the node's own address (nodes/<id>/scan/): it starts a session.
+"""
 
 from django.urls import path
 
@@ -12,6 +15,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/", views.session_detail, name="session_detail"),
     path("sessions/<int:session_id>/progress/", views.session_progress, name="session_progress"),
     path("sessions/<int:session_id>/cancel/", views.session_cancel_view, name="session_cancel"),
+    path("nodes/<int:node_id>/scan/", views.node_scan, name="node_scan"),
     path("findings/", views.finding_list, name="finding_list"),
     path("findings/bulk-triage/", views.finding_bulk_triage, name="finding_bulk_triage"),
     path("findings/<int:finding_id>/", views.finding_detail_view, name="finding_detail"),

@@ -1,5 +1,6 @@
 """Console pages of the scans app: sessions (list, start, detail with live progress, cancel) and
-findings (list with filters, detail, triage one at a time and in bulk).
+findings (list with filters, detail, triage one at a time and in bulk); "Scan this node now" on a
+node's page, which starts a session.
 
 Each view: an access helper, a form, one service, render or redirect. htmx requests get the
 page's own fragment (``templates/scans/partials/``).
@@ -19,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
@@ -191,6 +193,22 @@ def session_cancel_view(request, slug, session_id):
         messages.error(request, str(error))
     else:
         messages.success(request, f"Session {session.pk}: cancelling; running jobs end on their own.")
+    return redirect("scans:session_detail", slug=slug, session_id=session.pk)
+
+
+@login_required
+@require_POST
+def node_scan(request, slug, node_id):
+    """Start a console session over this one node, then follow it on the session's page."""
+    membership = writable_membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    try:
+        session = session_start(org=membership.org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,
+                                targets=[node.address])
+    except SessionError as error:
+        messages.error(request, f"The scan did not start: {error}")
+        return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    messages.success(request, f"Session {session.pk} started for {node}.")
     return redirect("scans:session_detail", slug=slug, session_id=session.pk)
 
 

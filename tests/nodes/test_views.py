@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 def url(name, *args, slug="acme"):
-    return reverse(f"nodes:{name}", args=[slug, *args])
+    # "Scan this node now" starts a session: the scans app serves it, at the node's address.
+    return reverse("scans:node_scan" if name == "scan" else f"nodes:{name}", args=[slug, *args])
 
 
 # --- the checklist, for every view and partial ------------------------------------------------
