@@ -27,6 +27,7 @@ from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import OrganizationScore
 from reports.models import Report
 from scans.models import CveRecord, Finding, ScanJob, ScanSession
+from scans.pipeline.sessions import session_summary
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 GRADES = ("A", "B", "C", "D", "F")
@@ -229,8 +230,6 @@ def shorten(text: str, limit: int) -> str:
 
 def session_details(session: ScanSession) -> dict[str, Any]:
     """What ran, what failed and why, new / fixed / reopened findings, the stage timings."""
-    from scans.pipeline.sessions import session_summary
-
     failed_jobs = list(
         ScanJob.objects.filter(session=session, status=ScanJob.Status.FAILED).select_related("node")
         .order_by("node__address", "scanner")[:SESSION_LISTED]

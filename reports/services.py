@@ -27,12 +27,16 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from interventions.models import Intervention
+from interventions.services import intervention_open
 from orgs.audit import audit_record
 from orgs.models import Membership
+from orgs.schedules import ScheduleError, parse_crontab
 from reports import content
 from reports.models import Report, ReportSchedule
 from reports.renderers import RENDERERS
 from scans.pipeline.dispatch import enqueue
+from scans.pipeline.sessions import session_summary
 
 logger = structlog.get_logger(__name__)
 
@@ -152,9 +156,6 @@ def _figures(info: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report_failed(*, report: Report, error: str) -> None:
-    from interventions.models import Intervention
-    from interventions.services import intervention_open
-
     error = error[:4000]
     Report.objects.filter(pk=report.pk).update(status=Report.Status.FAILED, error=error, finished_at=timezone.now(),
                                                 file="", size=None)
@@ -200,8 +201,6 @@ def session_report_write(*, session) -> Report:
     always carries the session summary; once the session is finished the JSON file is rendered
     here, on the ``reports`` queue the stage runs on.
     """
-    from scans.pipeline.sessions import session_summary
-
     defaults = {"org": session.org, "summary": session_summary(session=session), "error": "",
                 "correlation_id": session.correlation_id}
     if session.is_finished:
@@ -227,8 +226,6 @@ def schedule_task_name(org_id: int) -> str:
 def report_schedule_save(*, org, crontab: str, format: str = Report.Format.PDF, timezone_name: str = "UTC",
                          enabled: bool = True, recipients=(), by=None, ip: str | None = None) -> ReportSchedule:
     """Create or change the organization's recurring report and its beat row. Idempotent."""
-    from orgs.schedules import ScheduleError, parse_crontab
-
     crontab = " ".join((crontab or "").split())
     try:
         fields = parse_crontab(crontab)
