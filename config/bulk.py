@@ -1,4 +1,4 @@
-"""Inserting thousands of rows in one go: COPY on PostgreSQL, ``bulk_create`` elsewhere.
+"""Inserting thousands of rows in one go: COPY, behind ``bulk_create``'s options.
 
 The pipeline's one-piece stages insert a row per job or node (3,000 jobs at scan creation,
 a CVE job and a score per node) while every worker but one waits for them. Django's
@@ -35,11 +35,6 @@ def bulk_insert(objects: Sequence[Model], *, ignore_conflicts: bool = False, upd
     keyed = {obj.pk is not None for obj in objects}
     if len(keyed) > 1:
         raise ValueError("bulk_insert takes objects that all have a primary key or none that has one")
-    if connection.vendor != "postgresql":
-        options = {"update_conflicts": True, "unique_fields": unique_fields, "update_fields": update_fields} \
-            if update_conflicts else {"ignore_conflicts": ignore_conflicts}
-        model.objects.bulk_create(objects, batch_size=1000, **options)
-        return
     meta = model._meta
     # The primary key is left to its sequence, as bulk_create leaves it when the objects have none.
     fields = [f for f in meta.concrete_fields if not (f.primary_key and keyed == {False})]

@@ -1,4 +1,4 @@
-"""Hot, fixed SQL statements on PostgreSQL: parameters bound on the server, single lookups prepared.
+"""Hot, fixed SQL statements: parameters bound on the server, single lookups prepared.
 
 Django's psycopg backend binds parameters on the client, so PostgreSQL plans every statement
 again on every call. For the few written-out statements that every API request runs (the
@@ -8,7 +8,6 @@ database connection (connections live ``conn_max_age`` seconds), the plan is reu
 Bound on the server, a large value (a scanner's raw JSON output) is sent as it is, not
 quoted into the statement's text and parsed back out of it; a statement that names a
 parameter ``%b`` gets it in binary (a long array of text: no escaping of every element).
-Other databases run the same SQL through Django's cursor.
 """
 
 from __future__ import annotations
@@ -22,42 +21,31 @@ from django.db import connection
 
 
 @contextmanager
-def _cursor() -> Iterator[Any]:
-    """On PostgreSQL a psycopg cursor that binds parameters on the server; elsewhere Django's."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            yield cursor
-        return
+def _cursor() -> Iterator[psycopg.Cursor]:
+    """A psycopg cursor on Django's connection that binds parameters on the server."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         yield cursor
 
 
-def _prepared_execute(cursor, sql: str, params: dict[str, Any] | list[Any]) -> None:
-    if connection.vendor == "postgresql":
-        cursor.execute(sql, params, prepare=True)
-    else:
-        cursor.execute(sql, params)
-
-
 def fetchone(sql: str, params: dict[str, Any] | list[Any]) -> tuple | None:
     with _cursor() as cursor:
-        _prepared_execute(cursor, sql, params)
+        cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()
 
 
 def fetchall(sql: str, params: dict[str, Any] | list[Any]) -> list[tuple]:
-    """Every row ``sql`` returns: prepared on PostgreSQL (for a statement whose text never changes,
-    its values all in parameters, such as arrays), Django's cursor elsewhere."""
+    """Every row ``sql`` returns, prepared (for a statement whose text never changes, its values
+    all in parameters, such as arrays)."""
     with _cursor() as cursor:
-        _prepared_execute(cursor, sql, params)
+        cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
 
 
 def execute(sql: str, params: dict[str, Any] | list[Any]) -> int:
     """Run a statement that returns no rows, prepared as ``fetchall``'s are; the rows it touched."""
     with _cursor() as cursor:
-        _prepared_execute(cursor, sql, params)
+        cursor.execute(sql, params, prepare=True)
         return cursor.rowcount
 
 

@@ -6,8 +6,8 @@ scans. The database bumps the organization's version in the commit of any change
 nodes or snapshots (``nodes.models.NodeListVersion``), so a page cached under the version
 read *before* the page was built can be stale only if that version is already superseded:
 a reader that sees the new version never gets the old page. Inside a transaction that may
-hold uncommitted writes of its own the cache is bypassed, and without a version (SQLite, or
-an organization whose nodes never changed since the table was emptied) nothing is cached.
+hold uncommitted writes of its own the cache is bypassed, and without a version (an
+organization whose nodes never changed since the table was emptied) nothing is cached.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ TIMEOUT_SECONDS = 600
 
 
 def current_version(org_id: int) -> int | None:
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if connection.in_atomic_block:
         return None
     row = prepared.fetchone(f"SELECT version FROM {NodeListVersion._meta.db_table} WHERE org_id = %s", [org_id])
     return row[0] if row else None

@@ -47,7 +47,7 @@ def token_with_org(key_hash: str) -> ApiToken | None:
     API request, and compiling that queryset costs the ORM about as much CPU as the whole of
     a cached list response. The columns come from the models, so a new field is read too.
     """
-    sql, token_fields, converters = _token_query(connection.vendor)
+    sql, token_fields, converters = _token_query()
     row = prepared.fetchone(sql, [key_hash])
     if row is None:
         return None
@@ -63,8 +63,8 @@ def token_with_org(key_hash: str) -> ApiToken | None:
 
 
 @functools.cache
-def _token_query(vendor: str):
-    """The SQL and each column's converters, worked out once per process (per database vendor)."""
+def _token_query():
+    """The SQL and each column's converters, worked out once per process."""
     token_fields = list(ApiToken._meta.concrete_fields)
     fields = [*token_fields, *Organization._meta.concrete_fields]
     qn = connection.ops.quote_name

@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, Exists, F, Q, Value, When
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from config import prepared
@@ -156,12 +156,8 @@ def _tasks_assigned(assigned: list[tuple[str, list[int]]], now) -> None:
     """Mark each message's jobs as dispatched under its task id (published when the transaction commits).
 
     A session's fan-out sends 150 messages for 3,000 jobs, and every worker waits for this
-    before its first job: on PostgreSQL the UPDATEs go in one round trip.
+    before its first job: the UPDATEs go in one round trip.
     """
-    if connection.vendor != "postgresql":
-        for task_id, ids in assigned:
-            ScanJob.objects.filter(id__in=ids, task_id="").update(task_id=task_id, queued_at=now)
-        return
     with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {ScanJob._meta.db_table} SET task_id = %s, queued_at = %s "
                            "WHERE id = ANY(%s) AND task_id = ''", [(task_id, now, ids) for task_id, ids in assigned])
@@ -229,17 +225,14 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
         logger.info("jobs.nothing_to_claim", job_ids=job_ids)
         return {"claimed": 0}
     heartbeat = job_heartbeat(token, conf.heartbeat_seconds())
-    # Inside a test's transaction the thread's own connection would not see the claimed rows.
-    if not connection.in_atomic_block:
-        heartbeat.start()
+    heartbeat.start()
     try:
         try:
             outcomes = asyncio.run(_run_all(claimed))
         except Exception as exc:  # noqa: BLE001 - soft time limit, or the loop itself failed
             outcomes = {job.pk: exc for job in claimed}
     finally:
-        if heartbeat.is_alive():
-            heartbeat.stop()
+        heartbeat.stop()
     counts = _record(claimed, outcomes, token)
     _hand_over(claimed[0].session, {stage_of(job.scanner) for job in claimed})
     return counts
@@ -279,8 +272,7 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
     # Each job's deadline is its scanner's budget under its session's profile.
     deadlines = [(session.pk, scanner, seconds) for session in sessions.values()
                  for scanner, seconds in _scanner_timeouts(session.profile).items()]
-    claim = _claim_in_one_statement if connection.vendor == "postgresql" else _claim_portable
-    claimed = claim(job_ids, token, now, deadlines)
+    claimed = _claim_in_one_statement(job_ids, token, now, deadlines)
     for job in claimed:
         job.session = sessions[job.session_id]
     return claimed
@@ -292,28 +284,13 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
 # timestamps a row) cost more than the claim's own statements.
 CLAIMED_JOB_FIELDS = ("id", "session_id", "node_id", "scanner", "status", "attempts", "max_attempts", "task_id")
 CLAIMED_NODE_FIELDS = ("id", "address", "hostname", "name", "services", "state")
-CLAIMED_FIELDS = (*CLAIMED_JOB_FIELDS, *(f"node__{name}" for name in CLAIMED_NODE_FIELDS))
-
-
-def _claim_portable(job_ids, token, now, deadlines) -> list[ScanJob]:
-    ScanJob.objects.filter(
-        id__in=job_ids, status__in=(Status.QUEUED, Status.RETRYING), session__cancel_requested=False,
-    ).update(status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, task_id=token,
-             deadline_at=Case(*(When(session_id=session_id, scanner=scanner,
-                                     then=Value(now + timezone.timedelta(seconds=seconds)))
-                                for session_id, scanner, seconds in deadlines),
-                              default=Value(now + timezone.timedelta(seconds=DEFAULT_TIMEOUT)),
-                              output_field=DateTimeField()), error="")
-    return list(ScanJob.objects.filter(task_id=token, status=Status.RUNNING).select_related("node")
-                .only(*CLAIMED_FIELDS))
 
 
 def _claim_in_one_statement(job_ids, token, now, deadlines) -> list[ScanJob]:
     """The conditional UPDATE returns the claimed rows, joined with their nodes: one round trip.
 
-    On a busy machine every round trip waits for the database's process to get a core; a
-    message's claim took three, its record five, and each cost a few milliseconds at 75 messages
-    a session's execution.
+    On a busy machine every round trip waits for the database's process to get a core, and a
+    session's execution claims one message after another.
     """
     job, node, session = ScanJob._meta.db_table, Node._meta.db_table, ScanSession._meta.db_table
     rows = prepared.fetchall(
@@ -433,7 +410,7 @@ def _backoff(attempt: int) -> float:
 
 
 def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[str, int]:
-    if connection.vendor == "postgresql" and not any(isinstance(outcomes[job.pk], BaseException) for job in jobs):
+    if not any(isinstance(outcomes[job.pk], BaseException) for job in jobs):
         # The usual message: jobs that all succeeded. Nothing to retry, nor to open but for nodes found down.
         return _record_successes(jobs, outcomes, token)
     session = jobs[0].session

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Mod
@@ -63,7 +63,7 @@ def stage_run(*, session_id: int, stage: str) -> bool:
 
 def _guarded(session: ScanSession, stage: str, work: Callable[[], Any], *, beat: bool) -> bool:
     """Run a stage's work with the session's heartbeat beating; a crash fails the stage, never silently."""
-    heartbeat = session_heartbeat(session.pk) if beat and not connection.in_atomic_block else None
+    heartbeat = session_heartbeat(session.pk) if beat else None
     if heartbeat:
         heartbeat.start()
     try:

@@ -1,7 +1,6 @@
 """Concurrent requests, on real connections (one per thread): identical POSTs with one
 Idempotency-Key start one session; two edits from the same version — one wins, the other
-gets the current state. PostgreSQL only: SQLite's shared in-memory test database answers
-"table is locked" to concurrent writers instead of making them wait (.ci/run sets DATABASE_URL)."""
+gets the current state."""
 
 from __future__ import annotations
 
@@ -16,10 +15,7 @@ from scans.models import Finding, ScanProfile, ScanSession
 from scans.pipeline import dispatch
 from tests.factories import FindingFactory, NodeFactory
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _together(n: int, call):

@@ -1,7 +1,7 @@
 """The node list's cached pages are never stale: every committed change to an organization's
 nodes or snapshots — by a service, a bulk ``update()`` as the pipeline does, or a raw SQL
-statement — shows in the very next list. PostgreSQL only: the version that keys the cache is
-kept by database triggers there (SQLite caches nothing, which the last test checks)."""
+statement — shows in the very next list: the version that keys the cache is kept by database
+triggers."""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ from nodes import list_cache, services
 from nodes.models import Node, NodeSnapshot
 from tests.factories import NodeFactory
 
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                     reason="the list version is kept by PostgreSQL triggers (.ci/run sets DATABASE_URL)")
-
 
 def _addresses(client) -> list[str]:
     response = client.get("/api/v1/nodes/?page_size=100")
@@ -25,7 +22,6 @@ def _addresses(client) -> list[str]:
     return [node["address"] for node in response.json()["results"]]
 
 
-@postgresql_only
 @pytest.mark.django_db(transaction=True)
 class TestCachedNodeList:
     def test_a_node_added_through_the_service_appears_in_the_next_list(self, world, api):
@@ -102,12 +98,3 @@ class TestCachedNodeList:
             NodeSnapshot.objects.filter(org=world.org).update(score=1)
         assert list_cache.current_version(world.org.pk) > first
 
-
-@pytest.mark.skipif(connection.vendor == "postgresql", reason="checks the embedded default, where no trigger runs")
-@pytest.mark.django_db
-def test_without_postgresql_the_list_is_built_every_time(world, api):
-    NodeFactory(org=world.org, address="127.0.60.1")
-    assert list_cache.current_version(world.org.pk) is None
-    assert _addresses(api("read")) == ["127.0.60.1"]
-    Node.objects.filter(org=world.org).update(address="127.0.60.9")
-    assert _addresses(api("read")) == ["127.0.60.9"]

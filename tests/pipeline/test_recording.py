@@ -126,8 +126,7 @@ def test_claiming_and_recording_a_message_reads_no_column_one_job_at_a_time(worl
         assert set(ScanJob.objects.filter(pk__in=many).values_list("status", flat=True)) == {"succeeded"}
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim and record are PostgreSQL's")
-def test_on_postgresql_a_message_is_claimed_in_two_statements_and_its_successes_recorded_in_one(world, statements):
+def test_a_message_is_claimed_in_two_statements_and_its_successes_recorded_in_one(world, statements):
     job_ids = queued_jobs(world, 20, "tls")
     statements.clear()
 
@@ -144,8 +143,7 @@ def test_on_postgresql_a_message_is_claimed_in_two_statements_and_its_successes_
     assert (session.jobs_succeeded, session.stage_pending) == (20, 0)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement record is PostgreSQL's")
-def test_on_postgresql_a_discovery_message_writes_its_jobs_and_nodes_in_one_statement(world, statements):
+def test_a_discovery_message_writes_its_jobs_and_nodes_in_one_statement(world, statements):
     jobs = claimed_jobs(world, 20, scanner="discovery")
     service = {"host": "x", "port": 443, "service": "https", "tls": True}
     statements.clear()
