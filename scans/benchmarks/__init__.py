@@ -3,7 +3,7 @@
 Each module here defines ``help``, ``add_arguments(parser)`` and
 ``run(options, out) -> dict``; the command prints a table, then the returned
 summary as one JSON line, last, so scripts can read it. The command's
-``BENCHMARKS`` table (scans/management/commands/bench.py) names them.
+``BENCHMARKS`` table (reports/management/commands/bench.py) names them.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_every_task_the_pipeline_enqueues_has_its_service_in_the_table():
 
 
 def test_bench_names_its_benchmarks_in_a_table():
-    from scans.management.commands.bench import BENCHMARKS
+    from reports.management.commands.bench import BENCHMARKS
 
     assert {"scan", "ingest", "pipeline"} <= set(BENCHMARKS)
     assert all(callable(module.run) and callable(module.add_arguments) for module in BENCHMARKS.values())

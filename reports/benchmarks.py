@@ -27,7 +27,12 @@ from typing import Any, TextIO
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from nodes.models import Node, NodeSnapshot
+from orgs.models import Organization, OrganizationScore
+from reports.models import Report
+from reports.services import report_generate
 from scans.benchmarks import print_table
+from scans.models import CveRecord, Finding
 
 help = "Organization report of 1,000 nodes and 50,000 findings in HTML, PDF, CSV, JSON and SARIF (PostgreSQL)"
 
@@ -51,8 +56,6 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
             "bench reports measures PostgreSQL, the production database; run it as "
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/watchpost python manage.py bench reports"
         )
-    from reports.models import Report
-    from reports.services import report_generate
 
     nodes, findings = options["nodes"], options["findings"]
     org = _organization(nodes=nodes, findings=findings, regenerate=options["regenerate"], out=out)
@@ -143,10 +146,6 @@ class RssSampler:
 
 
 def _organization(*, nodes: int, findings: int, regenerate: bool, out: TextIO):
-    from nodes.models import Node
-    from orgs.models import Organization
-    from scans.models import Finding
-
     org = Organization.objects.filter(slug=SLUG).first()
     if org is not None and not regenerate:
         have = (Node.objects.filter(org=org).count(), Finding.objects.filter(org=org, status="open").count())
@@ -185,10 +184,6 @@ def _insert_select(cursor, model, exprs: dict[str, str], source: str, params: di
 
 
 def _generate(org, *, nodes: int, findings: int, out: TextIO) -> None:
-    from nodes.models import Node, NodeSnapshot
-    from orgs.models import OrganizationScore
-    from scans.models import CveRecord, Finding
-
     started = time.perf_counter()
     per_node = max(1, findings // nodes)
     P = {"org": org.pk, "nodes": nodes, "per_node": per_node, "findings": findings, "cves": CVES}

@@ -2,14 +2,16 @@
 
 Each benchmark is a module with ``help``, ``add_arguments(parser)`` and
 ``run(options, out) -> dict``; the command prints its table, then the returned
-summary as one JSON line, last, so scripts can read it.
+summary as one JSON line, last, so scripts can read it. The benchmarks live with
+what they measure (``scans/benchmarks/``, ``reports/benchmarks.py``); the command
+that names them all lives in reports, the top layer, which may import every other.
 """
 
 from django.core.management.base import BaseCommand
 
+from reports import benchmarks as reports_bench
 from scans.benchmarks import console, ingest, load, pipeline, print_summary, scan
 from scans.benchmarks import api as api_bench
-from scans.benchmarks import reports as reports_bench
 
 # The sub-commands, imported explicitly (no dynamic imports, so a reader can
 # follow every call). To add a benchmark: import its module above and add ONE
