@@ -39,6 +39,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connection
 
+from orgs.models import ApiToken
+from orgs.services import api_token_create
 from scans.benchmarks import print_table
 
 help = "The API under load at 10,000 nodes / 1,000,000 findings through gunicorn (PostgreSQL and Redis)"
@@ -71,8 +73,6 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
         raise CommandError("bench api measures the production stack: set DATABASE_URL to PostgreSQL and REDIS_URL, "
                            "e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/watchpost "
                            "REDIS_URL=redis://127.0.0.1:6379/0 python manage.py bench api")
-    from orgs.models import ApiToken
-    from orgs.services import api_token_create
     from scans.benchmarks import console
     from scans.models import Finding
 

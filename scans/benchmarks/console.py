@@ -26,6 +26,9 @@ from typing import Any, TextIO
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from interventions.models import Intervention
+from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.models import AuditEvent, Membership, Organization, OrganizationScore, Role
 from scans.benchmarks import print_table
 
 help = "Console pages at 10,000 nodes and 1,000,000 findings: queries and server time per page (PostgreSQL)"
@@ -100,7 +103,6 @@ def run(options: dict[str, Any], out: TextIO) -> None:
 
 
 def _urls(org) -> dict[str, str]:
-    from nodes.models import NodeSnapshot
     from scans.models import Finding, ScanSession
 
     worst = NodeSnapshot.objects.filter(org=org).order_by("score", "node_id").values_list("node_id", flat=True).first()
@@ -159,8 +161,6 @@ def _measure(url: str, *, owner, warmup: int, requests: int) -> dict[str, Any]:
 def _organization(*, nodes: int, findings: int, regenerate: bool, out: TextIO):
     from django.contrib.auth import get_user_model
 
-    from nodes.models import Node
-    from orgs.models import Membership, Organization, Role
     from scans.models import Finding
 
     User = get_user_model()
@@ -207,9 +207,6 @@ def _insert_select(cursor, model, exprs: dict[str, str], source: str, params: di
 
 
 def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
-    from interventions.models import Intervention
-    from nodes.models import Node, NodeScore, NodeSnapshot
-    from orgs.models import OrganizationScore
     from scans.models import Finding, FindingEvent, ScanJob, ScanProfile, ScanSession
 
     profile = ScanProfile.objects.filter(org=None, slug="standard").first()
@@ -383,9 +380,6 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
 
 def _drop(org) -> None:
     """Delete the organization's rows table by table, one statement each (not a cascade collected in Python)."""
-    from interventions.models import Intervention
-    from nodes.models import Node, NodeScore, NodeSnapshot
-    from orgs.models import AuditEvent, Membership, OrganizationScore
     from scans.models import Finding, FindingEvent, ScanJob, ScanSession
 
     o = org.pk

@@ -38,6 +38,9 @@ from typing import Any, TextIO
 from django.core.management.base import CommandError
 from django.db import connection
 
+from interventions.models import Intervention
+from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.models import AuditEvent, Organization, OrganizationScore
 from scans.benchmarks import print_table
 
 help = "Import 100k Nuclei findings over 1,000 nodes, re-import, import a 10% variant (PostgreSQL)."
@@ -124,7 +127,6 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
             "bench ingest measures PostgreSQL, the production database; run it as "
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/watchpost python manage.py bench ingest"
         )
-    from orgs.models import Organization
 
     findings, nodes, change = options["findings"], options["nodes"], options["change"]
     # Earlier runs' deleted rows (ours or anyone's) would be measured as our slowness.
@@ -389,9 +391,6 @@ def _vacuum() -> None:
 
 def _cleanup(org) -> None:
     """Delete the benchmark's rows table by table: one statement each, not a cascade collected row by row."""
-    from interventions.models import Intervention
-    from nodes.models import Node, NodeScore, NodeSnapshot
-    from orgs.models import AuditEvent, OrganizationScore
     from scans.models import Finding, ScanJob, ScanSession
 
     Finding.objects.filter(org=org).delete()

@@ -23,6 +23,9 @@ import time
 import uuid
 from typing import Any, TextIO
 
+from nodes.models import Node, NodeSnapshot
+from orgs.models import ApiToken, Membership, Organization, Role
+from orgs.services import api_token_create
 from scans.benchmarks import print_summary, print_table
 from scans.benchmarks.api import _start_gunicorn, _wait_for
 from scans.benchmarks.pipeline import REPO, _stop_worker, addresses
@@ -78,9 +81,6 @@ def _organization(options, nodes):
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from nodes.models import Node, NodeSnapshot
-    from orgs.models import ApiToken, Membership, Organization, Role
-    from orgs.services import api_token_create
 
     slug = f"bench-load-{uuid.uuid4().hex[:6]}"
     org = Organization.objects.create(name="Load benchmark", slug=slug, scope_networks=["127.1.0.0/16"],
