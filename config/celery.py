@@ -16,13 +16,19 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 QUEUES = ("orchestration", "nodes", "scans", "scoring", "reports")
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.conf.task_default_queue = "orchestration"
+# Each task's queue by its full name, whichever app defines it; a task not named here runs on the
+# default queue, orchestration (stages other than scoring and reporting, the watchdog, schedules).
 app.conf.task_routes = {
-    "nodes.tasks.*": {"queue": "nodes"},
-    "scans.tasks.job_*": {"queue": "scans"},
-    "scans.tasks.scoring_*": {"queue": "scoring"},
-    "reports.tasks.*": {"queue": "reports"},
-    "orgs.tasks.webhook_*": {"queue": "reports"},
-    "interventions.tasks.*": {"queue": "orchestration"},
+    "scans.tasks.discovery_jobs_run": {"queue": "nodes"},
+    "scans.tasks.node_rescore": {"queue": "nodes"},
+    "scans.tasks.job_run": {"queue": "scans"},
+    "scans.tasks.scoring_stage_run": {"queue": "scoring"},
+    "scans.tasks.reporting_stage_run": {"queue": "reports"},
+    "reports.tasks.report_generate_run": {"queue": "reports"},
+    "reports.tasks.report_schedule_run": {"queue": "reports"},
+    "reports.tasks.report_email_run": {"queue": "reports"},
+    "orgs.tasks.webhook_deliver": {"queue": "reports"},
+    "orgs.tasks.webhook_deliveries_sweep": {"queue": "reports"},
 }
 app.conf.worker_hijack_root_logger = False
 # Celery's Django fix-up closes every database connection before and after each task unless
@@ -69,17 +75,6 @@ def keep_database_connections(task=None, **kwargs):
 
     if not getattr(task.request, "is_eager", False):  # an eager task runs inside its caller's transaction
         close_old_connections()
-
-
-@signals.worker_ready.connect
-def announce_worker(sender=None, **kwargs):
-    """Start this worker's presence heartbeat (config.operations), read by /metrics and the status page."""
-    from config.operations import worker_presence_start
-
-    consumer = sender
-    queues = sorted(q.name for q in consumer.task_consumer.queues) if getattr(consumer, "task_consumer", None) else []
-    worker_presence_start(hostname=consumer.hostname, queues=queues,
-                          concurrency=getattr(consumer.pool, "num_processes", None) if consumer.pool else None)
 
 
 @signals.setup_logging.connect

@@ -17,13 +17,10 @@ import os
 import time
 
 from django.conf import settings
-from django.db.models import Count
 from django.http import HttpResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
 
 REQUESTS = Counter("watchpost_http_requests_total", "HTTP requests answered, by view, method and status",
@@ -51,62 +48,16 @@ class MetricsMiddleware:
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
+# Collectors of gauges about the work, read at scrape time. The app that owns the work registers
+# them in its AppConfig.ready (scans.operations), so config imports no app.
+WORK_COLLECTORS: list = []
+_SINGLE_PROCESS = CollectorRegistry()
 
-class WorkCollector:
-    """Gauges read at scrape time: what is queued, running, open and alive."""
 
-    def collect(self):
-        from config.operations import queue_depths, workers_alive
-        from interventions.models import Intervention
-        from scans.models import ScanJob, ScanSession
-
-        depth = GaugeMetricFamily("watchpost_queue_depth", "Messages waiting in each Celery queue", labels=["queue"])
-        for queue, count in queue_depths().items():
-            if count is not None:
-                depth.add_metric([queue], count)
-        yield depth
-
-        active = (ScanJob.Status.QUEUED, ScanJob.Status.RUNNING, ScanJob.Status.RETRYING)
-        jobs = GaugeMetricFamily("watchpost_jobs", "Scan jobs waiting or running, by status", labels=["status"])
-        counts = dict(ScanJob.objects.filter(status__in=active).values_list("status").annotate(n=Count("pk")))
-        for status in active:
-            jobs.add_metric([status], counts.get(status, 0))
-        yield jobs
-
-        hour_ago = timezone.now() - timezone.timedelta(hours=1)
-        finished = GaugeMetricFamily("watchpost_jobs_finished_last_hour", "Scan jobs finished in the last hour",
-                                     labels=["status"])
-        counts = dict(ScanJob.objects.filter(status__in=ScanJob.FINISHED, finished_at__gte=hour_ago)
-                      .values_list("status").annotate(n=Count("pk")))
-        for status in ScanJob.FINISHED:
-            finished.add_metric([status], counts.get(status, 0))
-        yield finished
-
-        sessions = GaugeMetricFamily("watchpost_sessions", "Sessions not finished, by status", labels=["status"])
-        counts = dict(ScanSession.objects.filter(status__in=(ScanSession.Status.QUEUED, ScanSession.Status.RUNNING))
-                      .values_list("status").annotate(n=Count("pk")))
-        for status in (ScanSession.Status.QUEUED, ScanSession.Status.RUNNING):
-            sessions.add_metric([status], counts.get(status, 0))
-        yield sessions
-
-        interventions = GaugeMetricFamily("watchpost_interventions_open", "Unresolved interventions, by kind",
-                                          labels=["kind"])
-        counts = dict(Intervention.objects.unresolved().values_list("kind").annotate(n=Count("pk")))
-        for kind, _ in Intervention.Kind.choices:
-            interventions.add_metric([kind], counts.get(kind, 0))
-        yield interventions
-
-        workers = GaugeMetricFamily("watchpost_workers_alive", "Workers seen recently, by queue they consume",
-                                    labels=["queue"])
-        per_queue: dict[str, int] = {}
-        for worker in workers_alive():
-            for queue in worker.queues or []:
-                per_queue[queue] = per_queue.get(queue, 0) + 1
-        from config.celery import QUEUES
-
-        for queue in QUEUES:
-            workers.add_metric([queue], per_queue.get(queue, 0))
-        yield workers
+def work_collector_register(collector) -> None:
+    """``collector.collect()`` yields metric families; it is asked at every scrape."""
+    WORK_COLLECTORS.append(collector)
+    _SINGLE_PROCESS.register(collector)
 
 
 def _registry() -> CollectorRegistry:
@@ -115,13 +66,10 @@ def _registry() -> CollectorRegistry:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(WorkCollector())
+        for collector in WORK_COLLECTORS:
+            registry.register(collector)
         return registry
     return _SINGLE_PROCESS
-
-
-_SINGLE_PROCESS = CollectorRegistry()
-_SINGLE_PROCESS.register(WorkCollector())
 
 
 def _allowed(request) -> bool:

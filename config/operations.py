@@ -1,32 +1,21 @@
-"""What operators watch: queue depth per queue and which workers are alive.
+"""What operators watch of the broker: how many messages wait in each queue.
 
-Read by /metrics and by the console's status page. Queue depth asks the broker through
-kombu (a passive queue declaration answers the message count on Redis, RabbitMQ and the
-embedded filesystem broker alike); worker presence reads the heartbeat rows workers write.
+Read by /metrics and by the status page (``scans.operations``). Queue depth asks the broker
+through kombu (a passive queue declaration answers the message count on Redis, RabbitMQ and
+the embedded filesystem broker alike).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-from datetime import timedelta
-
 import structlog
-from django.db import close_old_connections
-from django.utils import timezone
+
+from config.celery import QUEUES, app
 
 logger = structlog.get_logger(__name__)
-
-PRESENCE_SECONDS = int(os.environ.get("WATCHPOST_WORKER_PRESENCE_SECONDS", "15"))
-# A worker unseen for three beats is gone (killed, or its machine is).
-ALIVE_WITHIN = timedelta(seconds=PRESENCE_SECONDS * 3)
 
 
 def queue_depths(timeout: float = 2.0) -> dict[str, int | None]:
     """Messages waiting per queue; None for a queue the broker would not answer about."""
-    from config.celery import QUEUES, app
-
     depths: dict[str, int | None] = {name: None for name in QUEUES}
     try:
         with app.connection_for_read() as conn:
@@ -45,49 +34,3 @@ def queue_depths(timeout: float = 2.0) -> dict[str, int | None]:
     except Exception as error:  # noqa: BLE001 - the broker is down: every depth is unknown, and said so
         logger.warning("operations.broker_unreachable", error=str(error)[:200])
     return depths
-
-
-def workers_alive():
-    """Heartbeat rows of the workers seen recently, with the queues each consumes."""
-    from interventions.models import WorkerHeartbeat
-
-    return list(WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - ALIVE_WITHIN).order_by("hostname"))
-
-
-def worker_heartbeat_write(*, hostname: str, queues: list[str], concurrency: int | None) -> None:
-    from interventions.models import WorkerHeartbeat
-
-    now = timezone.now()
-    updated = WorkerHeartbeat.objects.filter(hostname=hostname).update(
-        seen_at=now, queues=queues, pid=os.getpid(), concurrency=concurrency)
-    if not updated:
-        WorkerHeartbeat.objects.update_or_create(
-            hostname=hostname, defaults={"queues": queues, "pid": os.getpid(), "concurrency": concurrency,
-                                         "started_at": now, "seen_at": now})
-
-
-def worker_presence_start(*, hostname: str, queues: list[str], concurrency: int | None) -> threading.Thread:
-    """Beat a heartbeat row from a daemon thread for as long as the worker process lives.
-
-    A failed write (database restarting) is logged and retried on the next beat: presence
-    must survive exactly the outages it helps diagnose.
-    """
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            try:
-                close_old_connections()
-                worker_heartbeat_write(hostname=hostname, queues=queues, concurrency=concurrency)
-            except Exception as error:  # noqa: BLE001 - keep beating through transient errors
-                logger.warning("worker_presence.write_failed", hostname=hostname, error=str(error)[:200])
-            stop.wait(PRESENCE_SECONDS)
-
-    thread = threading.Thread(target=beat, name="watchpost-worker-presence", daemon=True)
-    thread.stop = stop  # type: ignore[attr-defined]
-    thread.start()
-    return thread
-
-
-def default_hostname() -> str:
-    return f"celery@{socket.gethostname()}"

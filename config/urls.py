@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from config import health, metrics, status
+from config import health, metrics
 from orgs import urls as org_urls
 from orgs import views as org_views
 from reports.webhooks import urls as webhook_urls
+from scans import operations
 
 urlpatterns = [
     path("", org_views.home, name="home"),
@@ -14,7 +15,7 @@ urlpatterns = [
     path("favicon.ico", health.favicon),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
-    path("status/", status.status_page, name="status"),
+    path("status/", operations.status_page, name="status"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

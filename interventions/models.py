@@ -85,23 +85,3 @@ class Intervention(models.Model):
     def can_become(self, state: str) -> bool:
         return state in self.TRANSITIONS.get(self.state, ())
 
-
-class WorkerHeartbeat(models.Model):
-    """A Celery worker saying it is alive, every few seconds (config.celery starts the beat of it).
-
-    Kept in the database, not in Celery's control channel, so the console's status page and
-    /metrics see workers on every broker (the embedded filesystem broker has no broadcast).
-    """
-
-    hostname = models.CharField(max_length=255, unique=True)
-    queues = models.JSONField(default=list, blank=True)
-    pid = models.PositiveIntegerField(null=True, blank=True)
-    concurrency = models.PositiveIntegerField(null=True, blank=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["hostname"]
-
-    def __str__(self) -> str:
-        return f"{self.hostname} (seen {self.seen_at:%H:%M:%S})"

@@ -6,9 +6,9 @@ import ipaddress
 
 from django import forms
 
-from nodes.discovery.registry import default_registry
 from nodes.models import Node
 from nodes.selectors import GRADES, NODE_SORTS
+from scans.discovery.registry import default_registry
 from nodes.services import BULK_MAX_BYTES, BULK_MAX_ROWS
 
 PAGE_SIZES = (25, 50, 100, 200)

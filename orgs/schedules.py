@@ -21,7 +21,7 @@ from orgs.models import Organization
 logger = structlog.get_logger(__name__)
 
 SCHEDULED_TASK = "scans.tasks.session_start_scheduled"
-WATCHDOG_TASK = "interventions.tasks.watchdog_sweep"
+WATCHDOG_TASK = "scans.tasks.watchdog_sweep"
 WATCHDOG_NAME = "watchpost: watchdog sweep"
 RETENTION_TASK = "scans.tasks.retention_prune"
 RETENTION_NAME = "watchpost: retention prune"

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import zoneinfo
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
@@ -20,8 +19,6 @@ from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organizati
 
 GRADES = ("A", "B", "C", "D", "F")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-# The pipeline's stages in order, as the dashboard draws them (ScanSession.Stage without "done").
-STAGES = ("discovery", "scan_creation", "execution", "analysis", "normalization", "scoring", "reporting")
 
 
 def organization_list_for_user(*, user):
@@ -109,7 +106,8 @@ def audit_change_lines(changes: dict, verb: str = "") -> list[tuple[str, str]]:
 
 
 def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions: int = 10) -> dict:
-    """Everything the dashboard shows, from precomputed rows: a constant number of queries at any size.
+    """The dashboard's figures (its sessions come from scans.selectors), from precomputed rows: a
+    constant number of queries at any size.
 
     Severity counts and grades are sums over NodeSnapshot (one aggregate); open interventions
     are read from Intervention rows, so ones without a node (an import rejection, a stuck
@@ -118,7 +116,6 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
     from interventions.models import Intervention
     from nodes.models import NodeSnapshot
     from orgs.models import OrganizationScore
-    from scans.models import ScanSession
 
     snapshots = NodeSnapshot.objects.filter(org=org)
     totals = snapshots.aggregate(
@@ -140,8 +137,6 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
     open_list = list(open_interventions.select_related("node").order_by("-opened_at", "-pk")[:interventions])
     # The count only when the list is full: a small queue needs no second query.
     open_count = len(open_list) if len(open_list) < interventions else open_interventions.count()
-    last_session = (ScanSession.objects.filter(org=org, status__in=ScanSession.FINISHED)
-                    .order_by("-finished_at", "-pk").first())
     return {
         "node_count": totals["nodes"] or 0,
         "scored_count": scored,
@@ -153,55 +148,7 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
         "latest_score": scores[-1] if scores else None,
         "open_interventions": open_list,
         "open_intervention_count": open_count,
-        "last_session": last_session,
-        **running_sessions_for_org(org=org),
     }
-
-
-@dataclass(frozen=True)
-class StageProgress:
-    name: str
-    label: str
-    state: str  # "done" | "current" | "queued" (waiting for a worker to claim it) | "failed" | "pending"
-    done: int
-    total: int
-
-
-def running_sessions_for_org(*, org, limit: int = 5) -> dict:
-    """Sessions still queued or running, each with its seven stages. One query."""
-    from scans.models import ScanSession
-
-    running = list(ScanSession.objects.filter(org=org).exclude(status__in=ScanSession.FINISHED)
-                   .select_related("profile").order_by("-created_at")[:limit])
-    return {"running_sessions": [(s, session_stages(s)) for s in running]}
-
-
-def session_stages(session) -> list[StageProgress]:
-    """Per-stage progress from the session row only: earlier stages are done, the current one
-    counts its finished jobs (execution) or its finished pieces (``stage_pending``)."""
-    from scans.models import ScanSession
-
-    labels = dict(ScanSession.Stage.choices)
-    current = session.stage
-    index = STAGES.index(current) if current in STAGES else len(STAGES)
-    stages = []
-    for n, name in enumerate(STAGES):
-        if n < index or current == "done":
-            stages.append(StageProgress(name, labels[name], "done", 1, 1))
-        elif n == index:
-            failed = session.status == ScanSession.Status.FAILED
-            if name == "execution" and session.jobs_total:
-                done, total = session.jobs_finished, session.jobs_total
-            else:
-                pending = max(session.stage_pending, 0)
-                total = max(session.nodes_total, pending, 1)
-                done = total - pending if pending else 0
-            # A queued session's first stage waits for a worker: it is not running yet.
-            state = "failed" if failed else "queued" if session.status == ScanSession.Status.QUEUED else "current"
-            stages.append(StageProgress(name, labels[name], state, done, total))
-        else:
-            stages.append(StageProgress(name, labels[name], "pending", 0, 1))
-    return stages
 
 
 # -- schedule preview ----------------------------------------------------------------

@@ -35,11 +35,11 @@ from orgs.selectors import (
     membership_get,
     membership_list_for_org,
     organization_list_for_user,
-    running_sessions_for_org,
     schedule_describe,
     schedule_next_runs,
 )
 from orgs.throttling import throttle
+from scans.selectors import running_sessions_for_org, session_last_finished_for_org
 
 AUDIT_PAGE_SIZE = 50
 
@@ -63,7 +63,8 @@ def dashboard(request, slug):
     data = dashboard_for_org(org=membership.org)
     # The navigation's count is the same number: reuse it rather than count twice.
     context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
-               **data}
+               **data, "last_session": session_last_finished_for_org(org=membership.org),
+               **running_sessions_for_org(org=membership.org)}
     return render(request, "orgs/dashboard.html", context)
 
 

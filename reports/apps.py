@@ -10,3 +10,8 @@ class ReportsConfig(AppConfig):
         from reports.webhooks.services import webhooks_connect
 
         webhooks_connect()
+        # The pipeline's reporting stage writes the session report through its hook (scans never imports reports).
+        from reports.services import session_report_write
+        from scans.pipeline.stages import session_report_writer_register
+
+        session_report_writer_register(writer=session_report_write)

@@ -1,17 +1,11 @@
-"""Celery adapters for reporting: load ids, call one service. All run on the ``reports`` queue."""
+"""Celery adapters for reports: load ids, call one service. All run on the ``reports`` queue."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from reports import services
-from scans.pipeline.stages import stage_run
-from scans.tasks import RETRY_OPTIONS, STAGE_TASK_OPTIONS
-
-
-@shared_task(name="reports.tasks.reporting_stage_run", **STAGE_TASK_OPTIONS)
-def reporting_stage_run(session_id: int, stage: str) -> None:
-    stage_run(session_id=session_id, stage=stage)
+from scans.tasks import RETRY_OPTIONS
 
 
 # A render failure is recorded on the row by the service (no retry: it would fail the same way);

@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from scans.models import CveProduct, CveRecord, Finding, FindingEvent, ImportRequest, ScanJob, ScanProfile, ScanSession
+from scans.models import (
+    CveProduct,
+    CveRecord,
+    Finding,
+    FindingEvent,
+    ImportRequest,
+    ScanJob,
+    ScanProfile,
+    ScanSession,
+    WorkerHeartbeat,
+)
 
 
 @admin.register(ScanProfile)
@@ -95,4 +105,15 @@ class ImportRequestAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    """Written by workers every few seconds (scans.pipeline.workers); a row unseen for long is a dead worker."""
+
+    list_display = ["hostname", "queues", "concurrency", "pid", "started_at", "seen_at"]
+    readonly_fields = ["hostname", "queues", "concurrency", "pid", "started_at", "seen_at"]
+
+    def has_add_permission(self, request):
         return False

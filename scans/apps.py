@@ -1,3 +1,4 @@
+from celery import signals
 from django.apps import AppConfig
 
 
@@ -6,8 +7,11 @@ class ScansConfig(AppConfig):
     name = 'scans'
 
     def ready(self):
-        # The pipeline says how its interventions are retried, so interventions never import it.
-        from interventions.services import retry_handler_register
-        from scans.pipeline.retries import RETRIED_KINDS, intervention_retry_work
+        # The pipeline plugs itself into the layers below it, which never import it: how its
+        # interventions are retried, the /metrics gauges about its work, each worker's presence row.
+        from scans import operations
+        from scans.pipeline import retries, workers
 
-        retry_handler_register(kinds=RETRIED_KINDS, handler=intervention_retry_work)
+        retries.retry_handlers_register()
+        operations.work_gauges_register()
+        signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")

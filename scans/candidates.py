@@ -1,7 +1,7 @@
 """What scanners and importers say, before it becomes a Finding.
 
 This module is the contract between the network/parsing code (``scans.scanners``,
-``scans.importers``, ``nodes.discovery``) and the findings engine. It holds plain
+``scans.importers``, ``scans.discovery``) and the findings engine. It holds plain
 dataclasses with no Django inside, so the scanners and parsers can be tested and
 benchmarked alone, and every result can be stored as JSON in ``ScanJob.raw_result``.
 """

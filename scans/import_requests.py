@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import REQUEST_ID_HEADER, app
 from config.request_id import current_request_id
 from orgs.audit import audit_record
 from scans.importers.base import ImportRejected, load_all
@@ -62,8 +63,6 @@ def import_request_create(*, org, upload, fmt: str, node_address: str = "", by=N
 
 
 def _enqueue(request: ImportRequest) -> None:
-    from config.celery import REQUEST_ID_HEADER, app
-
     app.send_task(PROCESS_TASK, kwargs={"import_request_id": request.pk},
                   headers={REQUEST_ID_HEADER: request.correlation_id})
 

@@ -166,6 +166,29 @@ class ScanJob(models.Model):
         return self.status in self.FINISHED
 
 
+class WorkerHeartbeat(models.Model):
+    """A Celery worker saying it is alive, every few seconds (``scans.pipeline.workers`` beats it).
+
+    Kept in the database, not in Celery's control channel, so the console's status page and
+    /metrics see workers on every broker (the embedded filesystem broker has no broadcast).
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    concurrency = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        # The table the model had in interventions: its rows stay where they are.
+        db_table = "interventions_workerheartbeat"
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} (seen {self.seen_at:%H:%M:%S})"
+
+
 class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
     HIGH = "high", "High"

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from nodes.models import Node
 from scans.models import SEVERITY_RANK, CveRecord, Finding, FindingEvent, ScanJob, ScanProfile, ScanSession, Severity
+from scans.pipeline.sessions import STAGES
 
 SEVERITIES = [s.value for s in sorted(Severity, key=lambda s: -SEVERITY_RANK[s])]  # critical first
 CHANGES = (FindingEvent.Kind.NEW, FindingEvent.Kind.FIXED, FindingEvent.Kind.REOPENED)
@@ -308,6 +309,53 @@ def session_finding_changes(*, session: ScanSession, limit: int = 10) -> dict[st
                                       "node__name").order_by("-id"))
         out[str(kind)] = {"count": totals[kind], "findings": findings}
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class StageProgress:
+    name: str
+    label: str
+    state: str  # "done" | "current" | "queued" (waiting for a worker to claim it) | "failed" | "pending"
+    done: int
+    total: int
+
+
+def session_last_finished_for_org(*, org) -> ScanSession | None:
+    """What the last session found: the dashboard links its new, fixed and reopened findings."""
+    return ScanSession.objects.filter(org=org, status__in=ScanSession.FINISHED).order_by("-finished_at", "-pk").first()
+
+
+def running_sessions_for_org(*, org, limit: int = 5) -> dict:
+    """Sessions still queued or running, each with its seven stages. One query."""
+    running = list(ScanSession.objects.filter(org=org).exclude(status__in=ScanSession.FINISHED)
+                   .select_related("profile").order_by("-created_at")[:limit])
+    return {"running_sessions": [(s, session_stages(s)) for s in running]}
+
+
+def session_stages(session) -> list[StageProgress]:
+    """Per-stage progress from the session row only: earlier stages are done, the current one
+    counts its finished jobs (execution) or its finished pieces (``stage_pending``)."""
+    labels = dict(ScanSession.Stage.choices)
+    current = session.stage
+    index = STAGES.index(current) if current in STAGES else len(STAGES)
+    stages = []
+    for n, name in enumerate(STAGES):
+        if n < index or current == "done":
+            stages.append(StageProgress(name, labels[name], "done", 1, 1))
+        elif n == index:
+            failed = session.status == ScanSession.Status.FAILED
+            if name == "execution" and session.jobs_total:
+                done, total = session.jobs_finished, session.jobs_total
+            else:
+                pending = max(session.stage_pending, 0)
+                total = max(session.nodes_total, pending, 1)
+                done = total - pending if pending else 0
+            # A queued session's first stage waits for a worker: it is not running yet.
+            state = "failed" if failed else "queued" if session.status == ScanSession.Status.QUEUED else "current"
+            stages.append(StageProgress(name, labels[name], state, done, total))
+        else:
+            stages.append(StageProgress(name, labels[name], "pending", 0, 1))
+    return stages
 
 
 def finding_open_list_for_node(*, node, limit: int = 20) -> tuple[list[Finding], bool]:

@@ -8,12 +8,20 @@ soft and hard time limits come with each message (they depend on the profile).
 
 from __future__ import annotations
 
+import structlog
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from nodes.models import Node, NodeSnapshot
+from scans.import_requests import import_request_process
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.sessions import session_start_scheduled
 from scans.pipeline.stages import normalization_part_run, stage_run
+from scans.pipeline.watchdog import watchdog_sweep
+from scans.retention import retention_prune_all
+from scans.scoring import scoring_run
+
+logger = structlog.get_logger(__name__)
 
 # Transient infrastructure errors only; a stage's own failure becomes an intervention in the service.
 RETRY_OPTIONS = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 2, "retry_backoff_max": 60,
@@ -33,9 +41,20 @@ def scoring_stage_run_task(session_id: int, stage: str) -> None:
     stage_run(session_id=session_id, stage=stage)
 
 
+@shared_task(name="scans.tasks.reporting_stage_run", **STAGE_TASK_OPTIONS)
+def reporting_stage_run_task(session_id: int, stage: str) -> None:
+    stage_run(session_id=session_id, stage=stage)
+
+
 @shared_task(name="scans.tasks.normalization_part_run", **STAGE_TASK_OPTIONS)
 def normalization_part_run_task(session_id: int, part: int, parts: int) -> None:
     normalization_part_run(session_id=session_id, part=part, parts=parts)
+
+
+@shared_task(name="scans.tasks.discovery_jobs_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def discovery_jobs_run_task(job_ids: list[int]) -> None:
+    """Discovery jobs of a session (the pipeline's first stage); time limits come with the message."""
+    jobs_run(job_ids=job_ids)
 
 
 @shared_task(name="scans.tasks.job_run", **JOB_TASK_OPTIONS)
@@ -52,14 +71,29 @@ def session_start_scheduled_task(org_id: int) -> None:
              ignore_result=True, soft_time_limit=3600, time_limit=3660, **RETRY_OPTIONS)
 def import_request_process_task(import_request_id: int) -> None:
     # An API upload (scans.import_requests); the claim makes a second delivery harmless.
-    from scans.import_requests import import_request_process
-
     import_request_process(import_request_id=import_request_id)
 
 
 @shared_task(name="scans.tasks.retention_prune", acks_late=True, ignore_result=True, **RETRY_OPTIONS)
 def retention_prune_task() -> None:
     """Daily on beat (setup_periodic_tasks): every organization's retention policy."""
-    from scans.retention import retention_prune_all
-
     retention_prune_all()
+
+
+@shared_task(name="scans.tasks.watchdog_sweep", acks_late=True, ignore_result=True, soft_time_limit=120,
+             time_limit=180)
+def watchdog_sweep_task() -> dict:
+    """On beat (setup_periodic_tasks): nothing of the pipeline stays stuck silently."""
+    return watchdog_sweep()
+
+
+@shared_task(name="scans.tasks.node_rescore", acks_late=True, ignore_result=True)
+def node_rescore_task(node_id: int) -> None:
+    """Re-score one node and rewrite its snapshot (after a change outside a session)."""
+    node = Node.objects.select_related("org").filter(pk=node_id).first()
+    if node is None:
+        logger.info("node_rescore.skipped", node_id=node_id, reason="node deleted")
+        return
+    scoring_run(org=node.org, node_ids=[node.pk])
+    snapshot = NodeSnapshot.objects.get(node=node)
+    logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)

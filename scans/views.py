@@ -24,7 +24,6 @@ from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
-from orgs.selectors import session_stages
 from scans.access import finding_for, session_for
 from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm, triage_actions_for
 from scans.models import Finding, ScanSession
@@ -47,6 +46,7 @@ from scans.selectors import (
     session_job_counts,
     session_jobs,
     session_list_for_org,
+    session_stages,
 )
 from scans.services import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 

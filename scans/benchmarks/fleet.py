@@ -45,8 +45,8 @@ def fleet_addresses(count: int) -> list[str]:
 
 
 def fleet(count: int, out: TextIO) -> dict[str, Any]:
-    from nodes.discovery.discover import discovery_ports
-    from nodes.discovery.registry import default_registry
+    from scans.discovery.discover import discovery_ports
+    from scans.discovery.registry import default_registry
     from scans.benchmarks.scan import LabProcess
     from scans.pipeline import conf
     from scans.scanners.portscan import PROCESS_BUDGET, raise_fd_limit, sweep
@@ -130,8 +130,8 @@ def nmap_sweep(addresses: list[str], ports) -> tuple[dict[str, list[int]], float
 
 def identify(open_ports: dict[str, list[int]]) -> tuple[dict[tuple[str, int], str], float]:
     """Each open port identified the way discovery does it, as many at once as a worker allows."""
-    from nodes.discovery.discover import discover_port
-    from nodes.discovery.registry import default_registry
+    from scans.discovery.discover import discover_port
+    from scans.discovery.registry import default_registry
     from scans.pipeline import conf
     from scans.scanners.base import ScanContext
 

@@ -214,11 +214,11 @@ def _database_url() -> str:
 def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120) -> None:
     """Until every worker is ready: a worker's start-up (Django, imports) is not the session's time.
 
-    Read from the presence rows workers write when ready (``config.operations``) rather than
+    Read from the presence rows workers write when ready (``scans.pipeline.workers``) rather than
     asked over the broker: a remote-control ping would leave broker connections in this
     process, which the direct run's processes then inherit by fork.
     """
-    from interventions.models import WorkerHeartbeat
+    from scans.models import WorkerHeartbeat
 
     began = time.monotonic()
     names = [f"bench{n}@" for n in range(len(workers))]
@@ -296,7 +296,7 @@ def _direct(options, profile, nodes, out) -> dict[str, Any]:
 
 def _discover_chunk(args):
     chunk, ports, context = args
-    from nodes.discovery.discover import discover_many
+    from scans.discovery.discover import discover_many
     from scans.pipeline import conf
     from scans.scanners.portscan import PROCESS_BUDGET
 

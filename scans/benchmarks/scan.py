@@ -204,8 +204,8 @@ async def profile_node(address: str, ports: tuple[int, ...], context: ScanContex
 
 
 def standard_profile(nodes: dict[str, dict[str, int]], concurrency: int, out: TextIO) -> dict[str, Any]:
-    from nodes.discovery.discover import discovery_ports
-    from nodes.discovery.registry import default_registry
+    from scans.discovery.discover import discovery_ports
+    from scans.discovery.registry import default_registry
 
     ports = discovery_ports("top1000", default_registry())
     context = ScanContext(connect_timeout=1.0, read_timeout=2.0)

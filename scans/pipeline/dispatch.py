@@ -20,6 +20,8 @@ from typing import Any
 import structlog
 from django.db import transaction
 
+from config.celery import REQUEST_ID_HEADER, app
+
 logger = structlog.get_logger(__name__)
 
 
@@ -34,12 +36,12 @@ def services() -> dict[str, Callable[..., Any]]:
     from scans.pipeline.stages import normalization_part_run, stage_run
 
     return {
+        "scans.tasks.discovery_jobs_run": jobs_run,
         "scans.tasks.stage_run": stage_run,
-        "scans.tasks.scoring_stage_run": stage_run,
-        "reports.tasks.reporting_stage_run": stage_run,
-        "nodes.tasks.discovery_jobs_run": jobs_run,
         "scans.tasks.job_run": jobs_run,
         "scans.tasks.normalization_part_run": normalization_part_run,
+        "scans.tasks.scoring_stage_run": stage_run,
+        "scans.tasks.reporting_stage_run": stage_run,
         "scans.tasks.session_start_scheduled": session_start_scheduled,
     }
 
@@ -66,8 +68,6 @@ def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", coun
         return task_id
 
     def publish() -> None:
-        from config.celery import REQUEST_ID_HEADER, app
-
         limits = {k: v for k, v in (("soft_time_limit", soft_time_limit), ("time_limit", time_limit)) if v}
         try:
             app.send_task(name, kwargs=kwargs, task_id=task_id, countdown=countdown, expires=expires, **limits,

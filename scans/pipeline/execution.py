@@ -40,7 +40,8 @@ from nodes.models import Node
 from orgs.models import Organization
 from orgs.scope import ScopeError, resolve_and_check
 from scans.candidates import ServiceObservation
-from scans.models import ScanJob, ScanSession
+from scans.discovery.discover import discover_many
+from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch
 from scans.pipeline.profiles import (
     profile_context,
@@ -49,6 +50,7 @@ from scans.pipeline.profiles import (
     profile_timeout,
 )
 from scans.scanners.base import ScannerError, ScannerUnavailable, Target, get_scanner
+from scans.scanners.portscan import PROCESS_BUDGET
 
 logger = structlog.get_logger(__name__)
 
@@ -85,7 +87,7 @@ def jobs_of_stage(session_id: int, stage: str):
 
 
 def task_name_for(scanner: str) -> str:
-    return "nodes.tasks.discovery_jobs_run" if scanner == DISCOVERY else "scans.tasks.job_run"
+    return "scans.tasks.discovery_jobs_run" if scanner == DISCOVERY else "scans.tasks.job_run"
 
 
 def _time_limits(timeout: float) -> dict[str, float]:
@@ -164,8 +166,6 @@ def _tasks_assigned(assigned: list[tuple[str, list[int]]], now) -> None:
 
 
 def _profile_timeouts(profile_ids: set[int]) -> dict[tuple[int, str], float]:
-    from scans.models import ScanProfile
-
     return {(profile.pk, scanner): seconds for profile in ScanProfile.objects.filter(pk__in=profile_ids)
             for scanner, seconds in _scanner_timeouts(profile).items()}
 
@@ -353,9 +353,6 @@ async def _discover_all(jobs: list[ScanJob]) -> dict[int, Any]:
 
     Each job keeps its own outcome: its result, or the error (scope, timeout) that ended it.
     """
-    from nodes.discovery.discover import discover_many
-    from scans.scanners.portscan import PROCESS_BUDGET
-
     PROCESS_BUDGET.resize(conf.discovery_sockets())
     out: dict[int, Any] = {}
     by_profile: dict[int, list[tuple[ScanJob, Target]]] = defaultdict(list)

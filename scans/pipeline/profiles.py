@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scans.discovery.discover import discovery_ports
+from scans.discovery.registry import default_registry
 from scans.models import ScanProfile
 from scans.scanners.base import ScanContext
 
@@ -42,9 +44,6 @@ def profile_resolve(*, org, profile: ScanProfile | str | None = None) -> ScanPro
 
 def profile_ports(profile: ScanProfile) -> tuple[int, ...]:
     """The ports discovery scans for this profile: its spec read the way discovery reads any spec."""
-    from nodes.discovery.discover import discovery_ports
-    from nodes.discovery.registry import default_registry
-
     return discovery_ports(profile.ports or "top1000", default_registry())
 
 

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from interventions.models import Intervention
-from interventions.services import JOB_KINDS, InterventionTransitionError
+from interventions.services import JOB_KINDS, InterventionTransitionError, retry_handler_register
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import dispatch
 from scans.pipeline.execution import DISCOVERY, jobs_pump, stage_of
@@ -119,3 +119,8 @@ def intervention_retry_work(*, intervention: Intervention, by=None, token=None) 
 
 
 RETRIED_KINDS = (*JOB_KINDS, Intervention.Kind.STAGE_STUCK)
+
+
+def retry_handlers_register() -> None:
+    """Called once by ``ScansConfig.ready``: interventions of these kinds are retried here."""
+    retry_handler_register(kinds=RETRIED_KINDS, handler=intervention_retry_work)

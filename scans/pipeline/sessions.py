@@ -9,17 +9,21 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.request_id import current_request_id
+from interventions.models import Intervention
+from interventions.services import interventions_resolve_after_retry
 from nodes.services import node_get_or_create
 from orgs.audit import audit_record
 from orgs.events import SESSION_FINISHED, event_publish
 from orgs.models import Organization
+from orgs.schedules import organization_schedule_forget
 from orgs.scope import ScopeError, resolve_and_check
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import conf, dispatch
-from scans.pipeline.profiles import profile_resolve
+from scans.pipeline.profiles import ProfileError, profile_resolve
 
 logger = structlog.get_logger(__name__)
 
@@ -32,7 +36,7 @@ FAN_OUT = (Stage.DISCOVERY, Stage.EXECUTION)
 # Each stage's task, hence its queue (config.celery routes by name).
 STAGE_TASKS = {
     Stage.SCORING: "scans.tasks.scoring_stage_run",
-    Stage.REPORTING: "reports.tasks.reporting_stage_run",
+    Stage.REPORTING: "scans.tasks.reporting_stage_run",
 }
 
 
@@ -65,8 +69,6 @@ def session_start(
     allowed networks *before anything else*, and become nodes when new; one refused
     target refuses the whole request with the guard's message.
     """
-    from scans.pipeline.profiles import ProfileError
-
     try:
         profile = profile_resolve(org=org, profile=profile)
     except ProfileError as exc:
@@ -113,8 +115,6 @@ def session_start_scheduled(*, org_id: int) -> ScanSession | None:
     """
     org = Organization.objects.filter(pk=org_id).first()
     if org is None:
-        from orgs.schedules import organization_schedule_forget
-
         organization_schedule_forget(org_id=org_id)
         return None
     if not org.schedule_crontab:
@@ -141,8 +141,6 @@ def session_cancel(*, session: ScanSession, by=None, token=None) -> ScanSession:
         queued = ScanJob.objects.filter(session=session, status__in=(ScanJob.Status.QUEUED, ScanJob.Status.RETRYING))
         execution = queued.exclude(scanner__in=("discovery", "cve")).count()
         n = queued.update(status=ScanJob.Status.CANCELLED, finished_at=timezone.now(), error="cancelled")
-        from django.db.models import F
-
         ScanSession.objects.filter(pk=session.pk).update(jobs_cancelled=F("jobs_cancelled") + execution,
                                                         stage_pending=F("stage_pending") - n)
         if by is not None or token is not None:
@@ -215,8 +213,6 @@ def stage_advance(*, session_id: int, from_stage: str) -> bool:
         if to != Stage.DONE:
             dispatch.enqueue(stage_task(to), kwargs={"session_id": session.pk, "stage": to},
                              correlation_id=session.correlation_id)
-    from interventions.services import interventions_resolve_after_retry
-
     interventions_resolve_after_retry(session=session)
     logger.info("session.stage_advanced", session_id=session_id, stage=to)
     return True
@@ -262,8 +258,6 @@ def session_finish(*, session_id: int, error: str = "") -> ScanSession:
 
 def session_summary(*, session: ScanSession) -> dict[str, Any]:
     """What a person (or --json) wants to know: stages with timings, jobs by status, findings, interventions."""
-    from interventions.models import Intervention
-
     jobs: dict[str, Counter] = {"discovery": Counter(), "execution": Counter(), "analysis": Counter()}
     by_scanner: dict[str, Counter] = {}
     for scanner, status in ScanJob.objects.filter(session=session).values_list("scanner", "status"):

@@ -27,6 +27,7 @@ from interventions.models import Intervention
 from interventions.services import intervention_open
 from nodes.models import Node
 from orgs.scope import ScopeError, resolve_and_check
+from scans import lifecycle
 from scans.candidates import Coverage, FindingCandidate, ServiceObservation
 from scans.models import ScanJob, ScanSession
 from scans.fingerprinting import cve_candidates_for_services, cve_coverage
@@ -43,6 +44,7 @@ from scans.pipeline.execution import (
 from scans.pipeline.profiles import profile_max_attempts
 from scans.pipeline.sessions import FAN_OUT, session_finish, session_outcome, stage_advance, stage_claim
 from scans.scanners.base import load_all
+from scans.scoring import scoring_run
 
 logger = structlog.get_logger(__name__)
 
@@ -283,8 +285,6 @@ def _normalization_hand_over(session: ScanSession) -> None:
 
 
 def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
-    from scans.lifecycle import findings_ingest
-
     pending = _unnormalized(session).order_by("scanner", "id")
     if parts > 1:
         pending = pending.alias(part=Mod("node_id", parts)).filter(part=part)
@@ -311,7 +311,7 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
                     if complete is None or complete:  # absent means complete, as before
                         coverage[node_id] = _merged_coverage(address, services,
                                                              [Coverage.from_dict(c) for c in covered or ()])
-                counts = findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
+                counts = lifecycle.findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
                                          complete=True, session=session)
                 ScanJob.objects.filter(pk__in=[row[0] for row in batch]).update(normalized=True)
                 ScanSession.objects.filter(pk=session.pk).update(
@@ -338,8 +338,6 @@ def _merged_coverage(address: str, services: list[dict] | None, covered: list[Co
 def scoring(session: ScanSession) -> None:
     node_ids = list(ScanJob.objects.filter(session=session, scanner=DISCOVERY).values_list("node_id", flat=True))
     status = session_outcome(session)
-    from scans.scoring import scoring_run
-
     scoring_run(org=session.org, node_ids=node_ids, session=session, scan_status=status)
     stage_advance(session_id=session.pk, from_stage=Stage.SCORING)
 
@@ -347,13 +345,24 @@ def scoring(session: ScanSession) -> None:
 # --- reporting (one piece) ------------------------------------------------------------------
 
 
-def reporting(session: ScanSession) -> None:
-    from reports.services import session_report_write
+# Who writes a session's report: the reports app, a layer above the pipeline, registers its writer
+# in ReportsConfig.ready(), so the pipeline never imports it. A writer takes ``session=`` and is
+# called twice: before the hand-over, then with the finished session.
+SESSION_REPORT_WRITERS: list[Callable[..., Any]] = []
 
-    session_report_write(session=session)
+
+def session_report_writer_register(*, writer: Callable[..., Any]) -> None:
+    if writer not in SESSION_REPORT_WRITERS:
+        SESSION_REPORT_WRITERS.append(writer)
+
+
+def reporting(session: ScanSession) -> None:
+    for write in SESSION_REPORT_WRITERS:
+        write(session=session)
     if stage_advance(session_id=session.pk, from_stage=Stage.REPORTING):
         finished = session_finish(session_id=session.pk)
-        session_report_write(session=finished)  # the report carries the final outcome
+        for write in SESSION_REPORT_WRITERS:
+            write(session=finished)  # the report carries the final outcome
 
 
 BODIES = {

@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from interventions.models import Intervention, WorkerHeartbeat
+from interventions.models import Intervention
+from scans.models import WorkerHeartbeat
 from scans.models import ScanJob, ScanSession
 from tests.factories import ScanJobFactory, ScanSessionFactory
 

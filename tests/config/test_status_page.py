@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from config.operations import worker_heartbeat_write, worker_presence_start, workers_alive
-from interventions.models import WorkerHeartbeat
+from scans.models import WorkerHeartbeat
+from scans.pipeline.workers import worker_heartbeat_write, worker_presence_start, workers_alive
 
 pytestmark = pytest.mark.django_db
 
@@ -51,10 +51,10 @@ def test_a_heartbeat_write_refreshes_the_row_instead_of_adding_one(db):
 
 
 def test_the_presence_thread_keeps_beating_after_a_failed_write(monkeypatch, transactional_db):
-    import config.operations as operations
+    import scans.pipeline.workers as workers
 
     calls = []
-    real = operations.worker_heartbeat_write
+    real = workers.worker_heartbeat_write
 
     def flaky(**kwargs):
         calls.append(1)
@@ -62,8 +62,8 @@ def test_the_presence_thread_keeps_beating_after_a_failed_write(monkeypatch, tra
             raise RuntimeError("database restarting")
         real(**kwargs)
 
-    monkeypatch.setattr(operations, "worker_heartbeat_write", flaky)
-    monkeypatch.setattr(operations, "PRESENCE_SECONDS", 0.05)
+    monkeypatch.setattr(workers, "worker_heartbeat_write", flaky)
+    monkeypatch.setattr(workers, "PRESENCE_SECONDS", 0.05)
     thread = worker_presence_start(hostname="celery@flaky", queues=["scans"], concurrency=1)
     try:
         # Watch the thread's calls, not the table: on SQLite a read while the thread writes meets

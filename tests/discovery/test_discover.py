@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from nodes.discovery.discover import discover
-from nodes.discovery.registry import load_registry
+from scans.discovery.discover import discover
+from scans.discovery.registry import load_registry
 from scans.lab.services import SERVICE_KINDS, ssh_handler, start_node
 from scans.scanners.base import Target
 
@@ -90,8 +90,8 @@ def test_adding_a_protocol_is_a_data_change(lab, fast):
 
 
 def test_a_named_port_set_grows_by_the_ports_the_protocol_registry_names():
-    from nodes.discovery.discover import discovery_ports
-    from nodes.discovery.registry import default_registry
+    from scans.discovery.discover import discovery_ports
+    from scans.discovery.registry import default_registry
 
     ports = discovery_ports("top1000", default_registry())
     assert 6379 in ports and 8545 in ports  # Redis and Ethereum JSON-RPC: not in nmap's top 1000
@@ -100,8 +100,8 @@ def test_a_named_port_set_grows_by_the_ports_the_protocol_registry_names():
 
 
 def test_a_set_mixed_with_ports_also_grows_by_the_registry_ports():
-    from nodes.discovery.discover import discovery_ports
-    from nodes.discovery.registry import default_registry
+    from scans.discovery.discover import discovery_ports
+    from scans.discovery.registry import default_registry
 
     ports = discovery_ports("top100,65000", default_registry())
     assert 65000 in ports and 6379 in ports and 8545 in ports and 22 in ports

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from nodes.discovery.discover import discover, discover_many
+from scans.discovery.discover import discover, discover_many
 from scans.lab.services import start_node
 from scans.models import ScanJob
 from scans.pipeline import dispatch
@@ -79,7 +79,7 @@ def test_a_sessions_discovery_jobs_go_out_in_few_even_messages(world, settings):
 
     with dispatch.inline() as queue:
         assert jobs_pump(org_id=world.org.pk) == 10
-        sizes = sorted(len(kwargs["job_ids"]) for name, kwargs in queue if name == "nodes.tasks.discovery_jobs_run")
+        sizes = sorted(len(kwargs["job_ids"]) for name, kwargs in queue if name == "scans.tasks.discovery_jobs_run")
 
     assert sizes == [3, 3, 4]  # three messages, none nearly empty
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nodes.discovery.registry import DEFAULT_PATH, RegistryError, default_registry, load_registry
+from scans.discovery.registry import DEFAULT_PATH, RegistryError, default_registry, load_registry
 
 REQUIRED = {"http", "ssh", "redis", "postgresql", "mysql", "memcached", "docker-api", "prometheus-metrics",
             "ethereum-jsonrpc", "sui-jsonrpc", "filecoin-lotus"}

@@ -44,10 +44,10 @@ def test_every_task_the_pipeline_enqueues_has_its_service_in_the_table():
     from scans.pipeline.stages import normalization_part_run, stage_run
 
     table = dispatch.services()
-    assert table["nodes.tasks.discovery_jobs_run"] is jobs_run and table["scans.tasks.stage_run"] is stage_run
+    assert table["scans.tasks.discovery_jobs_run"] is jobs_run and table["scans.tasks.stage_run"] is stage_run
     assert table["scans.tasks.normalization_part_run"] is normalization_part_run
-    assert set(table) == {"scans.tasks.stage_run", "scans.tasks.scoring_stage_run", "reports.tasks.reporting_stage_run",
-                          "nodes.tasks.discovery_jobs_run", "scans.tasks.job_run", "scans.tasks.normalization_part_run",
+    assert set(table) == {"scans.tasks.stage_run", "scans.tasks.scoring_stage_run", "scans.tasks.reporting_stage_run",
+                          "scans.tasks.discovery_jobs_run", "scans.tasks.job_run", "scans.tasks.normalization_part_run",
                           "scans.tasks.session_start_scheduled"}
 
 

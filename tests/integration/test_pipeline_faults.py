@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from interventions.models import Intervention
-from interventions.watchdog import watchdog_sweep
+from scans.pipeline.watchdog import watchdog_sweep
 from nodes.models import NodeSnapshot
 from reports.models import Report
 from scans.lab import Lab
@@ -204,7 +204,7 @@ def test_every_stage_and_job_delivered_again_changes_nothing(fast_pipeline, star
     for stage in STAGES:
         app.send_task(stage_task(stage), kwargs={"session_id": session.pk, "stage": stage})
     for job in ScanJob.objects.filter(session=session).exclude(scanner="cve"):
-        name = "nodes.tasks.discovery_jobs_run" if job.scanner == "discovery" else "scans.tasks.job_run"
+        name = "scans.tasks.discovery_jobs_run" if job.scanner == "discovery" else "scans.tasks.job_run"
         app.send_task(name, kwargs={"job_ids": [job.pk]})
     expected = len(STAGES) + ScanJob.objects.filter(session=session).exclude(scanner="cve").count()
     deadline = time.monotonic() + 30

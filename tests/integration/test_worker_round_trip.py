@@ -7,7 +7,7 @@ import pytest
 import structlog
 
 from nodes.models import NodeSnapshot
-from nodes.tasks import node_rescore_task
+from scans.tasks import node_rescore_task
 from tests.factories import FindingFactory, NodeFactory
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def test_a_task_round_trips_through_redis_to_a_worker_that_writes_the_row(start_
     lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
     done = [line for line in lines if line.get("event") == "node_rescore.done"]
     assert done[0]["request_id"] == "req-roundtrip-42"
-    assert done[0]["task"] == "nodes.tasks.node_rescore_task"
+    assert done[0]["task"] == "scans.tasks.node_rescore"
 
 
 def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(start_worker, purge_queues):

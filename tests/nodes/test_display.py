@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from nodes.discovery.registry import Signature
+from scans.discovery.registry import Signature
 from nodes.display import evidence_sentence
 from tests.factories import NodeFactory
 

@@ -188,7 +188,7 @@ def test_home_refuses_post(world, login):
 
 
 def test_a_queued_sessions_first_stage_reads_queued_not_running(world):
-    from orgs.selectors import session_stages
+    from scans.selectors import session_stages
     from scans.models import ScanSession
     from tests.factories import ScanSessionFactory
 

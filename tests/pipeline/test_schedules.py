@@ -52,7 +52,7 @@ def test_setup_periodic_tasks_is_idempotent_and_drops_rows_of_deleted_organizati
     call_command("setup_periodic_tasks")
     call_command("setup_periodic_tasks")
 
-    assert PeriodicTask.objects.filter(name=WATCHDOG_NAME, task="interventions.tasks.watchdog_sweep").count() == 1
+    assert PeriodicTask.objects.filter(name=WATCHDOG_NAME, task="scans.tasks.watchdog_sweep").count() == 1
     assert PeriodicTask.objects.get(name=WATCHDOG_NAME).expire_seconds
     assert not PeriodicTask.objects.filter(name=schedule_task_name(other_pk)).exists()
 

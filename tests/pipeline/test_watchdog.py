@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from interventions.models import Intervention
-from interventions.watchdog import watchdog_sweep
+from scans.pipeline.watchdog import watchdog_sweep
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import dispatch
 from tests.factories import ScanJobFactory, ScanSessionFactory

@@ -19,8 +19,12 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from scans.lab import Lab
+from orgs.models import Organization
+from scans.lab import Lab, tls
 from scans.lab.services import docker_handler, ethereum_handler, memcached_handler, redis_handler, ssh_handler, web_handler
+from scans.management.commands.seed_demo import DEMO_SLUG
+from scans.models import ScanSession
+from scans.pipeline.sessions import session_start
 
 # (address, name, [(port, handler factory, tls)])
 DEMO_SERVICES = [
@@ -34,8 +38,6 @@ DEMO_SERVICES = [
 
 
 def serve_demo(lab: Lab) -> list[str]:
-    from scans.lab import tls
-
     certs = tls.CertFactory()
     lines = []
     for address, name, services in DEMO_SERVICES:
@@ -70,11 +72,6 @@ class Command(BaseCommand):
         self.stdout.write("Demo lab stopped.")
 
     def _kick_off(self) -> None:
-        from orgs.management.commands.seed_demo import DEMO_SLUG
-        from orgs.models import Organization
-        from scans.models import ScanSession
-        from scans.pipeline.sessions import session_start
-
         org = Organization.objects.filter(slug=DEMO_SLUG).first()
         if org is None or ScanSession.objects.filter(org=org).exclude(status__in=ScanSession.FINISHED).exists():
             return

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from nodes.discovery.discover import discover_async
+from scans.discovery.discover import discover_async
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
 from scans.candidates import ServiceObservation
 from scans.fingerprinting import cve_candidates_for_services

@@ -16,8 +16,10 @@ from django.db import transaction
 from nodes.models import Node
 from nodes.services import node_create
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role
+from orgs.schedules import organization_schedule_set, periodic_tasks_setup
 from orgs.services import api_token_create, invitation_create, organization_create
 from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.pipeline import conf
 
 DEMO_SLUG = "demo"
 DEMO_OWNER = "demo"
@@ -105,9 +107,6 @@ class Command(BaseCommand):
     def _schedule(self, org):
         """The schedule and the beat rows. The built-in standard profile discovers every demo port
         (its top 1000 grow by the protocol registry's ports: Redis, Docker, JSON-RPC, memcached)."""
-        from orgs.schedules import organization_schedule_set, periodic_tasks_setup
-        from scans.pipeline import conf
-
         if not org.schedule_crontab:
             organization_schedule_set(org=org, crontab=DEMO_SCHEDULE, timezone="UTC")
         periodic_tasks_setup(watchdog_seconds=conf.watchdog_interval_seconds())

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodes.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
+from scans.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
 from scans.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed

@@ -1,0 +1,69 @@
+"""Worker presence: every Celery worker beats its own row, read by the status page and /metrics.
+
+A worker starts beating once it is ready (``ScansConfig.ready`` connects the signal); the
+rows say which workers are alive and which queues each consumes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import timedelta
+
+import structlog
+from django.db import close_old_connections
+from django.utils import timezone
+
+from scans.models import WorkerHeartbeat
+
+logger = structlog.get_logger(__name__)
+
+PRESENCE_SECONDS = int(os.environ.get("WATCHPOST_WORKER_PRESENCE_SECONDS", "15"))
+# A worker unseen for three beats is gone (killed, or its machine is).
+ALIVE_WITHIN = timedelta(seconds=PRESENCE_SECONDS * 3)
+
+
+def workers_alive() -> list[WorkerHeartbeat]:
+    """Heartbeat rows of the workers seen recently, with the queues each consumes."""
+    return list(WorkerHeartbeat.objects.filter(seen_at__gte=timezone.now() - ALIVE_WITHIN).order_by("hostname"))
+
+
+def worker_heartbeat_write(*, hostname: str, queues: list[str], concurrency: int | None) -> None:
+    now = timezone.now()
+    updated = WorkerHeartbeat.objects.filter(hostname=hostname).update(
+        seen_at=now, queues=queues, pid=os.getpid(), concurrency=concurrency)
+    if not updated:
+        WorkerHeartbeat.objects.update_or_create(
+            hostname=hostname, defaults={"queues": queues, "pid": os.getpid(), "concurrency": concurrency,
+                                         "started_at": now, "seen_at": now})
+
+
+def worker_presence_start(*, hostname: str, queues: list[str], concurrency: int | None) -> threading.Thread:
+    """Beat a heartbeat row from a daemon thread for as long as the worker process lives.
+
+    A failed write (database restarting) is logged and retried on the next beat: presence
+    must survive exactly the outages it helps diagnose.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            try:
+                close_old_connections()
+                worker_heartbeat_write(hostname=hostname, queues=queues, concurrency=concurrency)
+            except Exception as error:  # noqa: BLE001 - keep beating through transient errors
+                logger.warning("worker_presence.write_failed", hostname=hostname, error=str(error)[:200])
+            stop.wait(PRESENCE_SECONDS)
+
+    thread = threading.Thread(target=beat, name="watchpost-worker-presence", daemon=True)
+    thread.stop = stop  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def worker_announce(sender=None, **kwargs) -> None:
+    """Celery's ``worker_ready``: start this worker's presence heartbeat."""
+    consumer = sender
+    queues = sorted(q.name for q in consumer.task_consumer.queues) if getattr(consumer, "task_consumer", None) else []
+    worker_presence_start(hostname=consumer.hostname, queues=queues,
+                          concurrency=getattr(consumer.pool, "num_processes", None) if consumer.pool else None)
