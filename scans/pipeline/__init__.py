@@ -8,7 +8,9 @@ Discovery → Scan creation → Execution → Analysis → Normalization → Sco
   limit, claim, run, heartbeat, retry with backoff, fan-in.
 - ``dispatch``: the runner seam: Celery after commit, or inline in this process.
 - ``retries``: re-queueing failed work for interventions and the watchdog.
+- ``watchdog``: on beat, nothing stays stuck silently.
+- ``workers``: each Celery worker's presence row.
 
-Celery tasks (``scans.tasks``, ``nodes.tasks``, ``reports.tasks``) only load ids and
-call these services, so ``run_session --inline`` runs exactly the same code.
+Celery tasks (``scans.tasks``) only load ids and call these services, so
+``run_session --inline`` runs exactly the same code.
 """
