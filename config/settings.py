@@ -1,7 +1,8 @@
 """Watchpost settings, read from the environment (see the table in README.md).
 
-With nothing configured, Watchpost runs on the embedded default: an SQLite file under
-``var/`` and a Celery broker on the filesystem, so ``make run`` needs no server.
+With nothing configured, Watchpost runs on the embedded default: a PostgreSQL server of its
+own with its data under ``var/`` (started by the first process that connects) and a Celery
+broker on the filesystem, so ``make run`` needs no server installed.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "axes",
+    "config",  # its management commands (embedded_db)
     "orgs",
     "nodes",
     "scans",
@@ -109,11 +111,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 # --- Database -----------------------------------------------------------------------
+# PostgreSQL only: DATABASE_URL, else the embedded server under VAR_DIR (config/embedded_db.py).
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if not DATABASE_URL:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-# Any SQLite (the embedded file or a sqlite:// URL) gets WAL, the busy timeout and IMMEDIATE transactions.
-DATABASES = {"default": database_settings(DATABASE_URL, default_path=VAR_DIR / "watchpost.sqlite3")}
+DATABASES = {"default": database_settings(DATABASE_URL, var_dir=VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery -----------------------------------------------------------
