@@ -17,15 +17,20 @@ $(STAMP): requirements.txt | $(BIN)/python
 install: $(STAMP)
 
 # The console on http://127.0.0.1:8000 with web, worker and beat, on the embedded default
-# (SQLite under var/ and a filesystem broker) unless DATABASE_URL / REDIS_URL say otherwise.
+# (a PostgreSQL server with its data under var/ and a filesystem broker) unless DATABASE_URL /
+# REDIS_URL say otherwise. The first command to connect starts the server; it is stopped when
+# honcho exits or a step fails, Ctrl-C included (the shell traps INT only to go on to the stop).
 run: export DEBUG ?= 1
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	trap : INT TERM; status=0; \
+	$(BIN)/python manage.py migrate --noinput && \
+	$(BIN)/python manage.py seed_demo && \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile || status=$$?; \
+	$(BIN)/python manage.py embedded_db stop; exit $$status
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
+	-[ ! -d var/postgres ] || DEBUG=1 WATCHPOST_VAR_DIR=var $(BIN)/python manage.py embedded_db stop
 	rm -rf var/ staticfiles/
