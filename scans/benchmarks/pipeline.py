@@ -202,13 +202,13 @@ def _start_worker(n: int, concurrency: int) -> subprocess.Popen:
 
 def _database_url() -> str:
     """DATABASE_URL naming the database this process uses: the workers must use it too (under pytest
-    that is the test database, not the one DATABASE_URL names). Credentials and options stay."""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
+    that is the test database, not the one DATABASE_URL names; with DATABASE_URL unset, the embedded
+    server's socket). Credentials and options stay."""
     from django.db import connection
 
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path="/" + quote(connection.settings_dict["NAME"], safe="")))
+    from config.database import database_url
+
+    return database_url(connection.settings_dict)
 
 
 def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120) -> None:

@@ -6,12 +6,17 @@ Timings are shrunk through the environment (heartbeat 0.5 s, stale after 3 s, lo
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
+from config import embedded_db
+from config.embedded_db import EmbeddedServer
 from interventions.models import Intervention
 from scans.pipeline.watchdog import watchdog_sweep
 from nodes.models import NodeSnapshot
@@ -219,13 +224,29 @@ def test_every_stage_and_job_delivered_again_changes_nothing(fast_pipeline, star
     assert state() == before
 
 
-def _postgres_cluster() -> tuple[str, str]:
-    """The local cluster serving the tests (pg_lsclusters: version and name of the one on port 5432)."""
+def _postgres_restart():
+    """A fast restart (every client connection cut mid-transaction) of the server the tests run on:
+    the embedded one, or else the local cluster on port 5432 (pg_lsclusters: its version and name)."""
+    embedded = settings.DATABASES["default"].get("EMBEDDED_SERVER")
+    if embedded:
+        server = EmbeddedServer(Path(embedded))
+
+        def restart_embedded():
+            embedded_db.stop(server)  # pg_ctl stop -m fast
+            embedded_db.start(server)
+
+        return restart_embedded
+    if not shutil.which("pg_lsclusters"):
+        pytest.skip("no local PostgreSQL cluster to restart")
     out = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         version, name, port, *_ = line.split()
         if port == "5432":
-            return version, name
+            def restart_cluster():
+                subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
+                               check=True, capture_output=True)
+
+            return restart_cluster
     pytest.skip("no local PostgreSQL cluster on port 5432 to restart")
 
 
@@ -245,7 +266,7 @@ def _follow_through_outage(session, **kwargs):
 
 def test_a_postgresql_restart_mid_session_is_ridden_out_and_every_pair_is_scanned_exactly_once(
         fast_pipeline, start_worker, purge_queues, lab, org, profile):
-    version, cluster = _postgres_cluster()
+    restart = _postgres_restart()
     addresses = serve(lab, 30, net=74)
     workers = [start_worker(queues=ALL_QUEUES, concurrency=2)]
 
@@ -256,9 +277,7 @@ def test_a_postgresql_restart_mid_session_is_ridden_out_and_every_pair_is_scanne
 
     session = session_start(org=org, trigger="cli", targets=addresses, profile=profile)
     follow(session, sweep=False, until=lambda s: s.stage == "execution" and s.jobs_succeeded >= 4)
-    # -m fast: every client connection (workers' and this test's) is cut mid-transaction.
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "restart", "-m", "fast"],
-                   check=True, capture_output=True)
+    restart()  # every client connection (workers' and this test's) is cut mid-transaction
 
     session = _follow_through_outage(session, supervise=supervise)
 
