@@ -1,9 +1,18 @@
 """Findings lifecycle in bulk: new, still open, updated, reopened, fixed.
 
 ``findings_ingest`` takes what one run of one source said about a set of nodes and
-applies it with a constant number of queries per batch of candidates (one SELECT, one
-INSERT, one UPDATE for findings seen unchanged, one for findings whose content changed),
-whatever the size of the batch or of the table.
+applies it with a constant number of statements per batch of candidates, whatever the size
+of the batch or of the table:
+
+1. one statement looks every candidate up by (node, fingerprint), touches the findings seen
+   unchanged (last seen, last session, times seen) and returns the others: new, or changed,
+   or fixed before;
+2. new findings stream in by COPY, and their "new" events follow in one INSERT ... SELECT;
+3. changed and returning findings are rewritten by one UPDATE, which records the reopenings.
+
+Only a candidate that turns out new or changed is written out in full: on a rescan most are
+neither. Candidates that say the same thing (one rule reported on many hosts) share their
+normalized content (``normalization.Contents``).
 
 Closing is the dangerous part: a finding becomes *fixed* only when a run of the same
 source that *completed* covered its node (and port) and did not report it. A failed or
@@ -12,8 +21,8 @@ across rescans and imports: those findings are touched (last seen) but never reo
 or closed by a scanner.
 
 Every finding that is new, reopened or fixed gets a ``FindingEvent`` (its history, and
-a session's new/fixed/reopened lists), written with the batch: one more statement per
-batch that has new or reopened findings, one per fixing UPDATE (the same statement).
+a session's new/fixed/reopened lists), written with the statement that made it so, or
+right after it.
 """
 
 from __future__ import annotations
@@ -24,17 +33,32 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from itertools import islice
 
+import orjson
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from config import prepared
 from scans.candidates import Coverage, FindingCandidate
 from scans.models import Finding, FindingEvent
-from scans.normalization import CONTENT_FIELDS, json_bytes, candidate_hash, finding_fingerprint, finding_values
+from scans.normalization import (
+    MAX_LOCATION,
+    Content,
+    Contents,
+    clean_port,
+    clean_protocol,
+    finding_fingerprint,
+    json_bytes,
+    match_values,
+    stored_evidence,
+)
 
 BATCH_SIZE = 1000
 NODE_CHUNK = 1000  # nodes per fixing UPDATE, to keep IN lists a sane size
+
+FINDINGS = Finding._meta.db_table
+EVENTS = FindingEvent._meta.db_table
 
 
 @dataclass
@@ -82,8 +106,9 @@ def findings_ingest(
     seen_at = seen_at or timezone.now()
     counts = IngestCounts()
     statistics = _PlannerStatistics()
+    run = _Run(org=org, source=source, session=session, seen_at=seen_at)
     for batch in _batches(items, batch_size):
-        counts += _apply_batch(org=org, source=source, batch=batch, session=session, seen_at=seen_at)
+        counts += run.apply(batch)
         statistics.grown_by(counts.new)
     statistics.finished(counts.new)
     if complete and coverage:
@@ -116,67 +141,9 @@ class _PlannerStatistics:
             self._analyze(new_rows)
 
     def _analyze(self, new_rows: int) -> None:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {Finding._meta.db_table}")
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {FINDINGS}")
         self.analyzed_at, self.next_at = new_rows, new_rows * 2
-
-
-def _apply_batch(*, org, source: str, batch: list[tuple[int, FindingCandidate]], session, seen_at) -> IngestCounts:
-    counts = IngestCounts()
-    # Key and hash each candidate, de-duplicating within the batch (a tool may repeat itself; the
-    # last word wins). Full normalization waits until a row turns out new or changed: on a rescan
-    # most rows are neither.
-    incoming: dict[tuple[int, str], tuple[FindingCandidate, str]] = {}
-    for node_id, candidate in batch:
-        if candidate.source != source:
-            raise ValueError(f"candidate from {candidate.source!r} given to an ingest of {source!r}")
-        incoming[(node_id, finding_fingerprint(candidate))] = (candidate, candidate_hash(candidate))
-
-    writer = _PostgresWriter if connection.vendor == "postgresql" else _PortableWriter
-    existing = writer.existing(org=org, keys=list(incoming))
-
-    new_rows: list[tuple[tuple[int, str], dict]] = []
-    touched_ids: list[int] = []
-    changed: list[dict] = []
-    # (node id, fingerprint, kind, from status, to status, reason): a new finding the tool already
-    # triaged starts in that status, and its first event says so (not "open").
-    events: list[tuple[int, str, str, str, str, str]] = []
-    for key, (candidate, digest) in incoming.items():
-        row = existing.get(key)
-        if row is None:
-            triage = tool_triage(candidate, seen_at)
-            new_rows.append((key, {**finding_values(candidate), "content_hash": digest, **triage}))
-            events.append((*key, FindingEvent.Kind.NEW, "", triage.get("status", Finding.Status.OPEN),
-                           triage.get("triage_reason", "")))
-            counts.new += 1
-            continue
-        reopen = row["status"] == Finding.Status.FIXED
-        if not reopen and row["content_hash"] == digest:
-            touched_ids.append(row["id"])
-            counts.unchanged += 1
-            continue
-        values = {**finding_values(candidate), "content_hash": digest}
-        values.update(id=row["id"], times_seen=row["times_seen"] + 1, status=row["status"],
-                      reopened_count=row["reopened_count"])
-        if reopen:
-            values["status"] = Finding.Status.OPEN
-            values["reopened_count"] += 1
-            events.append((*key, FindingEvent.Kind.REOPENED, Finding.Status.FIXED, Finding.Status.OPEN, ""))
-            counts.reopened += 1
-        else:
-            counts.updated += 1
-        changed.append(values)
-
-    if new_rows:
-        writer.insert(org=org, rows=new_rows, session=session, seen_at=seen_at)
-    if touched_ids:
-        writer.touch(ids=touched_ids, session=session, seen_at=seen_at)
-    if changed:
-        writer.update(rows=changed, session=session, seen_at=seen_at)
-    if events:
-        writer.events(org=org, events=events, session=session, seen_at=seen_at)
-    return counts
 
 
 def tool_triage(candidate: FindingCandidate, seen_at) -> dict:
@@ -188,9 +155,179 @@ def tool_triage(candidate: FindingCandidate, seen_at) -> dict:
     return {"status": candidate.triage, "triage_reason": candidate.triage_reason[:4000], "triaged_at": seen_at}
 
 
+def _joined(values: Iterable) -> str:
+    """Values for one ``string_to_array`` parameter: a thousand keys as one text, split on the
+    server, instead of an array that the driver would build element by element in Python.
+    Fingerprints and digests are hex and node ids digits, so a comma never occurs in one."""
+    return ",".join(map(str, values))
+
+
+def _rows_json(rows: list[dict]) -> bytes:
+    return orjson.dumps(rows, default=str)  # CVSS scores are Decimals: as text, which numeric reads exactly
+
+
+def _copy_text(value: str) -> str:
+    """``value`` as a field of COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return _copy_text(value)
+    if isinstance(value, (list, dict)):
+        return _copy_text(json_bytes(value).decode())
+    return str(value)
+
+
+# Per batch: the candidates' keys and digests in, the findings seen unchanged touched, and for
+# each other candidate its position, with the known finding's id and status (none when new).
+_SEE = (
+    "WITH k AS (SELECT * FROM unnest(string_to_array(%(nodes)s, ',')::bigint[], string_to_array(%(fingerprints)s, ','), "
+    "string_to_array(%(digests)s, ',')) WITH ORDINALITY AS k(node_id, fingerprint, content_hash, i)), "
+    "known AS MATERIALIZED (SELECT k.i, f.id, f.status, f.content_hash = k.content_hash AND f.status <> %(fixed)s "
+    f"AS unchanged FROM k JOIN {FINDINGS} f ON f.org_id = %(org)s AND f.node_id = k.node_id "
+    "AND f.fingerprint = k.fingerprint), "
+    f"touched AS (UPDATE {FINDINGS} f SET last_seen = %(seen_at)s, last_session_id = %(session)s, "
+    "times_seen = f.times_seen + 1 FROM known WHERE f.id = known.id AND known.unchanged) "
+    "SELECT k.i, known.id, known.status FROM k LEFT JOIN known ON known.i = k.i WHERE known.unchanged IS NOT TRUE"
+)
+
+# The "new" events of the batch's new findings, which COPY gave no ids back.
+_NEW_EVENTS = (
+    f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+    "SELECT f.id, %(session)s::bigint, %(kind)s, '', f.status, f.triage_reason, %(seen_at)s::timestamptz "
+    "FROM unnest(string_to_array(%(nodes)s, ',')::bigint[], string_to_array(%(fingerprints)s, ',')) "
+    f"AS k(node_id, fingerprint) JOIN {FINDINGS} f ON f.org_id = %(org)s AND f.node_id = k.node_id "
+    "AND f.fingerprint = k.fingerprint"
+)
+
+_CHANGED_COLUMNS = (
+    ("id", "bigint"), ("title", "text"), ("severity", "text"), ("cvss_score", "numeric"), ("cvss_vector", "text"),
+    ("cve_ids", "jsonb"), ("cwe", "integer"), ("description", "text"), ("remediation", "text"),
+    ("references", "jsonb"), ("evidence", "jsonb"), ("match_confidence", "double precision"),
+    ("match_reason", "text"), ("content_hash", "text"), ("reopen", "boolean"),
+)
+_REWRITTEN = [name for name, _ in _CHANGED_COLUMNS if name not in ("id", "reopen")]
+
+# Changed findings take their new content; those fixed before open again, and their reopening is
+# recorded in the same statement.
+_CHANGE = (
+    f"WITH changed AS (UPDATE {FINDINGS} f SET "
+    + ", ".join(f'"{name}" = c."{name}"' for name in _REWRITTEN)
+    + ", status = CASE WHEN c.reopen THEN %(open)s ELSE f.status END, "
+    "reopened_count = f.reopened_count + c.reopen::int, times_seen = f.times_seen + 1, fixed_at = NULL, "
+    "last_seen = %(seen_at)s, last_session_id = %(session)s "
+    "FROM jsonb_to_recordset(%(rows)s) AS c("
+    + ", ".join(f'"{name}" {kind}' for name, kind in _CHANGED_COLUMNS)
+    + ") WHERE f.id = c.id RETURNING f.id, c.reopen) "
+    f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+    "SELECT id, %(session)s::bigint, %(kind)s, %(fixed)s, %(open)s, '', %(seen_at)s::timestamptz FROM changed WHERE reopen"
+)
+
+# Of a new finding, COPY takes these columns first (its own), then its content's, then the run's.
+_OWN_COLUMNS = ("org_id", "node_id", "fingerprint", "source", "port", "protocol", "location", "evidence",
+                "match_confidence", "match_reason", "content_hash", "status", "triage_reason", "triaged_at")
+_CONTENT_COLUMNS = ("rule_id", "title", "severity", "cvss_score", "cvss_vector", "cve_ids", "cwe", "description",
+                    "remediation", "references")
+_RUN_COLUMNS = ("first_seen", "last_seen", "first_session_id", "last_session_id", "times_seen", "reopened_count")
+_COPY_NEW = (f"COPY {FINDINGS} ("
+             + ", ".join(f'"{c}"' for c in (*_OWN_COLUMNS, *_CONTENT_COLUMNS, *_RUN_COLUMNS)) + ") FROM STDIN")
+
+
+class _Run:
+    """One ingest: its constants, and the contents its candidates share."""
+
+    def __init__(self, *, org, source: str, session, seen_at) -> None:
+        self.org, self.source, self.seen_at = org, source, seen_at
+        session_id = session.pk if session is not None else None
+        self.params = {"org": org.pk if org is not None else None, "session": session_id, "seen_at": seen_at}
+        self.contents = Contents()
+        self.copied: dict[Content, str] = {}  # each content's COPY fields, written out once
+        self.org_field = _copy_field(self.params["org"])
+        self.source_field = _copy_text(source)
+        self.run_fields = "\t".join(_copy_field(v) for v in (seen_at.isoformat(), seen_at.isoformat(), session_id,
+                                                              session_id, 1, 0))
+        self.triaged_at_field = _copy_field(seen_at.isoformat())
+
+    def apply(self, batch: list[tuple[int, FindingCandidate]]) -> IngestCounts:
+        # Key and hash each candidate, de-duplicating within the batch (a tool may repeat itself; the
+        # last word wins).
+        incoming: dict[tuple[int, str], tuple[FindingCandidate, Content, bytes, str]] = {}
+        contents, source = self.contents, self.source
+        for node_id, candidate in batch:
+            if candidate.source != source:
+                raise ValueError(f"candidate from {candidate.source!r} given to an ingest of {source!r}")
+            content = contents.of(candidate)
+            evidence = json_bytes(candidate.evidence or {})
+            incoming[(node_id, finding_fingerprint(candidate))] = (candidate, content, evidence,
+                                                                   content.digest(evidence))
+        keys = list(incoming)
+        entries = list(incoming.values())
+        others = prepared.fetchall(_SEE, {
+            **self.params, "fixed": Finding.Status.FIXED, "nodes": _joined(node_id for node_id, _ in keys),
+            "fingerprints": _joined(fingerprint for _, fingerprint in keys),
+            "digests": _joined(entry[3] for entry in entries),
+        })
+        counts = IngestCounts(unchanged=len(keys) - len(others))
+        new: list[int] = []
+        changed: list[dict] = []
+        for position, finding_id, status in others:
+            index = position - 1
+            if finding_id is None:
+                new.append(index)
+                continue
+            reopen = status == Finding.Status.FIXED
+            if reopen:
+                counts.reopened += 1
+            else:
+                counts.updated += 1
+            changed.append(self._change(finding_id, reopen, *entries[index]))
+        if new:
+            counts.new = len(new)
+            self._insert([keys[i] for i in new], [entries[i] for i in new])
+        if changed:
+            prepared.execute(_CHANGE, {**self.params, "rows": Jsonb(changed, dumps=_rows_json),
+                                       "kind": FindingEvent.Kind.REOPENED, "fixed": Finding.Status.FIXED,
+                                       "open": Finding.Status.OPEN})
+        return counts
+
+    def _insert(self, keys: list[tuple[int, str]], entries: list) -> None:
+        """New findings by COPY (rows written out as COPY's text here, each content's fields once),
+        then their events."""
+        lines = []
+        seen_at = self.seen_at
+        head = f"{self.org_field}\t"
+        tail = f"\t{self.run_fields}\n"
+        for (node_id, fingerprint), (candidate, content, evidence, digest) in zip(keys, entries):
+            copied = self.copied.get(content)
+            if copied is None:
+                copied = self.copied[content] = "\t".join(_copy_field(content.values[c]) for c in _CONTENT_COLUMNS)
+            confidence, reason = match_values(candidate)
+            triage = tool_triage(candidate, seen_at)
+            lines.append("\t".join((
+                head + str(node_id), fingerprint, self.source_field, _copy_field(clean_port(candidate.port)),
+                _copy_text(clean_protocol(candidate.protocol)), _copy_text(candidate.location[:MAX_LOCATION]),
+                _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence), _copy_text(reason),
+                digest, triage.get("status", Finding.Status.OPEN), _copy_text(triage.get("triage_reason", "")),
+                self.triaged_at_field if triage else "\\N", copied)) + tail)
+        with connection.cursor() as cursor, cursor.cursor.copy(_COPY_NEW) as copy:
+            copy.write("".join(lines).encode("utf-8", "surrogatepass"))
+        prepared.execute(_NEW_EVENTS, {**self.params, "kind": FindingEvent.Kind.NEW,
+                                       "nodes": _joined(node_id for node_id, _ in keys),
+                                       "fingerprints": _joined(fingerprint for _, fingerprint in keys)})
+
+    def _change(self, finding_id: int, reopen: bool, candidate: FindingCandidate, content: Content, evidence: bytes,
+                digest: str) -> dict:
+        confidence, reason = match_values(candidate)
+        return {**content.values, "id": finding_id, "reopen": reopen, "content_hash": digest,
+                "evidence": orjson.Fragment(stored_evidence(candidate, evidence)),
+                "match_confidence": confidence, "match_reason": reason}
+
+
 def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_at, session=None) -> int:
     """Fix open findings of ``source`` on covered nodes/ports that this run did not see."""
-    writer = _PostgresWriter if connection.vendor == "postgresql" else _PortableWriter
     # Nodes covered the same way close in one UPDATE: a session usually covers all alike.
     groups: dict[tuple[bool, tuple[int, ...]], list[int]] = defaultdict(list)
     for node_id, cov in coverage.items():
@@ -207,190 +344,19 @@ def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_a
                 status=Finding.Status.OPEN,
                 last_seen__lt=seen_at,
             )
-            fixed += writer.fix(findings=fixing, session=session, seen_at=seen_at)
+            fixed += _fix(findings=fixing, session=session, seen_at=seen_at)
     return fixed
 
 
-UPDATED_FIELDS = (*CONTENT_FIELDS, "content_hash", "status", "reopened_count", "times_seen")
-EXISTING_FIELDS = ("id", "node_id", "fingerprint", "status", "content_hash", "times_seen", "reopened_count")
-
-
-class _PortableWriter:
-    """Django's bulk operations: any database (SQLite in development and tests)."""
-
-    @staticmethod
-    def existing(*, org, keys: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
-        rows = Finding.objects.filter(
-            org=org, node_id__in={n for n, _ in keys}, fingerprint__in={fp for _, fp in keys}
-        ).values(*EXISTING_FIELDS)
-        return {(row["node_id"], row["fingerprint"]): row for row in rows}
-
-    @staticmethod
-    def touch(*, ids: list[int], session, seen_at) -> None:
-        Finding.objects.filter(id__in=ids).update(last_seen=seen_at, last_session=session, times_seen=F("times_seen") + 1)
-
-    @staticmethod
-    def insert(*, org, rows, session, seen_at) -> None:
-        Finding.objects.bulk_create(
-            [Finding(org=org, node_id=node_id, fingerprint=fp, first_seen=seen_at, last_seen=seen_at,
-                     first_session=session, last_session=session, **values) for (node_id, fp), values in rows],
-            batch_size=len(rows),
+def _fix(*, findings, session, seen_at) -> int:
+    """Fix and record in one statement: the UPDATE's RETURNING feeds the events' INSERT."""
+    ids_sql, params = findings.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s WHERE id IN ({ids_sql}) RETURNING id) "
+            f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+            "SELECT id, %s, %s, %s, %s, '', %s FROM fixed",
+            [Finding.Status.FIXED, seen_at, *params, session.pk if session is not None else None,
+             FindingEvent.Kind.FIXED, Finding.Status.OPEN, Finding.Status.FIXED, seen_at],
         )
-
-    @staticmethod
-    def update(*, rows, session, seen_at) -> None:
-        Finding.objects.bulk_update(
-            [Finding(last_seen=seen_at, last_session=session, fixed_at=None, **row) for row in rows],
-            fields=[*UPDATED_FIELDS, "fixed_at", "last_seen", "last_session"],
-            batch_size=len(rows),
-        )
-
-    @staticmethod
-    def events(*, org, events, session, seen_at) -> None:
-        ids = {
-            (node_id, fp): pk for pk, node_id, fp in Finding.objects.filter(
-                org=org, node_id__in={e[0] for e in events}, fingerprint__in={e[1] for e in events}
-            ).values_list("id", "node_id", "fingerprint")
-        }
-        FindingEvent.objects.bulk_create(
-            [FindingEvent(finding_id=ids[(node_id, fp)], session=session, kind=kind, from_status=before,
-                          to_status=after, reason=reason, at=seen_at)
-             for node_id, fp, kind, before, after, reason in events],
-            batch_size=len(events),
-        )
-
-    @staticmethod
-    def fix(*, findings, session, seen_at) -> int:
-        ids = list(findings.values_list("id", flat=True))
-        if not ids:
-            return 0
-        Finding.objects.filter(id__in=ids).update(status=Finding.Status.FIXED, fixed_at=seen_at)
-        FindingEvent.objects.bulk_create(
-            [FindingEvent(finding_id=pk, session=session, kind=FindingEvent.Kind.FIXED,
-                          from_status=Finding.Status.OPEN, to_status=Finding.Status.FIXED, at=seen_at) for pk in ids],
-            batch_size=1000,
-        )
-        return len(ids)
-
-
-def _json_text(value) -> str:
-    return json_bytes(value).decode()
-
-
-def _quoted(columns) -> str:
-    # "references" is a reserved word in SQL.
-    return ", ".join(f'"{c}"' for c in columns)
-
-
-class _PostgresWriter:
-    """COPY for new rows and for changes (then one UPDATE ... FROM): no per-row SQL to build or plan.
-
-    Django's bulk_update writes a CASE expression per field and row, which PostgreSQL plans
-    slowly (tens of seconds for 10,000 changed findings); COPY streams rows in the wire format.
-    """
-
-    INSERT_COLUMNS = (
-        "org_id", "node_id", "fingerprint", "source", "rule_id", "port", "protocol", "location",
-        *CONTENT_FIELDS, "content_hash", "status", "first_seen", "last_seen", "first_session_id",
-        "last_session_id", "times_seen", "reopened_count", "triage_reason", "triaged_at",
-    )
-    JSON_FIELDS = frozenset(f.name for f in Finding._meta.fields if f.get_internal_type() == "JSONField")
-
-    @classmethod
-    def _rows(cls, columns, rows):
-        """Rows as lists for COPY, with JSON columns wrapped so psycopg sends them as jsonb."""
-        from psycopg.types.json import Jsonb
-
-        dumps = _json_text
-        json_at = [i for i, c in enumerate(columns) if c in cls.JSON_FIELDS]
-        for row in rows:
-            for i in json_at:
-                row[i] = Jsonb(row[i], dumps=dumps)
-            yield row
-
-    @staticmethod
-    def existing(*, org, keys: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
-        # Two arrays instead of thousands of placeholders, and the (org, node, fingerprint) unique
-        # index answers each pair exactly. Bound on the server in binary (%b): Django's cursor would
-        # quote every fingerprint into the statement's text, ~20 ms per thousand in Python.
-        rows = prepared.fetchall(
-            f"SELECT {', '.join(f'f.{c}' for c in EXISTING_FIELDS)} FROM {Finding._meta.db_table} f "
-            "JOIN unnest(%b::bigint[], %b::varchar[]) AS k(node_id, fingerprint) "
-            "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %b",
-            [[n for n, _ in keys], [fp for _, fp in keys], org.pk],
-        )
-        return {(row[1], row[2]): dict(zip(EXISTING_FIELDS, row)) for row in rows}
-
-    @staticmethod
-    def touch(*, ids: list[int], session, seen_at) -> None:
-        # A rescan's usual statement (most findings unchanged): the ids bound in binary, as in ``existing``.
-        prepared.execute(
-            f"UPDATE {Finding._meta.db_table} SET last_seen = %b, last_session_id = %b, times_seen = times_seen + 1 "
-            "WHERE id = ANY(%b::bigint[])",
-            [seen_at, session.pk if session is not None else None, ids],
-        )
-
-    @classmethod
-    def insert(cls, *, org, rows, session, seen_at) -> None:
-        session_id = session.pk if session is not None else None
-        table = Finding._meta.db_table
-        with connection.cursor() as cursor:
-            lifecycle = {"org_id": org.pk, "status": "open", "first_seen": seen_at, "last_seen": seen_at,
-                         "first_session_id": session_id, "last_session_id": session_id, "times_seen": 1,
-                         "reopened_count": 0, "triage_reason": "", "triaged_at": None}
-            plain = [(c, lifecycle.get(c)) for c in cls.INSERT_COLUMNS[3:]]
-            with cursor.cursor.copy(f"COPY {table} ({_quoted(cls.INSERT_COLUMNS)}) FROM STDIN") as copy:
-                lists = ([org.pk, node_id, fingerprint, *(values[c] if c in values else v for c, v in plain)]
-                         for (node_id, fingerprint), values in rows)
-                for row in cls._rows(cls.INSERT_COLUMNS, lists):
-                    copy.write_row(row)
-
-    @classmethod
-    def update(cls, *, rows, session, seen_at) -> None:
-        table = Finding._meta.db_table
-        columns = ("id", *UPDATED_FIELDS)
-        with connection.cursor() as cursor:
-            # A temporary table with the changed columns (no constraints), dropped when the transaction ends.
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS finding_changes ON COMMIT DROP AS "
-                f"SELECT {_quoted(columns)} FROM {table} WITH NO DATA;"
-                "TRUNCATE finding_changes"
-            )
-            with cursor.cursor.copy(f"COPY finding_changes ({_quoted(columns)}) FROM STDIN") as copy:
-                for row in cls._rows(columns, ([row[c] for c in columns] for row in rows)):
-                    copy.write_row(row)
-            assignments = ", ".join(f'"{c}" = c."{c}"' for c in UPDATED_FIELDS)
-            cursor.execute(
-                f"UPDATE {table} f SET {assignments}, fixed_at = NULL, last_seen = %s, last_session_id = %s "
-                "FROM finding_changes c WHERE f.id = c.id",
-                [seen_at, session.pk if session is not None else None],
-            )
-
-    @staticmethod
-    def events(*, org, events, session, seen_at) -> None:
-        """New and reopened findings' events in one INSERT ... SELECT: COPY gave the new rows no ids back.
-        Arrays bound in binary on the server, as in ``existing``."""
-        table, events_table = Finding._meta.db_table, FindingEvent._meta.db_table
-        prepared.execute(
-            f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-            f"SELECT f.id, %b, k.kind, k.from_status, k.to_status, k.reason, %b FROM {table} f "
-            "JOIN unnest(%b::bigint[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::text[]) "
-            "AS k(node_id, fingerprint, kind, from_status, to_status, reason) "
-            "ON f.node_id = k.node_id AND f.fingerprint = k.fingerprint WHERE f.org_id = %b",
-            [session.pk if session is not None else None, seen_at, *([e[i] for e in events] for i in range(6)), org.pk],
-        )
-
-    @staticmethod
-    def fix(*, findings, session, seen_at) -> int:
-        """Fix and record in one statement: the UPDATE's RETURNING feeds the events' INSERT."""
-        table, events_table = Finding._meta.db_table, FindingEvent._meta.db_table
-        ids_sql, params = findings.values("id").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH fixed AS (UPDATE {table} SET status = %s, fixed_at = %s WHERE id IN ({ids_sql}) RETURNING id) "
-                f"INSERT INTO {events_table} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-                "SELECT id, %s, %s, %s, %s, '', %s FROM fixed",
-                [Finding.Status.FIXED, seen_at, *params, session.pk if session is not None else None,
-                 FindingEvent.Kind.FIXED, Finding.Status.OPEN, Finding.Status.FIXED, seen_at],
-            )
-            return cursor.rowcount
+        return cursor.rowcount

@@ -4,6 +4,10 @@ Severity comes from CVSS when a score is known (≥9 critical, ≥7 high, ≥4 m
 else info) and from the tool's own word otherwise. The fingerprint is stable across runs
 and tools' cosmetic changes (titles, descriptions): it hashes only what identifies the
 finding — source, rule, port, protocol and location.
+
+A candidate's values split in two: its *content* (title, severity, CVSS, CVEs, texts), which
+one rule reported on many hosts repeats word for word, and what is its own (port, location,
+evidence). :class:`Contents` normalizes each distinct content once for a whole ingest.
 """
 
 from __future__ import annotations
@@ -13,24 +17,24 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from scans.candidates import FindingCandidate, severity_from_cvss, severity_from_word
+import orjson
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - the standard library does the same, slower
-    orjson = None
+from scans.candidates import FindingCandidate, severity_from_cvss, severity_from_word
 
 MAX_TITLE = 500
 MAX_LOCATION = 1000
 MAX_RULE_ID = 255
 MAX_EVIDENCE_BYTES = 16 * 1024
+# Kept in columns of their own, not in the stored evidence (CVE fingerprinting says why it matched).
+MATCH_KEYS = ("match_confidence", "match_reason")
 
 
 def normalized_severity(candidate: FindingCandidate) -> str:
-    from_score = severity_from_cvss(clean_cvss(candidate.cvss_score))
-    if from_score is not None:
-        return from_score
-    return severity_from_word(candidate.severity) or "info"
+    return _severity(candidate.severity, clean_cvss(candidate.cvss_score))
+
+
+def _severity(word: Any, score: Decimal | None) -> str:
+    return severity_from_cvss(score) or severity_from_word(word) or "info"
 
 
 def clean_cvss(score: Any) -> Decimal | None:
@@ -57,49 +61,41 @@ def finding_fingerprint(candidate: FindingCandidate) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _trimmed_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
-    """Evidence is for a person to read; a scanner dumping megabytes must not bloat every row."""
-    encoded = json_bytes(evidence)
-    if len(encoded) <= MAX_EVIDENCE_BYTES:
-        return evidence
-    return {"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES].decode("utf-8", "replace")}
-
-
 def json_bytes(value: Any) -> bytes:
-    if orjson is not None:
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
-        except TypeError:  # integers beyond 64 bits and the like: the standard library copes
-            pass
-    return json.dumps(value, default=str, sort_keys=True).encode("utf-8", "surrogatepass")
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:  # integers beyond 64 bits and the like: the standard library copes
+        return json.dumps(value, default=str, sort_keys=True).encode("utf-8", "surrogatepass")
 
 
-def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
-    """The Finding field values a candidate defines (identity and content; not lifecycle)."""
-    evidence = dict(candidate.evidence or {})
-    confidence = evidence.pop("match_confidence", None)
-    reason = evidence.pop("match_reason", "")
-    score = clean_cvss(candidate.cvss_score)
-    evidence = _trimmed_evidence(evidence)
-    return {
-        "source": candidate.source,
-        "rule_id": candidate.rule_id[:MAX_RULE_ID],
-        "title": (candidate.title or candidate.rule_id)[:MAX_TITLE],
-        "severity": normalized_severity(candidate),
-        "cvss_score": score,
-        "cvss_vector": (candidate.cvss_vector or "")[:200],
-        "cve_ids": sorted({c.upper() for c in candidate.cve_ids}),
-        "cwe": candidate.cwe if isinstance(candidate.cwe, int) and candidate.cwe > 0 else None,
-        "port": candidate.port if isinstance(candidate.port, int) and 0 < candidate.port < 65536 else None,
-        "protocol": (candidate.protocol or "tcp").lower()[:8],
-        "location": candidate.location[:MAX_LOCATION],
-        "description": candidate.description or "",
-        "remediation": candidate.remediation or "",
-        "references": list(candidate.references),
-        "evidence": evidence,
-        "match_confidence": float(confidence) if isinstance(confidence, (int, float)) else None,
-        "match_reason": str(reason or "")[:500],
-    }
+def stored_evidence(candidate: FindingCandidate, encoded: bytes) -> bytes:
+    """The evidence a finding keeps, as JSON, given the candidate's whole evidence as ``json_bytes``
+    encoded it: without the match keys, and cut short past ``MAX_EVIDENCE_BYTES`` (evidence is for a
+    person to read; a scanner dumping megabytes must not bloat every row)."""
+    evidence = candidate.evidence
+    if evidence and any(key in evidence for key in MATCH_KEYS):
+        encoded = json_bytes({k: v for k, v in evidence.items() if k not in MATCH_KEYS})
+    if len(encoded) <= MAX_EVIDENCE_BYTES:
+        return encoded
+    return json_bytes({"truncated": True, "excerpt": encoded[:MAX_EVIDENCE_BYTES].decode("utf-8", "replace")})
+
+
+def match_values(candidate: FindingCandidate) -> tuple[float | None, str]:
+    """Match confidence and reason, from the evidence where CVE fingerprinting leaves them."""
+    evidence = candidate.evidence
+    if not evidence:
+        return None, ""
+    confidence = evidence.get("match_confidence")
+    return (float(confidence) if isinstance(confidence, (int, float)) else None,
+            str(evidence.get("match_reason") or "")[:500])
+
+
+def clean_port(port: Any) -> int | None:
+    return port if isinstance(port, int) and 0 < port < 65536 else None
+
+
+def clean_protocol(protocol: str | None) -> str:
+    return (protocol or "tcp").lower()[:8]
 
 
 # The fields a rescan may change; a change in any of them makes the finding "updated".
@@ -109,16 +105,81 @@ CONTENT_FIELDS = (
 )
 
 
+class Content:
+    """A candidate's content normalized (``values``: rule id and the content fields but evidence and
+    match), with the digest of what it says, ready to take the evidence (``digest``)."""
+
+    __slots__ = ("values", "_digest")
+
+    def __init__(self, candidate: FindingCandidate) -> None:
+        score = clean_cvss(candidate.cvss_score)
+        cwe = candidate.cwe
+        self.values = {
+            "rule_id": candidate.rule_id[:MAX_RULE_ID],
+            "title": (candidate.title or candidate.rule_id)[:MAX_TITLE],
+            "severity": _severity(candidate.severity, score),
+            "cvss_score": score,
+            "cvss_vector": (candidate.cvss_vector or "")[:200],
+            "cve_ids": sorted({c.upper() for c in candidate.cve_ids}),
+            "cwe": cwe if isinstance(cwe, int) and cwe > 0 else None,
+            "description": candidate.description or "",
+            "remediation": candidate.remediation or "",
+            "references": list(candidate.references),
+        }
+        digest = hashlib.md5(usedforsecurity=False)
+        for part in (candidate.title, candidate.severity, candidate.cvss_score, candidate.cvss_vector,
+                     candidate.cve_ids, candidate.cwe, candidate.description, candidate.remediation,
+                     candidate.references):
+            digest.update(repr(part).encode("utf-8", "surrogatepass"))
+            digest.update(b"\x1f")
+        self._digest = digest
+
+    def digest(self, evidence: bytes) -> str:
+        """The content hash of a candidate with this content and ``evidence`` (its ``json_bytes``)."""
+        digest = self._digest.copy()
+        digest.update(evidence)
+        return digest.hexdigest()
+
+
+class Contents(dict):
+    """Each distinct content of an ingest's candidates, normalized once.
+
+    Keyed by the fields a content is made of, with the types of the numbers among them: 10 and
+    10.0 are equal keys but not equal reprs, and the digest hashes reprs. (CVE ids and references
+    are tuples of text, by the candidates' contract.)"""
+
+    def of(self, candidate: FindingCandidate) -> Content:
+        key = (candidate.rule_id, candidate.title, candidate.severity, candidate.cvss_score,
+               type(candidate.cvss_score), candidate.cvss_vector, candidate.cve_ids, candidate.cwe, type(candidate.cwe),
+               candidate.description, candidate.remediation, candidate.references)
+        try:
+            return self[key]
+        except KeyError:
+            content = self[key] = Content(candidate)
+            return content
+        except TypeError:  # a list where a tuple belongs: normalized alone
+            return Content(candidate)
+
+
 def candidate_hash(candidate: FindingCandidate) -> str:
     """A digest of everything a candidate says beyond its identity.
 
     Stored as the finding's content hash: a rescan compares one column, and since the
     Finding's content is a pure function of the candidate, equal digests mean nothing changed.
     """
-    digest = hashlib.md5(usedforsecurity=False)
-    for part in (candidate.title, candidate.severity, candidate.cvss_score, candidate.cvss_vector, candidate.cve_ids,
-                 candidate.cwe, candidate.description, candidate.remediation, candidate.references):
-        digest.update(repr(part).encode("utf-8", "surrogatepass"))
-        digest.update(b"\x1f")
-    digest.update(json_bytes(candidate.evidence or {}))
-    return digest.hexdigest()
+    return Content(candidate).digest(json_bytes(candidate.evidence or {}))
+
+
+def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
+    """The Finding field values a candidate defines (identity and content; not lifecycle)."""
+    confidence, reason = match_values(candidate)
+    return {
+        "source": candidate.source,
+        **Content(candidate).values,
+        "port": clean_port(candidate.port),
+        "protocol": clean_protocol(candidate.protocol),
+        "location": candidate.location[:MAX_LOCATION],
+        "evidence": orjson.loads(stored_evidence(candidate, json_bytes(candidate.evidence or {}))),
+        "match_confidence": confidence,
+        "match_reason": reason,
+    }
