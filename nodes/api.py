@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import django_filters
 import orjson
-from django.db import connection
+from django.db.models import Q
 from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config import prepared
 from config.api_conventions import (
     IDEMPOTENCY_PARAMETER, IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, api_operation, example,
 )
-from config.api_conventions import iso as _iso
-from config.api_conventions import sql_iso
 from nodes import list_cache, services
 from nodes.access import node_for
+from nodes.fields import NODE, SNAPSHOT
 from nodes.models import Node, NodeScore, NodeSnapshot
+from nodes.selectors import nodes_page_json
 from orgs.access import client_ip
 from orgs.idempotency import idempotent
 from orgs.permissions import principal_for
@@ -36,21 +35,11 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = NodeSnapshot
-        fields = ["score", "grade", "critical", "high", "medium", "low", "info", "open_findings", "open_ports",
-                  "protocols", "last_scan_status", "last_scan_at", "open_interventions", "updated_at"]
+        fields = SNAPSHOT.names
         read_only_fields = fields
 
-
-def snapshot_data(snapshot: NodeSnapshot | None) -> dict | None:
-    if snapshot is None:
-        return None
-    return {
-        "score": snapshot.score, "grade": snapshot.grade, "critical": snapshot.critical, "high": snapshot.high,
-        "medium": snapshot.medium, "low": snapshot.low, "info": snapshot.info, "open_findings": snapshot.open_findings,
-        "open_ports": snapshot.open_ports, "protocols": snapshot.protocols,
-        "last_scan_status": snapshot.last_scan_status, "last_scan_at": _iso(snapshot.last_scan_at),
-        "open_interventions": snapshot.open_interventions, "updated_at": _iso(snapshot.updated_at),
-    }
+    def to_representation(self, snapshot: NodeSnapshot) -> dict:
+        return SNAPSHOT.represent(snapshot)
 
 
 class NodeSerializer(serializers.ModelSerializer):
@@ -58,25 +47,11 @@ class NodeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Node
-        fields = ["id", "address", "name", "hostname", "resolved_ip", "state", "enabled", "tags", "protocols",
-                  "open_ports", "last_discovered_at", "last_scanned_at", "created_at", "updated_at", "snapshot"]
+        fields = NODE.names
         read_only_fields = fields
 
     def to_representation(self, node: Node) -> dict:
-        # Hand-written: list pages render 100-500 of these, and DRF's field machinery costs
-        # more than the database does. The declared fields above still describe the schema.
-        try:
-            snapshot = node.snapshot
-        except NodeSnapshot.DoesNotExist:
-            snapshot = None
-        return {
-            "id": node.pk, "address": node.address, "name": node.name, "hostname": node.hostname,
-            "resolved_ip": node.resolved_ip, "state": node.state, "enabled": node.enabled, "tags": node.tags,
-            "protocols": node.protocols, "open_ports": node.open_ports,
-            "last_discovered_at": _iso(node.last_discovered_at), "last_scanned_at": _iso(node.last_scanned_at),
-            "created_at": _iso(node.created_at), "updated_at": _iso(node.updated_at),
-            "snapshot": snapshot_data(snapshot),
-        }
+        return NODE.represent(node)
 
 
 class NodeCreateSerializer(serializers.Serializer):
@@ -133,67 +108,10 @@ class NodeFilter(FilterSet):
         fields = ["enabled", "state", "grade", "tag", "q"]
 
     def filter_tag(self, queryset, name, value):
-        # JSON text match, then exact in Python would need a second pass: the quotes make it exact.
-        return queryset.filter(tags__icontains=f'"{value}"')
+        return queryset.tagged(value)
 
     def filter_q(self, queryset, name, value):
-        from django.db.models import Q
-
         return queryset.filter(Q(address__icontains=value) | Q(name__icontains=value))
-
-
-NODE_FIELDS = ("id", "address", "name", "hostname", "resolved_ip", "state", "enabled", "tags", "protocols", "services",
-               "last_discovered_at", "last_scanned_at", "created_at", "updated_at")
-SNAPSHOT_FIELDS = ("score", "grade", "critical", "high", "medium", "low", "info", "open_ports", "protocols",
-                   "last_scan_status", "last_scan_at", "open_interventions", "updated_at")
-NODE_LIST_FIELDS = (*NODE_FIELDS, "snapshot__node_id", *(f"snapshot__{f}" for f in SNAPSHOT_FIELDS))
-
-
-def node_row(row: dict) -> dict:
-    """The list's representation of a ``.values(*NODE_LIST_FIELDS)`` row: the same as NodeSerializer's."""
-    snapshot = None
-    if row["snapshot__node_id"] is not None:
-        snapshot = {f: row[f"snapshot__{f}"] for f in SNAPSHOT_FIELDS}
-        snapshot["open_findings"] = sum(snapshot[s] for s in ("critical", "high", "medium", "low", "info"))
-        snapshot["last_scan_at"] = _iso(snapshot["last_scan_at"])
-        snapshot["updated_at"] = _iso(snapshot["updated_at"])
-        snapshot = {f: snapshot[f] for f in SnapshotSerializer.Meta.fields}
-    return {
-        "id": row["id"], "address": row["address"], "name": row["name"], "hostname": row["hostname"],
-        "resolved_ip": row["resolved_ip"], "state": row["state"], "enabled": row["enabled"], "tags": row["tags"],
-        "protocols": row["protocols"], "open_ports": Node.ports_of(row["services"]),
-        "last_discovered_at": _iso(row["last_discovered_at"]), "last_scanned_at": _iso(row["last_scanned_at"]),
-        "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]), "snapshot": snapshot,
-    }
-
-
-def nodes_page_json(*, org, ids: list[int]) -> str:
-    """The JSON array of these nodes (in this order), built by PostgreSQL: what ``node_row`` makes.
-
-    The hot list endpoint: PostgreSQL writes the JSON in C, Python passes the text through
-    (orjson.Fragment) instead of decoding six timestamps and five JSON columns per node and
-    encoding them again — a fifteenth of the Python time per page, which is what bounds
-    requests per second on a web worker. Other databases take ``node_row``.
-    """
-    snapshot = ", ".join(f"'{f}', sn.{f}" for f in ("score", "grade", "critical", "high", "medium", "low", "info"))
-    sql = f"""
-        SELECT coalesce(json_agg(j ORDER BY position), '[]')::text FROM (
-          SELECT array_position(%(ids)s::bigint[], n.id) AS position, json_build_object(
-            'id', n.id, 'address', n.address, 'name', n.name, 'hostname', n.hostname,
-            'resolved_ip', host(n.resolved_ip), 'state', n.state, 'enabled', n.enabled, 'tags', n.tags,
-            'protocols', n.protocols,
-            'open_ports', (SELECT coalesce(json_agg(p ORDER BY p), '[]') FROM (SELECT DISTINCT (s->>'port')::int AS p
-                           FROM jsonb_array_elements(n.services) s WHERE s ? 'port') ports),
-            'last_discovered_at', {sql_iso("n.last_discovered_at")}, 'last_scanned_at', {sql_iso("n.last_scanned_at")},
-            'created_at', {sql_iso("n.created_at")}, 'updated_at', {sql_iso("n.updated_at")},
-            'snapshot', CASE WHEN sn.node_id IS NULL THEN NULL ELSE json_build_object({snapshot},
-              'open_findings', sn.critical + sn.high + sn.medium + sn.low + sn.info, 'open_ports', sn.open_ports,
-              'protocols', sn.protocols, 'last_scan_status', sn.last_scan_status,
-              'last_scan_at', {sql_iso("sn.last_scan_at")}, 'open_interventions', sn.open_interventions,
-              'updated_at', {sql_iso("sn.updated_at")}) END) AS j
-          FROM {Node._meta.db_table} n LEFT JOIN {NodeSnapshot._meta.db_table} sn ON sn.node_id = n.id
-          WHERE n.org_id = %(org)s AND n.id = ANY(%(ids)s::bigint[])) page"""
-    return prepared.fetchone(sql, {"org": org.pk, "ids": ids})[0]
 
 
 NODE_EXAMPLE = {
@@ -256,10 +174,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def _page(self, request, org):
         # The page's ids in the list's order (a cheap index read), then the page itself.
         ids = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values_list("id", flat=True))
-        if connection.vendor == "postgresql":
-            return self.get_paginated_response(orjson.Fragment(nodes_page_json(org=org, ids=list(ids))))
-        rows = {row["id"]: row for row in Node.objects.filter(org=org, pk__in=ids).values(*NODE_LIST_FIELDS)}
-        return self.get_paginated_response([node_row(rows[pk]) for pk in ids])
+        return self.get_paginated_response(orjson.Fragment(nodes_page_json(org=org, ids=list(ids))))
 
     @api_operation(summary="Get a node", responses={200: NodeSerializer},
                    examples=[example("A node", NODE_EXAMPLE)])
@@ -351,7 +266,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             snapshot = node.snapshot
         except NodeSnapshot.DoesNotExist:
             snapshot = NodeSnapshot(node=node, org=node.org)
-        return Response(snapshot_data(snapshot))
+        return Response(SNAPSHOT.represent(snapshot))
 
     @api_operation(summary="A node's score history", responses={200: NodeScoreSerializer(many=True)},
                    description="One row per scored session, newest first (paginated).",

@@ -6,8 +6,8 @@ import ipaddress
 
 from django import forms
 
-from nodes.models import Node
-from nodes.selectors import GRADES, NODE_SORTS
+from nodes.models import GRADES, Node
+from nodes.selectors import NODE_SORTS
 from scans.discovery.registry import default_registry
 from nodes.services import BULK_MAX_BYTES, BULK_MAX_ROWS
 

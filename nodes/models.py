@@ -6,12 +6,53 @@ from django.db import models
 from django.utils import timezone
 
 
+
+class Severity(models.TextChoices):
+    """How bad a finding is, most severe first. Defined here, below the findings (scans), because a
+    node's snapshot counts its open findings per severity in a column each."""
+
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    INFO = "info", "Info"
+
+
+SEVERITIES = tuple(Severity.values)
+SEVERITY_RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
+
+# Best first. Where each begins is the scoring policy's (scans.scoring); an unscored snapshot has "".
+GRADES = ("A", "B", "C", "D", "F")
+
+
+class _HoldsTag(models.Func):
+    """A JSON list of tags holds a tag, case aside (an element that is not text is compared as its text)."""
+
+    output_field = models.BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        tags, tag = (compiler.compile(expression) for expression in self.get_source_expressions())
+        return (f"EXISTS (SELECT 1 FROM jsonb_array_elements_text(CASE jsonb_typeof({tags[0]}) WHEN 'array' "
+                f"THEN {tags[0]} ELSE '[]' END) AS tag WHERE upper(tag) = upper({tag[0]}))",
+                [*tags[1], *tags[1], *tag[1]])
+
+
+def carries_tag(tag: str, *, tags: str = "tags") -> models.Func:
+    """The condition "the node carries ``tag``": the one rule for a tag (the API's filter, the nodes
+    page, "scan this tag"), case-insensitive. ``tags`` is the path to the node's tags from the
+    rows filtered (``node__tags`` from a snapshot)."""
+    return _HoldsTag(models.F(tags), models.Value(tag, output_field=models.TextField()))
+
+
 class NodeQuerySet(models.QuerySet):
     def for_org(self, org):
         return self.filter(org=org)
 
     def enabled(self):
         return self.filter(enabled=True)
+
+    def tagged(self, tag: str):
+        return self.filter(carries_tag(tag))
 
 
 class Node(models.Model):
@@ -58,6 +99,14 @@ class Node(models.Model):
         node). An entry that is not an observation (a hand-edited row) names none."""
         return sorted({s["port"] for s in services or () if isinstance(s, dict) and "port" in s})
 
+    @staticmethod
+    def ports_sql(services: str) -> str:
+        """``ports_of`` in SQL over the jsonb column ``services``, for a query that writes nodes as JSON
+        (the node list): the same ports in the same order (tests/api/test_node_fields.py holds them)."""
+        return (f"(SELECT coalesce(json_agg(port ORDER BY port), '[]') FROM (SELECT DISTINCT s->'port' AS port "
+                f"FROM jsonb_array_elements(CASE jsonb_typeof({services}) WHEN 'array' THEN {services} ELSE '[]' END) s "
+                f"WHERE jsonb_typeof(s) = 'object' AND s ? 'port') ports)")
+
     @property
     def unreached(self) -> bool:
         """Discovery ran and nothing answered (pages say "not reachable" rather than a score)."""
@@ -95,7 +144,7 @@ class NodeSnapshot(models.Model):
 
     @property
     def open_findings(self) -> int:
-        return self.critical + self.high + self.medium + self.low + self.info
+        return sum(getattr(self, severity) for severity in SEVERITIES)
 
 
 class NodeScore(models.Model):

@@ -17,8 +17,6 @@ from django.utils import timezone
 
 from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization
 
-GRADES = ("A", "B", "C", "D", "F")
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
 def organization_list_for_user(*, user):
@@ -114,7 +112,7 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
     stage) count too.
     """
     from interventions.models import Intervention
-    from nodes.models import NodeSnapshot
+    from nodes.models import GRADES, SEVERITIES, NodeSnapshot
     from orgs.models import OrganizationScore
 
     snapshots = NodeSnapshot.objects.filter(org=org)

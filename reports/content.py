@@ -23,14 +23,15 @@ from django.db.models import Case, Count, F, FloatField, IntegerField, Max, Quer
 from django.db.models.functions import Cast
 
 from interventions.models import Intervention
-from nodes.models import Node, NodeScore, NodeSnapshot
+from config.fields import Fields
+from nodes.fields import NODE_REPORT
+from nodes.models import GRADES, SEVERITIES, SEVERITY_RANK, Node, NodeScore, NodeSnapshot
 from orgs.models import OrganizationScore
 from reports.models import Report
+from scans.fields import FINDING_REPORT
 from scans.models import CveRecord, Finding, ScanJob, ScanSession
 from scans.pipeline.sessions import session_summary
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-GRADES = ("A", "B", "C", "D", "F")
 CHANGE_KINDS = ("new", "fixed", "reopened", "risk_accepted", "severity_changed")
 CHANGE_EXAMPLES = 10  # findings named per kind of change; the counts are exact
 TREND_POINTS = 30
@@ -40,7 +41,7 @@ SESSION_LISTED = 50
 CHUNK = 2000
 
 SEVERITY_ORDER = Case(
-    *(When(severity=s, then=Value(rank)) for rank, s in enumerate(reversed(SEVERITIES))),
+    *(When(severity=s, then=Value(rank)) for s, rank in SEVERITY_RANK.items()),
     default=Value(0), output_field=IntegerField(),
 )
 
@@ -255,11 +256,9 @@ def session_details(session: ScanSession) -> dict[str, Any]:
 
 # --- technical appendix --------------------------------------------------------------------------
 
-APPENDIX_FIELDS = (
-    "id", "node_id", "title", "severity", "status", "source", "rule_id", "fingerprint", "cvss", "cvss_vector",
-    "cve_ids", "cwe", "port", "protocol", "location", "description", "evidence", "remediation", "first_seen_text",
-    "last_seen_text",
-)
+# Fields the appendix reads cast in SQL, cheaper than converting tens of thousands of values in
+# Python: CVSS scores as floats, times as text (``iso`` spells them).
+APPENDIX_CASTS = {"cvss_score": FloatField(), "first_seen": TextField(), "last_seen": TextField()}
 
 
 @dataclass
@@ -273,12 +272,15 @@ def appendix_queryset(report: Report) -> QuerySet:
     """Open findings, worst node first (lowest score, unscored last), worst finding first."""
     return (
         open_findings_in_scope(report)
-        # Times as text and CVSS as a float, cast in SQL: cheaper than converting 50,000 values in Python.
-        .annotate(rank=SEVERITY_ORDER, cvss=Cast("cvss_score", FloatField()),
-                  first_seen_text=Cast("first_seen", TextField()), last_seen_text=Cast("last_seen", TextField()))
+        .annotate(rank=SEVERITY_ORDER, **{f"{name}_cast": Cast(name, cast) for name, cast in APPENDIX_CASTS.items()})
         .order_by(F("node__snapshot__score").asc(nulls_last=True), "node__address", "node_id", "-rank",
                   F("cvss_score").desc(nulls_last=True), "id")
     )
+
+
+def appendix_columns(fields: Fields) -> tuple[str, ...]:
+    """The columns of ``appendix_queryset`` that read ``fields`` (of ``scans.fields.FINDING``), in their order."""
+    return tuple(f"{f.name}_cast" if f.name in APPENDIX_CASTS else f.source for f in fields)
 
 
 def stream_rows(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[tuple]:
@@ -327,17 +329,18 @@ def appendix(report: Report, *, per_node: int | None = None, max_nodes: int | No
 
     ``per_node`` caps the findings shown per node (the rest are counted in ``omitted``) and
     ``max_nodes`` the nodes (worst first); evidence and CVE descriptions are shortened to keep
-    a printed appendix readable. Each finding carries ``evidence`` as parsed JSON,
-    ``evidence_json`` as stored and ``evidence_text`` as one readable line.
+    a printed appendix readable. Each finding carries the ``scans.fields.FINDING_REPORT`` fields
+    (CVSS as a float, times as the database's text), ``evidence`` as parsed JSON, ``evidence_json``
+    as stored, ``evidence_text`` as one readable line and ``cves``, the CVE records it names.
     """
-    rows = (dict(zip(APPENDIX_FIELDS, row)) for row in stream_rows(appendix_queryset(report), APPENDIX_FIELDS))
+    names = FINDING_REPORT.names
+    rows = (dict(zip(names, row)) for row in stream_rows(appendix_queryset(report), appendix_columns(FINDING_REPORT)))
     nodes: dict[int, dict[str, Any]] = {}
     done = 0
-    for batch in _batches(itertools.groupby(rows, key=lambda r: r["node_id"]), rows_per_batch=CHUNK,
+    for batch in _batches(itertools.groupby(rows, key=lambda r: r["node"]), rows_per_batch=CHUNK,
                           per_node=per_node):
         node_ids = [node_id for node_id, _, _ in batch if node_id not in nodes]
-        for node in Node.objects.filter(pk__in=node_ids).values("id", "address", "name", "hostname",
-                                                                "snapshot__score", "snapshot__grade"):
+        for node in NODE_REPORT.rows(Node.objects.filter(pk__in=node_ids)):
             nodes[node["id"]] = node
         cve_ids = set()
         for _, findings, _ in batch:

@@ -10,20 +10,16 @@ from __future__ import annotations
 import django_filters
 import orjson
 from django.conf import settings
-from django.db import connection
 from django.http import Http404
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config import prepared
 from config.api_conventions import (
     IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
     PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
 )
-from config.api_conventions import iso as _iso
-from config.api_conventions import sql_iso
 from config.api_errors import problem_response
 from nodes.models import Node
 from orgs.access import client_ip, pk_or_404
@@ -32,8 +28,9 @@ from orgs.idempotency import idempotent
 from orgs.permissions import principal_for
 from scans import import_requests, selectors
 from scans.access import finding_for, session_for
+from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
 from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
-from scans.pipeline.sessions import STAGES, SessionError, session_cancel, session_start
+from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.services import finding_triage
 
 
@@ -75,48 +72,11 @@ class SessionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScanSession
-        fields = ["id", "status", "stage", "trigger", "profile", "targets", "cancel_requested", "error",
-                  "correlation_id", "created_at", "started_at", "finished_at", "heartbeat_at", "stages", "counts"]
+        fields = SESSION.names
         read_only_fields = fields
 
     def to_representation(self, session: ScanSession) -> dict:
-        return {
-            "id": session.pk, "status": session.status, "stage": session.stage, "trigger": session.trigger,
-            "profile": session.profile.slug if session.profile_id else None, "targets": session.targets,
-            "cancel_requested": session.cancel_requested, "error": session.error,
-            "correlation_id": session.correlation_id, "created_at": _iso(session.created_at),
-            "started_at": _iso(session.started_at), "finished_at": _iso(session.finished_at),
-            "heartbeat_at": _iso(session.heartbeat_at), "stages": _stages(session),
-            "counts": {
-                "nodes_total": session.nodes_total, "jobs_total": session.jobs_total,
-                "jobs_succeeded": session.jobs_succeeded, "jobs_failed": session.jobs_failed,
-                "jobs_cancelled": session.jobs_cancelled,
-                "jobs_pending": max(0, session.jobs_total - session.jobs_finished),
-                "findings_new": session.findings_new, "findings_updated": session.findings_updated,
-                "findings_reopened": session.findings_reopened, "findings_fixed": session.findings_fixed,
-            },
-        }
-
-
-def _stages(session: ScanSession) -> list[dict]:
-    """Each stage's state and timing, from the session's own row (no job is read)."""
-    timings = session.stage_timings or {}
-    current = session.stage
-    order = list(STAGES)
-    current_index = order.index(current) if current in order else len(order)
-    out = []
-    for index, stage in enumerate(order):
-        timing = timings.get(stage) or {}
-        if current == ScanSession.Stage.DONE or index < current_index:
-            state = "done" if timing or current == ScanSession.Stage.DONE else "skipped"
-        elif index == current_index:
-            state = "failed" if session.status == ScanSession.Status.FAILED else (
-                "current" if not session.is_finished else "done")
-        else:
-            state = "pending"
-        out.append({"stage": stage, "state": state, "started_at": timing.get("started_at"),
-                    "finished_at": timing.get("finished_at"), "seconds": timing.get("seconds")})
-    return out
+        return SESSION.represent(session)
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -153,15 +113,11 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScanJob
-        fields = ["id", "node", "node_address", "scanner", "status", "attempts", "max_attempts", "error",
-                  "queued_at", "started_at", "finished_at"]
+        fields = JOB_API.names
         read_only_fields = fields
 
     def to_representation(self, job: ScanJob) -> dict:
-        return {"id": job.pk, "node": job.node_id, "node_address": job.node.address, "scanner": job.scanner,
-                "status": job.status, "attempts": job.attempts, "max_attempts": job.max_attempts,
-                "error": job.error, "queued_at": _iso(job.queued_at), "started_at": _iso(job.started_at),
-                "finished_at": _iso(job.finished_at)}
+        return JOB_API.represent(job)
 
 
 class SessionFilter(FilterSet):
@@ -262,48 +218,12 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             serializer_class=JobSerializer)
     def jobs(self, request, pk=None):
         session = session_for(principal_for(request), pk)
-        queryset = ScanJob.objects.filter(session=session).select_related("node").only(
-            "id", "node_id", "node__address", "scanner", "status", "attempts", "max_attempts", "error", "queued_at",
-            "started_at", "finished_at")
+        queryset = ScanJob.objects.filter(session=session).select_related("node").only(*JOB_API.sources)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(JobSerializer(page, many=True).data)
 
 
 # --- findings -------------------------------------------------------------------------------
-
-LIST_FIELDS = ("id", "node_id", "node__address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
-               "cwe", "port", "protocol", "location", "status", "first_seen", "last_seen", "version",
-               "triage_reason", "risk_accepted_until")
-
-
-def finding_row(r: dict) -> dict:
-    """The list's representation of a ``.values(*LIST_FIELDS)`` row: the same as FindingSerializer's."""
-    return {"id": r["id"], "node": r["node_id"], "node_address": r["node__address"], "source": r["source"],
-            "rule_id": r["rule_id"], "title": r["title"], "severity": r["severity"],
-            "cvss_score": float(r["cvss_score"]) if r["cvss_score"] is not None else None, "cve_ids": r["cve_ids"],
-            "cwe": r["cwe"], "port": r["port"], "protocol": r["protocol"], "location": r["location"],
-            "status": r["status"], "first_seen": _iso(r["first_seen"]), "last_seen": _iso(r["last_seen"]),
-            "version": r["version"], "triage_reason": r["triage_reason"],
-            "risk_accepted_until": _iso(r["risk_accepted_until"])}
-
-
-def findings_page_json(*, org, ids: list[int]) -> str:
-    """The JSON array of these findings (in this order), built by PostgreSQL: what ``finding_row`` makes.
-
-    As ``nodes.api.nodes_page_json``: PostgreSQL writes the JSON, Python passes it through.
-    """
-    sql = f"""
-        SELECT coalesce(json_agg(j ORDER BY position), '[]')::text FROM (
-          SELECT array_position(%(ids)s::bigint[], f.id) AS position, json_build_object(
-            'id', f.id, 'node', f.node_id, 'node_address', n.address, 'source', f.source, 'rule_id', f.rule_id,
-            'title', f.title, 'severity', f.severity, 'cvss_score', f.cvss_score::float8, 'cve_ids', f.cve_ids,
-            'cwe', f.cwe, 'port', f.port, 'protocol', f.protocol, 'location', f.location, 'status', f.status,
-            'first_seen', {sql_iso("f.first_seen")}, 'last_seen', {sql_iso("f.last_seen")}, 'version', f.version,
-            'triage_reason', f.triage_reason, 'risk_accepted_until', {sql_iso("f.risk_accepted_until")}) AS j
-          FROM {Finding._meta.db_table} f JOIN {Node._meta.db_table} n ON n.id = f.node_id
-          WHERE f.org_id = %(org)s AND f.id = ANY(%(ids)s::bigint[])) page"""
-    return prepared.fetchone(sql, {"org": org.pk, "ids": ids})[0]
-
 
 class FindingSerializer(serializers.ModelSerializer):
     node_address = serializers.CharField(source="node.address")
@@ -311,33 +231,20 @@ class FindingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Finding
-        fields = ["id", "node", "node_address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
-                  "cwe", "port", "protocol", "location", "status", "first_seen", "last_seen", "version",
-                  "triage_reason", "risk_accepted_until"]
+        fields = FINDING_API.names
         read_only_fields = fields
 
-    def to_representation(self, f: Finding) -> dict:
-        return {"id": f.pk, "node": f.node_id, "node_address": f.node.address, "source": f.source,
-                "rule_id": f.rule_id, "title": f.title, "severity": f.severity,
-                "cvss_score": float(f.cvss_score) if f.cvss_score is not None else None, "cve_ids": f.cve_ids,
-                "cwe": f.cwe, "port": f.port, "protocol": f.protocol, "location": f.location, "status": f.status,
-                "first_seen": _iso(f.first_seen), "last_seen": _iso(f.last_seen), "version": f.version,
-                "triage_reason": f.triage_reason, "risk_accepted_until": _iso(f.risk_accepted_until)}
+    def to_representation(self, finding: Finding) -> dict:
+        return FINDING_API.represent(finding)
 
 
 class FindingDetailSerializer(FindingSerializer):
     class Meta(FindingSerializer.Meta):
-        fields = [*FindingSerializer.Meta.fields, "cvss_vector", "description", "evidence", "remediation",
-                  "references", "match_confidence", "match_reason", "fixed_at", "reopened_count", "times_seen",
-                  "triaged_at"]
+        fields = FINDING_API_DETAIL.names
         read_only_fields = fields
 
-    def to_representation(self, f: Finding) -> dict:
-        return {**super().to_representation(f), "cvss_vector": f.cvss_vector, "description": f.description,
-                "evidence": f.evidence, "remediation": f.remediation, "references": f.references,
-                "match_confidence": f.match_confidence, "match_reason": f.match_reason,
-                "fixed_at": _iso(f.fixed_at), "reopened_count": f.reopened_count, "times_seen": f.times_seen,
-                "triaged_at": _iso(f.triaged_at)}
+    def to_representation(self, finding: Finding) -> dict:
+        return FINDING_API_DETAIL.represent(finding)
 
 
 class FindingTriageSerializer(serializers.Serializer):
@@ -428,10 +335,7 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         # The page's ids by cursor (an index walk), then the page itself.
         org = principal_for(request).org
         ids = [row["id"] for row in self.paginate_queryset(self.filter_queryset(self.get_queryset()).values("id"))]
-        if connection.vendor == "postgresql":
-            return self.get_paginated_response(orjson.Fragment(findings_page_json(org=org, ids=ids)))
-        rows = {row["id"]: row for row in Finding.objects.filter(org=org, pk__in=ids).values(*LIST_FIELDS)}
-        return self.get_paginated_response([finding_row(rows[pk]) for pk in ids])
+        return self.get_paginated_response(orjson.Fragment(selectors.findings_page_json(org=org, ids=ids)))
 
     @api_operation(summary="Get a finding", responses={200: FindingDetailSerializer},
                    description="The whole finding; the `ETag` header is its version, for `If-Match` on a triage.",

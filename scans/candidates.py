@@ -13,8 +13,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-
 # Words tools use for severity, mapped onto ours (one table for importers and normalization).
 SEVERITY_WORDS = {
     "critical": "critical",
@@ -35,7 +33,8 @@ SEVERITY_WORDS = {
 
 
 def severity_from_word(value: Any) -> str | None:
-    """One of SEVERITIES for a tool's severity word; None when the word means nothing known."""
+    """One of our severities (``nodes.models.Severity``) for a tool's severity word; None when the word
+    means nothing known."""
     if not isinstance(value, str):
         return None
     return SEVERITY_WORDS.get(value.strip().lower())

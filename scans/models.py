@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from nodes.models import SEVERITIES, SEVERITY_RANK, Severity  # noqa: F401 - the findings' scale, defined with the snapshots that count it
+
 
 class ScanProfile(models.Model):
     """What a session runs: which scanners, over which ports, within what time.
@@ -189,15 +191,6 @@ class WorkerHeartbeat(models.Model):
         return f"{self.hostname} (seen {self.seen_at:%H:%M:%S})"
 
 
-class Severity(models.TextChoices):
-    CRITICAL = "critical", "Critical"
-    HIGH = "high", "High"
-    MEDIUM = "medium", "Medium"
-    LOW = "low", "Low"
-    INFO = "info", "Info"
-
-
-SEVERITY_RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
 
 
 class FindingQuerySet(models.QuerySet):

@@ -27,9 +27,8 @@ from config.bulk import bulk_insert
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import OrganizationScore
-from scans.models import Finding
+from scans.models import SEVERITIES, Finding
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 EXPOSURE_PREFIX = "exposure-"
 NODE_CHUNK = 2000  # nodes per round of queries: keeps IN lists and upserts a sane size
 

@@ -15,11 +15,13 @@ from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from config import prepared
+from config.fields import columns
 from nodes.models import Node
-from scans.models import SEVERITY_RANK, CveRecord, Finding, FindingEvent, ScanJob, ScanProfile, ScanSession, Severity
+from scans.fields import FINDING_API, FINDING_ROW, JOB_ROW
+from scans.models import SEVERITIES, SEVERITY_RANK, CveRecord, Finding, FindingEvent, ScanJob, ScanProfile, ScanSession
 from scans.pipeline.sessions import STAGES
 
-SEVERITIES = [s.value for s in sorted(Severity, key=lambda s: -SEVERITY_RANK[s])]  # critical first
 CHANGES = (FindingEvent.Kind.NEW, FindingEvent.Kind.FIXED, FindingEvent.Kind.REOPENED)
 # sort key -> ORDER BY (the last term makes the order total, so pages never overlap)
 FINDING_SORTS = {
@@ -144,11 +146,7 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
                                                     | Q(name__iexact=f.host))
         qs = qs.filter(node_id__in=nodes.values("id"))
     if f.cve:
-        if connection.vendor == "postgresql":
-            qs = qs.filter(cve_ids__contains=[f.cve])
-        else:
-            # SQLite has no JSON containment; the JSON text holds the id between quotes.
-            qs = qs.filter(cve_ids__icontains=f'"{f.cve}"')
+        qs = qs.filter(cve_ids__contains=[f.cve])
     if f.source:
         qs = qs.filter(source=f.source)
     if f.port is not None:
@@ -171,6 +169,22 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
             events = events.filter(kind__in=CHANGES)
         qs = qs.filter(id__in=events.values("finding_id"))
     return qs
+
+
+# The finding as PostgreSQL writes it for the API's list: generated from the same fields as the
+# API's representation of one finding (scans.fields), over the finding (f) joined to its node (n).
+_FINDING_JSON = FINDING_API.json_sql(columns(Finding, {"": "f", "node": "n"}))
+_FINDINGS_PAGE = f"""
+    SELECT coalesce(json_agg(j ORDER BY position), '[]')::text FROM (
+      SELECT array_position(%(ids)s::bigint[], f.id) AS position, {_FINDING_JSON} AS j
+      FROM {Finding._meta.db_table} f JOIN {Node._meta.db_table} n ON n.id = f.node_id
+      WHERE f.org_id = %(org)s AND f.id = ANY(%(ids)s::bigint[])) page"""
+
+
+def findings_page_json(*, org, ids: list[int]) -> str:
+    """The JSON array of these findings of ``org`` (in this order), as ``FINDING_API.represent`` writes
+    each: PostgreSQL writes the JSON, Python passes it through (as ``nodes.selectors.nodes_page_json``)."""
+    return prepared.fetchone(_FINDINGS_PAGE, {"org": org.pk, "ids": ids})[0]
 
 
 # Counting stops here per severity: a million findings are not counted on every page view.
@@ -200,13 +214,8 @@ def finding_severity_counts(*, org, filters: FindingFilters, cap: int = COUNT_CA
     return counts
 
 
-LIST_FIELDS = ("id", "node_id", "node__address", "node__name", "source", "rule_id", "title", "severity",
-               "cvss_score", "cve_ids", "port", "protocol", "status", "first_seen", "last_seen", "version",
-               "risk_accepted_until")
-
-
 def finding_page(*, org, filters: FindingFilters, counts: dict[str, int], offset: int, limit: int) -> list[dict]:
-    """One page of the filtered list, as dicts (no model instances for fifty rows of a million).
+    """One page of the filtered list, as ``FINDING_ROW`` dicts (no model instances for fifty rows of a million).
 
     Sorted by severity, the page is read one severity at a time, newest first, with the offset
     inside each severity computed from ``counts`` (the same GROUP BY that shows the totals):
@@ -223,7 +232,7 @@ def finding_page(*, org, filters: FindingFilters, counts: dict[str, int], offset
 def _finding_rows(*, org, filters: FindingFilters, counts: dict[str, int], offset: int, limit: int) -> list[dict]:
     base = finding_list_for_org(org=org, filters=filters)
     if filters.sort != "severity":
-        return list(base.order_by(*FINDING_SORTS[filters.sort]).values(*LIST_FIELDS)[offset:offset + limit])
+        return FINDING_ROW.rows(base.order_by(*FINDING_SORTS[filters.sort])[offset:offset + limit])
     rows: list[dict] = []
     skip = offset
     for sev in SEVERITIES:
@@ -234,7 +243,7 @@ def _finding_rows(*, org, filters: FindingFilters, counts: dict[str, int], offse
             skip -= available
             continue
         take = limit - len(rows)
-        rows.extend(base.filter(severity=sev).order_by("-id").values(*LIST_FIELDS)[skip:skip + take])
+        rows.extend(FINDING_ROW.rows(base.filter(severity=sev).order_by("-id")[skip:skip + take]))
         skip = 0
     return rows
 
@@ -260,9 +269,7 @@ def session_list_for_org(*, org) -> QuerySet[ScanSession]:
 
 
 def session_jobs(*, session: ScanSession) -> QuerySet[ScanJob]:
-    return (ScanJob.objects.filter(session=session).select_related("node")
-            .only("id", "scanner", "status", "attempts", "max_attempts", "error", "started_at", "finished_at",
-                  "node__id", "node__address", "node__name")
+    return (ScanJob.objects.filter(session=session).select_related("node").only(*JOB_ROW.sources)
             .order_by("node_id", "scanner"))  # the (session, node, scanner) unique index: no sort
 
 

@@ -25,14 +25,14 @@ from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from scans.access import finding_for, session_for
+from scans.fields import FINDING_ROW
 from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm, triage_actions_for
-from scans.models import Finding, ScanSession
+from scans.models import SEVERITIES, Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.selectors import (
     COUNT_CAP,
     FINDING_SORTS,
-    SEVERITIES,
     UNSORTABLE,
     finding_detail,
     finding_filters_from,
@@ -329,12 +329,7 @@ def finding_triage_view(request, slug, finding_id):
 
 
 def _render_row(request, membership, finding, *, form=None, stale=None, status=200):
-    row = {"id": finding.pk, "node_id": finding.node_id, "node__address": finding.node.address,
-           "node__name": finding.node.name, "source": finding.source, "rule_id": finding.rule_id,
-           "title": finding.title, "severity": finding.severity, "cvss_score": finding.cvss_score,
-           "cve_ids": finding.cve_ids, "port": finding.port, "protocol": finding.protocol, "status": finding.status,
-           "first_seen": finding.first_seen, "last_seen": finding.last_seen, "version": finding.version,
-           "risk_accepted_until": finding.risk_accepted_until, "status_label": finding.get_status_display()}
+    row = {**FINDING_ROW.values_of(finding), "status_label": finding.get_status_display()}
     context = {"org": membership.org, "membership": membership, "row": row, "row_form": form, "stale": stale,
                "accept_open": form is not None and form.data.get("status") == Finding.Status.RISK_ACCEPTED,
                "statuses": triage_actions_for(finding.status),

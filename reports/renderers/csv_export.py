@@ -13,16 +13,18 @@ from typing import Any, BinaryIO
 
 from reports import content
 from reports.models import Report
+from scans.fields import FINDING
 
 EVIDENCE_CHARS = 2000
 
+# (header, field of scans.fields.FINDING): the appendix's findings with their node's address and name.
 COLUMNS = (
     ("finding_id", "id"),
-    ("node_id", "node_id"),
-    ("node_address", "node__address"),
-    ("node_name", "node__name"),
+    ("node_id", "node"),
+    ("node_address", "node_address"),
+    ("node_name", "node_name"),
     ("severity", "severity"),
-    ("cvss_score", "cvss"),
+    ("cvss_score", "cvss_score"),
     ("cvss_vector", "cvss_vector"),
     ("title", "title"),
     ("status", "status"),
@@ -33,12 +35,13 @@ COLUMNS = (
     ("port", "port"),
     ("protocol", "protocol"),
     ("location", "location"),
-    ("first_seen", "first_seen_text"),
-    ("last_seen", "last_seen_text"),
+    ("first_seen", "first_seen"),
+    ("last_seen", "last_seen"),
     ("remediation", "remediation"),
     ("evidence", "evidence"),
     ("fingerprint", "fingerprint"),
 )
+FIELDS = FINDING.pick(*(name for _, name in COLUMNS))
 HEADER = [name for name, _ in COLUMNS]
 CVE_AT = HEADER.index("cve_ids")
 EVIDENCE_AT = HEADER.index("evidence")
@@ -50,7 +53,7 @@ def render_csv(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> dic
     writer = csv.writer(text)
     writer.writerow(HEADER)
     written = 0
-    for row in content.stream_rows(content.appendix_queryset(report), tuple(field for _, field in COLUMNS)):
+    for row in content.stream_rows(content.appendix_queryset(report), content.appendix_columns(FIELDS)):
         writer.writerow(_cells(row))
         written += 1
     text.flush()

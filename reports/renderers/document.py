@@ -97,9 +97,9 @@ def section_html(section: content.NodeSection, *, pdf: bool) -> str:
     heading = e(node["address"])
     if node.get("name"):
         heading += f" · {e(node['name'])}"
-    if node.get("snapshot__grade"):
-        grade = e(node["snapshot__grade"])
-        heading += f' · score {node["snapshot__score"]} <span class="grade grade-{grade}">{grade}</span>'
+    if node.get("grade"):
+        grade = e(node["grade"])
+        heading += f' · score {node["score"]} <span class="grade grade-{grade}">{grade}</span>'
     rows = [pdf_row(f) if pdf else html_row(f) for f in section.findings]
     omitted = ""
     if section.omitted:
@@ -124,7 +124,7 @@ def html_row(f: dict[str, Any]) -> str:
     if f["cvss_vector"]:
         finding += f'<br><span class="muted">{e(f["cvss_vector"])}</span>'
     cves = "".join(cve_html(c) for c in f["cves"]) or "–"
-    cvss = f"{f['cvss']:.1f}" if f["cvss"] is not None else "–"
+    cvss = f"{f['cvss_score']:.1f}" if f["cvss_score"] is not None else "–"
     return (f'<tr><td><span class="sev sev-{severity}">{severity}</span></td><td class="num">{cvss}</td>'
             f'<td>{finding}</td><td>{cves}</td><td class="evidence">{e(f["evidence_text"])}</td>'
             f'<td>{e(f["remediation"])}</td></tr>\n')
@@ -132,7 +132,7 @@ def html_row(f: dict[str, Any]) -> str:
 
 def pdf_row(f: dict[str, Any]) -> str:
     severity = e(f["severity"])
-    cvss = f" {f['cvss']:.1f}" if f["cvss"] is not None else ""
+    cvss = f" {f['cvss_score']:.1f}" if f["cvss_score"] is not None else ""
     cves = "".join(f"<br>{cve_html(c, tag='b')}" for c in f["cves"])
     return (f'<tr><td class="sev-{severity}-text">{severity}{cvss}</td>'
             f'<td><b>{e(f["title"])}</b> <span class="muted">{meta(f)}</span>{cves}</td>'

@@ -75,7 +75,7 @@ def render_json(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> di
     for section in content.appendix(report, evidence_chars=10_000, cve_chars=2_000):
         node = section.node
         nodes.append({"id": node["id"], "address": node["address"], "name": node.get("name") or "",
-                      "score": node.get("snapshot__score"), "grade": node.get("snapshot__grade") or None,
+                      "score": node.get("score"), "grade": node.get("grade") or None,
                       "open_findings": len(section.findings)})
         for f in section.findings:
             if count:
@@ -106,7 +106,7 @@ def finding(f: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
         "source": f["source"],
         "rule_id": f["rule_id"],
         "fingerprint": f["fingerprint"],
-        "cvss": {"score": f["cvss"], "vector": f["cvss_vector"] or None},
+        "cvss": {"score": f["cvss_score"], "vector": f["cvss_vector"] or None},
         "cves": f["cves"],
         "cwe": f["cwe"],
         "port": f["port"],
@@ -116,6 +116,6 @@ def finding(f: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
         # The evidence as stored (JSON text from the database), not parsed and dumped again.
         "evidence": orjson.Fragment(f["evidence_json"]) if isinstance(f["evidence"], dict) else {"value": f["evidence"]},
         "remediation": f["remediation"],
-        "first_seen": content.iso(f["first_seen_text"]),
-        "last_seen": content.iso(f["last_seen_text"]),
+        "first_seen": content.iso(f["first_seen"]),
+        "last_seen": content.iso(f["last_seen"]),
     }

@@ -53,7 +53,7 @@ def _rule(f: dict[str, Any], *, index: int) -> dict[str, Any]:
         "name": f["source"],
         "shortDescription": {"text": content.shorten(f["title"], 300)},
         "defaultConfiguration": {"level": LEVELS.get(f["severity"], "warning")},
-        "properties": {"security-severity": str(f["cvss"] or SECURITY_SEVERITY.get(f["severity"], "0.0")),
+        "properties": {"security-severity": str(f["cvss_score"] or SECURITY_SEVERITY.get(f["severity"], "0.0")),
                        "tags": ["security", f["source"]]},
     }
     if f["description"]:
@@ -81,7 +81,7 @@ def _result(f: dict[str, Any], node: dict[str, Any], *, rule_index: int) -> dict
         "partialFingerprints": {"watchpostFingerprint/v1": f["fingerprint"]},
         "properties": {
             "severity": f["severity"],
-            "cvss": {"score": f["cvss"], "vector": f["cvss_vector"] or None},
+            "cvss": {"score": f["cvss_score"], "vector": f["cvss_vector"] or None},
             "cves": [c["id"] for c in f["cves"]],
             "cwe": f["cwe"],
             "watchpostFindingId": f["id"],

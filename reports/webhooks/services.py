@@ -70,7 +70,7 @@ from orgs import events
 from orgs.audit import audit_record
 from orgs.models import WebhookDelivery, WebhookEndpoint
 from orgs.scope import ScopeError, resolve_and_check
-from scans.models import Finding
+from scans.models import SEVERITIES, Finding
 
 logger = structlog.get_logger(__name__)
 
@@ -82,7 +82,6 @@ EVENT_HEADER = "Watchpost-Event"
 DELIVERY_HEADER = "Watchpost-Delivery"
 DELIVER_TASK = "orgs.tasks.webhook_deliver"  # reports.webhooks.tasks; the name queued messages carry
 BUILD_KEY = "_build"  # in a payload's data: filled in by the worker before the first attempt
-SEVERITIES = ("critical", "high", "medium", "low", "info")  # most severe first
 INTERVENTION_SUBJECT = "webhook:{pk}"
 RESPONSE_READ_LIMIT = 64 * 1024  # a receiver's answer is read (to free the connection), never kept
 # Publishing survives a short broker outage; same policy as the pipeline's dispatch.

@@ -32,7 +32,7 @@ def _text(value, default: str = "–") -> str:
 
 def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=None, row_form=None,
                      triage_form: str = "") -> str:
-    """One ``<tr>`` of the findings table from a ``scans.selectors.LIST_FIELDS`` dict (plus ``status_label``).
+    """One ``<tr>`` of the findings table from a ``scans.fields.FINDING_ROW`` row (plus ``status_label``).
 
     ``stale`` and ``row_form`` are the outcome of a triage posted from the row; ``triage_form``
     is the row's triage form already rendered (when ``row_form`` is set)."""
@@ -47,8 +47,8 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
     out.append(f'<td>{severity(row["severity"])}</td>'
                f'<td class="finding-title"><a href="{url}{fid}/">{escape(row["title"][:120])}</a>\n'
                f'    <small class="muted">{escape(row["source"])} · {escape(rule_id[:60])}{cves}</small></td>')
-    out.append(f'<td class="node"><a href="{url}?node={_text(row["node_id"])}" title="This node{APOSTROPHE}s findings">'
-               f'{escape(row["node__name"] or row["node__address"])}</a></td>')
+    out.append(f'<td class="node"><a href="{url}?node={_text(row["node"])}" title="This node{APOSTROPHE}s findings">'
+               f'{escape(row["node_name"] or row["node_address"])}</a></td>')
     out.append(f'<td>{_text(row["port"])}</td><td class="num">{_text(row["cvss_score"])}</td>')
     until = row["risk_accepted_until"]
     until = f' <small class="muted">until {date_format(timezone.localtime(until), "Y-m-d")}</small>' if until else ""

@@ -18,7 +18,8 @@ register = template.Library()
 
 @register.simple_tag
 def job_rows(jobs, nodes_url: str):
-    """``<tr>`` per job (``scans.selectors.session_jobs`` rows): node, scanner, status, attempts, finished, error."""
+    """``<tr>`` per job (``scans.selectors.session_jobs``, reading ``scans.fields.JOB_ROW``): node, scanner,
+    status, attempts, finished, error."""
     url = escape(nodes_url)
     out = []
     for job in jobs:
