@@ -28,7 +28,9 @@ run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile || status=$$?; \
 	$(BIN)/python manage.py embedded_db stop; exit $$status
 
+# The layers' contract (.importlinter) first: a broken one fails the run before any test.
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

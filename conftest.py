@@ -89,7 +89,7 @@ def fast():
 @pytest.fixture
 def catalog(db):
     """The CVE catalog loaded from the project's fixture of real NVD records."""
-    from scans.catalog import CVE_FIXTURE, cve_catalog_import
+    from scans.cve.catalog import CVE_FIXTURE, cve_catalog_import
 
     return cve_catalog_import(paths=[CVE_FIXTURE])
 

@@ -21,7 +21,7 @@ class Severity(models.TextChoices):
 SEVERITIES = tuple(Severity.values)
 SEVERITY_RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
 
-# Best first. Where each begins is the scoring policy's (scans.scoring); an unscored snapshot has "".
+# Best first. Where each begins is the scoring policy's (scans.findings.scoring); an unscored snapshot has "".
 GRADES = ("A", "B", "C", "D", "F")
 
 

@@ -2,7 +2,7 @@
 
 Writes go through the pipeline's and the findings' services: ``session_start`` /
 ``session_cancel``, ``finding_triage`` (with the caller's version), and
-``scans.import_requests`` for uploaded files.
+``scans.findings.import_requests`` for uploaded files.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from orgs.access import client_ip, pk_or_404
 from orgs.concurrency import StaleVersionError
 from orgs.idempotency import idempotent
 from orgs.permissions import principal_for
-from scans import import_requests, selectors
+from scans import selectors
+from scans.findings import import_requests
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
 from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
-from scans.services import finding_triage
+from scans.findings.triage import finding_triage
 
 
 def _valid(serializer_class, data) -> dict:

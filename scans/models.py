@@ -374,7 +374,7 @@ class CveProduct(models.Model):
 
 
 class ImportRequest(models.Model):
-    """A scanner file uploaded through the API, processed on a queue (scans.import_requests).
+    """A scanner file uploaded through the API, processed on a queue (scans.findings.import_requests).
 
     The upload is kept through Django's storage API until it has been processed; the row
     says how far it got: the counts of the import, or why the file was refused.

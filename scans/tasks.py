@@ -13,13 +13,13 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
-from scans.import_requests import import_request_process
+from scans.findings.import_requests import import_request_process
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.sessions import session_start_scheduled
 from scans.pipeline.stages import normalization_part_run, stage_run
 from scans.pipeline.watchdog import watchdog_sweep
-from scans.retention import retention_prune_all
-from scans.scoring import scoring_run
+from scans.pipeline.retention import retention_prune_all
+from scans.findings.scoring import scoring_run
 
 logger = structlog.get_logger(__name__)
 
@@ -70,7 +70,7 @@ def session_start_scheduled_task(org_id: int) -> None:
 @shared_task(name="scans.tasks.import_request_process", acks_late=True, reject_on_worker_lost=True,
              ignore_result=True, soft_time_limit=3600, time_limit=3660, **RETRY_OPTIONS)
 def import_request_process_task(import_request_id: int) -> None:
-    # An API upload (scans.import_requests); the claim makes a second delivery harmless.
+    # An API upload (scans.findings.import_requests); the claim makes a second delivery harmless.
     import_request_process(import_request_id=import_request_id)
 
 

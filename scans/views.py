@@ -48,7 +48,7 @@ from scans.selectors import (
     session_list_for_org,
     session_stages,
 )
-from scans.services import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
+from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 
 SESSIONS_PER_PAGE = 25
 JOBS_PER_PAGE = 25

@@ -1,6 +1,6 @@
 """``python manage.py bench ingest``: import 100,000 Nuclei findings over 1,000 nodes, three times.
 
-Runs, each through ``scans.imports.findings_import`` (parse, scope check, dedup, bulk
+Runs, each through ``scans.findings.imports.findings_import`` (parse, scope check, dedup, bulk
 lifecycle, scoring), in a fresh organization that is deleted afterwards:
 
 1. *first*: every finding is new;
@@ -215,7 +215,7 @@ def _batch_marks(counter: _QueryCounter, marks: list[int]):
     ``findings_ingest`` reads its items in slices of ``batch_size``; wrapping the items
     lets the benchmark see batch boundaries without the lifecycle knowing about it.
     """
-    import scans.imports as imports
+    import scans.findings.imports as imports
 
     original = imports.findings_ingest
 
@@ -252,7 +252,7 @@ def _batch_marks(counter: _QueryCounter, marks: list[int]):
 
 
 def _measure(name: str, *, org, path: Path, baseline_mb: float, use_tracemalloc: bool) -> dict[str, Any]:
-    from scans.imports import findings_import
+    from scans.findings.imports import findings_import
 
     counter = _QueryCounter()
     marks: list[int] = []

@@ -308,7 +308,7 @@ def _discover_chunk(args):
 
 def _scan_chunk(args):
     chunk, options, context = args
-    from scans.candidates import ServiceObservation
+    from scans.findings.candidates import ServiceObservation
     from scans.scanners.base import Target, get_scanner
 
     async def all_of():

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scans.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
-from scans.candidates import ServiceObservation
+from scans.findings.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed
 from scans.scanners.port_sets import NAMED_SETS, parse_ports

@@ -1,7 +1,7 @@
 """The importer contract and registry.
 
 An importer reads one third-party results file (nmap XML, Nuclei JSONL, ...) and
-returns an :class:`~scans.candidates.ImportResult`, or raises :class:`ImportRejected`
+returns an :class:`~scans.findings.candidates.ImportResult`, or raises :class:`ImportRejected`
 naming the file, where in it, and why. A file is taken whole or not at all: a parser
 collects everything first and returns only at the end, so a bad record on line
 90,000 never leaves 89,999 findings half-imported.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar, Union
 
-from scans.candidates import Coverage, ImportResult, severity_from_cvss, severity_from_word
+from scans.findings.candidates import Coverage, ImportResult, severity_from_cvss, severity_from_word
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 EVIDENCE_TEXT_LIMIT = 2048

@@ -12,7 +12,7 @@ import re
 from typing import BinaryIO
 from xml.etree.ElementTree import Element
 
-from scans.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
 from scans.importers.base import (
     ImportContext,
     Importer,

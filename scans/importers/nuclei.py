@@ -22,7 +22,7 @@ import functools
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
 from scans.importers.base import (
     ImportContext,
     Importer,

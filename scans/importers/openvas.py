@@ -23,7 +23,7 @@ import re
 from typing import BinaryIO
 from xml.etree.ElementTree import Element
 
-from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
 from scans.importers.base import (
     ImportContext,
     Importer,

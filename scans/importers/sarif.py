@@ -31,7 +31,7 @@ import hashlib
 import re
 from typing import Any, BinaryIO
 
-from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
 from scans.importers.base import (
     ImportContext,
     Importer,

@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from scans.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
 from scans.importers.base import ImportContext, Importer, register, trim
 from scans.importers.reading import Fields, kind, load_json
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, BinaryIO
 
-from scans.candidates import Coverage, FindingCandidate, ImportResult
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
 from scans.importers.base import (
     ImportContext,
     Importer,

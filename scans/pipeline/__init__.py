@@ -10,6 +10,7 @@ Discovery → Scan creation → Execution → Analysis → Normalization → Sco
 - ``retries``: re-queueing failed work for interventions and the watchdog.
 - ``watchdog``: on beat, nothing stays stuck silently.
 - ``workers``: each Celery worker's presence row.
+- ``retention``: old raw output and sessions pruned, per organization.
 
 Celery tasks (``scans.tasks``) only load ids and call these services, so
 ``run_session --inline`` runs exactly the same code.

@@ -39,7 +39,7 @@ from interventions.services import intervention_open, interventions_resolve_afte
 from nodes.models import Node
 from orgs.models import Organization
 from orgs.scope import ScopeError, resolve_and_check
-from scans.candidates import ServiceObservation
+from scans.findings.candidates import ServiceObservation
 from scans.discovery.discover import discover_many
 from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch

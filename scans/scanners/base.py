@@ -1,7 +1,7 @@
 """The scanner contract and registry.
 
 A scanner is a class with a name, a version, the options it accepts and a time
-budget; ``scan()`` is a coroutine returning a :class:`~scans.candidates.ScanResult`.
+budget; ``scan()`` is a coroutine returning a :class:`~scans.findings.candidates.ScanResult`.
 No Django here: scanners are a library the pipeline, the ``scan`` command and the
 benchmarks all call the same way.
 
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from scans.candidates import ScanResult, ServiceObservation
+from scans.findings.candidates import ScanResult, ServiceObservation
 
 
 class ScannerError(Exception):

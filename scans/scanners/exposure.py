@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scans.candidates import Coverage, FindingCandidate, ScanResult
+from scans.findings.candidates import Coverage, FindingCandidate, ScanResult
 from scans.scanners.base import Scanner, ScanContext, Target, register
 from scans.scanners.fingerprint import (
     STARTUP, Probe, mongo_op_msg, mongo_reply, postgres_reply_complete, redis_command, trimmed,

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scans.candidates import ScanResult, ServiceObservation
+from scans.findings.candidates import ScanResult, ServiceObservation
 from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
 from scans.scanners.port_sets import RESERVED_PORTS, parse_ports
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scans.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
+from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 

@@ -17,7 +17,7 @@ import re
 import shutil
 from typing import Any, ClassVar, Mapping
 
-from scans.candidates import Coverage, ScanResult
+from scans.findings.candidates import Coverage, ScanResult
 from scans.importers.base import ImportRejected
 from scans.importers.nmap import NmapImporter
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, register

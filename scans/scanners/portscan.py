@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scans.candidates import Coverage, ScanResult
+from scans.findings.candidates import Coverage, ScanResult
 from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
 from scans.scanners.port_sets import ALL_PORTS, RESERVED_PORTS, parse_ports
 

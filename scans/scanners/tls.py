@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from scans.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
+from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from interventions.models import Intervention
-from scans.import_requests import import_request_process
+from scans.findings.import_requests import import_request_process
 from scans.models import Finding, ImportRequest
 from tests.api.conftest import problem
 from tests.findings.conftest import nuclei_result

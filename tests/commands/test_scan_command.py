@@ -139,7 +139,7 @@ def test_it_prints_cve_matches_from_the_local_catalog_in_json(redis_node, catalo
 
 
 def test_its_cve_matches_are_the_pipelines_analysis_matches(redis_node, catalog):
-    from scans.candidates import ServiceObservation
+    from scans.findings.candidates import ServiceObservation
     from scans.pipeline.stages import cve_candidates_by_node
 
     report = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))

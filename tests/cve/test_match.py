@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from scans.candidates import ServiceObservation
+from scans.findings.candidates import ServiceObservation
 from scans.cve.match import CveIndex, CveMatch, match_service, observe
 from scans.cve.nvd import load_cve_entries
 

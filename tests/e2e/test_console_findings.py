@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from orgs.models import AuditEvent
-from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.cve.catalog import CVE_FIXTURE, cve_catalog_import
 from scans.models import CveRecord, Finding
 from tests.factories import FindingFactory, NodeFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot

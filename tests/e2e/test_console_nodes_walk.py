@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from interventions.models import Intervention
 from nodes.models import Node
-from scans.scoring import scoring_run
+from scans.findings.scoring import scoring_run
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
 

@@ -59,11 +59,11 @@ def test_bench_names_its_benchmarks_in_a_table():
 
 
 def test_the_scoring_policy_is_chosen_by_name(settings):
-    from scans.scoring import DefaultScoringPolicy, scoring_policy
+    from scans.findings.scoring import DefaultScoringPolicy, scoring_policy
 
     settings.WATCHPOST_SCORING_POLICY = "default"
     assert type(scoring_policy()) is DefaultScoringPolicy
-    settings.WATCHPOST_SCORING_POLICY = "scans.scoring.DefaultScoringPolicy"  # the former default, still honoured
+    settings.WATCHPOST_SCORING_POLICY = "scans.findings.scoring.DefaultScoringPolicy"  # the former default, still honoured
     assert type(scoring_policy()) is DefaultScoringPolicy
     settings.WATCHPOST_SCORING_POLICY = "os.system"  # a dotted path is never imported
     with pytest.raises(ImproperlyConfigured, match="names no registered scoring policy; known: default"):

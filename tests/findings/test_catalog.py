@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.cve.catalog import CVE_FIXTURE, cve_catalog_import
 from scans.models import CveProduct, CveRecord
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nodes.models import Node, NodeSnapshot
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding
 
 LAB_SCAN = Path(__file__).resolve().parents[1] / "fixtures" / "nmap" / "lab_scan.xml"

@@ -7,9 +7,9 @@ import ipaddress
 import pytest
 
 from scans.importers.base import ImportRejected, get_importer
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding, ScanJob
-from scans.normalization import finding_fingerprint
+from scans.findings.normalization import finding_fingerprint
 
 NODE = "127.0.50.1"
 

@@ -8,7 +8,7 @@ from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import AuditEvent, OrganizationScore
 from scans.importers.base import ImportRejected
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding, ScanJob, ScanSession
 from tests.factories import NodeFactory
 from tests.findings.conftest import nuclei_result

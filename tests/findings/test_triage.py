@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from nodes.models import NodeSnapshot
 from orgs.models import AuditEvent
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding
-from scans.scoring import scoring_run
-from scans.services import finding_triage
+from scans.findings.scoring import scoring_run
+from scans.findings.triage import finding_triage
 from tests.factories import FindingFactory, NodeFactory
 from tests.findings.conftest import nuclei_result
 

@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orgs.models import AuditEvent
-from scans.candidates import Coverage, FindingCandidate
-from scans.lifecycle import findings_ingest
+from scans.findings.candidates import Coverage, FindingCandidate
+from scans.findings.lifecycle import findings_ingest
 from scans.models import Finding, FindingEvent
 from scans.selectors import (
     finding_filters_from,
@@ -22,7 +22,7 @@ from scans.selectors import (
     finding_severity_counts,
     node_addresses_for_tag,
 )
-from scans.services import finding_triage, findings_triage_bulk
+from scans.findings.triage import finding_triage, findings_triage_bulk
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orgs.models import AuditEvent
-from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.cve.catalog import CVE_FIXTURE, cve_catalog_import
 from scans.models import CveRecord, Finding, FindingEvent
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 

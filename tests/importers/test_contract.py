@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from scans.candidates import ImportResult
+from scans.findings.candidates import ImportResult
 from scans.importers.base import ImportRejected, Importer, get_importer, load_all
 
 ALL = ("nmap", "nuclei", "trivy", "sslyze", "openvas", "sarif")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scans.candidates import ImportResult
+from scans.findings.candidates import ImportResult
 from scans.importers.base import ImportRejected, get_importer
 
 from .conftest import SAMPLES

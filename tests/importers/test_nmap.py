@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nmap" / "lab_scan.xml"
 

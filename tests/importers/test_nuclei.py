@@ -1,6 +1,6 @@
 import pytest
 
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 from scans.importers.base import get_importer
 
 

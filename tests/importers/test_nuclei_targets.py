@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from scans.importers.base import ImportRejected, get_importer
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding
 
 from .fixtures import fixture

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 
 
 def test_it_reads_every_result_of_a_large_report(parse):

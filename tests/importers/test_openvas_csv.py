@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 from scans.importers.base import ImportRejected, get_importer
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding
-from scans.normalization import finding_fingerprint
+from scans.findings.normalization import finding_fingerprint
 
 from .fixtures import fixture
 

@@ -1,4 +1,4 @@
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 
 
 def test_it_reads_the_spec_example_with_rule_message_and_location(parse):

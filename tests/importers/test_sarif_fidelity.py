@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from scans.importers.base import get_importer
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding
-from scans.normalization import finding_fingerprint
+from scans.findings.normalization import finding_fingerprint
 
 from .fixtures import fixture
 

@@ -1,4 +1,4 @@
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 
 
 def test_it_reports_legacy_protocols_and_3des_on_the_vulnerable_server(parse):

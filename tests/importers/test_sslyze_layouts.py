@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 from scans.importers.base import ImportRejected, get_importer
 
 from .fixtures import fixture

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from scans.candidates import Coverage
+from scans.findings.candidates import Coverage
 
 
 def test_it_reads_schema_2_image_vulnerabilities_with_package_and_fix(parse):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from scans.importers.base import get_importer
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import Finding
 
 from .fixtures import fixture

@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scans.candidates import Coverage, FindingCandidate
-from scans.lifecycle import findings_ingest
+from scans.findings.candidates import Coverage, FindingCandidate
+from scans.findings.lifecycle import findings_ingest
 from scans.models import Finding
-from scans.normalization import finding_fingerprint, normalized_severity, severity_from_cvss
+from scans.findings.normalization import finding_fingerprint, normalized_severity, severity_from_cvss
 from tests.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db

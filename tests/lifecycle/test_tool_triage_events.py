@@ -3,8 +3,8 @@ status, and its first history event says so: the "new" event carries the status 
 
 import pytest
 
-from scans.candidates import Coverage, FindingCandidate
-from scans.lifecycle import findings_ingest
+from scans.findings.candidates import Coverage, FindingCandidate
+from scans.findings.lifecycle import findings_ingest
 from scans.models import Finding, FindingEvent
 from tests.factories import NodeFactory
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.selectors import dashboard_for_org
-from scans.scoring import scoring_run
+from scans.findings.scoring import scoring_run
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db

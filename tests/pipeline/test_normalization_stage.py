@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from interventions.models import Intervention
-from scans import lifecycle
+from scans.findings import lifecycle
 from scans.models import Finding, ScanJob, ScanSession
 from scans.pipeline import dispatch, stages
 

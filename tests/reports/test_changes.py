@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from reports.models import Report
 from reports.services import report_generate
-from scans.candidates import Coverage, FindingCandidate
-from scans.lifecycle import findings_ingest
+from scans.findings.candidates import Coverage, FindingCandidate
+from scans.findings.lifecycle import findings_ingest
 from scans.models import Finding
-from scans.services import finding_triage
+from scans.findings.triage import finding_triage
 from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scans.candidates import ServiceObservation
+from scans.findings.candidates import ServiceObservation
 from scans.lab import Lab
 from scans.lab.http import HttpResponse, http_handler
 from scans.scanners import Target, get_scanner

@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from scans.candidates import ServiceObservation
+from scans.findings.candidates import ServiceObservation
 from scans.lab import Lab
 from scans.lab.tls import (
     CertFactory,

@@ -106,7 +106,7 @@ def test_a_large_batch_is_truncated_with_the_total(world, settings, endpoint, re
 
 
 def test_an_import_emits_session_finished_and_its_new_findings(world, tmp_path, endpoint, receiver):
-    from scans.imports import findings_import
+    from scans.findings.imports import findings_import
 
     both = endpoint("low", events=("session.finished", "finding.new"))
     receiver.secret = both.secret

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scans.catalog import cve_catalog_import
+from scans.cve.catalog import cve_catalog_import
 from scans.cve.nvd import NvdFormatError
 
 

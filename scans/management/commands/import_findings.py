@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orgs.models import Organization
 from scans.importers.base import ImportRejected, load_all
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 
 
 class Command(BaseCommand):

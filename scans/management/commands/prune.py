@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from orgs.models import Organization
-from scans.retention import retention_prune_all
+from scans.pipeline.retention import retention_prune_all
 
 
 class Command(BaseCommand):

@@ -20,8 +20,8 @@ from django.db import DatabaseError
 
 from scans.discovery.discover import discover_async
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
-from scans.candidates import ServiceObservation
-from scans.fingerprinting import cve_candidates_for_services
+from scans.findings.candidates import ServiceObservation
+from scans.cve.analysis import cve_candidates_for_services
 from scans.scanners import ScanContext, ScannerError, ScannerUnavailable, Target, get_scanner, load_all
 from scans.scanners.port_sets import parse_ports
 
@@ -177,7 +177,7 @@ class Command(BaseCommand):
 def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
     """CVE matches for the services discovery identified, from the local catalog.
 
-    The same call as the pipeline's analysis stage (``scans.fingerprinting``), on the same
+    The same call as the pipeline's analysis stage (``scans.cve.analysis``), on the same
     services (discovery's), so the command reports what a session would.
     """
     observed = [ServiceObservation.from_dict(s) for s in services]

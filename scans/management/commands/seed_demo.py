@@ -18,7 +18,7 @@ from nodes.services import node_create
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role
 from orgs.schedules import organization_schedule_set, periodic_tasks_setup
 from orgs.services import api_token_create, invitation_create, organization_create
-from scans.catalog import CVE_FIXTURE, cve_catalog_import
+from scans.cve.catalog import CVE_FIXTURE, cve_catalog_import
 from scans.pipeline import conf
 
 DEMO_SLUG = "demo"

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from scans.candidates import FindingCandidate, severity_from_cvss, severity_from_word
+from scans.findings.candidates import FindingCandidate, severity_from_cvss, severity_from_word
 
 MAX_TITLE = 500
 MAX_LOCATION = 1000

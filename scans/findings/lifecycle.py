@@ -40,9 +40,9 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from config import prepared
-from scans.candidates import Coverage, FindingCandidate
+from scans.findings.candidates import Coverage, FindingCandidate
 from scans.models import Finding, FindingEvent
-from scans.normalization import (
+from scans.findings.normalization import (
     MAX_LOCATION,
     Content,
     Contents,

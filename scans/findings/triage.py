@@ -14,7 +14,7 @@ from orgs.audit import audit_record
 from orgs.concurrency import check_version
 from orgs.models import AuditEvent
 from scans.models import Finding, FindingEvent
-from scans.scoring import scoring_run
+from scans.findings.scoring import scoring_run
 from scans.selectors import FindingFilters, finding_list_for_org
 
 Status = Finding.Status

@@ -37,13 +37,13 @@ from nodes.models import Node, NodeSnapshot
 from orgs.audit import audit_record
 from orgs.events import SESSION_FINISHED, event_publish
 from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
-from scans.candidates import Coverage, FindingCandidate, ImportResult
-from scans.fingerprinting import SOURCE as CVE_SOURCE
-from scans.fingerprinting import cve_candidates_for_services, cve_coverage
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
+from scans.cve.analysis import SOURCE as CVE_SOURCE
+from scans.cve.analysis import cve_candidates_for_services, cve_coverage
 from scans.importers.base import ImportRejected, get_importer
-from scans.lifecycle import IngestCounts, findings_ingest
+from scans.findings.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
-from scans.scoring import scoring_run
+from scans.findings.scoring import scoring_run
 
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
 _SHOWN = 5  # hosts named in a refusal; the rest are counted

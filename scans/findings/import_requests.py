@@ -1,4 +1,4 @@
-"""Scanner files uploaded through the API: stored, queued, then imported by ``scans.imports``.
+"""Scanner files uploaded through the API: stored, queued, then imported by ``scans.findings.imports``.
 
 ``import_request_create`` keeps the upload through Django's storage API and queues its
 processing after commit; ``import_request_process`` (the Celery task's body) claims the
@@ -26,7 +26,7 @@ from config.celery import REQUEST_ID_HEADER, app
 from config.request_id import current_request_id
 from orgs.audit import audit_record
 from scans.importers.base import ImportRejected, load_all
-from scans.imports import findings_import
+from scans.findings.imports import findings_import
 from scans.models import ImportRequest
 
 logger = structlog.get_logger(__name__)

@@ -109,7 +109,7 @@ def _diminishing(count: int, base: float, decay: float) -> float:
 # can follow which class scores.
 SCORING_POLICIES: dict[str, type] = {"default": DefaultScoringPolicy}
 # The setting once held a dotted path; the old default still means the policy it named.
-_FORMER_NAMES = {"scans.scoring.DefaultScoringPolicy": "default"}
+_FORMER_NAMES = {"scans.findings.scoring.DefaultScoringPolicy": "default"}
 
 
 def scoring_policy_register(name: str, policy: type) -> None:

@@ -29,7 +29,7 @@ from django.utils import timezone
 from scans.cve.cpe import Configuration
 from scans.cve.nvd import CveEntry, iter_cve_entries
 from scans.models import CveProduct, CveRecord
-from scans.normalization import severity_from_cvss
+from scans.findings.normalization import severity_from_cvss
 
 BATCH_SIZE = 500
 CVE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "cves" / "nvd_products.json"
