@@ -35,16 +35,6 @@ def _check_may_touch(*, by: Membership, target_role: str) -> None:
 
 
 @transaction.atomic
-def membership_add(*, org, user, role: str, by: Membership, ip: str | None = None) -> Membership:
-    _check_may_touch(by=by, target_role=role)
-    if Membership.objects.filter(org=org, user=user).exists():
-        raise ValidationError(f"{user.username} is already a member of {org.name}.")
-    membership = Membership.objects.create(org=org, user=user, role=role)
-    audit_record(org=org, verb="membership.added", target=membership, changes={"role": role}, actor=by.user, ip=ip)
-    return membership
-
-
-@transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, by: Membership, ip: str | None = None) -> Membership:
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     _check_may_touch(by=by, target_role=membership.role)

@@ -186,11 +186,6 @@ def storage_path(report: Report, file_name: str) -> str:
     return f"reports/{report.org_id}/{uuid.uuid4().hex}/{file_name}"
 
 
-def report_delete_file(*, report: Report) -> None:
-    if report.file:
-        report.file.storage.delete(report.file.name)
-
-
 # --- the pipeline's session report ----------------------------------------------------------------
 
 

@@ -1,19 +1,14 @@
-"""The one way views, partials and API endpoints reach sessions, jobs and findings (see orgs/access.py)."""
+"""The one way views, partials and API endpoints reach sessions and findings (see orgs/access.py)."""
 
 from __future__ import annotations
 
 from orgs.access import one_or_404, pk_or_404
-from scans.models import Finding, ScanJob, ScanSession
+from scans.models import Finding, ScanSession
 
 
 def session_for(membership, session_id) -> ScanSession:
     return one_or_404(ScanSession.objects.select_related("profile").filter(org=membership.org, pk=pk_or_404(session_id)),
                       "session")
-
-
-def job_for(membership, job_id) -> ScanJob:
-    return one_or_404(ScanJob.objects.select_related("session", "node").filter(session__org=membership.org,
-                                                                               pk=pk_or_404(job_id)), "job")
 
 
 def finding_for(membership, finding_id) -> Finding:

@@ -70,15 +70,6 @@ def cve_catalog_import(*, paths: Iterable[str | os.PathLike[str]], batch_size: i
     return counts
 
 
-def cve_catalog_import_entries(*, entries: Iterable[CveEntry], batch_size: int = BATCH_SIZE) -> CatalogCounts:
-    """Upsert already-parsed entries (tests, other feeds)."""
-    counts = CatalogCounts()
-    with transaction.atomic():
-        for batch in _batches(entries, batch_size):
-            counts += _apply_batch(batch)
-    return counts
-
-
 def _batches(entries: Iterable[CveEntry], size: int) -> Iterator[list[CveEntry]]:
     iterator = iter(entries)
     while batch := list(islice(iterator, size)):

@@ -53,10 +53,6 @@ RETRY_POLICY = {"max_retries": 20, "interval_start": 0.2, "interval_step": 0.5, 
 _inline_queue: ContextVar[deque | None] = ContextVar("watchpost_inline_queue", default=None)
 
 
-def is_inline() -> bool:
-    return _inline_queue.get() is not None
-
-
 def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", countdown: float | None = None,
             expires: float | None = None, task_id: str | None = None, soft_time_limit: float | None = None,
             time_limit: float | None = None) -> str:

@@ -658,11 +658,3 @@ def stage_check_complete(*, session_id: int, stage: str) -> bool:
     if jobs_of_stage(session_id, stage).filter(status__in=UNFINISHED).exists():
         return False
     return stage_advance(session_id=session_id, from_stage=stage)
-
-
-def jobs_requeue(*, job_ids: list[int], reason: str) -> int:
-    """Put jobs back to wait for admission (no attempt is spent until one is claimed)."""
-    changed = ScanJob.objects.filter(id__in=job_ids).exclude(status=Status.SUCCEEDED).update(
-        status=Status.QUEUED, task_id="", queued_at=timezone.now(), error=reason[:2000]
-    )
-    return changed

@@ -125,36 +125,6 @@ def _parse_head(head: str) -> HttpReply:
     return HttpReply(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
 
 
-def parse_reply(data: bytes) -> HttpReply:
-    """A whole response read to EOF: head, then the body (de-chunked, cut to its declared length)."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = data.partition(b"\n\n")
-    reply = _parse_head(head.decode("latin-1"))
-    if (reply.header("transfer-encoding") or "").lower() == "chunked":
-        body = _dechunk(body)
-    length = reply.header("content-length")
-    if length and length.isdigit():
-        body = body[: int(length)]
-    reply.body = body
-    return reply
-
-
-def _dechunk(body: bytes) -> bytes:
-    out, rest = bytearray(), body
-    while rest:
-        size_line, sep, rest = rest.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError:
-            break
-        if not sep or size == 0:
-            break
-        out += rest[:size]
-        rest = rest[size + 2:]
-    return bytes(out)
-
-
 class _Stale(Exception):
     """A kept-alive connection the server had closed before our request reached it: ask again on a new one."""
 

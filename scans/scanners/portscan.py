@@ -431,21 +431,6 @@ async def scan_ports(
     return outcomes[0]
 
 
-def merge_outcomes(parts: list[PortScanOutcome]) -> PortScanOutcome:
-    merged = PortScanOutcome()
-    for part in parts:
-        merged.open += part.open
-        merged.filtered += part.filtered
-        for key, value in part.counts.items():
-            merged.counts[key] += value
-        for key, value in part.errors.items():
-            merged.errors[key] = merged.errors.get(key, 0) + value
-        merged.self_connects += part.self_connects
-        merged.untried += part.untried
-        merged.elapsed = max(merged.elapsed, part.elapsed)
-    return merged
-
-
 @register
 class PortScanner(Scanner):
     name = "portscan"
