@@ -7,15 +7,15 @@ import ipaddress
 from django import forms
 
 from nodes.models import GRADES, Node
+from nodes.protocols import protocol_names
 from nodes.selectors import NODE_SORTS
-from scans.discovery.registry import default_registry
 from nodes.services import BULK_MAX_BYTES, BULK_MAX_ROWS
 
 PAGE_SIZES = (25, 50, 100, 200)
 
 
 def _protocol_choices():
-    return [("", "Any protocol")] + [(p.name, p.name) for p in default_registry().protocols]
+    return [("", "Any protocol")] + [(name, name) for name in protocol_names()]
 
 
 class NodeFilterForm(forms.Form):

@@ -5,8 +5,6 @@ from orgs import views
 app_name = "orgs"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("running/", views.dashboard_running, name="dashboard_running"),
     path("members/", views.members, name="members"),
     path("members/<int:member_id>/role/", views.member_change_role, name="member_change_role"),
     path("members/<int:member_id>/remove/", views.member_remove, name="member_remove"),

@@ -28,7 +28,6 @@ from orgs.selectors import (
     audit_change_lines,
     audit_csv_rows,
     audit_event_list,
-    dashboard_for_org,
     invitation_for_token,
     invitation_get,
     invitation_list_pending,
@@ -39,7 +38,6 @@ from orgs.selectors import (
     schedule_next_runs,
 )
 from orgs.throttling import throttle
-from scans.selectors import running_sessions_for_org, session_last_finished_for_org
 
 AUDIT_PAGE_SIZE = 50
 
@@ -51,31 +49,6 @@ def home(request):
     if org is not None:
         return redirect("orgs:dashboard", slug=org.slug)
     return render(request, "orgs/no_organization.html")
-
-
-# -- dashboard ---------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def dashboard(request, slug):
-    membership = membership_for(request.user, slug)
-    data = dashboard_for_org(org=membership.org)
-    # The navigation's count is the same number: reuse it rather than count twice.
-    context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
-               **data, "last_session": session_last_finished_for_org(org=membership.org),
-               **running_sessions_for_org(org=membership.org)}
-    return render(request, "orgs/dashboard.html", context)
-
-
-@login_required
-@require_GET
-def dashboard_running(request, slug):
-    """The running-sessions fragment, polled every 2 s while a session runs; the idle one stops the polling."""
-    membership = membership_for(request.user, slug)
-    context = {"org": membership.org, "membership": membership, "polled": True,
-               **running_sessions_for_org(org=membership.org)}
-    return render(request, "orgs/partials/running_sessions.html", context)
 
 
 # -- members and invitations -------------------------------------------------------

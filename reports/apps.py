@@ -6,12 +6,6 @@ class ReportsConfig(AppConfig):
     name = 'reports'
 
     def ready(self):
-        # Webhooks subscribe to the events lower layers publish, so none of them imports reports.
-        from reports.webhooks.services import webhooks_connect
+        from reports import hooks
 
-        webhooks_connect()
-        # The pipeline's reporting stage writes the session report through its hook (scans never imports reports).
-        from reports.services import session_report_write
-        from scans.pipeline.stages import session_report_writer_register
-
-        session_report_writer_register(writer=session_report_write)
+        hooks.hooks_connect()

@@ -8,10 +8,13 @@ class ScansConfig(AppConfig):
 
     def ready(self):
         # The pipeline plugs itself into the layers below it, which never import it: how its
-        # interventions are retried, the /metrics gauges about its work, each worker's presence row.
+        # interventions are retried, the /metrics gauges about its work, the protocols the node filter
+        # offers, each worker's presence row.
         from scans import operations
+        from scans.discovery import registry
         from scans.pipeline import retries, workers
 
         retries.retry_handlers_register()
         operations.work_gauges_register()
+        registry.protocol_names_announce()
         signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")

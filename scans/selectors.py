@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from config import prepared
 from config.fields import columns
-from nodes.models import Node
+from interventions.models import Intervention
+from nodes.models import GRADES, Node, NodeSnapshot
+from orgs.models import OrganizationScore
 from scans.fields import FINDING_API, FINDING_ROW, JOB_ROW
 from scans.models import SEVERITIES, SEVERITY_RANK, CveRecord, Finding, FindingEvent, ScanJob, ScanProfile, ScanSession
 from scans.pipeline.sessions import STAGES
@@ -415,3 +417,48 @@ def node_addresses_for_tag(*, org, tag: str) -> list[str]:
 def node_addresses_for_ids(*, org, node_ids) -> list[str]:
     return list(Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address")
                 .values_list("address", flat=True))
+
+
+# -- dashboard ---------------------------------------------------------------------
+
+
+def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions: int = 10) -> dict:
+    """The dashboard's figures (its sessions come from the selectors above), from precomputed rows: a
+    constant number of queries at any size.
+
+    Severity counts and grades are sums over NodeSnapshot (one aggregate); open interventions
+    are read from Intervention rows, so ones without a node (an import rejection, a stuck
+    stage) count too.
+    """
+    snapshots = NodeSnapshot.objects.filter(org=org)
+    totals = snapshots.aggregate(
+        nodes=Count("pk"),
+        **{s: Sum(s) for s in SEVERITIES},
+        **{f"grade_{g}": Count("pk", filter=Q(grade=g)) for g in GRADES},
+    )
+    scored = sum(totals[f"grade_{g}"] or 0 for g in GRADES)
+    grades = [{"grade": g, "count": totals[f"grade_{g}"] or 0} for g in GRADES]
+    # The worst ids first, from the (org, score) index alone, then their nodes: joining before the
+    # limit would join every node tied at the lowest score (thousands at 0) to sort them.
+    worst_ids = snapshots.exclude(score__isnull=True).order_by("score", "node_id").values("pk")[:worst]
+    # The table names each node and shows the snapshot's columns: the node's discovery JSON stays unread.
+    worst_nodes = list(NodeSnapshot.objects.filter(pk__in=worst_ids).select_related("node")
+                       .defer("node__services", "node__discovery_evidence").order_by("score", "node_id"))
+    scores = list(OrganizationScore.objects.filter(org=org).order_by("-created_at")[:history])
+    scores.reverse()
+    open_interventions = Intervention.objects.unresolved().filter(org=org)
+    open_list = list(open_interventions.select_related("node").order_by("-opened_at", "-pk")[:interventions])
+    # The count only when the list is full: a small queue needs no second query.
+    open_count = len(open_list) if len(open_list) < interventions else open_interventions.count()
+    return {
+        "node_count": totals["nodes"] or 0,
+        "scored_count": scored,
+        "severity_counts": [{"severity": s, "count": totals[s] or 0} for s in SEVERITIES],
+        "grades": grades,
+        "grade_max": max([g["count"] for g in grades] + [1]),
+        "worst_snapshots": worst_nodes,
+        "score_points": [(s.created_at, s.score) for s in scores],
+        "latest_score": scores[-1] if scores else None,
+        "open_interventions": open_list,
+        "open_intervention_count": open_count,
+    }

@@ -21,3 +21,10 @@ urlpatterns = [
     path("findings/<int:finding_id>/", views.finding_detail_view, name="finding_detail"),
     path("findings/<int:finding_id>/triage/", views.finding_triage_view, name="finding_triage"),
 ]
+
+# The organization's home page: in the organization's namespace ("orgs:dashboard"), mounted there
+# by config/urls.py, because it sums up what every app below holds.
+dashboard_urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("running/", views.dashboard_running, name="dashboard_running"),
+]

@@ -1,4 +1,4 @@
-"""Console pages of the scans app: sessions (list, start, detail with live progress, cancel) and
+"""Console pages of the scans app: the organization's dashboard, sessions (list, start, detail with live progress, cancel) and
 findings (list with filters, detail, triage one at a time and in bulk); "Scan this node now" on a
 node's page, which starts a session.
 
@@ -32,6 +32,7 @@ from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.selectors import (
     COUNT_CAP,
+    dashboard_for_org,
     FINDING_SORTS,
     UNSORTABLE,
     finding_detail,
@@ -42,9 +43,11 @@ from scans.selectors import (
     node_addresses_for_tag,
     node_tags_for_org,
     profile_choices_for_org,
+    running_sessions_for_org,
     session_finding_changes,
     session_job_counts,
     session_jobs,
+    session_last_finished_for_org,
     session_list_for_org,
     session_stages,
 )
@@ -55,6 +58,31 @@ JOBS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50
 MAX_SELECTED_NODES = 500  # a selection beyond this is a tag or "every enabled node" (Django caps a request at 1,000 fields)
 DONE = {"false_positive": "marked a false positive", "risk_accepted": "accepted as a risk", "open": "reopened"}
+
+
+# -- dashboard ---------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dashboard(request, slug):
+    membership = membership_for(request.user, slug)
+    data = dashboard_for_org(org=membership.org)
+    # The navigation's count is the same number: reuse it rather than count twice.
+    context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
+               **data, "last_session": session_last_finished_for_org(org=membership.org),
+               **running_sessions_for_org(org=membership.org)}
+    return render(request, "scans/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def dashboard_running(request, slug):
+    """The running-sessions fragment, polled every 2 s while a session runs; the idle one stops the polling."""
+    membership = membership_for(request.user, slug)
+    context = {"org": membership.org, "membership": membership, "polled": True,
+               **running_sessions_for_org(org=membership.org)}
+    return render(request, "scans/partials/running_sessions.html", context)
 
 
 # -- sessions ------------------------------------------------------------------------

@@ -21,14 +21,32 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from statistics import median
 from typing import Any, TextIO
 
+from django.core.management import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from config.database import database_url
+from nodes.models import Node, NodeSnapshot
+from orgs.models import Organization
 from scans.benchmarks import print_table
+from scans.discovery.discover import discover_many
+from scans.findings.candidates import ServiceObservation
+from scans.lab import Lab, tls
+from scans.lab.services import start_node
+from scans.models import ScanJob, ScanProfile, ScanSession, WorkerHeartbeat
+from scans.pipeline import conf
+from scans.pipeline.profiles import profile_context, profile_ports
+from scans.pipeline.sessions import STAGES, session_start
+from scans.scanners.base import Target, get_scanner
+from scans.scanners.portscan import PROCESS_BUDGET
 
 help = "N loopback nodes through all seven stages on Celery workers (PostgreSQL + Redis); orchestration overhead"
-
 REPO = Path(__file__).resolve().parents[2]
 KINDS = ("ssh", "http", "https")
 
@@ -52,12 +70,6 @@ def addresses(count: int) -> list[str]:
 
 
 def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
-    from django.core.management import CommandError
-    from django.db import connection
-
-    from scans.lab import Lab
-    from scans.lab.services import start_node
-
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         raise CommandError("bench pipeline needs PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL)")
     if options["rounds"] < 1 or options["warmup"] < 0:
@@ -69,8 +81,6 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
     began = time.monotonic()
     rounds = []
     with Lab() as lab:
-        from scans.lab import tls
-
         certs = tls.CertFactory()
         for address in nodes:
             start_node(lab, address, KINDS, certs=certs)
@@ -113,14 +123,6 @@ def _cpu() -> tuple[float, float]:
 
 
 def _pipeline(options, profile, nodes, out):
-    from django.db import connection
-    from django.utils import timezone
-
-    from nodes.models import Node, NodeSnapshot
-    from orgs.models import Organization
-    from scans.models import ScanSession
-    from scans.pipeline.sessions import session_start
-
     # Earlier runs' deleted rows, on a server with autovacuum off (as CI's is), would make this run
     # scan dead tuples and plan from stale statistics: start every run from the same state.
     with connection.cursor() as cursor:
@@ -166,12 +168,6 @@ def _pipeline(options, profile, nodes, out):
 
 
 def _session_figures(session, wall: float) -> dict[str, Any]:
-    from collections import Counter
-
-    from nodes.models import Node
-    from scans.models import ScanJob
-    from scans.pipeline.sessions import STAGES
-
     timings = session.stage_timings or {}
     jobs = ScanJob.objects.filter(session=session)
     raws = list(jobs.exclude(scanner="cve").values_list("scanner", "raw_result"))
@@ -204,9 +200,7 @@ def _database_url() -> str:
     """DATABASE_URL naming the database this process uses: the workers must use it too (under pytest
     that is the test database, not the one DATABASE_URL names; with DATABASE_URL unset, the embedded
     server's socket). Credentials and options stay."""
-    from django.db import connection
 
-    from config.database import database_url
 
     return database_url(connection.settings_dict)
 
@@ -218,7 +212,6 @@ def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, secon
     asked over the broker: a remote-control ping would leave broker connections in this
     process, which the direct run's processes then inherit by fork.
     """
-    from scans.models import WorkerHeartbeat
 
     began = time.monotonic()
     names = [f"bench{n}@" for n in range(len(workers))]
@@ -246,10 +239,6 @@ def _stop_worker(process: subprocess.Popen) -> None:
 
 
 def _profile(options):
-    from django.core.management import CommandError
-
-    from scans.models import ScanProfile
-
     # The benchmark's organization is new and has no profiles of its own: a built-in one, by name.
     profile = ScanProfile.objects.filter(org=None, slug=options["profile"]).first()
     if profile is None:
@@ -259,11 +248,6 @@ def _profile(options):
 
 def _direct(options, profile, nodes, out) -> dict[str, Any]:
     """Discovery then the profile's scanners over the same targets, no database or broker."""
-    from django.db import connection
-
-    from scans.pipeline import conf
-    from scans.pipeline.profiles import profile_context, profile_ports
-
     # The pool's processes are forked from this one: none of them may inherit (and, exiting, close)
     # this process's database connection.
     connection.close()
@@ -296,9 +280,6 @@ def _direct(options, profile, nodes, out) -> dict[str, Any]:
 
 def _discover_chunk(args):
     chunk, ports, context = args
-    from scans.discovery.discover import discover_many
-    from scans.pipeline import conf
-    from scans.scanners.portscan import PROCESS_BUDGET
 
     PROCESS_BUDGET.resize(conf.discovery_sockets())
     results = asyncio.run(discover_many(chunk, ports, context,
@@ -308,8 +289,6 @@ def _discover_chunk(args):
 
 def _scan_chunk(args):
     chunk, options, context = args
-    from scans.findings.candidates import ServiceObservation
-    from scans.scanners.base import Target, get_scanner
 
     async def all_of():
         async def one(address, scanner, services):
@@ -324,10 +303,6 @@ def _scan_chunk(args):
 
 
 def _report(options, rounds, out) -> dict[str, Any]:
-    from statistics import median
-
-    from scans.pipeline.sessions import STAGES
-
     pipelines = [r["pipeline"] for r in rounds]
     directs = [r["direct"] for r in rounds]
     # Each round's overhead pairs a session with the direct run beside it; the figure is their median,

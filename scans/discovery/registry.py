@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from nodes.protocols import protocol_names_register
+
 DEFAULT_PATH = Path(__file__).with_name("protocols.yaml")
 PROBE_KINDS = {"banner", "send", "http", "jsonrpc"}
 HTTP_METHODS = {"GET", "POST", "HEAD", "OPTIONS", "PUT"}
@@ -107,6 +109,11 @@ def load_registry(path: str | Path | None = None, *, text: str | None = None) ->
 @functools.lru_cache(maxsize=1)
 def default_registry() -> Registry:
     return load_registry()
+
+
+def protocol_names_announce() -> None:
+    """Tell the nodes app which protocols discovery names (its node filter offers them)."""
+    protocol_names_register(lambda: [protocol.name for protocol in default_registry().protocols])
 
 
 def parse_registry(raw: Any, *, source: str = "<data>") -> Registry:

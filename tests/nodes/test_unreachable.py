@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nodes.models import Node, NodeScore, NodeSnapshot
-from orgs.selectors import dashboard_for_org
+from scans.selectors import dashboard_for_org
 from scans.findings.scoring import scoring_run
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
