@@ -32,7 +32,7 @@ from scans.models import CveProduct, CveRecord
 from scans.findings.normalization import severity_from_cvss
 
 BATCH_SIZE = 500
-CVE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "cves" / "nvd_products.json"
+CVE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cves" / "nvd_products.json"
 WILDCARD_PRODUCT = ("*", "*")
 # Severities NVD writes that are not ours: a CVSS v3 "none" is an informational record.
 _SEVERITY = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "none": "info"}
