@@ -81,7 +81,3 @@ class Intervention(models.Model):
     @property
     def is_unresolved(self) -> bool:
         return self.state in self.UNRESOLVED
-
-    def can_become(self, state: str) -> bool:
-        return state in self.TRANSITIONS.get(self.state, ())
-

@@ -44,18 +44,11 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
-class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
-    created_at = models.DateTimeField(default=timezone.now)
+class RoleRights:
+    """What a role lets its holder do; a membership and an API principal hold a role alike."""
 
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "org"], name="membership_unique_user_org")]
-        ordering = ["org", "user"]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.org} ({self.role})"
+    __slots__ = ()
+    role: str
 
     @property
     def can_write(self) -> bool:
@@ -68,10 +61,18 @@ class Membership(models.Model):
         return self.role in (Role.OWNER, Role.ADMIN)
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def usable(self):
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+class Membership(RoleRights, models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "org"], name="membership_unique_user_org")]
+        ordering = ["org", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.org} ({self.role})"
 
 
 class ApiToken(models.Model):
@@ -93,8 +94,6 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -180,9 +180,6 @@ class CertFactory:
     def not_yet_valid(self, common_name: str = "localhost", **kw) -> CertBundle:
         return self.issue(common_name, not_yet_valid=True, **kw)
 
-    def weak_key(self, common_name: str = "localhost", **kw) -> CertBundle:
-        return self.issue(common_name, key="rsa1024", **kw)
-
     def sha1_signed(self, common_name: str = "localhost", **kw) -> CertBundle:
         return self.issue(common_name, hash="sha1", **kw)
 
