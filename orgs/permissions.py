@@ -19,26 +19,18 @@ from dataclasses import dataclass
 from django.http import Http404
 from rest_framework import exceptions, permissions
 
-from orgs.models import ApiToken, Membership, Organization, Role
+from orgs.models import ApiToken, Membership, Organization, Role, RoleRights
 
 ORG_HEADER = "HTTP_X_WATCHPOST_ORG"
 ORG_QUERY = "org"
 
 
 @dataclass(frozen=True, slots=True)
-class ApiPrincipal:
+class ApiPrincipal(RoleRights):
     org: Organization
     role: str
     token: ApiToken | None = None
     user: object | None = None  # the console user (session auth); None for a token
-
-    @property
-    def can_write(self) -> bool:
-        return self.role != Role.VIEWER
-
-    @property
-    def can_manage(self) -> bool:
-        return self.role in (Role.OWNER, Role.ADMIN)
 
     @property
     def can_read_audit(self) -> bool:
