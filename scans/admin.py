@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from orgs.admin import ReadOnlyAdmin
 from scans.models import (
     CveProduct,
     CveRecord,
@@ -77,7 +78,7 @@ class CveProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(FindingEvent)
-class FindingEventAdmin(admin.ModelAdmin):
+class FindingEventAdmin(ReadOnlyAdmin):
     """A finding's history is evidence, written by the lifecycle and triage: read here, never edited."""
 
     list_display = ["at", "finding", "kind", "from_status", "to_status", "session", "by", "token"]
@@ -85,27 +86,15 @@ class FindingEventAdmin(admin.ModelAdmin):
     raw_id_fields = ["finding", "session", "by", "token"]
     date_hierarchy = "at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ImportRequest)
-class ImportRequestAdmin(admin.ModelAdmin):
+class ImportRequestAdmin(ReadOnlyAdmin):
     """Uploads are made through the API; here they are read (and deleted when a file must go)."""
 
     list_display = ["created_at", "org", "format", "filename", "size", "status", "session"]
     list_filter = ["status", "format"]
     search_fields = ["filename", "sha256", "org__slug"]
     raw_id_fields = ["org", "session", "requested_by", "requested_by_token"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WorkerHeartbeat)
