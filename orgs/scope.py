@@ -36,7 +36,6 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128"
-DEFAULT_EXPANSION_LIMIT = 65536
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
@@ -296,41 +295,3 @@ def resolve_and_check(
 
 def _getaddrinfo(hostname: str) -> list[str]:
     return [sockaddr[0] for *_, sockaddr in socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)]
-
-
-def expand_scope(
-    scope: Scope | str | Iterable[str],
-    *,
-    allowed_networks: str | Iterable[str] = DEFAULT_ALLOWED_NETWORKS,
-    limit: int = DEFAULT_EXPANSION_LIMIT,
-) -> list[str]:
-    """Every host address of the scope's networks, in order, without duplicates.
-
-    Refuses (rather than trims) a scope larger than ``limit`` hosts or a network not
-    wholly inside the allowed networks, so nothing is dropped silently. Names and
-    wildcards are not expanded: they are resolved one by one with :func:`resolve_and_check`.
-    """
-    scope = _as_scope(scope)
-    allowed = _as_networks(allowed_networks)
-    total = sum(_host_count(n) for n in scope.networks)
-    if total > limit:
-        raise ScopeError(f"the scope's networks hold {total} hosts, more than the limit of {limit}; "
-                         "declare narrower networks or raise the limit", boundary="organization scope")
-    seen: dict[str, None] = {}
-    for network in scope.networks:
-        if not any(network.version == a.version and network.subnet_of(a) for a in allowed):
-            raise ScopeError(
-                f"refused network {network}: not inside the deployment's allowed networks "
-                f"(SCAN_ALLOWED_NETWORKS = {', '.join(map(str, allowed))})",
-                target=str(network), boundary="allowed networks",
-            )
-        hosts = [network.network_address] if network.num_addresses == 1 else network.hosts()
-        for host in hosts:
-            seen.setdefault(str(host), None)
-    return list(seen)
-
-
-def _host_count(network: IPNetwork) -> int:
-    if network.num_addresses <= 2 or network.version == 6:
-        return network.num_addresses
-    return network.num_addresses - 2

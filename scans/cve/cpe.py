@@ -162,10 +162,6 @@ class Cpe:
         return all(attribute_matches(getattr(self, name), getattr(other, name)) for name in ATTRIBUTES)
 
 
-def parse_cpe(text: str) -> Cpe:
-    return Cpe.parse(text)
-
-
 def attribute_matches(source: str, target: str) -> bool:
     """CPE name matching of one attribute: may ``source`` (a criterion) be ``target``?
 

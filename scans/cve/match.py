@@ -1,7 +1,7 @@
 """Which catalog CVEs apply to a service a scanner fingerprinted.
 
-The findings engine calls :func:`match_service` once per :class:`ServiceObservation`
-with the observation's product, version and CPE. A fleet runs the same few builds
+The analysis stage reads each :class:`ServiceObservation` with :func:`observe` (its
+product, version and CPE) and asks :meth:`CveIndex.match` which CVEs apply. A fleet runs the same few builds
 on thousands of nodes, so :class:`CveIndex` keys entries by NVD ``(vendor, product)``
 and remembers its answer per (products, version): the second node running
 ``OpenSSH 8.9p1`` costs a dictionary lookup.
@@ -153,24 +153,6 @@ def match_entry(entry: CveEntry, observed: Observed) -> CveMatch | None:
         references=entry.references,
         criteria=best.criteria,
     )
-
-
-def match_service(
-    product: str,
-    version: str,
-    cpe: str,
-    entries: Iterable[CveEntry] | CveIndex,
-    *,
-    min_confidence: float = 0.0,
-) -> list[CveMatch]:
-    """CVEs that apply to one service, most confident and most severe first.
-
-    ``entries`` is a :class:`CveIndex` (build it once, reuse it for every service) or
-    any iterable of entries, which is indexed on the spot.
-    """
-    index = entries if isinstance(entries, CveIndex) else CveIndex(entries)
-    matches = index.match(observe(product, version, cpe))
-    return [m for m in matches if m.confidence >= min_confidence]
 
 
 def _sorted(matches: Iterable[CveMatch]) -> list[CveMatch]:

@@ -217,10 +217,6 @@ def iter_cve_entries(source: str | os.PathLike[str] | IO[bytes], *, name: str | 
     return iter(NvdFeed(source, name=name))
 
 
-def load_cve_entries(source: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> list[CveEntry]:
-    return list(iter_cve_entries(source, name=name))
-
-
 class _Reader:
     """A JSON tokenizer over a text stream for the few structural steps done by hand.
 

@@ -75,10 +75,6 @@ class Version:
     key: tuple[tuple[int, int | str], ...] = field(default=(), repr=False)
 
     @property
-    def is_prerelease(self) -> bool:
-        return any(rank == _PRE for rank, _ in self.key)
-
-    @property
     def is_distribution_build(self) -> bool:
         """True when a packager's revision is attached: fixes may have been backported."""
         return bool(self.distro)

@@ -54,9 +54,6 @@ class DiscoveryResult:
     complete: bool = True
     error: str = ""
 
-    def protocols_on(self, port: int) -> list[DetectedProtocol]:
-        return [p for p in self.protocols if p.port == port]
-
     def best(self, protocol: str) -> DetectedProtocol | None:
         found = [p for p in self.protocols if p.protocol == protocol]
         return max(found, key=lambda p: p.confidence) if found else None

@@ -103,11 +103,3 @@ def drain(*, on_step: Callable[[str, dict], None] | None = None) -> int:
         if on_step is not None:
             on_step(name, kwargs)
     return steps
-
-
-def run_inline(function: Callable[..., Any], /, **kwargs: Any) -> Any:
-    """Call ``function`` and run everything it causes in this process, then return its result."""
-    with inline():
-        result = function(**kwargs)
-        drain()
-    return result

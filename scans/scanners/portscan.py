@@ -394,19 +394,6 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
             state.merge(local, resolved)
 
 
-def probe_ports(
-    address: str,
-    ports: tuple[int, ...] | list[int],
-    *,
-    timeout: float = 1.0,
-    concurrency: int = 4096,
-    rate_limit: float | None = None,
-    stop: threading.Event | None = None,
-) -> PortScanOutcome:
-    """Connect to every port of ``address`` once; blocking, so call it from a thread."""
-    return sweep([(address, ports)], timeout=timeout, concurrency=concurrency, rate_limit=rate_limit, stop=stop)[0]
-
-
 async def scan_ports(
     address: str,
     ports: tuple[int, ...] | list[int],

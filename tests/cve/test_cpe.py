@@ -12,7 +12,6 @@ from scans.cve.cpe import (
     Observed,
     attribute_matches,
     nvd_products,
-    parse_cpe,
 )
 from scans.cve.versions import parse_version
 
@@ -20,7 +19,7 @@ OPENSSH = ("openbsd", "openssh")
 
 
 def test_it_parses_a_formatted_string():
-    cpe = parse_cpe("cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*")
+    cpe = Cpe.parse("cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*")
     assert (cpe.part, cpe.vendor, cpe.product, cpe.version) == ("a", "openbsd", "openssh", "8.9p1")
     assert cpe.update == ANY
     assert cpe.vendor_product == OPENSSH
@@ -28,32 +27,32 @@ def test_it_parses_a_formatted_string():
 
 
 def test_it_unescapes_quoted_characters():
-    cpe = parse_cpe(r"cpe:2.3:o:d2iq:dc\/os:1.10\:2:*:*:*:*:*:*:*")
+    cpe = Cpe.parse(r"cpe:2.3:o:d2iq:dc\/os:1.10\:2:*:*:*:*:*:*:*")
     assert cpe.literal("product") == "dc/os"
     assert cpe.literal("version") == "1.10:2"
     assert str(cpe) == r"cpe:2.3:o:d2iq:dc\/os:1.10\:2:*:*:*:*:*:*:*"
 
 
 def test_two_spellings_of_one_name_compare_equal():
-    assert parse_cpe(r"cpe:2.3:a:nodejs:node\.js:*:*:*:*:*:*:*:*") == parse_cpe("cpe:2.3:a:NodeJS:node.js:*:*:*:*:*:*:*:*")
+    assert Cpe.parse(r"cpe:2.3:a:nodejs:node\.js:*:*:*:*:*:*:*:*") == Cpe.parse("cpe:2.3:a:NodeJS:node.js:*:*:*:*:*:*:*:*")
 
 
 def test_a_quoted_star_or_dash_is_a_literal_not_a_logical_value():
-    cpe = parse_cpe(r"cpe:2.3:a:vendor:product:\-:\*:*:*:*:*:*:*")
+    cpe = Cpe.parse(r"cpe:2.3:a:vendor:product:\-:\*:*:*:*:*:*:*")
     assert cpe.version == r"\-" and cpe.version != NA
     assert cpe.update == r"\*" and cpe.update != ANY
     assert cpe.literal("version") == "-"
-    assert parse_cpe("cpe:2.3:a:vendor:product:-:*:*:*:*:*:*:*").version == NA
+    assert Cpe.parse("cpe:2.3:a:vendor:product:-:*:*:*:*:*:*:*").version == NA
 
 
 def test_a_short_name_is_padded_with_any():
-    cpe = parse_cpe("cpe:2.3:a:openbsd:openssh:8.9p1")
+    cpe = Cpe.parse("cpe:2.3:a:openbsd:openssh:8.9p1")
     assert cpe.target_hw == ANY and cpe.other == ANY
 
 
 def test_it_reads_a_cpe_22_uri_as_nmap_writes_it():
-    assert parse_cpe("cpe:/a:openbsd:openssh:8.9p1") == parse_cpe("cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*")
-    assert parse_cpe("cpe:/a:apache:http_server:2.4.49%2b").literal("version") == "2.4.49+"
+    assert Cpe.parse("cpe:/a:openbsd:openssh:8.9p1") == Cpe.parse("cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*")
+    assert Cpe.parse("cpe:/a:apache:http_server:2.4.49%2b").literal("version") == "2.4.49+"
 
 
 def test_it_builds_a_name_from_literal_values():
@@ -79,7 +78,7 @@ def test_it_builds_a_name_from_literal_values():
 )
 def test_it_refuses_what_is_not_a_cpe_name(text):
     with pytest.raises(CpeError):
-        parse_cpe(text)
+        Cpe.parse(text)
 
 
 @pytest.mark.parametrize(
@@ -240,8 +239,8 @@ def test_a_product_that_is_only_the_platform_is_not_reported():
 
 def test_a_criterion_for_another_edition_does_not_match_an_observation_that_names_its_own():
     plus = MatchCriterion.from_nvd({"criteria": "cpe:2.3:a:f5:nginx:*:*:*:*:plus:*:*:*", "versionEndIncluding": "r27"})
-    assert not plus.agrees_with(parse_cpe("cpe:2.3:a:f5:nginx:1.18.0:*:*:*:open_source:*:*:*"))
-    assert plus.agrees_with(parse_cpe("cpe:2.3:a:f5:nginx:1.18.0:*:*:*:*:*:*:*"))
+    assert not plus.agrees_with(Cpe.parse("cpe:2.3:a:f5:nginx:1.18.0:*:*:*:open_source:*:*:*"))
+    assert plus.agrees_with(Cpe.parse("cpe:2.3:a:f5:nginx:1.18.0:*:*:*:*:*:*:*"))
 
 
 def test_a_configuration_round_trips_through_the_nvd_shape():
@@ -258,7 +257,7 @@ VALUE = st.text(
 @given(VALUE, VALUE, VALUE)
 def test_a_built_name_survives_formatting_and_parsing(vendor, product, version):
     cpe = Cpe.build(vendor, product, version)
-    again = parse_cpe(str(cpe))
+    again = Cpe.parse(str(cpe))
     assert again == cpe
     assert again.literal("vendor") == vendor.lower()
     assert again.literal("product") == product.lower()
@@ -269,10 +268,10 @@ def test_a_built_name_survives_formatting_and_parsing(vendor, product, version):
 def test_the_parser_raises_only_cpe_errors(text):
     for candidate in (text, "cpe:2.3:" + text, "cpe:/" + text):
         try:
-            cpe = parse_cpe(candidate)
+            cpe = Cpe.parse(candidate)
         except CpeError:
             continue
-        assert parse_cpe(str(cpe)) == cpe
+        assert Cpe.parse(str(cpe)) == cpe
 
 
 def test_a_bare_version_beside_its_patch_levels_means_the_bare_release():

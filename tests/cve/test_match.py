@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from scans.findings.candidates import ServiceObservation
-from scans.cve.match import CveIndex, CveMatch, match_service, observe
-from scans.cve.nvd import load_cve_entries
+from scans.cve.match import CveIndex, CveMatch, observe
+from scans.cve.nvd import iter_cve_entries
 
 FIXTURE = Path(__file__).resolve().parents[2] / "scans" / "fixtures" / "cves" / "nvd_products.json"
 
@@ -36,12 +36,12 @@ def observed(banner: str) -> ServiceObservation:
 
 @pytest.fixture(scope="module")
 def index() -> CveIndex:
-    return CveIndex(load_cve_entries(FIXTURE))
+    return CveIndex(iter_cve_entries(FIXTURE))
 
 
 def matches_for(banner: str, index: CveIndex) -> dict[str, CveMatch]:
     service = observed(banner)
-    return {m.cve_id: m for m in match_service(service.product, service.version, service.cpe, index)}
+    return {m.cve_id: m for m in index.match(observe(service.product, service.version, service.cpe))}
 
 
 @pytest.mark.parametrize(
@@ -125,8 +125,8 @@ def test_a_distribution_build_of_openssh_matches_regresshion_with_lower_confiden
 
 
 def test_debian_only_redis_sandbox_escape_needs_the_platform(index):
-    upstream = match_service("redis", "6.0.9", "", index)
-    debian = match_service("redis", "5:6.0.16-1+deb11u2", "", index)
+    upstream = index.match(observe("redis", "6.0.9", ""))
+    debian = index.match(observe("redis", "5:6.0.16-1+deb11u2", ""))
     plain = next(m for m in upstream if m.cve_id == "CVE-2022-0543")
     packaged = next(m for m in debian if m.cve_id == "CVE-2022-0543")
     assert "only when running on" in plain.reason and "not observed" in plain.reason
@@ -140,20 +140,20 @@ def test_a_cve_without_nvd_configurations_matches_nothing(index):
 
 def test_terrapin_matches_openssh_but_not_the_other_ssh_products_it_lists(index):
     assert "CVE-2023-48795" in matches_for("SSH-2.0-OpenSSH_9.5", index)
-    assert match_service("dropbear", "2022.83", "", index) == []
+    assert index.match(observe("dropbear", "2022.83", "")) == []
 
 
 def test_an_unknown_version_or_product_matches_nothing(index):
-    assert match_service("OpenSSH", "", "", index) == []
-    assert match_service("OpenSSH", "unknown", "", index) == []
-    assert match_service("", "", "", index) == []
-    assert match_service("lighttpd", "1.4.0", "", index) == []
+    assert index.match(observe("OpenSSH", "", "")) == []
+    assert index.match(observe("OpenSSH", "unknown", "")) == []
+    assert index.match(observe("", "", "")) == []
+    assert index.match(observe("lighttpd", "1.4.0", "")) == []
 
 
 def test_the_cpe_alone_is_enough(index):
-    found = match_service("", "", "cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*", index)
+    found = index.match(observe("", "", "cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*"))
     assert "CVE-2024-6387" in {m.cve_id for m in found}
-    found = match_service("", "", "cpe:/a:openbsd:openssh:8.9p1", index)
+    found = index.match(observe("", "", "cpe:/a:openbsd:openssh:8.9p1"))
     assert "CVE-2024-6387" in {m.cve_id for m in found}
 
 
@@ -163,29 +163,19 @@ def test_the_update_in_a_scanner_cpe_is_the_patch_level():
 
 
 def test_matches_come_most_confident_then_most_severe_first(index):
-    found = match_service("Apache httpd", "2.4.49", "", index)
+    found = index.match(observe("Apache httpd", "2.4.49", ""))
     keys = [(-m.confidence, -(m.cvss_score or 0)) for m in found]
     assert keys == sorted(keys)
 
 
-def test_min_confidence_filters_weak_matches(index):
-    found = match_service("redis", "6.0.9", "", index, min_confidence=0.5)
-    assert "CVE-2022-0543" not in {m.cve_id for m in found}
-
-
-def test_a_plain_iterable_of_entries_works_too():
-    entries = load_cve_entries(FIXTURE)
-    assert {m.cve_id for m in match_service("nginx", "1.18.0", "", entries)} == {"CVE-2021-23017", "CVE-2022-41741"}
-
-
 def test_a_rejected_cve_is_left_out_of_the_index():
-    entries = load_cve_entries(FIXTURE)
+    entries = list(iter_cve_entries(FIXTURE))
     rejected = [e for e in entries if e.cve_id == "CVE-2021-23017"][0]
     import dataclasses
 
     index = CveIndex([dataclasses.replace(rejected, vuln_status="Rejected")])
     assert len(index) == 0
-    assert match_service("nginx", "1.18.0", "", index) == []
+    assert index.match(observe("nginx", "1.18.0", "")) == []
 
 
 def test_matching_ten_thousand_services_is_fast(index):
@@ -196,7 +186,7 @@ def test_matching_ten_thousand_services_is_fast(index):
         for n in range(10_000)
     ]
     started = time.perf_counter()
-    total = sum(len(match_service(p, v, c, index)) for p, v, c in fleet)
+    total = sum(len(index.match(observe(p, v, c))) for p, v, c in fleet)
     elapsed = time.perf_counter() - started
     assert total > 0
     assert elapsed < 5.0, f"{elapsed:.2f}s for 10,000 services"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from scans.cve import nvd
-from scans.cve.nvd import NvdFeed, NvdFormatError, iter_cve_entries, load_cve_entries, parse_cve
+from scans.cve.nvd import NvdFeed, NvdFormatError, iter_cve_entries, parse_cve
 
 FIXTURE = Path(__file__).resolve().parents[2] / "scans" / "fixtures" / "cves" / "nvd_products.json"
 
@@ -30,7 +30,7 @@ def metric(kind, vector, score, source="nvd@nist.gov", severity="HIGH"):
 
 
 def test_the_fixture_parses_into_entries():
-    entries = load_cve_entries(FIXTURE)
+    entries = list(iter_cve_entries(FIXTURE))
     assert len(entries) == 35
     regresshion = next(e for e in entries if e.cve_id == "CVE-2024-6387")
     assert regresshion.cvss_score == 8.1
@@ -70,7 +70,7 @@ def test_cvss_prefers_v31_then_v30_then_v2_and_the_primary_source():
 
 
 def test_without_a_primary_score_the_first_one_is_taken():
-    entry = next(e for e in load_cve_entries(FIXTURE) if e.cve_id == "CVE-2023-21980")
+    entry = next(e for e in iter_cve_entries(FIXTURE) if e.cve_id == "CVE-2023-21980")
     assert entry.cvss_score == 7.1  # both of NVD's entries are "Secondary"
 
 
@@ -87,7 +87,7 @@ def test_it_reads_gzip_detected_by_magic_bytes_not_by_name(tmp_path):
 
 
 def test_it_reads_a_binary_stream():
-    entries = load_cve_entries(io.BytesIO(document(cve()).encode()), name="upload")
+    entries = list(iter_cve_entries(io.BytesIO(document(cve()).encode()), name="upload"))
     assert [e.cve_id for e in entries] == ["CVE-2099-0001"]
 
 
@@ -95,14 +95,14 @@ def test_it_streams_across_chunk_boundaries(monkeypatch, tmp_path):
     monkeypatch.setattr(nvd, "CHUNK_CHARS", 7)  # every value straddles a boundary
     path = tmp_path / "feed.json"
     path.write_text(document(*(cve(f"CVE-2099-{n:04d}", descriptions=[{"lang": "en", "value": "x" * n}]) for n in range(30))))
-    entries = load_cve_entries(path)
+    entries = list(iter_cve_entries(path))
     assert [e.description for e in entries] == ["x" * n for n in range(30)]
 
 
 def test_an_empty_vulnerability_list_is_an_empty_feed(tmp_path):
     path = tmp_path / "empty.json"
     path.write_text(document())
-    assert load_cve_entries(path) == []
+    assert list(iter_cve_entries(path)) == []
 
 
 def test_a_truncated_file_names_file_and_position(tmp_path):
@@ -110,7 +110,7 @@ def test_a_truncated_file_names_file_and_position(tmp_path):
     text = FIXTURE.read_text()
     path.write_text(text[: len(text) // 2])
     with pytest.raises(NvdFormatError) as caught:
-        load_cve_entries(path)
+        list(iter_cve_entries(path))
     error = caught.value
     assert error.filename == str(path)
     assert "truncated" in str(error)
@@ -123,14 +123,14 @@ def test_a_truncated_gzip_stream_is_a_clear_error(tmp_path):
     data = gzip.compress(FIXTURE.read_bytes())
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(NvdFormatError, match="truncated|damaged"):
-        load_cve_entries(path)
+        list(iter_cve_entries(path))
 
 
 def test_malformed_json_reports_the_line_and_column(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"format": "NVD_CVE", "version": "2.0",\n"vulnerabilities": [\n  {"cve": {"id": "CVE-2099-1",}}\n]}')
     with pytest.raises(NvdFormatError) as caught:
-        load_cve_entries(path)
+        list(iter_cve_entries(path))
     assert (caught.value.line, caught.value.column) == (3, 31)  # where json itself places it: the "}" after the trailing comma
 
 
@@ -138,7 +138,7 @@ def test_a_record_without_an_id_names_its_index(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(document(cve(), {"cve": {"published": "2024-01-01T00:00:00"}}))
     with pytest.raises(NvdFormatError, match=r"vulnerabilities\[1\]: missing 'id'"):
-        load_cve_entries(path)
+        list(iter_cve_entries(path))
 
 
 def test_a_broken_cpe_in_a_record_names_the_cve(tmp_path):
@@ -146,7 +146,7 @@ def test_a_broken_cpe_in_a_record_names_the_cve(tmp_path):
     configurations = [{"nodes": [{"operator": "OR", "cpeMatch": [{"vulnerable": True, "criteria": "cpe:2.3:a:x"}]}]}]
     path.write_text(document(cve("CVE-2099-0002", configurations=configurations)))
     with pytest.raises(NvdFormatError, match="CVE-2099-0002"):
-        load_cve_entries(path)
+        list(iter_cve_entries(path))
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_malformed_documents_raise_a_clear_error(tmp_path, content, message):
     path = tmp_path / "feed.json"
     path.write_bytes(content)
     with pytest.raises(NvdFormatError, match=message):
-        load_cve_entries(path)
+        list(iter_cve_entries(path))
 
 
 def test_a_rejected_cve_is_flagged():

@@ -95,12 +95,6 @@ def test_a_distribution_build_is_not_newer_than_the_next_upstream_release():
     assert v("8.9p1 Ubuntu-3ubuntu0.10") < v("9.8p1")
 
 
-def test_it_knows_a_prerelease():
-    assert v("7.0-rc2").is_prerelease
-    assert not v("7.0").is_prerelease
-    assert not v("1.1.1a").is_prerelease
-
-
 def test_an_update_extends_its_base_version_but_a_further_number_does_not():
     assert v("7.2p2").extends(v("7.2"))
     assert v("7.2rc1").extends(v("7.2"))

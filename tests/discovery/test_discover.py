@@ -32,7 +32,7 @@ def node_result(module_lab):
 ])
 def test_it_detects_each_protocol_with_confidence_and_evidence(node_result, kind, protocol, version):
     node, result = node_result
-    (best, *_) = result.protocols_on(node[kind].port)
+    (best, *_) = [p for p in result.protocols if p.port == node[kind].port]
 
     assert best.protocol == protocol
     assert 0.8 <= best.confidence <= 1
@@ -43,7 +43,7 @@ def test_it_detects_each_protocol_with_confidence_and_evidence(node_result, kind
 def test_https_is_detected_inside_tls(node_result):
     node, result = node_result
 
-    assert result.protocols_on(node["https"].port)[0].tls
+    assert next(p for p in result.protocols if p.port == node["https"].port).tls
 
 
 def test_the_result_is_json_serialisable(node_result):

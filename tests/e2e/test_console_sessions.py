@@ -10,7 +10,7 @@ from django.db import connection
 from nodes.models import Node
 from scans.lab.services import start_node
 from scans.models import ScanJob, ScanProfile, ScanSession
-from scans.pipeline import dispatch
+from tests import inline
 from scans.pipeline.stages import stage_run
 from tests.factories import NodeFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
@@ -70,7 +70,7 @@ def test_an_analyst_starts_a_session_on_selected_nodes_and_watches_it_reach_done
 
     def worker() -> None:
         try:
-            dispatch.run_inline(stage_run, session_id=session.pk, stage=ScanSession.Stage.DISCOVERY)
+            inline.run_inline(stage_run, session_id=session.pk, stage=ScanSession.Stage.DISCOVERY)
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             failures.append(error)
         finally:

@@ -6,7 +6,7 @@ import pytest
 
 from scans.lab.services import start_node
 from scans.models import ScanProfile
-from scans.pipeline import dispatch
+from tests import inline
 from scans.pipeline.sessions import session_start
 
 # The lab's usual ports: discovery scans only these, so a session takes a second, not a minute.
@@ -40,7 +40,7 @@ def run_inline(settings):
     settings.WATCHPOST_RETRY_BACKOFF_SECONDS = 0
 
     def _run(**kwargs):
-        session = dispatch.run_inline(session_start, **kwargs)
+        session = inline.run_inline(session_start, **kwargs)
         session.refresh_from_db()
         return session
 

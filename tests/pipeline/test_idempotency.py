@@ -7,6 +7,7 @@ from collections import deque
 from reports.models import Report
 from scans.models import Finding, ScanJob, ScanSession
 from scans.pipeline import dispatch
+from tests import inline
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.sessions import STAGES, session_start
 from scans.pipeline.stages import stage_run
@@ -46,8 +47,8 @@ def test_running_each_stage_again_after_the_session_changes_nothing(world, lab_n
               list(ScanJob.objects.values()))
 
     for stage in STAGES:
-        assert dispatch.run_inline(stage_run, session_id=session.pk, stage=stage) is False
-    assert dispatch.run_inline(jobs_run, job_ids=list(ScanJob.objects.values_list("pk", flat=True))) == {"claimed": 0}
+        assert inline.run_inline(stage_run, session_id=session.pk, stage=stage) is False
+    assert inline.run_inline(jobs_run, job_ids=list(ScanJob.objects.values_list("pk", flat=True))) == {"claimed": 0}
 
     after = (ScanSession.objects.values().get(pk=session.pk), list(Finding.objects.values()),
              list(ScanJob.objects.values()))

@@ -15,7 +15,7 @@ from interventions.services import (
 )
 from orgs.models import AuditEvent
 from scans.models import ScanJob, ScanSession
-from scans.pipeline import dispatch
+from tests import inline
 
 
 def open_one(world, subject="job:1", kind=Intervention.Kind.JOB_EXHAUSTED, **context):
@@ -87,7 +87,7 @@ def test_retry_requeues_only_the_failed_job_and_resolves_when_it_succeeds(world,
     # The operator fixes the service, then retries.
     lab.stop(services["tarpit"])
     start_node(lab, "127.0.60.9", ["http"], ports={"http": 80})
-    dispatch.run_inline(intervention_retry, intervention=intervention, by=world.analyst)
+    inline.run_inline(intervention_retry, intervention=intervention, by=world.analyst)
 
     intervention.refresh_from_db()
     session.refresh_from_db()

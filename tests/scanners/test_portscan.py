@@ -8,7 +8,12 @@ import pytest
 from scans.lab.services import start_node
 from scans.scanners.base import ScanContext, ScannerError, Target, get_scanner
 from scans.scanners.port_sets import RESERVED_PORTS, TOP_100, TOP_1000, parse_ports
-from scans.scanners.portscan import probe_ports
+from scans.scanners.portscan import sweep
+
+
+def probe_ports(address, ports, **options):
+    """One host's sweep, as the scanner runs it."""
+    return sweep([(address, ports)], **options)[0]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from orgs.scope import (
     UNBOUNDED,
     CheckedTarget,
     ScopeError,
-    expand_scope,
     parse_networks,
     parse_scope,
     resolve_and_check,
@@ -155,22 +154,6 @@ def test_a_malformed_scope_entry_is_refused_by_name(entry):
 
 def test_allowed_networks_read_from_a_comma_separated_setting_or_a_list():
     assert parse_networks("127.0.0.0/8, ::1/128") == parse_networks(["127.0.0.0/8", "::1"])
-
-
-def test_scope_networks_expand_into_hosts_without_duplicates():
-    hosts = expand_scope(["127.0.4.0/30", "127.0.4.1", "127.0.5.7/32", "::1"])
-
-    assert hosts == ["127.0.4.1", "127.0.4.2", "127.0.5.7", "::1"]
-
-
-def test_an_expansion_over_the_cap_is_refused_not_trimmed():
-    with pytest.raises(ScopeError, match="65534 hosts, more than the limit of 1000"):
-        expand_scope(["127.1.0.0/16"], limit=1000)
-
-
-def test_an_expansion_outside_the_allowed_networks_is_refused():
-    with pytest.raises(ScopeError, match="refused network 10.0.0.0/30"):
-        expand_scope(["127.0.4.0/30", "10.0.0.0/30"])
 
 
 @pytest.mark.parametrize("target", ["::1%eth9", "[::1%eth9]", "fe80::1%lo"])
