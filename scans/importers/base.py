@@ -17,11 +17,11 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, ClassVar, Union
+from typing import IO, Any, BinaryIO, ClassVar, TypeVar, Union
 
 from scans.findings.candidates import Coverage, ImportResult, severity_from_cvss, severity_from_word
 
@@ -30,6 +30,7 @@ EVIDENCE_TEXT_LIMIT = 2048
 REFERENCE_LIMIT = 20
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
+_T = TypeVar("_T")
 
 
 class ImportRejected(Exception):
@@ -308,14 +309,21 @@ def cvss_score(value: Any) -> float | None:
     return None
 
 
-def cve_ids(values: Iterable[Any]) -> tuple[str, ...]:
-    """Every CVE id mentioned in ``values`` (strings), upper-cased, in order, once each."""
-    return _cve_ids(tuple(v for v in values if isinstance(v, str)))
+def _cached_over_strings(function: Callable[[tuple[str, ...]], _T]) -> Callable[[Iterable[Any]], _T]:
+    """``function`` of the strings among ``values`` (anything else is passed over), cached by them:
+    a large import repeats the same few hundred rules' classifications and references."""
+    cached = functools.lru_cache(maxsize=4096)(function)
+
+    @functools.wraps(function)
+    def over_values(values: Iterable[Any]) -> _T:
+        return cached(tuple(v for v in values if isinstance(v, str)))
+
+    return over_values
 
 
-@functools.lru_cache(maxsize=4096)
-def _cve_ids(values: tuple[str, ...]) -> tuple[str, ...]:
-    # Cached: a large import repeats the same few hundred rules' classifications.
+@_cached_over_strings
+def cve_ids(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Every CVE id mentioned in ``values``, upper-cased, in order, once each."""
     found: dict[str, None] = {}
     for value in values:
         for match in _CVE.findall(value):
@@ -351,12 +359,9 @@ def trim(text: str, limit: int = EVIDENCE_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
-def references(values: Iterable[Any]) -> tuple[str, ...]:
-    return _references(tuple(v for v in values if isinstance(v, str)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _references(values: tuple[str, ...]) -> tuple[str, ...]:
+@_cached_over_strings
+def references(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The references in ``values`` (links, mostly), trimmed, once each, at most ``REFERENCE_LIMIT``."""
     seen: dict[str, None] = {}
     for value in values:
         value = trim(value.strip(), 500)

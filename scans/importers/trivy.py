@@ -117,24 +117,23 @@ class TrivyImporter(Importer):
                 self._results(resource, cluster, prefix, result)
 
     def _results(self, parent: Fields, host: str, prefix: str, result: ImportResult) -> None:
+        # Each section of a result and the reader of its entries (None: the entry is no finding).
+        sections = (
+            ("Vulnerabilities", self._vulnerability),
+            ("Misconfigurations", self._misconfiguration),
+            ("Secrets", self._secret),
+            ("Licenses", self._license),
+            ("ExperimentalModifiedFindings", self._suppressed),
+        )
         for index, item in enumerate(parent.children("Results")):
             parent.context.record = index
             target = item.text("Target")
             where = f"{prefix}: {target}" if prefix and target else prefix or target
-            for vulnerability in item.children("Vulnerabilities"):
-                result.findings.append(self._vulnerability(vulnerability, host, where))
-            for misconfiguration in item.children("Misconfigurations"):
-                finding = self._misconfiguration(misconfiguration, host, where)
-                if finding is not None:
-                    result.findings.append(finding)
-            for secret in item.children("Secrets"):
-                result.findings.append(self._secret(secret, host, where))
-            for license_ in item.children("Licenses"):
-                result.findings.append(self._license(license_, host, where))
-            for modified in item.children("ExperimentalModifiedFindings"):
-                finding = self._suppressed(modified, host, where)
-                if finding is not None:
-                    result.findings.append(finding)
+            for key, read in sections:
+                for entry in item.children(key):
+                    finding = read(entry, host, where)
+                    if finding is not None:
+                        result.findings.append(finding)
 
     def _vulnerability(self, vuln: Fields, host: str, where: str) -> FindingCandidate:
         vuln_id = vuln.text("VulnerabilityID")
