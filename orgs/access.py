@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from orgs.models import Membership
+from orgs.models import ApiToken, Invitation, Membership
 
 
 def membership_for(user, slug: str) -> Membership:
@@ -60,3 +60,22 @@ def one_or_404(queryset, what: str):
         return queryset.get()
     except queryset.model.DoesNotExist:
         raise Http404(f"No such {what}") from None
+
+
+# The organization's own rows that its pages name by id: another organization's is a 404.
+
+
+def member_for(membership: Membership, member_id) -> Membership:
+    """A membership of the organization ``membership`` belongs to (the member acted on)."""
+    return one_or_404(Membership.objects.select_related("user").filter(org=membership.org, pk=pk_or_404(member_id)),
+                      "member")
+
+
+def invitation_for(membership: Membership, invitation_id) -> Invitation:
+    return one_or_404(Invitation.objects.select_related("org").filter(org=membership.org, pk=pk_or_404(invitation_id)),
+                      "invitation")
+
+
+def api_token_for(membership: Membership, token_id) -> ApiToken:
+    return one_or_404(ApiToken.objects.select_related("org").filter(org=membership.org, pk=pk_or_404(token_id)),
+                      "token")

@@ -27,17 +27,8 @@ def membership_list_for_org(*, org):
     return Membership.objects.filter(org=org).select_related("user").order_by("user__username")
 
 
-def membership_get(*, org, membership_id: int) -> Membership:
-    """A membership of ``org``; one of another organization is a DoesNotExist (404 upstream)."""
-    return Membership.objects.select_related("user").get(org=org, pk=membership_id)
-
-
 def invitation_list_pending(*, org):
     return Invitation.objects.pending().filter(org=org).select_related("invited_by").order_by("-created_at")
-
-
-def invitation_get(*, org, invitation_id: int) -> Invitation:
-    return Invitation.objects.select_related("org").get(org=org, pk=invitation_id)
 
 
 def invitation_for_token(token: str) -> Invitation | None:
@@ -49,10 +40,6 @@ def invitation_for_token(token: str) -> Invitation | None:
 
 def api_token_list_for_org(*, org):
     return ApiToken.objects.filter(org=org).select_related("created_by").order_by("-created_at")
-
-
-def api_token_get(*, org, token_id: int) -> ApiToken:
-    return ApiToken.objects.select_related("org").get(org=org, pk=token_id)
 
 
 # -- audit log ---------------------------------------------------------------------

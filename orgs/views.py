@@ -11,27 +11,24 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orgs import services
-from orgs.access import client_ip, managing_membership_for, membership_for
+from orgs.access import api_token_for, client_ip, invitation_for, managing_membership_for, member_for, membership_for
 from orgs.forms import ApiTokenForm, AuditFilterForm, InvitationForm, InvitationSignupForm, MemberRoleForm, SettingsForm
-from orgs.models import ApiToken, Invitation, Membership
+from orgs.models import Membership
 from orgs.schedules import ScheduleError
 from orgs.selectors import (
-    api_token_get,
     api_token_list_for_org,
     audit_change_lines,
     audit_csv_rows,
     audit_event_list,
     invitation_for_token,
-    invitation_get,
     invitation_list_pending,
-    membership_get,
     membership_list_for_org,
     organization_list_for_user,
     schedule_describe,
@@ -73,18 +70,11 @@ def members(request, slug):
     return render(request, "orgs/members.html", _members_context(membership))
 
 
-def _target_membership(membership: Membership, member_id: int) -> Membership:
-    try:
-        return membership_get(org=membership.org, membership_id=member_id)
-    except Membership.DoesNotExist:
-        raise Http404("No such member") from None
-
-
 @login_required
 @require_POST
 def member_change_role(request, slug, member_id):
     membership = managing_membership_for(request.user, slug)
-    target = _target_membership(membership, member_id)
+    target = member_for(membership, member_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
@@ -102,7 +92,7 @@ def member_change_role(request, slug, member_id):
 @require_POST
 def member_remove(request, slug, member_id):
     membership = managing_membership_for(request.user, slug)
-    target = _target_membership(membership, member_id)
+    target = member_for(membership, member_id)
     try:
         services.membership_remove(membership=target, by=membership, ip=client_ip(request))
     except ValidationError as error:
@@ -138,10 +128,7 @@ def invitation_create(request, slug):
 @require_POST
 def invitation_revoke(request, slug, invitation_id):
     membership = managing_membership_for(request.user, slug)
-    try:
-        invitation = invitation_get(org=membership.org, invitation_id=invitation_id)
-    except Invitation.DoesNotExist:
-        raise Http404("No such invitation") from None
+    invitation = invitation_for(membership, invitation_id)
     try:
         services.invitation_revoke(invitation=invitation, by=membership, ip=client_ip(request))
     except ValidationError as error:
@@ -289,10 +276,7 @@ def token_create(request, slug):
 @require_POST
 def token_revoke(request, slug, token_id):
     membership = managing_membership_for(request.user, slug)
-    try:
-        token = api_token_get(org=membership.org, token_id=token_id)
-    except ApiToken.DoesNotExist:
-        raise Http404("No such token") from None
+    token = api_token_for(membership, token_id)
     services.api_token_revoke(token=token, by=request.user, ip=client_ip(request))
     messages.success(request, f"Token {token.name} ({token.prefix}…) revoked.")
     return redirect("orgs:tokens", slug=slug)
