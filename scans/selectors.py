@@ -406,12 +406,7 @@ def node_tags_for_org(*, org) -> list[str]:
 
 def node_addresses_for_tag(*, org, tag: str) -> list[str]:
     """The enabled nodes carrying ``tag``: what "scan this tag" scans (console and API alike)."""
-    nodes = Node.objects.filter(org=org, enabled=True)
-    if connection.vendor == "postgresql":
-        return list(nodes.filter(tags__contains=[tag]).order_by("address").values_list("address", flat=True))
-    # SQLite has no JSON containment: read the tags and keep the matches.
-    return [address for address, tags in nodes.order_by("address").values_list("address", "tags")
-            if tag in (tags or ())]
+    return list(Node.objects.for_org(org).enabled().tagged(tag).order_by("address").values_list("address", flat=True))
 
 
 def node_addresses_for_ids(*, org, node_ids) -> list[str]:

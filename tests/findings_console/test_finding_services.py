@@ -198,6 +198,13 @@ def test_a_tag_selects_the_enabled_nodes_that_carry_it(world):
     assert node_addresses_for_tag(org=world.org, tag="edge") == ["127.0.9.1"]
 
 
+def test_a_tag_selects_its_nodes_whatever_the_case_it_is_written_in(world):
+    NodeFactory(org=world.org, address="127.0.9.1", tags=["Edge"])
+    NodeFactory(org=world.org, address="127.0.9.2", tags=["EDGE", "eu"])
+    NodeFactory(org=world.org, address="127.0.9.3", tags=["edges"])
+    assert node_addresses_for_tag(org=world.org, tag="edge") == ["127.0.9.1", "127.0.9.2"]
+
+
 def test_counts_stop_at_the_cap_and_say_more(world):
     node = NodeFactory(org=world.org)
     for severity, n in (("high", 5), ("low", 2)):
