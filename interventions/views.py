@@ -80,8 +80,11 @@ def _path_of(url: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _act(request, slug, intervention_id, action: str):
-    """The four actions share their steps: access, form, one service, answer (row in place, or redirect)."""
+@login_required
+@require_POST
+def intervention_act(request, slug, intervention_id, action: str):
+    """Acknowledge, resolve, dismiss or retry (``action``, named by the URL): the four share their
+    steps: access, form, one service, answer (the row in place, or a redirect)."""
     membership = writable_membership_for(request.user, slug)
     intervention = intervention_for(membership, intervention_id)
     form = InterventionActionForm(request.POST)
@@ -144,27 +147,3 @@ def _safe_next(request, slug: str, candidate: str) -> str:
             candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return candidate
     return default
-
-
-@login_required
-@require_POST
-def intervention_acknowledge(request, slug, intervention_id):
-    return _act(request, slug, intervention_id, "acknowledge")
-
-
-@login_required
-@require_POST
-def intervention_resolve(request, slug, intervention_id):
-    return _act(request, slug, intervention_id, "resolve")
-
-
-@login_required
-@require_POST
-def intervention_dismiss(request, slug, intervention_id):
-    return _act(request, slug, intervention_id, "dismiss")
-
-
-@login_required
-@require_POST
-def intervention_retry(request, slug, intervention_id):
-    return _act(request, slug, intervention_id, "retry")
