@@ -51,12 +51,6 @@ def add_arguments(parser) -> None:
 
 
 def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
-    if connection.vendor != "postgresql":
-        raise CommandError(
-            "bench reports measures PostgreSQL, the production database; run it as "
-            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/watchpost python manage.py bench reports"
-        )
-
     nodes, findings = options["nodes"], options["findings"]
     org = _organization(nodes=nodes, findings=findings, regenerate=options["regenerate"], out=out)
     # Earlier runs' reports would make this run compare with them: start each run alike.

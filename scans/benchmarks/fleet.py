@@ -14,7 +14,6 @@ checked against what the lab serves.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import tempfile
 import time
