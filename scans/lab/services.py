@@ -53,6 +53,25 @@ def _named(handler: Handler, name: str) -> Handler:
     return guarded
 
 
+async def _serve_commands(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          answer: Callable[[bytes, bytes], bytes], *, greeting: bytes = b"", goodbye: bytes = b"") -> None:
+    """A text protocol of one command a line (SMTP, FTP, memcached): ``greeting`` first, then
+    ``answer(verb, argument)`` for each line, the verb upper-cased, until the client leaves or
+    says QUIT, which gets ``goodbye``."""
+    if greeting:
+        writer.write(greeting)
+        await writer.drain()
+    while line := await _readline(reader):
+        verb, _, argument = line.strip().partition(b" ")
+        verb = verb.upper()
+        if verb == b"QUIT":
+            writer.write(goodbye)
+            await writer.drain()
+            return
+        writer.write(answer(verb, argument))
+        await writer.drain()
+
+
 # --- banner-first services --------------------------------------------------------------
 
 
@@ -69,45 +88,32 @@ def ssh_handler(banner: str = "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1") -> Hand
 
 
 def smtp_handler(banner: str = "220 mail.lab.test ESMTP Postfix (Ubuntu)") -> Handler:
+    def answer(verb: bytes, argument: bytes) -> bytes:
+        if verb in (b"EHLO", b"HELO"):
+            return b"250-mail.lab.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n"
+        return b"502 5.5.2 Error: command not recognized\r\n"
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(banner.encode() + b"\r\n")
-        await writer.drain()
-        while line := await _readline(reader):
-            verb = line.strip().split(b" ")[0].upper()
-            if verb in (b"EHLO", b"HELO"):
-                writer.write(b"250-mail.lab.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n")
-            elif verb == b"QUIT":
-                writer.write(b"221 2.0.0 Bye\r\n")
-                await writer.drain()
-                return
-            else:
-                writer.write(b"502 5.5.2 Error: command not recognized\r\n")
-            await writer.drain()
+        await _serve_commands(reader, writer, answer, greeting=banner.encode() + b"\r\n", goodbye=b"221 2.0.0 Bye\r\n")
 
     return _named(handle, "smtp")
 
 
 def ftp_handler(banner: str = "220 (vsFTPd 3.0.5)", *, anonymous: bool = False) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(banner.encode() + b"\r\n")
-        await writer.drain()
         user = b""
-        while line := await _readline(reader):
-            verb, _, arg = line.strip().partition(b" ")
-            verb = verb.upper()
+
+        def answer(verb: bytes, argument: bytes) -> bytes:
+            nonlocal user
             if verb == b"USER":
-                user = arg
-                writer.write(b"331 Please specify the password.\r\n")
-            elif verb == b"PASS":
+                user = argument
+                return b"331 Please specify the password.\r\n"
+            if verb == b"PASS":
                 ok = anonymous and user.lower() in (b"anonymous", b"ftp")
-                writer.write(b"230 Login successful.\r\n" if ok else b"530 Login incorrect.\r\n")
-            elif verb == b"QUIT":
-                writer.write(b"221 Goodbye.\r\n")
-                await writer.drain()
-                return
-            else:
-                writer.write(b"530 Please login with USER and PASS.\r\n")
-            await writer.drain()
+                return b"230 Login successful.\r\n" if ok else b"530 Login incorrect.\r\n"
+            return b"530 Please login with USER and PASS.\r\n"
+
+        await _serve_commands(reader, writer, answer, greeting=banner.encode() + b"\r\n", goodbye=b"221 Goodbye.\r\n")
 
     return _named(handle, "ftp")
 
@@ -200,21 +206,18 @@ async def _read_resp_command(reader: asyncio.StreamReader) -> list[bytes] | None
 
 
 def memcached_handler(version: str = "1.6.9") -> Handler:
+    stats = {"pid": 1, "uptime": 4242, "version": version, "libevent": "2.1.12-stable",
+             "pointer_size": 64, "curr_connections": 2, "curr_items": 17, "total_items": 120}
+
+    def answer(verb: bytes, argument: bytes) -> bytes:
+        if verb == b"VERSION":
+            return b"VERSION %s\r\n" % version.encode()
+        if verb == b"STATS":
+            return b"".join(b"STAT %s %s\r\n" % (k.encode(), str(v).encode()) for k, v in stats.items()) + b"END\r\n"
+        return b"ERROR\r\n"
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while line := await _readline(reader):
-            command = line.strip().split(b" ")[0].lower()
-            if command == b"version":
-                writer.write(b"VERSION %s\r\n" % version.encode())
-            elif command == b"stats":
-                stats = {"pid": 1, "uptime": 4242, "version": version, "libevent": "2.1.12-stable",
-                         "pointer_size": 64, "curr_connections": 2, "curr_items": 17, "total_items": 120}
-                writer.write(b"".join(b"STAT %s %s\r\n" % (k.encode(), str(v).encode()) for k, v in stats.items()))
-                writer.write(b"END\r\n")
-            elif command == b"quit":
-                return
-            else:
-                writer.write(b"ERROR\r\n")
-            await writer.drain()
+        await _serve_commands(reader, writer, answer)
 
     return _named(handle, "memcached")
 
