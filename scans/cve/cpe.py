@@ -416,11 +416,25 @@ class MatchCriterion:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigNode:
-    """A list of criteria joined by one operator; ``negate`` inverts the result."""
+class _Junction:
+    """Parts joined by one operator (OR when NVD leaves it out); ``negate`` inverts the result."""
 
     operator: str = "OR"
     negate: bool = False
+
+    def join(self, states: list[_State]) -> _State:
+        """The parts' states joined in three-valued logic, then inverted when ``negate`` says so."""
+        return _negate(_combine(self.operator, states), self.negate)
+
+
+def _junction_from_nvd(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"operator": str(data.get("operator") or "OR").upper(), "negate": bool(data.get("negate", False))}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigNode(_Junction):
+    """A list of criteria joined by one operator."""
+
     matches: tuple[MatchCriterion, ...] = ()
 
     @classmethod
@@ -439,31 +453,21 @@ class ConfigNode:
             else m
             for m in matches
         ]
-        return cls(
-            operator=str(data.get("operator") or "OR").upper(),
-            negate=bool(data.get("negate", False)),
-            matches=tuple(matches),
-        )
+        return cls(matches=tuple(matches), **_junction_from_nvd(data))
 
     def to_nvd(self) -> dict[str, Any]:
         return {"operator": self.operator, "negate": self.negate, "cpeMatch": [m.to_nvd() for m in self.matches]}
 
 
 @dataclass(frozen=True, slots=True)
-class Configuration:
-    """One NVD configuration: nodes joined by ``operator`` (OR when NVD leaves it out)."""
+class Configuration(_Junction):
+    """One NVD configuration: nodes joined by one operator."""
 
-    operator: str = "OR"
-    negate: bool = False
     nodes: tuple[ConfigNode, ...] = ()
 
     @classmethod
     def from_nvd(cls, data: Mapping[str, Any]) -> Configuration:
-        return cls(
-            operator=str(data.get("operator") or "OR").upper(),
-            negate=bool(data.get("negate", False)),
-            nodes=tuple(ConfigNode.from_nvd(n) for n in data.get("nodes") or ()),
-        )
+        return cls(nodes=tuple(ConfigNode.from_nvd(n) for n in data.get("nodes") or ()), **_junction_from_nvd(data))
 
     def to_nvd(self) -> dict[str, Any]:
         data: dict[str, Any] = {"nodes": [n.to_nvd() for n in self.nodes]}
@@ -497,11 +501,7 @@ class Configuration:
             platform_needs.append(criterion)
             return _UNKNOWN
 
-        node_states = [
-            _negate(_combine(node.operator, [criterion_state(c) for c in node.matches]), node.negate)
-            for node in self.nodes
-        ]
-        state = _negate(_combine(self.operator, node_states), self.negate)
+        state = self.join([node.join([criterion_state(c) for c in node.matches]) for node in self.nodes])
         if not hits or state is _FALSE:
             return Verdict(False, 0.0, "no vulnerable criterion matches")
         best = max(hits, key=lambda v: v.confidence)
