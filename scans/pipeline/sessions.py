@@ -30,8 +30,8 @@ logger = structlog.get_logger(__name__)
 Stage = ScanSession.Stage
 Status = ScanSession.Status
 
-STAGES = (Stage.DISCOVERY, Stage.SCAN_CREATION, Stage.EXECUTION, Stage.ANALYSIS, Stage.NORMALIZATION,
-          Stage.SCORING, Stage.REPORTING)
+# The stages in the order a session runs them: the order ScanSession.Stage declares them, DONE aside.
+STAGES = tuple(stage for stage in Stage if stage != Stage.DONE)
 FAN_OUT = (Stage.DISCOVERY, Stage.EXECUTION)
 # Each stage's task, hence its queue (config.celery routes by name).
 STAGE_TASKS = {
