@@ -164,12 +164,8 @@ class NvdFeed:
                 raise reader.error("this is an NVD 1.1 JSON feed; only the CVE API 2.0 format is read")
             else:
                 self.metadata[key] = reader.value()
-            reader.skip_whitespace()
-            if reader.peek() == ",":
-                reader.advance()
-                continue
-            reader.expect("}")
-            break
+            if not reader.another("}"):
+                break
         reader.skip_whitespace()
         if reader.peek() != "":
             raise reader.error("unexpected data after the end of the document")
@@ -204,12 +200,8 @@ class NvdFeed:
                 raise reader.error(f"vulnerabilities[{index}]: {detail}", at=where) from None
             yield entry
             index += 1
-            reader.skip_whitespace()
-            if reader.peek() == ",":
-                reader.advance()
-                continue
-            reader.expect("]")
-            return
+            if not reader.another("]"):
+                return
 
 
 def iter_cve_entries(source: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> Iterator[CveEntry]:
@@ -275,6 +267,16 @@ class _Reader:
         if found != char:
             raise self.error(f"expected {char!r}, found {found!r}")
         self.pos += 1
+
+    def another(self, closer: str) -> bool:
+        """After a member of an object or an element of an array: True when a comma says another
+        follows, else ``closer`` must end the object or array (it is consumed)."""
+        self.skip_whitespace()
+        if self.peek() == ",":
+            self.advance()
+            return True
+        self.expect(closer)
+        return False
 
     def value(self) -> Any:
         if self.peek() == "":
