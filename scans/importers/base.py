@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar, TypeVar, Union
 
 from scans.findings.candidates import Coverage, ImportResult, severity_from_cvss, severity_from_word
+from scans.plugins import Plugins
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 EVIDENCE_TEXT_LIMIT = 2048
@@ -166,28 +167,13 @@ class Importer(abc.ABC):
         """Parse the stream; raise ``context.reject(...)`` on anything not understood."""
 
 
-REGISTRY: dict[str, type[Importer]] = {}
-
-
-def register(cls: type[Importer]) -> type[Importer]:
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise ValueError(f"importer {cls.name!r} registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_importer(name: str) -> Importer:
-    load_all()
-    try:
-        return REGISTRY[name]()
-    except KeyError:
-        raise LookupError(f"unknown importer {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+REGISTRY: Plugins[Importer] = Plugins("importer", unknown=LookupError)
+register = REGISTRY.register
+get_importer = REGISTRY.create
 
 
 def load_all() -> dict[str, type[Importer]]:
-    """Every registered importer: the package's ``__init__`` imports each format module by name."""
-    import scans.importers  # noqa: F401 - importing the package registers its formats
-
+    """Every registered importer: complete once this module is imported (see ``scans.plugins``)."""
     return REGISTRY
 
 

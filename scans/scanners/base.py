@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
 from scans.findings.candidates import ScanResult, ServiceObservation
+from scans.plugins import Plugins
 
 
 class ScannerError(Exception):
@@ -143,26 +144,11 @@ class Scanner(abc.ABC):
         return asyncio.run(self.run_async(target, options, **kwargs))
 
 
-REGISTRY: dict[str, type[Scanner]] = {}
-
-
-def register(cls: type[Scanner]) -> type[Scanner]:
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise ValueError(f"scanner {cls.name!r} registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_scanner(name: str) -> Scanner:
-    load_all()
-    try:
-        return REGISTRY[name]()
-    except KeyError:
-        raise ScannerError(f"unknown scanner {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+REGISTRY: Plugins[Scanner] = Plugins("scanner", unknown=ScannerError)
+register = REGISTRY.register
+get_scanner = REGISTRY.create
 
 
 def load_all() -> dict[str, type[Scanner]]:
-    """Every registered scanner: the package's ``__init__`` imports each scanner module by name."""
-    import scans.scanners  # noqa: F401 - importing the package registers its scanners
-
+    """Every registered scanner: complete once this module is imported (see ``scans.plugins``)."""
     return REGISTRY
