@@ -7,17 +7,20 @@ README's API section for what a client sees.
 from __future__ import annotations
 
 from datetime import timezone as dt_timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 import orjson
 from django import forms
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import pagination, renderers
+from rest_framework import pagination, renderers, serializers
 from rest_framework.exceptions import ValidationError
 
 from config.api_errors import problem_response
+
+if TYPE_CHECKING:
+    from config.fields import Fields
 
 # --- rendering ------------------------------------------------------------------------------
 
@@ -74,6 +77,13 @@ def etag_for(version: int) -> str:
     return f'"{version}"'
 
 
+def expected_version(request, body_version: int | None) -> tuple[bool, int | None]:
+    """(precondition, the version the caller read): ``If-Match`` when sent (a stale one is a 412),
+    else the body's ``version`` (a 409); see :func:`stale_version_response`."""
+    precondition, version = if_match_version(request)
+    return precondition, version if precondition else body_version
+
+
 def if_match_version(request) -> tuple[bool, int | None]:
     """(present, version) from ``If-Match``; ``*`` or a list with several tags yields no version."""
     raw = request.META.get("HTTP_IF_MATCH")
@@ -105,6 +115,34 @@ def stale_version_response(*, precondition: bool, current: dict[str, Any], versi
         detail=f"The {kind} changed since you read it (it is now at version {version}); "
                "the current state is in 'current'.",
         headers={"ETag": etag_for(version)}, current=current)
+
+
+# --- serializers ----------------------------------------------------------------------------
+
+
+def validated(serializer_class, data, **kwargs) -> dict[str, Any]:
+    """A request body checked by ``serializer_class``: its validated data, or a 400 with the field errors."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# A read-only serializer of a resource whose fields its app declares once (``fields.py``).
+# ``resource`` (a config.fields.Fields) names the serializer's fields, which is what
+# drf-spectacular describes, and writes each instance (``Fields.represent``: by hand, as DRF's
+# field machinery costs more than the database on a page of hundreds). A subclass gives
+# ``resource`` and ``Meta.model``, and declares the fields whose type the model does not say.
+# (A comment, not a docstring: drf-spectacular would give it to every subclass's schema.)
+class ResourceSerializer(serializers.ModelSerializer):
+    resource: Fields
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        names = cls.resource.names
+        cls.Meta = type("Meta", (cls.Meta,), {"fields": names, "read_only_fields": names})
+
+    def to_representation(self, instance) -> dict[str, Any]:
+        return self.resource.represent(instance)
 
 
 # --- schema ---------------------------------------------------------------------------------

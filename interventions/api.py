@@ -14,15 +14,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IF_MATCH_PARAMETER, FilterSet, IdFilter, PageNumberPagination, api_operation, etag_for, example, if_match_version,
-    stale_version_response,
+    IF_MATCH_PARAMETER, FilterSet, IdFilter, PageNumberPagination, api_operation, etag_for, example, expected_version,
+    stale_version_response, validated,
 )
 from config.api_errors import problem_response
 from interventions import services
 from interventions.access import intervention_for
 from interventions.models import Intervention
 from orgs.concurrency import StaleVersionError
-from orgs.permissions import principal_for
+from orgs.permissions import organization_rows, principal_for
 
 
 class InterventionSerializer(serializers.ModelSerializer):
@@ -60,6 +60,16 @@ INTERVENTION_EXAMPLE = {
 ACTION_ERRORS = (400, 401, 403, 404, 409, 412, 429)
 
 
+def intervention_action(*, summary: str, description: str, examples):
+    """Route and document one of the four actions alike: ``POST /interventions/<id>/<action>/``
+    with a note and the version read, answered with the intervention."""
+    operation = api_operation(summary=summary, description=description, request=InterventionActionSerializer,
+                              responses={200: InterventionSerializer}, errors=ACTION_ERRORS,
+                              parameters=[IF_MATCH_PARAMETER], examples=examples)
+    route = action(detail=True, methods=["post"], filterset_class=None)
+    return lambda method: operation(route(method))
+
+
 class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = InterventionSerializer
     filterset_class = InterventionFilter
@@ -67,9 +77,7 @@ class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Intervention.objects.none()
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Intervention.objects.none()
-        return Intervention.objects.filter(org=principal_for(self.request).org).order_by("-opened_at", "-id")
+        return organization_rows(self, Intervention).order_by("-opened_at", "-id")
 
     def get_serializer_class(self):
         if self.action in ("acknowledge", "resolve", "dismiss", "retry"):
@@ -92,12 +100,9 @@ class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def _act(self, request, pk, service, **extra):
         principal = principal_for(request)
         intervention = intervention_for(principal, pk)
-        body = InterventionActionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        precondition, expected = if_match_version(request)
-        if not precondition:
-            expected = body.validated_data.get("version")
-        kwargs = {"note": body.validated_data["note"]} if service is not services.intervention_retry else {}
+        data = validated(InterventionActionSerializer, request.data)
+        precondition, expected = expected_version(request, data.get("version"))
+        kwargs = {"note": data["note"]} if service is not services.intervention_retry else {}
         try:
             intervention = service(intervention=intervention, by=principal.actor, token=principal.token,
                                    expected_version=expected, **kwargs, **extra)
@@ -113,37 +118,29 @@ class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         intervention = intervention_for(principal, pk)
         return Response(InterventionSerializer(intervention).data, headers={"ETag": etag_for(intervention.version)})
 
-    @api_operation(summary="Acknowledge an intervention", request=InterventionActionSerializer,
-                   responses={200: InterventionSerializer}, errors=ACTION_ERRORS, parameters=[IF_MATCH_PARAMETER],
-                   description="Someone is on it: open → acknowledged.",
-                   examples=[example("Acknowledge", {"note": "Looking into the TLS timeouts", "version": 1},
-                                     request=True)])
-    @action(detail=True, methods=["post"], filterset_class=None)
+    @intervention_action(summary="Acknowledge an intervention", description="Someone is on it: open → acknowledged.",
+                         examples=[example("Acknowledge", {"note": "Looking into the TLS timeouts", "version": 1},
+                                           request=True)])
     def acknowledge(self, request, pk=None):
         return self._act(request, pk, services.intervention_acknowledge)
 
-    @api_operation(summary="Resolve an intervention", request=InterventionActionSerializer,
-                   responses={200: InterventionSerializer}, errors=ACTION_ERRORS, parameters=[IF_MATCH_PARAMETER],
-                   description="The cause is fixed: open or acknowledged → resolved.",
-                   examples=[example("Resolve", {"note": "Firewall rule fixed"}, request=True)])
-    @action(detail=True, methods=["post"], filterset_class=None)
+    @intervention_action(summary="Resolve an intervention",
+                         description="The cause is fixed: open or acknowledged → resolved.",
+                         examples=[example("Resolve", {"note": "Firewall rule fixed"}, request=True)])
     def resolve(self, request, pk=None):
         return self._act(request, pk, services.intervention_resolve)
 
-    @api_operation(summary="Dismiss an intervention", request=InterventionActionSerializer,
-                   responses={200: InterventionSerializer}, errors=ACTION_ERRORS, parameters=[IF_MATCH_PARAMETER],
-                   description="Not worth acting on: open or acknowledged → dismissed.",
-                   examples=[example("Dismiss", {"note": "Node decommissioned"}, request=True)])
-    @action(detail=True, methods=["post"], filterset_class=None)
+    @intervention_action(summary="Dismiss an intervention",
+                         description="Not worth acting on: open or acknowledged → dismissed.",
+                         examples=[example("Dismiss", {"note": "Node decommissioned"}, request=True)])
     def dismiss(self, request, pk=None):
         return self._act(request, pk, services.intervention_dismiss)
 
-    @api_operation(summary="Retry the failed work", request=InterventionActionSerializer,
-                   responses={200: InterventionSerializer}, errors=ACTION_ERRORS, parameters=[IF_MATCH_PARAMETER],
-                   description="Re-queues only the failed job or stage; the intervention resolves itself when that "
-                               "work succeeds. A rejected import cannot be retried (409): upload a corrected file.",
-                   examples=[example("Retry", {"version": 2}, request=True)])
-    @action(detail=True, methods=["post"], filterset_class=None)
+    @intervention_action(summary="Retry the failed work",
+                         description="Re-queues only the failed job or stage; the intervention resolves itself when "
+                                     "that work succeeds. A rejected import cannot be retried (409): upload a "
+                                     "corrected file.",
+                         examples=[example("Retry", {"version": 2}, request=True)])
     def retry(self, request, pk=None):
         return self._act(request, pk, services.intervention_retry)
 

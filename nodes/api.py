@@ -16,7 +16,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, api_operation, example,
+    IDEMPOTENCY_PARAMETER, IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination,
+    ResourceSerializer, api_operation, example, validated,
 )
 from nodes import list_cache, services
 from nodes.access import node_for
@@ -25,33 +26,25 @@ from nodes.models import Node, NodeScore, NodeSnapshot
 from nodes.selectors import nodes_page_json
 from orgs.access import client_ip
 from orgs.idempotency import idempotent
-from orgs.permissions import principal_for
+from orgs.permissions import organization_rows, principal_for
 
 # --- serializers ------------------------------------------------------------------------------
 
 
-class SnapshotSerializer(serializers.ModelSerializer):
+class SnapshotSerializer(ResourceSerializer):
+    resource = SNAPSHOT
     open_findings = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = NodeSnapshot
-        fields = SNAPSHOT.names
-        read_only_fields = fields
-
-    def to_representation(self, snapshot: NodeSnapshot) -> dict:
-        return SNAPSHOT.represent(snapshot)
 
 
-class NodeSerializer(serializers.ModelSerializer):
+class NodeSerializer(ResourceSerializer):
+    resource = NODE
     snapshot = SnapshotSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Node
-        fields = NODE.names
-        read_only_fields = fields
-
-    def to_representation(self, node: Node) -> dict:
-        return NODE.represent(node)
 
 
 class NodeCreateSerializer(serializers.Serializer):
@@ -136,10 +129,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Node.objects.none()  # for the schema; get_queryset scopes to the caller's organization
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
-            return Node.objects.none()
-        principal = principal_for(self.request)
-        return Node.objects.filter(org=principal.org).select_related("snapshot").order_by("address")
+        return organization_rows(self, Node).select_related("snapshot").order_by("address")
 
     def get_serializer_class(self):
         return {"create": NodeCreateSerializer, "partial_update": NodeUpdateSerializer,
@@ -190,7 +180,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                      request=True), example("Added", NODE_EXAMPLE, status=201)])
     def create(self, request):
         principal = principal_for(request)
-        data = _valid(NodeCreateSerializer, request.data)
+        data = validated(NodeCreateSerializer, request.data)
         node = services.node_create(org=principal.org, address=data["address"], name=data["name"], tags=data["tags"],
                                     by=principal.actor, token=principal.token, ip=client_ip(request))
         node = node_for(principal, node.pk)
@@ -206,7 +196,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def partial_update(self, request, pk=None):
         principal = principal_for(request)
         node = node_for(principal, pk)
-        data = _valid(NodeUpdateSerializer, request.data)
+        data = validated(NodeUpdateSerializer, request.data)
         ip = client_ip(request)
         fields = {k: data[k] for k in ("address", "name", "hostname", "tags") if k in data}
         if fields:
@@ -242,7 +232,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         principal = principal_for(request)
 
         def perform():
-            data = _valid(BulkNodeSerializer, request.data)
+            data = validated(BulkNodeSerializer, request.data)
             rows = [services.NodeRow(line=i, address=row["address"], name=row["name"], tags=tuple(row["tags"]))
                     for i, row in enumerate(data["nodes"], start=1)]
             report = services.nodes_bulk_add(org=principal.org, rows=rows, by=principal.actor, token=principal.token,
@@ -279,12 +269,6 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         queryset = NodeScore.objects.filter(node=node).order_by("-created_at", "-id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(NodeScoreSerializer(page, many=True).data)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 ROUTES = [("nodes", NodeViewSet, "node")]

@@ -67,6 +67,16 @@ def principal_for(request) -> ApiPrincipal:
     return principal
 
 
+def organization_rows(view, model):
+    """``model``'s rows of the caller's organization: what a viewset lists and finds by id.
+
+    None for drf-spectacular, which builds the schema with no caller (``swagger_fake_view``).
+    """
+    if getattr(view, "swagger_fake_view", False):
+        return model.objects.none()
+    return model.objects.filter(org=principal_for(view.request).org)
+
+
 def _session_principal(request) -> ApiPrincipal:
     slug = request.META.get(ORG_HEADER) or request.query_params.get(ORG_QUERY)
     memberships = Membership.objects.select_related("org").filter(user=request.user)

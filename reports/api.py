@@ -14,11 +14,13 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config.api_conventions import IDEMPOTENCY_PARAMETER, FilterSet, PageNumberPagination, api_operation, example
+from config.api_conventions import (
+    IDEMPOTENCY_PARAMETER, FilterSet, PageNumberPagination, api_operation, example, validated,
+)
 from config.api_errors import problem_response
 from nodes.models import Node
 from orgs.idempotency import idempotent
-from orgs.permissions import principal_for
+from orgs.permissions import organization_rows, principal_for
 from reports import services
 from reports.access import report_for
 from reports.models import Report
@@ -81,10 +83,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Report.objects.none()
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Report.objects.none()
-        return (Report.objects.filter(org=principal_for(self.request).org).defer("finding_state", "summary")
-                .order_by("-created_at", "-id"))
+        return organization_rows(self, Report).defer("finding_state", "summary").order_by("-created_at", "-id")
 
     def get_serializer_class(self):
         return ReportCreateSerializer if self.action == "create" else ReportSerializer
@@ -117,9 +116,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         principal = principal_for(request)
 
         def perform():
-            body = ReportCreateSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            data = body.validated_data
+            data = validated(ReportCreateSerializer, request.data)
             node = session = None
             if data["kind"] == Report.Kind.NODE:
                 node = Node.objects.filter(org=principal.org, pk=data.get("node") or 0).first()

@@ -18,14 +18,15 @@ from rest_framework.response import Response
 
 from config.api_conventions import (
     IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
-    PageNumberPagination, api_operation, etag_for, example, if_match_version, stale_version_response,
+    PageNumberPagination, ResourceSerializer, api_operation, etag_for, example, expected_version,
+    stale_version_response, validated,
 )
 from config.api_errors import problem_response
 from nodes.models import Node
 from orgs.access import client_ip, pk_or_404
 from orgs.concurrency import StaleVersionError
 from orgs.idempotency import idempotent
-from orgs.permissions import principal_for
+from orgs.permissions import organization_rows, principal_for
 from scans import selectors
 from scans.findings import import_requests
 from scans.access import finding_for, session_for
@@ -33,12 +34,6 @@ from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
 from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.findings.triage import finding_triage
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -65,7 +60,8 @@ class SessionCountsSerializer(serializers.Serializer):
     findings_fixed = serializers.IntegerField()
 
 
-class SessionSerializer(serializers.ModelSerializer):
+class SessionSerializer(ResourceSerializer):
+    resource = SESSION
     profile = serializers.CharField(source="profile.slug", allow_null=True)
     stages = StageSerializer(many=True, read_only=True)
     counts = SessionCountsSerializer(read_only=True)
@@ -73,11 +69,6 @@ class SessionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScanSession
-        fields = SESSION.names
-        read_only_fields = fields
-
-    def to_representation(self, session: ScanSession) -> dict:
-        return SESSION.represent(session)
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -109,16 +100,12 @@ SESSION_EXAMPLE = {
 }
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ResourceSerializer):
+    resource = JOB_API
     node_address = serializers.CharField(source="node.address")
 
     class Meta:
         model = ScanJob
-        fields = JOB_API.names
-        read_only_fields = fields
-
-    def to_representation(self, job: ScanJob) -> dict:
-        return JOB_API.represent(job)
 
 
 class SessionFilter(FilterSet):
@@ -137,10 +124,7 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ScanSession.objects.none()
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return ScanSession.objects.none()
-        return (ScanSession.objects.filter(org=principal_for(self.request).org).select_related("profile")
-                .order_by("-created_at", "-id"))
+        return organization_rows(self, ScanSession).select_related("profile").order_by("-created_at", "-id")
 
     @api_operation(summary="List sessions", responses={200: SessionSerializer(many=True)}, description="Scan sessions of your organization, newest first.",
                    examples=[example("A page of sessions", {"count": 1, "next": None, "previous": None,
@@ -169,7 +153,7 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         principal = principal_for(request)
 
         def perform():
-            data = _valid(SessionCreateSerializer, request.data)
+            data = validated(SessionCreateSerializer, request.data)
             targets = None
             if "tag" in data:
                 targets = selectors.node_addresses_for_tag(org=principal.org, tag=data["tag"])
@@ -226,26 +210,17 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 # --- findings -------------------------------------------------------------------------------
 
-class FindingSerializer(serializers.ModelSerializer):
+class FindingSerializer(ResourceSerializer):
+    resource = FINDING_API
     node_address = serializers.CharField(source="node.address")
     cvss_score = serializers.FloatField(allow_null=True)
 
     class Meta:
         model = Finding
-        fields = FINDING_API.names
-        read_only_fields = fields
-
-    def to_representation(self, finding: Finding) -> dict:
-        return FINDING_API.represent(finding)
 
 
 class FindingDetailSerializer(FindingSerializer):
-    class Meta(FindingSerializer.Meta):
-        fields = FINDING_API_DETAIL.names
-        read_only_fields = fields
-
-    def to_representation(self, finding: Finding) -> dict:
-        return FINDING_API_DETAIL.represent(finding)
+    resource = FINDING_API_DETAIL
 
 
 class FindingTriageSerializer(serializers.Serializer):
@@ -322,9 +297,7 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Finding.objects.none()
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Finding.objects.none()
-        return Finding.objects.filter(org=principal_for(self.request).org).select_related("node")
+        return organization_rows(self, Finding).select_related("node")
 
     @api_operation(
         summary="List findings", responses={200: FindingSerializer(many=True)},
@@ -364,10 +337,8 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def partial_update(self, request, pk=None):
         principal = principal_for(request)
         finding = finding_for(principal, pk)
-        data = _valid(FindingTriageSerializer, request.data)
-        precondition, expected = if_match_version(request)
-        if not precondition:
-            expected = data.get("version")
+        data = validated(FindingTriageSerializer, request.data)
+        precondition, expected = expected_version(request, data.get("version"))
         try:
             finding = finding_triage(finding=finding, status=data["status"], reason=data["reason"],
                                      until=data["risk_accepted_until"], by=principal.actor, token=principal.token,
@@ -422,9 +393,7 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
     filterset_class = None
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return ImportRequest.objects.none()
-        return ImportRequest.objects.filter(org=principal_for(self.request).org).order_by("-created_at", "-id")
+        return organization_rows(self, ImportRequest).order_by("-created_at", "-id")
 
     @api_operation(summary="List imports", responses={200: ImportRequestSerializer(many=True)}, examples=[example("Imports", {"count": 1, "next": None,
                                                                         "previous": None,
@@ -468,7 +437,7 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
             return too_big
 
         def perform():
-            data = _valid(ImportCreateSerializer, request.data)
+            data = validated(ImportCreateSerializer, request.data)
             if data["file"].size > limit:
                 return too_big
             created = import_requests.import_request_create(

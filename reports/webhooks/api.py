@@ -13,11 +13,11 @@ from rest_framework import exceptions, mixins, permissions, serializers, status,
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api_conventions import IdCursorPagination, PageNumberPagination, api_operation, example
+from config.api_conventions import IdCursorPagination, PageNumberPagination, api_operation, example, validated
 from config.api_errors import problem_response
 from orgs.access import client_ip
 from orgs.models import WebhookDelivery, WebhookEndpoint
-from orgs.permissions import principal_for
+from orgs.permissions import organization_rows, principal_for
 from reports.webhooks import services
 
 WRITE_ERRORS = (400, 401, 403, 404, 429)
@@ -107,9 +107,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = WebhookEndpoint.objects.none()
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return WebhookEndpoint.objects.none()
-        return WebhookEndpoint.objects.filter(org=principal_for(self.request).org).order_by("created_at", "id")
+        return organization_rows(self, WebhookEndpoint).order_by("created_at", "id")
 
     def get_serializer_class(self):
         if self.action in ("create", "partial_update"):
@@ -146,11 +144,9 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                              "events": ["finding.new"], "min_severity": "critical"}, request=True),
                              example("Added", {**ENDPOINT_EXAMPLE, "secret": "whsec_3q2+7w..."}, status=201)])
     def create(self, request):
-        body = WebhookEndpointWriteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        data = validated(WebhookEndpointWriteSerializer, request.data)
         try:
-            endpoint, secret = services.webhook_endpoint_create(org=principal_for(request).org, **body.validated_data,
-                                                                **self._who())
+            endpoint, secret = services.webhook_endpoint_create(org=principal_for(request).org, **data, **self._who())
         except services.WebhookError as exc:
             raise _refused(exc) from None
         data = {**WebhookEndpointSerializer(endpoint).data, "secret": secret}
@@ -163,10 +159,9 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                              example("Changed", {**ENDPOINT_EXAMPLE, "min_severity": "critical"})])
     def partial_update(self, request, pk=None):
         endpoint = self._endpoint(pk)
-        body = WebhookEndpointWriteSerializer(data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
+        data = validated(WebhookEndpointWriteSerializer, request.data, partial=True)
         try:
-            endpoint = services.webhook_endpoint_update(endpoint=endpoint, **body.validated_data, **self._who())
+            endpoint = services.webhook_endpoint_update(endpoint=endpoint, **data, **self._who())
         except services.WebhookError as exc:
             raise _refused(exc) from None
         return Response(WebhookEndpointSerializer(endpoint).data)
@@ -187,9 +182,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         endpoint = self._endpoint(pk)
-        body = WebhookPauseSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        reason = body.validated_data["reason"] or "Paused over the API."
+        reason = validated(WebhookPauseSerializer, request.data)["reason"] or "Paused over the API."
         services.webhook_endpoint_pause(endpoint=endpoint, reason=reason, **self._who())
         endpoint.refresh_from_db()
         return Response(WebhookEndpointSerializer(endpoint).data)
