@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -89,6 +89,33 @@ def _literal_ip(address: str) -> str | None:
         return None
 
 
+# --- a node comes to exist -------------------------------------------------------------------
+
+
+def nodes_create(*, org, nodes: Sequence[Node], skip_existing: bool = False, batch_size: int = 1000) -> None:
+    """Insert new nodes of ``org``, each with its snapshot: the one way a node comes to exist.
+
+    Lists and dashboards read a node through its snapshot, so the two rows are written together.
+    Afterwards every object carries the id of the node at its address. A duplicate address raises
+    ``IntegrityError`` and writes nothing, unless ``skip_existing``: then a node already at that
+    address (one someone else added meanwhile included) is left as it is and its id is given.
+    """
+    if not nodes:
+        return
+    with transaction.atomic():
+        Node.objects.bulk_create(nodes, batch_size=batch_size, ignore_conflicts=skip_existing)
+        if skip_existing:  # an ignored conflict returns no id: read them by address
+            addresses = [node.address for node in nodes]
+            ids: dict[str, int] = {}
+            for start in range(0, len(addresses), batch_size):
+                ids.update(Node.objects.filter(org=org, address__in=addresses[start:start + batch_size])
+                           .values_list("address", "pk"))
+            for node in nodes:
+                node.pk = ids[node.address]
+        NodeSnapshot.objects.bulk_create([NodeSnapshot(node_id=node.pk, org=org) for node in nodes],
+                                         batch_size=batch_size, ignore_conflicts=skip_existing)
+
+
 # --- one node ---------------------------------------------------------------------------------
 
 
@@ -107,9 +134,9 @@ def node_create(*, org, address: str, name: str = "", tags=None, by=None, token=
     name, tags = _clean_name(name), clean_tags(tags)
     try:
         with transaction.atomic():
-            node = Node.objects.create(org=org, address=canonical, name=name, tags=tags, hostname=checked.hostname,
-                                       resolved_ip=checked.address)
-            NodeSnapshot.objects.create(node=node, org=org)
+            node = Node(org=org, address=canonical, name=name, tags=tags, hostname=checked.hostname,
+                        resolved_ip=checked.address)
+            nodes_create(org=org, nodes=[node])
             audit_record(org=org, verb="node.created", target=node, actor=by, token=token, ip=ip,
                          changes={"address": canonical, "name": name, "tags": tags})
     except IntegrityError:
@@ -174,21 +201,17 @@ def node_set_enabled(*, node: Node, enabled: bool, by=None, token=None, ip: str 
     return node
 
 
-def node_get_or_create(*, org, address: str) -> tuple[Node, bool]:
+def node_get_or_create(*, org, address: str) -> Node:
     """The node at ``address``, created (with its snapshot) when new. Safe under concurrency.
 
     For the pipeline, which has checked the address against the scope itself.
     """
     address = address.strip()
     node = Node.objects.filter(org=org, address=address).first()
-    if node is not None:
-        return node, False
-    with transaction.atomic():
-        node, created = Node.objects.get_or_create(org=org, address=address,
-                                                   defaults={"resolved_ip": _literal_ip(address)})
-        if created:
-            NodeSnapshot.objects.get_or_create(node=node, defaults={"org": org})
-    return node, created
+    if node is None:
+        node = Node(org=org, address=address, resolved_ip=_literal_ip(address))
+        nodes_create(org=org, nodes=[node], skip_existing=True)
+    return node
 
 
 # --- many nodes -------------------------------------------------------------------------------
@@ -396,18 +419,11 @@ def nodes_bulk_add(*, org, rows: list[NodeRow] | None = None, text: str | None =
                                           hostname=checked.hostname, resolved_ip=checked.address)))
         if new:
             try:
-                with transaction.atomic():
-                    created = Node.objects.bulk_create([node for _, node in new], batch_size=1000)
+                nodes_create(org=org, nodes=[node for _, node in new])
             except IntegrityError:
                 raise ValidationError("Some of these addresses were added by someone else meanwhile; "
                                       "nothing was added. Submit the list again.", code="conflict") from None
-            if any(node.pk is None for node in created):  # a backend that returns no ids
-                ids = dict(Node.objects.filter(org=org, address__in=[n.address for n in created])
-                           .values_list("address", "pk"))
-                for node in created:
-                    node.pk = ids[node.address]
-            NodeSnapshot.objects.bulk_create([NodeSnapshot(node=node, org=org) for node in created], batch_size=1000)
-            for (outcome, _), node in zip(new, created, strict=True):
+            for outcome, node in new:
                 outcome.node_id = node.pk
         audit_record(org=org, verb="node.bulk_added", actor=by, token=token, ip=ip,
                      changes={"added": [o.address for o, _ in new], "duplicates": report.duplicates,

@@ -84,7 +84,7 @@ def session_start(
     with transaction.atomic():
         for raw, target in checked:
             address = target.address if not target.hostname else target.hostname
-            node, created = node_get_or_create(org=org, address=address)
+            node = node_get_or_create(org=org, address=address)
             if target.hostname and node.resolved_ip != target.address:
                 node.resolved_ip, node.hostname = target.address, target.hostname
                 node.save(update_fields=["resolved_ip", "hostname", "updated_at"])
