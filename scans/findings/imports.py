@@ -33,7 +33,8 @@ from django.utils import timezone
 from config.request_id import current_request_id
 from interventions.models import Intervention
 from interventions.services import intervention_open
-from nodes.models import Node, NodeSnapshot
+from nodes.models import Node
+from nodes.services import nodes_create
 from orgs.audit import audit_record
 from orgs.events import SESSION_FINISHED, event_publish
 from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
@@ -369,15 +370,9 @@ def _nodes_for_hosts(*, org, hosts: list[str]) -> tuple[dict[str, int], int]:
     missing = [h for h in hosts if h not in found]
     if not missing:
         return found, 0
-    Node.objects.bulk_create(
-        [Node(org=org, address=h, resolved_ip=_literal_ip(h)) for h in missing], batch_size=ADDRESS_CHUNK,
-        ignore_conflicts=True,
-    )
-    created = _existing_nodes(org=org, hosts=missing)
-    found.update(created)
-    NodeSnapshot.objects.bulk_create(
-        [NodeSnapshot(node_id=created[h], org=org) for h in missing], batch_size=ADDRESS_CHUNK, ignore_conflicts=True
-    )
+    new = [Node(org=org, address=h, resolved_ip=_literal_ip(h)) for h in missing]
+    nodes_create(org=org, nodes=new, skip_existing=True, batch_size=ADDRESS_CHUNK)
+    found.update((node.address, node.pk) for node in new)
     return found, len(missing)
 
 
