@@ -123,6 +123,8 @@ class Importer(abc.ABC):
     formats: ClassVar[tuple[str, ...]]  # what the upload form offers: ("json", "jsonl"), ("xml",)
     description: ClassVar[str] = ""
     max_bytes: ClassVar[int] = DEFAULT_MAX_BYTES
+    # The format names scanned things (images, repositories), never addresses: ``--node`` places them.
+    hosts_are_artifacts: ClassVar[bool] = False
 
     def parse(
         self,
@@ -165,6 +167,10 @@ class Importer(abc.ABC):
     @abc.abstractmethod
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         """Parse the stream; raise ``context.reject(...)`` on anything not understood."""
+
+    def new_result(self, context: ImportContext) -> ImportResult:
+        """The empty result of one file, named after this importer and the file."""
+        return ImportResult(source=self.name, filename=context.filename, hosts_are_artifacts=self.hosts_are_artifacts)
 
 
 REGISTRY: Plugins[Importer] = Plugins("importer", unknown=LookupError)

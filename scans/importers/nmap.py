@@ -36,7 +36,7 @@ class NmapImporter(Importer):
     description = "nmap XML output (-oX), with NSE vulners script results"
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
-        result = ImportResult(source=self.name, filename=context.filename)
+        result = self.new_result(context)
         root_seen = False
         hosts = 0
         for event, element, ancestors in iter_xml(stream, context):

@@ -63,7 +63,7 @@ class OpenvasImporter(Importer):
         return self._read_csv(stream, context)
 
     def _read_xml(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
-        result = ImportResult(source=self.name, filename=context.filename)
+        result = self.new_result(context)
         hosts: dict[str, None] = {}
         root_seen = False
         count = 0
@@ -154,7 +154,7 @@ class OpenvasImporter(Importer):
 
 
     def _read_csv(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
-        result = ImportResult(source=self.name, filename=context.filename)
+        result = self.new_result(context)
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
         rows = csv.reader(text)
         hosts: dict[str, None] = {}

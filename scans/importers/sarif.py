@@ -59,6 +59,7 @@ class SarifImporter(Importer):
     name = "sarif"
     formats = ("sarif", "json")
     description = "SARIF 2.1 static-analysis results"
+    hosts_are_artifacts = True  # SARIF describes source code: its "hosts" are repositories
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         top = Fields(load_json(stream.read(), context), "$", context)
@@ -69,8 +70,7 @@ class SarifImporter(Importer):
                                  "({version, runs: [{tool, results}]})", path="$")
         if version and not version.startswith("2."):
             raise context.reject(f"SARIF version {version} is not supported (2.1 expected)", path="$.version")
-        # SARIF describes source code: its "hosts" are repositories, which --node places.
-        result = ImportResult(source=self.name, filename=context.filename, hosts_are_artifacts=True)
+        result = self.new_result(context)
         result.metadata["version"] = version
         tools = []
         for run_index, run in enumerate(top.children("runs")):

@@ -53,7 +53,7 @@ class SslyzeImporter(Importer):
         if not isinstance(document, dict) or not isinstance(document.get("server_scan_results"), list):
             raise context.reject(f"{_layout_seen(document)}; supported: {'; '.join(SUPPORTED_LAYOUTS)}", path="$")
         top = Fields(document, "$", context)
-        result = ImportResult(source=self.name, filename=context.filename)
+        result = self.new_result(context)
         result.metadata.update(
             {
                 "scanner": "sslyze",

@@ -69,11 +69,11 @@ class TrivyImporter(Importer):
     name = "trivy"
     formats = ("json",)
     description = "Trivy JSON report (schema 2 or legacy; image, filesystem, Kubernetes)"
+    hosts_are_artifacts = True  # Trivy names scanned things (images, file systems, SBOMs, clusters)
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         document = load_json(stream.read(), context)
-        # Trivy names scanned things (images, file systems, SBOMs, clusters), never addresses.
-        result = ImportResult(source=self.name, filename=context.filename, hosts_are_artifacts=True)
+        result = self.new_result(context)
         if document is None:
             # Legacy Trivy wrote `null` for a scan that found nothing to report.
             result.metadata["schema"] = "legacy"
