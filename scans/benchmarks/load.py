@@ -23,7 +23,8 @@ import time
 import uuid
 from typing import Any, TextIO
 
-from nodes.models import Node, NodeSnapshot
+from nodes.models import Node
+from nodes.services import nodes_create
 from orgs.models import ApiToken, Membership, Organization, Role
 from orgs.services import api_token_create
 from scans.benchmarks import print_summary, print_table
@@ -81,12 +82,11 @@ def _organization(options, nodes):
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-
     slug = f"bench-load-{uuid.uuid4().hex[:6]}"
     org = Organization.objects.create(name="Load benchmark", slug=slug, scope_networks=["127.1.0.0/16"],
                                       max_concurrent_jobs=1000)
-    created = Node.objects.bulk_create([Node(org=org, address=a, resolved_ip=a) for a in nodes])
-    NodeSnapshot.objects.bulk_create([NodeSnapshot(node=n, org=org) for n in created])
+    created = [Node(org=org, address=a, resolved_ip=a) for a in nodes]
+    nodes_create(org=org, nodes=created)
     User = get_user_model()
     users = []
     for n in range(options["users"]):

@@ -32,7 +32,8 @@ from django.db import connection
 from django.utils import timezone
 
 from config.database import database_url
-from nodes.models import Node, NodeSnapshot
+from nodes.models import Node
+from nodes.services import nodes_create
 from orgs.models import Organization
 from scans.benchmarks import print_table
 from scans.discovery.discover import discover_many
@@ -130,8 +131,7 @@ def _pipeline(options, profile, nodes, out):
     slug = f"bench-{int(time.time())}-{uuid.uuid4().hex[:6]}"
     org = Organization.objects.create(name=f"Benchmark {slug}", slug=slug, scope_networks=["127.1.0.0/16"],
                                       max_concurrent_jobs=10_000)
-    created = Node.objects.bulk_create([Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
-    NodeSnapshot.objects.bulk_create([NodeSnapshot(node=n, org=org) for n in created], batch_size=2000)
+    nodes_create(org=org, nodes=[Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
     since = timezone.now()
     workers = [_start_worker(n, options["concurrency"]) for n in range(options["workers"])]
     try:
