@@ -26,7 +26,7 @@ class Plugins(dict[str, type[_Plugin]]):
 
     def register(self, cls: type[_Plugin]) -> type[_Plugin]:
         """The class decorator; a name already taken by another class is a mistake."""
-        if self.get(cls.name, cls) is not cls:
+        if cls.name in self and self[cls.name] is not cls:
             raise ValueError(f"{self.kind} {cls.name!r} registered twice")
         self[cls.name] = cls
         return cls
