@@ -2,14 +2,17 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 
 from nodes.models import Node, NodeSnapshot
 from nodes.services import (
     BULK_MAX_ROWS,
     node_create,
+    node_get_or_create,
     node_set_enabled,
     node_update,
     nodes_bulk_add,
+    nodes_create,
     parse_node_csv,
     parse_node_paste,
 )
@@ -202,7 +205,34 @@ def test_a_paste_with_a_control_character_names_its_line(world):
 
 def test_a_thousand_rows_are_added_in_batches_not_row_by_row(world, django_assert_max_num_queries):
     rows = "".join(f"127.0.{i // 250}.{i % 250 + 1}\n" for i in range(1000))
-    # A handful of statements on PostgreSQL; SQLite caps the parameters per INSERT, hence a few dozen batches.
-    with django_assert_max_num_queries(60):
+    # Read the existing addresses, one INSERT of nodes, one of snapshots, the audit event, savepoints.
+    with django_assert_max_num_queries(8):
         report = nodes_bulk_add(org=world.org, text=rows, by=world.owner)
     assert report.added == 1000 and NodeSnapshot.objects.filter(org=world.org).count() == 1000
+
+
+def test_nodes_come_into_existence_each_with_its_snapshot(world):
+    nodes = [Node(org=world.org, address=f"127.0.7.{i}") for i in range(1, 4)]
+    nodes_create(org=world.org, nodes=nodes)
+    assert all(node.pk for node in nodes)
+    assert set(NodeSnapshot.objects.filter(org=world.org).values_list("node_id", flat=True)) == {n.pk for n in nodes}
+
+
+def test_a_duplicate_address_writes_nothing_unless_existing_nodes_are_skipped(world):
+    kept = NodeFactory(org=world.org, address="127.0.7.1", name="kept")
+    with pytest.raises(IntegrityError):
+        nodes_create(org=world.org, nodes=[Node(org=world.org, address="127.0.7.2"),
+                                           Node(org=world.org, address="127.0.7.1")])
+    assert not Node.objects.filter(address="127.0.7.2").exists()
+
+    nodes = [Node(org=world.org, address="127.0.7.1"), Node(org=world.org, address="127.0.7.2")]
+    nodes_create(org=world.org, nodes=nodes, skip_existing=True)
+    assert nodes[0].pk == kept.pk and Node.objects.get(pk=kept.pk).name == "kept"
+    assert NodeSnapshot.objects.filter(node_id=nodes[1].pk, org=world.org).exists()
+
+
+def test_the_pipeline_gets_the_node_at_an_address_creating_it_once(world):
+    node = node_get_or_create(org=world.org, address=" 127.0.7.9 ")
+    assert (node.address, node.resolved_ip) == ("127.0.7.9", "127.0.7.9")
+    assert node_get_or_create(org=world.org, address="127.0.7.9").pk == node.pk
+    assert NodeSnapshot.objects.filter(node=node).count() == 1
