@@ -10,6 +10,7 @@ from __future__ import annotations
 import django_filters
 import orjson
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -22,7 +23,6 @@ from config.api_conventions import (
     stale_version_response, validated,
 )
 from config.api_errors import problem_response
-from nodes.models import Node
 from orgs.access import client_ip, pk_or_404
 from orgs.concurrency import StaleVersionError
 from orgs.idempotency import idempotent
@@ -154,18 +154,11 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         def perform():
             data = validated(SessionCreateSerializer, request.data)
-            targets = None
-            if "tag" in data:
-                targets = selectors.node_addresses_for_tag(org=principal.org, tag=data["tag"])
-                if not targets:
-                    raise ValidationError({"tag": [f"No enabled node carries the tag {data['tag']!r}."]})
-            elif "nodes" in data:
-                wanted = list(dict.fromkeys(data["nodes"]))
-                found = dict(Node.objects.filter(org=principal.org, pk__in=wanted).values_list("pk", "address"))
-                missing = [pk for pk in wanted if pk not in found]
-                if missing:
-                    raise ValidationError({"nodes": [f"No node with id {missing[0]} in this organization."]})
-                targets = [found[pk] for pk in wanted]
+            try:
+                targets = selectors.session_targets_for(org=principal.org, tag=data.get("tag"),
+                                                        node_ids=data.get("nodes"))
+            except DjangoValidationError as exc:
+                raise ValidationError({"tag" if "tag" in data else "nodes": exc.messages}) from None
             try:
                 session = session_start(org=principal.org, trigger=ScanSession.Trigger.API,
                                         requested_by=principal.actor, requested_by_token=principal.token,

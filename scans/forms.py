@@ -12,6 +12,14 @@ from scans.models import Finding
 SCOPE_ALL, SCOPE_TAG, SCOPE_NODES = "all", "tag", "nodes"
 
 
+class NodeIdsField(forms.TypedMultipleChoiceField):
+    """The ids of the nodes ticked. The choices render the nodes sent; whether an id names a node of
+    the organization is for ``scans.selectors.session_targets_for`` to say, as it does for the API."""
+
+    def valid_value(self, value) -> bool:
+        return True
+
+
 class SessionStartForm(forms.Form):
     profile = forms.ChoiceField(label="Scan profile", help_text="What runs on each node: built-in or your own.")
     scope = forms.ChoiceField(
@@ -20,8 +28,7 @@ class SessionStartForm(forms.Form):
         initial=SCOPE_ALL,
     )
     tag = forms.ChoiceField(label="Tag", required=False, help_text="Every enabled node carrying this tag.")
-    node = forms.TypedMultipleChoiceField(label="Nodes", required=False, coerce=int,
-                                          widget=forms.CheckboxSelectMultiple)
+    node = NodeIdsField(label="Nodes", required=False, coerce=int, widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, profiles, tags, nodes, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,9 +8,10 @@ and the API read the same rules.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
@@ -409,9 +410,28 @@ def node_addresses_for_tag(*, org, tag: str) -> list[str]:
     return list(Node.objects.for_org(org).enabled().tagged(tag).order_by("address").values_list("address", flat=True))
 
 
-def node_addresses_for_ids(*, org, node_ids) -> list[str]:
-    return list(Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address")
-                .values_list("address", flat=True))
+def session_targets_for(*, org, tag: str | None = None, node_ids: Sequence[int] | None = None) -> list[str] | None:
+    """The addresses a session asked for by ``tag`` or by ``node_ids`` scans (None: every enabled node).
+
+    The console and the API both ask here, so both refuse alike: a tag no enabled node carries,
+    or an id that names no node of the organization (another organization's included), raises a
+    ``ValidationError`` saying which; nothing asked for is dropped. Nodes come in the order asked.
+    """
+    if tag is not None:
+        targets = node_addresses_for_tag(org=org, tag=tag)
+        if not targets:
+            raise ValidationError(f"No enabled node carries the tag {tag!r}.", code="unknown_tag")
+        return targets
+    if node_ids is None:
+        return None
+    wanted = list(dict.fromkeys(node_ids))
+    # An id past the key's range names no node, and the database would refuse it as a parameter.
+    found = dict(Node.objects.filter(org=org, pk__in=[pk for pk in wanted if 0 < pk < 2**63])
+                 .values_list("pk", "address"))
+    missing = [pk for pk in wanted if pk not in found]
+    if missing:
+        raise ValidationError(f"No node with id {missing[0]} in this organization.", code="unknown_node")
+    return [found[pk] for pk in wanted]
 
 
 # -- dashboard ---------------------------------------------------------------------

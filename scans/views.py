@@ -39,8 +39,6 @@ from scans.selectors import (
     finding_filters_from,
     finding_page,
     finding_severity_counts,
-    node_addresses_for_ids,
-    node_addresses_for_tag,
     node_tags_for_org,
     profile_choices_for_org,
     running_sessions_for_org,
@@ -50,6 +48,7 @@ from scans.selectors import (
     session_last_finished_for_org,
     session_list_for_org,
     session_stages,
+    session_targets_for,
 )
 from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 
@@ -101,7 +100,7 @@ def session_list(request, slug):
 
 def _session_form(membership, data=None, initial=None, node_ids=()):
     org = membership.org
-    # Only the nodes sent (another organization's ids match nothing, so they cannot be chosen).
+    # The nodes sent, to show them ticked; an id naming none of the organization's is refused by session_targets_for.
     nodes = Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address") if node_ids else []
     form = SessionStartForm(data, initial=initial, profiles=profile_choices_for_org(org=org),
                             tags=node_tags_for_org(org=org), nodes=nodes)
@@ -135,13 +134,12 @@ def session_new(request, slug):
     form = _session_form(membership, data=request.POST, node_ids=_node_ids(request.POST.getlist("node")))
     if form.is_valid():
         data = form.cleaned_data
-        targets: list[str] = []
-        if data["scope"] == SCOPE_TAG:
-            targets = node_addresses_for_tag(org=org, tag=data["tag"])
-            if not targets:
-                form.add_error("tag", f"No enabled node carries the tag {data['tag']!r}.")
-        elif data["scope"] == SCOPE_NODES:
-            targets = node_addresses_for_ids(org=org, node_ids=data["node"])
+        scope = data["scope"]
+        try:
+            targets = session_targets_for(org=org, tag=data["tag"] if scope == SCOPE_TAG else None,
+                                          node_ids=data["node"] if scope == SCOPE_NODES else None)
+        except ValidationError as error:
+            form.add_error("tag" if scope == SCOPE_TAG else "node", error)
         if form.is_valid():
             try:
                 session = session_start(org=org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,

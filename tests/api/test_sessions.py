@@ -51,7 +51,18 @@ def test_a_scan_of_chosen_nodes(api, world):
 
 def test_another_organizations_node_cannot_be_chosen(api, world):
     theirs = NodeFactory(org=world.other_org)
-    problem(api().post("/api/v1/sessions/", {"nodes": [theirs.pk]}, format="json"), 400, "invalid")
+    body = problem(api().post("/api/v1/sessions/", {"nodes": [theirs.pk]}, format="json"), 400, "invalid")
+    assert body["errors"]["nodes"] == [f"No node with id {theirs.pk} in this organization."]
+    assert not ScanSession.objects.exists()
+
+
+def test_an_unknown_node_among_known_ones_refuses_the_whole_request(api, world):
+    ours = NodeFactory(org=world.org)
+    gone = NodeFactory(org=world.org)
+    gone_id = gone.pk
+    gone.delete()
+    body = problem(api().post("/api/v1/sessions/", {"nodes": [ours.pk, gone_id]}, format="json"), 400, "invalid")
+    assert body["errors"]["nodes"] == [f"No node with id {gone_id} in this organization."]
     assert not ScanSession.objects.exists()
 
 

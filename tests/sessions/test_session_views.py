@@ -179,6 +179,18 @@ def test_nodes_of_another_organization_cannot_be_smuggled_into_a_session(world, 
     response = login(world.analyst).post(url("session_new"), {"profile": "light", "scope": "nodes",
                                                               "node": [foreign.pk]})
     assert response.status_code == 400 and not ScanSession.objects.exists()
+    assert response.context["form"].errors["node"] == [f"No node with id {foreign.pk} in this organization."]
+
+
+def test_an_unknown_node_among_the_selected_is_refused_not_dropped(world, login):
+    ours = NodeFactory(org=world.org)
+    gone = NodeFactory(org=world.org)
+    gone_id = gone.pk
+    gone.delete()
+    response = login(world.analyst).post(url("session_new"), {"profile": "light", "scope": "nodes",
+                                                              "node": [ours.pk, gone_id]})
+    assert response.status_code == 400 and not ScanSession.objects.exists()
+    assert f"No node with id {gone_id} in this organization." in response.content.decode()
 
 
 # -- detail and progress ---------------------------------------------------------------
