@@ -2,8 +2,8 @@
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for every cache
 operation; redis-py's constructor fills its table of response callbacks each time, which
-cost ~0.2 ms of CPU per call — more than the round trip to Redis on loopback, and paid by
-every API request (the throttle's counter). A ``redis.Redis`` is thread-safe (it borrows a
+costs more CPU than the round trip to Redis on loopback, and every API request pays it (the
+throttle's counter). A ``redis.Redis`` is thread-safe (it borrows a
 connection from its pool per command), so one per pool serves the whole process.
 """
 

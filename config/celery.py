@@ -91,9 +91,8 @@ def use_django_logging(**kwargs):
 def freeze_inherited_objects(**kwargs):
     """Move what a pool process inherits (Django, Celery, the apps: some 150,000 objects) out of
     the collector's reach, as ``config/wsgi.py`` does for the web server. Otherwise every full
-    collection walks them all, 60-80 ms each, a dozen times per 1,000-node session, in the
-    middle of somebody's jobs; and the collector's writes to their headers would copy the
-    pages a forked process shares with its parent."""
+    collection walks them all, in the middle of somebody's jobs; and the collector's writes to
+    their headers would copy the pages a forked process shares with its parent."""
     import gc
 
     gc.freeze()

@@ -25,7 +25,8 @@ from interventions.selectors import intervention_queue_for_org
 from orgs.access import membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 
-# Rows fetch their action forms on demand (intervention_actions), which keeps 25 rows inside 100 ms.
+# Rows fetch their action forms on demand (intervention_actions): most rows are only read, and rendering
+# every row's forms would weigh on the whole list.
 PAGE_SIZE = 25
 
 

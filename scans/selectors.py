@@ -286,8 +286,7 @@ def session_job_counts(*, session: ScanSession) -> dict[str, dict]:
     ``{group: {"label", "total", "succeeded", "failed", "cancelled", "running"}}`` in JOB_GROUPS order."""
     out = {key: {"key": key, "label": label, "total": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "running": 0}
            for key, label in JOB_GROUPS}
-    # Grouped on the raw columns and folded here: cheaper for the database than a CASE per row
-    # (about 15 ms at 50,000 jobs on PostgreSQL, where the COUNT(*) it replaces took about 7).
+    # Grouped on the raw columns and folded here: cheaper for the database than a CASE per row.
     rows = ScanJob.objects.filter(session=session).order_by().values("scanner", "status").annotate(n=Count("id"))
     for row in rows:
         scanner = row["scanner"]

@@ -28,9 +28,9 @@ _NONE = '<span class="muted">–</span>'
 def node_rows(rows, list_url: str, can_write: bool):
     """The nodes table's body rows (snapshots with their node, from ``node_table_for_org``).
 
-    Built here rather than in the template: fifty rows of fifteen cells took the template
-    engine about 20 ms a page (some 900 variable lookups and 550 conditions), this takes a
-    few. The markup is the one the template had; tests/nodes/test_views.py reads it.
+    Built here rather than in the template: fifty rows of fifteen cells are hundreds of
+    variable lookups and conditions for the template engine, the slowest part of the page.
+    tests/nodes/test_views.py reads the markup.
     A session that succeeded gets no badge in "Last scan" (the time says enough); for a node
     that answered on no port, "succeeded" would read as its health: the State column's "Down"
     and "not reachable" say it.

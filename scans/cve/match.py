@@ -111,8 +111,8 @@ def observe(product: str, version: str, cpe: str | Cpe = "") -> Observed:
 
     Remembered per (product, version, CPE), as the index remembers its matches: a fleet's
     thousands of services are a few builds, and parsing their CPE names and versions again
-    for every node was half the analysis stage's time. ``Observed`` is immutable, so one
-    answer can be shared.
+    for every node would be much of the analysis stage's time. ``Observed`` is immutable, so
+    one answer can be shared.
 
     The observation's own ``version`` wins over the CPE's, because it keeps the
     distribution revision (``8.9p1 Ubuntu-3ubuntu0.1``) the CPE usually drops.

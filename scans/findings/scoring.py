@@ -108,7 +108,7 @@ def _diminishing(count: int, base: float, decay: float) -> float:
 # is registered by name (``scoring_policy_register`` from its app's ``ready()``), so a reader
 # can follow which class scores.
 SCORING_POLICIES: dict[str, type] = {"default": DefaultScoringPolicy}
-# The setting once held a dotted path; the old default still means the policy it named.
+# A deployment whose setting names the default policy by its dotted path keeps that policy.
 _FORMER_NAMES = {"scans.findings.scoring.DefaultScoringPolicy": "default"}
 
 

@@ -86,8 +86,8 @@ def normalization_parts() -> int:
 def normalization_part_jobs() -> int:
     """At least this many jobs in each part: a smaller session is normalized in one piece.
 
-    More parts than worker processes even out their finishing times: 3,000 jobs in four parts
-    of 750 on two processes took 1.7-2.0 s, in three of 1,000 2.1-2.2 s."""
+    More parts than worker processes even out their finishing times: a process that finishes
+    its part early takes the next one instead of waiting for the slowest."""
     return max(1, int(_number("WATCHPOST_NORMALIZATION_PART_JOBS", 500)))
 
 

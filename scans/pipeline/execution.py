@@ -500,14 +500,14 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
 
 def _record_successes(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[str, int]:
     """Write succeeded jobs (and what discovery found onto their nodes) and count them on their
-    session in one statement (its own transaction): one round trip where the general path takes
-    five or more (begin, lock, write jobs, write nodes, count, commit). The UPDATE's condition
-    (running, our token) skips a job the watchdog took back, as the general path's lock does;
+    session in one statement (its own transaction): one round trip where locking and writing each
+    would take five or more (begin, lock, write jobs, write nodes, count, commit). The UPDATE's
+    condition (running, our token) skips a job the watchdog took back, as the failures' updates do;
     only the nodes of jobs written are written, and the session counts only the rows written."""
     session = jobs[0].session
     now = timezone.now()
     # The rows go as JSON documents: an array of JSON texts would have each escaped into an
-    # array literal, every quote of every raw result, at some 20 ms a message.
+    # array literal, every quote of every raw result.
     as_json = ScanJob._meta.get_field("raw_result").get_db_prep_save
     rows = as_json([{"id": job.pk, "raw_result": outcomes[job.pk], "error": _success_error(outcomes[job.pk])}
                     for job in jobs], connection)
@@ -528,7 +528,7 @@ def _record_successes(jobs: list[ScanJob], outcomes: dict[int, Any], token: str)
         "FROM jsonb_to_recordset(%(nodes)s::jsonb) AS v(id bigint, services jsonb, protocols jsonb, state text, "
         "discovery_confidence double precision, discovery_evidence jsonb) "
         "WHERE n.id = v.id AND n.id IN (SELECT node_id FROM written WHERE scanner = %(discovery)s)), "
-        # Discovery jobs count towards the stage's pending jobs only, as in the general path.
+        # Discovery jobs count towards the stage's pending jobs only, as failed ones do (_session_counted).
         f"counted AS (UPDATE {session_table} SET "
         "jobs_succeeded = jobs_succeeded + (SELECT count(*) FROM written WHERE scanner <> %(discovery)s), "
         "stage_pending = stage_pending - (SELECT count(*) FROM written), heartbeat_at = %(now)s "

@@ -295,7 +295,7 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
             with transaction.atomic():
                 # Of the raw output, only the three keys read here (not the attempts and data a person
                 # reads on the job's page); of the node, what coverage needs (its address, its services).
-                # Rows, not model instances: building thousands of jobs and nodes was a third of the work.
+                # Rows, not model instances: building thousands of jobs and nodes would cost more than the work.
                 batch = list(pending.filter(scanner=scanner).select_for_update(of=("self",))
                              .annotate(found=KeyTransform("findings", "raw_result"),
                                        covered=KeyTransform("coverage", "raw_result"),
@@ -308,7 +308,7 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
                 for _, node_id, address, services, found, covered, complete in batch:
                     for data in found or ():
                         items.append((node_id, FindingCandidate.from_dict(data)))
-                    if complete is None or complete:  # absent means complete, as before
+                    if complete is None or complete:  # a scanner that does not say ran to completion
                         coverage[node_id] = _merged_coverage(address, services,
                                                              [Coverage.from_dict(c) for c in covered or ()])
                 counts = lifecycle.findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,

@@ -243,7 +243,7 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
     # for makefile) costs more per port than the connect itself. No file objects are made here.
     new_socket = _socket.socket
     # Sockets refused on the spot, kept for the next ports: Linux lets a socket whose connect
-    # failed connect again, which spares a socket() and a close() per closed port (half the
+    # failed connect again, which spares a socket() and a close() per closed port (much of the
     # kernel's time per probe on loopback, where nearly every port is closed).
     refused: dict[int, list] = {socket.AF_INET: [], socket.AF_INET6: []}
 
@@ -406,7 +406,7 @@ async def scan_ports(
     """Probe in worker threads (never on the event loop) and stop them if the caller is cancelled.
 
     Large sets are swept by two threads: on loopback the cost is the kernel's work inside
-    ``connect()``, which runs without the GIL, so two cores finish a full scan in about half the time.
+    ``connect()``, which runs without the GIL, so a second core shares a full scan's work.
     """
     stop = threading.Event()
     try:

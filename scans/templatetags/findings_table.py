@@ -1,7 +1,7 @@
 """The findings list's rows, built in Python.
 
-Fifty rows through ``{% include %}`` took the template engine about 15 ms a page (an include,
-a localize block and some 200 variable lookups per row); this takes a few. The list and the
+Fifty rows through ``{% include %}`` are, for the template engine, an include, a localize block
+and some 200 variable lookups per row: the slowest part of the page. The list and the
 single row an htmx triage answers with (``scans/partials/finding_row.html``) both come from
 ``finding_row_html``, so the row has one definition. Numbers are written as ``{% localize off %}``
 wrote them.

@@ -1,7 +1,7 @@
 """The session page's job rows, built in Python.
 
 The page and its fragment polled every 2 s while the session runs both render 25 of them:
-through the template engine that was some 300 variable lookups a render, here it is a loop.
+through the template engine that would be some 300 variable lookups a render, here it is a loop.
 """
 
 from __future__ import annotations
