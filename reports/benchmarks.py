@@ -32,6 +32,7 @@ from orgs.models import Organization, OrganizationScore
 from reports.models import Report
 from reports.services import report_generate
 from scans.benchmarks import print_table
+from scans.benchmarks.generate import insert_select, table
 from scans.models import CveRecord, Finding
 
 help = "Organization report of 1,000 nodes and 50,000 findings in HTML, PDF, CSV, JSON and SARIF (PostgreSQL)"
@@ -157,32 +158,12 @@ def _organization(*, nodes: int, findings: int, regenerate: bool, out: TextIO):
     return org
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _insert_select(cursor, model, exprs: dict[str, str], source: str, params: dict[str, Any]) -> int:
-    """INSERT INTO model's table SELECT <exprs> FROM <source>; other columns get the field's default."""
-    columns, values, named = [], [], dict(params)
-    for field in model._meta.concrete_fields:
-        if field.column not in exprs and field.get_internal_type() in ("AutoField", "BigAutoField"):
-            continue
-        columns.append(connection.ops.quote_name(field.column))
-        if field.column in exprs:
-            values.append(exprs[field.column])
-        else:
-            named[f"default_{field.column}"] = field.get_db_prep_save(field.get_default(), connection)
-            values.append(f"%(default_{field.column})s")
-    cursor.execute(f"INSERT INTO {_table(model)} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}", named)
-    return cursor.rowcount
-
-
 def _generate(org, *, nodes: int, findings: int, out: TextIO) -> None:
     started = time.perf_counter()
     per_node = max(1, findings // nodes)
     P = {"org": org.pk, "nodes": nodes, "per_node": per_node, "findings": findings, "cves": CVES}
     with transaction.atomic(), connection.cursor() as cursor:
-        _insert_select(cursor, Node, {
+        insert_select(cursor, Node, {
             "org_id": "%(org)s",
             "address": "'127.' || (110 + g / 65536) || '.' || ((g / 256) %% 256) || '.' || (g %% 256)",
             "resolved_ip": "('127.' || (110 + g / 65536) || '.' || ((g / 256) %% 256) || '.' || (g %% 256))::inet",
@@ -191,8 +172,8 @@ def _generate(org, *, nodes: int, findings: int, out: TextIO) -> None:
             "enabled": "true", "created_at": "now() - interval '30 days'", "updated_at": "now()",
         }, "generate_series(1, %(nodes)s) AS g", P)
         # Bench CVEs (CVE-2090-1xxxx: no real id is shadowed), with NVD-sized descriptions.
-        cursor.execute(f"DELETE FROM {_table(CveRecord)} WHERE cve_id LIKE 'CVE-2090-%%'")
-        _insert_select(cursor, CveRecord, {
+        cursor.execute(f"DELETE FROM {table(CveRecord)} WHERE cve_id LIKE 'CVE-2090-%%'")
+        insert_select(cursor, CveRecord, {
             "cve_id": "'CVE-2090-' || (10000 + c)",
             "description": "'A remote attacker can send a crafted request to the service and execute code with the "
                            "privileges of the service account, because input ' || c || ' is not validated before it "
@@ -204,7 +185,7 @@ def _generate(org, *, nodes: int, findings: int, out: TextIO) -> None:
             "published": "now() - interval '400 days'", "imported_at": "now()",
         }, "generate_series(1, %(cves)s) AS c", P)
         # Open findings: 3% critical, 10% high, 30% medium, 37% low, 20% info; one in five names a CVE.
-        _insert_select(cursor, Finding, {
+        insert_select(cursor, Finding, {
             "org_id": "%(org)s", "node_id": "n.id",
             "source": "(ARRAY['tls','http','exposure','nuclei','cve'])[1 + k %% 5]",
             "rule_id": "'bench-rule-' || (k %% 97)",
@@ -229,22 +210,22 @@ def _generate(org, *, nodes: int, findings: int, out: TextIO) -> None:
                         "'GET / HTTP/1.1', 'matched', 'header x-powered-by: php/7.' || (k %% 4), 'response_bytes', 1000 + k)",
             "fingerprint": "md5(n.id || ':' || k)", "content_hash": "left(md5(k::text), 32)", "status": "'open'",
             "first_seen": "now() - interval '20 days'", "last_seen": "now() - interval '1 day'", "version": "1",
-        }, f"{_table(Node)} n CROSS JOIN generate_series(1, %(per_node)s) AS k WHERE n.org_id = %(org)s", P)
-        _insert_select(cursor, NodeSnapshot, {
+        }, f"{table(Node)} n CROSS JOIN generate_series(1, %(per_node)s) AS k WHERE n.org_id = %(org)s", P)
+        insert_select(cursor, NodeSnapshot, {
             "node_id": "n.id", "org_id": "%(org)s",
             "score": "GREATEST(0, 100 - coalesce(c.critical, 0) * 12 - coalesce(c.high, 0) * 4 - coalesce(c.medium, 0) - (n.id %% 23))",
             "grade": "''", "critical": "coalesce(c.critical, 0)", "high": "coalesce(c.high, 0)",
             "medium": "coalesce(c.medium, 0)", "low": "coalesce(c.low, 0)", "info": "coalesce(c.info, 0)",
             "open_ports": "'[22, 443]'::jsonb", "protocols": "n.protocols", "last_scan_status": "'succeeded'",
             "last_scan_at": "now() - interval '1 day'", "open_interventions": "0", "updated_at": "now()",
-        }, f"{_table(Node)} n LEFT JOIN (SELECT node_id, "
+        }, f"{table(Node)} n LEFT JOIN (SELECT node_id, "
            "count(*) FILTER (WHERE severity = 'critical') AS critical, count(*) FILTER (WHERE severity = 'high') AS high, "
            "count(*) FILTER (WHERE severity = 'medium') AS medium, count(*) FILTER (WHERE severity = 'low') AS low, "
-           f"count(*) FILTER (WHERE severity = 'info') AS info FROM {_table(Finding)} "
+           f"count(*) FILTER (WHERE severity = 'info') AS info FROM {table(Finding)} "
            "WHERE org_id = %(org)s AND status = 'open' GROUP BY node_id) c ON c.node_id = n.id WHERE n.org_id = %(org)s", P)
-        cursor.execute(f"UPDATE {_table(NodeSnapshot)} SET grade = CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 "
+        cursor.execute(f"UPDATE {table(NodeSnapshot)} SET grade = CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 "
                        "THEN 'B' WHEN score >= 65 THEN 'C' WHEN score >= 40 THEN 'D' ELSE 'F' END WHERE org_id = %(org)s", P)
-        _insert_select(cursor, OrganizationScore, {
+        insert_select(cursor, OrganizationScore, {
             "org_id": "%(org)s", "session_id": "NULL", "score": "45 + (h * 7) %% 30", "grade": "'D'",
             "node_count": "%(nodes)s", "created_at": "now() - h * interval '7 days'",
         }, f"generate_series(0, {ORG_SCORE_HISTORY - 1}) AS h", P)

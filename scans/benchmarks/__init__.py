@@ -1,9 +1,13 @@
 """Benchmarks behind ``python manage.py bench NAME``.
 
-Each module here defines ``help``, ``add_arguments(parser)`` and
+Each benchmark module here defines ``help``, ``add_arguments(parser)`` and
 ``run(options, out) -> dict``; the command prints a table, then the returned
 summary as one JSON line, last, so scripts can read it. The command's
 ``BENCHMARKS`` table (reports/management/commands/bench.py) names them.
+
+What they share is written once: the table, the JSON line and percentiles here;
+``generate`` (an organization's rows, set-based) and ``processes`` (gunicorn and
+Celery workers started beside a benchmark).
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ def print_table(out: TextIO, title: str, header: Sequence[str], rows: Sequence[S
 
 def print_summary(out: TextIO, summary: dict[str, Any]) -> None:
     out.write(json.dumps(summary, default=str) + "\n")  # in the order the benchmark gives its keys
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The value ``p`` percent of the way up the sorted ``values`` (nearest rank); 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def _fmt(value: Any) -> str:

@@ -26,13 +26,8 @@ import json
 import multiprocessing
 import os
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Any, TextIO
 
 from django.conf import settings
@@ -41,11 +36,11 @@ from django.db import connection
 
 from orgs.models import ApiToken
 from orgs.services import api_token_create
-from scans.benchmarks import print_table
+from scans.benchmarks import percentile, print_table
+from scans.benchmarks.processes import free_port, start_gunicorn, stop, wait_for
 
 help = "The API under load at 10,000 nodes / 1,000,000 findings through gunicorn (PostgreSQL and Redis)"
 
-REPO = Path(__file__).resolve().parents[2]
 TARGET_RPS_NODES = 500.0
 TARGET_P99_MS = 100.0
 ENDPOINTS = ("nodes_list", "findings_list_filtered", "finding_detail")
@@ -84,56 +79,16 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
     finding_ids = list(Finding.objects.filter(org=org).order_by("?").values_list("pk", flat=True)[:5000])
     connection.close()  # the server and the load process get their own connections
 
-    port = _free_port()
-    server = _start_gunicorn(port, workers=options["workers"], threads=options["worker_threads"])
+    port = free_port()
+    server = start_gunicorn(port, workers=options["workers"], threads=options["worker_threads"])
     try:
-        _wait_for(port)
+        wait_for(port)
         plan = {"port": port, "token": key, "seconds": options["seconds"], "threads": options["threads"],
                 "client_processes": options["client_processes"], "finding_ids": finding_ids}
         results = _drive(plan)
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
     return _report(results, options, out)
-
-
-# -- the server ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_gunicorn(port: int, *, workers: int, threads: int) -> subprocess.Popen:
-    env = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-           "STATIC_MANIFEST": "false", "LOG_LEVEL": "WARNING",
-           # On, but out of reach: the throttle's Redis round trip is measured, a 429 never happens.
-           "WATCHPOST_API_THROTTLE_RATE": "1000000/min"}
-    env.setdefault("SECRET_KEY", "bench-api-" + uuid.uuid4().hex)
-    log = open("/tmp/watchpost-bench-api-gunicorn.log", "wb")
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", str(workers), "--bind",
-               f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30"]
-    if threads > 1:
-        command += ["--threads", str(threads)]
-    return subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-
-
-def _wait_for(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise CommandError("gunicorn did not answer /healthz (see /tmp/watchpost-bench-api-gunicorn.log)")
 
 
 # -- the load ------------------------------------------------------------------------------
@@ -249,13 +204,6 @@ def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -
 # -- the figures -----------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def _report(results: dict[str, Any], options: dict[str, Any], out: TextIO) -> dict[str, Any]:
     summary: dict[str, Any] = {"benchmark": "api", "endpoints": {}}
     rows = []
@@ -264,7 +212,7 @@ def _report(results: dict[str, Any], options: dict[str, Any], out: TextIO) -> di
         times = [ms for ms, _, _ in data["samples"]]
         errors = sum(1 for _, status, _ in data["samples"] if status != 200)
         rps = data["timed_requests"] / data["seconds"] if data["seconds"] else 0.0
-        p50, p99 = _percentile(times, 50), _percentile(times, 99)
+        p50, p99 = percentile(times, 50), percentile(times, 99)
         summary["endpoints"][name] = {"requests_per_second": round(rps, 1), "p50_ms": round(p50, 2),
                                       "p99_ms": round(p99, 2), "errors": errors}
         target = (f"≥ {TARGET_RPS_NODES:g}/s, p99 ≤ {TARGET_P99_MS:g} ms" if name == "nodes_list"
@@ -287,7 +235,7 @@ def _report(results: dict[str, Any], options: dict[str, Any], out: TextIO) -> di
         if depth >= 0:
             by_depth.setdefault(min(9, depth * 10 // max(chain, 1)), []).append(ms)
     depth_rows = [(f"{d * 10}-{d * 10 + 10}%", f"pages {d * chain // 10 + 1}-{(d + 1) * chain // 10}", len(v),
-                   round(_percentile(v, 50), 2), round(_percentile(v, 99), 2))
+                   round(percentile(v, 50), 2), round(percentile(v, 99), 2))
                   for d, v in sorted(by_depth.items())]
     print_table(out, f"findings_list_filtered by cursor depth ({chain} pages of 100 in the chain)",
                 ("depth", "pages", "requests", "p50 ms", "p99 ms"), depth_rows)

@@ -30,6 +30,7 @@ from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import AuditEvent, Membership, Organization, OrganizationScore, Role
 from scans.benchmarks import print_table
+from scans.benchmarks.generate import insert_select, table
 
 help = "Console pages at 10,000 nodes and 1,000,000 findings: queries and server time per page (PostgreSQL)"
 
@@ -176,31 +177,6 @@ def _organization(*, nodes: int, findings: int, regenerate: bool, out: TextIO):
     return org, owner, False
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _insert_select(cursor, model, exprs: dict[str, str], source: str, params: dict[str, Any]) -> int:
-    """INSERT INTO model's table SELECT <exprs> FROM <source>, with named parameters (%(org)s).
-
-    Every column without an expression gets the field's own default, so a column added to the
-    model later does not break the generator.
-    """
-    columns, values, named = [], [], dict(params)
-    for field in model._meta.concrete_fields:
-        if field.column not in exprs and field.get_internal_type() in ("AutoField", "BigAutoField"):
-            continue  # the sequence numbers it
-        columns.append(connection.ops.quote_name(field.column))
-        if field.column in exprs:
-            values.append(exprs[field.column])
-        else:
-            named[f"default_{field.column}"] = field.get_db_prep_save(field.get_default(), connection)
-            values.append(f"%(default_{field.column})s")
-    sql = f"INSERT INTO {_table(model)} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}"
-    cursor.execute(sql, named)
-    return cursor.rowcount
-
-
 def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
     from scans.models import Finding, FindingEvent, ScanJob, ScanProfile, ScanSession
 
@@ -217,7 +193,7 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
          "profile": profile.pk if profile else None, "scanners": list(SCANNERS)}
     with transaction.atomic(), connection.cursor() as cursor:
         # Nodes: 127.100.x.y, a few protocol mixes, services with products and versions, tags.
-        rows = _insert_select(cursor, Node, {
+        rows = insert_select(cursor, Node, {
             "org_id": "%(org)s",
             "address": "'127.' || (100 + g / 65536) || '.' || ((g / 256) %% 256) || '.' || (g %% 256)",
             "resolved_ip": "('127.' || (100 + g / 65536) || '.' || ((g / 256) %% 256) || '.' || (g %% 256))::inet",
@@ -240,7 +216,7 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
         done("nodes", rows)
 
         # Sessions: SESSIONS finished a day apart, then one running in execution.
-        rows = _insert_select(cursor, ScanSession, {
+        rows = insert_select(cursor, ScanSession, {
             "org_id": "%(org)s", "profile_id": "%(profile)s", "trigger": "'schedule'",
             "status": f"CASE WHEN s = {SESSIONS + 1} THEN 'running' ELSE 'succeeded' END",
             "stage": f"CASE WHEN s = {SESSIONS + 1} THEN 'execution' ELSE 'done' END",
@@ -260,20 +236,20 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
         P.update(first_session=sessions[0], last_finished=sessions[SESSIONS - 1])
 
         # One job per (session, node, scanner); the running session's last third still queued.
-        rows = _insert_select(cursor, ScanJob, {
+        rows = insert_select(cursor, ScanJob, {
             "session_id": "s.id", "node_id": "n.id", "scanner": "sc.name",
             "status": "CASE WHEN s.status = 'running' AND n.id %% 3 = 0 THEN 'queued' "
                       "WHEN s.status <> 'running' AND n.id %% 1500 = 0 AND sc.name = 'tls' THEN 'failed' "
                       "ELSE 'succeeded' END",
             "attempts": "1", "max_attempts": "3", "normalized": "true",
             "queued_at": "s.started_at", "started_at": "s.started_at", "finished_at": "s.started_at + interval '5 minutes'",
-        }, f"{_table(ScanSession)} s CROSS JOIN {_table(Node)} n "
+        }, f"{table(ScanSession)} s CROSS JOIN {table(Node)} n "
            "CROSS JOIN unnest(%(scanners)s::text[]) AS sc(name) WHERE s.org_id = %(org)s AND n.org_id = %(org)s", P)
         done("jobs", rows)
 
         # Findings: per_node per node. 2% critical, 8% high, 25% medium, 35% low, 30% info;
         # 80% open, 14% fixed, 3% false positive, 3% risk accepted; one in ten carries a CVE.
-        rows = _insert_select(cursor, Finding, {
+        rows = insert_select(cursor, Finding, {
             "org_id": "%(org)s", "node_id": "n.id",
             "source": "(ARRAY['tls','http','exposure','nuclei'])[1 + k %% 4]",
             "rule_id": "'bench-rule-' || (k %% 97)",
@@ -297,27 +273,27 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
             "first_session_id": "%(first_session)s", "last_session_id": "%(last_finished)s", "times_seen": f"{SESSIONS}",
             "fixed_at": "CASE WHEN (n.id + k) %% 100 BETWEEN 80 AND 93 THEN now() - interval '1 day' ELSE NULL END",
             "version": "1",
-        }, f"{_table(Node)} n CROSS JOIN generate_series(1, %(per_node)s) AS k WHERE n.org_id = %(org)s", P)
+        }, f"{table(Node)} n CROSS JOIN generate_series(1, %(per_node)s) AS k WHERE n.org_id = %(org)s", P)
         done("findings", rows)
 
         # History: "new" in the first session for every finding, "fixed" in the last for the fixed ones.
-        rows = _insert_select(cursor, FindingEvent, {
+        rows = insert_select(cursor, FindingEvent, {
             "finding_id": "f.id", "session_id": "%(first_session)s", "kind": "'new'", "to_status": "'open'",
             "at": "f.first_seen",
-        }, f"{_table(Finding)} f WHERE f.org_id = %(org)s", P)
-        rows += _insert_select(cursor, FindingEvent, {
+        }, f"{table(Finding)} f WHERE f.org_id = %(org)s", P)
+        rows += insert_select(cursor, FindingEvent, {
             "finding_id": "f.id", "session_id": "%(last_finished)s", "kind": "'fixed'", "from_status": "'open'",
             "to_status": "'fixed'", "at": "f.fixed_at",
-        }, f"{_table(Finding)} f WHERE f.org_id = %(org)s AND f.status = 'fixed'", P)
+        }, f"{table(Finding)} f WHERE f.org_id = %(org)s AND f.status = 'fixed'", P)
         done("finding events", rows)
         # Fresh statistics before reading what was just written: with the planner still
         # believing the tables empty, the snapshot aggregate below runs once per node.
         for model in (Node, Finding, FindingEvent, ScanJob):
-            cursor.execute(f"ANALYZE {_table(model)}")
+            cursor.execute(f"ANALYZE {table(model)}")
         done("analyze", 0)
 
         # Snapshots from the open findings, as the scoring stage writes them.
-        rows = _insert_select(cursor, NodeSnapshot, {
+        rows = insert_select(cursor, NodeSnapshot, {
             "node_id": "n.id", "org_id": "%(org)s",
             "score": "GREATEST(0, 100 - coalesce(c.critical, 0) * 8 - coalesce(c.high, 0) * 3 - coalesce(c.medium, 0))",
             "grade": "''",
@@ -326,40 +302,40 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
             "open_ports": "'[22, 443]'::jsonb", "protocols": "n.protocols",
             "last_scan_status": "'succeeded'", "last_scan_at": "now() - interval '1 day'",
             "open_interventions": "0", "updated_at": "now()",
-        }, f"{_table(Node)} n LEFT JOIN (SELECT node_id, "
+        }, f"{table(Node)} n LEFT JOIN (SELECT node_id, "
            "count(*) FILTER (WHERE severity = 'critical') AS critical, count(*) FILTER (WHERE severity = 'high') AS high, "
            "count(*) FILTER (WHERE severity = 'medium') AS medium, count(*) FILTER (WHERE severity = 'low') AS low, "
-           f"count(*) FILTER (WHERE severity = 'info') AS info FROM {_table(Finding)} "
+           f"count(*) FILTER (WHERE severity = 'info') AS info FROM {table(Finding)} "
            "WHERE org_id = %(org)s AND status = 'open' GROUP BY node_id OFFSET 0) c ON c.node_id = n.id "
            "WHERE n.org_id = %(org)s", P)
-        cursor.execute(f"UPDATE {_table(NodeSnapshot)} SET grade = CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 "
+        cursor.execute(f"UPDATE {table(NodeSnapshot)} SET grade = CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 "
                        "THEN 'B' WHEN score >= 65 THEN 'C' WHEN score >= 40 THEN 'D' ELSE 'F' END WHERE org_id = %(org)s", P)
         done("snapshots", rows)
 
-        rows = _insert_select(cursor, NodeScore, {
+        rows = insert_select(cursor, NodeScore, {
             "node_id": "sn.node_id", "session_id": "NULL",
             "score": "LEAST(100, sn.score + h)", "grade": "sn.grade",
             "counts": "jsonb_build_object('critical', sn.critical, 'high', sn.high)",
             "created_at": "now() - h * interval '1 day'",
-        }, f"{_table(NodeSnapshot)} sn CROSS JOIN generate_series(0, {NODE_SCORE_HISTORY - 1}) AS h "
+        }, f"{table(NodeSnapshot)} sn CROSS JOIN generate_series(0, {NODE_SCORE_HISTORY - 1}) AS h "
            "WHERE sn.org_id = %(org)s", P)
         done("node scores", rows)
 
-        rows = _insert_select(cursor, OrganizationScore, {
+        rows = insert_select(cursor, OrganizationScore, {
             "org_id": "%(org)s", "session_id": "NULL", "score": "40 + (h * 7) %% 30", "grade": "'D'",
             "node_count": "%(nodes)s", "created_at": "now() - h * interval '6 hours'",
         }, f"generate_series(0, {ORG_SCORE_HISTORY - 1}) AS h", P)
         done("organization scores", rows)
 
         # Interventions: open ones on failed jobs, nodes and (no node) stuck stages and rejected imports.
-        rows = _insert_select(cursor, Intervention, {
+        rows = insert_select(cursor, Intervention, {
             "org_id": "%(org)s",
             "kind": "(ARRAY['job_exhausted','node_unreachable','stage_stuck','import_rejected','scanner_crashed'])[1 + i %% 5]",
             "state": f"CASE WHEN i <= {OPEN_INTERVENTIONS} THEN (CASE WHEN i %% 4 = 0 THEN 'acknowledged' ELSE 'open' END) "
                      "ELSE (CASE WHEN i %% 3 = 0 THEN 'dismissed' ELSE 'resolved' END) END",
             "subject": "'bench:' || i", "title": "'Bench intervention ' || i",
             "session_id": "%(last_finished)s",
-            "node_id": f"CASE WHEN (1 + i %% 5) IN (3, 4) THEN NULL ELSE (SELECT min(id) FROM {_table(Node)} WHERE org_id = %(org)s) + i %% %(nodes)s END",
+            "node_id": f"CASE WHEN (1 + i %% 5) IN (3, 4) THEN NULL ELSE (SELECT min(id) FROM {table(Node)} WHERE org_id = %(org)s) + i %% %(nodes)s END",
             "context": "jsonb_build_object('error', 'generated', 'attempts', 3)",
             "opened_at": "now() - i * interval '7 minutes'",
             "closed_at": f"CASE WHEN i > {OPEN_INTERVENTIONS} THEN now() - i * interval '5 minutes' ELSE NULL END",
@@ -369,7 +345,7 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
     with connection.cursor() as cursor:
         for model in (Node, NodeSnapshot, NodeScore, ScanSession, ScanJob, Finding, FindingEvent, Intervention,
                       OrganizationScore):
-            cursor.execute(f"VACUUM ANALYZE {_table(model)}")
+            cursor.execute(f"VACUUM ANALYZE {table(model)}")
     done("vacuum analyze", 0)
 
 
@@ -379,13 +355,13 @@ def _drop(org) -> None:
 
     o = org.pk
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {_table(FindingEvent)} WHERE finding_id IN "
-                       f"(SELECT id FROM {_table(Finding)} WHERE org_id = %s)", [o])
+        cursor.execute(f"DELETE FROM {table(FindingEvent)} WHERE finding_id IN "
+                       f"(SELECT id FROM {table(Finding)} WHERE org_id = %s)", [o])
         for model in (Finding, NodeSnapshot, OrganizationScore, Intervention, AuditEvent, Membership):
-            cursor.execute(f"DELETE FROM {_table(model)} WHERE org_id = %s", [o])
-        cursor.execute(f"DELETE FROM {_table(NodeScore)} WHERE node_id IN (SELECT id FROM {_table(Node)} WHERE org_id = %s)", [o])
-        cursor.execute(f"DELETE FROM {_table(ScanJob)} WHERE session_id IN "
-                       f"(SELECT id FROM {_table(ScanSession)} WHERE org_id = %s)", [o])
-        cursor.execute(f"DELETE FROM {_table(ScanSession)} WHERE org_id = %s", [o])
-        cursor.execute(f"DELETE FROM {_table(Node)} WHERE org_id = %s", [o])
+            cursor.execute(f"DELETE FROM {table(model)} WHERE org_id = %s", [o])
+        cursor.execute(f"DELETE FROM {table(NodeScore)} WHERE node_id IN (SELECT id FROM {table(Node)} WHERE org_id = %s)", [o])
+        cursor.execute(f"DELETE FROM {table(ScanJob)} WHERE session_id IN "
+                       f"(SELECT id FROM {table(ScanSession)} WHERE org_id = %s)", [o])
+        cursor.execute(f"DELETE FROM {table(ScanSession)} WHERE org_id = %s", [o])
+        cursor.execute(f"DELETE FROM {table(Node)} WHERE org_id = %s", [o])
     org.delete()

@@ -17,7 +17,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,9 +26,9 @@ from nodes.models import Node
 from nodes.services import nodes_create
 from orgs.models import ApiToken, Membership, Organization, Role
 from orgs.services import api_token_create
-from scans.benchmarks import print_summary, print_table
-from scans.benchmarks.api import _start_gunicorn, _wait_for
-from scans.benchmarks.pipeline import REPO, _stop_worker, addresses
+from scans.benchmarks import load_users, percentile, print_summary, print_table
+from scans.benchmarks.pipeline import addresses
+from scans.benchmarks.processes import start_gunicorn, start_worker, stop, wait_for
 
 help = "50 users mixing console pages, htmx partials and API calls on gunicorn while a 100-node session runs"
 
@@ -61,18 +60,18 @@ def run(options: dict[str, Any], out: TextIO) -> None:
         for address in nodes:
             start_node(lab, address, ("ssh", "http", "redis"))
         org, users = _organization(options, nodes)
-        server = _start_gunicorn(options["port"], workers=2, threads=4)
+        server = start_gunicorn(options["port"], workers=2, threads=4)
         worker = _start_scan_worker()
         try:
-            _wait_for(options["port"])
+            wait_for(options["port"])
             _warm_up(options["port"], org, users[0])
             connection.close()
             session = _start_session(org, options)
             results = _drive(options, org, session, users)
             status = _wait_session(session, timeout=600)
         finally:
-            _stop_worker(worker)
-            _stop_worker(server)
+            stop(worker)
+            stop(server)
     _report(options, results, status, out)
     if not options["keep"]:
         org.delete()
@@ -107,13 +106,7 @@ def _start_scan_worker() -> subprocess.Popen:
     a page answer first and the scan take the idle cycles, which is how the README's production
     section runs workers beside web on one machine.
     """
-    log = open("/tmp/watchpost-bench-load-worker.log", "wb")
-    process = subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "celery", "-A", "config", "worker",
-         "-Q", "orchestration,nodes,scans,scoring,reports", "-c", "2", "-n", "load@%h", "--without-gossip",
-         "--without-mingle", "-l", "WARNING"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "LOG_LEVEL": "WARNING"})
+    process = start_worker("load", concurrency=2, log="/tmp/watchpost-bench-load-worker.log", nice=10)
     time.sleep(3)  # connected before the session starts; its messages would wait in Redis anyway
     return process
 
@@ -162,7 +155,7 @@ WARM_CONNECTIONS, WARM_ROUNDS, WARM_MS = 8, (3, 10), 300
 def _warm_up(port: int, org, user: dict) -> None:
     """Every gunicorn worker booted and warm before the clock starts, as on a server that has been up a while.
 
-    ``_wait_for`` returns once one worker answers; the other may still be importing Django
+    ``wait_for`` returns once one worker answers; the other may still be importing Django
     (and the first users' connections may then all land on the one that answered), and each
     worker imports the URL conf and compiles the templates on its first requests: about a
     second, during which the first twenty to forty requests of the run waited 0.5–1.8 s, most
@@ -205,7 +198,7 @@ def _drive(options, org, session, users) -> list[tuple[str, float, int]]:
     parent, child = multiprocessing.Pipe(duplex=False)
     # spawn, not fork: this process runs the lab's event-loop thread, and a forked child could
     # inherit a lock held by it.
-    process = multiprocessing.get_context("spawn").Process(target=_load_process, args=(plan, child))
+    process = multiprocessing.get_context("spawn").Process(target=load_users.run, args=(plan, child))
     process.start()
     if not parent.poll(plan["seconds"] + 120):
         process.kill()
@@ -213,47 +206,6 @@ def _drive(options, org, session, users) -> list[tuple[str, float, int]]:
     results = parent.recv()
     process.join(30)
     return results
-
-
-def _load_process(plan, pipe) -> None:
-    """The load generator, in its own process so it never shares a GIL with the server side."""
-    results: list[tuple[str, float, int]] = []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + plan["seconds"]
-
-    def user(index: int) -> None:
-        rng = random.Random(index)
-        me = plan["users"][index]
-        conn = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=10)
-        time.sleep(rng.uniform(0, plan["think"][1]))  # users do not all arrive in the same millisecond
-        while time.monotonic() < stop_at:
-            name, kind, path, headers = rng.choice(rng.choice(plan["requests"]))
-            headers = dict(headers)
-            if kind == "api":
-                headers["Authorization"] = f"Bearer {me['token']}"
-            else:
-                headers["Cookie"] = f"sessionid={me['cookie']}"
-            started = time.perf_counter()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                status = 0
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", plan["port"], timeout=10)
-            with lock:
-                results.append((name, (time.perf_counter() - started) * 1000, status))
-            time.sleep(rng.uniform(*plan["think"]))
-        conn.close()
-
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(len(plan["users"]))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    pipe.send(results)
 
 
 def _wait_session(session, timeout: float) -> str:
@@ -266,13 +218,6 @@ def _wait_session(session, timeout: float) -> str:
     return session.status
 
 
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def _report(options, results, status, out) -> None:
     by_name: dict[str, list[tuple[float, int]]] = {}
     for name, ms, code in results:
@@ -281,7 +226,7 @@ def _report(options, results, status, out) -> None:
     for name, items in sorted(by_name.items()):
         times = [ms for ms, _ in items]
         rows.append((name, len(items), sum(1 for _, c in items if not 200 <= c < 400), statistics.median(times),
-                     _percentile(times, 99)))
+                     percentile(times, 99)))
     print_table(out, f"Load: {options['users']} users for {options['seconds']:g}s, think "
                      f"{options['think'][0]:g}-{options['think'][1]:g}s, while a {options['nodes']}-node session runs",
                 ["request", "count", "errors", "p50 ms", "p99 ms"], rows)
@@ -289,5 +234,5 @@ def _report(options, results, status, out) -> None:
     errors = sum(1 for _, _, code in results if not 200 <= code < 400)
     out.write(f"\nsession {status}; {len(results)} requests, {errors} errors\n")
     print_summary(out, {"benchmark": "load", "users": options["users"], "seconds": int(options["seconds"]),
-                        "requests": len(results), "errors": errors, "p50_ms": round(_percentile(times, 50), 1),
-                        "p99_ms": round(_percentile(times, 99), 1), "session_status": status})
+                        "requests": len(results), "errors": errors, "p50_ms": round(percentile(times, 50), 1),
+                        "p99_ms": round(percentile(times, 99), 1), "session_status": status})

@@ -16,14 +16,11 @@ import asyncio
 import gc
 import os
 import resource
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from statistics import median
 from typing import Any, TextIO
 
@@ -31,11 +28,11 @@ from django.core.management import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from config.database import database_url
 from nodes.models import Node
 from nodes.services import nodes_create
 from orgs.models import Organization
 from scans.benchmarks import print_table
+from scans.benchmarks.processes import start_worker, stop
 from scans.discovery.discover import discover_many
 from scans.findings.candidates import ServiceObservation
 from scans.lab import Lab, tls
@@ -48,7 +45,6 @@ from scans.scanners.base import Target, get_scanner
 from scans.scanners.portscan import PROCESS_BUDGET
 
 help = "N loopback nodes through all seven stages on Celery workers (PostgreSQL + Redis); orchestration overhead"
-REPO = Path(__file__).resolve().parents[2]
 KINDS = ("ssh", "http", "https")
 
 
@@ -133,7 +129,8 @@ def _pipeline(options, profile, nodes, out):
                                       max_concurrent_jobs=10_000)
     nodes_create(org=org, nodes=[Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
     since = timezone.now()
-    workers = [_start_worker(n, options["concurrency"]) for n in range(options["workers"])]
+    workers = [start_worker(f"bench{n}", concurrency=options["concurrency"], log=f"/tmp/watchpost-bench-worker-{n}.log")
+               for n in range(options["workers"])]
     try:
         _wait_for_workers(workers, out, since)
         connection.close()
@@ -160,7 +157,7 @@ def _pipeline(options, profile, nodes, out):
         wall = (session.finished_at - began_at).total_seconds()
     finally:
         for worker in workers:
-            _stop_worker(worker)
+            stop(worker)
     figures = _session_figures(session, wall)
     if not options["keep"]:
         org.delete()
@@ -185,26 +182,6 @@ def _session_figures(session, wall: float) -> dict[str, Any]:
     }
 
 
-def _start_worker(n: int, concurrency: int) -> subprocess.Popen:
-    log = open(f"/tmp/watchpost-bench-worker-{n}.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "orchestration,nodes,scans,scoring,reports",
-         "-c", str(concurrency), "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "LOG_LEVEL": "WARNING", "DATABASE_URL": _database_url()},
-    )
-    return process
-
-
-def _database_url() -> str:
-    """DATABASE_URL naming the database this process uses: the workers must use it too (under pytest
-    that is the test database, not the one DATABASE_URL names; with DATABASE_URL unset, the embedded
-    server's socket). Credentials and options stay."""
-
-
-    return database_url(connection.settings_dict)
-
-
 def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120) -> None:
     """Until every worker is ready: a worker's start-up (Django, imports) is not the session's time.
 
@@ -224,15 +201,6 @@ def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, secon
             return
         time.sleep(0.2)
     raise RuntimeError(f"workers not ready after {seconds:g}s")
-
-
-def _stop_worker(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 # --- the same work, direct -------------------------------------------------------------------
