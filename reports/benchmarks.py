@@ -60,7 +60,7 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
             old.file.storage.delete(old.file.name)
     Report.objects.filter(org=org).delete()
 
-    # A reports worker imports WeasyPrint once (about 4 s on a busy machine), not per report.
+    # A reports worker imports WeasyPrint once, not per report: the import stays out of the timings.
     import weasyprint  # noqa: F401
 
     results: dict[str, dict[str, Any]] = {}

@@ -157,10 +157,10 @@ def _warm_up(port: int, org, user: dict) -> None:
 
     ``wait_for`` returns once one worker answers; the other may still be importing Django
     (and the first users' connections may then all land on the one that answered), and each
-    worker imports the URL conf and compiles the templates on its first requests: about a
-    second, during which the first twenty to forty requests of the run waited 0.5–1.8 s, most
-    of the p99 of 2,700 requests. That is gunicorn starting, not the console under load. The
-    session starts after this, with the load, as before; its own pages are left out here.
+    worker imports the URL conf and compiles the templates on its first requests, and the
+    run's first requests would wait for that, enough to make the p99. That is gunicorn
+    starting, not the console under load. The session starts after this, with the load; its
+    own pages are left out here.
     """
     routes = _requests(org, None)
 

@@ -84,7 +84,7 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
         out.write(f"  lab ready in {time.monotonic() - began:.1f}s\n")
         for n in range(options["warmup"]):
             # Not counted: whichever side ran first would otherwise also pay for the lab's, the
-            # database's and the machine's first use (the first round was the slowest in most runs).
+            # database's and the machine's first use.
             out.write(f"Warm-up round {n + 1} of {options['warmup']} (not counted)\n")
             warm = _round(options, profile, nodes, pipeline_first=True, out=out)
             out.write(f"  warm-up: total {warm['pipeline']['total']:.1f}s, direct {warm['direct']['total']:.1f}s\n")
