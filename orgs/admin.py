@@ -10,7 +10,6 @@ from orgs.models import (
     Invitation,
     Membership,
     Organization,
-    OrganizationScore,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -151,13 +150,6 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
     list_display = ["key", "principal", "org", "method", "path", "state", "response_status", "created_at"]
     list_filter = ["state"]
     search_fields = ["key", "principal"]
-
-
-@admin.register(OrganizationScore)
-class OrganizationScoreAdmin(admin.ModelAdmin):
-    list_display = ["org", "score", "grade", "node_count", "created_at"]
-    list_filter = ["grade", "org"]
-    raw_id_fields = ["org", "session"]
 
 
 @admin.register(AuditEvent)

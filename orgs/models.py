@@ -178,21 +178,6 @@ class Invitation(models.Model):
         return self.state == "pending"
 
 
-class OrganizationScore(models.Model):
-    """The organization roll-up written at scoring time, one row per scored session."""
-
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scores")
-    session = models.ForeignKey("scans.ScanSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    score = models.PositiveSmallIntegerField()
-    grade = models.CharField(max_length=1)
-    node_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["org", "-created_at"], name="orgscore_org_created")]
-
-
 class AuditEvent(models.Model):
     """A change made by a person or a token. Written by services, never edited."""
 

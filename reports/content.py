@@ -27,10 +27,9 @@ from interventions.models import Intervention
 from config.fields import Fields
 from nodes.fields import NODE_REPORT
 from nodes.models import GRADES, SEVERITIES, SEVERITY_RANK, Node, NodeScore, NodeSnapshot
-from orgs.models import OrganizationScore
+from scans.models import CveRecord, Finding, OrganizationScore, ScanJob, ScanSession
 from reports.models import Report
 from scans.fields import FINDING_REPORT
-from scans.models import CveRecord, Finding, ScanJob, ScanSession
 from scans.pipeline.sessions import session_summary
 
 CHANGE_KINDS = ("new", "fixed", "reopened", "risk_accepted", "severity_changed")

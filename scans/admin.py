@@ -7,6 +7,7 @@ from scans.models import (
     Finding,
     FindingEvent,
     ImportRequest,
+    OrganizationScore,
     ScanJob,
     ScanProfile,
     ScanSession,
@@ -106,3 +107,10 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(OrganizationScore)
+class OrganizationScoreAdmin(admin.ModelAdmin):
+    list_display = ["org", "score", "grade", "node_count", "created_at"]
+    list_filter = ["grade", "org"]
+    raw_id_fields = ["org", "session"]

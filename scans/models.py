@@ -118,6 +118,22 @@ class ScanSession(models.Model):
         return self.jobs_succeeded + self.jobs_failed + self.jobs_cancelled
 
 
+class OrganizationScore(models.Model):
+    """The organization roll-up written at scoring time (``scans.findings.scoring``), one row per scored session."""
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="scores")
+    session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    grade = models.CharField(max_length=1)
+    node_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orgs_organizationscore"  # the table it was created with, in orgs
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="orgscore_org_created")]
+
+
 class ScanJob(models.Model):
     """One (node, scanner) piece of a session's execution stage."""
 

@@ -28,9 +28,10 @@ from django.db import connection, transaction
 
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
-from orgs.models import AuditEvent, Membership, Organization, OrganizationScore, Role
+from orgs.models import AuditEvent, Membership, Organization, Role
 from scans.benchmarks import print_table
 from scans.benchmarks.generate import insert_select, table
+from scans.models import OrganizationScore
 
 help = "Console pages at 10,000 nodes and 1,000,000 findings: queries and server time per page (PostgreSQL)"
 

@@ -26,8 +26,7 @@ from django.utils import timezone
 from config.bulk import bulk_insert
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
-from orgs.models import OrganizationScore
-from scans.models import SEVERITIES, Finding
+from scans.models import SEVERITIES, Finding, OrganizationScore
 
 EXPOSURE_PREFIX = "exposure-"
 NODE_CHUNK = 2000  # nodes per round of queries: keeps IN lists and upserts a sane size

@@ -8,8 +8,7 @@ from playwright.sync_api import expect
 
 from interventions.models import Intervention
 from nodes.models import NodeSnapshot
-from orgs.models import OrganizationScore
-from scans.models import ScanSession
+from scans.models import OrganizationScore, ScanSession
 from tests.factories import NodeFactory, ScanSessionFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, overflowing, shot
 

@@ -9,11 +9,11 @@ import pytest
 from playwright.sync_api import expect
 
 from nodes.models import NodeSnapshot
-from orgs.models import OrganizationScore
 from reports.models import Report
 from reports.services import report_generate
-from tests.factories import FindingFactory, NodeFactory
+from scans.models import OrganizationScore
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
+from tests.factories import FindingFactory, NodeFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

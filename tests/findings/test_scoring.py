@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from interventions.models import Intervention
 from nodes.models import NodeScore, NodeSnapshot
-from orgs.models import OrganizationScore
 from scans.findings.scoring import SCORING_POLICIES, DefaultScoringPolicy, NodeFacts, scoring_policy, scoring_run
+from scans.models import OrganizationScore
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 policy = DefaultScoringPolicy()

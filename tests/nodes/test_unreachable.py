@@ -5,8 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nodes.models import Node, NodeScore, NodeSnapshot
-from scans.selectors import dashboard_for_org
 from scans.findings.scoring import scoring_run
+from scans.selectors import dashboard_for_org
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_the_node_page_explains_why_it_has_no_score_and_when_discovery_found_not
 
 
 def test_an_organization_none_of_whose_nodes_answered_gets_no_score_rather_than_a_perfect_one(world):
-    from orgs.models import OrganizationScore
+    from scans.models import OrganizationScore
     from tests.factories import NodeFactory
 
     node = NodeFactory(org=world.org)

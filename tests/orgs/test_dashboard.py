@@ -5,8 +5,7 @@ from django.urls import reverse
 
 from interventions.models import Intervention
 from nodes.models import Node, NodeSnapshot
-from orgs.models import OrganizationScore
-from scans.models import ScanSession
+from scans.models import OrganizationScore, ScanSession
 from tests.factories import NodeFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db

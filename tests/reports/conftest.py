@@ -10,8 +10,7 @@ import pytest
 from django.utils import timezone
 
 from nodes.models import NodeSnapshot
-from orgs.models import OrganizationScore
-from scans.models import CveRecord, Finding
+from scans.models import CveRecord, Finding, OrganizationScore
 from tests.factories import FindingFactory, NodeFactory, ScanJobFactory, ScanSessionFactory
 
 
