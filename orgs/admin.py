@@ -10,8 +10,6 @@ from orgs.models import (
     Invitation,
     Membership,
     Organization,
-    WebhookDelivery,
-    WebhookEndpoint,
 )
 from orgs.scope import ScopeError, parse_networks, parse_scope
 from orgs.services import api_token_revoke
@@ -116,33 +114,12 @@ class InvitationAdmin(AuditedAdmin):
         return False
 
 
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(AuditedAdmin):
-    """Endpoints are created through the console or API (the URL passes the network policy there)."""
-
-    list_display = ["url", "org", "state", "consecutive_failures", "created_at"]
-    list_filter = ["state", "org"]
-    search_fields = ["url", "description", "org__slug"]
-    readonly_fields = ["org", "url", "pinned_address", "consecutive_failures", "paused_at", "created_by", "created_at"]
-    exclude = ["secret"]
-
-    def has_add_permission(self, request):
-        return False
-
-
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["event_type", "endpoint", "status", "attempts", "response_code", "duration_ms", "created_at"]
-    list_filter = ["status", "event_type"]
-    raw_id_fields = ["endpoint"]
 
 
 @admin.register(IdempotencyKey)

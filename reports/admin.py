@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from reports.models import Report, ReportSchedule
+from orgs.admin import ReadOnlyAdmin
+from orgs.admin_audit import AuditedAdmin
+from reports.models import Report, ReportSchedule, WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(Report)
@@ -30,3 +32,24 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(AuditedAdmin):
+    """Endpoints are created through the console or API (the URL passes the network policy there)."""
+
+    list_display = ["url", "org", "state", "consecutive_failures", "created_at"]
+    list_filter = ["state", "org"]
+    search_fields = ["url", "description", "org__slug"]
+    readonly_fields = ["org", "url", "pinned_address", "consecutive_failures", "paused_at", "created_by", "created_at"]
+    exclude = ["secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event_type", "endpoint", "status", "attempts", "response_code", "duration_ms", "created_at"]
+    list_filter = ["status", "event_type"]
+    raw_id_fields = ["endpoint"]

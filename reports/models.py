@@ -3,7 +3,9 @@
 A ``Report`` row is the request and its outcome (status, error, the stored file); the
 file itself lives in Django's default storage and is only ever served through the
 application to members of the organization. A ``ReportSchedule`` is an organization's
-recurring report, run by a django-celery-beat row and e-mailed to its recipients.
+recurring report, run by a django-celery-beat row and e-mailed to its recipients. A
+``WebhookEndpoint`` is where an organization wants events sent, a ``WebhookDelivery`` one event
+sent there (``reports.webhooks``).
 """
 
 from __future__ import annotations
@@ -127,3 +129,80 @@ class ReportSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.format} report of {self.org} at '{self.crontab}'"
+
+
+class WebhookEndpoint(models.Model):
+    """Where an organization wants events sent (``reports.webhooks`` signs and delivers them)."""
+
+    class Event(models.TextChoices):
+        SESSION_FINISHED = "session.finished", "Session finished"
+        FINDING_NEW = "finding.new", "New findings"
+        INTERVENTION_OPENED = "intervention.opened", "Intervention opened"
+
+    class State(models.TextChoices):
+        ENABLED = "enabled", "Enabled"
+        PAUSED = "paused", "Paused"
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # Kept as-is, not hashed: signing every delivery needs the raw secret, and a hash cannot sign.
+    # It is shown once on creation (like a token) and never rendered again; database access already
+    # holds everything the secret protects.
+    secret = models.CharField(max_length=100, editable=False)
+    events = models.JSONField(default=list, help_text="Event names this endpoint receives")
+    min_severity = models.CharField(max_length=16, default="high", help_text="finding.new: lowest severity sent")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ENABLED)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # The address the URL's host resolved to when it was last checked (save or delivery), for people.
+    pinned_address = models.GenericIPAddressField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "orgs_webhookendpoint"  # the tables they were created with, in orgs
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    @property
+    def is_paused(self) -> bool:
+        return self.state == self.State.PAUSED
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: its payload, attempts and outcome (the endpoint's delivery log)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        HELD = "held", "Held (endpoint paused)"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_type = models.CharField(max_length=32)
+    # Sent as Watchpost-Delivery: unique, so a receiver can drop a replay.
+    event_id = models.UUIDField(unique=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "orgs_webhookdelivery"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_ep_created"),
+                   models.Index(fields=["endpoint", "status"], name="webhookdelivery_ep_status")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint} ({self.status})"

@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from config.api_conventions import IdCursorPagination, PageNumberPagination, api_operation, example, validated
 from config.api_errors import problem_response
 from orgs.access import client_ip
-from orgs.models import WebhookDelivery, WebhookEndpoint
 from orgs.permissions import organization_rows, principal_for
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services
 
 WRITE_ERRORS = (400, 401, 403, 404, 429)

@@ -68,8 +68,8 @@ from interventions.services import (
 )
 from orgs import events
 from orgs.audit import audit_record
-from orgs.models import WebhookDelivery, WebhookEndpoint
 from orgs.scope import ScopeError, resolve_and_check
+from reports.models import WebhookDelivery, WebhookEndpoint
 from scans.models import SEVERITIES, Finding
 
 logger = structlog.get_logger(__name__)

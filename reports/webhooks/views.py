@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from orgs.access import client_ip, managing_membership_for
-from orgs.models import WebhookDelivery, WebhookEndpoint
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services
 
 DELIVERIES_PAGE_SIZE = 25

@@ -124,7 +124,7 @@ def test_a_signed_user_posts_a_console_form_with_its_csrf_token_and_not_without(
 
     from django.test import Client
 
-    from orgs.models import WebhookEndpoint
+    from reports.models import WebhookEndpoint
 
     client = Client(enforce_csrf_checks=True)
     page = client.get(reverse("orgs:webhooks", args=["acme"]), **signed(world.owner.username))

@@ -22,9 +22,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from interventions.models import Intervention
-from orgs.models import ApiToken, Invitation, Membership, WebhookDelivery, WebhookEndpoint
+from orgs.models import ApiToken, Invitation, Membership
 from orgs.services import api_token_create
-from reports.models import Report
+from reports.models import Report, WebhookDelivery, WebhookEndpoint
 from scans.models import ImportRequest
 from tests.factories import FindingFactory, NodeFactory, ScanJobFactory, ScanSessionFactory
 

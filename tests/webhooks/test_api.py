@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from interventions.models import Intervention
-from orgs.models import AuditEvent, WebhookDelivery, WebhookEndpoint
+from orgs.models import AuditEvent
 from orgs.proxy_auth import proxy_signature
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services as webhooks
 from tests.api.conftest import api, problem, session_api, tokens  # noqa: F401  (fixtures)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD
-from orgs.models import WebhookDelivery, WebhookEndpoint
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services as webhooks
 from tests.e2e.conftest import browser, page  # noqa: F401  (fixtures)
 

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from interventions.models import Intervention
-from orgs.models import AuditEvent, WebhookDelivery, WebhookEndpoint
+from orgs.models import AuditEvent
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services as webhooks
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from interventions.models import Intervention
 from interventions.services import intervention_open
-from orgs.models import AuditEvent, WebhookDelivery, WebhookEndpoint
+from orgs.models import AuditEvent
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services as webhooks
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory

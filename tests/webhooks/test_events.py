@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orgs.models import WebhookDelivery
+from reports.models import WebhookDelivery
 from reports.webhooks import services as webhooks
 from scans.models import ScanSession
 from scans.pipeline.sessions import session_finish

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from orgs.models import WebhookDelivery
+from reports.models import WebhookDelivery
 from reports.webhooks import services as webhooks
 from scans.lab.tls import CertFactory, modern_server_context
 from scans.pipeline.sessions import session_finish

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orgs.models import WebhookDelivery, WebhookEndpoint
+from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services as webhooks
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from interventions.models import Intervention
-from orgs.models import WebhookDelivery
+from reports.models import WebhookDelivery
 from reports.webhooks import services as webhooks
 from scans.pipeline.sessions import session_finish
 from tests.factories import ScanSessionFactory
