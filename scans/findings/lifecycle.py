@@ -5,10 +5,13 @@ applies it with a constant number of statements per batch of candidates, whateve
 of the batch or of the table:
 
 1. one statement looks every candidate up by (node, fingerprint), touches the findings seen
-   unchanged (last seen, last session, times seen) and returns the others: new, or changed,
-   or fixed before;
-2. new findings stream in by COPY, and their "new" events follow in one INSERT ... SELECT;
+   unchanged (last seen, last session, times seen) and returns the others: new (with the id
+   each will have, drawn from the table's sequence), or changed, or fixed before;
+2. new findings stream in by COPY, and their "new" events by a second COPY (the ids are known);
 3. changed and returning findings are rewritten by one UPDATE, which records the reopenings.
+
+Each lookup probes the unique index once per candidate, whatever the planner's statistics say
+about an organization whose findings this very transaction is adding: no ANALYZE mid-import.
 
 Only a candidate that turns out new or changed is written out in full: on a rescan most are
 neither. Candidates that say the same thing (one rule reported on many hosts) share their
@@ -105,45 +108,12 @@ def findings_ingest(
     """
     seen_at = seen_at or timezone.now()
     counts = IngestCounts()
-    statistics = _PlannerStatistics()
     run = _Run(org=org, source=source, session=session, seen_at=seen_at)
     for batch in _batches(items, batch_size):
         counts += run.apply(batch)
-        statistics.grown_by(counts.new)
-    statistics.finished(counts.new)
     if complete and coverage:
         counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at, session=session)
     return counts
-
-
-class _PlannerStatistics:
-    """Keep PostgreSQL's row estimates true while one transaction grows the findings table.
-
-    Statistics from before a large import say the table is small, so the planner answers each
-    batch's lookup by hashing every finding of the organization: quadratic over the import.
-    ANALYZE counts the transaction's own new rows, so refreshing it whenever the new rows
-    double what was last analyzed (a handful of times per import) keeps every lookup an index probe.
-    """
-
-    FIRST = 5_000
-
-    def __init__(self) -> None:
-        self.next_at = self.FIRST
-        self.analyzed_at = 0
-
-    def grown_by(self, new_rows: int) -> None:
-        if new_rows >= self.next_at:
-            self._analyze(new_rows)
-
-    def finished(self, new_rows: int) -> None:
-        """Leave true statistics for the next import, too, after a large one."""
-        if new_rows >= self.FIRST and new_rows > self.analyzed_at:
-            self._analyze(new_rows)
-
-    def _analyze(self, new_rows: int) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {FINDINGS}")
-        self.analyzed_at, self.next_at = new_rows, new_rows * 2
 
 
 def tool_triage(candidate: FindingCandidate, seen_at) -> dict:
@@ -182,25 +152,26 @@ def _copy_field(value) -> str:
 
 
 # Per batch: the candidates' keys and digests in, the findings seen unchanged touched, and for
-# each other candidate its position, with the known finding's id and status (none when new).
+# each other candidate its position, its finding's id (a fresh one from the sequence when it is
+# new) and the known finding's status (none when new).
+# Planned for any statistics: those from before a large import know nothing of the organization's
+# rows this very transaction adds, and take the organization for one of a handful of rows; a plan
+# that reads every finding of it per batch (a hash join, or an index on the organization alone)
+# makes the import quadratic. So the lateral probe with its LIMIT stays a nested loop; the
+# organization comes as a sub-select, a value the planner cannot see, which leaves the unique
+# index as the only one that narrows a probe to one row; the touched findings are reached through
+# their primary keys.
 _SEE = (
     "WITH k AS (SELECT * FROM unnest(string_to_array(%(nodes)s, ',')::bigint[], string_to_array(%(fingerprints)s, ','), "
     "string_to_array(%(digests)s, ',')) WITH ORDINALITY AS k(node_id, fingerprint, content_hash, i)), "
     "known AS MATERIALIZED (SELECT k.i, f.id, f.status, f.content_hash = k.content_hash AND f.status <> %(fixed)s "
-    f"AS unchanged FROM k JOIN {FINDINGS} f ON f.org_id = %(org)s AND f.node_id = k.node_id "
-    "AND f.fingerprint = k.fingerprint), "
+    f"AS unchanged FROM k LEFT JOIN LATERAL (SELECT f.id, f.status, f.content_hash FROM {FINDINGS} f "
+    "WHERE f.org_id = (SELECT %(org)s::bigint) AND f.node_id = k.node_id AND f.fingerprint = k.fingerprint "
+    "LIMIT 1) f ON true), "
     f"touched AS (UPDATE {FINDINGS} f SET last_seen = %(seen_at)s, last_session_id = %(session)s, "
-    "times_seen = f.times_seen + 1 FROM known WHERE f.id = known.id AND known.unchanged) "
-    "SELECT k.i, known.id, known.status FROM k LEFT JOIN known ON known.i = k.i WHERE known.unchanged IS NOT TRUE"
-)
-
-# The "new" events of the batch's new findings, which COPY gave no ids back.
-_NEW_EVENTS = (
-    f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-    "SELECT f.id, %(session)s::bigint, %(kind)s, '', f.status, f.triage_reason, %(seen_at)s::timestamptz "
-    "FROM unnest(string_to_array(%(nodes)s, ',')::bigint[], string_to_array(%(fingerprints)s, ',')) "
-    f"AS k(node_id, fingerprint) JOIN {FINDINGS} f ON f.org_id = %(org)s AND f.node_id = k.node_id "
-    "AND f.fingerprint = k.fingerprint"
+    "times_seen = f.times_seen + 1 WHERE f.id = ANY(ARRAY(SELECT id FROM known WHERE unchanged))), "
+    f"sequence AS (SELECT pg_get_serial_sequence('{FINDINGS}', 'id')::regclass AS name) "
+    "SELECT i, coalesce(id, nextval((SELECT name FROM sequence))), status FROM known WHERE unchanged IS NOT TRUE"
 )
 
 _CHANGED_COLUMNS = (
@@ -233,7 +204,8 @@ _CONTENT_COLUMNS = ("rule_id", "title", "severity", "cvss_score", "cvss_vector",
                     "remediation", "references")
 _RUN_COLUMNS = ("first_seen", "last_seen", "first_session_id", "last_session_id", "times_seen", "reopened_count")
 _COPY_NEW = (f"COPY {FINDINGS} ("
-             + ", ".join(f'"{c}"' for c in (*_OWN_COLUMNS, *_CONTENT_COLUMNS, *_RUN_COLUMNS)) + ") FROM STDIN")
+             + ", ".join(f'"{c}"' for c in ("id", *_OWN_COLUMNS, *_CONTENT_COLUMNS, *_RUN_COLUMNS)) + ") FROM STDIN")
+_COPY_NEW_EVENTS = f"COPY {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) FROM STDIN"
 
 
 class _Run:
@@ -249,7 +221,9 @@ class _Run:
         self.source_field = _copy_text(source)
         self.run_fields = "\t".join(_copy_field(v) for v in (seen_at.isoformat(), seen_at.isoformat(), session_id,
                                                               session_id, 1, 0))
-        self.triaged_at_field = _copy_field(seen_at.isoformat())
+        self.triaged_at_field = self.at_field = _copy_field(seen_at.isoformat())
+        # A new finding's event: its session, kind and (empty) former status.
+        self.event_fields = "\t".join((_copy_field(session_id), _copy_text(FindingEvent.Kind.NEW), ""))
 
     def apply(self, batch: list[tuple[int, FindingCandidate]]) -> IngestCounts:
         # Key and hash each candidate, de-duplicating within the batch (a tool may repeat itself; the
@@ -271,12 +245,12 @@ class _Run:
             "digests": _joined(entry[3] for entry in entries),
         })
         counts = IngestCounts(unchanged=len(keys) - len(others))
-        new: list[int] = []
+        new: list[tuple[int, int]] = []
         changed: list[dict] = []
         for position, finding_id, status in others:
             index = position - 1
-            if finding_id is None:
-                new.append(index)
+            if status is None:
+                new.append((index, finding_id))
                 continue
             reopen = status == Finding.Status.FIXED
             if reopen:
@@ -286,37 +260,41 @@ class _Run:
             changed.append(self._change(finding_id, reopen, *entries[index]))
         if new:
             counts.new = len(new)
-            self._insert([keys[i] for i in new], [entries[i] for i in new])
+            self._insert([(finding_id, keys[index], entries[index]) for index, finding_id in new])
         if changed:
             prepared.execute(_CHANGE, {**self.params, "rows": Jsonb(changed, dumps=_rows_json),
                                        "kind": FindingEvent.Kind.REOPENED, "fixed": Finding.Status.FIXED,
                                        "open": Finding.Status.OPEN})
         return counts
 
-    def _insert(self, keys: list[tuple[int, str]], entries: list) -> None:
+    def _insert(self, new: list[tuple[int, tuple[int, str], tuple]]) -> None:
         """New findings by COPY (rows written out as COPY's text here, each content's fields once),
-        then their events."""
-        lines = []
+        then their "new" events, which carry the status and reason the finding starts with."""
+        rows, events = [], []
         seen_at = self.seen_at
-        head = f"{self.org_field}\t"
+        head = f"\t{self.org_field}\t"
         tail = f"\t{self.run_fields}\n"
-        for (node_id, fingerprint), (candidate, content, evidence, digest) in zip(keys, entries):
+        event_head = f"\t{self.event_fields}\t"
+        for finding_id, (node_id, fingerprint), (candidate, content, evidence, digest) in new:
             copied = self.copied.get(content)
             if copied is None:
                 copied = self.copied[content] = "\t".join(_copy_field(content.values[c]) for c in _CONTENT_COLUMNS)
             confidence, reason = match_values(candidate)
             triage = tool_triage(candidate, seen_at)
-            lines.append("\t".join((
-                head + str(node_id), fingerprint, self.source_field, _copy_field(clean_port(candidate.port)),
-                _copy_text(clean_protocol(candidate.protocol)), _copy_text(candidate.location[:MAX_LOCATION]),
-                _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence), _copy_text(reason),
-                digest, triage.get("status", Finding.Status.OPEN), _copy_text(triage.get("triage_reason", "")),
+            status = triage.get("status", Finding.Status.OPEN)
+            triage_reason = _copy_text(triage.get("triage_reason", ""))
+            rows.append("\t".join((
+                str(finding_id) + head + str(node_id), fingerprint, self.source_field,
+                _copy_field(clean_port(candidate.port)), _copy_text(clean_protocol(candidate.protocol)),
+                _copy_text(candidate.location[:MAX_LOCATION]), _copy_text(stored_evidence(candidate, evidence).decode()),
+                _copy_field(confidence), _copy_text(reason), digest, status, triage_reason,
                 self.triaged_at_field if triage else "\\N", copied)) + tail)
-        with connection.cursor() as cursor, cursor.cursor.copy(_COPY_NEW) as copy:
-            copy.write("".join(lines).encode("utf-8", "surrogatepass"))
-        prepared.execute(_NEW_EVENTS, {**self.params, "kind": FindingEvent.Kind.NEW,
-                                       "nodes": _joined(node_id for node_id, _ in keys),
-                                       "fingerprints": _joined(fingerprint for _, fingerprint in keys)})
+            events.append(f"{finding_id}{event_head}{status}\t{triage_reason}\t{self.at_field}\n")
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(_COPY_NEW) as copy:
+                copy.write("".join(rows).encode("utf-8", "surrogatepass"))
+            with cursor.cursor.copy(_COPY_NEW_EVENTS) as copy:
+                copy.write("".join(events).encode("utf-8", "surrogatepass"))
 
     def _change(self, finding_id: int, reopen: bool, candidate: FindingCandidate, content: Content, evidence: bytes,
                 digest: str) -> dict:
