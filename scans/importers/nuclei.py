@@ -61,7 +61,8 @@ class NucleiImporter(Importer):
         findings = result.findings
         unplaced: list[FindingCandidate] = []
 
-        def take(finding: FindingCandidate | None, where: str) -> None:
+        def take(finding: FindingCandidate | None, unit: str, number: int) -> None:
+            """Keep ``finding``, read from record or line ``number`` (``unit``), or set it aside."""
             if finding is None:
                 return
             if finding.host or context.strict:
@@ -72,7 +73,7 @@ class NucleiImporter(Importer):
             unplaced.append(finding)
             if len(result.skipped_reasons) < _REASONS_KEPT:
                 result.skipped_reasons.append(
-                    f"{where} ({finding.rule_id}): no host, url, matched-at, ip or port names a target")
+                    f"{unit} {number} ({finding.rule_id}): no host, url, matched-at, ip or port names a target")
 
         if _starts_with_array(stream):
             context.line = None
@@ -81,11 +82,11 @@ class NucleiImporter(Importer):
                 raise context.reject("expected an array of results")
             for index, record in enumerate(records):
                 context.record = index
-                take(self._finding(record, f"$[{index}]", context), f"record {index}")
+                take(self._finding(record, f"$[{index}]", context), "record", index)
         else:
             for index, (number, record) in enumerate(iter_json_lines(stream, context)):
                 context.record = index
-                take(self._finding(record, "$", context), f"line {number}")
+                take(self._finding(record, "$", context), "line", number)
         if unplaced and not findings:
             # Not one record says where: that is the file's whole content, not a few strays.
             # Hand them on hostless, so the import refuses the file and asks for --node.
@@ -97,19 +98,29 @@ class NucleiImporter(Importer):
         return result
 
     def _finding(self, record: Any, path: str, context: ImportContext) -> FindingCandidate | None:
-        # Hot path (100,000-line files): bound methods, and optional fields looked up only when present.
+        # Hot path (100,000-line files): a value that is text is taken as it is, and only anything
+        # else (absent, a number, the wrong kind) goes through the checked read of ``Fields``.
         fields = Fields(record, path, context)
         text = fields.text
+        get = record.get
         if "matcher-status" in record and fields.flag("matcher-status") is False:
             return None  # -ms also writes the templates that did not match
-        template = text("template-id") or text("templateID")
-        if not template:
-            raise context.reject("result without a template id", path=f"{path}.template-id")
+        template = get("template-id")
+        if template.__class__ is not str or not template:
+            template = text("template-id") or text("templateID")
+            if not template:
+                raise context.reject("result without a template id", path=f"{path}.template-id")
         info = fields.child("info")
         classification = info.child("classification")
-        matched = text("matched-at") or text("matched")
-        target = text("host") or text("url")
-        matcher = text("matcher-name") or text("matcher_name")
+        matched = get("matched-at")
+        if matched.__class__ is not str or not matched:
+            matched = text("matched-at") or text("matched")
+        target = get("host")
+        if target.__class__ is not str or not target:
+            target = text("host") or text("url")
+        matcher = get("matcher-name")
+        if matcher.__class__ is not str or not matcher:
+            matcher = text("matcher-name") or text("matcher_name")
         extracted = fields.texts("extracted-results") or fields.texts("extracted_results")
         hostname, port = _host_and_port(matched or target)
         if not hostname:
@@ -126,9 +137,13 @@ class NucleiImporter(Importer):
                 port_host, port_number = _host_and_port(named)
                 hostname = hostname or port_host
                 port = port_number or port
-        host = text("ip") or hostname or context.default_host
+        host = get("ip")
+        if host.__class__ is not str or not host:
+            host = text("ip") or hostname or context.default_host
         target = target or matched or host
-        kind = text("type")
+        kind = get("type")
+        if kind.__class__ is not str:
+            kind = text("type")
 
         location = matched or target
         if matcher:
@@ -144,8 +159,10 @@ class NucleiImporter(Importer):
         if extracted:
             evidence["extracted"] = [trim(value, 200) for value in extracted[:10]]
         for key, name in _EVIDENCE_FIELDS:
-            if key in record:
-                value = text(key)
+            value = get(key)
+            if value is not None:
+                if value.__class__ is not str:
+                    value = text(key)
                 if value:
                     evidence[name] = trim(value, _EVIDENCE_LIMIT)
 
@@ -206,9 +223,9 @@ def _host_and_port(value: str) -> tuple[str, int | None]:
     return _netloc(scheme.lower(), rest[:end])
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def _netloc(scheme: str, netloc: str) -> tuple[str, int | None]:
-    # Cached: a run has many results per host, and urlsplit is the slowest step per line.
+    # Cached: a run has many results per host and port, and urlsplit is the slowest step per line.
     try:
         parts = urlsplit(f"//{netloc}")
         return parts.hostname or "", parts.port or _DEFAULT_PORTS.get(scheme)
