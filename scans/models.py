@@ -265,7 +265,8 @@ class Finding(models.Model):
     fixed_at = models.DateTimeField(null=True, blank=True)
     reopened_count = models.PositiveIntegerField(default=0)
     # Not indexed: every rescan rewrites last_seen/last_session on every finding it sees, and an
-    # update that touches no indexed column stays a cheap in-page (HOT) update in PostgreSQL.
+    # update that touches no indexed column stays a cheap in-page (HOT) update in PostgreSQL
+    # when the page has room for the new version: the table's fillfactor is 50 (migration 0016).
     first_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                       db_index=False)
     last_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
