@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.console import outcome_told, render_secret
 from orgs import services
 from orgs.access import api_token_for, client_ip, invitation_for, managing_membership_for, member_for, membership_for
 from orgs.forms import ApiTokenForm, AuditFilterForm, InvitationForm, InvitationSignupForm, MemberRoleForm, SettingsForm
@@ -79,12 +80,9 @@ def member_change_role(request, slug, member_id):
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
         return redirect("orgs:members", slug=slug)
-    try:
-        services.membership_change_role(membership=target, role=form.cleaned_data["role"], by=membership, ip=client_ip(request))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{target.user.username} is now {form.cleaned_data['role']}.")
+    role = form.cleaned_data["role"]
+    with outcome_told(request, success=f"{target.user.username} is now {role}."):
+        services.membership_change_role(membership=target, role=role, by=membership, ip=client_ip(request))
     return redirect("orgs:members", slug=slug)
 
 
@@ -93,12 +91,8 @@ def member_change_role(request, slug, member_id):
 def member_remove(request, slug, member_id):
     membership = managing_membership_for(request.user, slug)
     target = member_for(membership, member_id)
-    try:
+    with outcome_told(request, success=f"{target.user.username} removed."):
         services.membership_remove(membership=target, by=membership, ip=client_ip(request))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{target.user.username} removed.")
     if target.user_id == request.user.id:
         return redirect("home")
     return redirect("orgs:members", slug=slug)
@@ -129,12 +123,8 @@ def invitation_create(request, slug):
 def invitation_revoke(request, slug, invitation_id):
     membership = managing_membership_for(request.user, slug)
     invitation = invitation_for(membership, invitation_id)
-    try:
+    with outcome_told(request, success=f"Invitation to {invitation.email} revoked."):
         services.invitation_revoke(invitation=invitation, by=membership, ip=client_ip(request))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Invitation to {invitation.email} revoked.")
     return redirect("orgs:members", slug=slug)
 
 
@@ -265,11 +255,7 @@ def token_create(request, slug):
         org=membership.org, name=form.cleaned_data["name"], access=form.cleaned_data["access"], by=request.user,
         expires_at=form.expires_at(), ip=client_ip(request),
     )
-    # Rendered, not redirected: the secret lives only in this response, never in a URL or the session.
-    response = render(request, "orgs/tokens.html", _tokens_context(membership, new_token=token, new_secret=secret),
-                      status=201)
-    response["Cache-Control"] = "no-store"
-    return response
+    return render_secret(request, "orgs/tokens.html", _tokens_context(membership, new_token=token, new_secret=secret))
 
 
 @login_required

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.console import outcome_told
 from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
@@ -192,20 +193,14 @@ def _detail_context(request, membership, session) -> dict:
 
 @login_required
 @require_GET
-def session_detail(request, slug, session_id):
+def session_detail(request, slug, session_id, live_only=False):
+    """The session's page; with ``live_only`` (its ``progress/`` address) the page's whole live part alone, the
+    fragment it polls: that carries ``hx-trigger="every 2s"`` only while the session runs, so the finished
+    fragment stops the polling."""
     membership = membership_for(request.user, slug)
     session = session_for(membership, session_id)
-    return render(request, "scans/session_detail.html", _detail_context(request, membership, session))
-
-
-@login_required
-@require_GET
-def session_progress(request, slug, session_id):
-    """The polled fragment (the page's whole live part): carries ``hx-trigger="every 2s"`` only
-    while the session runs, so the finished fragment stops the polling."""
-    membership = membership_for(request.user, slug)
-    session = session_for(membership, session_id)
-    return render(request, "scans/partials/session_live.html", _detail_context(request, membership, session))
+    template = "scans/partials/session_live.html" if live_only else "scans/session_detail.html"
+    return render(request, template, _detail_context(request, membership, session))
 
 
 @login_required
@@ -213,12 +208,9 @@ def session_progress(request, slug, session_id):
 def session_cancel_view(request, slug, session_id):
     membership = writable_membership_for(request.user, slug)
     session = session_for(membership, session_id)
-    try:
+    with outcome_told(request, success=f"Session {session.pk}: cancelling; running jobs end on their own.",
+                      refusals=(SessionError,)):
         session_cancel(session=session, by=request.user)
-    except SessionError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"Session {session.pk}: cancelling; running jobs end on their own.")
     return redirect("scans:session_detail", slug=slug, session_id=session.pk)
 
 
@@ -385,13 +377,10 @@ def finding_bulk_triage(request, slug):
                    "filter_query": data["filter"], "action": dict(TriageForm.ACTIONS)[data["status"]],
                    "hidden": _confirm_fields(data)}
         return render(request, "scans/finding_bulk_confirm.html", context)
-    try:
+    with outcome_told(request) as told:
         changed = findings_triage_bulk(org=org, status=data["status"], reason=data["reason"],
                                        until=form.until_datetime, by=request.user, ip=client_ip(request), **kwargs)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{changed} finding{'s' if changed != 1 else ''} {DONE[data['status']]}.")
+        told.success = f"{changed} finding{'s' if changed != 1 else ''} {DONE[data['status']]}."
     return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
 
 

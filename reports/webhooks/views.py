@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from config.console import render_secret
 from orgs.access import client_ip, managing_membership_for
 from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services
@@ -77,11 +78,8 @@ def webhook_create(request, slug):
         except services.WebhookError as exc:
             form.add_error(exc.field, str(exc))
         else:
-            # Rendered, not redirected: the secret lives only in this response, never in a URL or the session.
-            response = render(request, "reports/webhooks.html",
-                              _list_context(membership, new_endpoint=endpoint, new_secret=secret), status=201)
-            response["Cache-Control"] = "no-store"
-            return response
+            return render_secret(request, "reports/webhooks.html",
+                                 _list_context(membership, new_endpoint=endpoint, new_secret=secret))
     return render(request, "reports/webhooks.html", _list_context(membership, form=form), status=400)
 
 
@@ -126,11 +124,10 @@ def webhook_pause(request, slug, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     form = WebhookPauseForm(request.POST)
     reason = (form.cleaned_data["reason"] if form.is_valid() else "") or f"Paused by {request.user.username}."
-    if services.webhook_endpoint_pause(endpoint=endpoint, reason=reason, by=request.user, ip=client_ip(request)):
-        messages.success(request, "Webhook endpoint paused: new deliveries are held until it is resumed.")
-    else:
-        messages.info(request, "The endpoint was already paused.")
-    return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)
+    paused = services.webhook_endpoint_pause(endpoint=endpoint, reason=reason, by=request.user, ip=client_ip(request))
+    return _back_to_endpoint(request, endpoint, done=paused,
+                             success="Webhook endpoint paused: new deliveries are held until it is resumed.",
+                             nothing_done="The endpoint was already paused.")
 
 
 @login_required
@@ -140,11 +137,9 @@ def webhook_resume(request, slug, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     was_paused = endpoint.is_paused
     released = services.webhook_endpoint_resume(endpoint=endpoint, by=request.user, ip=client_ip(request))
-    if was_paused:
-        messages.success(request, f"Webhook endpoint resumed; {released} held deliveries are on their way.")
-    else:
-        messages.info(request, "The endpoint was not paused.")
-    return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)
+    return _back_to_endpoint(request, endpoint, done=was_paused,
+                             success=f"Webhook endpoint resumed; {released} held deliveries are on their way.",
+                             nothing_done="The endpoint was not paused.")
 
 
 @login_required
@@ -164,8 +159,16 @@ def webhook_redeliver(request, slug, endpoint_id, delivery_id):
     membership = managing_membership_for(request.user, slug)
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     delivery = services.webhook_delivery_for(endpoint, delivery_id)
-    if services.webhook_delivery_redeliver(delivery=delivery, by=request.user, ip=client_ip(request)):
-        messages.success(request, "The delivery is queued again, with the same id and body.")
+    queued = services.webhook_delivery_redeliver(delivery=delivery, by=request.user, ip=client_ip(request))
+    return _back_to_endpoint(request, endpoint, done=queued,
+                             success="The delivery is queued again, with the same id and body.",
+                             nothing_done="Only a failed delivery can be sent again.")
+
+
+def _back_to_endpoint(request, endpoint, *, done: bool, success: str, nothing_done: str):
+    """The endpoint's page, saying what the action did, or why it had nothing to do (an info, not an error)."""
+    if done:
+        messages.success(request, success)
     else:
-        messages.info(request, "Only a failed delivery can be sent again.")
-    return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)
+        messages.info(request, nothing_done)
+    return redirect("orgs:webhook_detail", slug=endpoint.org.slug, endpoint_id=endpoint.pk)
