@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from config import prepared
-from orgs.models import ApiToken, Organization
+from orgs.models import ApiToken, Organization, secret_digest
 
 # last_used_at is for humans reading the token list; a minute's precision saves a write per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -27,7 +27,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         key = header[1].decode(errors="replace")
-        token = token_with_org(ApiToken.hash_key(key))
+        token = token_with_org(secret_digest(key))
         if token is None or not token.is_usable:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         now = timezone.now()

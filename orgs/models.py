@@ -75,8 +75,20 @@ class Membership(RoleRights, models.Model):
         return f"{self.user} in {self.org} ({self.role})"
 
 
+def secret_new(*, prefix: str = "") -> str:
+    """A secret to hand out once (an API token's key, an invitation's token): 32 random bytes, URL-safe,
+    after ``prefix`` (what kind of secret it is)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def secret_digest(secret: str) -> str:
+    """All that is stored of a secret, and what it is looked up by: its SHA-256, which a reader of the
+    database cannot use."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 class ApiToken(models.Model):
-    """A bearer token for one organization. Only a SHA-256 of the secret is stored."""
+    """A bearer token for one organization. Only a SHA-256 of the secret is stored (``secret_digest``)."""
 
     class Access(models.TextChoices):
         READ = "read", "Read only"
@@ -100,14 +112,6 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-    @staticmethod
-    def hash_key(key: str) -> str:
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    @staticmethod
-    def generate_key() -> str:
-        return "wp_" + secrets.token_urlsafe(32)
 
     @property
     def is_usable(self) -> bool:
@@ -154,14 +158,6 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.org} ({self.role})"
-
-    @staticmethod
-    def hash_token(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    @staticmethod
-    def generate_token() -> str:
-        return secrets.token_urlsafe(32)
 
     @property
     def state(self) -> str:

@@ -14,7 +14,7 @@ from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 
-from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization
+from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization, secret_digest
 
 
 def organization_list_for_user(*, user):
@@ -35,7 +35,7 @@ def invitation_for_token(token: str) -> Invitation | None:
     """The invitation a raw token designates, whatever its state, or None (looked up by its SHA-256)."""
     if not token or len(token) > 200:
         return None
-    return Invitation.objects.select_related("org", "invited_by").filter(token_hash=Invitation.hash_token(token)).first()
+    return Invitation.objects.select_related("org", "invited_by").filter(token_hash=secret_digest(token)).first()
 
 
 def api_token_list_for_org(*, org):

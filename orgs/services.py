@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orgs.audit import audit_record
-from orgs.models import ApiToken, Invitation, Membership, Organization, Role
+from orgs.models import ApiToken, Invitation, Membership, Organization, Role, secret_digest, secret_new
 
 
 @transaction.atomic
@@ -72,10 +72,10 @@ def api_token_create(
     via: str = "",
 ) -> tuple[ApiToken, str]:
     """Create a token; the raw key is returned once and never stored. ``via`` names a tool (a command)."""
-    key = ApiToken.generate_key()
+    key = secret_new(prefix="wp_")
     token = ApiToken.objects.create(
         org=org, name=name, access=access, created_by=by, expires_at=expires_at,
-        prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=ApiToken.hash_key(key),
+        prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=secret_digest(key),
     )
     changes = {"access": access, **({"via": via} if via else {})}
     audit_record(org=org, verb="api_token.created", target=token, changes=changes, actor=by, ip=ip)
@@ -156,9 +156,9 @@ def invitation_create(
         old.save(update_fields=["revoked_at"])
         audit_record(org=org, verb="invitation.revoked", target=old, changes={"reason": "replaced"},
                      actor=by.user, ip=ip)
-    token = Invitation.generate_token()
+    token = secret_new()
     invitation = Invitation.objects.create(
-        org=org, email=email, role=role, token_hash=Invitation.hash_token(token), invited_by=by.user,
+        org=org, email=email, role=role, token_hash=secret_digest(token), invited_by=by.user,
         expires_at=timezone.now() + timedelta(days=Invitation.VALID_DAYS),
     )
     audit_record(org=org, verb="invitation.created", target=invitation, changes={"email": email, "role": role},
