@@ -49,15 +49,9 @@ def clean_cvss(score: Any) -> Decimal | None:
 
 
 def finding_fingerprint(candidate: FindingCandidate) -> str:
-    key = "\x1f".join(
-        [
-            candidate.source,
-            candidate.rule_id[:MAX_RULE_ID],
-            "" if candidate.port is None else str(candidate.port),
-            (candidate.protocol or "tcp").lower(),
-            candidate.location[:MAX_LOCATION],
-        ]
-    )
+    port = candidate.port
+    key = (f"{candidate.source}\x1f{candidate.rule_id[:MAX_RULE_ID]}\x1f{'' if port is None else str(port)}\x1f"
+           f"{(candidate.protocol or 'tcp').lower()}\x1f{candidate.location[:MAX_LOCATION]}")
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -73,7 +67,7 @@ def stored_evidence(candidate: FindingCandidate, encoded: bytes) -> bytes:
     encoded it: without the match keys, and cut short past ``MAX_EVIDENCE_BYTES`` (evidence is for a
     person to read; a scanner dumping megabytes must not bloat every row)."""
     evidence = candidate.evidence
-    if evidence and any(key in evidence for key in MATCH_KEYS):
+    if evidence and ("match_confidence" in evidence or "match_reason" in evidence):  # MATCH_KEYS
         encoded = json_bytes({k: v for k, v in evidence.items() if k not in MATCH_KEYS})
     if len(encoded) <= MAX_EVIDENCE_BYTES:
         return encoded
