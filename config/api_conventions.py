@@ -230,6 +230,13 @@ def api_operation(*, summary: str, description: str = "", request=None, response
     return wrapper
 
 
+def idempotent_operation(*, errors=(400, 401, 403, 429), parameters=(), **kwargs):
+    """``api_operation`` of a POST that starts work and takes an ``Idempotency-Key`` (``orgs.idempotency``):
+    the header, and the 409 (the key's first request still running) and 422 (the key sent with another
+    request) it may answer besides ``errors``."""
+    return api_operation(errors=(*errors, 409, 422), parameters=[IDEMPOTENCY_PARAMETER, *parameters], **kwargs)
+
+
 def example(name: str, value: Any, *, request: bool = False, status: int | None = None,
             description: str = "") -> OpenApiExample:
     return OpenApiExample(name, value=value, request_only=request, response_only=not request,

@@ -16,8 +16,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination,
-    ResourceSerializer, api_operation, example, validated,
+    IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, ResourceSerializer,
+    api_operation, example, idempotent_operation, validated,
 )
 from nodes import list_cache, services
 from nodes.access import node_for
@@ -215,18 +215,18 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         services.node_delete(node=node, by=principal.actor, token=principal.token, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @api_operation(summary="Add many nodes", request=BulkNodeSerializer, responses={200: BulkResultSerializer},
-                   errors=(400, 401, 403, 409, 422, 429), parameters=[IDEMPOTENCY_PARAMETER],
-                   description="Adds every acceptable address and reports each row: added, duplicate (already a "
-                               "node, or repeated in the list) or refused with the scope guard's reason. Send an "
-                               "`Idempotency-Key` to make a retry safe.",
-                   examples=[
-                       example("Two addresses", {"nodes": [{"address": "127.0.10.6", "name": "web-2"},
-                                                           {"address": "10.1.2.3"}]}, request=True),
-                       example("Per-row result", {"added": 1, "duplicates": 0, "refused": 1, "rows": [
-                           {"row": 1, "address": "127.0.10.6", "outcome": "added", "reason": "", "node_id": 43},
-                           {"row": 2, "address": "10.1.2.3", "outcome": "refused",
-                            "reason": "10.1.2.3 is outside the organization's scope", "node_id": None}]})])
+    @idempotent_operation(
+        summary="Add many nodes", request=BulkNodeSerializer, responses={200: BulkResultSerializer},
+        description="Adds every acceptable address and reports each row: added, duplicate (already a node, or "
+                    "repeated in the list) or refused with the scope guard's reason. Send an `Idempotency-Key` to "
+                    "make a retry safe.",
+        examples=[
+            example("Two addresses", {"nodes": [{"address": "127.0.10.6", "name": "web-2"},
+                                                {"address": "10.1.2.3"}]}, request=True),
+            example("Per-row result", {"added": 1, "duplicates": 0, "refused": 1, "rows": [
+                {"row": 1, "address": "127.0.10.6", "outcome": "added", "reason": "", "node_id": 43},
+                {"row": 2, "address": "10.1.2.3", "outcome": "refused",
+                 "reason": "10.1.2.3 is outside the organization's scope", "node_id": None}]})])
     @action(detail=False, methods=["post"], url_path="bulk")
     def bulk(self, request):
         principal = principal_for(request)

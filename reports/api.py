@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, FilterSet, PageNumberPagination, api_operation, example, validated,
+    FilterSet, PageNumberPagination, api_operation, example, idempotent_operation, validated,
 )
 from config.api_errors import problem_response
 from nodes.models import Node
@@ -100,9 +100,8 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(ReportSerializer(report_for(principal_for(request), pk)).data)
 
-    @api_operation(
+    @idempotent_operation(
         summary="Request a report", request=ReportCreateSerializer, responses={202: ReportSerializer},
-        errors=(400, 401, 403, 409, 422, 429), parameters=[IDEMPOTENCY_PARAMETER],
         description="An organization report (default), a `node` report or a `session` report, in `pdf` (default), "
                     "`html`, `csv`, `json` (schema: reports/schema/report-v1.schema.json) or `sarif`. Answers 202; "
                     "poll `Location`. Send an `Idempotency-Key` so a retried request renders one report.",

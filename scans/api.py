@@ -18,9 +18,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IDEMPOTENCY_PARAMETER, IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
+    IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
     PageNumberPagination, ResourceSerializer, api_operation, etag_for, example, expected_version,
-    stale_version_response, validated,
+    idempotent_operation, stale_version_response, validated,
 )
 from config.api_errors import problem_response
 from orgs.access import client_ip, pk_or_404
@@ -139,9 +139,8 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(SessionSerializer(session_for(principal_for(request), pk)).data)
 
-    @api_operation(
+    @idempotent_operation(
         summary="Request a scan", request=SessionCreateSerializer, responses={202: SessionSerializer},
-        errors=(400, 401, 403, 409, 422, 429), parameters=[IDEMPOTENCY_PARAMETER],
         description="Starts a session over the whole organization (empty body), the enabled nodes with a `tag`, "
                     "or chosen `nodes`. Answers 202 with the session and `Location` to poll. Send an "
                     "`Idempotency-Key` so a retried request never starts a second scan.",
@@ -407,10 +406,9 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
             raise Http404("No such import")
         return Response(ImportRequestSerializer(found).data)
 
-    @api_operation(
+    @idempotent_operation(
         summary="Import a scanner file", request={"multipart/form-data": ImportCreateSerializer},
-        responses={202: ImportRequestSerializer}, errors=(400, 401, 403, 409, 413, 422, 429),
-        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={202: ImportRequestSerializer}, errors=(400, 401, 403, 413, 429),
         description="Upload (multipart) an nmap XML, Nuclei JSONL, Trivy JSON, SSLyze JSON, OpenVAS XML or SARIF "
                     "file. It is imported on a queue with the same checks as `manage.py import_findings` (every "
                     "host within the scope, or nothing is written); answers 202 with `Location` to poll. Files "
