@@ -74,7 +74,6 @@ class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = InterventionSerializer
     filterset_class = InterventionFilter
     pagination_class = PageNumberPagination
-    queryset = Intervention.objects.none()
 
     def get_queryset(self):
         return organization_rows(self, Intervention).order_by("-opened_at", "-id")

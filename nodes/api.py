@@ -126,7 +126,6 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = NodeSerializer
     filterset_class = NodeFilter
     pagination_class = PageNumberPagination
-    queryset = Node.objects.none()  # for the schema; get_queryset scopes to the caller's organization
 
     def get_queryset(self):
         return organization_rows(self, Node).select_related("snapshot").order_by("address")

@@ -95,7 +95,6 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = AuditFilter
     pagination_class = PageNumberPagination
     permission_classes = [OrganizationMember, CanReadAudit]
-    queryset = AuditEvent.objects.none()
 
     def get_queryset(self):
         return organization_rows(self, AuditEvent).select_related("actor", "token").order_by("-created_at", "-id")

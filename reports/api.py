@@ -80,7 +80,6 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ReportSerializer
     filterset_class = ReportFilter
     pagination_class = PageNumberPagination
-    queryset = Report.objects.none()
 
     def get_queryset(self):
         return organization_rows(self, Report).defer("finding_state", "summary").order_by("-created_at", "-id")

@@ -121,7 +121,6 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
     pagination_class = PageNumberPagination
-    queryset = ScanSession.objects.none()
 
     def get_queryset(self):
         return organization_rows(self, ScanSession).select_related("profile").order_by("-created_at", "-id")
@@ -286,7 +285,6 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FindingSerializer
     filterset_class = FindingFilter
     pagination_class = IdCursorPagination
-    queryset = Finding.objects.none()
 
     def get_queryset(self):
         return organization_rows(self, Finding).select_related("node")
@@ -381,7 +379,6 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
     serializer_class = ImportRequestSerializer
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
     pagination_class = PageNumberPagination
-    queryset = ImportRequest.objects.none()
     filterset_class = None
 
     def get_queryset(self):

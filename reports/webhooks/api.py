@@ -104,7 +104,6 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = WebhookEndpointSerializer
     pagination_class = PageNumberPagination
     permission_classes = [CanManageWebhooks]
-    queryset = WebhookEndpoint.objects.none()
 
     def get_queryset(self):
         return organization_rows(self, WebhookEndpoint).order_by("created_at", "id")
