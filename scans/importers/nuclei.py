@@ -19,8 +19,10 @@ JSONL is read line by line, so a 100,000-line file never sits in memory twice.
 from __future__ import annotations
 
 import functools
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
+
+import orjson
 
 from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
 from scans.importers.base import (
@@ -57,6 +59,7 @@ class NucleiImporter(Importer):
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         result = ImportResult(source=self.name, filename=context.filename)
+        infos: dict[bytes, _Info] = {}
         hosts: dict[str, None] = {}
         findings = result.findings
         unplaced: list[FindingCandidate] = []
@@ -82,11 +85,11 @@ class NucleiImporter(Importer):
                 raise context.reject("expected an array of results")
             for index, record in enumerate(records):
                 context.record = index
-                take(self._finding(record, f"$[{index}]", context), "record", index)
+                take(self._finding(record, f"$[{index}]", context, infos), "record", index)
         else:
             for index, (number, record) in enumerate(iter_json_lines(stream, context)):
                 context.record = index
-                take(self._finding(record, "$", context), "line", number)
+                take(self._finding(record, "$", context, infos), "line", number)
         if unplaced and not findings:
             # Not one record says where: that is the file's whole content, not a few strays.
             # Hand them on hostless, so the import refuses the file and asks for --node.
@@ -97,7 +100,8 @@ class NucleiImporter(Importer):
         result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
         return result
 
-    def _finding(self, record: Any, path: str, context: ImportContext) -> FindingCandidate | None:
+    def _finding(self, record: Any, path: str, context: ImportContext,
+                 infos: dict[bytes, _Info]) -> FindingCandidate | None:
         # Hot path (100,000-line files): a value that is text is taken as it is, and only anything
         # else (absent, a number, the wrong kind) goes through the checked read of ``Fields``.
         fields = Fields(record, path, context)
@@ -110,8 +114,7 @@ class NucleiImporter(Importer):
             template = text("template-id") or text("templateID")
             if not template:
                 raise context.reject("result without a template id", path=f"{path}.template-id")
-        info = fields.child("info")
-        classification = info.child("classification")
+        info = _info(fields, infos)
         matched = get("matched-at")
         if matched.__class__ is not str or not matched:
             matched = text("matched-at") or text("matched")
@@ -121,7 +124,9 @@ class NucleiImporter(Importer):
         matcher = get("matcher-name")
         if matcher.__class__ is not str or not matcher:
             matcher = text("matcher-name") or text("matcher_name")
-        extracted = fields.texts("extracted-results") or fields.texts("extracted_results")
+        extracted: list[str] = []
+        if "extracted-results" in record or "extracted_results" in record:
+            extracted = fields.texts("extracted-results") or fields.texts("extracted_results")
         hostname, port = _host_and_port(matched or target)
         if not hostname:
             hostname, port2 = _host_and_port(target)
@@ -166,31 +171,76 @@ class NucleiImporter(Importer):
                 if value:
                     evidence[name] = trim(value, _EVIDENCE_LIMIT)
 
-        score = cvss_score(classification.number("cvss-score")) if classification.has("cvss-score") else None
-        cwe_values = classification.texts("cwe-id")
-        cwe = first_cwe(cwe_values)
-        if cwe is None and cwe_values:
-            evidence["cwe_raw"] = [trim(value, 50) for value in cwe_values[:5]]
-
-        info_text = info.text
+        if info.cwe_raw:
+            evidence["cwe_raw"] = list(info.cwe_raw)
         return FindingCandidate(
             source=self.name,
             rule_id=template,
-            title=info_text("name") or template,
+            title=info.name or template,
             host=host,
-            severity=severity_word(info_text("severity")),
-            cvss_score=score,
-            cvss_vector=classification.text("cvss-metrics"),
-            cve_ids=cve_ids(classification.texts("cve-id")),
-            cwe=cwe,
+            severity=info.severity,
+            cvss_score=info.score,
+            cvss_vector=info.vector,
+            cve_ids=info.cve_ids,
+            cwe=info.cwe,
             port=port,
             protocol="udp" if kind == "dns" and port == 53 else "tcp",
             location=trim(location, 1000),
-            description=trim(info_text("description"), 4000),
-            remediation=trim(info_text("remediation"), 4000),
-            references=_references(tuple(info.texts("reference"))),
+            description=info.description,
+            remediation=info.remediation,
+            references=info.references,
             evidence=evidence,
         )
+
+
+class _Info(NamedTuple):
+    """What a record's ``info`` block says about its rule, read and checked."""
+
+    name: str
+    severity: str | None
+    score: float | None
+    vector: str
+    cve_ids: tuple[str, ...]
+    cwe: int | None
+    cwe_raw: tuple[str, ...]  # CWE values that name no CWE number, kept in the evidence
+    description: str
+    remediation: str
+    references: tuple[str, ...]
+
+
+def _info(fields: Fields, infos: dict[bytes, _Info]) -> _Info:
+    """The record's ``info`` block read, once per distinct block in a file: a rule reported on many
+    hosts repeats it word for word. Blocks are told apart by their JSON, which keeps the kinds of
+    their values (1, 1.0 and true read differently, and a block reads the same wherever it is)."""
+    block = fields.obj.get("info")
+    try:
+        key = orjson.dumps(block) if block.__class__ is dict else None
+    except TypeError:  # an integer beyond 64 bits: read, not kept
+        key = None
+    known = infos.get(key) if key is not None else None
+    if known is not None:
+        return known
+    info = fields.child("info")
+    classification = info.child("classification")
+    score = cvss_score(classification.number("cvss-score")) if classification.has("cvss-score") else None
+    cwe_values = classification.texts("cwe-id")
+    cwe = first_cwe(cwe_values)
+    info_text = info.text
+    read = _Info(
+        name=info_text("name"),
+        severity=severity_word(info_text("severity")),
+        score=score,
+        vector=classification.text("cvss-metrics"),
+        cve_ids=cve_ids(classification.texts("cve-id")),
+        cwe=cwe,
+        cwe_raw=tuple(trim(value, 50) for value in cwe_values[:5]) if cwe is None else (),
+        description=trim(info_text("description"), 4000),
+        remediation=trim(info_text("remediation"), 4000),
+        references=_references(tuple(info.texts("reference"))),
+    )
+    if key is not None:
+        infos[key] = read
+    return read
 
 
 def _starts_with_array(stream: BinaryIO) -> bool:
