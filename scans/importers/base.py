@@ -29,6 +29,7 @@ from scans.plugins import Plugins
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 EVIDENCE_TEXT_LIMIT = 2048
 REFERENCE_LIMIT = 20
+_BOM = b"\xef\xbb\xbf"
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 _T = TypeVar("_T")
@@ -218,6 +219,21 @@ def open_capped(source: Source, filename: str, limit: int) -> Iterator[BinaryIO]
     if not hasattr(source, "read"):
         raise ImportRejected(filename, f"not a file, a path or bytes ({type(source).__name__})")
     yield _capped(source, filename, limit, too_big)
+
+
+def first_byte(stream: BinaryIO) -> bytes:
+    """The stream's first significant byte (past a UTF-8 byte order mark and white space), without
+    consuming it; empty for an empty stream. What tells a format's shapes apart: a JSON array from
+    JSON lines, XML from CSV."""
+    if hasattr(stream, "peek"):
+        head = stream.peek(4096)[:4096]
+    else:  # open_capped hands over a stream that peeks or, as bytes do, seeks
+        here = stream.tell()
+        head = stream.read(4096)
+        stream.seek(here)
+    if head.startswith(_BOM):
+        head = head[3:]
+    return head.lstrip(b" \t\r\n")[:1]
 
 
 def _capped(stream: IO[bytes], filename: str, limit: int, too_big: str) -> BinaryIO:

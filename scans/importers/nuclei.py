@@ -30,6 +30,7 @@ from scans.importers.base import (
     Importer,
     cve_ids,
     cvss_score,
+    first_byte,
     first_cwe,
     references,
     register,
@@ -40,8 +41,6 @@ from scans.importers.reading import Fields, iter_json_lines, load_json
 
 _REASONS_KEPT = 5  # skipped records whose reason the import reports; the rest are counted
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ssh": 22}
-_WHITESPACE = b" \t\r\n"
-_BOM = b"\xef\xbb\xbf"
 _EVIDENCE_LIMIT = 1024
 _EVIDENCE_FIELDS = (
     ("request", "request"),
@@ -58,7 +57,7 @@ class NucleiImporter(Importer):
     description = "Nuclei JSONL (-jsonl) or JSON export (-json-export), v2 and v3 field names"
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
-        result = ImportResult(source=self.name, filename=context.filename)
+        result = self.new_result(context)
         infos: dict[bytes, _Info] = {}
         hosts: dict[str, None] = {}
         findings = result.findings
@@ -78,7 +77,7 @@ class NucleiImporter(Importer):
                 result.skipped_reasons.append(
                     f"{unit} {number} ({finding.rule_id}): no host, url, matched-at, ip or port names a target")
 
-        if _starts_with_array(stream):
+        if first_byte(stream) == b"[":
             context.line = None
             records = load_json(stream.read(), context)
             if not isinstance(records, list):
@@ -241,21 +240,6 @@ def _info(fields: Fields, infos: dict[bytes, _Info]) -> _Info:
     if key is not None:
         infos[key] = read
     return read
-
-
-def _starts_with_array(stream: BinaryIO) -> bool:
-    """Peek at the first significant byte without consuming the stream."""
-    if hasattr(stream, "peek"):
-        head = stream.peek(4096)[:4096]
-    elif stream.seekable():
-        here = stream.tell()
-        head = stream.read(4096)
-        stream.seek(here)
-    else:  # pragma: no cover - open_capped always hands over a peekable or seekable stream
-        return False
-    if head.startswith(_BOM):
-        head = head[3:]
-    return head.lstrip(_WHITESPACE)[:1] == b"["
 
 
 def _host_and_port(value: str) -> tuple[str, int | None]:

@@ -29,6 +29,7 @@ from scans.importers.base import (
     Importer,
     cve_ids,
     cvss_score,
+    first_byte,
     register,
     severity_from_score,
     severity_word,
@@ -43,7 +44,6 @@ _SUPPORTED = "; ".join(SUPPORTED_LAYOUTS)
 # Columns a CSV Results export always has; the rest are read when present.
 _CSV_REQUIRED = ("IP", "Port", "NVT Name")
 _CSV_HOSTS_COLUMNS = {"High", "Medium", "Low", "Log", "False Positive", "Total"}
-_BOM = b"\xef\xbb\xbf"
 _SPACES = re.compile(r"\s+")
 _V3_VECTOR = re.compile(r"CVSS:3\.[01]/[A-Z:/]+")
 
@@ -55,7 +55,7 @@ class OpenvasImporter(Importer):
     description = "OpenVAS / Greenbone XML report or CSV Results export"
 
     def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
-        first = _first_byte(stream)
+        first = first_byte(stream)
         if first in (b"", b"<"):
             return self._read_xml(stream, context)
         if first in (b"{", b"["):
@@ -228,19 +228,6 @@ class OpenvasImporter(Importer):
             references=tuple(trim(u, 500) for u in links[:20]),
             evidence={k: v for k, v in evidence.items() if v},
         )
-
-
-def _first_byte(stream: BinaryIO) -> bytes:
-    """The first significant byte, without consuming the stream."""
-    if hasattr(stream, "peek"):
-        head = stream.peek(4096)[:4096]
-    else:
-        here = stream.tell()
-        head = stream.read(4096)
-        stream.seek(here)
-    if head.startswith(_BOM):
-        head = head[3:]
-    return head.lstrip(b" \t\r\n")[:1]
 
 
 def _csv_columns(header: list[str] | None, context: ImportContext) -> list[str]:
