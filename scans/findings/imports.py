@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.bulk import bulk_insert
 from config.request_id import current_request_id
 from interventions.models import Intervention
 from interventions.services import intervention_open
@@ -343,17 +344,14 @@ def _jobs_create(*, session, scanner, fmt, filename, digest, plan: _Plan, node_i
     per_node: dict[int, int] = defaultdict(int)
     for host, candidates in plan.by_host.items():
         per_node[node_ids[host]] += len(candidates)
-    ScanJob.objects.bulk_create(
-        [
-            ScanJob(session=session, node_id=node_id, scanner=scanner, status=ScanJob.Status.SUCCEEDED,
-                    attempts=1, normalized=True, queued_at=now, started_at=now, finished_at=now,
-                    raw_result={"import": filename, "format": fmt, "sha256": digest,
-                                "findings": per_node.get(node_id, 0),
-                                "coverage": coverage[node_id].to_dict() if node_id in coverage else None})
-            for node_id in job_nodes
-        ],
-        batch_size=ADDRESS_CHUNK,
-    )
+    bulk_insert([
+        ScanJob(session=session, node_id=node_id, scanner=scanner, status=ScanJob.Status.SUCCEEDED,
+                attempts=1, normalized=True, queued_at=now, started_at=now, finished_at=now,
+                raw_result={"import": filename, "format": fmt, "sha256": digest,
+                            "findings": per_node.get(node_id, 0),
+                            "coverage": coverage[node_id].to_dict() if node_id in coverage else None})
+        for node_id in job_nodes
+    ])
 
 
 def _session_finish(*, session: ScanSession, report: ImportReport, started) -> None:
