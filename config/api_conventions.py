@@ -13,7 +13,7 @@ import django_filters
 import orjson
 from django import forms
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import pagination, renderers, serializers
 from rest_framework.exceptions import ValidationError
 

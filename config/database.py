@@ -13,7 +13,8 @@ from urllib.parse import quote, urlencode
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.embedded_db import EmbeddedServer, database_settings as embedded_database_settings
+from config.embedded_db import EmbeddedServer
+from config.embedded_db import database_settings as embedded_database_settings
 
 POSTGRESQL_ENGINE = "django.db.backends.postgresql"
 

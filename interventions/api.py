@@ -14,8 +14,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IF_MATCH_PARAMETER, FilterSet, IdFilter, PageNumberPagination, api_operation, etag_for, example, expected_version,
-    stale_version_response, validated,
+    IF_MATCH_PARAMETER,
+    FilterSet,
+    IdFilter,
+    PageNumberPagination,
+    api_operation,
+    etag_for,
+    example,
+    expected_version,
+    stale_version_response,
+    validated,
 )
 from config.api_errors import problem_response
 from interventions import services

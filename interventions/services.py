@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from interventions.models import Intervention
 from orgs.audit import audit_record
-from orgs.events import INTERVENTION_OPENED, event_publish
 from orgs.concurrency import StaleVersionError
+from orgs.events import INTERVENTION_OPENED, event_publish
 
 logger = structlog.get_logger(__name__)
 

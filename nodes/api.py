@@ -16,8 +16,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IF_NONE_MATCH_PARAMETER, WRITE_ERRORS, FastJSONRenderer, FilterSet, PageNumberPagination, ResourceSerializer,
-    api_operation, example, idempotent_operation, validated,
+    IF_NONE_MATCH_PARAMETER,
+    WRITE_ERRORS,
+    FastJSONRenderer,
+    FilterSet,
+    PageNumberPagination,
+    ResourceSerializer,
+    api_operation,
+    example,
+    idempotent_operation,
+    validated,
 )
 from nodes import list_cache, services
 from nodes.access import node_for

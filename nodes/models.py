@@ -6,7 +6,6 @@ from django.db import models
 from django.utils import timezone
 
 
-
 class Severity(models.TextChoices):
     """How bad a finding is, most severe first. Defined here, below the findings (scans), because a
     node's snapshot counts its open findings per severity in a column each."""

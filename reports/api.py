@@ -15,7 +15,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    FilterSet, PageNumberPagination, api_operation, example, idempotent_operation, validated,
+    FilterSet,
+    PageNumberPagination,
+    api_operation,
+    example,
+    idempotent_operation,
+    validated,
 )
 from config.api_errors import problem_response
 from nodes.models import Node

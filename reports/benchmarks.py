@@ -29,11 +29,11 @@ from django.db import connection, transaction
 
 from nodes.models import Node, NodeSnapshot
 from orgs.models import Organization
-from scans.models import CveRecord, Finding, OrganizationScore
 from reports.models import Report
 from reports.services import report_generate
 from scans.benchmarks import print_table
 from scans.benchmarks.generate import insert_select, table
+from scans.models import CveRecord, Finding, OrganizationScore
 
 help = "Organization report of 1,000 nodes and 50,000 findings in HTML, PDF, CSV, JSON and SARIF (PostgreSQL)"
 

@@ -23,13 +23,13 @@ from django.db import connection
 from django.db.models import Case, Count, F, FloatField, IntegerField, Max, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 
-from interventions.models import Intervention
 from config.fields import Fields
+from interventions.models import Intervention
 from nodes.fields import NODE_REPORT
 from nodes.models import GRADES, SEVERITIES, SEVERITY_RANK, Node, NodeScore, NodeSnapshot
-from scans.models import CveRecord, Finding, OrganizationScore, ScanJob, ScanSession
 from reports.models import Report
 from scans.fields import FINDING_REPORT
+from scans.models import CveRecord, Finding, OrganizationScore, ScanJob, ScanSession
 from scans.pipeline.sessions import session_summary
 
 CHANGE_KINDS = ("new", "fixed", "reopened", "risk_accepted", "severity_changed")

@@ -18,9 +18,21 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
-    IF_MATCH_PARAMETER, DayFilter, FilterSet, IdAscendingCursorPagination, IdFilter, IdCursorPagination,
-    PageNumberPagination, ResourceSerializer, api_operation, etag_for, example, expected_version,
-    idempotent_operation, stale_version_response, validated,
+    IF_MATCH_PARAMETER,
+    DayFilter,
+    FilterSet,
+    IdAscendingCursorPagination,
+    IdCursorPagination,
+    IdFilter,
+    PageNumberPagination,
+    ResourceSerializer,
+    api_operation,
+    etag_for,
+    example,
+    expected_version,
+    idempotent_operation,
+    stale_version_response,
+    validated,
 )
 from config.api_errors import problem_response
 from orgs.access import client_ip, pk_or_404
@@ -28,13 +40,12 @@ from orgs.concurrency import StaleVersionError
 from orgs.idempotency import idempotent
 from orgs.permissions import organization_rows, principal_for
 from scans import selectors
-from scans.findings import import_requests
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
+from scans.findings import import_requests
+from scans.findings.triage import finding_triage
 from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
-from scans.findings.triage import finding_triage
-
 
 # --- sessions -------------------------------------------------------------------------------
 

@@ -20,8 +20,18 @@ from config import prepared
 from config.fields import columns
 from interventions.models import Intervention
 from nodes.models import GRADES, Node, NodeSnapshot
-from scans.models import SEVERITIES, SEVERITY_RANK, CveRecord, Finding, FindingEvent, OrganizationScore, ScanJob, ScanProfile, ScanSession
 from scans.fields import FINDING_API, FINDING_ROW, JOB_ROW
+from scans.models import (
+    SEVERITIES,
+    SEVERITY_RANK,
+    CveRecord,
+    Finding,
+    FindingEvent,
+    OrganizationScore,
+    ScanJob,
+    ScanProfile,
+    ScanSession,
+)
 from scans.pipeline.sessions import STAGES
 
 CHANGES = (FindingEvent.Kind.NEW, FindingEvent.Kind.FIXED, FindingEvent.Kind.REOPENED)

@@ -14,12 +14,12 @@ from django.db import InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
 from scans.findings.import_requests import import_request_process
+from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
+from scans.pipeline.retention import retention_prune_all
 from scans.pipeline.sessions import session_start_scheduled
 from scans.pipeline.stages import normalization_part_run, stage_run
 from scans.pipeline.watchdog import watchdog_sweep
-from scans.pipeline.retention import retention_prune_all
-from scans.findings.scoring import scoring_run
 
 logger = structlog.get_logger(__name__)
 

@@ -27,15 +27,16 @@ from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_ROW
+from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm, triage_actions_for
 from scans.models import SEVERITIES, Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.selectors import (
     COUNT_CAP,
-    dashboard_for_org,
     FINDING_SORTS,
     UNSORTABLE,
+    dashboard_for_org,
     finding_detail,
     finding_filters_from,
     finding_page,
@@ -51,7 +52,6 @@ from scans.selectors import (
     session_stages,
     session_targets_for,
 )
-from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 
 SESSIONS_PER_PAGE = 25
 JOBS_PER_PAGE = 25

@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+
 def print_table(out: TextIO, title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

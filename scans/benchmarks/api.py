@@ -24,7 +24,6 @@ from __future__ import annotations
 import http.client
 import json
 import multiprocessing
-import os
 import random
 import threading
 import time

@@ -44,9 +44,9 @@ def fleet_addresses(count: int) -> list[str]:
 
 
 def fleet(count: int, out: TextIO) -> dict[str, Any]:
+    from scans.benchmarks.scan import LabProcess
     from scans.discovery.discover import discovery_ports
     from scans.discovery.registry import default_registry
-    from scans.benchmarks.scan import LabProcess
     from scans.pipeline import conf
     from scans.scanners.portscan import PROCESS_BUDGET, raise_fd_limit, sweep
 

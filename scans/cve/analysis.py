@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
-from scans.findings.candidates import FindingCandidate, ServiceObservation
 from scans.cve.catalog import WILDCARD_PRODUCT, cve_entry_from_record
 from scans.cve.cpe import try_parse_cpe
 from scans.cve.match import CveIndex, observe
+from scans.findings.candidates import FindingCandidate, ServiceObservation
 from scans.models import CveProduct, CveRecord
 
 SOURCE = "cve"

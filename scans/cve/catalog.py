@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from scans.cve.cpe import Configuration
 from scans.cve.nvd import CveEntry, iter_cve_entries
-from scans.models import CveProduct, CveRecord
 from scans.findings.normalization import severity_from_cvss
+from scans.models import CveProduct, CveRecord
 
 BATCH_SIZE = 500
 CVE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cves" / "nvd_products.json"

@@ -39,8 +39,8 @@ from interventions.services import intervention_open, interventions_resolve_afte
 from nodes.models import Node
 from orgs.models import Organization
 from orgs.scope import ScopeError, resolve_and_check
-from scans.findings.candidates import ServiceObservation
 from scans.discovery.discover import discover_many
+from scans.findings.candidates import ServiceObservation
 from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch
 from scans.pipeline.profiles import (

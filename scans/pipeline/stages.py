@@ -27,10 +27,11 @@ from interventions.models import Intervention
 from interventions.services import intervention_open
 from nodes.models import Node
 from orgs.scope import ScopeError, resolve_and_check
+from scans.cve.analysis import cve_candidates_for_services, cve_coverage
 from scans.findings import lifecycle
 from scans.findings.candidates import Coverage, FindingCandidate, ServiceObservation
+from scans.findings.scoring import scoring_run
 from scans.models import ScanJob, ScanSession
-from scans.cve.analysis import cve_candidates_for_services, cve_coverage
 from scans.pipeline import conf, dispatch
 from scans.pipeline.execution import (
     ANALYSIS,
@@ -44,7 +45,6 @@ from scans.pipeline.execution import (
 from scans.pipeline.profiles import profile_max_attempts
 from scans.pipeline.sessions import FAN_OUT, session_finish, session_outcome, stage_advance, stage_claim
 from scans.scanners.base import load_all
-from scans.findings.scoring import scoring_run
 
 logger = structlog.get_logger(__name__)
 

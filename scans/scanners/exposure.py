@@ -21,9 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from scans.findings.candidates import Coverage, FindingCandidate, ScanResult
-from scans.scanners.base import Scanner, ScanContext, Target, register
+from scans.scanners.base import ScanContext, Scanner, Target, register
 from scans.scanners.fingerprint import (
-    STARTUP, Probe, mongo_op_msg, mongo_reply, postgres_reply_complete, redis_command, trimmed,
+    STARTUP,
+    Probe,
+    mongo_op_msg,
+    mongo_reply,
+    postgres_reply_complete,
+    redis_command,
+    trimmed,
 )
 from scans.scanners.port_sets import RESERVED_PORTS
 

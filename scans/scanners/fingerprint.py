@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scans.findings.candidates import ScanResult, ServiceObservation
-from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
+from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, register
 from scans.scanners.port_sets import RESERVED_PORTS, parse_ports
 
 MAX_READ = 256 * 1024

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scans.findings.candidates import Coverage, ScanResult
-from scans.scanners.base import Scanner, ScanContext, ScannerError, Target, register
+from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, register
 from scans.scanners.port_sets import ALL_PORTS, RESERVED_PORTS, parse_ports
 
 OPEN, CLOSED, FILTERED, ERROR = "open", "closed", "filtered", "error"

@@ -30,8 +30,9 @@ def test_it_prints_the_secret_once_and_stores_only_its_hash(world):
 
 
 def test_the_printed_secret_authenticates_as_the_token(world, client):
-    from orgs.authentication import ApiTokenAuthentication
     from rest_framework.test import APIRequestFactory
+
+    from orgs.authentication import ApiTokenAuthentication
 
     key = create_token("--org", "acme", "--name", "ci", "--access", "read")[0].strip()
     request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {key}")

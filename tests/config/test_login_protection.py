@@ -5,8 +5,8 @@ from axes.models import AccessAttempt
 from django.core.management import call_command
 from django.urls import reverse
 
-from orgs.models import AuditEvent
 from conftest import PASSWORD
+from orgs.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

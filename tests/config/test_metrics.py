@@ -5,8 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from interventions.models import Intervention
-from scans.models import WorkerHeartbeat
-from scans.models import ScanJob, ScanSession
+from scans.models import ScanJob, ScanSession, WorkerHeartbeat
 from tests.factories import ScanJobFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db

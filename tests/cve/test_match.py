@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from scans.findings.candidates import ServiceObservation
 from scans.cve.match import CveIndex, CveMatch, observe
 from scans.cve.nvd import iter_cve_entries
+from scans.findings.candidates import ServiceObservation
 
 FIXTURE = Path(__file__).resolve().parents[2] / "scans" / "fixtures" / "cves" / "nvd_products.json"
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 
 from interventions.models import Intervention
 from nodes.models import NodeSnapshot
 from scans.models import OrganizationScore, ScanSession
-from tests.factories import NodeFactory, ScanSessionFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, overflowing, shot
+from tests.factories import NodeFactory, ScanSessionFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from orgs.models import AuditEvent
 from scans.cve.catalog import CVE_FIXTURE, cve_catalog_import
 from scans.models import CveRecord, Finding
-from tests.factories import FindingFactory, NodeFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
+from tests.factories import FindingFactory, NodeFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -5,8 +5,8 @@ from playwright.sync_api import expect
 
 from interventions.models import Intervention
 from scans.models import ScanJob, ScanSession
-from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
 from tests.e2e.browser import log_in, shot
+from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from nodes.models import Node, NodeScore, NodeSnapshot
-from tests.factories import FindingFactory, NodeFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
+from tests.factories import FindingFactory, NodeFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

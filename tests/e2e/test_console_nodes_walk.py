@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from interventions.models import Intervention
 from nodes.models import Node
 from scans.findings.scoring import scoring_run
-from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
+from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

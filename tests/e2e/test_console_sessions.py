@@ -10,10 +10,10 @@ from django.db import connection
 from nodes.models import Node
 from scans.lab.services import start_node
 from scans.models import ScanJob, ScanProfile, ScanSession
-from tests import inline
 from scans.pipeline.stages import stage_run
-from tests.factories import NodeFactory
+from tests import inline
 from tests.e2e.browser import log_in, no_horizontal_scroll, shot
+from tests.factories import NodeFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scans.findings.candidates import Coverage, ServiceObservation
 from scans.cve.analysis import cve_candidates_for_services
+from scans.findings.candidates import Coverage, ServiceObservation
 from scans.findings.lifecycle import findings_ingest
 from scans.models import Finding
 from scans.scanners.fingerprint import Probe, from_banner

@@ -6,10 +6,10 @@ import ipaddress
 
 import pytest
 
-from scans.importers.base import ImportRejected, get_importer
 from scans.findings.imports import findings_import
-from scans.models import Finding, ScanJob
 from scans.findings.normalization import finding_fingerprint
+from scans.importers.base import ImportRejected, get_importer
+from scans.models import Finding, ScanJob
 
 NODE = "127.0.50.1"
 

@@ -7,9 +7,9 @@ import pytest
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import AuditEvent
-from scans.models import Finding, OrganizationScore, ScanJob, ScanSession
-from scans.importers.base import ImportRejected
 from scans.findings.imports import findings_import
+from scans.importers.base import ImportRejected
+from scans.models import Finding, OrganizationScore, ScanJob, ScanSession
 from tests.factories import NodeFactory
 from tests.findings.conftest import nuclei_result
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from nodes.models import NodeSnapshot
 from orgs.models import AuditEvent
 from scans.findings.imports import findings_import
-from scans.models import Finding
 from scans.findings.scoring import scoring_run
 from scans.findings.triage import finding_triage
+from scans.models import Finding
 from tests.factories import FindingFactory, NodeFactory
 from tests.findings.conftest import nuclei_result
 

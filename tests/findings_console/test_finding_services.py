@@ -14,6 +14,7 @@ from django.utils import timezone
 from orgs.models import AuditEvent
 from scans.findings.candidates import Coverage, FindingCandidate
 from scans.findings.lifecycle import findings_ingest
+from scans.findings.triage import finding_triage, findings_triage_bulk
 from scans.models import Finding, FindingEvent
 from scans.selectors import (
     finding_filters_from,
@@ -22,7 +23,6 @@ from scans.selectors import (
     finding_severity_counts,
     node_addresses_for_tag,
 )
-from scans.findings.triage import finding_triage, findings_triage_bulk
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db

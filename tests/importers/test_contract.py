@@ -4,7 +4,7 @@ import os
 import pytest
 
 from scans.findings.candidates import ImportResult
-from scans.importers.base import ImportRejected, Importer, get_importer, load_all
+from scans.importers.base import Importer, ImportRejected, get_importer, load_all
 
 ALL = ("nmap", "nuclei", "trivy", "sslyze", "openvas", "sarif")
 

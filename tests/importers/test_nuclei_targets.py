@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from scans.importers.base import ImportRejected, get_importer
 from scans.findings.imports import findings_import
+from scans.importers.base import ImportRejected, get_importer
 from scans.models import Finding
 
 from .fixtures import fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from scans.importers.base import get_importer
 from scans.findings.imports import findings_import
-from scans.models import Finding
 from scans.findings.normalization import finding_fingerprint
+from scans.importers.base import get_importer
+from scans.models import Finding
 
 from .fixtures import fixture
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from scans.importers.base import get_importer
 from scans.findings.imports import findings_import
+from scans.importers.base import get_importer
 from scans.models import Finding
 
 from .fixtures import fixture

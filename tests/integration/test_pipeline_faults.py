@@ -18,13 +18,13 @@ from django.conf import settings
 from config import embedded_db
 from config.embedded_db import EmbeddedServer
 from interventions.models import Intervention
-from scans.pipeline.watchdog import watchdog_sweep
 from nodes.models import NodeSnapshot
 from reports.models import Report
 from scans.lab import Lab
 from scans.lab.services import start_node
 from scans.models import Finding, ScanJob, ScanProfile, ScanSession
 from scans.pipeline.sessions import STAGES, session_start, stage_task
+from scans.pipeline.watchdog import watchdog_sweep
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.integration
@@ -252,7 +252,7 @@ def _postgres_restart():
 
 def _follow_through_outage(session, **kwargs):
     """``follow`` that rides out the test's own connection dying while PostgreSQL restarts."""
-    from django.db import OperationalError, InterfaceError, connection
+    from django.db import InterfaceError, OperationalError, connection
 
     deadline = time.monotonic() + kwargs.pop("timeout", 90.0)
     while time.monotonic() < deadline:

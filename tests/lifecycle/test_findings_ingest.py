@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from scans.findings.candidates import Coverage, FindingCandidate
 from scans.findings.lifecycle import findings_ingest
-from scans.models import Finding
 from scans.findings.normalization import finding_fingerprint, normalized_severity, severity_from_cvss
+from scans.models import Finding
 from tests.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db

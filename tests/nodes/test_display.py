@@ -5,8 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from scans.discovery.registry import Signature
 from nodes.display import evidence_sentence
+from scans.discovery.registry import Signature
 from tests.factories import NodeFactory
 
 

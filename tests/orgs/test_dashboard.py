@@ -187,8 +187,8 @@ def test_home_refuses_post(world, login):
 
 
 def test_a_queued_sessions_first_stage_reads_queued_not_running(world):
-    from scans.selectors import session_stages
     from scans.models import ScanSession
+    from scans.selectors import session_stages
     from tests.factories import ScanSessionFactory
 
     session = ScanSessionFactory(org=world.org, status=ScanSession.Status.QUEUED)

@@ -6,8 +6,8 @@ import pytest
 
 from scans.lab.services import start_node
 from scans.models import ScanProfile
-from tests import inline
 from scans.pipeline.sessions import session_start
+from tests import inline
 
 # The lab's usual ports: discovery scans only these, so a session takes a second, not a minute.
 LAB_PORTS = "80,6379,8545,9999"

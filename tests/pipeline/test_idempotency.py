@@ -7,10 +7,10 @@ from collections import deque
 from reports.models import Report
 from scans.models import Finding, ScanJob, ScanSession
 from scans.pipeline import dispatch
-from tests import inline
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.sessions import STAGES, session_start
 from scans.pipeline.stages import stage_run
+from tests import inline
 
 
 class TwiceDelivered(deque):

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from orgs.models import AuditEvent
-from orgs.schedules import ScheduleError, WATCHDOG_NAME, organization_schedule_set, schedule_task_name
+from orgs.schedules import WATCHDOG_NAME, ScheduleError, organization_schedule_set, schedule_task_name
 from scans.pipeline import dispatch
 from scans.pipeline.sessions import session_start_scheduled
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.utils import timezone
 
 from interventions.models import Intervention
-from scans.pipeline.watchdog import watchdog_sweep
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import dispatch
+from scans.pipeline.watchdog import watchdog_sweep
 from tests.factories import ScanJobFactory, ScanSessionFactory
 
 AGO = timezone.now() - timezone.timedelta(hours=1)

@@ -11,8 +11,8 @@ from reports.models import Report
 from reports.services import report_generate
 from scans.findings.candidates import Coverage, FindingCandidate
 from scans.findings.lifecycle import findings_ingest
-from scans.models import Finding
 from scans.findings.triage import finding_triage
+from scans.models import Finding
 from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
 
 

@@ -11,7 +11,11 @@ from django_celery_beat.models import PeriodicTask
 
 from reports.models import Report, ReportSchedule
 from reports.services import (
-    report_email_send, report_generate, report_schedule_run, report_schedule_save, schedule_task_name,
+    report_email_send,
+    report_generate,
+    report_schedule_run,
+    report_schedule_save,
+    schedule_task_name,
 )
 from tests.factories import UserFactory
 

@@ -10,8 +10,8 @@ that names them all lives in reports, the top layer, which may import every othe
 from django.core.management.base import BaseCommand
 
 from reports import benchmarks as reports_bench
-from scans.benchmarks import console, ingest, load, pipeline, print_summary, scan
 from scans.benchmarks import api as api_bench
+from scans.benchmarks import console, ingest, load, pipeline, print_summary, scan
 
 # The sub-commands, imported explicitly (no dynamic imports, so a reader can
 # follow every call). To add a benchmark: import its module above and add ONE

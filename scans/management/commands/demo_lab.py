@@ -21,7 +21,14 @@ from django.core.management.base import BaseCommand
 
 from orgs.models import Organization
 from scans.lab import Lab, tls
-from scans.lab.services import docker_handler, ethereum_handler, memcached_handler, redis_handler, ssh_handler, web_handler
+from scans.lab.services import (
+    docker_handler,
+    ethereum_handler,
+    memcached_handler,
+    redis_handler,
+    ssh_handler,
+    web_handler,
+)
 from scans.management.commands.seed_demo import DEMO_SLUG
 from scans.models import ScanSession
 from scans.pipeline.sessions import session_start

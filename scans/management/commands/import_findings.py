@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from orgs.models import Organization
-from scans.importers.base import ImportRejected, load_all
 from scans.findings.imports import findings_import
+from scans.importers.base import ImportRejected, load_all
 
 
 class Command(BaseCommand):

@@ -18,10 +18,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from scans.discovery.discover import discover_async
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
-from scans.findings.candidates import ServiceObservation
 from scans.cve.analysis import cve_candidates_for_services
+from scans.discovery.discover import discover_async
+from scans.findings.candidates import ServiceObservation
 from scans.scanners import ScanContext, ScannerError, ScannerUnavailable, Target, get_scanner, load_all
 from scans.scanners.port_sets import parse_ports
 
