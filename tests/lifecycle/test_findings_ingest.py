@@ -4,9 +4,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from scans.findings.candidates import Coverage, FindingCandidate
+from scans.findings import lifecycle
 from scans.findings.lifecycle import findings_ingest
 from scans.findings.normalization import finding_fingerprint, normalized_severity, severity_from_cvss
 from scans.models import Finding
@@ -190,3 +192,28 @@ def test_queries_per_batch_stay_constant_as_the_batch_and_table_grow(world, stat
     assert small == ["SAVEPOINT", "WITH k", "COPY scans_finding", "COPY scans_findingevent", "RELEASE SAVEPOINT"]
     assert large == [*small[:-1], "WITH changed", "RELEASE SAVEPOINT"]
     assert Finding.objects.count() == 20 * 50
+
+
+def test_the_lookup_probes_the_unique_index_even_when_statistics_have_never_seen_the_organization(world):
+    """Statistics from before a large import take a new organization for a handful of rows; a plan
+    that reads all of its findings for every batch would make the import quadratic."""
+    other_nodes = [NodeFactory(org=world.other_org) for _ in range(5)]
+    findings_ingest(org=world.other_org, source="exposure", complete=False,
+                    items=[(n.pk, candidate(f"r{i}")) for n in other_nodes for i in range(200)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Finding._meta.db_table}")
+    nodes = [NodeFactory(org=world.org) for _ in range(10)]
+    findings_ingest(org=world.org, source="exposure", complete=False,
+                    items=[(n.pk, candidate(f"r{i}")) for n in nodes for i in range(500)])
+    keys = [(n.pk, finding_fingerprint(candidate(f"r{i}"))) for n in nodes for i in range(0, 500, 50)]
+
+    params = {"org": world.org.pk, "session": None, "seen_at": later(), "fixed": Finding.Status.FIXED,
+              "nodes": ",".join(str(node) for node, _ in keys), "fingerprints": ",".join(f for _, f in keys),
+              "digests": ",".join("0" * 32 for _ in keys)}
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute("EXPLAIN (COSTS OFF) " + lifecycle._SEE, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    probe = plan.split("CTE known")[1].split("CTE touched")[0]
+    assert "finding_unique_org_node_fingerprint" in probe, plan
+    assert "Hash" not in probe and "Seq Scan" not in probe, plan
