@@ -117,13 +117,14 @@ def findings_ingest(
     return counts
 
 
-def tool_triage(candidate: FindingCandidate, seen_at) -> dict:
-    """A new finding's status when the tool already judged it (see ``FindingCandidate.triage``).
+def tool_triage(candidate: FindingCandidate) -> tuple[str, str] | None:
+    """A new finding's status and triage reason when the tool already judged it (see
+    ``FindingCandidate.triage``); None when it did not, and the finding starts open.
 
     Nobody triaged it (``triaged_by`` stays empty): the reason names the tool's statement."""
     if candidate.triage not in Finding.TRIAGED:
-        return {}
-    return {"status": candidate.triage, "triage_reason": candidate.triage_reason[:4000], "triaged_at": seen_at}
+        return None
+    return candidate.triage, candidate.triage_reason[:4000]
 
 
 def _joined(values: Iterable) -> str:
@@ -226,7 +227,7 @@ class _Run:
         self.source_field = _copy_text(source)
         self.run_fields = "\t".join(_copy_field(v) for v in (seen_at.isoformat(), seen_at.isoformat(), session_id,
                                                               session_id, 1, 0))
-        self.triaged_at_field = self.at_field = _copy_field(seen_at.isoformat())
+        self.at_field = _copy_field(seen_at.isoformat())  # the events' time, and a tool's triage
         # A new finding's event: its session, kind and (empty) former status.
         self.event_fields = "\t".join((_copy_field(session_id), _copy_text(FindingEvent.Kind.NEW), ""))
 
@@ -276,25 +277,27 @@ class _Run:
         """New findings by COPY (rows written out as COPY's text here, each content's fields once),
         then their "new" events, which carry the status and reason the finding starts with."""
         rows, events = [], []
-        seen_at = self.seen_at
         head = f"\t{self.org_field}\t"
         tail = f"\t{self.run_fields}\n"
         event_head = f"\t{self.event_fields}\t"
+        source_field, at_field, opened = self.source_field, self.at_field, Finding.Status.OPEN
         for finding_id, (node_id, fingerprint), (candidate, content, evidence, digest) in new:
             copied = self.copied.get(content)
             if copied is None:
                 copied = self.copied[content] = "\t".join(_copy_field(content.values[c]) for c in _CONTENT_COLUMNS)
             confidence, reason = match_values(candidate)
-            triage = tool_triage(candidate, seen_at)
-            status = triage.get("status", Finding.Status.OPEN)
-            triage_reason = _copy_text(triage.get("triage_reason", ""))
+            triage = tool_triage(candidate)
+            if triage is None:
+                status, triage_reason, triaged_at = opened, "", "\\N"
+            else:
+                status, triage_reason, triaged_at = triage[0], _copy_text(triage[1]), at_field
             rows.append("\t".join((
-                str(finding_id) + head + str(node_id), fingerprint, self.source_field,
+                str(finding_id) + head + str(node_id), fingerprint, source_field,
                 _copy_field(clean_port(candidate.port)), _copy_text(clean_protocol(candidate.protocol)),
-                _copy_text(candidate.location[:MAX_LOCATION]), _copy_text(stored_evidence(candidate, evidence).decode()),
-                _copy_field(confidence), _copy_text(reason), digest, status, triage_reason,
-                self.triaged_at_field if triage else "\\N", copied)) + tail)
-            events.append(f"{finding_id}{event_head}{status}\t{triage_reason}\t{self.at_field}\n")
+                _copy_text(candidate.location[:MAX_LOCATION]),
+                _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence),
+                _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at, copied)) + tail)
+            events.append(f"{finding_id}{event_head}{status}\t{triage_reason}\t{at_field}\n")
         with connection.cursor() as cursor:
             with cursor.cursor.copy(_COPY_NEW) as copy:
                 copy.write("".join(rows).encode("utf-8", "surrogatepass"))
@@ -326,7 +329,7 @@ def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_a
                 node_id__in=node_ids[start : start + NODE_CHUNK],
                 status=Finding.Status.OPEN,
                 last_seen__lt=seen_at,
-            )
+            ).order_by()  # the model's ordering would sort the ids for nothing
             fixed += _fix(findings=fixing, session=session, seen_at=seen_at)
     return fixed
 
