@@ -267,12 +267,17 @@ class Finding(models.Model):
     # Not indexed: every rescan rewrites last_seen/last_session on every finding it sees, and an
     # update that touches no indexed column stays a cheap in-page (HOT) update in PostgreSQL
     # when the page has room for the new version: the table's fillfactor is 50 (migration 0016).
+    # Nor checked by the database: a history link to a session, nulled by Django when a session
+    # is deleted (retention, an organization's removal), where a key check would run for every
+    # row an import writes and every row a rescan touches.
     first_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                      db_index=False)
+                                      db_index=False, db_constraint=False)
     last_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                     db_index=False)
+                                     db_index=False, db_constraint=False)
     times_seen = models.PositiveIntegerField(default=1, help_text="Sessions and imports that reported it")
-    triaged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Indexed only where set (the partial index below): a new finding has no triager.
+    triaged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
     triaged_at = models.DateTimeField(null=True, blank=True)
     triage_reason = models.TextField(blank=True)
     risk_accepted_until = models.DateTimeField(null=True, blank=True)
@@ -297,6 +302,7 @@ class Finding(models.Model):
             # The console's findings list pages one severity at a time, newest first
             # (scans.selectors): an index walk instead of sorting a million rows per page.
             models.Index(fields=["org", "severity", "id"], name="finding_org_severity_id"),
+            models.Index(fields=["triaged_by"], condition=Q(triaged_by__isnull=False), name="finding_triaged_by"),
         ]
 
     def __str__(self) -> str:
@@ -319,8 +325,10 @@ class FindingEvent(models.Model):
     # Foreign keys without their own indexes: the composite indexes below lead with the two
     # that are read, and every index is written once per event of a large import.
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # A history link, not checked by the database (as a finding's sessions are): nulled by Django
+    # when the session is deleted.
     session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
