@@ -82,7 +82,8 @@ def _duplicate(org, address: str, *, exclude_pk=None) -> None:
         raise ValidationError(f"{address} is already a node of this organization.", code="duplicate")
 
 
-def _literal_ip(address: str) -> str | None:
+def literal_ip(address: str) -> str | None:
+    """The address itself when it is an IP address (a node's resolved IP before any lookup), else None."""
     try:
         return str(ipaddress.ip_address(address.strip()))
     except ValueError:
@@ -209,7 +210,7 @@ def node_get_or_create(*, org, address: str) -> Node:
     address = address.strip()
     node = Node.objects.filter(org=org, address=address).first()
     if node is None:
-        node = Node(org=org, address=address, resolved_ip=_literal_ip(address))
+        node = Node(org=org, address=address, resolved_ip=literal_ip(address))
         nodes_create(org=org, nodes=[node], skip_existing=True)
     return node
 

@@ -36,7 +36,7 @@ from config.request_id import current_request_id
 from interventions.models import Intervention
 from interventions.services import intervention_open
 from nodes.models import Node
-from nodes.services import nodes_create
+from nodes.services import literal_ip, nodes_create
 from orgs.audit import audit_record
 from orgs.events import SESSION_FINISHED, event_publish
 from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
@@ -391,17 +391,10 @@ def _nodes_for_hosts(*, org, hosts: list[str]) -> tuple[dict[str, int], int]:
     missing = [h for h in hosts if h not in found]
     if not missing:
         return found, 0
-    new = [Node(org=org, address=h, resolved_ip=_literal_ip(h)) for h in missing]
+    new = [Node(org=org, address=h, resolved_ip=literal_ip(h)) for h in missing]
     nodes_create(org=org, nodes=new, skip_existing=True, batch_size=ADDRESS_CHUNK)
     found.update((node.address, node.pk) for node in new)
     return found, len(missing)
-
-
-def _literal_ip(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return None
 
 
 def _sha256(path: str | os.PathLike[str], *, filename: str, limit: int) -> str:
