@@ -153,27 +153,3 @@ class Contents(dict):
             return content
         except TypeError:  # a list where a tuple belongs: normalized alone
             return Content(candidate)
-
-
-def candidate_hash(candidate: FindingCandidate) -> str:
-    """A digest of everything a candidate says beyond its identity.
-
-    Stored as the finding's content hash: a rescan compares one column, and since the
-    Finding's content is a pure function of the candidate, equal digests mean nothing changed.
-    """
-    return Content(candidate).digest(json_bytes(candidate.evidence or {}))
-
-
-def finding_values(candidate: FindingCandidate) -> dict[str, Any]:
-    """The Finding field values a candidate defines (identity and content; not lifecycle)."""
-    confidence, reason = match_values(candidate)
-    return {
-        "source": candidate.source,
-        **Content(candidate).values,
-        "port": clean_port(candidate.port),
-        "protocol": clean_protocol(candidate.protocol),
-        "location": candidate.location[:MAX_LOCATION],
-        "evidence": orjson.loads(stored_evidence(candidate, json_bytes(candidate.evidence or {}))),
-        "match_confidence": confidence,
-        "match_reason": reason,
-    }
