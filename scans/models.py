@@ -237,7 +237,11 @@ class Finding(models.Model):
 
     # No single-column indexes on org and node: the composite indexes below lead with them, and
     # every extra index is written for each of the hundred thousand rows of a large import.
-    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="findings", db_index=False)
+    # The organization is the node's: the database checks the node link, and checking the
+    # organization too would be a second key lookup at commit for every row an import writes.
+    # Deleting an organization deletes its findings through Django.
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="findings", db_index=False,
+                            db_constraint=False)
     node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="findings", db_index=False)
     source = models.CharField(max_length=64, help_text="Scanner or importer")
     rule_id = models.CharField(max_length=255)
@@ -324,7 +328,11 @@ class FindingEvent(models.Model):
 
     # Foreign keys without their own indexes: the composite indexes below lead with the two
     # that are read, and every index is written once per event of a large import.
-    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # Not checked by the database either: the lifecycle writes an event in the statement that
+    # creates or changes its finding, and a key check per event at commit doubled what an
+    # import's commit cost. Django deletes a finding's events with it.
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False,
+                                db_constraint=False)
     # A history link, not checked by the database (as a finding's sessions are): nulled by Django
     # when the session is deleted.
     session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",

@@ -8,7 +8,7 @@ lifecycle, scoring), in a fresh organization that is deleted afterwards:
 3. *variant*: a tenth of the findings differ (new ones, gone ones -> fixed, severity changes).
 
 Per run: wall time, findings per second, statements per 1,000-finding lifecycle batch
-(every statement psycopg sends, COPY included, between the starts of consecutive batches),
+(every statement psycopg sends, COPY included, while the lifecycle writes one batch),
 the time of each phase of the import and memory: the process's peak RSS (``ru_maxrss``), and
 its growth since the benchmark started, or with ``--tracemalloc`` the Python allocation peak of
 the run (slower: tracing costs).
@@ -42,12 +42,11 @@ from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import AuditEvent, Organization
 from scans.benchmarks import print_table
-from scans.findings import imports
+from scans.findings import imports, lifecycle
 from scans.models import OrganizationScore
 
 help = "Import 100k Nuclei findings over 1,000 nodes, re-import, import a 10% variant (PostgreSQL)."
 
-BATCH_SIZE = 1000
 PHASES = ("parse", "plan", "nodes", "ingest", "scoring", "commit")
 TARGETS = {"first": 5.0, "unchanged": 3.0, "variant": 5.0}  # seconds
 PEAK_RSS_TARGET_MB = 300
@@ -202,28 +201,22 @@ class _QueryCounter:
 
 
 @contextmanager
-def _counting(counter: _QueryCounter, marks: list[int]):
-    """Count every statement and note the count as each lifecycle batch starts pulling its items.
+def _counting(counter: _QueryCounter, per_batch: list[int]):
+    """Count every statement, and those of each lifecycle batch's write.
 
     Statements are counted where psycopg sends them, whoever's cursor that is: Django's, the
     server-bound cursors of ``config.prepared`` (which Django's execute wrappers never see) and
-    COPY. ``findings_ingest`` reads its items in slices of ``batch_size``; wrapping the items lets
-    the benchmark see batch boundaries without the lifecycle knowing about it.
+    COPY. A batch's statements are those sent while the lifecycle writes that batch
+    (``_Run.apply``); the closing of unreported findings comes after the last one.
     """
-    original = imports.findings_ingest
+    apply = lifecycle._Run.apply
 
-    def counted(**kwargs):
-        batch_size = kwargs.get("batch_size", BATCH_SIZE)
-        items = kwargs["items"]
-
-        def marked():
-            for index, item in enumerate(items):
-                if index % batch_size == 0:
-                    marks.append(counter.count)
-                yield item
-
-        kwargs["items"] = marked()
-        return original(**kwargs)
+    def counted_apply(self, *args, **kwargs):
+        before = counter.count
+        try:
+            return apply(self, *args, **kwargs)
+        finally:
+            per_batch.append(counter.count - before)
 
     def counting(method):
         def send(self, statement, *args, **kwargs):
@@ -232,25 +225,25 @@ def _counting(counter: _QueryCounter, marks: list[int]):
         return send
 
     methods = {name: getattr(psycopg.Cursor, name) for name in ("execute", "executemany", "copy")}
-    imports.findings_ingest = counted
+    lifecycle._Run.apply = counted_apply
     for name, method in methods.items():
         setattr(psycopg.Cursor, name, counting(method))
     try:
         yield
     finally:
-        imports.findings_ingest = original
+        lifecycle._Run.apply = apply
         for name, method in methods.items():
             setattr(psycopg.Cursor, name, method)
 
 
 def _measure(name: str, *, org, path: Path, baseline_mb: float, use_tracemalloc: bool) -> dict[str, Any]:
     counter = _QueryCounter()
-    marks: list[int] = []
+    per_batch: list[int] = []
     gc.collect()
     if use_tracemalloc:
         tracemalloc.start()
     started, cpu_started = time.perf_counter(), time.process_time()
-    with _counting(counter, marks):
+    with _counting(counter, per_batch):
         report = imports.findings_import(org=org, fmt="nuclei", path=path)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {"run": name, "seconds": round(seconds, 3),
@@ -259,10 +252,7 @@ def _measure(name: str, *, org, path: Path, baseline_mb: float, use_tracemalloc:
                               "findings_per_second": round(report.findings / seconds),
                               "queries": counter.count, "analyze_statements": counter.analyze,
                               **report.counts.as_dict()}
-    # Between two batch starts lies exactly one batch; the last batch also holds the closing
-    # of unreported findings, so it is left out.
-    per_batch = [b - a for a, b in zip(marks, marks[1:])]
-    result["queries_per_batch"] = {"batches": len(marks), "min": min(per_batch, default=0),
+    result["queries_per_batch"] = {"batches": len(per_batch), "min": min(per_batch, default=0),
                                    "max": max(per_batch, default=0)}
     if use_tracemalloc:
         _, peak = tracemalloc.get_traced_memory()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from itertools import islice
@@ -110,8 +111,19 @@ def findings_ingest(
     seen_at = seen_at or timezone.now()
     counts = IngestCounts()
     run = _Run(org=org, source=source, session=session, seen_at=seen_at)
-    for batch in _batches(items, batch_size):
-        counts += run.apply(batch)
+    # Keying a batch is Python's work alone and writing one mostly the server's: the next batch is
+    # keyed on a thread while this one is written, so each waits less on the other. Batches are
+    # taken from ``items`` here, in the caller's thread (an iterator may read the database), and
+    # written in order, each after the one before has finished.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-keying") as keying:
+        keyed = None
+        for batch in _batches(items, batch_size):
+            upcoming = keying.submit(run.keyed, batch)
+            if keyed is not None:
+                counts += run.apply(keyed.result())
+            keyed = upcoming
+        if keyed is not None:
+            counts += run.apply(keyed.result())
     if complete and coverage:
         counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at, session=session)
     return counts
@@ -214,6 +226,11 @@ _COPY_NEW = (f"COPY {FINDINGS} ("
 _COPY_NEW_EVENTS = f"COPY {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) FROM STDIN"
 
 
+# A batch's candidates by finding key (node id, fingerprint): the candidate, its shared content,
+# its evidence as JSON and its content digest.
+_Keyed = dict[tuple[int, str], tuple[FindingCandidate, Content, bytes, str]]
+
+
 class _Run:
     """One ingest: its constants, and the contents its candidates share."""
 
@@ -231,10 +248,10 @@ class _Run:
         # A new finding's event: its session, kind and (empty) former status.
         self.event_fields = "\t".join((_copy_field(session_id), _copy_text(FindingEvent.Kind.NEW), ""))
 
-    def apply(self, batch: list[tuple[int, FindingCandidate]]) -> IngestCounts:
-        # Key and hash each candidate, de-duplicating within the batch (a tool may repeat itself; the
-        # last word wins).
-        incoming: dict[tuple[int, str], tuple[FindingCandidate, Content, bytes, str]] = {}
+    def keyed(self, batch: list[tuple[int, FindingCandidate]]) -> _Keyed:
+        """Each candidate by its finding's key, with its content, evidence and digest; de-duplicated
+        within the batch (a tool may repeat itself; the last word wins). Touches no database."""
+        incoming: _Keyed = {}
         contents, source = self.contents, self.source
         for node_id, candidate in batch:
             if candidate.source != source:
@@ -243,6 +260,9 @@ class _Run:
             evidence = json_bytes(candidate.evidence or {})
             incoming[(node_id, finding_fingerprint(candidate))] = (candidate, content, evidence,
                                                                    content.digest(evidence))
+        return incoming
+
+    def apply(self, incoming: _Keyed) -> IngestCounts:
         keys = list(incoming)
         entries = list(incoming.values())
         others = prepared.fetchall(_SEE, {

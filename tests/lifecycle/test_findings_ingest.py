@@ -11,7 +11,7 @@ from scans.findings.candidates import Coverage, FindingCandidate
 from scans.findings import lifecycle
 from scans.findings.lifecycle import findings_ingest
 from scans.findings.normalization import finding_fingerprint, normalized_severity, severity_from_cvss
-from scans.models import Finding
+from scans.models import Finding, FindingEvent
 from tests.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,6 +148,35 @@ def test_findings_are_deduplicated_per_node_not_across_nodes(world):
     counts = findings_ingest(org=world.org, source="exposure", complete=False,
                              items=[(first.pk, candidate("a")), (second.pk, candidate("a"))])
     assert counts.new == 2
+
+
+def test_batches_are_written_in_order_so_a_later_batch_sees_what_an_earlier_one_wrote(world, node):
+    """The next batch is keyed on a thread while one is written; the writes stay in order."""
+    items = [(node.pk, candidate(f"r{i}")) for i in range(7)] + [(node.pk, candidate("r0", title="Said again"))]
+    counts = findings_ingest(org=world.org, source="exposure", items=items, complete=False, batch_size=3)
+    assert (counts.new, counts.updated) == (7, 1)
+    assert Finding.objects.get(rule_id="r0").title == "Said again"
+
+
+def test_a_refused_candidate_in_a_later_batch_writes_nothing_of_the_run(world, node):
+    items = [(node.pk, candidate(f"r{i}")) for i in range(4)] + [(node.pk, FindingCandidate(source="tls", rule_id="x", title="x"))]
+    with pytest.raises(ValueError, match="given to an ingest"):
+        findings_ingest(org=world.org, source="exposure", items=items, complete=False, batch_size=2)
+    assert not Finding.objects.exists()
+
+
+def test_deleting_a_node_or_an_organization_deletes_its_findings_and_their_history(world, node):
+    """The database checks a finding's node only; Django deletes the rest with their owner."""
+    ingest(world, node, [candidate("a")])
+    kept = NodeFactory(org=world.other_org)
+    findings_ingest(org=world.other_org, source="exposure", items=[(kept.pk, candidate("b"))], complete=False)
+    node.delete()
+    assert not Finding.objects.filter(org=world.org).exists()
+    remaining = Finding.objects.get()
+    assert remaining.rule_id == "b"
+    assert list(FindingEvent.objects.values_list("finding_id", flat=True)) == [remaining.pk]
+    world.other_org.delete()
+    assert not Finding.objects.exists() and not FindingEvent.objects.exists()
 
 
 def test_a_candidate_from_another_source_is_refused():
