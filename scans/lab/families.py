@@ -397,15 +397,16 @@ def _amqp_table(fields: dict[str, object]) -> bytes:
     return struct.pack("!I", len(out)) + out
 
 
-def rabbitmq_handler(version: str = "3.12.10") -> Handler:
+def rabbitmq_handler(version: str = "3.12.10", *, product: str = "RabbitMQ") -> Handler:
     """RabbitMQ's AMQP 0-9-1 listener: the protocol header gets Connection.Start with the server
-    properties; any other opening gets the supported protocol header and the connection closed."""
+    properties; any other opening gets the supported protocol header and the connection closed.
+    Other brokers speaking AMQP 0-9-1 (LavinMQ) answer the same way under their own ``product``."""
     properties = {"capabilities": {"publisher_confirms": True, "exchange_exchange_bindings": True,
                                    "basic.nack": True, "consumer_cancel_notify": True, "connection.blocked": True,
                                    "authentication_failure_close": True, "per_consumer_qos": True},
                   "cluster_name": "rabbit@lab", "copyright": "Copyright (c) 2007-2023 VMware, Inc. or its affiliates.",
                   "information": "Licensed under the MPL 2.0. Website: https://rabbitmq.com",
-                  "platform": "Erlang/OTP 26.1.2", "product": "RabbitMQ", "version": version}
+                  "platform": "Erlang/OTP 26.1.2", "product": product, "version": version}
     start = struct.pack("!HHBB", 10, 10, 0, 9) + _amqp_table(properties) + \
         struct.pack("!I", 14) + b"AMQPLAIN PLAIN" + struct.pack("!I", 5) + b"en_US"
     frame = struct.pack("!BHI", 1, 0, len(start)) + start + b"\xce"
@@ -580,8 +581,10 @@ class FamilyKind:
 FAMILY_KINDS: dict[str, FamilyKind] = {
     "bitcoin": FamilyKind(8332, bitcoin_handler),
     "bitcoin-auth": FamilyKind(8332, lambda: bitcoin_handler(auth=True)),
+    "litecoin": FamilyKind(9332, lambda: bitcoin_handler("/LitecoinCore:0.21.2.2/")),
     "solana": FamilyKind(8899, solana_handler),
     "polkadot": FamilyKind(9933, substrate_handler),
+    "substrate": FamilyKind(9944, lambda: substrate_handler("Substrate Node", "4.0.0-dev-8e8ae0c4b")),
     "tendermint": FamilyKind(26657, tendermint_handler),
     "near": FamilyKind(3030, near_handler),
     "aptos": FamilyKind(8080, aptos_handler),
@@ -610,6 +613,7 @@ FAMILY_KINDS: dict[str, FamilyKind] = {
     "nats": FamilyKind(4222, nats_handler),
     "nats-auth": FamilyKind(4222, lambda: nats_handler(auth=True)),
     "rabbitmq": FamilyKind(5672, rabbitmq_handler),
+    "lavinmq": FamilyKind(5673, lambda: rabbitmq_handler("1.2.7", product="LavinMQ")),
     "mosquitto": FamilyKind(1883, mosquitto_handler),
     "mosquitto-auth": FamilyKind(1883, lambda: mosquitto_handler(anonymous=False)),
     "cassandra": FamilyKind(9042, cassandra_handler),

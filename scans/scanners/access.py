@@ -101,6 +101,9 @@ async def talk(probe: Probe, steps: Callable[[Conversation], Awaitable[list[Acce
     try:
         async with Conversation(probe) as conversation:
             return await steps(conversation)
+    except ConnectionRefusedError:
+        probe.attempts.append({"port": probe.port, "probe": "access", "outcome": "refused"})
+        return []
     except (OSError, TimeoutError, ValueError, struct.error) as exc:
         probe.attempts.append({"port": probe.port, "probe": "access", "outcome": "error", "detail": str(exc)[:200]})
         return []
@@ -195,7 +198,8 @@ async def check_zookeeper(probe: Probe) -> list[Access]:
         _, xid, _, err = struct.unpack_from("!iiqi", reply)
         sent = 'ConnectRequest (no credentials) ; getChildren("/")'
         if err == -102:  # NoAuth: an ACL on "/" refuses the anonymous session
-            return [Access("zookeeper", PROTECTED, sent, reply, extra={"error": "NoAuth"})]
+            return [Access("zookeeper", PROTECTED, sent, f"getChildren error -102 (NoAuth); bytes {reply[:20].hex()}",
+                           extra={"error": "NoAuth"})]
         if xid != 1 or err != 0:
             return []
         (count,) = struct.unpack_from("!i", reply, 20)
@@ -241,6 +245,7 @@ async def check_nats(probe: Probe) -> list[Access]:
 
 
 MQTT_CONNECT = bytes.fromhex("101500044d5154540402000a0009") + b"watchpost"
+MQTT_CONNACK = {0: "connection accepted", 4: "bad user name or password", 5: "not authorized"}
 
 
 async def check_mqtt(probe: Probe) -> list[Access]:
@@ -250,13 +255,14 @@ async def check_mqtt(probe: Probe) -> list[Access]:
             return []
         code = ack[3]
         sent = "CONNECT (MQTT 3.1.1, no user name or password)"
-        if code in (4, 5):  # bad user name or password / not authorized
-            return [Access("mqtt", PROTECTED, sent, ack, extra={"connack_code": code})]
+        said = f"CONNACK return code {code} ({MQTT_CONNACK.get(code, 'refused')}); bytes {ack[:4].hex()}"
+        if code in (4, 5):
+            return [Access("mqtt", PROTECTED, sent, said, extra={"connack_code": code})]
         if code != 0:
             return []
         await c.turn("mqtt-disconnect", b"\xe0\x00", lambda d: True)
         return [Access(
-            "mqtt", OPEN, sent, ack, "MQTT broker accepts anonymous clients", "high", extra={"connack_code": 0},
+            "mqtt", OPEN, sent, said, "MQTT broker accepts anonymous clients", "high", extra={"connack_code": 0},
             description="Any client can connect and subscribe to every topic ('#'), reading device data, and "
                         "publish commands.",
             remediation="Disable anonymous access (Mosquitto: allow_anonymous false), add users and ACLs, enable TLS.",
@@ -276,11 +282,13 @@ async def check_cassandra(probe: Probe) -> list[Access]:
             return []
         sent = "CQL STARTUP (no credentials)"
         if reply[4] == 0x03:  # AUTHENTICATE: the server names its authenticator
-            return [Access("cassandra", PROTECTED, sent, reply)]
+            authenticator = reply[11:11 + struct.unpack_from("!H", reply, 9)[0]].decode("utf-8", "replace")
+            return [Access("cassandra", PROTECTED, sent, f"AUTHENTICATE {authenticator}; bytes {reply[:9].hex()}")]
         if reply[4] != 0x02:
             return []
         return [Access(
-            "cassandra", OPEN, sent, reply, "Cassandra accepts CQL sessions without authentication", "critical",
+            "cassandra", OPEN, sent, f"READY; bytes {reply[:9].hex()}",
+            "Cassandra accepts CQL sessions without authentication", "critical",
             description="The server answered READY to a STARTUP with no credentials: every keyspace can be read "
                         "and changed.",
             remediation="Set authenticator: PasswordAuthenticator and authorizer: CassandraAuthorizer; keep 9042 private.",
