@@ -251,6 +251,17 @@ def opensearch_handler(version: str = "2.11.1") -> Handler:
     return _named(http_handler({("GET", "/"): json_response(root)}, server_header=None), "opensearch")
 
 
+def elasticsearch_secured_handler() -> Handler:
+    """Elasticsearch with security on (8.x's default): a request without credentials gets 401 and a
+    security_exception naming the schemes it accepts."""
+    challenge = ['Basic realm="security" charset="UTF-8"', "ApiKey"]
+    cause = {"type": "security_exception", "reason": "missing authentication credentials for REST request [/]",
+             "header": {"WWW-Authenticate": challenge}}
+    denied = json_response({"error": {"root_cause": [cause], **cause}, "status": 401}, status=401)
+    denied.headers = [("WWW-Authenticate", challenge[0]), ("WWW-Authenticate", challenge[1])]
+    return _named(http_handler({}, server_header=None, not_found=denied), "elasticsearch")
+
+
 def couchdb_handler(version: str = "2.3.1", *, admin_party: bool = True) -> Handler:
     """CouchDB; ``admin_party`` is a server without admins (2.x's default), else /_all_dbs needs an admin."""
     welcome = {"couchdb": "Welcome", "version": version, "git_sha": "c298091a4", "uuid": "85fb71bf700c17267fef77535820e371",
@@ -602,6 +613,7 @@ FAMILY_KINDS: dict[str, FamilyKind] = {
     "registry": FamilyKind(5000, registry_handler),
     "registry-auth": FamilyKind(5000, lambda: registry_handler(auth=True)),
     "opensearch": FamilyKind(9200, opensearch_handler),
+    "elasticsearch-auth": FamilyKind(9200, elasticsearch_secured_handler),
     "couchdb": FamilyKind(5984, couchdb_handler),
     "couchdb-auth": FamilyKind(5984, lambda: couchdb_handler("3.3.2", admin_party=False)),
     "influxdb": FamilyKind(8086, influxdb_handler),

@@ -61,8 +61,10 @@ def finding(probe: Probe, rule_id: str, title: str, severity: str, *, sent: str,
     )
 
 
-async def check_redis(probe: Probe) -> list[FindingCandidate]:
+async def check_redis(probe: Probe) -> list[FindingCandidate] | list[Access]:
     result = await probe.send("redis-info", redis_command("INFO", "server"), complete=lambda d: b"\r\n\r\n" in d or d.startswith(b"-"))
+    if result.data.startswith((b"-NOAUTH", b"-WRONGPASS", b"-DENIED")):
+        return [Access("redis", PROTECTED, "INFO server", result.data.split(b"\r\n")[0])]
     if b"redis_version:" not in result.data:
         return []
     version = re.search(rb"redis_version:([\d.]+)", result.data)
@@ -87,10 +89,13 @@ async def check_memcached(probe: Probe) -> list[FindingCandidate]:
     )]
 
 
-async def check_mongodb(probe: Probe) -> list[FindingCandidate]:
+async def check_mongodb(probe: Probe) -> list[FindingCandidate] | list[Access]:
     result = await probe.send("mongodb-listdatabases", mongo_op_msg({"listDatabases": 1, "nameOnly": True, "$db": "admin"}),
                               complete=lambda d: len(d) >= 4 and len(d) >= int.from_bytes(d[:4], "little"))
     reply = mongo_reply(result.data) or {}
+    if reply.get("code") in (13, 18):  # Unauthorized, AuthenticationFailed
+        return [Access("mongodb", PROTECTED, '{"listDatabases": 1, "nameOnly": true}',
+                       json.dumps({k: reply.get(k) for k in ("ok", "errmsg", "code", "codeName")}))]
     if reply.get("ok") != 1.0 or "databases" not in reply:
         return []
     names = [d.get("name") for d in reply["databases"] if isinstance(d, dict)]
@@ -115,9 +120,11 @@ async def check_postgres(probe: Probe) -> list[FindingCandidate]:
     )]
 
 
-async def check_elasticsearch(probe: Probe) -> list[FindingCandidate]:
+async def check_elasticsearch(probe: Probe) -> list[FindingCandidate] | list[Access]:
     root = await probe.http("GET", "/")
     document = root.json() if root else None
+    if root is not None and root.status == 401 and "security_exception" in root.body.decode("utf-8", "replace"):
+        return [Access("elasticsearch", PROTECTED, "GET /", root.body, extra={"status": 401})]
     if not (isinstance(document, dict) and document.get("tagline") == "You Know, for Search"):
         return []
     indices = await probe.http("GET", "/_cat/indices")

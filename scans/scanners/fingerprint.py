@@ -516,7 +516,7 @@ async def identify_jsonrpc(probe: Probe) -> ServiceObservation | None:
         version = str(info.get("version", "")) if "sui" in str(info.get("title", "")).lower() else ""
         return observation(probe, "sui-jsonrpc", "sui", version, banner=f"chain {answer['result']}", confidence=0.98,
                            evidence={"probe": "jsonrpc:sui_getChainIdentifier", "received": trimmed(reply.body)})
-    if answer and (answer.get("jsonrpc") == "2.0" or "error" in answer):
+    if answer and (answer.get("jsonrpc") == "2.0" or {"result", "error", "id"} <= answer.keys()):
         return observation(probe, "jsonrpc", confidence=0.7,
                            evidence={"probe": "jsonrpc:sui_getChainIdentifier", "received": trimmed(reply.body)})
     return None

@@ -73,6 +73,7 @@ def test_each_family_target_is_named_with_product_version_and_cpe(named, kind, s
 @pytest.mark.parametrize("kind,entry,version", [
     ("bitcoin-auth", "bitcoin-rpc-auth", ""), ("kubernetes-api-auth", "kubernetes-api-auth", ""),
     ("consul-acl", "consul-acl", ""), ("clickhouse-auth", "clickhouse-auth", "23.8.2.7"),
+    ("elasticsearch-auth", "elasticsearch-security", ""),
 ])
 def test_a_service_that_demands_credentials_is_named_as_protected(protected, kind, entry, version):
     found = protected[kind]

@@ -4,6 +4,7 @@ import pytest
 
 from scans.discovery.discover import discover
 from scans.lab.families import PROTECTED_KINDS, ftp_handler, start_family_node
+from scans.lab.services import mongodb_handler, redis_handler
 from scans.scanners.base import ScanContext, Target, get_scanner
 
 OPEN_ADDRESS, PROTECTED_ADDRESS = "127.0.22.20", "127.0.22.21"
@@ -56,7 +57,7 @@ def test_a_service_open_to_strangers_is_reported_open_with_the_answer_as_proof(o
 @pytest.mark.parametrize("kind", [
     "ftp-tls", "zookeeper-acl", "nats-auth", "mosquitto-auth", "cassandra-auth", "kubernetes-api-default",
     "kubernetes-api-auth", "consul-acl", "couchdb-auth", "registry-auth", "jenkins-auth", "influxdb-auth",
-    "clickhouse-auth", "bitcoin-auth",
+    "clickhouse-auth", "bitcoin-auth", "elasticsearch-auth",
 ])
 def test_a_service_that_demands_credentials_is_reported_protected_and_never_open(protected_node, kind):
     kind_at, result = protected_node
@@ -110,3 +111,14 @@ def test_the_ftp_check_logs_in_only_by_the_anonymous_convention(lab):
     assert ("access-ftp-anonymous" in {f.rule_id for f in result.findings})
     assert [line for line in received if line.upper().startswith((b"USER", b"PASS"))] == [
         b"USER anonymous\r\n", b"PASS anonymous@watchpost.invalid\r\n"]
+
+
+def test_redis_and_mongodb_that_ask_for_credentials_are_reported_protected(lab):
+    lab.serve("127.0.22.23", 6379, redis_handler(password="lab-only"))
+    lab.serve("127.0.22.23", 27017, mongodb_handler(auth=True))
+
+    result = get_scanner("exposure").run(Target("127.0.22.23", ports=(6379, 27017)), context=CONTEXT)
+
+    assert {(v["check"], v["verdict"]) for v in result.data["access"]} == {("redis", "protected"),
+                                                                          ("mongodb", "protected")}
+    assert result.findings == []
