@@ -493,16 +493,25 @@ def _cql_string(text: str) -> bytes:
     return struct.pack("!H", len(text)) + text.encode()
 
 
-def cassandra_handler(*, auth: bool = False) -> Handler:
+def _cql_rows(keyspace: str, table: str, column: str, value: str) -> bytes:
+    """A RESULT of kind Rows: global table spec, one varchar column, one row."""
+    metadata = struct.pack("!ii", 0x0001, 1) + _cql_string(keyspace) + _cql_string(table) + \
+        _cql_string(column) + struct.pack("!H", 0x000D)
+    return struct.pack("!i", 2) + metadata + struct.pack("!i", 1) + struct.pack("!i", len(value)) + value.encode()
+
+
+def cassandra_handler(version: str = "4.1.3", *, auth: bool = False) -> Handler:
     """Cassandra's native protocol v4: OPTIONS gets SUPPORTED; STARTUP gets READY, or AUTHENTICATE
-    naming PasswordAuthenticator when ``auth``; a frame of another protocol version gets the
-    protocol error Cassandra sends before closing."""
+    naming PasswordAuthenticator when ``auth``; after READY, the one query the lab knows (the
+    release version from system.local) gets its row; a frame of another protocol version gets
+    the protocol error Cassandra sends before closing."""
     supported = {"CQL_VERSION": ["3.4.6"], "COMPRESSION": ["snappy", "lz4"],
                  "PROTOCOL_VERSIONS": ["3/v3", "4/v4", "5/v5", "6/v6-beta"]}
     multimap = struct.pack("!H", len(supported)) + b"".join(
         _cql_string(k) + struct.pack("!H", len(v)) + b"".join(_cql_string(x) for x in v) for k, v in supported.items())
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ready = False
         while True:
             header = await asyncio.wait_for(reader.readexactly(9), IDLE_SECONDS)
             if header[0] != 0x04:
@@ -513,13 +522,18 @@ def cassandra_handler(*, auth: bool = False) -> Handler:
                 return
             stream, opcode = header[2:4], header[4]
             (length,) = struct.unpack_from("!i", header, 5)
-            if length:
-                await asyncio.wait_for(reader.readexactly(min(length, 65536)), IDLE_SECONDS)
+            body = await asyncio.wait_for(reader.readexactly(min(length, 65536)), IDLE_SECONDS) if length else b""
             if opcode == 0x05:
                 writer.write(_cql_frame(stream, 0x06, multimap))
             elif opcode == 0x01:
+                ready = not auth
                 writer.write(_cql_frame(stream, 0x03, _cql_string("org.apache.cassandra.auth.PasswordAuthenticator"))
                              if auth else _cql_frame(stream, 0x02, b""))
+            elif opcode == 0x07 and ready and b"release_version FROM system.local" in body:
+                writer.write(_cql_frame(stream, 0x08, _cql_rows("system", "local", "release_version", version)))
+            elif opcode == 0x07:
+                message = "You have not logged in" if auth else "unconfigured table"
+                writer.write(_cql_frame(stream, 0x00, struct.pack("!i", 0x0100 if auth else 0x2200) + _cql_string(message)))
             else:
                 writer.write(_cql_frame(stream, 0x00, struct.pack("!i", 0x000A) + _cql_string("Unexpected message")))
             await writer.drain()

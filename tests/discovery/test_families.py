@@ -58,7 +58,7 @@ def protected(module_lab):
     ("rabbitmq", "amqp", "RabbitMQ", "3.12.10", "cpe:2.3:a:vmware:rabbitmq:3.12.10"),
     ("lavinmq", "amqp", "AMQP 0-9-1 broker", "1.2.7", ""),
     ("mosquitto", "mqtt", "Eclipse Mosquitto", "2.0.18", "cpe:2.3:a:eclipse:mosquitto:2.0.18"),
-    ("cassandra", "cassandra", "Apache Cassandra", "", "cpe:2.3:a:apache:cassandra:*"),
+    ("cassandra", "cassandra", "Apache Cassandra", "4.1.3", "cpe:2.3:a:apache:cassandra:4.1.3"),
     ("telnet", "telnet", "Telnet server", "", ""),
 ])
 def test_each_family_target_is_named_with_product_version_and_cpe(named, kind, service, product, version, cpe):
@@ -88,6 +88,12 @@ def test_protected_twins_that_publish_their_version_anyway_are_named_with_it(pro
                                               "nats-auth", "kubernetes-api-default")} == {
         "jenkins-auth": "2.426.1", "couchdb-auth": "3.3.2", "influxdb-auth": "1.8.10", "zookeeper-acl": "3.8.3",
         "nats-auth": "2.10.7", "kubernetes-api-default": "1.28.4"}
+
+
+def test_cassandra_demanding_credentials_is_named_without_the_version_only_a_session_reads(protected):
+    found = protected["cassandra-auth"]
+
+    assert (found.product, found.version, found.cpe) == ("Apache Cassandra", "", "cpe:2.3:a:apache:cassandra:*:*:*:*:*:*:*:*")
 
 
 def test_a_service_giving_no_sign_of_its_product_stays_unnamed(protected):
