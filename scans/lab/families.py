@@ -541,6 +541,40 @@ def cassandra_handler(version: str = "4.1.3", *, auth: bool = False) -> Handler:
     return _named(handle, "cassandra")
 
 
+def _kafka_string(text: str) -> bytes:
+    return struct.pack("!h", len(text)) + text.encode()
+
+
+def kafka_handler(*, sasl: bool = False) -> Handler:
+    """A Kafka broker: ApiVersions v0 answered always (clients ask it before authenticating);
+    Metadata v0 lists topics on a PLAINTEXT listener, while a SASL listener closes the connection
+    on any request but ApiVersions and SaslHandshake before authentication."""
+    api_keys = [(0, 0, 9), (1, 0, 13), (2, 0, 7), (3, 0, 12), (8, 0, 8), (9, 0, 8), (10, 0, 4), (17, 0, 1),
+                (18, 0, 3), (36, 0, 2)]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            (length,) = struct.unpack("!i", await asyncio.wait_for(reader.readexactly(4), IDLE_SECONDS))
+            if not 8 <= length <= 1 << 20:
+                return  # an invalid size: the broker closes
+            request = await asyncio.wait_for(reader.readexactly(length), IDLE_SECONDS)
+            api_key, _, correlation = struct.unpack_from("!hhi", request)
+            if api_key == 18:
+                body = struct.pack("!hi", 0, len(api_keys)) + b"".join(struct.pack("!hhh", *k) for k in api_keys)
+            elif api_key == 3 and not sasl:
+                partition = struct.pack("!hiii", 0, 0, 1, 1) + struct.pack("!i", 1) + struct.pack("!ii", 1, 1)
+                topics = [b"orders", b"payments.events"]
+                body = struct.pack("!i", 1) + struct.pack("!i", 1) + _kafka_string("127.0.0.1") + struct.pack("!i", 9092)
+                body += struct.pack("!i", len(topics)) + b"".join(
+                    struct.pack("!h", 0) + _kafka_string(t.decode()) + struct.pack("!i", 1) + partition for t in topics)
+            else:
+                return  # SASL listener before authentication, or a request the lab does not serve
+            writer.write(struct.pack("!ii", 4 + len(body), correlation) + body)
+            await writer.drain()
+
+    return _named(handle, "kafka")
+
+
 # --- login protocols -----------------------------------------------------------------------------
 
 
@@ -644,6 +678,8 @@ FAMILY_KINDS: dict[str, FamilyKind] = {
     "mosquitto-auth": FamilyKind(1883, lambda: mosquitto_handler(anonymous=False)),
     "cassandra": FamilyKind(9042, cassandra_handler),
     "cassandra-auth": FamilyKind(9042, lambda: cassandra_handler(auth=True)),
+    "kafka": FamilyKind(9092, kafka_handler),
+    "kafka-auth": FamilyKind(9092, lambda: kafka_handler(sasl=True)),
     "ftp-anonymous": FamilyKind(21, lambda: ftp_handler(anonymous=True)),
     "ftp-tls": FamilyKind(21, lambda: ftp_handler(tls=True)),
     "telnet": FamilyKind(23, telnet_handler),

@@ -297,6 +297,46 @@ async def check_cassandra(probe: Probe) -> list[Access]:
     return await talk(probe, steps)
 
 
+KAFKA_METADATA = struct.pack("!ihhih", 23, 3, 0, 2, 9) + b"watchpost" + struct.pack("!i", 0)
+
+
+async def check_kafka(probe: Probe) -> list[Access]:
+    """Metadata v0 for all topics: a PLAINTEXT listener answers with brokers and topic names."""
+
+    async def steps(c: Conversation) -> list[Access]:
+        reply = await c.turn("kafka-metadata", KAFKA_METADATA, _length_prefixed_complete)
+        if len(reply) < 12 or struct.unpack_from("!i", reply, 4)[0] != 2:
+            return []
+        offset = 8
+        (brokers,) = struct.unpack_from("!i", reply, offset)
+        offset += 4
+        for _ in range(max(0, min(brokers, 100))):
+            (size,) = struct.unpack_from("!h", reply, offset + 4)
+            offset += 4 + 2 + size + 4
+        (count,) = struct.unpack_from("!i", reply, offset)
+        offset += 4
+        topics = []
+        for _ in range(max(0, min(count, 100))):
+            (size,) = struct.unpack_from("!h", reply, offset + 2)
+            topics.append(reply[offset + 4:offset + 4 + size].decode("utf-8", "replace"))
+            offset += 4 + size
+            (partitions,) = struct.unpack_from("!i", reply, offset)
+            offset += 4
+            for _ in range(max(0, min(partitions, 10000))):
+                offset += 10
+                for _ in range(2):  # replicas, isr
+                    (n,) = struct.unpack_from("!i", reply, offset)
+                    offset += 4 + 4 * max(0, n)
+        return [Access(
+            "kafka", OPEN, "Metadata v0 (all topics, no authentication)", json.dumps({"topics": topics}),
+            "Kafka broker serves clients without authentication", "high", extra={"topics": topics},
+            description="Any client can list topics, consume every message and produce to any topic.",
+            remediation="Use SASL_SSL listeners (SCRAM or mTLS) with ACLs (allow.everyone.if.no.acl.found=false).",
+        )]
+
+    return await talk(probe, steps)
+
+
 # --- HTTP APIs --------------------------------------------------------------------------------
 
 
@@ -373,7 +413,7 @@ LISTINGS: dict[str, HttpListing] = {listing.check: listing for listing in (
 
 PROTOCOL_CHECKS: dict[str, Callable[[Probe], Awaitable[list[Access]]]] = {
     "ftp": check_ftp, "telnet": check_telnet, "zookeeper": check_zookeeper, "nats": check_nats,
-    "mqtt": check_mqtt, "cassandra": check_cassandra,
+    "mqtt": check_mqtt, "cassandra": check_cassandra, "kafka": check_kafka,
 }
 
 # check name -> (services it applies to, its usual ports)
@@ -384,6 +424,7 @@ ACCESS_CHECKS: dict[str, tuple[frozenset[str], tuple[int, ...]]] = {
     "nats": (frozenset({"nats"}), (4222,)),
     "mqtt": (frozenset({"mqtt"}), (1883,)),
     "cassandra": (frozenset({"cassandra"}), (9042,)),
+    "kafka": (frozenset({"kafka"}), (9092,)),
     "kubernetes-api": (frozenset({"kubernetes-api"}), (6443,)),
     "consul": (frozenset({"consul"}), (8500,)),
     "nomad": (frozenset({"nomad"}), (4646,)),

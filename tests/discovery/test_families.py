@@ -59,6 +59,7 @@ def protected(module_lab):
     ("lavinmq", "amqp", "AMQP 0-9-1 broker", "1.2.7", ""),
     ("mosquitto", "mqtt", "Eclipse Mosquitto", "2.0.18", "cpe:2.3:a:eclipse:mosquitto:2.0.18"),
     ("cassandra", "cassandra", "Apache Cassandra", "4.1.3", "cpe:2.3:a:apache:cassandra:4.1.3"),
+    ("kafka", "kafka", "Kafka-protocol broker", "", ""),
     ("telnet", "telnet", "Telnet server", "", ""),
 ])
 def test_each_family_target_is_named_with_product_version_and_cpe(named, kind, service, product, version, cpe):

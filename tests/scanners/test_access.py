@@ -42,6 +42,7 @@ def _verdicts(node):
     ("kubernetes-api", '"kind": "NamespaceList"'), ("consul", '"payments": ["v2"]'), ("nomad", '"ID": "payments-api"'),
     ("couchdb", '"customers"'), ("registry", '"repositories": ["payments/api", "web"]'), ("jenkins", '"deploy-prod"'),
     ("influxdb", '"telegraf"'), ("clickhouse", "system"), ("bitcoin", '"subversion": "/Satoshi:25.0.0/"'),
+    ("kafka", '"topics": ["orders", "payments.events"]'),
 ])
 def test_a_service_open_to_strangers_is_reported_open_with_the_answer_as_proof(open_node, kind, proof):
     kind_at, result = open_node
@@ -66,6 +67,11 @@ def test_a_service_that_demands_credentials_is_reported_protected_and_never_open
     assert (kind, "protected") in verdicts
     assert (kind, "open") not in verdicts
     assert not [f for f in result.findings if kind_at[f.port] == kind and f.evidence.get("verdict") == "open"]
+
+
+def test_a_kafka_sasl_listener_gives_no_open_verdict(protected_node):
+    # It closes on Metadata before authentication: nothing proves access, nothing is claimed.
+    assert not [v for (kind, _), v in _verdicts(protected_node).items() if kind == "kafka-auth"]
 
 
 def test_no_protected_service_yields_an_open_finding(protected_node):
