@@ -578,7 +578,7 @@ def kafka_handler(*, sasl: bool = False) -> Handler:
 # --- login protocols -----------------------------------------------------------------------------
 
 
-def ftp_handler(banner: str = "220 (vsFTPd 3.0.5)", *, anonymous: bool = False, tls: bool = False) -> Handler:
+def vsftpd_handler(banner: str = "220 (vsFTPd 3.0.5)", *, anonymous: bool = False, tls: bool = False) -> Handler:
     """vsFTPd's dialogue: FEAT (with AUTH TLS when ``tls``), USER/PASS (anonymous allowed when
     ``anonymous``), PWD, QUIT."""
     features = [b" EPRT", b" EPSV", b" MDTM", b" PASV"] + ([b" AUTH TLS", b" PBSZ", b" PROT"] if tls else []) + \
@@ -680,8 +680,8 @@ FAMILY_KINDS: dict[str, FamilyKind] = {
     "cassandra-auth": FamilyKind(9042, lambda: cassandra_handler(auth=True)),
     "kafka": FamilyKind(9092, kafka_handler),
     "kafka-auth": FamilyKind(9092, lambda: kafka_handler(sasl=True)),
-    "ftp-anonymous": FamilyKind(21, lambda: ftp_handler(anonymous=True)),
-    "ftp-tls": FamilyKind(21, lambda: ftp_handler(tls=True)),
+    "ftp-anonymous": FamilyKind(21, lambda: vsftpd_handler(anonymous=True)),
+    "ftp-tls": FamilyKind(21, lambda: vsftpd_handler(tls=True)),
     "telnet": FamilyKind(23, telnet_handler),
 }
 

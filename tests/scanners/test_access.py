@@ -3,7 +3,7 @@
 import pytest
 
 from scans.discovery.discover import discover
-from scans.lab.families import PROTECTED_KINDS, ftp_handler, start_family_node
+from scans.lab.families import PROTECTED_KINDS, start_family_node, vsftpd_handler
 from scans.lab.services import mongodb_handler, redis_handler
 from scans.scanners.base import ScanContext, Target, get_scanner
 
@@ -98,7 +98,7 @@ def test_the_ftp_check_logs_in_only_by_the_anonymous_convention(lab):
 
     async def recording(reader, writer):
         # The vsFTPd dialogue, with every command the client sends kept.
-        inner = ftp_handler(anonymous=True)
+        inner = vsftpd_handler(anonymous=True)
 
         class Tap:
             async def readline(self):
