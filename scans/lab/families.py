@@ -444,9 +444,13 @@ def mosquitto_handler(version: str = "2.0.18", *, anonymous: bool = True) -> Han
     else 5 (not authorized); $SYS/broker/version is a retained message with the version."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = True
         while True:
-            head = await asyncio.wait_for(reader.readexactly(2), IDLE_SECONDS)
-            kind, length = head[0], head[1]
+            kind = (await asyncio.wait_for(reader.readexactly(1), IDLE_SECONDS))[0]
+            if first and kind & 0xF0 != 0x10:
+                return  # the first packet must be CONNECT: Mosquitto drops the client on its first byte
+            first = False
+            length = (await asyncio.wait_for(reader.readexactly(1), IDLE_SECONDS))[0]
             if length & 0x80:
                 return  # the lab's clients send short packets only
             body = await asyncio.wait_for(reader.readexactly(length), IDLE_SECONDS)

@@ -6,7 +6,7 @@ import pytest
 
 from scans.discovery.discover import discover
 from scans.discovery.families import FamilyTableError, default_families, load_families
-from scans.lab.families import PROTECTED_KINDS, start_family_node
+from scans.lab.families import FAMILY_KINDS, PROTECTED_KINDS, start_family_node
 from scans.lab.http import soft_404_handler
 from scans.lab.services import start_node, tarpit_handler
 from scans.scanners.base import ScanContext, Target
@@ -111,6 +111,18 @@ def test_soft_404_sites_tarpits_and_named_web_servers_are_given_no_family(lab):
 
     assert {s.port: s.service for s in result.services} == {80: "http", 8080: "http", 9999: "unknown"}
     assert not any("entry" in s.evidence for s in result.services)
+
+
+def test_handshake_families_are_named_on_ports_that_are_not_their_own(lab):
+    kinds = ["zookeeper", "mosquitto", "rabbitmq", "cassandra", "kafka", "nats"]
+    served = {kind: lab.serve("127.0.22.13", 0, FAMILY_KINDS[kind].factory(), name=kind) for kind in kinds}
+
+    result = discover(Target("127.0.22.13"), ports=",".join(str(s.port) for s in served.values()), context=CONTEXT)
+
+    named = {s.port: (s.service, s.version) for s in result.services}
+    assert {kind: named[s.port] for kind, s in served.items()} == {
+        "zookeeper": ("zookeeper", "3.8.3"), "mosquitto": ("mqtt", "2.0.18"), "rabbitmq": ("amqp", "3.12.10"),
+        "cassandra": ("cassandra", "4.1.3"), "kafka": ("kafka", ""), "nats": ("nats", "2.10.7")}
 
 
 def test_every_entry_of_the_table_has_a_lab_target_that_it_names(named, protected):
