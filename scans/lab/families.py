@@ -156,7 +156,10 @@ def consul_handler(version: str = "1.17.0", *, acl: bool = False) -> Handler:
                                     body="Permission denied: token with AccessorID "
                                          "'00000000-0000-0000-0000-000000000002' lacks permission 'agent:read' "
                                          "on \"lab-node\"")
-            return json_response(document)
+            response = json_response(document)
+            response.headers = [("X-Consul-Index", "42"), ("X-Consul-Knownleader", "true"),
+                                ("X-Consul-Lastcontact", "0")]
+            return response
         return respond
 
     routes = {("GET", "/v1/agent/self"): guarded(self_doc),
@@ -178,7 +181,11 @@ def nomad_handler(version: str = "1.6.3", *, acl: bool = False) -> Handler:
         def respond(request: HttpRequest) -> HttpResponse:
             if acl and "x-nomad-token" not in request.headers:
                 return HttpResponse(status=403, body="Permission denied", content_type="text/plain; charset=utf-8")
-            return json_response(document)
+            response = json_response(document)
+            if isinstance(document, list):  # list endpoints are blocking queries: they carry the raft index
+                response.headers = [("X-Nomad-Index", "118"), ("X-Nomad-Knownleader", "true"),
+                                    ("X-Nomad-Lastcontact", "0")]
+            return response
         return respond
 
     routes = {("GET", "/v1/agent/self"): guarded(agent), ("GET", "/v1/jobs"): guarded(jobs),

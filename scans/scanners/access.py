@@ -354,6 +354,9 @@ class HttpListing:
     protected_statuses: tuple[int, ...] = (401, 403)
     method: str = "GET"
     body: bytes = b""
+    # The product's own header, which must come with an open answer: without it a site answering
+    # any path with JSON (a soft 404) would pass for the product.
+    header: tuple[str, str] = ("", "")  # (name, regex its value must match)
 
 
 async def check_listing(probe: Probe, listing: HttpListing) -> list[Access]:
@@ -365,7 +368,9 @@ async def check_listing(probe: Probe, listing: HttpListing) -> list[Access]:
         return [Access(listing.check, PROTECTED, sent, reply.raw_head.split("\r\n", 1)[0] + "\r\n\r\n" +
                        reply.body.decode("utf-8", "replace"), extra={"status": reply.status})]
     document = reply.json()
-    if reply.status == 200 and listing.proves(document if document is not None else reply.body):
+    name, pattern = listing.header
+    own = not name or re.search(pattern, reply.headers.get(name, "")) is not None and name in reply.headers
+    if reply.status == 200 and own and listing.proves(document if document is not None else reply.body):
         return [Access(listing.check, OPEN, sent, reply.body, listing.title, listing.severity,
                        description=listing.description, remediation=listing.remediation, extra={"status": 200})]
     return []
@@ -376,35 +381,38 @@ LISTINGS: dict[str, HttpListing] = {listing.check: listing for listing in (
                 "Kubernetes API lists namespaces to anonymous users", "critical",
                 "system:anonymous can read cluster resources: the API server trusts whoever reaches it.",
                 "Set --anonymous-auth=false or remove RBAC bindings granting system:anonymous / system:unauthenticated."),
-    HttpListing("consul", "/v1/catalog/services", lambda d: isinstance(d, dict),
+    HttpListing("consul", "/v1/catalog/services", lambda d: isinstance(d, dict) and "consul" in d,
                 "Consul catalog is readable without a token", "high",
                 "Without ACLs anyone can list services and nodes, read the KV store and register services.",
-                "Enable ACLs with default_policy = \"deny\" and give agents and services tokens."),
+                "Enable ACLs with default_policy = \"deny\" and give agents and services tokens.",
+                header=("x-consul-index", "")),
     HttpListing("nomad", "/v1/jobs", lambda d: isinstance(d, list),
                 "Nomad lists jobs without a token", "critical",
                 "Without ACLs anyone can read and submit jobs, which run commands on the cluster's clients.",
-                "Enable Nomad ACLs (acl { enabled = true }) and bootstrap tokens; enable mTLS."),
-    HttpListing("couchdb", "/_all_dbs", lambda d: isinstance(d, list),
+                "Enable Nomad ACLs (acl { enabled = true }) and bootstrap tokens; enable mTLS.", header=("x-nomad-index", "")),
+    HttpListing("couchdb", "/_all_dbs", lambda d: isinstance(d, list) and all(isinstance(n, str) for n in d),
                 "CouchDB lists its databases to anonymous users", "high",
                 "The server runs without admins (\"admin party\"): anyone can read, change and delete every database.",
-                "Create a server admin and require valid users ([chttpd] require_valid_user = true)."),
+                "Create a server admin and require valid users ([chttpd] require_valid_user = true).", header=("server", "^CouchDB/")),
     HttpListing("docker-registry", "/v2/_catalog", lambda d: isinstance(d, dict) and "repositories" in d,
                 "Container registry lists repositories without authentication", "high",
                 "Anyone can list and pull every image (and its baked-in secrets), perhaps push.",
-                "Configure registry authentication (auth: htpasswd or token) and TLS."),
+                "Configure registry authentication (auth: htpasswd or token) and TLS.",
+                header=("docker-distribution-api-version", "")),
     HttpListing("jenkins", "/api/json", lambda d: isinstance(d, dict) and "jobs" in d,
                 "Jenkins grants read access to anonymous users", "medium",
                 "Anonymous users can list jobs and read build logs and configuration, which often leak credentials.",
-                "Remove Overall/Read from Anonymous in Manage Jenkins > Security."),
+                "Remove Overall/Read from Anonymous in Manage Jenkins > Security.", header=("x-jenkins", "")),
     HttpListing("influxdb", "/query?q=SHOW%20DATABASES", lambda d: isinstance(d, dict) and "results" in d,
                 "InfluxDB answers queries without authentication", "high",
                 "Anyone can read every database (SHOW DATABASES answered) and write points.",
-                "Set auth-enabled = true in [http] and create an admin user."),
+                "Set auth-enabled = true in [http] and create an admin user.", header=("x-influxdb-version", "")),
     HttpListing("clickhouse", "/?query=SHOW%20DATABASES", lambda d: isinstance(d, bytes) and b"system" in d.split(b"\n"),
                 "ClickHouse runs queries for the default user without a password", "critical",
                 "The default user has no password: anyone can read and change every table.",
-                "Give the default user a password (or remove it) and restrict networks in users.xml."),
-    HttpListing("bitcoin-jsonrpc", "/", lambda d: isinstance(d, dict) and isinstance(d.get("result"), dict),
+                "Give the default user a password (or remove it) and restrict networks in users.xml.",
+                header=("x-clickhouse-summary", "")),
+    HttpListing("bitcoin-jsonrpc", "/", lambda d: isinstance(d, dict) and "subversion" in (d.get("result") or {}),
                 "Bitcoin RPC answers without credentials", "critical",
                 "The node's RPC runs calls from anyone: wallet, mempool and network control included.",
                 "Never expose the RPC port; set rpcauth and rpcallowip to trusted hosts only.",

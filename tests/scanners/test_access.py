@@ -4,6 +4,7 @@ import pytest
 
 from scans.discovery.discover import discover
 from scans.lab.families import PROTECTED_KINDS, start_family_node, vsftpd_handler
+from scans.lab.http import http_handler, json_response
 from scans.lab.services import mongodb_handler, redis_handler
 from scans.scanners.base import ScanContext, Target, get_scanner
 
@@ -128,3 +129,16 @@ def test_redis_and_mongodb_that_ask_for_credentials_are_reported_protected(lab):
     assert {(v["check"], v["verdict"]) for v in result.data["access"]} == {("redis", "protected"),
                                                                           ("mongodb", "protected")}
     assert result.findings == []
+
+
+@pytest.mark.parametrize("document", [{}, []])
+def test_a_site_answering_every_path_with_json_is_not_taken_for_an_open_api(lab, document):
+    address = "127.0.22.24" if document == {} else "127.0.22.25"
+    ports = (8500, 4646, 5984, 5000, 8080, 8086, 8123, 8332, 6443)
+    for port in ports:
+        lab.serve(address, port, http_handler({}, not_found=json_response(document)))
+
+    result = get_scanner("exposure").run(Target(address, ports=ports), context=CONTEXT)
+
+    assert result.findings == []
+    assert [v for v in result.data["access"] if v["verdict"] == "open"] == []
