@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scans.discovery.families import identify_family
 from scans.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
@@ -162,14 +163,18 @@ async def discover_port(address: str, port: int, *, hostname: str, context: Scan
     exchanges: dict = {}  # what naming the service asked, the registry's probes need not ask again
     service = await fingerprint_port(address, port, hostname=hostname, context=context, attempts=attempts,
                                      answers=exchanges)
-    candidates = {p.name: p for p in registry.for_port(port) + registry.for_service(service.service)}
-    if not candidates and service.confidence > 0:  # it answers something, on no usual port: ask everything
-        candidates = {p.name: p for p in registry.protocols}
-    if not candidates:
-        return service, []
     probe = Probe(address, port, hostname=hostname, tls=service.tls, connect_timeout=context.connect_timeout,
                   read_timeout=context.read_timeout, attempts=attempts, answers=exchanges)
     banner_timeout = float(context.extra.get("banner_timeout", min(context.read_timeout, 1.0)))
+    named = None
+    if service.confidence > 0 and (named := await identify_family(probe, service, banner_timeout=banner_timeout)):
+        service = named  # the families table knows the product the fingerprint left unnamed
+    candidates = {p.name: p for p in registry.for_port(port) + registry.for_service(service.service)}
+    if not candidates and service.confidence > 0 and named is None:
+        # It answers something, on no usual port, and no family named it: ask everything.
+        candidates = {p.name: p for p in registry.protocols}
+    if not candidates:
+        return service, []
     answers: dict[str, Answer] = {}
     names = list(dict.fromkeys(name for protocol in candidates.values() for name in protocol.probes))
     silent = 0

@@ -127,7 +127,7 @@ def parse_registry(raw: Any, *, source: str = "<data>") -> Registry:
     probes_raw = raw.get("probes")
     if not isinstance(probes_raw, dict) or not probes_raw:
         raise RegistryError(f"{where}: 'probes' must be a non-empty mapping of name -> probe")
-    probes = {name: _probe(name, spec, f"{where}: probes.{name}") for name, spec in probes_raw.items()}
+    probes = {name: parse_probe(name, spec, f"{where}: probes.{name}") for name, spec in probes_raw.items()}
     protocols_raw = raw.get("protocols")
     if not isinstance(protocols_raw, list) or not protocols_raw:
         raise RegistryError(f"{where}: 'protocols' must be a non-empty list")
@@ -163,7 +163,7 @@ def _regex(value: Any, where: str) -> re.Pattern:
         raise RegistryError(f"{where}: bad regular expression {value!r}: {exc}") from None
 
 
-def _probe(name: Any, spec: Any, where: str) -> ProbeSpec:
+def parse_probe(name: Any, spec: Any, where: str) -> ProbeSpec:
     if not isinstance(spec, dict) or spec.get("kind") not in PROBE_KINDS:
         raise RegistryError(f"{where}: must be a mapping whose kind is one of {', '.join(sorted(PROBE_KINDS))}")
     kind = spec["kind"]

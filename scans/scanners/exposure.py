@@ -5,6 +5,11 @@ MongoDB listDatabases, Docker /containers/json, a JSON-RPC admin method...) and
 reports a FindingCandidate when the answer comes back without credentials, keeping
 what was sent and a trimmed copy of what was received as evidence.
 
+Access checks of other protocols (``scans.scanners.access``: FTP anonymous login, telnet,
+ZooKeeper, NATS, MQTT, Cassandra, control-plane APIs...) run here too; each gives a verdict,
+open, protected or cleartext, kept in ``data["access"]`` with its proof, and the open and
+cleartext ones become findings. A service that asks for credentials is reported protected.
+
 Which ports get which checks: the target's known services when discovery gave them
 (by service name), else the target's known ports (by the check's usual ports), else
 every usual port of every check.
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scans.findings.candidates import Coverage, FindingCandidate, ScanResult
+from scans.scanners.access import ACCESS_CHECKS, PROTECTED, Access, check_access
 from scans.scanners.base import ScanContext, Scanner, Target, register
 from scans.scanners.fingerprint import (
     STARTUP,
@@ -41,7 +47,7 @@ class Check:
     name: str
     services: frozenset[str]  # ServiceObservation.service values this check applies to
     ports: tuple[int, ...]  # where the service usually listens
-    run: Callable[[Probe], Awaitable[list[FindingCandidate]]]
+    run: Callable[[Probe], Awaitable[list[FindingCandidate] | list[Access]]]
 
 
 def finding(probe: Probe, rule_id: str, title: str, severity: str, *, sent: str, received: bytes | str,
@@ -55,8 +61,10 @@ def finding(probe: Probe, rule_id: str, title: str, severity: str, *, sent: str,
     )
 
 
-async def check_redis(probe: Probe) -> list[FindingCandidate]:
+async def check_redis(probe: Probe) -> list[FindingCandidate] | list[Access]:
     result = await probe.send("redis-info", redis_command("INFO", "server"), complete=lambda d: b"\r\n\r\n" in d or d.startswith(b"-"))
+    if result.data.startswith((b"-NOAUTH", b"-WRONGPASS", b"-DENIED")):
+        return [Access("redis", PROTECTED, "INFO server", result.data.split(b"\r\n")[0])]
     if b"redis_version:" not in result.data:
         return []
     version = re.search(rb"redis_version:([\d.]+)", result.data)
@@ -81,10 +89,13 @@ async def check_memcached(probe: Probe) -> list[FindingCandidate]:
     )]
 
 
-async def check_mongodb(probe: Probe) -> list[FindingCandidate]:
+async def check_mongodb(probe: Probe) -> list[FindingCandidate] | list[Access]:
     result = await probe.send("mongodb-listdatabases", mongo_op_msg({"listDatabases": 1, "nameOnly": True, "$db": "admin"}),
                               complete=lambda d: len(d) >= 4 and len(d) >= int.from_bytes(d[:4], "little"))
     reply = mongo_reply(result.data) or {}
+    if reply.get("code") in (13, 18):  # Unauthorized, AuthenticationFailed
+        return [Access("mongodb", PROTECTED, '{"listDatabases": 1, "nameOnly": true}',
+                       json.dumps({k: reply.get(k) for k in ("ok", "errmsg", "code", "codeName")}))]
     if reply.get("ok") != 1.0 or "databases" not in reply:
         return []
     names = [d.get("name") for d in reply["databases"] if isinstance(d, dict)]
@@ -109,9 +120,11 @@ async def check_postgres(probe: Probe) -> list[FindingCandidate]:
     )]
 
 
-async def check_elasticsearch(probe: Probe) -> list[FindingCandidate]:
+async def check_elasticsearch(probe: Probe) -> list[FindingCandidate] | list[Access]:
     root = await probe.http("GET", "/")
     document = root.json() if root else None
+    if root is not None and root.status == 401 and "security_exception" in root.body.decode("utf-8", "replace"):
+        return [Access("elasticsearch", PROTECTED, "GET /", root.body, extra={"status": 401})]
     if not (isinstance(document, dict) and document.get("tagline") == "You Know, for Search"):
         return []
     indices = await probe.http("GET", "/_cat/indices")
@@ -225,7 +238,15 @@ CHECKS: tuple[Check, ...] = (
     Check("kubelet", frozenset({"kubelet"}), (10250, 10255), check_kubelet),
     Check("prometheus", frozenset({"prometheus", "prometheus-metrics"}), (9090, 9100), check_prometheus),
     Check("jsonrpc", frozenset({"ethereum-jsonrpc", "jsonrpc"}), (8545, 8546, 8547), check_jsonrpc),
+    *(Check(name, services, ports, lambda probe, name=name: check_access(name, probe))
+      for name, (services, ports) in ACCESS_CHECKS.items()),
 )
+
+
+def access_finding(probe: Probe, access: Access) -> FindingCandidate:
+    return finding(probe, access.rule_id, access.title, access.severity, sent=access.sent, received=access.received,
+                   description=access.description, remediation=access.remediation, cwe=access.cwe,
+                   verdict=access.state, **access.extra)
 
 
 def plan_checks(target: Target) -> list[tuple[int, bool, Check]]:
@@ -250,15 +271,22 @@ class ExposureScanner(Scanner):
         limit = asyncio.Semaphore(max(1, options["concurrency"]))
         plan = plan_checks(target)
 
+        verdicts: list[dict[str, Any]] = []
+
         async def one(port: int, tls: bool, check: Check) -> list[FindingCandidate]:
             async with limit:
                 probe = Probe(target.address, port, hostname=target.hostname, tls=tls,
                               connect_timeout=context.connect_timeout, read_timeout=context.read_timeout,
                               attempts=result.attempts)
-                return await check.run(probe)
+                found = await check.run(probe)
+            accesses = [f for f in found if isinstance(f, Access)]
+            verdicts.extend({"port": port, "check": a.check, "verdict": a.state, "proof": a.proof()} for a in accesses)
+            return [f for f in found if not isinstance(f, Access)] + [access_finding(probe, a) for a in accesses
+                                                                       if a.state != PROTECTED]
 
         for found in await asyncio.gather(*(one(*item) for item in plan)):
             result.findings.extend(found)
+        result.data["access"] = sorted(verdicts, key=lambda v: (v["port"], v["check"]))
         checked = sorted({port for port, _, _ in plan})
         result.data["checks"] = [{"port": port, "tls": tls, "check": check.name} for port, tls, check in plan]
         result.coverage = [Coverage(host=target.host_label, ports=tuple(checked))]

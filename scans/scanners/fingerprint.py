@@ -370,6 +370,11 @@ def cpe_for(product_key: str, version: str) -> str:
     if product_key not in PRODUCTS:
         return ""
     vendor, product, _ = PRODUCTS[product_key]
+    return cpe_name(vendor, product, version)
+
+
+def cpe_name(vendor: str, product: str, version: str) -> str:
+    """The CPE 2.3 name of an application; an unknown version is ``*``, special characters escaped."""
     value = re.sub(r"([^A-Za-z0-9._\-])", r"\\\1", version) if version else "*"
     return f"cpe:2.3:a:{vendor}:{product}:{value}:*:*:*:*:*:*:*"
 
@@ -504,13 +509,14 @@ async def identify_jsonrpc(probe: Probe) -> ServiceObservation | None:
                            confidence=0.98, product="" if key else name,
                            evidence={"probe": "jsonrpc:web3_clientVersion", "received": trimmed(reply.body)})
     answer, reply = await probe.jsonrpc("sui_getChainIdentifier")
-    if answer and "result" in answer:
+    # JSON-RPC 1.0 servers (bitcoind) send "result": null beside the error for a method they lack.
+    if answer and answer.get("result") is not None:
         discover, _ = await probe.jsonrpc("rpc.discover")
         info = ((discover or {}).get("result") or {}).get("info") or {}
         version = str(info.get("version", "")) if "sui" in str(info.get("title", "")).lower() else ""
         return observation(probe, "sui-jsonrpc", "sui", version, banner=f"chain {answer['result']}", confidence=0.98,
                            evidence={"probe": "jsonrpc:sui_getChainIdentifier", "received": trimmed(reply.body)})
-    if answer and answer.get("jsonrpc") == "2.0":
+    if answer and (answer.get("jsonrpc") == "2.0" or {"result", "error", "id"} <= answer.keys()):
         return observation(probe, "jsonrpc", confidence=0.7,
                            evidence={"probe": "jsonrpc:sui_getChainIdentifier", "received": trimmed(reply.body)})
     return None

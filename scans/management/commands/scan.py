@@ -156,6 +156,10 @@ class Command(BaseCommand):
                 style = self.style.ERROR if severity in {"CRITICAL", "HIGH"} else (
                     self.style.WARNING if severity == "MEDIUM" else (lambda s: s))
                 write(style(f"  {severity:<8} {f['rule_id']:<40} {f['location'] or f['host']}  {f['title']}"))
+            for verdict in (result.get("data") or {}).get("access", []):
+                if verdict["verdict"] == "protected":  # the negative is a result too: it asked for credentials
+                    write(f"  {'ok':<8} {'access-' + verdict['check'] + '-protected':<40} port {verdict['port']}  "
+                          "asks for credentials")
         self._print_cves(report["cves"])
         write(f"\n{total} finding(s) in {report['duration']:.2f}s")
 
