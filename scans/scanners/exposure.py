@@ -6,8 +6,8 @@ reports a FindingCandidate when the answer comes back without credentials, keepi
 what was sent and a trimmed copy of what was received as evidence.
 
 Which ports get which checks: the target's known services when discovery gave them
-(by service name), else the target's known ports (by the check's usual ports), else
-every usual port of every check.
+(by service name and transport), else the target's known ports (by the check's usual ports), else
+every usual port of every check. UDP services get the checks of ``udp_exposure``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from scans.scanners.fingerprint import (
     trimmed,
 )
 from scans.scanners.port_sets import RESERVED_PORTS
+from scans.scanners.udp import Asker, Pacer
+from scans.scanners.udp_exposure import UDP_CHECKS, UdpCheck
 
 SOURCE = "exposure"
 
@@ -231,10 +233,21 @@ CHECKS: tuple[Check, ...] = (
 def plan_checks(target: Target) -> list[tuple[int, bool, Check]]:
     """(port, tls, check) to run, from what the target already says about itself."""
     if target.services:
-        return [(s.port, s.tls, check) for s in target.services for check in CHECKS
+        return [(s.port, s.tls, check) for s in target.services if s.protocol != "udp" for check in CHECKS
                 if s.service in check.services and s.port not in RESERVED_PORTS]
     ports = target.ports or tuple(sorted({p for check in CHECKS for p in check.ports}))
     return [(port, False, check) for port in ports for check in CHECKS if port in check.ports and port not in RESERVED_PORTS]
+
+
+def plan_udp_checks(target: Target) -> list[tuple[int, UdpCheck]]:
+    """(port, check) for the target's UDP services; with nothing known about the target, the usual ports.
+    A target known only by its (TCP) open ports gets none: UDP needs discovery to say what answers."""
+    if target.services:
+        return [(s.port, check) for s in target.services if s.protocol == "udp" for check in UDP_CHECKS
+                if s.service in check.services and s.port not in RESERVED_PORTS]
+    if target.ports:
+        return []
+    return [(port, check) for check in UDP_CHECKS for port in check.ports if port not in RESERVED_PORTS]
 
 
 @register
@@ -257,9 +270,19 @@ class ExposureScanner(Scanner):
                               attempts=result.attempts)
                 return await check.run(probe)
 
-        for found in await asyncio.gather(*(one(*item) for item in plan)):
+        udp_plan = plan_udp_checks(target)
+        pacer = Pacer(context.rate_limit)
+        wait = float(context.extra.get("udp_wait", min(context.read_timeout, 1.0)))
+
+        async def one_udp(port: int, check: UdpCheck) -> list[FindingCandidate]:
+            async with limit:
+                asker = Asker(target.address, port, wait, pacer, result.attempts)
+                return await check.run(asker, target.hostname or target.address)
+
+        for found in await asyncio.gather(*(one(*item) for item in plan), *(one_udp(*item) for item in udp_plan)):
             result.findings.extend(found)
-        checked = sorted({port for port, _, _ in plan})
+        checked = sorted({port for port, _, _ in plan} | {port for port, _ in udp_plan})
         result.data["checks"] = [{"port": port, "tls": tls, "check": check.name} for port, tls, check in plan]
+        result.data["checks"] += [{"port": port, "transport": "udp", "check": check.name} for port, check in udp_plan]
         result.coverage = [Coverage(host=target.host_label, ports=tuple(checked))]
         return result

@@ -1,0 +1,405 @@
+"""Wire formats of the UDP services discovery asks: DNS, NTP (modes 3, 6 and 7) and SNMP v1/v2c/v3.
+
+Each protocol has a request builder and a parser of the answer. A parser returns None for
+anything that is not a well-formed answer to *that* request (wrong id, wrong opcode, no echo
+of our nonce, truncated BER): a port counts as open only on a valid answer, never on "some
+bytes came back".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- DNS (RFC 1035) -----------------------------------------------------------------------
+
+DNS_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+TYPE_A, TYPE_TXT, CLASS_IN, CLASS_CH = 1, 16, 1, 3
+# A name no zone holds and that RFC 6761 resolvers answer locally: asking it never sends a
+# resolver out on the network on our behalf, yet an open resolver still answers it.
+RECURSION_QUERY_NAME = "watchpost-recursion-check.invalid"
+
+
+@dataclass(slots=True)
+class DnsQuery:
+    id: int
+    name: str
+    qtype: int
+    qclass: int
+    recursion_desired: bool
+
+    def encode(self) -> bytes:
+        flags = 0x0100 if self.recursion_desired else 0
+        return struct.pack("!HHHHHH", self.id, flags, 1, 0, 0, 0) + encode_name(self.name) + struct.pack(
+            "!HH", self.qtype, self.qclass)
+
+
+@dataclass(slots=True)
+class DnsAnswer:
+    id: int
+    authoritative: bool
+    recursion_available: bool
+    rcode: int
+    answers: list[tuple[str, int, int, bytes]] = field(default_factory=list)  # (name, type, class, rdata)
+
+    @property
+    def rcode_name(self) -> str:
+        return DNS_RCODES.get(self.rcode, str(self.rcode))
+
+    def txt(self) -> list[str]:
+        out = []
+        for _, rtype, _, rdata in self.answers:
+            if rtype == TYPE_TXT:
+                out.append(b"".join(_txt_strings(rdata)).decode("utf-8", "replace"))
+        return out
+
+
+def dns_query(name: str, qtype: int, qclass: int = CLASS_IN, *, recursion_desired: bool = False) -> DnsQuery:
+    return DnsQuery(int.from_bytes(os.urandom(2), "big"), name, qtype, qclass, recursion_desired)
+
+
+def encode_name(name: str) -> bytes:
+    labels = [label.encode("ascii") for label in name.strip(".").split(".") if label]
+    return b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+
+
+def _read_name(data: bytes, offset: int) -> tuple[str, int]:
+    """A possibly compressed name at ``offset``; returns it and the offset after it."""
+    labels, end, jumps = [], None, 0
+    while True:
+        length = data[offset]
+        if length & 0xC0 == 0xC0:
+            jumps += 1
+            if jumps > 16:
+                raise ValueError("compression loop")
+            end = offset + 2 if end is None else end
+            offset = ((length & 0x3F) << 8) | data[offset + 1]
+            continue
+        if length == 0:
+            return ".".join(labels), (offset + 1 if end is None else end)
+        labels.append(data[offset + 1:offset + 1 + length].decode("ascii", "replace"))
+        offset += 1 + length
+
+
+def _txt_strings(rdata: bytes) -> list[bytes]:
+    out, i = [], 0
+    while i < len(rdata):
+        out.append(rdata[i + 1:i + 1 + rdata[i]])
+        i += 1 + rdata[i]
+    return out
+
+
+def parse_dns(query: DnsQuery, data: bytes) -> DnsAnswer | None:
+    """The answer to ``query``: a response (QR set) with its id, echoing its question when it has one."""
+    try:
+        ident, flags, qdcount, ancount, _, _ = struct.unpack("!HHHHHH", data[:12])
+        if ident != query.id or not flags & 0x8000 or (flags >> 11) & 0xF:
+            return None
+        offset = 12
+        if qdcount:
+            name, offset = _read_name(data, offset)
+            qtype, qclass = struct.unpack("!HH", data[offset:offset + 4])
+            offset += 4
+            if (name.lower().rstrip("."), qtype, qclass) != (query.name.lower().strip("."), query.qtype, query.qclass):
+                return None
+        answers = []
+        for _ in range(ancount):
+            name, offset = _read_name(data, offset)
+            rtype, rclass, _, length = struct.unpack("!HHIH", data[offset:offset + 10])
+            offset += 10
+            rdata = data[offset:offset + length]
+            if len(rdata) != length:
+                return None
+            answers.append((name, rtype, rclass, rdata))
+            offset += length
+    except (struct.error, IndexError, ValueError):
+        return None
+    return DnsAnswer(ident, bool(flags & 0x0400), bool(flags & 0x0080), flags & 0xF, answers)
+
+
+# Products that answer ``version.bind``: each names itself, except BIND, whose answer is its version.
+DNS_PRODUCTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^dnsmasq-(\d+(?:\.\d+)+)"), "dnsmasq", "cpe:2.3:a:thekelleys:dnsmasq:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"^unbound (\d+(?:\.\d+)+)", re.I), "Unbound", "cpe:2.3:a:nlnetlabs:unbound:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"^NSD (\d+(?:\.\d+)+)"), "NSD", "cpe:2.3:a:nlnetlabs:name_server_daemon:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"^PowerDNS Authoritative Server (\d+(?:\.\d+)+)"), "PowerDNS Authoritative Server",
+     "cpe:2.3:a:powerdns:authoritative_server:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"^PowerDNS Recursor (\d+(?:\.\d+)+)"), "PowerDNS Recursor",
+     "cpe:2.3:a:powerdns:recursor:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"^Knot DNS (\d+(?:\.\d+)+)"), "Knot DNS", ""),
+    (re.compile(r"^(9\.\d+\.\d+)(?:-[\w.~+-]*)?$"), "ISC BIND", "cpe:2.3:a:isc:bind:{v}:*:*:*:*:*:*:*"),
+)
+
+
+def dns_product(version_text: str) -> tuple[str, str, str]:
+    """(product, version, cpe) named by a ``version.bind`` answer; empty when it names none."""
+    for pattern, product, cpe in DNS_PRODUCTS:
+        if found := pattern.match(version_text.strip()):
+            version = found.group(1)
+            return product, version, cpe.format(v=version) if cpe else ""
+    return "", "", ""
+
+
+# --- NTP (RFC 5905; mode 6 RFC 9327; mode 7 from ntpd's ntp_request.h) ------------------------
+
+NTP_MODES = {3: "client", 4: "server", 6: "control", 7: "private"}
+READVAR = 2
+MON_GETLIST_1 = 42
+IMPL_XNTPD = 3
+MONITOR_ITEM_SIZE = 72  # struct info_monitor_1
+
+
+def ntp_client_request() -> tuple[bytes, bytes]:
+    """A mode 3 (client) request, version 4, and the transmit timestamp a server must echo as origin."""
+    nonce = os.urandom(8)
+    return b"\x23" + b"\0" * 39 + nonce, nonce
+
+
+@dataclass(slots=True)
+class NtpReply:
+    version: int
+    stratum: int
+    reference_id: str
+
+
+def parse_ntp_reply(nonce: bytes, data: bytes) -> NtpReply | None:
+    """A mode 4 (server) answer that echoes our transmit timestamp as its origin timestamp."""
+    if len(data) < 48 or data[0] & 0x7 != 4 or data[24:32] != nonce:
+        return None
+    version, stratum = (data[0] >> 3) & 0x7, data[1]
+    refid = data[12:16]
+    reference = refid.rstrip(b"\0").decode("ascii", "replace") if stratum <= 1 else ".".join(map(str, refid))
+    return NtpReply(version, stratum, reference)
+
+
+def ntp_readvar_request() -> tuple[bytes, int]:
+    """A mode 6 READVAR of the system variables (association 0), and its sequence number."""
+    sequence = int.from_bytes(os.urandom(2), "big")
+    return struct.pack("!BBHHHHH", 0x16, READVAR, sequence, 0, 0, 0, 0), sequence
+
+
+def parse_ntp_readvar(sequence: int, datagrams: list[bytes]) -> str | None:
+    """The variables text of a complete READVAR response (fragments put back in offset order)."""
+    fragments: dict[int, bytes] = {}
+    last_seen = False
+    for data in datagrams:
+        if len(data) < 12:
+            continue
+        mode_byte, op, seq, _, _, offset, count = struct.unpack("!BBHHHHH", data[:12])
+        if mode_byte & 0x7 != 6 or not op & 0x80 or op & 0x1F != READVAR or seq != sequence:
+            continue
+        if op & 0x40:  # error bit: the server refuses the request
+            return None
+        fragments[offset] = data[12:12 + count]
+        last_seen = last_seen or not op & 0x20
+    if not fragments or not last_seen:
+        return None
+    text, expected = b"", 0
+    for offset in sorted(fragments):
+        if offset != expected:
+            return None  # a fragment is missing
+        text += fragments[offset]
+        expected = offset + len(fragments[offset])
+    return text.decode("ascii", "replace")
+
+
+def ntp_variables(text: str) -> dict[str, str]:
+    return {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|[^,]*)', text)}
+
+
+def ntp_product(variables: dict[str, str]) -> tuple[str, str, str]:
+    """(product, version, cpe) from the ``version`` system variable, e.g. "ntpd 4.2.8p15@1.3728-o ..."."""
+    found = re.match(r"ntpd (\d+\.\d+\.\d+)(p\d+)?", variables.get("version", ""))
+    if not found:
+        return "", "", ""
+    base, patch = found.group(1), found.group(2) or ""
+    return "ntpd", base + patch, f"cpe:2.3:a:ntp:ntp:{base}:{patch or '*'}:*:*:*:*:*:*"
+
+
+def ntp_monlist_request() -> bytes:
+    """A mode 7 MON_GETLIST_1 request (response bit clear, version 2), padded to an NTP packet's 48 bytes."""
+    return struct.pack("!BBBBHH", 0x17, 0, IMPL_XNTPD, MON_GETLIST_1, 0, 0) + b"\0" * 40
+
+
+@dataclass(slots=True)
+class MonlistReply:
+    items: int
+    item_size: int
+    packets: int
+    bytes: int
+    clients: list[str]
+
+
+def parse_ntp_monlist(datagrams: list[bytes]) -> MonlistReply | None:
+    """The MON_GETLIST_1 response: mode 7 responses to our implementation and request, without error."""
+    items, size, clients, packets, total = 0, 0, [], 0, 0
+    for data in datagrams:
+        if len(data) < 8:
+            continue
+        mode_byte, _, implementation, request, err_items, size_field = struct.unpack("!BBBBHH", data[:8])
+        if mode_byte & 0x7 != 7 or not mode_byte & 0x80 or request != MON_GETLIST_1 or implementation not in (2, 3):
+            continue
+        if err_items >> 12:
+            return None
+        count, size = err_items & 0xFFF, size_field & 0xFFF
+        packets, total, items = packets + 1, total + len(data), items + count
+        for n in range(count):
+            item = data[8 + n * size:8 + (n + 1) * size]
+            if len(item) >= 20:
+                clients.append(".".join(map(str, item[16:20])))
+    return MonlistReply(items, size, packets, total, clients) if packets else None
+
+
+# --- SNMP (RFC 1157, RFC 3416, RFC 3412/3414) ------------------------------------------------
+
+SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+V1, V2C, V3 = 0, 1, 3
+GET_REQUEST, GET_RESPONSE, REPORT = 0xA0, 0xA2, 0xA8
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    return bytes([tag]) + _length(len(value)) + value
+
+
+def ber_int(value: int) -> bytes:
+    return tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def ber_oid(oid: str) -> bytes:
+    parts = [int(p) for p in oid.split(".")]
+    out = bytearray([parts[0] * 40 + parts[1]])
+    for part in parts[2:]:
+        chunk = [part & 0x7F]
+        while part > 0x7F:
+            part >>= 7
+            chunk.append(0x80 | (part & 0x7F))
+        out += bytes(reversed(chunk))
+    return tlv(0x06, bytes(out))
+
+
+def ber_read(data: bytes, offset: int = 0) -> tuple[int, bytes, int]:
+    """(tag, value, offset after) of the TLV at ``offset``; raises ValueError on a truncated one."""
+    tag, length = data[offset], data[offset + 1]
+    offset += 2
+    if length & 0x80:
+        width = length & 0x7F
+        if not 1 <= width <= 4:
+            raise ValueError("bad BER length")
+        length = int.from_bytes(data[offset:offset + width], "big")
+        offset += width
+    value = data[offset:offset + length]
+    if len(value) != length:
+        raise ValueError("truncated BER")
+    return tag, value, offset + length
+
+
+def ber_children(value: bytes) -> list[tuple[int, bytes]]:
+    out, offset = [], 0
+    while offset < len(value):
+        tag, child, offset = ber_read(value, offset)
+        out.append((tag, child))
+    return out
+
+
+def oid_text(value: bytes) -> str:
+    parts, number = [value[0] // 40, value[0] % 40], 0
+    for byte in value[1:]:
+        number = (number << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(number)
+            number = 0
+    return ".".join(map(str, parts))
+
+
+def snmp_get_request(community: str, oid: str = SYS_DESCR, *, version: int = V2C) -> tuple[bytes, int]:
+    request_id = int.from_bytes(os.urandom(3), "big")
+    varbind = tlv(0x30, tlv(0x30, ber_oid(oid) + b"\x05\x00"))
+    pdu = tlv(GET_REQUEST, ber_int(request_id) + ber_int(0) + ber_int(0) + varbind)
+    return tlv(0x30, ber_int(version) + tlv(0x04, community.encode()) + pdu), request_id
+
+
+@dataclass(slots=True)
+class SnmpReply:
+    version: int
+    community: str
+    error_status: int
+    bindings: dict[str, Any]
+
+
+def _ber_value(tag: int, value: bytes) -> Any:
+    if tag == 0x04:
+        return value.decode("utf-8", "replace")
+    if tag in (0x02, 0x41, 0x42, 0x43, 0x46):
+        return int.from_bytes(value, "big", signed=tag == 0x02)
+    if tag == 0x06:
+        return oid_text(value)
+    return value.hex()
+
+
+def parse_snmp_response(request_id: int, data: bytes) -> SnmpReply | None:
+    """A v1/v2c GetResponse carrying our request id."""
+    try:
+        tag, message, _ = ber_read(data)
+        if tag != 0x30:
+            return None
+        (vtag, version), (ctag, community), (ptag, pdu) = ber_children(message)[:3]
+        if vtag != 0x02 or ctag != 0x04 or ptag != GET_RESPONSE:
+            return None
+        fields = ber_children(pdu)
+        if int.from_bytes(fields[0][1], "big", signed=True) != request_id:
+            return None
+        bindings = {}
+        for _, binding in ber_children(fields[3][1]):
+            (_, name), (value_tag, value) = ber_children(binding)[:2]
+            bindings[oid_text(name)] = _ber_value(value_tag, value)
+        return SnmpReply(int.from_bytes(version, "big"), community.decode("utf-8", "replace"),
+                         int.from_bytes(fields[1][1], "big"), bindings)
+    except (ValueError, IndexError):
+        return None
+
+
+def snmp_v3_discovery_request() -> tuple[bytes, int]:
+    """An SNMPv3 engine-discovery GetRequest (no user, reportable): every v3 agent answers it with a
+    Report, whatever its communities and users, without any credential being tried."""
+    message_id = int.from_bytes(os.urandom(3), "big")
+    header = tlv(0x30, ber_int(message_id) + ber_int(65507) + tlv(0x04, b"\x04") + ber_int(3))
+    usm = tlv(0x30, tlv(0x04, b"") + ber_int(0) + ber_int(0) + tlv(0x04, b"") + tlv(0x04, b"") + tlv(0x04, b""))
+    pdu = tlv(GET_REQUEST, ber_int(message_id & 0x7FFF) + ber_int(0) + ber_int(0) + tlv(0x30, b""))
+    scoped = tlv(0x30, tlv(0x04, b"") + tlv(0x04, b"") + pdu)
+    return tlv(0x30, ber_int(V3) + header + tlv(0x04, usm) + scoped), message_id
+
+
+# Enterprise numbers (IANA) of SNMP engines whose engine ID names the agent's maker.
+SNMP_ENTERPRISES = {8072: "Net-SNMP", 9: "Cisco", 311: "Microsoft", 2636: "Juniper", 11: "HP", 4526: "Netgear"}
+
+
+def parse_snmp_v3_report(message_id: int, data: bytes) -> dict[str, Any] | None:
+    """The agent's engine id, boots and time from the Report answering our discovery request."""
+    try:
+        tag, message, _ = ber_read(data)
+        children = ber_children(message)
+        if tag != 0x30 or len(children) < 4 or int.from_bytes(children[0][1], "big") != V3:
+            return None
+        header = ber_children(children[1][1])
+        if int.from_bytes(header[0][1], "big") != message_id:
+            return None
+        usm = ber_children(ber_read(children[2][1])[1])
+        engine_id, boots, engine_time = usm[0][1], int.from_bytes(usm[1][1], "big"), int.from_bytes(usm[2][1], "big")
+        scoped = ber_children(children[3][1])
+        if scoped[2][0] != REPORT:
+            return None
+    except (ValueError, IndexError):
+        return None
+    enterprise = int.from_bytes(engine_id[:4], "big") & 0x7FFFFFFF if len(engine_id) >= 4 else None
+    return {"engine_id": engine_id.hex(), "engine_boots": boots, "engine_time": engine_time,
+            "enterprise": enterprise, "maker": SNMP_ENTERPRISES.get(enterprise, "") if enterprise is not None else ""}
