@@ -65,7 +65,7 @@ def add_arguments(parser) -> None:
 # --- the lab, in a child process ----------------------------------------------------------
 
 
-def _serve(conn, plan: list[tuple[str, list[str], dict[str, int], bool]]) -> None:
+def _serve(conn, plan: list[tuple[str, list[str], dict[str, int], bool]], udp: bool) -> None:
     from scans.lab import Lab
     from scans.lab.services import start_node
     from scans.lab.udp import start_udp_node
@@ -75,20 +75,20 @@ def _serve(conn, plan: list[tuple[str, list[str], dict[str, int], bool]]) -> Non
         for address, kinds, fixed, standard in plan:
             node = start_node(lab, address, kinds, ports=fixed, standard_ports=standard)
             ports[address] = {kind: svc.port for kind, svc in node.items()}
-        udp = start_udp_node(lab, UDP_ADDRESS, UDP_KINDS)
-        ports["udp"] = {kind: svc.port for kind, svc in udp.items()}
+        if udp:
+            ports["udp"] = {kind: svc.port for kind, svc in start_udp_node(lab, UDP_ADDRESS, UDP_KINDS).items()}
         conn.send(ports)
         conn.recv()  # anything means stop
 
 
 class LabProcess:
-    def __init__(self, plan: list[tuple[str, list[str], dict[str, int], bool]]) -> None:
-        self.plan = plan
+    def __init__(self, plan: list[tuple[str, list[str], dict[str, int], bool]], *, udp: bool = False) -> None:
+        self.plan, self.udp = plan, udp
 
     def __enter__(self) -> dict[str, dict[str, int]]:
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, self.plan), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, self.plan, self.udp), daemon=True)
         self.process.start()
         if not self.conn.poll(120):
             raise RuntimeError("the lab did not start within 120 s")
@@ -280,15 +280,14 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
     if "profile" not in skip:
         plan += node_plan(options.get("nodes") or 100)
     started = time.perf_counter()
-    with LabProcess(plan) as served:
+    with LabProcess(plan, udp="udp" not in skip) as served:
         summary["lab_start_s"] = round(time.perf_counter() - started, 2)
         if "full" not in skip:
             summary["full_scan"] = full_scan(options.get("repeat") or 3, out)
         if "identify" not in skip:
             summary["identification"] = identification(served["127.0.0.1"], out)
-        udp_ports = served.pop("udp")
         if "udp" not in skip:
-            summary.update(udp_discovery(udp_ports, out))
+            summary.update(udp_discovery(served.pop("udp"), out))
         if "profile" not in skip:
             nodes = {address: kinds for address, kinds in served.items() if address != "127.0.0.1"}
             summary["standard_profile"] = standard_profile(nodes, options.get("node_concurrency") or 25, out)

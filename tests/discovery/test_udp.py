@@ -195,3 +195,67 @@ def test_udp_services_get_no_tcp_check_and_tcp_services_no_udp_check():
 
     assert plan_checks(target) == []
     assert plan_udp_checks(target) == []
+
+
+def test_bench_scan_reports_the_seconds_udp_discovery_of_one_lab_host_takes():
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("bench", "scan", "--skip", "full", "--skip", "identify", "--skip", "profile", stdout=out)
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+
+    assert summary["udp_s"] > 0
+    named = sorted(entry.split(" ", 1)[1] for entry in summary["udp_found"])  # "53/udp dns ISC BIND 9.18.18"
+    assert named == ["dns ISC BIND 9.18.18", "ntp", "snmp Net-SNMP"]
+
+
+def scan_command(*args: str) -> str:
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("scan", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_scan_command_asks_the_udp_table_by_default_and_checks_what_answers(udp_lab):
+    import json
+
+    report = json.loads(scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure,http", "--json",
+                                     "--timeout", "0.5"))
+
+    assert report["discovery"]["udp_open_ports"] == [53, 123, 161]
+    assert {(s["protocol"], s["service"], s["product"]) for s in report["discovery"]["services"]} == {
+        ("udp", "dns", "ISC BIND"), ("udp", "ntp", "ntpd"), ("udp", "snmp", "Net-SNMP")}
+    by_scanner = {r["scanner"]: r for r in report["results"]}
+    assert by_scanner["http"] == {"scanner": "http", "skipped": "discovery found no open port"}
+    assert {(f["protocol"], f["rule_id"]) for f in by_scanner["exposure"]["findings"]} == {
+        ("udp", "exposure-dns-open-recursion"), ("udp", "exposure-snmp-default-community"),
+        ("udp", "exposure-ntp-mode6-readvar"), ("udp", "exposure-ntp-monlist")}
+
+
+@pytest.mark.django_db
+def test_the_scan_command_prints_udp_services_and_leaves_udp_out_with_no_udp(udp_lab):
+    text = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5")
+    assert "3 of 3 UDP service(s) answering" in text
+    assert "53/udp  dns ISC BIND 9.18.18  [dns 0.95]" in text
+
+    quiet = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5", "--no-udp")
+    assert "0 of 0 UDP service(s) answering" in quiet and "/udp" not in quiet
+
+
+@pytest.mark.django_db
+def test_udp_discovery_sends_nothing_to_a_target_outside_the_allowed_networks(udp_lab, settings):
+    from django.core.management import CommandError
+
+    settings.SCAN_ALLOWED_NETWORKS = ["127.0.9.0/24"]
+    before = len(udp_lab["received"])
+
+    with pytest.raises(CommandError, match=f"refused {GARBAGE_HOST}"):
+        scan_command(GARBAGE_HOST, "--ports", "1")
+    assert len(udp_lab["received"]) == before
