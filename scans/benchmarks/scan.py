@@ -184,9 +184,10 @@ def identification(services: dict[str, int], out: TextIO) -> dict[str, Any]:
 
 
 def udp_discovery(ports: dict[str, int], out: TextIO) -> dict[str, Any]:
+    from scans.lab.udp import UDP_KINDS
     from scans.scanners.udp import udp_discover
 
-    moved = {kind.partition("-")[0]: port for kind, port in ports.items()}  # a usual port taken: where it went
+    moved = {UDP_KINDS[kind].service: port for kind, port in ports.items()}  # a usual port taken: where it went
     started = time.perf_counter()
     found = asyncio.run(udp_discover(Target(UDP_ADDRESS), ScanContext(), ports=moved))
     elapsed = time.perf_counter() - started

@@ -295,6 +295,80 @@ def snmp_answer(*, community: str = "public",
     return answer
 
 
+# --- memcached, SSDP, RMCP, CoAP -------------------------------------------------------------
+
+
+def memcached_answer(version: str = "1.6.9") -> Answer:
+    """memcached started with -U 11211: each request behind the 8-byte UDP frame header."""
+    def answer(data: bytes) -> list[bytes]:
+        request_id, _, total, _ = struct.unpack("!HHHH", data[:8])
+        if total != 1:
+            return []
+        command = data[8:].split(b"\r\n", 1)[0].strip().lower()
+        if command == b"version":
+            body = f"VERSION {version}\r\n".encode()
+        elif command == b"stats":
+            body = f"STAT pid 812\r\nSTAT uptime 86400\r\nSTAT version {version}\r\nEND\r\n".encode()
+        else:
+            body = b"ERROR\r\n"
+        return [struct.pack("!HHHH", request_id, 0, 1, 0) + body]
+
+    return answer
+
+
+def ssdp_answer(server: str = "Ubuntu/22.04 UPnP/1.1 MiniUPnPd/2.2.1") -> Answer:
+    """A UPnP router answering M-SEARCH for the root device or for everything."""
+    def answer(data: bytes) -> list[bytes]:
+        text = data.decode("ascii")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in text.split("\r\n")[1:])}
+        if not text.startswith("M-SEARCH * HTTP/1.1\r\n") or headers.get("man") != '"ssdp:discover"':
+            return []
+        if headers.get("st") not in ("ssdp:all", "upnp:rootdevice"):
+            return []
+        return [("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: upnp:rootdevice\r\n"
+                 "USN: uuid:a3c1f2d4-5b6e-4f70-8a9b-0c1d2e3f4a5b::upnp:rootdevice\r\nEXT:\r\n"
+                 f"SERVER: {server}\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n"
+                 "OPT: \"http://schemas.upnp.org/upnp/1/0/\"; ns=01\r\nBOOTID.UPNP.ORG: 1\r\n\r\n").encode()]
+
+    return answer
+
+
+def rmcp_answer(enterprise: int = 4542) -> Answer:
+    """A BMC's ASF Presence Pong, announcing IPMI."""
+    def answer(data: bytes) -> list[bytes]:
+        version, _, sequence, klass, iana, kind, tag, _, _ = struct.unpack("!BBBBIBBBB", data[:12])
+        if version != 0x06 or klass != 0x06 or iana != 4542 or kind != 0x80:
+            return []
+        body = struct.pack("!IIBB", enterprise, 0, 0x81, 0x00) + b"\0" * 6
+        return [struct.pack("!BBBBIBBBB", 0x06, 0x00, sequence, 0x06, 4542, 0x40, tag, 0x00, len(body)) + body]
+
+    return answer
+
+
+def coap_answer(resources: str = '</sensors/temp>;rt="temperature-c";if="sensor",</firmware/v2>;rt="firmware"') -> Answer:
+    """A constrained device answering GET /.well-known/core with its link-format resource list."""
+    def answer(data: bytes) -> list[bytes]:
+        first, code, message_id = struct.unpack("!BBH", data[:4])
+        if first >> 6 != 1 or (first >> 4) & 3 != 0 or code != 0x01:
+            return []
+        token_length = first & 0xF
+        token, offset, number, path = data[4:4 + token_length], 4 + token_length, 0, []
+        while offset < len(data) and data[offset] != 0xFF:
+            delta, length = data[offset] >> 4, data[offset] & 0xF
+            if delta > 12 or length > 12:
+                return []  # extended forms: not in any request this device gets
+            number += delta
+            if number == 11:
+                path.append(data[offset + 1:offset + 1 + length].decode())
+            offset += 1 + length
+        head = struct.pack("!BBH", 0x60 | token_length, 0x45 if path == [".well-known", "core"] else 0x84, message_id)
+        if path != [".well-known", "core"]:
+            return [head + token]
+        return [head + token + b"\xc1\x28" + b"\xff" + resources.encode()]  # Content-Format 40, link-format
+
+    return answer
+
+
 # --- negatives and nodes --------------------------------------------------------------------
 
 
@@ -305,19 +379,29 @@ def garbage_answer() -> Answer:
 
 @dataclass(frozen=True, slots=True)
 class UdpKind:
+    service: str  # the name UDP discovery gives it
     port: int
     answer: Callable[[], Answer]
 
 
 UDP_KINDS: dict[str, UdpKind] = {
-    "dns-recursive": UdpKind(53, lambda: dns_answer(recursion=True)),
-    "dns-authoritative": UdpKind(53, lambda: dns_answer(version="NSD 4.3.9", recursion=False)),
-    "ntp": UdpKind(123, lambda: ntp_answer(readvar=True, monlist=True)),
-    "ntp-quiet": UdpKind(123, lambda: ntp_answer(readvar=False, monlist=False)),
-    "snmp-public": UdpKind(161, snmp_answer),
-    "snmp-private": UdpKind(161, lambda: snmp_answer(community="n0t-public-lab")),
-    "garbage": UdpKind(0, garbage_answer),
+    "dns-recursive": UdpKind("dns", 53, lambda: dns_answer(recursion=True)),
+    "dns-authoritative": UdpKind("dns", 53, lambda: dns_answer(version="NSD 4.3.9", recursion=False)),
+    "ntp": UdpKind("ntp", 123, lambda: ntp_answer(readvar=True, monlist=True)),
+    "ntp-quiet": UdpKind("ntp", 123, lambda: ntp_answer(readvar=False, monlist=False)),
+    "snmp-public": UdpKind("snmp", 161, snmp_answer),
+    "snmp-private": UdpKind("snmp", 161, lambda: snmp_answer(community="n0t-public-lab")),
+    "ipmi": UdpKind("asf-rmcp", 623, rmcp_answer),
+    "ssdp": UdpKind("ssdp", 1900, ssdp_answer),
+    "coap": UdpKind("coap", 5683, coap_answer),
+    "memcached-udp": UdpKind("memcached", 11211, memcached_answer),
+    "garbage": UdpKind("", 0, garbage_answer),
 }
+
+
+def udp_ports(services: dict[str, LabService]) -> dict[str, int]:
+    """Where each lab service listens, by the name UDP discovery gives it (for ``udp_discover(ports=...)``)."""
+    return {UDP_KINDS[kind].service: service.port for kind, service in services.items() if UDP_KINDS[kind].service}
 
 
 def start_udp_node(lab: Lab, address: str, kinds: Iterable[str], *, standard_ports: bool = True) -> dict[str, LabService]:

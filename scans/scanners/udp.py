@@ -201,6 +201,54 @@ async def identify_snmp(asker: Asker) -> Identified | None:
     return Identified(probe, signature, matched, 0.95, product, "", "", description, details)
 
 
+async def identify_memcached(asker: Asker) -> Identified | None:
+    request, request_id = wire.memcached_version_request()
+    exchange = await asker.ask("memcached-udp-version", request)
+    version = next((v for d in exchange.datagrams if (v := wire.parse_memcached_version(request_id, d))), None)
+    if version is None:
+        return None
+    return Identified("memcached-udp-version", "memcached UDP frame with our request id and a VERSION line",
+                      f"VERSION {version}", 0.95, "memcached", version,
+                      f"cpe:2.3:a:memcached:memcached:{version}:*:*:*:*:*:*:*", f"VERSION {version}",
+                      {"sent": "version (UDP frame)"})
+
+
+async def identify_ssdp(asker: Asker) -> Identified | None:
+    exchange = await asker.ask("ssdp-m-search", wire.SSDP_SEARCH)
+    headers = next((h for d in exchange.datagrams if (h := wire.parse_ssdp(d))), None)
+    if headers is None:
+        return None
+    server = headers.get("server", "")
+    product, version, cpe = wire.upnp_product(server)
+    return Identified("ssdp-m-search", "HTTP/1.1 200 search response with ST and USN", f"SERVER: {server}", 0.9,
+                      product, version, cpe, server,
+                      {"sent": "M-SEARCH ST: upnp:rootdevice", "st": headers["st"], "usn": headers["usn"],
+                       "location": headers.get("location", "")})
+
+
+async def identify_rmcp(asker: Asker) -> Identified | None:
+    ping, tag = wire.rmcp_presence_ping()
+    exchange = await asker.ask("rmcp-presence-ping", ping)
+    pong = next((p for d in exchange.datagrams if (p := wire.parse_rmcp_pong(tag, d))), None)
+    if pong is None:
+        return None
+    return Identified("rmcp-presence-ping", "ASF Presence Pong with our message tag",
+                      f"enterprise {pong['enterprise']} IPMI {'supported' if pong['ipmi_supported'] else 'absent'}",
+                      0.95, "", "", "", "", {"sent": "RMCP ASF Presence Ping", **pong})
+
+
+async def identify_coap(asker: Asker) -> Identified | None:
+    request, message_id, token = wire.coap_discovery_request()
+    exchange = await asker.ask("coap-well-known-core", request)
+    answer = next((a for d in exchange.datagrams if (a := wire.parse_coap(message_id, token, d))), None)
+    if answer is None:
+        return None
+    code, payload = answer
+    return Identified("coap-well-known-core", "CoAP response with our message id and token",
+                      f"{code} {payload[:120]}", 0.95, "", "", "", payload[:400],
+                      {"sent": "CON GET /.well-known/core", "code": code})
+
+
 @dataclass(frozen=True, slots=True)
 class UdpService:
     name: str  # ServiceObservation.service
@@ -212,6 +260,10 @@ UDP_SERVICES: tuple[UdpService, ...] = (
     UdpService("dns", 53, identify_dns),
     UdpService("ntp", 123, identify_ntp),
     UdpService("snmp", 161, identify_snmp),
+    UdpService("asf-rmcp", 623, identify_rmcp),
+    UdpService("ssdp", 1900, identify_ssdp),
+    UdpService("coap", 5683, identify_coap),
+    UdpService("memcached", 11211, identify_memcached),
 )
 
 

@@ -10,6 +10,7 @@ service that refuses strangers is protected.
   and the response code are read.
 - SNMP: sysDescr.0 with the community "public", the only community ever tried.
 - NTP: a mode 6 READVAR and a mode 7 MON_GETLIST, both reads that amplify a spoofed request.
+- memcached: ``stats`` over UDP, the request of the 2018 reflection attacks.
 """
 
 from __future__ import annotations
@@ -114,8 +115,30 @@ async def check_ntp_queries(asker: Asker, host: str) -> list[FindingCandidate]:
     return found
 
 
+async def check_memcached_udp(asker: Asker, host: str) -> list[FindingCandidate]:
+    request, request_id = wire.memcached_version_request()
+    request = request[:8] + b"stats\r\n"
+    exchange = await asker.ask("memcached-udp-stats", request,
+                               complete=lambda d: d[-1].endswith((b"END\r\n", b"ERROR\r\n")))
+    replies = [d for d in exchange.datagrams if len(d) > 8 and d[:2] == request[:2]]
+    body = b"".join(d[8:] for d in replies)
+    if b"STAT " not in body:
+        return []
+    size = sum(map(len, replies))
+    return [udp_finding(
+        asker, host, "exposure-memcached-udp", "memcached answers over UDP without authentication", "high",
+        confidence=0.95, sent=f"stats over UDP ({len(request)} bytes)",
+        received=f"{size} bytes in {len(replies)} datagram(s): {body[:200].decode('latin-1')}", cwe=406,
+        cve_ids=("CVE-2018-1000115",), amplification=round(size / len(request), 1),
+        description="memcached's UDP interface answers anyone, with replies many times larger than the request: "
+                    "a reflector for denial-of-service attacks, and cached data readable by strangers.",
+        remediation="Start memcached with -U 0 (UDP off, the default since 1.5.6) and listen on private addresses only.",
+    )]
+
+
 UDP_CHECKS: tuple[UdpCheck, ...] = (
     UdpCheck("dns-recursion", frozenset({"dns"}), (53,), check_dns_recursion),
     UdpCheck("snmp-public", frozenset({"snmp"}), (161,), check_snmp_public),
     UdpCheck("ntp-queries", frozenset({"ntp"}), (123,), check_ntp_queries),
+    UdpCheck("memcached-udp", frozenset({"memcached"}), (11211,), check_memcached_udp),
 )

@@ -403,3 +403,111 @@ def parse_snmp_v3_report(message_id: int, data: bytes) -> dict[str, Any] | None:
     enterprise = int.from_bytes(engine_id[:4], "big") & 0x7FFFFFFF if len(engine_id) >= 4 else None
     return {"engine_id": engine_id.hex(), "engine_boots": boots, "engine_time": engine_time,
             "enterprise": enterprise, "maker": SNMP_ENTERPRISES.get(enterprise, "") if enterprise is not None else ""}
+
+
+# --- memcached over UDP (protocol.txt, "UDP protocol") ---------------------------------------
+
+
+def memcached_version_request() -> tuple[bytes, int]:
+    """``version`` behind memcached's 8-byte UDP frame header (request id, sequence 0, 1 datagram)."""
+    request_id = int.from_bytes(os.urandom(2), "big")
+    return struct.pack("!HHHH", request_id, 0, 1, 0) + b"version\r\n", request_id
+
+
+def parse_memcached_version(request_id: int, data: bytes) -> str | None:
+    if len(data) < 8 or struct.unpack("!H", data[:2])[0] != request_id:
+        return None
+    found = re.match(rb"VERSION (\S+)\r\n", data[8:])
+    return found.group(1).decode("ascii", "replace") if found else None
+
+
+# --- SSDP (UPnP Device Architecture 2.0, section 1.3) ---------------------------------------
+
+# The HOST header is the protocol's fixed text (the multicast group); the request goes to the target only.
+SSDP_SEARCH = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\n"
+               b"ST: upnp:rootdevice\r\n\r\n")
+
+
+def parse_ssdp(data: bytes) -> dict[str, str] | None:
+    """The headers of a search response (``HTTP/1.1 200 OK`` with ST and USN), lower-cased names."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    if not re.match(r"HTTP/1\.[01] 200 ", lines[0] + " "):
+        return None
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers if "st" in headers and "usn" in headers else None
+
+
+UPNP_PRODUCTS = (
+    (re.compile(r"MiniUPnPd/(\d+(?:\.\d+)+)"), "MiniUPnPd", "cpe:2.3:a:miniupnp_project:miniupnpd:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"libupnp/(\d+(?:\.\d+)+)", re.I), "libupnp", "cpe:2.3:a:libupnp_project:libupnp:{v}:*:*:*:*:*:*:*"),
+)
+
+
+def upnp_product(server: str) -> tuple[str, str, str]:
+    for pattern, product, cpe in UPNP_PRODUCTS:
+        if found := pattern.search(server):
+            return product, found.group(1), cpe.format(v=found.group(1))
+    return "", "", ""
+
+
+# --- RMCP / ASF presence ping (DMTF DSP0136), the port of IPMI-over-LAN ----------------------
+
+ASF_IANA = 4542
+
+
+def rmcp_presence_ping() -> tuple[bytes, int]:
+    tag = os.urandom(1)[0] or 1
+    return struct.pack("!BBBBIBBBB", 0x06, 0x00, 0xFF, 0x06, ASF_IANA, 0x80, tag, 0x00, 0x00), tag
+
+
+def parse_rmcp_pong(tag: int, data: bytes) -> dict[str, Any] | None:
+    """A Presence Pong with our tag: the enterprise and whether the BMC speaks IPMI."""
+    if len(data) < 28:
+        return None
+    version, _, _, klass, iana, kind, answer_tag, _, length = struct.unpack("!BBBBIBBBB", data[:12])
+    if version != 0x06 or klass & 0x1F != 0x06 or iana != ASF_IANA or kind != 0x40 or answer_tag != tag or length < 16:
+        return None
+    enterprise, _, entities, _ = struct.unpack("!IIBB", data[12:22])
+    return {"enterprise": enterprise, "ipmi_supported": bool(entities & 0x80), "asf_version": entities & 0x0F}
+
+
+# --- CoAP (RFC 7252), resource discovery (RFC 6690) ------------------------------------------
+
+
+def coap_discovery_request() -> tuple[bytes, int, bytes]:
+    """A confirmable GET /.well-known/core; returns it, its message id and its token."""
+    message_id, token = int.from_bytes(os.urandom(2), "big"), os.urandom(2)
+    options = b"\xbb.well-known" + b"\x04core"  # Uri-Path (11) twice
+    return struct.pack("!BBH", 0x42, 0x01, message_id) + token + options, message_id, token
+
+
+def parse_coap(message_id: int, token: bytes, data: bytes) -> tuple[str, str] | None:
+    """(response code "2.05", payload) of the answer to our request: our message id on an ACK, our token."""
+    if len(data) < 4:
+        return None
+    first, code, answer_id = struct.unpack("!BBH", data[:4])
+    version, kind, token_length = first >> 6, (first >> 4) & 0x3, first & 0xF
+    if version != 1 or code < 0x40 or data[4:4 + token_length] != token or (kind == 2 and answer_id != message_id):
+        return None
+    offset, delta_sum = 4 + token_length, 0
+    while offset < len(data) and data[offset] != 0xFF:
+        delta, length = data[offset] >> 4, data[offset] & 0xF
+        offset += 1
+        for nibble in ("delta", "length"):
+            value = delta if nibble == "delta" else length
+            if value == 13:
+                value, offset = data[offset] + 13, offset + 1
+            elif value == 14:
+                value, offset = int.from_bytes(data[offset:offset + 2], "big") + 269, offset + 2
+            elif value == 15:
+                return None
+            delta, length = (value, length) if nibble == "delta" else (delta, value)
+        delta_sum += delta
+        offset += length
+    payload = data[offset + 1:] if offset < len(data) else b""
+    return f"{code >> 5}.{code & 0x1F:02d}", payload.decode("utf-8", "replace")

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from scans.discovery.discover import discover
-from scans.lab.udp import DatagramServer, garbage_answer, ntp_answer, start_udp_node
+from scans.lab.udp import UDP_KINDS, DatagramServer, garbage_answer, ntp_answer, start_udp_node
 from scans.scanners import udp_wire as wire
 from scans.scanners.base import ScanContext, Target, get_scanner
 from scans.scanners.udp import UDP_SERVICES, Asker, udp_discover
@@ -21,7 +21,7 @@ CONTEXT = ScanContext(connect_timeout=0.5, read_timeout=0.6, extra={"banner_time
 
 def moved(services) -> dict[str, int]:
     """Where each lab service listens, by the table's service name (its usual port, unless that was taken)."""
-    return {kind.partition("-")[0]: svc.port for kind, svc in services.items()}
+    return {UDP_KINDS[name].service if name in UDP_KINDS else name: svc.port for name, svc in services.items()}
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +34,12 @@ def udp_lab(module_lab):
             return answer(data)
         return record
 
-    open_node = start_udp_node(module_lab, OPEN_HOST, ["dns-recursive", "ntp", "snmp-public"])
+    open_node = start_udp_node(module_lab, OPEN_HOST, ["dns-recursive", "ntp", "snmp-public", "ipmi", "ssdp", "coap",
+                                                       "memcached-udp"])
     closed_node = start_udp_node(module_lab, CLOSED_HOST, ["dns-authoritative", "ntp-quiet", "snmp-private"])
-    garbage = {name: module_lab.serve_datagram(GARBAGE_HOST, service.port,
-                                               lambda: DatagramServer(recording(garbage_answer())), name="garbage")
-               for service in UDP_SERVICES for name in [service.name]}
+    garbage = {service.name: module_lab.serve_datagram(GARBAGE_HOST, service.port,
+                                                       lambda: DatagramServer(recording(garbage_answer())), name="garbage")
+               for service in UDP_SERVICES}
     return {"open": open_node, "closed": closed_node, "garbage": garbage, "received": received}
 
 
@@ -73,6 +74,16 @@ def test_it_reads_sysdescr_of_an_snmp_agent_answering_public(udp_lab):
     assert snmp.banner.startswith("Linux lab-gw 5.15.0-91-generic")
     assert snmp.evidence["public_community"] is True
     assert snmp.product == "Net-SNMP"  # from the SNMPv3 engine id's enterprise number
+
+
+def test_it_names_memcached_and_miniupnpd_and_finds_a_bmc_and_a_coap_device(udp_lab):
+    found = by_service(discover_udp(OPEN_HOST, udp_lab["open"]))
+
+    assert (found["memcached"].product, found["memcached"].version) == ("memcached", "1.6.9")
+    assert (found["ssdp"].product, found["ssdp"].version) == ("MiniUPnPd", "2.2.1")
+    assert found["ssdp"].cpe == "cpe:2.3:a:miniupnp_project:miniupnpd:2.2.1:*:*:*:*:*:*:*"
+    assert found["asf-rmcp"].evidence["ipmi_supported"] is True
+    assert found["coap"].evidence["code"] == "2.05" and '</sensors/temp>' in found["coap"].banner
 
 
 def test_services_that_refuse_strangers_are_found_but_reveal_nothing_more(udp_lab):
@@ -140,7 +151,9 @@ def test_discovery_reports_udp_services_beside_tcp_ones_in_the_same_shape(udp_la
 
     assert result.open_ports == []
     assert result.udp_open_ports == sorted(svc.port for svc in udp_lab["open"].values())
-    assert {(s.protocol, s.service) for s in result.services} == {("udp", "dns"), ("udp", "ntp"), ("udp", "snmp")}
+    assert {(s.protocol, s.service) for s in result.services} == {
+        ("udp", "dns"), ("udp", "ntp"), ("udp", "snmp"), ("udp", "asf-rmcp"), ("udp", "ssdp"), ("udp", "coap"),
+        ("udp", "memcached")}
     ntp = next(p for p in result.protocols if p.protocol == "ntp")
     assert (ntp.transport, ntp.version, ntp.confidence) == ("udp", "4.2.8p15", 0.99)
     assert ntp.evidence[0]["signature"] == "NTP mode 4 answer echoing our transmit timestamp"
@@ -166,8 +179,10 @@ def exposure(address: str, services) -> dict[str, list]:
 def test_open_recursion_public_community_and_ntp_queries_are_findings_with_evidence(udp_lab):
     found = exposure(OPEN_HOST, udp_lab["open"])
 
-    assert sorted(found) == ["exposure-dns-open-recursion", "exposure-ntp-mode6-readvar", "exposure-ntp-monlist",
-                             "exposure-snmp-default-community"]
+    assert sorted(found) == ["exposure-dns-open-recursion", "exposure-memcached-udp", "exposure-ntp-mode6-readvar",
+                             "exposure-ntp-monlist", "exposure-snmp-default-community"]
+    (memcached,) = found["exposure-memcached-udp"]
+    assert memcached.cve_ids == ("CVE-2018-1000115",) and "STAT version 1.6.9" in memcached.evidence["received"]
     (recursion,) = found["exposure-dns-open-recursion"]
     assert (recursion.protocol, recursion.severity, recursion.port) == ("udp", "medium", udp_lab["open"]["dns-recursive"].port)
     assert recursion.evidence["received"] == "RA=1 rcode=NXDOMAIN answers=0"
@@ -186,15 +201,15 @@ def test_services_that_refuse_strangers_are_no_finding(udp_lab):
     assert exposure(CLOSED_HOST, udp_lab["closed"]) == {}
 
 
-def test_udp_services_get_no_tcp_check_and_tcp_services_no_udp_check():
+def test_a_udp_service_gets_the_udp_check_of_its_name_and_a_tcp_service_no_udp_check():
     from scans.findings.candidates import ServiceObservation
     from scans.scanners.exposure import plan_checks, plan_udp_checks
 
     target = Target("127.0.22.9", services=(ServiceObservation("127.0.22.9", 11211, "udp", "memcached"),
                                            ServiceObservation("127.0.22.9", 53, "tcp", "dns")))
 
-    assert plan_checks(target) == []
-    assert plan_udp_checks(target) == []
+    assert plan_checks(target) == []  # not the TCP memcached check on a UDP port
+    assert [(port, check.name) for port, check in plan_udp_checks(target)] == [(11211, "memcached-udp")]
 
 
 def test_bench_scan_reports_the_seconds_udp_discovery_of_one_lab_host_takes():
@@ -229,20 +244,21 @@ def test_the_scan_command_asks_the_udp_table_by_default_and_checks_what_answers(
     report = json.loads(scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure,http", "--json",
                                      "--timeout", "0.5"))
 
-    assert report["discovery"]["udp_open_ports"] == [53, 123, 161]
+    assert report["discovery"]["udp_open_ports"] == [53, 123, 161, 623, 1900, 5683, 11211]
     assert {(s["protocol"], s["service"], s["product"]) for s in report["discovery"]["services"]} == {
-        ("udp", "dns", "ISC BIND"), ("udp", "ntp", "ntpd"), ("udp", "snmp", "Net-SNMP")}
+        ("udp", "dns", "ISC BIND"), ("udp", "ntp", "ntpd"), ("udp", "snmp", "Net-SNMP"), ("udp", "asf-rmcp", ""),
+        ("udp", "ssdp", "MiniUPnPd"), ("udp", "coap", ""), ("udp", "memcached", "memcached")}
     by_scanner = {r["scanner"]: r for r in report["results"]}
     assert by_scanner["http"] == {"scanner": "http", "skipped": "discovery found no open port"}
     assert {(f["protocol"], f["rule_id"]) for f in by_scanner["exposure"]["findings"]} == {
         ("udp", "exposure-dns-open-recursion"), ("udp", "exposure-snmp-default-community"),
-        ("udp", "exposure-ntp-mode6-readvar"), ("udp", "exposure-ntp-monlist")}
+        ("udp", "exposure-ntp-mode6-readvar"), ("udp", "exposure-ntp-monlist"), ("udp", "exposure-memcached-udp")}
 
 
 @pytest.mark.django_db
 def test_the_scan_command_prints_udp_services_and_leaves_udp_out_with_no_udp(udp_lab):
     text = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5")
-    assert "3 of 3 UDP service(s) answering" in text
+    assert "7 of 7 UDP service(s) answering" in text
     assert "53/udp  dns ISC BIND 9.18.18  [dns 0.95]" in text
 
     quiet = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5", "--no-udp")
