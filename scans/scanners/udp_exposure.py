@@ -99,7 +99,7 @@ async def check_ntp_queries(asker: Asker, host: str) -> list[FindingCandidate]:
             remediation="Add 'restrict default noquery' (and the same for -6) to ntp.conf.",
         ))
     request = wire.ntp_monlist_request()
-    exchange = await asker.ask("ntp-monlist", request, complete=lambda d: bool(d) and not d[-1][0] & 0x40)
+    exchange = await asker.ask("ntp-monlist", request, complete=wire.ntp_monlist_complete)
     monlist = wire.parse_ntp_monlist(exchange.datagrams)
     if monlist is not None:
         found.append(udp_finding(

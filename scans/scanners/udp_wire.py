@@ -1,4 +1,5 @@
-"""Wire formats of the UDP services discovery asks: DNS, NTP (modes 3, 6 and 7) and SNMP v1/v2c/v3.
+"""Wire formats of the UDP services discovery asks: DNS, NTP (modes 3, 6 and 7), SNMP v1/v2c/v3,
+memcached's UDP frame, SSDP, RMCP/ASF and CoAP.
 
 Each protocol has a request builder and a parser of the answer. A parser returns None for
 anything that is not a well-formed answer to *that* request (wrong id, wrong opcode, no echo
@@ -222,6 +223,11 @@ def ntp_product(variables: dict[str, str]) -> tuple[str, str, str]:
 def ntp_monlist_request() -> bytes:
     """A mode 7 MON_GETLIST_1 request (response bit clear, version 2), padded to an NTP packet's 48 bytes."""
     return struct.pack("!BBBBHH", 0x17, 0, IMPL_XNTPD, MON_GETLIST_1, 0, 0) + b"\0" * 40
+
+
+def ntp_monlist_complete(datagrams: list[bytes]) -> bool:
+    """The last response seen says no more follow (its "more" bit is clear)."""
+    return bool(datagrams) and len(datagrams[-1]) >= 1 and not datagrams[-1][0] & 0x40
 
 
 @dataclass(slots=True)
