@@ -369,6 +369,40 @@ def coap_answer(resources: str = '</sensors/temp>;rt="temperature-c";if="sensor"
     return answer
 
 
+def netbios_answer(host: str = "LAB-FS", workgroup: str = "WORKGROUP", mac: str = "52:54:00:12:34:56") -> Answer:
+    """A Samba nmbd answering node status (NBSTAT) with its name table."""
+    table = [(host, 0x00, 0x0400), (host, 0x03, 0x0400), (host, 0x20, 0x0400), (workgroup, 0x00, 0x8400),
+             (workgroup, 0x1E, 0x8400)]
+
+    def answer(data: bytes) -> list[bytes]:
+        ident, flags, qdcount = struct.unpack("!HHH", data[:6])
+        if flags & 0x8000 or qdcount != 1 or data[12] != 0x20:
+            return []
+        name, qtype = data[12:46], struct.unpack("!H", data[46:48])[0]
+        decoded = bytes(((name[1 + 2 * i] - 0x41) << 4) | (name[2 + 2 * i] - 0x41) for i in range(16))
+        if qtype != 0x21 or decoded[:1] != b"*":
+            return []
+        names = b"".join(n.encode().ljust(15)[:15] + bytes([suffix]) + struct.pack("!H", f) for n, suffix, f in table)
+        statistics = bytes(int(x, 16) for x in mac.split(":")) + b"\0" * 40
+        rdata = bytes([len(table)]) + names + statistics
+        header = struct.pack("!HHHHHH", ident, 0x8400, 0, 1, 0, 0)
+        return [header + name + struct.pack("!HHIH", 0x21, 1, 0, len(rdata)) + rdata]
+
+    return answer
+
+
+def openvpn_answer(*, tls_auth: bool = False) -> Answer:
+    """An OpenVPN server's reset answer; with ``tls_auth`` a packet without its HMAC gets silence."""
+    def answer(data: bytes) -> list[bytes]:
+        if tls_auth or len(data) != 14 or data[0] >> 3 != 7:
+            return []
+        client_session, packet_id = data[1:9], data[10:14]
+        server_session = os.urandom(8)
+        return [bytes([8 << 3]) + server_session + b"\x01" + packet_id + client_session + b"\0\0\0\0"]
+
+    return answer
+
+
 # --- negatives and nodes --------------------------------------------------------------------
 
 
@@ -391,7 +425,10 @@ UDP_KINDS: dict[str, UdpKind] = {
     "ntp-quiet": UdpKind("ntp", 123, lambda: ntp_answer(readvar=False, monlist=False)),
     "snmp-public": UdpKind("snmp", 161, snmp_answer),
     "snmp-private": UdpKind("snmp", 161, lambda: snmp_answer(community="n0t-public-lab")),
+    "netbios": UdpKind("netbios-ns", 137, netbios_answer),
     "ipmi": UdpKind("asf-rmcp", 623, rmcp_answer),
+    "openvpn": UdpKind("openvpn", 1194, openvpn_answer),
+    "openvpn-tls-auth": UdpKind("openvpn", 1194, lambda: openvpn_answer(tls_auth=True)),
     "ssdp": UdpKind("ssdp", 1900, ssdp_answer),
     "coap": UdpKind("coap", 5683, coap_answer),
     "memcached-udp": UdpKind("memcached", 11211, memcached_answer),

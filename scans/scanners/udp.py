@@ -249,6 +249,31 @@ async def identify_coap(asker: Asker) -> Identified | None:
                       {"sent": "CON GET /.well-known/core", "code": code})
 
 
+async def identify_netbios(asker: Asker) -> Identified | None:
+    request, ident = wire.netbios_status_request()
+    exchange = await asker.ask("netbios-nbstat", request)
+    status = next((st for d in exchange.datagrams if (st := wire.parse_netbios_status(ident, d))), None)
+    if status is None:
+        return None
+    listed = ", ".join(f"{name}<{suffix:02x}>{' group' if group else ''}" for name, suffix, group in status["names"])
+    # The <20> name is the file server service (Windows or Samba): worth saying, not a product.
+    file_server = any(suffix == 0x20 for _, suffix, _ in status["names"])
+    return Identified("netbios-nbstat", "NetBIOS node status response to our transaction id", listed, 0.95,
+                      "", "", "", listed, {"sent": "NBSTAT *", "names": [n for n, _, _ in status["names"]],
+                                           "mac": status["mac"], "file_server": file_server})
+
+
+async def identify_openvpn(asker: Asker) -> Identified | None:
+    request, session = wire.openvpn_reset_request()
+    exchange = await asker.ask("openvpn-hard-reset", request)
+    reset = next((r for d in exchange.datagrams if (r := wire.parse_openvpn_reset(session, d))), None)
+    if reset is None:
+        return None
+    return Identified("openvpn-hard-reset", "P_CONTROL_HARD_RESET_SERVER_V2 acknowledging our session",
+                      f"server session {reset['server_session']}", 0.95, "OpenVPN", "", "", "",
+                      {"sent": "P_CONTROL_HARD_RESET_CLIENT_V2 (no tls-auth)", "tls_auth": False, **reset})
+
+
 @dataclass(frozen=True, slots=True)
 class UdpService:
     name: str  # ServiceObservation.service
@@ -259,8 +284,10 @@ class UdpService:
 UDP_SERVICES: tuple[UdpService, ...] = (
     UdpService("dns", 53, identify_dns),
     UdpService("ntp", 123, identify_ntp),
+    UdpService("netbios-ns", 137, identify_netbios),
     UdpService("snmp", 161, identify_snmp),
     UdpService("asf-rmcp", 623, identify_rmcp),
+    UdpService("openvpn", 1194, identify_openvpn),
     UdpService("ssdp", 1900, identify_ssdp),
     UdpService("coap", 5683, identify_coap),
     UdpService("memcached", 11211, identify_memcached),

@@ -1,5 +1,5 @@
 """Wire formats of the UDP services discovery asks: DNS, NTP (modes 3, 6 and 7), SNMP v1/v2c/v3,
-memcached's UDP frame, SSDP, RMCP/ASF and CoAP.
+memcached's UDP frame, SSDP, RMCP/ASF, CoAP, NetBIOS name service and OpenVPN.
 
 Each protocol has a request builder and a parser of the answer. A parser returns None for
 anything that is not a well-formed answer to *that* request (wrong id, wrong opcode, no echo
@@ -517,3 +517,60 @@ def parse_coap(message_id: int, token: bytes, data: bytes) -> tuple[str, str] | 
         offset += length
     payload = data[offset + 1:] if offset < len(data) else b""
     return f"{code >> 5}.{code & 0x1F:02d}", payload.decode("utf-8", "replace")
+
+
+# --- NetBIOS name service (RFC 1002), node status --------------------------------------------
+
+
+def netbios_status_request() -> tuple[bytes, int]:
+    """A node status (NBSTAT) query for the wildcard name "*": every NetBIOS host lists its names."""
+    ident = int.from_bytes(os.urandom(2), "big")
+    wildcard = b"*" + b"\0" * 15
+    encoded = bytes(b for byte in wildcard for b in (0x41 + (byte >> 4), 0x41 + (byte & 0xF)))
+    return struct.pack("!HHHHHH", ident, 0, 1, 0, 0, 0) + b"\x20" + encoded + b"\0" + struct.pack("!HH", 0x21, 1), ident
+
+
+def parse_netbios_status(ident: int, data: bytes) -> dict[str, Any] | None:
+    """The names (name, suffix, group) and MAC of a node status response to our query."""
+    try:
+        answer_id, flags, _, ancount = struct.unpack("!HHHH", data[:8])
+        if answer_id != ident or not flags & 0x8000 or ancount < 1:
+            return None
+        offset = 12 + 34  # the echoed wildcard name: length byte, 32 encoded bytes, terminator
+        rtype, _, _, _ = struct.unpack("!HHIH", data[offset:offset + 10])
+        if rtype != 0x21:
+            return None
+        offset += 10
+        count = data[offset]
+        names = []
+        for n in range(count):
+            entry = data[offset + 1 + n * 18:offset + 1 + (n + 1) * 18]
+            if len(entry) != 18:
+                return None
+            flags = struct.unpack("!H", entry[16:18])[0]
+            names.append((entry[:15].decode("latin-1").rstrip(), entry[15], bool(flags & 0x8000)))
+        mac = data[offset + 1 + count * 18:offset + 7 + count * 18]
+    except (struct.error, IndexError):
+        return None
+    return {"names": names, "mac": ":".join(f"{b:02x}" for b in mac) if len(mac) == 6 else ""}
+
+
+# --- OpenVPN (its reliability layer's first packet, as the client sends it) ----------------------
+
+HARD_RESET_CLIENT_V2, HARD_RESET_SERVER_V2 = 7, 8
+
+
+def openvpn_reset_request() -> tuple[bytes, bytes]:
+    """P_CONTROL_HARD_RESET_CLIENT_V2 without tls-auth: key id 0, our session id, no acks, packet id 0."""
+    session = os.urandom(8)
+    return bytes([HARD_RESET_CLIENT_V2 << 3]) + session + b"\0" + b"\0\0\0\0", session
+
+
+def parse_openvpn_reset(session: bytes, data: bytes) -> dict[str, Any] | None:
+    """The server's HARD_RESET_SERVER_V2 acknowledging our packet and naming our session."""
+    if len(data) < 26 or data[0] >> 3 != HARD_RESET_SERVER_V2:
+        return None
+    acks = data[9]
+    if acks < 1 or data[10 + 4 * acks:18 + 4 * acks] != session:
+        return None
+    return {"server_session": data[1:9].hex()}

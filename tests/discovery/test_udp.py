@@ -13,7 +13,8 @@ from scans.scanners.base import ScanContext, Target, get_scanner
 from scans.scanners.udp import UDP_SERVICES, Asker, udp_discover
 
 OPEN_HOST = "127.0.22.1"  # recursive DNS (BIND), ntpd answering mode 6 and 7, SNMP agent with "public"
-CLOSED_HOST = "127.0.22.2"  # authoritative DNS (NSD), ntpd with noquery, SNMP agent with another community
+CLOSED_HOST = "127.0.22.2"  # authoritative DNS (NSD), ntpd with noquery, SNMP agent with another community,
+# OpenVPN with tls-auth (silent to a packet without its HMAC)
 GARBAGE_HOST = "127.0.22.3"  # random bytes back on every usual UDP port
 SILENT_HOST = "127.0.22.4"  # nothing listens: ICMP port unreachable
 CONTEXT = ScanContext(connect_timeout=0.5, read_timeout=0.6, extra={"banner_timeout": 0.3, "udp_wait": 0.3})
@@ -35,8 +36,9 @@ def udp_lab(module_lab):
         return record
 
     open_node = start_udp_node(module_lab, OPEN_HOST, ["dns-recursive", "ntp", "snmp-public", "ipmi", "ssdp", "coap",
-                                                       "memcached-udp"])
-    closed_node = start_udp_node(module_lab, CLOSED_HOST, ["dns-authoritative", "ntp-quiet", "snmp-private"])
+                                                       "memcached-udp", "netbios", "openvpn"])
+    closed_node = start_udp_node(module_lab, CLOSED_HOST, ["dns-authoritative", "ntp-quiet", "snmp-private",
+                                                           "openvpn-tls-auth"])
     garbage = {service.name: module_lab.serve_datagram(GARBAGE_HOST, service.port,
                                                        lambda: DatagramServer(recording(garbage_answer())), name="garbage")
                for service in UDP_SERVICES}
@@ -86,6 +88,14 @@ def test_it_names_memcached_and_miniupnpd_and_finds_a_bmc_and_a_coap_device(udp_
     assert found["coap"].evidence["code"] == "2.05" and '</sensors/temp>' in found["coap"].banner
 
 
+def test_it_lists_the_netbios_names_and_finds_an_openvpn_server_without_tls_auth(udp_lab):
+    found = by_service(discover_udp(OPEN_HOST, udp_lab["open"]))
+
+    assert found["netbios-ns"].evidence["names"] == ["LAB-FS", "LAB-FS", "LAB-FS", "WORKGROUP", "WORKGROUP"]
+    assert found["netbios-ns"].evidence["mac"] == "52:54:00:12:34:56" and found["netbios-ns"].evidence["file_server"]
+    assert found["openvpn"].product == "OpenVPN" and found["openvpn"].evidence["tls_auth"] is False
+
+
 def test_services_that_refuse_strangers_are_found_but_reveal_nothing_more(udp_lab):
     found = by_service(discover_udp(CLOSED_HOST, udp_lab["closed"]))
 
@@ -94,6 +104,7 @@ def test_services_that_refuse_strangers_are_found_but_reveal_nothing_more(udp_la
     assert found["snmp"].evidence["public_community"] is False
     assert found["snmp"].evidence["signature"] == "SNMPv3 Report to our engine discovery"
     assert "sys_descr" not in found["snmp"].evidence
+    assert "openvpn" not in found  # tls-auth: no valid answer, so not reported
 
 
 def test_a_port_answering_garbage_is_not_reported(udp_lab):
@@ -153,7 +164,7 @@ def test_discovery_reports_udp_services_beside_tcp_ones_in_the_same_shape(udp_la
     assert result.udp_open_ports == sorted(svc.port for svc in udp_lab["open"].values())
     assert {(s.protocol, s.service) for s in result.services} == {
         ("udp", "dns"), ("udp", "ntp"), ("udp", "snmp"), ("udp", "asf-rmcp"), ("udp", "ssdp"), ("udp", "coap"),
-        ("udp", "memcached")}
+        ("udp", "memcached"), ("udp", "netbios-ns"), ("udp", "openvpn")}
     ntp = next(p for p in result.protocols if p.protocol == "ntp")
     assert (ntp.transport, ntp.version, ntp.confidence) == ("udp", "4.2.8p15", 0.99)
     assert ntp.evidence[0]["signature"] == "NTP mode 4 answer echoing our transmit timestamp"
@@ -244,10 +255,11 @@ def test_the_scan_command_asks_the_udp_table_by_default_and_checks_what_answers(
     report = json.loads(scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure,http", "--json",
                                      "--timeout", "0.5"))
 
-    assert report["discovery"]["udp_open_ports"] == [53, 123, 161, 623, 1900, 5683, 11211]
+    assert report["discovery"]["udp_open_ports"] == [53, 123, 137, 161, 623, 1194, 1900, 5683, 11211]
     assert {(s["protocol"], s["service"], s["product"]) for s in report["discovery"]["services"]} == {
         ("udp", "dns", "ISC BIND"), ("udp", "ntp", "ntpd"), ("udp", "snmp", "Net-SNMP"), ("udp", "asf-rmcp", ""),
-        ("udp", "ssdp", "MiniUPnPd"), ("udp", "coap", ""), ("udp", "memcached", "memcached")}
+        ("udp", "ssdp", "MiniUPnPd"), ("udp", "coap", ""), ("udp", "memcached", "memcached"), ("udp", "netbios-ns", ""),
+        ("udp", "openvpn", "OpenVPN")}
     by_scanner = {r["scanner"]: r for r in report["results"]}
     assert by_scanner["http"] == {"scanner": "http", "skipped": "discovery found no open port"}
     assert {(f["protocol"], f["rule_id"]) for f in by_scanner["exposure"]["findings"]} == {
@@ -258,7 +270,7 @@ def test_the_scan_command_asks_the_udp_table_by_default_and_checks_what_answers(
 @pytest.mark.django_db
 def test_the_scan_command_prints_udp_services_and_leaves_udp_out_with_no_udp(udp_lab):
     text = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5")
-    assert "7 of 7 UDP service(s) answering" in text
+    assert "9 of 9 UDP service(s) answering" in text
     assert "53/udp  dns ISC BIND 9.18.18  [dns 0.95]" in text
 
     quiet = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5", "--no-udp")
