@@ -38,7 +38,7 @@ help = "Full TCP scan of 127.0.0.1 vs nmap, service identification vs nmap -sV, 
 NMAP = "/usr/bin/nmap"
 EXCLUDE = ",".join(str(p) for p in sorted(RESERVED_PORTS))
 UDP_ADDRESS = "127.0.99.1"
-UDP_KINDS = ("dns-recursive", "ntp-quiet", "snmp-private")
+UDP_NODE_KINDS = ("dns-recursive", "ntp-quiet", "snmp-private")
 # High ports on 127.0.0.1, clear of the services already running there.
 LOCALHOST_KINDS = {"ssh": 12222, "http": 18080, "redis": 16390, "postgres": 15433, "mysql": 13307,
                    "memcached": 21211, "mongodb": 27117, "ethereum": 18545, "docker": 12375}
@@ -76,7 +76,7 @@ def _serve(conn, plan: list[tuple[str, list[str], dict[str, int], bool]], udp: b
             node = start_node(lab, address, kinds, ports=fixed, standard_ports=standard)
             ports[address] = {kind: svc.port for kind, svc in node.items()}
         if udp:
-            ports["udp"] = {kind: svc.port for kind, svc in start_udp_node(lab, UDP_ADDRESS, UDP_KINDS).items()}
+            ports["udp"] = {kind: svc.port for kind, svc in start_udp_node(lab, UDP_ADDRESS, UDP_NODE_KINDS).items()}
         conn.send(ports)
         conn.recv()  # anything means stop
 
@@ -193,8 +193,8 @@ def udp_discovery(ports: dict[str, int], out: TextIO) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     named = [f"{f.service.port}/udp {f.service.service} {f.service.product} {f.service.version}".strip()
              for f in found.found]
-    out.write(f"UDP discovery of {UDP_ADDRESS} ({', '.join(UDP_KINDS)}): {elapsed:.2f} s, found: {'; '.join(named)}\n")
-    return {"udp_s": round(elapsed, 3), "udp_found": named, "udp_expected": len(UDP_KINDS)}
+    out.write(f"UDP discovery of {UDP_ADDRESS} ({', '.join(UDP_NODE_KINDS)}): {elapsed:.2f} s, found: {'; '.join(named)}\n")
+    return {"udp_s": round(elapsed, 3), "udp_found": named, "udp_expected": len(UDP_NODE_KINDS)}
 
 
 # --- 3. standard profile ------------------------------------------------------------------

@@ -236,6 +236,7 @@ def test_bench_scan_reports_the_seconds_udp_discovery_of_one_lab_host_takes():
     assert summary["udp_s"] > 0
     named = sorted(entry.split(" ", 1)[1] for entry in summary["udp_found"])  # "53/udp dns ISC BIND 9.18.18"
     assert named == ["dns ISC BIND 9.18.18", "ntp", "snmp Net-SNMP"]
+    assert summary["udp_expected"] == 3
 
 
 def scan_command(*args: str) -> str:
