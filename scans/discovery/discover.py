@@ -3,10 +3,9 @@
 ``discover_many(targets, ports)`` sweeps all the targets at once and identifies open ports
 while the sweep goes on, and asks the well-known UDP services of each target alongside
 (``scans.scanners.udp``; ``udp=False`` leaves UDP out); ``discover(target, ports="top1000")``
-is the one-node case. Each
-returns a :class:`DiscoveryResult` per node listing each
+is the one-node case. Each returns a :class:`DiscoveryResult` per node listing each
 detected protocol with its confidence (0-1) and the evidence behind it, and the
-fingerprinted services. No Django here: the nodes app's services turn the result into
+fingerprinted services (TCP and UDP alike, each saying which). No Django here: the nodes app's services turn the result into
 Node rows.
 """
 
