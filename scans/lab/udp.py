@@ -48,7 +48,7 @@ class DatagramServer(asyncio.DatagramProtocol):
 
 # --- DNS ----------------------------------------------------------------------------------
 
-QTYPES = {"A": 1, "NS": 2, "SOA": 6, "TXT": 16, "AAAA": 28}
+QTYPES = {"A": 1, "NS": 2, "SOA": 6, "PTR": 12, "TXT": 16, "AAAA": 28}
 
 
 def _labels(name: str) -> bytes:
@@ -426,6 +426,10 @@ UDP_KINDS: dict[str, UdpKind] = {
     "snmp-public": UdpKind("snmp", 161, snmp_answer),
     "snmp-private": UdpKind("snmp", 161, lambda: snmp_answer(community="n0t-public-lab")),
     "netbios": UdpKind("netbios-ns", 137, netbios_answer),
+    # An Avahi responder answering a legacy unicast query from its own records.
+    "mdns": UdpKind("mdns", 5353, lambda: dns_answer("local", {
+        ("_services._dns-sd._udp.local", "PTR"): ["_ssh._tcp.local", "_ipp._tcp.local", "_smb._tcp.local"]},
+        version=None)),
     "ipmi": UdpKind("asf-rmcp", 623, rmcp_answer),
     "openvpn": UdpKind("openvpn", 1194, openvpn_answer),
     "openvpn-tls-auth": UdpKind("openvpn", 1194, lambda: openvpn_answer(tls_auth=True)),

@@ -151,6 +151,19 @@ async def identify_dns(asker: Asker) -> Identified | None:
          "recursion_available": answer.recursion_available, "authoritative": answer.authoritative})
 
 
+async def identify_mdns(asker: Asker) -> Identified | None:
+    """A legacy unicast query (RFC 6762 section 6.7): responders answer it to the asking port."""
+    query = wire.dns_query(wire.DNS_SD_SERVICES, wire.TYPE_PTR)
+    exchange = await asker.ask("mdns-service-enumeration", query.encode())
+    answer = next((a for d in exchange.datagrams if (a := wire.parse_dns(query, d))), None)
+    if answer is None:
+        return None
+    listed = ", ".join(answer.pointers)
+    return Identified("mdns-service-enumeration", "mDNS response with our query id and question",
+                      f"{len(answer.pointers)} service type(s): {listed[:200]}", 0.95, "", "", "", listed[:400],
+                      {"sent": f"PTR {wire.DNS_SD_SERVICES}", "service_types": answer.pointers})
+
+
 async def identify_ntp(asker: Asker) -> Identified | None:
     request, nonce = wire.ntp_client_request()
     exchange = await asker.ask("ntp-client", request)
@@ -289,6 +302,7 @@ UDP_SERVICES: tuple[UdpService, ...] = (
     UdpService("asf-rmcp", 623, identify_rmcp),
     UdpService("openvpn", 1194, identify_openvpn),
     UdpService("ssdp", 1900, identify_ssdp),
+    UdpService("mdns", 5353, identify_mdns),
     UdpService("coap", 5683, identify_coap),
     UdpService("memcached", 11211, identify_memcached),
 )

@@ -1,5 +1,5 @@
 """Wire formats of the UDP services discovery asks: DNS, NTP (modes 3, 6 and 7), SNMP v1/v2c/v3,
-memcached's UDP frame, SSDP, RMCP/ASF, CoAP, NetBIOS name service and OpenVPN.
+memcached's UDP frame, SSDP, RMCP/ASF, CoAP, NetBIOS name service, OpenVPN and mDNS (DNS-SD).
 
 Each protocol has a request builder and a parser of the answer. A parser returns None for
 anything that is not a well-formed answer to *that* request (wrong id, wrong opcode, no echo
@@ -18,7 +18,9 @@ from typing import Any
 # --- DNS (RFC 1035) -----------------------------------------------------------------------
 
 DNS_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
-TYPE_A, TYPE_TXT, CLASS_IN, CLASS_CH = 1, 16, 1, 3
+TYPE_A, TYPE_PTR, TYPE_TXT, CLASS_IN, CLASS_CH = 1, 12, 16, 1, 3
+# DNS-SD's service enumeration name (RFC 6763 section 9): asked over mDNS, a host lists its service types.
+DNS_SD_SERVICES = "_services._dns-sd._udp.local"
 # A name no zone holds and that RFC 6761 resolvers answer locally: asking it never sends a
 # resolver out on the network on our behalf, yet an open resolver still answers it.
 RECURSION_QUERY_NAME = "watchpost-recursion-check.invalid"
@@ -45,6 +47,7 @@ class DnsAnswer:
     recursion_available: bool
     rcode: int
     answers: list[tuple[str, int, int, bytes]] = field(default_factory=list)  # (name, type, class, rdata)
+    pointers: list[str] = field(default_factory=list)  # PTR targets, decompressed
 
     @property
     def rcode_name(self) -> str:
@@ -106,7 +109,7 @@ def parse_dns(query: DnsQuery, data: bytes) -> DnsAnswer | None:
             offset += 4
             if (name.lower().rstrip("."), qtype, qclass) != (query.name.lower().strip("."), query.qtype, query.qclass):
                 return None
-        answers = []
+        answers, pointers = [], []
         for _ in range(ancount):
             name, offset = _read_name(data, offset)
             rtype, rclass, _, length = struct.unpack("!HHIH", data[offset:offset + 10])
@@ -115,10 +118,12 @@ def parse_dns(query: DnsQuery, data: bytes) -> DnsAnswer | None:
             if len(rdata) != length:
                 return None
             answers.append((name, rtype, rclass, rdata))
+            if rtype == TYPE_PTR:
+                pointers.append(_read_name(data, offset)[0])
             offset += length
     except (struct.error, IndexError, ValueError):
         return None
-    return DnsAnswer(ident, bool(flags & 0x0400), bool(flags & 0x0080), flags & 0xF, answers)
+    return DnsAnswer(ident, bool(flags & 0x0400), bool(flags & 0x0080), flags & 0xF, answers, pointers)
 
 
 # Products that answer ``version.bind``: each names itself, except BIND, whose answer is its version.
