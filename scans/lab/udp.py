@@ -19,6 +19,8 @@ import asyncio
 import os
 import struct
 import time
+import uuid
+from xml.etree import ElementTree
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -40,7 +42,7 @@ class DatagramServer(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr) -> None:
         try:
             replies = self.answer(data)
-        except (ValueError, IndexError, struct.error, UnicodeDecodeError):
+        except (ValueError, IndexError, struct.error, UnicodeDecodeError, ElementTree.ParseError):
             return
         for reply in replies:
             self.transport.sendto(reply, addr)
@@ -403,6 +405,34 @@ def openvpn_answer(*, tls_auth: bool = False) -> Answer:
     return answer
 
 
+def wsd_answer(name: str = "HIKVISION", hardware: str = "DS-2CD2143G2-I") -> Answer:
+    """An ONVIF camera answering a WS-Discovery Probe with its ProbeMatches."""
+    soap, wsa, wsd = ("http://www.w3.org/2003/05/soap-envelope", "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+                      "http://schemas.xmlsoap.org/ws/2005/04/discovery")
+
+    def answer(data: bytes) -> list[bytes]:
+        root = ElementTree.fromstring(data)
+        message_id = root.find(f"{{{soap}}}Header/{{{wsa}}}MessageID")
+        if message_id is None or root.find(f"{{{soap}}}Body/{{{wsd}}}Probe") is None:
+            return []
+        scopes = " ".join(["onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/Profile/Streaming",
+                           f"onvif://www.onvif.org/name/{name}", f"onvif://www.onvif.org/hardware/{hardware}",
+                           "onvif://www.onvif.org/location/city/hangzhou"])
+        return [(f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{soap}" xmlns:wsadis="{wsa}" '
+                 f'xmlns:d="{wsd}" xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><env:Header>'
+                 f"<wsadis:MessageID>urn:uuid:{uuid.uuid4()}</wsadis:MessageID>"
+                 f"<wsadis:RelatesTo>{message_id.text}</wsadis:RelatesTo>"
+                 "<wsadis:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsadis:To>"
+                 f"<wsadis:Action>{wsd}/ProbeMatches</wsadis:Action></env:Header><env:Body><d:ProbeMatches>"
+                 "<d:ProbeMatch><wsadis:EndpointReference><wsadis:Address>urn:uuid:544f4e56-4445-4f41-5345-c056e3a1b2c4"
+                 "</wsadis:Address></wsadis:EndpointReference><d:Types>dn:NetworkVideoTransmitter</d:Types>"
+                 f"<d:Scopes>{scopes}</d:Scopes><d:XAddrs>http://192.168.1.64/onvif/device_service</d:XAddrs>"
+                 "<d:MetadataVersion>10</d:MetadataVersion></d:ProbeMatch></d:ProbeMatches></env:Body>"
+                 "</env:Envelope>").encode()]
+
+    return answer
+
+
 # --- negatives and nodes --------------------------------------------------------------------
 
 
@@ -435,6 +465,7 @@ UDP_KINDS: dict[str, UdpKind] = {
     "openvpn-tls-auth": UdpKind("openvpn", 1194, lambda: openvpn_answer(tls_auth=True)),
     "ssdp": UdpKind("ssdp", 1900, ssdp_answer),
     "coap": UdpKind("coap", 5683, coap_answer),
+    "ws-discovery": UdpKind("ws-discovery", 3702, wsd_answer),
     "memcached-udp": UdpKind("memcached", 11211, memcached_answer),
     "garbage": UdpKind("", 0, garbage_answer),
 }

@@ -287,6 +287,20 @@ async def identify_openvpn(asker: Asker) -> Identified | None:
                       {"sent": "P_CONTROL_HARD_RESET_CLIENT_V2 (no tls-auth)", "tls_auth": False, **reset})
 
 
+async def identify_wsd(asker: Asker) -> Identified | None:
+    probe, message_id = wire.wsd_probe()
+    exchange = await asker.ask("ws-discovery-probe", probe)
+    matches = next((m for d in exchange.datagrams if (m := wire.parse_wsd_matches(message_id, d))), None)
+    if matches is None:
+        return None
+    onvif = matches["onvif"]
+    # ONVIF devices put their maker's name and model in scopes; that names a product, not a version.
+    product = " ".join(x for x in (onvif.get("name", ""), onvif.get("hardware", "")) if x)
+    return Identified("ws-discovery-probe", "ProbeMatches relating to our Probe's MessageID",
+                      " ".join(matches["types"]), 0.95, product, "", "", " ".join(matches["scopes"])[:400],
+                      {"sent": "WS-Discovery Probe", **matches})
+
+
 @dataclass(frozen=True, slots=True)
 class UdpService:
     name: str  # ServiceObservation.service
@@ -302,6 +316,7 @@ UDP_SERVICES: tuple[UdpService, ...] = (
     UdpService("asf-rmcp", 623, identify_rmcp),
     UdpService("openvpn", 1194, identify_openvpn),
     UdpService("ssdp", 1900, identify_ssdp),
+    UdpService("ws-discovery", 3702, identify_wsd),
     UdpService("mdns", 5353, identify_mdns),
     UdpService("coap", 5683, identify_coap),
     UdpService("memcached", 11211, identify_memcached),

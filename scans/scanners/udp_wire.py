@@ -1,5 +1,6 @@
 """Wire formats of the UDP services discovery asks: DNS, NTP (modes 3, 6 and 7), SNMP v1/v2c/v3,
-memcached's UDP frame, SSDP, RMCP/ASF, CoAP, NetBIOS name service, OpenVPN and mDNS (DNS-SD).
+memcached's UDP frame, SSDP, RMCP/ASF, CoAP, NetBIOS name service, OpenVPN, mDNS (DNS-SD) and
+WS-Discovery.
 
 Each protocol has a request builder and a parser of the answer. A parser returns None for
 anything that is not a well-formed answer to *that* request (wrong id, wrong opcode, no echo
@@ -12,8 +13,11 @@ from __future__ import annotations
 import os
 import re
 import struct
+import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 # --- DNS (RFC 1035) -----------------------------------------------------------------------
 
@@ -579,3 +583,44 @@ def parse_openvpn_reset(session: bytes, data: bytes) -> dict[str, Any] | None:
     if acks < 1 or data[10 + 4 * acks:18 + 4 * acks] != session:
         return None
     return {"server_session": data[1:9].hex()}
+
+
+# --- WS-Discovery (OASIS, 2005/04 as ONVIF devices speak it) ---------------------------------
+
+SOAP = "http://www.w3.org/2003/05/soap-envelope"
+WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
+
+
+def wsd_probe() -> tuple[bytes, str]:
+    """A Probe for any type, and its MessageID, which a ProbeMatches names in RelatesTo."""
+    message_id = "urn:uuid:" + str(uuid.uuid4())
+    return (f'<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="{SOAP}" xmlns:w="{WSA}" xmlns:d="{WSD}">'
+            f"<e:Header><w:MessageID>{message_id}</w:MessageID>"
+            '<w:To e:mustUnderstand="true">urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>'
+            f'<w:Action e:mustUnderstand="true">{WSD}/Probe</w:Action></e:Header>'
+            "<e:Body><d:Probe/></e:Body></e:Envelope>").encode(), message_id
+
+
+def parse_wsd_matches(message_id: str, data: bytes) -> dict[str, Any] | None:
+    """Types, scopes and service addresses of a ProbeMatches that relates to our Probe."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    relates = root.find(f"{{{SOAP}}}Header/{{{WSA}}}RelatesTo")
+    match = root.find(f"{{{SOAP}}}Body/{{{WSD}}}ProbeMatches/{{{WSD}}}ProbeMatch")
+    if root.tag != f"{{{SOAP}}}Envelope" or relates is None or (relates.text or "").strip() != message_id or match is None:
+        return None
+
+    def words(tag: str) -> list[str]:
+        found = match.find(f"{{{WSD}}}{tag}")
+        return (found.text or "").split() if found is not None else []
+
+    scopes = words("Scopes")
+    onvif = {}
+    for scope in scopes:
+        if scope.startswith("onvif://www.onvif.org/"):
+            key, _, value = scope.removeprefix("onvif://www.onvif.org/").partition("/")
+            onvif.setdefault(key, unquote(value))
+    return {"types": words("Types"), "scopes": scopes, "xaddrs": words("XAddrs"), "onvif": onvif}

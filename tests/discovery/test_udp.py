@@ -36,7 +36,8 @@ def udp_lab(module_lab):
         return record
 
     open_node = start_udp_node(module_lab, OPEN_HOST, ["dns-recursive", "ntp", "snmp-public", "ipmi", "ssdp", "coap",
-                                                       "memcached-udp", "netbios", "openvpn", "mdns"])
+                                                       "memcached-udp", "netbios", "openvpn", "mdns",
+                                                       "ws-discovery"])
     closed_node = start_udp_node(module_lab, CLOSED_HOST, ["dns-authoritative", "ntp-quiet", "snmp-private",
                                                            "openvpn-tls-auth"])
     garbage = {service.name: module_lab.serve_datagram(GARBAGE_HOST, service.port,
@@ -100,6 +101,14 @@ def test_it_lists_the_service_types_an_mdns_responder_announces(udp_lab):
     mdns = by_service(discover_udp(OPEN_HOST, udp_lab["open"]))["mdns"]
 
     assert mdns.evidence["service_types"] == ["_ssh._tcp.local", "_ipp._tcp.local", "_smb._tcp.local"]
+
+
+def test_it_names_an_onvif_camera_from_the_scopes_of_its_ws_discovery_answer(udp_lab):
+    camera = by_service(discover_udp(OPEN_HOST, udp_lab["open"]))["ws-discovery"]
+
+    assert camera.product == "HIKVISION DS-2CD2143G2-I" and camera.version == ""
+    assert camera.evidence["types"] == ["dn:NetworkVideoTransmitter"]
+    assert camera.evidence["xaddrs"] == ["http://192.168.1.64/onvif/device_service"]
 
 
 def test_services_that_refuse_strangers_are_found_but_reveal_nothing_more(udp_lab):
@@ -170,7 +179,7 @@ def test_discovery_reports_udp_services_beside_tcp_ones_in_the_same_shape(udp_la
     assert result.udp_open_ports == sorted(svc.port for svc in udp_lab["open"].values())
     assert {(s.protocol, s.service) for s in result.services} == {
         ("udp", "dns"), ("udp", "ntp"), ("udp", "snmp"), ("udp", "asf-rmcp"), ("udp", "ssdp"), ("udp", "coap"),
-        ("udp", "memcached"), ("udp", "netbios-ns"), ("udp", "openvpn"), ("udp", "mdns")}
+        ("udp", "memcached"), ("udp", "netbios-ns"), ("udp", "openvpn"), ("udp", "mdns"), ("udp", "ws-discovery")}
     ntp = next(p for p in result.protocols if p.protocol == "ntp")
     assert (ntp.transport, ntp.version, ntp.confidence) == ("udp", "4.2.8p15", 0.99)
     assert ntp.evidence[0]["signature"] == "NTP mode 4 answer echoing our transmit timestamp"
@@ -262,11 +271,11 @@ def test_the_scan_command_asks_the_udp_table_by_default_and_checks_what_answers(
     report = json.loads(scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure,http", "--json",
                                      "--timeout", "0.5"))
 
-    assert report["discovery"]["udp_open_ports"] == [53, 123, 137, 161, 623, 1194, 1900, 5353, 5683, 11211]
+    assert report["discovery"]["udp_open_ports"] == [53, 123, 137, 161, 623, 1194, 1900, 3702, 5353, 5683, 11211]
     assert {(s["protocol"], s["service"], s["product"]) for s in report["discovery"]["services"]} == {
         ("udp", "dns", "ISC BIND"), ("udp", "ntp", "ntpd"), ("udp", "snmp", "Net-SNMP"), ("udp", "asf-rmcp", ""),
         ("udp", "ssdp", "MiniUPnPd"), ("udp", "coap", ""), ("udp", "memcached", "memcached"), ("udp", "netbios-ns", ""),
-        ("udp", "openvpn", "OpenVPN"), ("udp", "mdns", "")}
+        ("udp", "openvpn", "OpenVPN"), ("udp", "mdns", ""), ("udp", "ws-discovery", "HIKVISION DS-2CD2143G2-I")}
     by_scanner = {r["scanner"]: r for r in report["results"]}
     assert by_scanner["http"] == {"scanner": "http", "skipped": "discovery found no open port"}
     assert {(f["protocol"], f["rule_id"]) for f in by_scanner["exposure"]["findings"]} == {
@@ -277,7 +286,7 @@ def test_the_scan_command_asks_the_udp_table_by_default_and_checks_what_answers(
 @pytest.mark.django_db
 def test_the_scan_command_prints_udp_services_and_leaves_udp_out_with_no_udp(udp_lab):
     text = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5")
-    assert "10 of 10 UDP service(s) answering" in text
+    assert "11 of 11 UDP service(s) answering" in text
     assert "53/udp  dns ISC BIND 9.18.18  [dns 0.95]" in text
 
     quiet = scan_command(OPEN_HOST, "--ports", "1", "--scanners", "exposure", "--timeout", "0.5", "--no-udp")

@@ -45,7 +45,8 @@ class Command(BaseCommand):
         parser.add_argument("--budget", type=float, default=None, help="time budget per scanner, seconds")
         parser.add_argument("--no-udp", action="store_true",
                             help="leave out UDP discovery (by default the well-known UDP services are asked: "
-                                 "DNS, NTP, NetBIOS-NS, SNMP, ASF-RMCP, OpenVPN, SSDP, mDNS, CoAP, memcached)")
+                                 "DNS, NTP, NetBIOS-NS, SNMP, ASF-RMCP, OpenVPN, SSDP, WS-Discovery, mDNS, CoAP, "
+                                 "memcached)")
 
     def handle(self, *args, **options):
         allowed = getattr(settings, "SCAN_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS)
