@@ -10,6 +10,8 @@ Three measurements, all on loopback:
 3. The standard profile (top 1000 ports plus the protocol registry's ports, fingerprint,
    TLS and HTTP inspectors when registered, exposure checks) over ``--nodes`` lab nodes,
    127.0.100.1 upward (then 127.0.101.x...), nodes scanned concurrently.
+4. ``"udp_s"``: UDP discovery of one lab host (127.0.99.1: a DNS server, an NTP server that
+   refuses mode 6 and an SNMP agent deaf to "public", so the silent paths are timed too).
 
 The lab runs in a child process so its serving is not counted as scanner time in this
 process (both still share the machine's cores, as a real server would not). Port 2024
@@ -35,6 +37,8 @@ help = "Full TCP scan of 127.0.0.1 vs nmap, service identification vs nmap -sV, 
 
 NMAP = "/usr/bin/nmap"
 EXCLUDE = ",".join(str(p) for p in sorted(RESERVED_PORTS))
+UDP_ADDRESS = "127.0.99.1"
+UDP_NODE_KINDS = ("dns-recursive", "ntp-quiet", "snmp-private")
 # High ports on 127.0.0.1, clear of the services already running there.
 LOCALHOST_KINDS = {"ssh": 12222, "http": 18080, "redis": 16390, "postgres": 15433, "mysql": 13307,
                    "memcached": 21211, "mongodb": 27117, "ethereum": 18545, "docker": 12375}
@@ -51,7 +55,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--nodes", type=int, default=100, help="lab nodes for the standard profile (default 100)")
     parser.add_argument("--repeat", type=int, default=3, help="full-scan runs per tool; the median is reported")
     parser.add_argument("--node-concurrency", type=int, default=25, help="nodes scanned at once")
-    parser.add_argument("--skip", action="append", default=[], choices=["full", "identify", "profile"],
+    parser.add_argument("--skip", action="append", default=[], choices=["full", "identify", "profile", "udp"],
                         help="leave a part out (repeatable)")
     parser.add_argument("--fleet", type=int, nargs="?", const=1000, default=None, metavar="N",
                         help="instead: discovery over N lab nodes (default 1,000) next to nmap -sT on the same "
@@ -61,27 +65,30 @@ def add_arguments(parser) -> None:
 # --- the lab, in a child process ----------------------------------------------------------
 
 
-def _serve(conn, plan: list[tuple[str, list[str], dict[str, int], bool]]) -> None:
+def _serve(conn, plan: list[tuple[str, list[str], dict[str, int], bool]], udp: bool) -> None:
     from scans.lab import Lab
     from scans.lab.services import start_node
+    from scans.lab.udp import start_udp_node
 
     with Lab() as lab:
         ports = {}
         for address, kinds, fixed, standard in plan:
             node = start_node(lab, address, kinds, ports=fixed, standard_ports=standard)
             ports[address] = {kind: svc.port for kind, svc in node.items()}
+        if udp:
+            ports["udp"] = {kind: svc.port for kind, svc in start_udp_node(lab, UDP_ADDRESS, UDP_NODE_KINDS).items()}
         conn.send(ports)
         conn.recv()  # anything means stop
 
 
 class LabProcess:
-    def __init__(self, plan: list[tuple[str, list[str], dict[str, int], bool]]) -> None:
-        self.plan = plan
+    def __init__(self, plan: list[tuple[str, list[str], dict[str, int], bool]], *, udp: bool = False) -> None:
+        self.plan, self.udp = plan, udp
 
     def __enter__(self) -> dict[str, dict[str, int]]:
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, self.plan), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, self.plan, self.udp), daemon=True)
         self.process.start()
         if not self.conn.poll(120):
             raise RuntimeError("the lab did not start within 120 s")
@@ -173,6 +180,23 @@ def identification(services: dict[str, int], out: TextIO) -> dict[str, Any]:
             "ours": {str(p): ours.get(p, "") for p in port_list}, "nmap": {str(p): theirs.get(p, "") for p in port_list}}
 
 
+# --- UDP discovery -----------------------------------------------------------------------
+
+
+def udp_discovery(ports: dict[str, int], out: TextIO) -> dict[str, Any]:
+    from scans.lab.udp import UDP_KINDS
+    from scans.scanners.udp import udp_discover
+
+    moved = {UDP_KINDS[kind].service: port for kind, port in ports.items()}  # a usual port taken: where it went
+    started = time.perf_counter()
+    found = asyncio.run(udp_discover(Target(UDP_ADDRESS), ScanContext(), ports=moved))
+    elapsed = time.perf_counter() - started
+    named = [f"{f.service.port}/udp {f.service.service} {f.service.product} {f.service.version}".strip()
+             for f in found.found]
+    out.write(f"UDP discovery of {UDP_ADDRESS} ({', '.join(UDP_NODE_KINDS)}): {elapsed:.2f} s, found: {'; '.join(named)}\n")
+    return {"udp_s": round(elapsed, 3), "udp_found": named, "udp_expected": len(UDP_NODE_KINDS)}
+
+
 # --- 3. standard profile ------------------------------------------------------------------
 
 
@@ -257,12 +281,14 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
     if "profile" not in skip:
         plan += node_plan(options.get("nodes") or 100)
     started = time.perf_counter()
-    with LabProcess(plan) as served:
+    with LabProcess(plan, udp="udp" not in skip) as served:
         summary["lab_start_s"] = round(time.perf_counter() - started, 2)
         if "full" not in skip:
             summary["full_scan"] = full_scan(options.get("repeat") or 3, out)
         if "identify" not in skip:
             summary["identification"] = identification(served["127.0.0.1"], out)
+        if "udp" not in skip:
+            summary.update(udp_discovery(served.pop("udp"), out))
         if "profile" not in skip:
             nodes = {address: kinds for address, kinds in served.items() if address != "127.0.0.1"}
             summary["standard_profile"] = standard_profile(nodes, options.get("node_concurrency") or 25, out)

@@ -1,10 +1,11 @@
 """Discovery of nodes: port sweep, service fingerprint, then the protocol registry's probes.
 
 ``discover_many(targets, ports)`` sweeps all the targets at once and identifies open ports
-while the sweep goes on; ``discover(target, ports="top1000")`` is the one-node case. Each
-returns a :class:`DiscoveryResult` per node listing each
+while the sweep goes on, and asks the well-known UDP services of each target alongside
+(``scans.scanners.udp``; ``udp=False`` leaves UDP out); ``discover(target, ports="top1000")``
+is the one-node case. Each returns a :class:`DiscoveryResult` per node listing each
 detected protocol with its confidence (0-1) and the evidence behind it, and the
-fingerprinted services. No Django here: the nodes app's services turn the result into
+fingerprinted services (TCP and UDP alike, each saying which). No Django here: the nodes app's services turn the result into
 Node rows.
 """
 
@@ -25,6 +26,7 @@ from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed
 from scans.scanners.port_sets import NAMED_SETS, parse_ports
 from scans.scanners.portscan import PortScanOutcome, raise_fd_limit, sweep
+from scans.scanners.udp import Pacer, UdpOutcome, udp_discover
 
 
 @dataclass(slots=True)
@@ -35,10 +37,11 @@ class DetectedProtocol:
     tls: bool = False
     version: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    transport: str = "tcp"
 
     def to_dict(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "port": self.port, "confidence": self.confidence, "tls": self.tls,
-                "version": self.version, "evidence": list(self.evidence)}
+                "version": self.version, "evidence": list(self.evidence), "transport": self.transport}
 
 
 @dataclass(slots=True)
@@ -46,7 +49,9 @@ class DiscoveryResult:
     address: str
     hostname: str = ""
     ports_scanned: int = 0
-    open_ports: list[int] = field(default_factory=list)
+    open_ports: list[int] = field(default_factory=list)  # TCP
+    udp_ports_scanned: int = 0
+    udp_open_ports: list[int] = field(default_factory=list)
     protocols: list[DetectedProtocol] = field(default_factory=list)
     services: list[ServiceObservation] = field(default_factory=list)
     portscan: dict[str, int] = field(default_factory=dict)  # counts by outcome
@@ -61,7 +66,8 @@ class DiscoveryResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"address": self.address, "hostname": self.hostname, "ports_scanned": self.ports_scanned,
-                "open_ports": list(self.open_ports), "protocols": [p.to_dict() for p in self.protocols],
+                "open_ports": list(self.open_ports), "udp_ports_scanned": self.udp_ports_scanned,
+                "udp_open_ports": list(self.udp_open_ports), "protocols": [p.to_dict() for p in self.protocols],
                 "services": [s.to_dict() for s in self.services], "portscan": dict(self.portscan),
                 "started_at": self.started_at, "duration": self.duration, "complete": self.complete,
                 "error": self.error}
@@ -200,8 +206,8 @@ def discovery_ports(ports: str | list[int] | tuple[int, ...], registry: Registry
 
 async def discover_many(targets: Sequence[Target | str], ports: str | list[int] | tuple[int, ...] = "top1000",
                         context: ScanContext | None = None, *, registry: Registry | None = None,
-                        timeout: float | None = None,
-                        identify_concurrency: int | None = None) -> list[DiscoveryResult | BaseException]:
+                        timeout: float | None = None, identify_concurrency: int | None = None,
+                        udp: bool = True) -> list[DiscoveryResult | BaseException]:
     """Discover many nodes at once: one port sweep over all of them, identification alongside.
 
     The sweep (:func:`scans.scanners.portscan.sweep`) draws every (node, port) from one cursor
@@ -209,6 +215,11 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
     thousand separate scans. Each open port is identified as soon as the sweep finds it, on
     this event loop, under one limit for the whole run (``identify_concurrency``, else
     ``context.extra["identify_concurrency"]``, else 256), while the sweep goes on.
+
+    With ``udp``, each target's well-known UDP services are asked at the same time
+    (:func:`scans.scanners.udp.udp_discover`, under the context's rate budget and at most
+    ``context.extra["udp_concurrency"]`` targets at once, else 256); what answers joins the
+    target's services and protocols with transport "udp".
 
     Returns one entry per target, in order: its :class:`DiscoveryResult`, or the exception that
     ended it (``TimeoutError`` when ``timeout`` seconds passed before it was complete).
@@ -226,7 +237,14 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
     swept = [False] * len(targets)
     attempts: list[list[dict[str, Any]]] = [[] for _ in targets]
     limit = asyncio.Semaphore(max(1, int(identify_concurrency or context.extra.get("identify_concurrency", 256))))
+    udp_limit = asyncio.Semaphore(max(1, int(context.extra.get("udp_concurrency", 256))))
+    pacer = Pacer(context.rate_limit)
+    asking_udp: list[asyncio.Task | None] = [None] * len(targets)
     stop = threading.Event()
+
+    async def ask_udp(i: int) -> UdpOutcome:
+        async with udp_limit:
+            return await udp_discover(targets[i], context, pacer=pacer)
 
     async def identify(i: int, port: int):
         async with limit:
@@ -234,19 +252,29 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
                                        registry=registry, attempts=attempts[i])
 
     def settle(i: int) -> None:
+        udp_task = asking_udp[i]
         if not swept[i] or futures[i].done() or not all(task.done() for task in identifying[i]):
             return
+        if udp_task is not None and not udp_task.done():
+            return
         result = results[i]
-        for task in identifying[i]:
+        for task in [*identifying[i], *([udp_task] if udp_task is not None else [])]:
             if task.cancelled():
                 return
             if task.exception() is not None:
                 futures[i].set_exception(task.exception())
                 return
+            if task is udp_task:
+                continue
             service, detected = task.result()
             result.services.append(service)
             result.protocols.extend(detected)
-        result.services.sort(key=lambda s: s.port)
+        if udp_task is not None:
+            found = udp_task.result()
+            result.udp_ports_scanned, result.udp_open_ports = found.ports_scanned, found.open_ports
+            result.services.extend(f.service for f in found.found)
+            result.protocols.extend(DetectedProtocol(**f.detected) for f in found.found)
+        result.services.sort(key=lambda s: (s.protocol == "udp", s.port))
         result.duration = round(time.monotonic() - began, 4)
         futures[i].set_result(result)
 
@@ -273,6 +301,10 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
                 future.set_exception(error)
 
     raise_fd_limit()
+    if udp:
+        for i in range(len(targets)):
+            asking_udp[i] = loop.create_task(ask_udp(i))
+            asking_udp[i].add_done_callback(lambda _task, i=i: settle(i))
     # The sweep thread reports through the loop: callbacks run here, never on the thread.
     sweeping = asyncio.ensure_future(asyncio.to_thread(
         sweep, [(t.address, port_list) for t in targets], timeout=context.connect_timeout,
@@ -286,7 +318,8 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
             await asyncio.wait(futures, timeout=timeout)
     finally:
         stop.set()  # a timed-out or cancelled run stops probing; the thread ends within a poll round
-        leftovers = [task for tasks in identifying for task in tasks if not task.done()]
+        leftovers = [task for tasks in [*identifying, [t for t in asking_udp if t is not None]] for task in tasks
+                     if not task.done()]
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, sweeping, return_exceptions=True)
@@ -301,16 +334,18 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
 
 
 async def discover_async(target: Target | str, ports: str | list[int] | tuple[int, ...] = "top1000",
-                         context: ScanContext | None = None, *, registry: Registry | None = None) -> DiscoveryResult:
+                         context: ScanContext | None = None, *, registry: Registry | None = None,
+                         udp: bool = True) -> DiscoveryResult:
     context = context or ScanContext()
     concurrency = int(context.extra.get("port_concurrency", 32))  # one node: its own open ports at once
-    (result,) = await discover_many([target], ports, context, registry=registry, identify_concurrency=concurrency)
+    (result,) = await discover_many([target], ports, context, registry=registry, identify_concurrency=concurrency,
+                                    udp=udp)
     if isinstance(result, BaseException):
         raise result
     return result
 
 
 def discover(target: Target | str, ports: str | list[int] | tuple[int, ...] = "top1000",
-             context: ScanContext | None = None, *, registry: Registry | None = None) -> DiscoveryResult:
+             context: ScanContext | None = None, *, registry: Registry | None = None, udp: bool = True) -> DiscoveryResult:
     """Synchronous entry point for Celery tasks and commands."""
-    return asyncio.run(discover_async(target, ports, context, registry=registry))
+    return asyncio.run(discover_async(target, ports, context, registry=registry, udp=udp))

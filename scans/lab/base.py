@@ -28,6 +28,7 @@ class LabService:
     port: int
     tls: bool = False
     server: asyncio.base_events.Server | None = field(default=None, repr=False)
+    transport: asyncio.DatagramTransport | None = field(default=None, repr=False)  # a UDP service's socket
 
 
 def ensure_loopback(address: str) -> None:
@@ -86,6 +87,21 @@ class Lab:
         self.services.append(service)
         return service
 
+    def serve_datagram(self, address: str, port: int, protocol_factory: Callable[[], asyncio.DatagramProtocol], *,
+                       name: str = "") -> LabService:
+        """Listen for UDP datagrams on (address, port); port 0 picks a free one."""
+        ensure_loopback(address)
+
+        async def start() -> asyncio.DatagramTransport:
+            transport, _ = await self._loop.create_datagram_endpoint(protocol_factory, local_addr=(address, port))
+            return transport
+
+        transport = self.call(start())
+        bound_port = transport.get_extra_info("sockname")[1]
+        service = LabService(name or "udp", address, bound_port, transport=transport)
+        self.services.append(service)
+        return service
+
     def stop(self, service: LabService) -> None:
         async def shut() -> None:
             service.server.close()
@@ -94,6 +110,9 @@ class Lab:
         if service.server is not None:
             self.call(shut(), timeout=5)
             service.server = None
+        if service.transport is not None:
+            self._loop.call_soon_threadsafe(service.transport.close)
+            service.transport = None
         if service in self.services:
             self.services.remove(service)
 
@@ -105,6 +124,8 @@ class Lab:
             for service in self.services:
                 if service.server is not None:
                     service.server.close()
+                if service.transport is not None:
+                    service.transport.close()
             # Cancel handlers still running (tarpits, slow clients) so close() never hangs.
             current = asyncio.current_task()
             for task in asyncio.all_tasks():

@@ -48,6 +48,7 @@ from scans.pipeline.profiles import (
     profile_ports,
     profile_scanner_options,
     profile_timeout,
+    profile_udp,
 )
 from scans.scanners.base import ScannerError, ScannerUnavailable, Target, get_scanner
 from scans.scanners.portscan import PROCESS_BUDGET
@@ -365,7 +366,8 @@ async def _discover_all(jobs: list[ScanJob]) -> dict[int, Any]:
         profile = group[0][0].session.profile
         timeout = profile_timeout(profile, DISCOVERY)
         found = await discover_many([target for _, target in group], profile_ports(profile), profile_context(profile),
-                                    timeout=timeout, identify_concurrency=conf.discovery_identify_concurrency())
+                                    timeout=timeout, identify_concurrency=conf.discovery_identify_concurrency(),
+                                    udp=profile_udp(profile))
         for (job, _), result in zip(group, found):
             if isinstance(result, TimeoutError):
                 result = JobTimeout(f"discovery overran its time budget of {timeout:g}s")
@@ -614,7 +616,7 @@ def _node_discovered(job: ScanJob, data: dict[str, Any], now) -> Node:
     protocols = data.get("protocols") or []
     node.services = data.get("services") or []
     node.protocols = sorted({p["protocol"] for p in protocols})
-    node.state = Node.State.UP if data.get("open_ports") else Node.State.DOWN
+    node.state = Node.State.UP if data.get("open_ports") or data.get("udp_open_ports") else Node.State.DOWN
     node.last_discovered_at = now
     node.discovery_confidence = max((p["confidence"] for p in protocols), default=None)
     node.discovery_evidence = {"protocols": protocols, "portscan": data.get("portscan") or {}}

@@ -1,11 +1,12 @@
 """Reading a scan profile: which scanners, which ports, what time each job gets.
 
 Besides per-scanner options (``{"http": {"paths": [...]}}``), a profile's ``options``
-may hold three reserved keys, never passed to a scanner:
+may hold four reserved keys, never passed to a scanner:
 
 - ``"context"``: connect/read timeouts and concurrency for every scanner of the run;
 - ``"timeouts"``: seconds per scanner (``{"discovery": 300}``), else ``job_timeout_seconds``;
-- ``"max_attempts"``: tries per job before it fails and opens an intervention (default 3).
+- ``"max_attempts"``: tries per job before it fails and opens an intervention (default 3);
+- ``"udp"``: false leaves the well-known UDP services out of discovery (asked by default).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from scans.discovery.registry import default_registry
 from scans.models import ScanProfile
 from scans.scanners.base import ScanContext
 
-RESERVED_OPTIONS = ("context", "timeouts", "max_attempts")
+RESERVED_OPTIONS = ("context", "timeouts", "max_attempts", "udp")
 DEFAULT_PROFILE = "standard"
 
 
@@ -45,6 +46,11 @@ def profile_resolve(*, org, profile: ScanProfile | str | None = None) -> ScanPro
 def profile_ports(profile: ScanProfile) -> tuple[int, ...]:
     """The ports discovery scans for this profile: its spec read the way discovery reads any spec."""
     return discovery_ports(profile.ports or "top1000", default_registry())
+
+
+def profile_udp(profile: ScanProfile) -> bool:
+    """Whether discovery asks the well-known UDP services (DNS, NTP, SNMP...) of each node."""
+    return bool((profile.options or {}).get("udp", True))
 
 
 def profile_scanner_options(profile: ScanProfile, scanner: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ open, protected or cleartext, kept in ``data["access"]`` with its proof, and the
 cleartext ones become findings. A service that asks for credentials is reported protected.
 
 Which ports get which checks: the target's known services when discovery gave them
-(by service name), else the target's known ports (by the check's usual ports), else
-every usual port of every check.
+(by service name and transport), else the target's known ports (by the check's usual ports), else
+every usual port of every check. UDP services get the checks of ``udp_exposure``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from scans.scanners.fingerprint import (
     trimmed,
 )
 from scans.scanners.port_sets import RESERVED_PORTS
+from scans.scanners.udp import Asker, Pacer
+from scans.scanners.udp_exposure import UDP_CHECKS, UdpCheck
 
 SOURCE = "exposure"
 
@@ -252,10 +254,21 @@ def access_finding(probe: Probe, access: Access) -> FindingCandidate:
 def plan_checks(target: Target) -> list[tuple[int, bool, Check]]:
     """(port, tls, check) to run, from what the target already says about itself."""
     if target.services:
-        return [(s.port, s.tls, check) for s in target.services for check in CHECKS
+        return [(s.port, s.tls, check) for s in target.services if s.protocol != "udp" for check in CHECKS
                 if s.service in check.services and s.port not in RESERVED_PORTS]
     ports = target.ports or tuple(sorted({p for check in CHECKS for p in check.ports}))
     return [(port, False, check) for port in ports for check in CHECKS if port in check.ports and port not in RESERVED_PORTS]
+
+
+def plan_udp_checks(target: Target) -> list[tuple[int, UdpCheck]]:
+    """(port, check) for the target's UDP services; with nothing known about the target, the usual ports.
+    A target known only by its (TCP) open ports gets none: UDP needs discovery to say what answers."""
+    if target.services:
+        return [(s.port, check) for s in target.services if s.protocol == "udp" for check in UDP_CHECKS
+                if s.service in check.services and s.port not in RESERVED_PORTS]
+    if target.ports:
+        return []
+    return [(port, check) for check in UDP_CHECKS for port in check.ports if port not in RESERVED_PORTS]
 
 
 @register
@@ -284,10 +297,20 @@ class ExposureScanner(Scanner):
             return [f for f in found if not isinstance(f, Access)] + [access_finding(probe, a) for a in accesses
                                                                        if a.state != PROTECTED]
 
-        for found in await asyncio.gather(*(one(*item) for item in plan)):
+        udp_plan = plan_udp_checks(target)
+        pacer = Pacer(context.rate_limit)
+        wait = float(context.extra.get("udp_wait", min(context.read_timeout, 1.0)))
+
+        async def one_udp(port: int, check: UdpCheck) -> list[FindingCandidate]:
+            async with limit:
+                asker = Asker(target.address, port, wait, pacer, result.attempts)
+                return await check.run(asker, target.hostname or target.address)
+
+        for found in await asyncio.gather(*(one(*item) for item in plan), *(one_udp(*item) for item in udp_plan)):
             result.findings.extend(found)
         result.data["access"] = sorted(verdicts, key=lambda v: (v["port"], v["check"]))
-        checked = sorted({port for port, _, _ in plan})
+        checked = sorted({port for port, _, _ in plan} | {port for port, _ in udp_plan})
         result.data["checks"] = [{"port": port, "tls": tls, "check": check.name} for port, tls, check in plan]
+        result.data["checks"] += [{"port": port, "transport": "udp", "check": check.name} for port, check in udp_plan]
         result.coverage = [Coverage(host=target.host_label, ports=tuple(checked))]
         return result

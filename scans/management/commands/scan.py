@@ -43,6 +43,10 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=2.0,
                             help="connect and read timeout in seconds (default 2; reads get at least 1)")
         parser.add_argument("--budget", type=float, default=None, help="time budget per scanner, seconds")
+        parser.add_argument("--no-udp", action="store_true",
+                            help="leave out UDP discovery (by default the well-known UDP services are asked: "
+                                 "DNS, NTP, NetBIOS-NS, SNMP, ASF-RMCP, OpenVPN, SSDP, WS-Discovery, mDNS, CoAP, "
+                                 "memcached)")
 
     def handle(self, *args, **options):
         allowed = getattr(settings, "SCAN_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS)
@@ -62,7 +66,7 @@ class Command(BaseCommand):
         context = ScanContext(connect_timeout=options["timeout"], read_timeout=max(options["timeout"], 1.0))
 
         started = time.monotonic()
-        report = asyncio.run(self._run(checked, ports, names, context, options["budget"]))
+        report = asyncio.run(self._run(checked, ports, names, context, options["budget"], udp=not options["no_udp"]))
         report["cves"] = cve_matches(report["discovery"]["services"])
         report["duration"] = round(time.monotonic() - started, 3)
         if options["json"]:
@@ -81,8 +85,8 @@ class Command(BaseCommand):
         return list(dict.fromkeys(names))
 
     async def _run(self, checked: CheckedTarget, ports: str, names: list[str], context: ScanContext,
-                   budget: float | None) -> dict[str, Any]:
-        discovery = await discover(checked, ports, context)
+                   budget: float | None, *, udp: bool = True) -> dict[str, Any]:
+        discovery = await discover(checked, ports, context, udp=udp)
         target = Target(
             address=checked.address,
             hostname=checked.hostname,
@@ -91,9 +95,10 @@ class Command(BaseCommand):
         )
 
         async def one(name: str) -> dict[str, Any]:
-            if not target.ports:
+            if not target.ports and not (name == "exposure" and target.services):
                 # Inspectors treat "no ports known" as "try the usual ones"; after a discovery that
-                # found nothing open that would be a second, unasked-for scan.
+                # found nothing open that would be a second, unasked-for scan. The exposure checks
+                # still look at the UDP services discovery named, and only at those.
                 return {"scanner": name, "skipped": "discovery found no open port"}
             scanner = get_scanner(name)
             options = {}
@@ -125,19 +130,23 @@ class Command(BaseCommand):
             f"Scan of {label}" + (f" ({report['address']})" if label != report["address"] else "")
         ))
         discovery = report["discovery"]
-        services = {s["port"]: s for s in discovery["services"]}
-        protocols: dict[int, list[str]] = {}
+        services = {(s.get("protocol", "tcp"), s["port"]): s for s in discovery["services"]}
+        protocols: dict[tuple[str, int], list[str]] = {}
         for detected in discovery["protocols"]:
-            protocols.setdefault(detected["port"], []).append(f"{detected['protocol']} {detected['confidence']:.2f}")
+            protocols.setdefault((detected.get("transport", "tcp"), detected["port"]), []).append(
+                f"{detected['protocol']} {detected['confidence']:.2f}")
         cut_short = "" if discovery["complete"] else f" (INCOMPLETE: {discovery['error']})"
-        write(f"Discovery: {len(discovery['open_ports'])} open of {discovery['ports_scanned']} port(s) "
-              f"in {discovery['duration']:.2f}s{cut_short}")
-        for port in discovery["open_ports"]:
-            service = services.get(port, {})
+        write(f"Discovery: {len(discovery['open_ports'])} open of {discovery['ports_scanned']} port(s), "
+              f"{len(discovery.get('udp_open_ports', []))} of {discovery.get('udp_ports_scanned', 0)} "
+              f"UDP service(s) answering, in {discovery['duration']:.2f}s{cut_short}")
+        listed = [("tcp", p) for p in discovery["open_ports"]] + [("udp", p) for p in discovery.get("udp_open_ports", [])]
+        for transport, port in listed:
+            service = services.get((transport, port), {})
             what = " ".join(x for x in (service.get("service", ""), service.get("product", ""),
                                         service.get("version", "")) if x)
-            extra = f"  [{', '.join(protocols[port])}]" if port in protocols else ""
-            write(f"  {port}/tcp  {what or '?'}{'  (tls)' if service.get('tls') else ''}{extra}")
+            found = protocols.get((transport, port))
+            extra = f"  [{', '.join(found)}]" if found else ""
+            write(f"  {port}/{transport}  {what or '?'}{'  (tls)' if service.get('tls') else ''}{extra}")
         total = 0
         for result in report["results"]:
             name = result["scanner"]
@@ -175,7 +184,7 @@ class Command(BaseCommand):
             style = self.style.ERROR if severity in {"CRITICAL", "HIGH"} else (
                 self.style.WARNING if severity == "MEDIUM" else (lambda s: s))
             cvss = f"{m['cvss']:.1f}" if m["cvss"] is not None else "-"
-            write(style(f"  {severity:<8} {m['cve_id']:<16} CVSS {cvss:<4} {m['port']}/tcp {m['product']} "
+            write(style(f"  {severity:<8} {m['cve_id']:<16} CVSS {cvss:<4} {m['port']}/{m['transport']} {m['product']} "
                         f"{m['version']}  confidence {m['confidence']:.2f}: {m['reason']}"))
 
 def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
@@ -194,7 +203,7 @@ def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
                 "services_matched": len(identified), "matches": []}
     matches = [
         {
-            "cve_id": c.rule_id, "port": c.port, "service": c.evidence.get("service", ""),
+            "cve_id": c.rule_id, "port": c.port, "transport": c.protocol, "service": c.evidence.get("service", ""),
             "product": c.evidence.get("product", ""), "version": c.evidence.get("version", ""),
             "cvss": c.cvss_score, "severity": c.severity, "confidence": c.evidence.get("match_confidence"),
             "reason": c.evidence.get("match_reason", ""), "title": c.title,
@@ -205,7 +214,8 @@ def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
     return {"error": "", "services_matched": len(identified), "matches": matches}
 
 
-async def discover(checked: CheckedTarget, ports: str, context: ScanContext) -> dict[str, Any]:
-    """Open ports, fingerprinted services and detected protocols of the checked address."""
-    result = await discover_async(Target(address=checked.address, hostname=checked.hostname), ports, context)
+async def discover(checked: CheckedTarget, ports: str, context: ScanContext, *, udp: bool = True) -> dict[str, Any]:
+    """Open ports, fingerprinted services and detected protocols of the checked address (the
+    well-known UDP services too, unless ``udp`` is false)."""
+    result = await discover_async(Target(address=checked.address, hostname=checked.hostname), ports, context, udp=udp)
     return result.to_dict()
