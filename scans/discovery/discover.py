@@ -18,12 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scans.discovery.fallback import UnknownPortFallback, fallback_summary, needs_fallback
 from scans.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed
 from scans.scanners.port_sets import NAMED_SETS, parse_ports
 from scans.scanners.portscan import PortScanOutcome, raise_fd_limit, sweep
+
+
+# Registry probes sent to one port at once; a batch with two unanswered probes ends the probing.
+PROBES_AT_ONCE = 8
 
 
 @dataclass(slots=True)
@@ -49,6 +54,7 @@ class DiscoveryResult:
     protocols: list[DetectedProtocol] = field(default_factory=list)
     services: list[ServiceObservation] = field(default_factory=list)
     portscan: dict[str, int] = field(default_factory=dict)  # counts by outcome
+    fallback: dict[str, Any] = field(default_factory=dict)  # what nmap's service detection did (fallback.py)
     started_at: float = 0.0
     duration: float = 0.0
     complete: bool = True
@@ -62,6 +68,7 @@ class DiscoveryResult:
         return {"address": self.address, "hostname": self.hostname, "ports_scanned": self.ports_scanned,
                 "open_ports": list(self.open_ports), "protocols": [p.to_dict() for p in self.protocols],
                 "services": [s.to_dict() for s in self.services], "portscan": dict(self.portscan),
+                "fallback": dict(self.fallback),
                 "started_at": self.started_at, "duration": self.duration, "complete": self.complete,
                 "error": self.error}
 
@@ -158,6 +165,18 @@ def score(protocol: ProtocolSpec, port: int, answers: dict[str, Answer], service
 
 
 async def discover_port(address: str, port: int, *, hostname: str, context: ScanContext, registry: Registry,
+                        attempts: list[dict[str, Any]],
+                        fallback: UnknownPortFallback | None = None) -> tuple[ServiceObservation, list[DetectedProtocol]]:
+    """Name the service on one open port: our fingerprints, the registry's probes, then ``fallback``
+    (nmap's service detection) for a port that answered and is still unnamed."""
+    service, detected = await identify_port(address, port, hostname=hostname, context=context, registry=registry,
+                                            attempts=attempts)
+    if fallback is not None and needs_fallback(service, detected):
+        service = await fallback.identify(address, service)
+    return service, detected
+
+
+async def identify_port(address: str, port: int, *, hostname: str, context: ScanContext, registry: Registry,
                         attempts: list[dict[str, Any]]) -> tuple[ServiceObservation, list[DetectedProtocol]]:
     exchanges: dict = {}  # what naming the service asked, the registry's probes need not ask again
     service = await fingerprint_port(address, port, hostname=hostname, context=context, attempts=attempts,
@@ -173,11 +192,17 @@ async def discover_port(address: str, port: int, *, hostname: str, context: Scan
     answers: dict[str, Answer] = {}
     names = list(dict.fromkeys(name for protocol in candidates.values() for name in protocol.probes))
     silent = 0
-    for name in names:
+    # A few probes at a time: a port asked everything (it talks, on no usual port) would otherwise
+    # wait out each answer's idle pause in turn.
+    for start in range(0, len(names), PROBES_AT_ONCE):
         if silent >= 2:
             break  # a port that ignored two probes will ignore the rest
-        answers[name] = await run_probe(probe, registry.probes[name], banner_timeout=banner_timeout)
-        silent += answers[name].outcome == "timeout" and registry.probes[name].kind != "banner"
+        batch = names[start:start + PROBES_AT_ONCE]
+        replies = await asyncio.gather(*(run_probe(probe, registry.probes[name], banner_timeout=banner_timeout)
+                                         for name in batch))
+        for name, answer in zip(batch, replies):
+            answers[name] = answer
+            silent += answer.outcome == "timeout" and registry.probes[name].kind != "banner"
     detected = [score(protocol, port, answers, service, service.tls) for protocol in candidates.values()]
     detected = [d for d in detected if d.confidence >= registry.min_confidence]
     return service, sorted(detected, key=lambda d: -d.confidence)
@@ -221,12 +246,18 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
     swept = [False] * len(targets)
     attempts: list[list[dict[str, Any]]] = [[] for _ in targets]
     limit = asyncio.Semaphore(max(1, int(identify_concurrency or context.extra.get("identify_concurrency", 256))))
+    fallback = UnknownPortFallback.from_context(context)
     stop = threading.Event()
 
     async def identify(i: int, port: int):
         async with limit:
-            return await discover_port(targets[i].address, port, hostname=targets[i].hostname, context=context,
-                                       registry=registry, attempts=attempts[i])
+            service, detected = await identify_port(targets[i].address, port, hostname=targets[i].hostname,
+                                                    context=context, registry=registry, attempts=attempts[i])
+        # Outside the identification limit: nmap runs under the fallback's own, and a slow nmap
+        # must not hold a slot the sweep's next open ports are waiting for.
+        if fallback is not None and needs_fallback(service, detected):
+            service = await fallback.identify(targets[i].address, service)
+        return service, detected
 
     def settle(i: int) -> None:
         if not swept[i] or futures[i].done() or not all(task.done() for task in identifying[i]):
@@ -242,6 +273,8 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
             result.services.append(service)
             result.protocols.extend(detected)
         result.services.sort(key=lambda s: s.port)
+        if fallback is not None:
+            result.fallback = fallback_summary(result.services)
         result.duration = round(time.monotonic() - began, 4)
         futures[i].set_result(result)
 
