@@ -27,6 +27,8 @@ TOOL = "nmap service detection"
 UNNAMED = frozenset({"unknown", "ssl", ""})
 DEFAULT_SECONDS = 15.0
 DEFAULT_CONCURRENCY = 4
+# nmap's names for "no service named": "tcpwrapped" is a server that closed on every probe without a word.
+NMAP_NO_NAME = frozenset({"tcpwrapped", "unknown"})
 # nmap rates its match 0-10; a probed match at 10 is as sure as a signature of another tool can make us.
 NMAP_TRUST = 0.8
 
@@ -71,9 +73,13 @@ class UnknownPortFallback:
                                 "seconds": result.duration}
         if not result.complete:
             return _noted(service, {**note, "outcome": "unfinished", "reason": result.error})
-        if match.get("method") != "probed" or not match.get("name"):
-            reason = (f"nmap guessed {match['name']!r} from the port number only" if match.get("name")
-                      else "no nmap signature matched")
+        if match.get("method") != "probed" or match.get("name", "") in NMAP_NO_NAME | {""}:
+            if match.get("name") == "tcpwrapped":
+                reason = "nmap saw the port close on every probe without an answer (tcpwrapped)"
+            elif match.get("name") and match.get("method") != "probed":
+                reason = f"nmap guessed {match['name']!r} from the port number only"
+            else:
+                reason = "no nmap signature matched"
             return _noted(service, {**note, "outcome": "no match", "reason": reason})
         return ServiceObservation(
             host=service.host, port=port, service=found.service, product=found.product, version=found.version,

@@ -92,3 +92,37 @@ def test_a_fallback_that_runs_out_of_time_leaves_the_port_unnamed_and_says_why(m
     assert service.service == "unknown"
     assert service.evidence["fallback"]["outcome"] == "unfinished"
     assert "budget" in service.evidence["fallback"]["reason"] or "timeout" in service.evidence["fallback"]["reason"]
+
+
+@needs_nmap
+def test_a_port_that_closes_on_every_probe_stays_unnamed_though_nmap_calls_it_tcpwrapped(lab):
+    async def hang_up(reader, writer):
+        writer.close()
+
+    closer = lab.serve("127.0.3.63", 0, hang_up, name="closer")
+
+    result = discover("127.0.3.63", ports=[closer.port], context=context(fallback_seconds=20))
+
+    [service] = result.services
+    assert service.service == "unknown"
+    assert service.evidence["fallback"]["outcome"] == "no match"
+    assert "tcpwrapped" in service.evidence["fallback"]["reason"]
+    assert result.fallback["ports"] == [closer.port] and result.fallback["named"] == []
+
+
+@needs_nmap
+def test_nmap_guessing_from_the_port_number_alone_names_nothing(lab):
+    async def gibberish(reader, writer):
+        writer.write(b"\x8e\x17zq lab-gibberish 7f\x01\n")
+        await writer.drain()
+        await reader.read(100)
+
+    # Munin's port, answered by something no signature knows: nmap can only read its port table.
+    lab.serve("127.0.3.64", 4949, gibberish, name="gibberish")
+
+    result = discover("127.0.3.64", ports=[4949], context=context(fallback_seconds=20))
+
+    [service] = result.services
+    assert service.service == "unknown"
+    assert service.evidence["fallback"]["outcome"] == "no match"
+    assert service.evidence["fallback"]["reason"] == "nmap guessed 'munin' from the port number only"
