@@ -246,7 +246,8 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
     swept = [False] * len(targets)
     attempts: list[list[dict[str, Any]]] = [[] for _ in targets]
     limit = asyncio.Semaphore(max(1, int(identify_concurrency or context.extra.get("identify_concurrency", 256))))
-    fallback = UnknownPortFallback.from_context(context)
+    # nmap gets the unnamed ports only while the run keeps a tenth of its time for the rest.
+    fallback = UnknownPortFallback.from_context(context, deadline=began + 0.9 * timeout if timeout else None)
     stop = threading.Event()
 
     async def identify(i: int, port: int):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 
 from scans.findings.candidates import ServiceObservation
@@ -27,6 +28,8 @@ TOOL = "nmap service detection"
 UNNAMED = frozenset({"unknown", "ssl", ""})
 DEFAULT_SECONDS = 15.0
 DEFAULT_CONCURRENCY = 4
+# Below this, nmap could not start, probe and report: the port is left as it is.
+MIN_SECONDS = 1.0
 # nmap's names for "no service named": "tcpwrapped" is a server that closed on every probe without a word.
 NMAP_NO_NAME = frozenset({"tcpwrapped", "unknown"})
 # nmap rates its match 0-10; a probed match at 10 is as sure as a signature of another tool can make us.
@@ -41,22 +44,23 @@ def needs_fallback(service: ServiceObservation, detected: list) -> bool:
 @dataclasses.dataclass
 class UnknownPortFallback:
     """nmap's version scan for the unnamed ports of one discovery run, ``concurrency`` at a time,
-    each within ``seconds``."""
+    each within ``seconds`` and all before ``deadline`` (``time.monotonic()``), when the run has one."""
 
     seconds: float = DEFAULT_SECONDS
     concurrency: int = DEFAULT_CONCURRENCY
+    deadline: float | None = None
     _limit: asyncio.Semaphore = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._limit = asyncio.Semaphore(max(1, self.concurrency))
 
     @classmethod
-    def from_context(cls, context: ScanContext) -> UnknownPortFallback | None:
+    def from_context(cls, context: ScanContext, *, deadline: float | None = None) -> UnknownPortFallback | None:
         """The run's fallback (``extra["fallback_seconds"]`` per port, 0 turns it off)."""
         seconds = float(context.extra.get("fallback_seconds", DEFAULT_SECONDS))
         if seconds <= 0:
             return None
-        return cls(seconds, int(context.extra.get("fallback_concurrency", DEFAULT_CONCURRENCY)))
+        return cls(seconds, int(context.extra.get("fallback_concurrency", DEFAULT_CONCURRENCY)), deadline)
 
     async def identify(self, address: str, service: ServiceObservation) -> ServiceObservation:
         """What nmap names on ``service``'s port, else ``service`` with the reason it stays unnamed."""
@@ -65,8 +69,14 @@ class UnknownPortFallback:
             return _noted(service, {"tool": TOOL, "outcome": "skipped", "reason": unavailable})
         port = service.port
         async with self._limit:
+            # A fleet's discovery has a budget of its own: a late port gets what is left of it, or nothing.
+            left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
+            seconds = min(self.seconds, left)
+            if left < min(self.seconds, MIN_SECONDS):
+                return _noted(service, {"tool": TOOL, "outcome": "skipped",
+                                        "reason": "no time left in the discovery's time budget"})
             result = await NmapScanner().run_async(Target(address, ports=(port,)), {"ports": str(port)},
-                                                   budget=self.seconds)
+                                                   budget=seconds)
         found = next((s for s in result.services if s.port == port and s.protocol == "tcp"), None)
         match = _service_element(found) if found is not None else {}
         note: dict[str, Any] = {"tool": TOOL, "nmap_version": result.data.get("nmap_version", ""),

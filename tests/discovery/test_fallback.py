@@ -126,3 +126,21 @@ def test_nmap_guessing_from_the_port_number_alone_names_nothing(lab):
     assert service.service == "unknown"
     assert service.evidence["fallback"]["outcome"] == "no match"
     assert service.evidence["fallback"]["reason"] == "nmap guessed 'munin' from the port number only"
+
+
+@needs_nmap
+def test_a_port_left_unnamed_after_the_discoverys_budget_is_spent_is_not_handed_to_nmap(munin):
+    import asyncio
+    import time
+
+    from scans.discovery.fallback import UnknownPortFallback
+    from scans.findings.candidates import ServiceObservation
+
+    unnamed = ServiceObservation(host="127.0.3.60", port=munin.port, service="unknown", confidence=0.2)
+    spent = UnknownPortFallback(seconds=20, deadline=time.monotonic())
+
+    service = asyncio.run(spent.identify("127.0.3.60", unnamed))
+
+    assert service.service == "unknown"
+    assert service.evidence["fallback"] == {"tool": "nmap service detection", "outcome": "skipped",
+                                            "reason": "no time left in the discovery's time budget"}
