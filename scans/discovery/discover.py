@@ -27,7 +27,7 @@ from scans.scanners.port_sets import NAMED_SETS, parse_ports
 from scans.scanners.portscan import PortScanOutcome, raise_fd_limit, sweep
 
 
-# Registry probes sent to one port at once; a batch with two unanswered probes ends the probing.
+# Registry probes sent at once to a port asked everything; two unanswered probes end the probing.
 PROBES_AT_ONCE = 8
 
 
@@ -182,8 +182,12 @@ async def identify_port(address: str, port: int, *, hostname: str, context: Scan
     service = await fingerprint_port(address, port, hostname=hostname, context=context, attempts=attempts,
                                      answers=exchanges)
     candidates = {p.name: p for p in registry.for_port(port) + registry.for_service(service.service)}
+    at_once = 1
     if not candidates and service.confidence > 0:  # it answers something, on no usual port: ask everything
         candidates = {p.name: p for p in registry.protocols}
+        # Several probes at a time, or the port's answers' idle pauses add up over the whole registry;
+        # a usual port's few probes go one by one and keep the load on the node low.
+        at_once = PROBES_AT_ONCE
     if not candidates:
         return service, []
     probe = Probe(address, port, hostname=hostname, tls=service.tls, connect_timeout=context.connect_timeout,
@@ -192,12 +196,10 @@ async def identify_port(address: str, port: int, *, hostname: str, context: Scan
     answers: dict[str, Answer] = {}
     names = list(dict.fromkeys(name for protocol in candidates.values() for name in protocol.probes))
     silent = 0
-    # A few probes at a time: a port asked everything (it talks, on no usual port) would otherwise
-    # wait out each answer's idle pause in turn.
-    for start in range(0, len(names), PROBES_AT_ONCE):
+    for start in range(0, len(names), at_once):
         if silent >= 2:
             break  # a port that ignored two probes will ignore the rest
-        batch = names[start:start + PROBES_AT_ONCE]
+        batch = names[start:start + at_once]
         replies = await asyncio.gather(*(run_probe(probe, registry.probes[name], banner_timeout=banner_timeout)
                                          for name in batch))
         for name, answer in zip(batch, replies):
