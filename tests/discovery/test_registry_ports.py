@@ -1,9 +1,12 @@
 """The registry's ports and what the project can name stay in step; the profiles sweep them."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from scans.discovery.discover import discover, discovery_ports
-from scans.discovery.registry import default_registry
+from scans.discovery.registry import DEFAULT_PATH, default_registry
 from scans.lab.services import SERVICE_KINDS, start_node
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.port_sets import ALL_PORTS, RESERVED_PORTS, TOP_100, TOP_1000
@@ -13,7 +16,7 @@ WELL_KNOWN = {
     "kubernetes-api": [6443], "kubelet": [10250], "etcd": [2379], "consul": [8500], "vault": [8200],
     "nomad": [4646], "ethereum-jsonrpc": [8545, 8546], "bitcoin-jsonrpc": [8332], "solana-jsonrpc": [8899],
     "substrate-jsonrpc": [9933, 9944], "tendermint-rpc": [26657], "filecoin-lotus": [1234], "sui-jsonrpc": [9000],
-    "aptos-api": [8080], "near-jsonrpc": [3030], "redis": [6379], "memcached": [11211], "mongodb": [27017],
+    "aptos-rest": [8080], "jenkins": [8080], "docker-registry": [5000], "telnet": [23], "near-jsonrpc": [3030], "redis": [6379], "memcached": [11211], "mongodb": [27017],
     "elasticsearch": [9200], "zookeeper": [2181], "amqp": [5672], "rabbitmq-management": [15672],
     "kafka": [9092], "nats": [4222], "mqtt": [1883], "cassandra": [9042], "couchdb": [5984], "influxdb": [8086],
     "clickhouse": [8123, 9000], "docker-api": [2375, 2376], "prometheus-metrics": [9090], "grafana": [3000],
@@ -93,3 +96,19 @@ def test_a_named_set_and_all_ports_give_the_registry_ports_in_one_place():
 
     assert set(registry.ports) <= set(discovery_ports("top100", registry))
     assert set(discovery_ports("all", registry)) == set(ALL_PORTS) - {2024}
+
+
+# The application families' table, beside protocols.yaml once the families are part of discovery.
+FAMILIES = Path(DEFAULT_PATH).with_name("families.yaml")
+
+
+@pytest.mark.skipif(not FAMILIES.exists(), reason="no application families table beside protocols.yaml")
+def test_every_application_family_entry_has_a_registry_protocol_declaring_its_ports():
+    registry = default_registry()
+    entries = yaml.safe_load(FAMILIES.read_text())["families"]
+
+    unclaimed = sorted({e["service"] for e in entries if not registry.for_service(e["service"])})
+    undeclared = sorted({(e["name"], p) for e in entries for p in e.get("ports", []) if p not in registry.ports})
+
+    assert unclaimed == [], "family services no registry protocol names"
+    assert undeclared == [], "family ports the registry (and so the light and standard profiles) lacks"

@@ -64,7 +64,7 @@ CASES = [
             "id": "5576458aef205977e18fd50b274e9b5d9014525a", "listen_addr": "tcp://0.0.0.0:26656",
             "network": "cosmoshub-4", "version": "0.37.2", "channels": "40202122233038606100",
             "moniker": "node-1", "other": {"tx_index": "on", "rpc_address": "tcp://0.0.0.0:26657"}}}})), "0.37.2"),
-    ("aptos-api", "aptos-ledger", http("200 OK", json.dumps(
+    ("aptos-rest", "aptos-ledger", http("200 OK", json.dumps(
         {"chain_id": 1, "epoch": "5280", "ledger_version": "273406453", "oldest_ledger_version": "0",
          "ledger_timestamp": "1697000000000000", "node_role": "full_node", "oldest_block_height": "0",
          "block_height": "120000000", "git_hash": "bfa7b1d2b6d1c1a1c1f3a1e0b7d3c2a1e0f9d8c7"})), ""),
@@ -87,6 +87,11 @@ CASES = [
     ("clickhouse", "clickhouse-ping", b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Type: text/html; charset=UTF-8\r\n"
                                       b"X-ClickHouse-Server-Display-Name: ch-1\r\nTransfer-Encoding: chunked\r\n"
                                       b"\r\n4\r\nOk.\n\r\n0\r\n\r\n", ""),
+    ("jenkins", "http-root", http("403 Forbidden", "<html><head>Authentication required</head></html>",
+                                  "X-Jenkins: 2.414.3\r\nX-Hudson: 1.395\r\nX-Jenkins-Session: 4d1c8a3e\r\n",
+                                  "text/html"), "2.414.3"),
+    ("docker-registry", "registry-v2", http("200 OK", "{}", "Docker-Distribution-Api-Version: registry/2.0\r\n"), ""),
+    ("telnet", "banner", b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27", ""),
     ("grafana", "grafana-health", http("200 OK", '{"commit":"ab67a7be2","database":"ok","version":"10.1.5"}'), "10.1.5"),
 ]
 
