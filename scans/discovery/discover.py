@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scans.discovery.fallback import UnknownPortFallback, fallback_summary, needs_fallback
 from scans.discovery.families import identify_family
 from scans.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
 from scans.findings.candidates import ServiceObservation
@@ -27,6 +28,10 @@ from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_
 from scans.scanners.port_sets import NAMED_SETS, parse_ports
 from scans.scanners.portscan import PortScanOutcome, raise_fd_limit, sweep
 from scans.scanners.udp import Pacer, UdpOutcome, udp_discover
+
+
+# Registry probes sent at once to a port asked everything; two unanswered probes end the probing.
+PROBES_AT_ONCE = 8
 
 
 @dataclass(slots=True)
@@ -55,6 +60,7 @@ class DiscoveryResult:
     protocols: list[DetectedProtocol] = field(default_factory=list)
     services: list[ServiceObservation] = field(default_factory=list)
     portscan: dict[str, int] = field(default_factory=dict)  # counts by outcome
+    fallback: dict[str, Any] = field(default_factory=dict)  # what nmap's service detection did (fallback.py)
     started_at: float = 0.0
     duration: float = 0.0
     complete: bool = True
@@ -69,6 +75,7 @@ class DiscoveryResult:
                 "open_ports": list(self.open_ports), "udp_ports_scanned": self.udp_ports_scanned,
                 "udp_open_ports": list(self.udp_open_ports), "protocols": [p.to_dict() for p in self.protocols],
                 "services": [s.to_dict() for s in self.services], "portscan": dict(self.portscan),
+                "fallback": dict(self.fallback),
                 "started_at": self.started_at, "duration": self.duration, "complete": self.complete,
                 "error": self.error}
 
@@ -165,6 +172,18 @@ def score(protocol: ProtocolSpec, port: int, answers: dict[str, Answer], service
 
 
 async def discover_port(address: str, port: int, *, hostname: str, context: ScanContext, registry: Registry,
+                        attempts: list[dict[str, Any]],
+                        fallback: UnknownPortFallback | None = None) -> tuple[ServiceObservation, list[DetectedProtocol]]:
+    """Name the service on one open port: our fingerprints, the registry's probes, then ``fallback``
+    (nmap's service detection) for a port that answered and is still unnamed."""
+    service, detected = await identify_port(address, port, hostname=hostname, context=context, registry=registry,
+                                            attempts=attempts)
+    if fallback is not None and needs_fallback(service, detected):
+        service = await fallback.identify(address, service)
+    return service, detected
+
+
+async def identify_port(address: str, port: int, *, hostname: str, context: ScanContext, registry: Registry,
                         attempts: list[dict[str, Any]]) -> tuple[ServiceObservation, list[DetectedProtocol]]:
     exchanges: dict = {}  # what naming the service asked, the registry's probes need not ask again
     service = await fingerprint_port(address, port, hostname=hostname, context=context, attempts=attempts,
@@ -176,19 +195,27 @@ async def discover_port(address: str, port: int, *, hostname: str, context: Scan
     if service.confidence > 0 and (named := await identify_family(probe, service, banner_timeout=banner_timeout)):
         service = named  # the families table knows the product the fingerprint left unnamed
     candidates = {p.name: p for p in registry.for_port(port) + registry.for_service(service.service)}
+    at_once = 1
     if not candidates and service.confidence > 0 and named is None:
-        # It answers something, on no usual port, and no family named it: ask everything.
+        # It answers something, on no usual port, and no family named it: ask everything, several
+        # probes at a time, or the port's idle pauses add up over the whole registry; a usual
+        # port's few probes go one by one and keep the load on the node low.
         candidates = {p.name: p for p in registry.protocols}
+        at_once = PROBES_AT_ONCE
     if not candidates:
         return service, []
     answers: dict[str, Answer] = {}
     names = list(dict.fromkeys(name for protocol in candidates.values() for name in protocol.probes))
     silent = 0
-    for name in names:
+    for start in range(0, len(names), at_once):
         if silent >= 2:
             break  # a port that ignored two probes will ignore the rest
-        answers[name] = await run_probe(probe, registry.probes[name], banner_timeout=banner_timeout)
-        silent += answers[name].outcome == "timeout" and registry.probes[name].kind != "banner"
+        batch = names[start:start + at_once]
+        replies = await asyncio.gather(*(run_probe(probe, registry.probes[name], banner_timeout=banner_timeout)
+                                         for name in batch))
+        for name, answer in zip(batch, replies):
+            answers[name] = answer
+            silent += answer.outcome == "timeout" and registry.probes[name].kind != "banner"
     detected = [score(protocol, port, answers, service, service.tls) for protocol in candidates.values()]
     detected = [d for d in detected if d.confidence >= registry.min_confidence]
     return service, sorted(detected, key=lambda d: -d.confidence)
@@ -240,6 +267,8 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
     udp_limit = asyncio.Semaphore(max(1, int(context.extra.get("udp_concurrency", 256))))
     pacer = Pacer(context.rate_limit)
     asking_udp: list[asyncio.Task | None] = [None] * len(targets)
+    # nmap gets the unnamed ports only while the run keeps a tenth of its time for the rest.
+    fallback = UnknownPortFallback.from_context(context, deadline=began + 0.9 * timeout if timeout else None)
     stop = threading.Event()
 
     async def ask_udp(i: int) -> UdpOutcome:
@@ -248,8 +277,13 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
 
     async def identify(i: int, port: int):
         async with limit:
-            return await discover_port(targets[i].address, port, hostname=targets[i].hostname, context=context,
-                                       registry=registry, attempts=attempts[i])
+            service, detected = await identify_port(targets[i].address, port, hostname=targets[i].hostname,
+                                                    context=context, registry=registry, attempts=attempts[i])
+        # Outside the identification limit: nmap runs under the fallback's own, and a slow nmap
+        # must not hold a slot the sweep's next open ports are waiting for.
+        if fallback is not None and needs_fallback(service, detected):
+            service = await fallback.identify(targets[i].address, service)
+        return service, detected
 
     def settle(i: int) -> None:
         udp_task = asking_udp[i]
@@ -275,6 +309,8 @@ async def discover_many(targets: Sequence[Target | str], ports: str | list[int] 
             result.services.extend(f.service for f in found.found)
             result.protocols.extend(DetectedProtocol(**f.detected) for f in found.found)
         result.services.sort(key=lambda s: (s.protocol == "udp", s.port))
+        if fallback is not None:
+            result.fallback = fallback_summary(result.services)
         result.duration = round(time.monotonic() - began, 4)
         futures[i].set_result(result)
 

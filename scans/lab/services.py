@@ -118,6 +118,29 @@ def ftp_handler(banner: str = "220 (vsFTPd 3.0.5)", *, anonymous: bool = False) 
     return _named(handle, "ftp")
 
 
+def munin_handler(host: str = "lab-node.example", version: str = "2.0.69") -> Handler:
+    """A Munin node (TCP 4949): a comment-line greeting, then one lower-case command a line."""
+    plugins = b"cpu df load memory uptime"
+
+    def answer(verb: bytes, argument: bytes) -> bytes:
+        if verb == b"VERSION":
+            return f"munins node on {host} version: {version}\n".encode()
+        if verb == b"LIST":
+            return plugins + b"\n"
+        if verb == b"NODES":
+            return host.encode() + b"\n.\n"
+        if verb == b"CAP":
+            return b"cap multigraph dirtyconfig\n"
+        if verb == b"FETCH" and argument == b"load":
+            return b"load.value 0.42\n.\n"
+        return b"# Unknown command. Try cap, list, nodes, config, fetch, version or quit\n"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve_commands(reader, writer, answer, greeting=f"# munin node at {host}\n".encode())
+
+    return _named(handle, "munin")
+
+
 def mysql_handler(version: str = "8.0.32") -> Handler:
     """Sends a protocol-10 handshake, then refuses whatever login follows."""
 

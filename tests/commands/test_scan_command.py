@@ -170,3 +170,58 @@ def test_the_http_inspector_reports_exposed_paths_beyond_the_root():
     found = {(f["rule_id"], f["location"].rsplit(str(site.port), 1)[1]) for f in http["findings"]}
     assert {("http-exposed-git", "/.git/HEAD"), ("http-exposed-env", "/.env"),
             ("http-exposed-backup", "/backup.zip"), ("http-directory-listing", "/files/")} <= found
+
+
+SWEEP_ADDRESS = "127.0.4.65"
+
+
+@pytest.fixture(scope="module")
+def high_ports_node():
+    """An Ethereum node and a Munin node on ports of chance (high, in no port list), nothing else."""
+    from scans.lab.services import ethereum_handler, munin_handler
+
+    with Lab() as lab:
+        ethereum = lab.serve(SWEEP_ADDRESS, 0, ethereum_handler(), name="ethereum")
+        munin = lab.serve(SWEEP_ADDRESS, 0, munin_handler(host="node-65.lab"), name="munin")
+        yield ethereum.port, munin.port
+
+
+def test_by_default_it_sweeps_every_tcp_port_and_names_what_listens_on_unlisted_ones(high_ports_node):
+    import shutil
+
+    ethereum, munin = high_ports_node
+    report = json.loads(scan(SWEEP_ADDRESS, "--scanners", "exposure", "--json", "--timeout", "0.5"))
+
+    discovery = report["discovery"]
+    assert discovery["ports_scanned"] == 65534  # every TCP port but the sandbox's
+    assert discovery["open_ports"] == sorted([ethereum, munin])
+    services = {s["port"]: s for s in discovery["services"]}
+    assert (services[ethereum]["service"], services[ethereum]["product"]) == ("ethereum-jsonrpc", "Geth")
+    assert "identified_by" not in services[ethereum]["evidence"]  # ours first: nmap never asked
+    if shutil.which("nmap"):
+        assert (services[munin]["service"], services[munin]["product"]) == ("munin", "Munin")
+        assert services[munin]["evidence"]["nmap_match"]["method"] == "probed"
+        assert discovery["fallback"]["named"] == [munin]
+
+
+def test_its_report_says_when_the_fallback_was_skipped_for_want_of_nmap(high_ports_node, monkeypatch, tmp_path):
+    ethereum, munin = high_ports_node
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no nmap on it
+
+    text = scan(SWEEP_ADDRESS, "--ports", f"{ethereum},{munin}", "--scanners", "exposure", "--timeout", "0.5")
+
+    assert f"{munin}/tcp  unknown" in text
+    assert "fallback for unnamed ports skipped: nmap is not installed" in text
+
+
+def test_its_report_says_which_ports_nmap_named(high_ports_node):
+    import shutil
+
+    if not shutil.which("nmap"):
+        pytest.skip("nmap is not installed on this machine")
+    ethereum, munin = high_ports_node
+
+    text = scan(SWEEP_ADDRESS, "--ports", f"{ethereum},{munin}", "--scanners", "exposure", "--timeout", "0.5")
+
+    assert f"{munin}/tcp  munin Munin  (named by nmap)" in text
+    assert "nmap service detection named 1 of 1 port(s) our fingerprints did not" in text

@@ -21,6 +21,7 @@ from django.db import DatabaseError
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
 from scans.cve.analysis import cve_candidates_for_services
 from scans.discovery.discover import discover_async
+from scans.discovery.fallback import DEFAULT_SECONDS as DEFAULT_FALLBACK_SECONDS
 from scans.findings.candidates import ServiceObservation
 from scans.scanners import ScanContext, ScannerError, ScannerUnavailable, Target, get_scanner, load_all
 from scans.scanners.port_sets import parse_ports
@@ -38,7 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("address", help="IP address or host name; names are resolved once and checked")
         parser.add_argument("--scanners", default="",
                             help="comma-separated scanner names (default: every inspector: exposure, http, tls...)")
-        parser.add_argument("--ports", default="top1000", help="top100, top1000, all, or a list like 22,80,8000-8100")
+        parser.add_argument("--ports", default="all",
+                            help="all (default: every TCP port), top100, top1000, or a list like 22,80,8000-8100")
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of a report")
         parser.add_argument("--timeout", type=float, default=2.0,
                             help="connect and read timeout in seconds (default 2; reads get at least 1)")
@@ -47,6 +49,9 @@ class Command(BaseCommand):
                             help="leave out UDP discovery (by default the well-known UDP services are asked: "
                                  "DNS, NTP, NetBIOS-NS, SNMP, ASF-RMCP, OpenVPN, SSDP, WS-Discovery, mDNS, CoAP, "
                                  "memcached)")
+        parser.add_argument("--fallback-seconds", type=float, default=DEFAULT_FALLBACK_SECONDS,
+                            help="time nmap's service detection gets on each open port our fingerprints do not name "
+                                 f"(default {DEFAULT_FALLBACK_SECONDS:g}; 0 turns the fallback off)")
 
     def handle(self, *args, **options):
         allowed = getattr(settings, "SCAN_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS)
@@ -63,7 +68,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--ports: {exc}") from None
         names = self._scanner_names(options["scanners"])
-        context = ScanContext(connect_timeout=options["timeout"], read_timeout=max(options["timeout"], 1.0))
+        context = ScanContext(connect_timeout=options["timeout"], read_timeout=max(options["timeout"], 1.0),
+                              extra={"fallback_seconds": max(0.0, options["fallback_seconds"])})
 
         started = time.monotonic()
         report = asyncio.run(self._run(checked, ports, names, context, options["budget"], udp=not options["no_udp"]))
@@ -146,7 +152,14 @@ class Command(BaseCommand):
                                         service.get("version", "")) if x)
             found = protocols.get((transport, port))
             extra = f"  [{', '.join(found)}]" if found else ""
-            write(f"  {port}/{transport}  {what or '?'}{'  (tls)' if service.get('tls') else ''}{extra}")
+            by_nmap = "  (named by nmap)" if service.get("evidence", {}).get("identified_by") else ""
+            write(f"  {port}/{transport}  {what or '?'}{'  (tls)' if service.get('tls') else ''}{extra}{by_nmap}")
+        fallback = discovery.get("fallback") or {}
+        if fallback.get("skipped"):
+            write(self.style.WARNING(f"  fallback for unnamed ports skipped: {fallback['skipped']}"))
+        elif fallback.get("ports"):
+            write(f"  nmap service detection named {len(fallback['named'])} of {len(fallback['ports'])} "
+                  f"port(s) our fingerprints did not")
         total = 0
         for result in report["results"]:
             name = result["scanner"]
