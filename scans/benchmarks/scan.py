@@ -12,6 +12,10 @@ Three measurements, all on loopback:
    127.0.100.1 upward (then 127.0.101.x...), nodes scanned concurrently.
 4. ``"udp_s"``: UDP discovery of one lab host (127.0.99.1: a DNS server, an NTP server that
    refuses mode 6 and an SNMP agent deaf to "public", so the silent paths are timed too).
+5. ``"identify_coverage"``: discovery over every TCP service of the suite's lab (the services
+   and the application families, open and credentials-demanding twins, each kind on its own
+   port), the share named with product and version. The tarpit, which answers nothing, is left
+   out; every other service counts, whether or not its wire format carries a version.
 
 The lab runs in a child process so its serving is not counted as scanner time in this
 process (both still share the machine's cores, as a real server would not). Port 2024
@@ -55,7 +59,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--nodes", type=int, default=100, help="lab nodes for the standard profile (default 100)")
     parser.add_argument("--repeat", type=int, default=3, help="full-scan runs per tool; the median is reported")
     parser.add_argument("--node-concurrency", type=int, default=25, help="nodes scanned at once")
-    parser.add_argument("--skip", action="append", default=[], choices=["full", "identify", "profile", "udp"],
+    parser.add_argument("--skip", action="append", default=[], choices=["full", "identify", "profile", "udp", "coverage"],
                         help="leave a part out (repeatable)")
     parser.add_argument("--fleet", type=int, nargs="?", const=1000, default=None, metavar="N",
                         help="instead: discovery over N lab nodes (default 1,000) next to nmap -sT on the same "
@@ -197,6 +201,51 @@ def udp_discovery(ports: dict[str, int], out: TextIO) -> dict[str, Any]:
     return {"udp_s": round(elapsed, 3), "udp_found": named, "udp_expected": len(UDP_NODE_KINDS)}
 
 
+# --- identification coverage of the lab --------------------------------------------------
+
+COVERAGE_ADDRESSES = ("127.0.98.1", "127.0.98.2", "127.0.98.3")
+
+
+def identify_coverage(out: TextIO) -> dict[str, Any]:
+    """Every lab service on a free port, discovered as ``scan`` would, then counted: named with
+    product and version, or not (and what it was called instead)."""
+    from scans.discovery.discover import discover
+    from scans.lab import Lab
+    from scans.lab.families import FAMILY_KINDS, OPEN_KINDS, PROTECTED_KINDS
+    from scans.lab.services import SERVICE_KINDS, lab_tls_context, start_node
+
+    service_kinds = [kind for kind in SERVICE_KINDS if kind != "tarpit"]
+    rows, named = [], 0
+    started = time.perf_counter()
+    with Lab() as lab:
+        served: dict[str, dict[str, int]] = {
+            COVERAGE_ADDRESSES[0]: {k: s.port for k, s in start_node(lab, COVERAGE_ADDRESSES[0], service_kinds,
+                                                                     standard_ports=False).items()}}
+        for address, kinds in zip(COVERAGE_ADDRESSES[1:], (OPEN_KINDS, PROTECTED_KINDS)):
+            served[address] = {}
+            for kind in kinds:
+                spec = FAMILY_KINDS[kind]
+                context = lab_tls_context(address) if spec.tls else None
+                served[address][kind] = lab.serve(address, 0, spec.factory(), name=kind, ssl_context=context).port
+        for address, ports in served.items():
+            by_port = {port: kind for kind, port in ports.items()}
+            result = discover(Target(address), sorted(by_port), ScanContext(), udp=False)
+            services = {s.port: s for s in result.services}
+            for port, kind in sorted(by_port.items(), key=lambda item: item[1]):
+                service = services.get(port)
+                ok = bool(service and service.product and service.version)
+                named += ok
+                rows.append([kind, service.service if service else "-", service.product if service else "",
+                             service.version if service else "", "yes" if ok else "no"])
+    seconds = time.perf_counter() - started
+    total = len(rows)
+    print_table(out, "Identification coverage of the lab's TCP services", ["lab service", "service", "product",
+                                                                          "version", "named"], rows)
+    out.write(f"named with product and version: {named}/{total} in {seconds:.1f} s\n")
+    return {"identify_coverage": round(named / total, 3) if total else None, "identify_named": named,
+            "identify_services": total, "identify_unnamed": [r[0] for r in rows if r[-1] == "no"]}
+
+
 # --- 3. standard profile ------------------------------------------------------------------
 
 
@@ -289,6 +338,8 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
             summary["identification"] = identification(served["127.0.0.1"], out)
         if "udp" not in skip:
             summary.update(udp_discovery(served.pop("udp"), out))
+        if "coverage" not in skip:
+            summary.update(identify_coverage(out))
         if "profile" not in skip:
             nodes = {address: kinds for address, kinds in served.items() if address != "127.0.0.1"}
             summary["standard_profile"] = standard_profile(nodes, options.get("node_concurrency") or 25, out)
