@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from scans.discovery.registry import ProbeSpec, RegistryError, parse_probe
+from scans.discovery.registry import ProbeSpec, RegistryError, parse_probe, read_yaml
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.fingerprint import HttpReply, Probe, cpe_name, http_payload, parse_http, trimmed
 
@@ -132,13 +130,7 @@ class FamilyTable:
 
 
 def load_families(path: str | Path | None = None, *, text: str | None = None) -> FamilyTable:
-    source = "<text>" if text is not None else str(path or DEFAULT_PATH)
-    try:
-        raw = yaml.safe_load(text if text is not None else Path(source).read_text())
-    except OSError as exc:
-        raise FamilyTableError(f"{source}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise FamilyTableError(f"{source}: not valid YAML: {exc}") from None
+    raw, source = read_yaml(path or DEFAULT_PATH, text, FamilyTableError)
     return parse_families(raw, source=source)
 
 

@@ -94,15 +94,21 @@ class Registry:
         return [p for p in self.protocols if any(service in s.services for s in p.signatures)]
 
 
+def read_yaml(path: str | Path, text: str | None, error: type[ValueError]) -> tuple[Any, str]:
+    """A YAML table from ``text`` or the file at ``path``, and the name its errors give as source;
+    ``error`` says what cannot be read or parsed."""
+    source = "<text>" if text is not None else str(path)
+    try:
+        return yaml.safe_load(text if text is not None else Path(source).read_text()), source
+    except OSError as exc:
+        raise error(f"{source}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: not valid YAML: {exc}") from None
+
+
 def load_registry(path: str | Path | None = None, *, text: str | None = None) -> Registry:
     """Load and check a registry from ``path`` (default: the bundled protocols.yaml) or from ``text``."""
-    source = "<text>" if text is not None else str(path or DEFAULT_PATH)
-    try:
-        raw = yaml.safe_load(text if text is not None else Path(source).read_text())
-    except OSError as exc:
-        raise RegistryError(f"{source}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{source}: not valid YAML: {exc}") from None
+    raw, source = read_yaml(path or DEFAULT_PATH, text, RegistryError)
     return parse_registry(raw, source=source)
 
 

@@ -19,11 +19,18 @@ import asyncio
 import json
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from scans.lab.base import Handler, Lab, LabService
 from scans.lab.http import HttpRequest, HttpResponse, http_handler, json_response
-from scans.lab.services import IDLE_SECONDS, _named, _read, _readline, jsonrpc_handler, lab_tls_context
+from scans.lab.services import (
+    IDLE_SECONDS,
+    ServiceKind,
+    _named,
+    _read,
+    _readline,
+    jsonrpc_handler,
+    lab_tls_context,
+)
 
 # --- chains --------------------------------------------------------------------------------------
 
@@ -641,11 +648,8 @@ def telnet_handler() -> Handler:
 # --- nodes -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FamilyKind:
-    port: int
-    factory: Callable[[], Handler]
-    tls: bool = False
+# A family target is described as the lab's other services are: its usual port, its handler, TLS or not.
+FamilyKind = ServiceKind
 
 
 FAMILY_KINDS: dict[str, FamilyKind] = {
