@@ -25,6 +25,7 @@ from typing import Any
 from scans.findings.candidates import ServiceObservation
 from scans.scanners import udp_wire as wire
 from scans.scanners.base import ScanContext, Target
+from scans.scanners.fingerprint import cpe_for
 from scans.scanners.port_sets import RESERVED_PORTS
 
 DEFAULT_WAIT = 1.0  # seconds an answer may take, per try
@@ -222,7 +223,7 @@ async def identify_memcached(asker: Asker) -> Identified | None:
         return None
     return Identified("memcached-udp-version", "memcached UDP frame with our request id and a VERSION line",
                       f"VERSION {version}", 0.95, "memcached", version,
-                      f"cpe:2.3:a:memcached:memcached:{version}:*:*:*:*:*:*:*", f"VERSION {version}",
+                      cpe_for("memcached", version), f"VERSION {version}",
                       {"sent": "version (UDP frame)"})
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from scans.scanners.fingerprint import cpe_name
+
 # --- DNS (RFC 1035) -----------------------------------------------------------------------
 
 DNS_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -131,16 +133,16 @@ def parse_dns(query: DnsQuery, data: bytes) -> DnsAnswer | None:
 
 
 # Products that answer ``version.bind``: each names itself, except BIND, whose answer is its version.
-DNS_PRODUCTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"^dnsmasq-(\d+(?:\.\d+)+)"), "dnsmasq", "cpe:2.3:a:thekelleys:dnsmasq:{v}:*:*:*:*:*:*:*"),
-    (re.compile(r"^unbound (\d+(?:\.\d+)+)", re.I), "Unbound", "cpe:2.3:a:nlnetlabs:unbound:{v}:*:*:*:*:*:*:*"),
-    (re.compile(r"^NSD (\d+(?:\.\d+)+)"), "NSD", "cpe:2.3:a:nlnetlabs:name_server_daemon:{v}:*:*:*:*:*:*:*"),
+DNS_PRODUCTS: tuple[tuple[re.Pattern[str], str, tuple[str, str] | None], ...] = (
+    (re.compile(r"^dnsmasq-(\d+(?:\.\d+)+)"), "dnsmasq", ("thekelleys", "dnsmasq")),
+    (re.compile(r"^unbound (\d+(?:\.\d+)+)", re.I), "Unbound", ("nlnetlabs", "unbound")),
+    (re.compile(r"^NSD (\d+(?:\.\d+)+)"), "NSD", ("nlnetlabs", "name_server_daemon")),
     (re.compile(r"^PowerDNS Authoritative Server (\d+(?:\.\d+)+)"), "PowerDNS Authoritative Server",
-     "cpe:2.3:a:powerdns:authoritative_server:{v}:*:*:*:*:*:*:*"),
+     ("powerdns", "authoritative_server")),
     (re.compile(r"^PowerDNS Recursor (\d+(?:\.\d+)+)"), "PowerDNS Recursor",
-     "cpe:2.3:a:powerdns:recursor:{v}:*:*:*:*:*:*:*"),
-    (re.compile(r"^Knot DNS (\d+(?:\.\d+)+)"), "Knot DNS", ""),
-    (re.compile(r"^(9\.\d+\.\d+)(?:-[\w.~+-]*)?$"), "ISC BIND", "cpe:2.3:a:isc:bind:{v}:*:*:*:*:*:*:*"),
+     ("powerdns", "recursor")),
+    (re.compile(r"^Knot DNS (\d+(?:\.\d+)+)"), "Knot DNS", None),
+    (re.compile(r"^(9\.\d+\.\d+)(?:-[\w.~+-]*)?$"), "ISC BIND", ("isc", "bind")),
 )
 
 
@@ -149,7 +151,7 @@ def dns_product(version_text: str) -> tuple[str, str, str]:
     for pattern, product, cpe in DNS_PRODUCTS:
         if found := pattern.match(version_text.strip()):
             version = found.group(1)
-            return product, version, cpe.format(v=version) if cpe else ""
+            return product, version, cpe_name(*cpe, version) if cpe else ""
     return "", "", ""
 
 
@@ -458,15 +460,15 @@ def parse_ssdp(data: bytes) -> dict[str, str] | None:
 
 
 UPNP_PRODUCTS = (
-    (re.compile(r"MiniUPnPd/(\d+(?:\.\d+)+)"), "MiniUPnPd", "cpe:2.3:a:miniupnp_project:miniupnpd:{v}:*:*:*:*:*:*:*"),
-    (re.compile(r"libupnp/(\d+(?:\.\d+)+)", re.I), "libupnp", "cpe:2.3:a:libupnp_project:libupnp:{v}:*:*:*:*:*:*:*"),
+    (re.compile(r"MiniUPnPd/(\d+(?:\.\d+)+)"), "MiniUPnPd", ("miniupnp_project", "miniupnpd")),
+    (re.compile(r"libupnp/(\d+(?:\.\d+)+)", re.I), "libupnp", ("libupnp_project", "libupnp")),
 )
 
 
 def upnp_product(server: str) -> tuple[str, str, str]:
     for pattern, product, cpe in UPNP_PRODUCTS:
         if found := pattern.search(server):
-            return product, found.group(1), cpe.format(v=found.group(1))
+            return product, found.group(1), cpe_name(*cpe, found.group(1))
     return "", "", ""
 
 
