@@ -21,10 +21,11 @@ from typing import Any
 
 from scans.discovery.fallback import UnknownPortFallback, fallback_summary, needs_fallback
 from scans.discovery.families import identify_family
-from scans.discovery.registry import ProbeSpec, ProtocolSpec, Registry, Signature, default_registry
+from scans.discovery.probes import Answer, run_probe
+from scans.discovery.registry import ProtocolSpec, Registry, Signature, default_registry
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
-from scans.scanners.fingerprint import HttpReply, Probe, fingerprint_port, http_payload, parse_http, trimmed
+from scans.scanners.fingerprint import Probe, fingerprint_port, trimmed
 from scans.scanners.port_sets import NAMED_SETS, parse_ports
 from scans.scanners.portscan import PortScanOutcome, raise_fd_limit, sweep
 from scans.scanners.udp import Pacer, UdpOutcome, udp_discover
@@ -78,34 +79,6 @@ class DiscoveryResult:
                 "fallback": dict(self.fallback),
                 "started_at": self.started_at, "duration": self.duration, "complete": self.complete,
                 "error": self.error}
-
-
-@dataclass(slots=True)
-class Answer:
-    """One registry probe's answer on one port."""
-
-    data: bytes
-    outcome: str
-    http: HttpReply | None = None
-
-    @property
-    def text(self) -> str:
-        return self.data.decode("latin-1")
-
-    def json(self) -> Any:
-        return self.http.json() if self.http is not None else None
-
-
-async def run_probe(probe: Probe, spec: ProbeSpec, *, banner_timeout: float) -> Answer:
-    if spec.kind == "banner":
-        result = await probe.send(spec.name, None, read_timeout=banner_timeout)
-        return Answer(result.data, result.outcome)
-    if spec.kind == "send":
-        result = await probe.send(spec.name, spec.payload)
-        return Answer(result.data, result.outcome)
-    host = probe.hostname or (f"[{probe.address}]" if ":" in probe.address else probe.address)
-    result = await probe.send(spec.name, http_payload(spec.method, spec.path, f"{host}:{probe.port}", spec.body))
-    return Answer(result.data, result.outcome, parse_http(result.data))
 
 
 def _json_at(document: Any, path: tuple[str, ...]) -> tuple[bool, Any]:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scans.discovery.probes import Answer, run_probe
 from scans.discovery.registry import ProbeSpec, RegistryError, parse_probe, read_yaml
 from scans.findings.candidates import ServiceObservation
-from scans.scanners.fingerprint import HttpReply, Probe, cpe_name, http_payload, parse_http, trimmed
+from scans.scanners.fingerprint import Probe, cpe_name, trimmed
 
 DEFAULT_PATH = Path(__file__).with_name("families.yaml")
 HTTP_KINDS = ("http", "jsonrpc")
@@ -28,16 +29,6 @@ MISSING = object()
 
 class FamilyTableError(RegistryError):
     """The families table is not valid; the message says where and why."""
-
-
-@dataclass(slots=True)
-class Answer:
-    data: bytes
-    outcome: str
-    http: HttpReply | None = None
-
-    def json(self) -> Any:
-        return self.http.json() if self.http is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,18 +235,6 @@ def _test(spec: Any, probe: ProbeSpec, where: str, *, need_check: bool) -> Test:
 # --- the engine ---------------------------------------------------------------------------------
 
 
-async def ask(probe: Probe, spec: ProbeSpec, *, banner_timeout: float) -> Answer:
-    if spec.kind == "banner":
-        result = await probe.send(f"family:{spec.name}", None, read_timeout=banner_timeout)
-        return Answer(result.data, result.outcome)
-    if spec.kind == "send":
-        result = await probe.send(f"family:{spec.name}", spec.payload)
-        return Answer(result.data, result.outcome)
-    host = probe.hostname or (f"[{probe.address}]" if ":" in probe.address else probe.address)
-    result = await probe.send(f"family:{spec.name}", http_payload(spec.method, spec.path, f"{host}:{probe.port}", spec.body))
-    return Answer(result.data, result.outcome, parse_http(result.data))
-
-
 def wants_family(service: ServiceObservation, table: FamilyTable) -> bool:
     """A port is asked when its service is one the table knows and its product or version is missing."""
     return service.service in table.services and not (service.version and service.cpe)
@@ -274,7 +253,7 @@ async def identify_family(probe: Probe, service: ServiceObservation, table: Fami
         nonlocal silent
         key = _key(spec)
         if key not in answers:
-            answers[key] = await ask(probe, spec, banner_timeout=banner_timeout)
+            answers[key] = await run_probe(probe, spec, banner_timeout=banner_timeout, exchange=f"family:{spec.name}")
             silent += answers[key].outcome == "timeout" and spec.kind != "banner"
         return answers[key]
 
