@@ -21,7 +21,7 @@ from typing import Any
 
 from scans.discovery.fallback import UnknownPortFallback, fallback_summary, needs_fallback
 from scans.discovery.families import identify_family
-from scans.discovery.probes import Answer, run_probe
+from scans.discovery.probes import Answer, json_at, run_probe
 from scans.discovery.registry import ProtocolSpec, Registry, Signature, default_registry
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.base import ScanContext, Target
@@ -81,17 +81,6 @@ class DiscoveryResult:
                 "error": self.error}
 
 
-def _json_at(document: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
-    for key in path:
-        if isinstance(document, dict) and key in document:
-            document = document[key]
-        elif isinstance(document, list) and key.isdigit() and int(key) < len(document):
-            document = document[int(key)]
-        else:
-            return False, None
-    return True, document
-
-
 def signature_matches(signature: Signature, answer: Answer | None, service: ServiceObservation | None) -> str | None:
     """The matched excerpt when ``signature`` holds, else None."""
     if signature.services:
@@ -105,7 +94,7 @@ def signature_matches(signature: Signature, answer: Answer | None, service: Serv
         name, pattern = signature.header
         value = answer.http.headers.get(name, "") if answer.http is not None else ""
         return f"{name}: {value}" if value and pattern.search(value) else None
-    present, value = _json_at(answer.json(), signature.json_path)
+    present, value = json_at(answer.json(), signature.json_path)
     test, expected = signature.json_test
     path = ".".join(signature.json_path)
     if not present:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scans.discovery.probes import Answer, run_probe
+from scans.discovery.probes import Answer, json_at, run_probe
 from scans.discovery.registry import ProbeSpec, RegistryError, parse_probe, read_yaml
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.fingerprint import Probe, cpe_name, trimmed
@@ -47,11 +47,9 @@ class Test:
         if self.header:
             return answer.http.headers.get(self.header) if answer.http is not None else None
         if self.json_path:
-            document = answer.json()
-            for key in self.json_path:
-                if not isinstance(document, dict) or key not in document:
-                    return None
-                document = document[key]
+            present, document = json_at(answer.json(), self.json_path)
+            if not present:
+                return None
             if isinstance(document, (dict, list)):
                 return json.dumps(document)
             return None if document is None else str(document)

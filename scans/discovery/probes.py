@@ -39,3 +39,16 @@ async def run_probe(probe: Probe, spec: ProbeSpec, *, banner_timeout: float, exc
     host = probe.hostname or (f"[{probe.address}]" if ":" in probe.address else probe.address)
     result = await probe.send(exchange, http_payload(spec.method, spec.path, f"{host}:{probe.port}", spec.body))
     return Answer(result.data, result.outcome, parse_http(result.data))
+
+
+def json_at(document: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    """Whether a dotted path (its keys, or list positions as digits) reaches a value in a JSON
+    document, and the value."""
+    for key in path:
+        if isinstance(document, dict) and key in document:
+            document = document[key]
+        elif isinstance(document, list) and key.isdigit() and int(key) < len(document):
+            document = document[int(key)]
+        else:
+            return False, None
+    return True, document
