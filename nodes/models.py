@@ -61,6 +61,12 @@ class Node(models.Model):
         DOWN = "down", "Down"
         UNREACHABLE = "unreachable", "Unreachable"
 
+    class Criticality(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="nodes")
     address = models.CharField(max_length=255, help_text="IP address or hostname as declared")
     resolved_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -71,6 +77,9 @@ class Node(models.Model):
     services = models.JSONField(default=list, blank=True, help_text="Service observations from discovery")
     tags = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
+    # How much the business depends on the node: an input of every finding's priority.
+    criticality = models.CharField(max_length=8, choices=Criticality.choices, default=Criticality.MEDIUM,
+                                   db_default=Criticality.MEDIUM)
     discovery_confidence = models.FloatField(null=True, blank=True)
     discovery_evidence = models.JSONField(default=dict, blank=True)
     last_discovered_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,9 @@ class Organization(models.Model):
     # these are deleted; findings, their history and score history are kept. 0 keeps forever.
     retention_raw_output_days = models.PositiveIntegerField(default=30)
     retention_sessions_days = models.PositiveIntegerField(default=365)
+    # Below this match confidence a finding is potential: shown apart, left out of grades and
+    # scores until an analyst confirms it.
+    potential_threshold = models.FloatField(default=0.6, db_default=0.6)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -285,6 +285,20 @@ class Finding(models.Model):
     triaged_at = models.DateTimeField(null=True, blank=True)
     triage_reason = models.TextField(blank=True)
     risk_accepted_until = models.DateTimeField(null=True, blank=True)
+    # Certainty: a finding whose match_confidence is below its organization's threshold is
+    # potential until an analyst confirms it (or dismisses it as a false positive).
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", db_index=False, db_constraint=False)
+    # What the CVE feeds say of the finding's CVEs (the highest of them), kept on the finding so
+    # that lists sort and filter by them without a join; rewritten by every catalog update.
+    kev_added = models.DateField(null=True, blank=True, help_text="Listed by CISA KEV since")
+    kev_ransomware = models.BooleanField(default=False, db_default=False, help_text="KEV: known ransomware use")
+    epss_score = models.FloatField(null=True, blank=True)
+    epss_percentile = models.FloatField(null=True, blank=True)
+    # P1 (fix first) to P4, from the priority policy; null while not computed or not open.
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    priority_reasons = models.JSONField(null=True, blank=True, help_text="The policy's reasons, in words")
     # Bumped by every change a person or token makes (triage), for optimistic concurrency:
     # a triage made from a stale copy is refused (orgs.concurrency). Scans do not bump it.
     version = models.PositiveIntegerField(default=1, db_default=1)
@@ -325,6 +339,11 @@ class FindingEvent(models.Model):
         FIXED = "fixed", "Fixed"
         REOPENED = "reopened", "Reopened"
         TRIAGED = "triaged", "Triaged"
+        # The catalog changed under a finding: found, revalued or closed by a CVE feed, not a scan.
+        CATALOG = "catalog", "Catalog update"
+        # An analyst confirmed or dismissed a potential (uncertain) finding.
+        CONFIRMED = "confirmed", "Confirmed"
+        PRIORITY = "priority", "Priority changed"
 
     # Foreign keys without their own indexes: the composite indexes below lead with the two
     # that are read, and every index is written once per event of a large import.
@@ -365,6 +384,69 @@ class FindingEvent(models.Model):
     @property
     def to_status_label(self) -> str:
         return dict(Finding.Status.choices).get(self.to_status, self.to_status)
+
+
+class Feed(models.TextChoices):
+    NVD = "nvd", "NVD CVE API 2.0"
+    KEV = "kev", "CISA Known Exploited Vulnerabilities"
+    EPSS = "epss", "FIRST EPSS"
+
+
+class FeedState(models.Model):
+    """One row per vulnerability feed: when it last succeeded, what it holds, where a sync resumes."""
+
+    feed = models.CharField(max_length=8, choices=Feed.choices, unique=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    records = models.PositiveIntegerField(default=0, help_text="Records the feed holds after its last success")
+    # The feed's own date of what it holds: NVD's last window end, KEV's catalog version, EPSS's model date.
+    source_date = models.DateTimeField(null=True, blank=True)
+    checkpoint = models.JSONField(default=dict, blank=True, help_text="Where an interrupted sync resumes")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["feed"]
+
+    def __str__(self) -> str:
+        return self.get_feed_display()
+
+
+class KevEntry(models.Model):
+    """A CVE the CISA Known Exploited Vulnerabilities catalog lists."""
+
+    cve_id = models.CharField(max_length=32, primary_key=True)
+    vendor = models.CharField(max_length=200, blank=True)
+    product = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=500, blank=True)
+    date_added = models.DateField()
+    due_date = models.DateField(null=True, blank=True)
+    required_action = models.TextField(blank=True)
+    known_ransomware_use = models.BooleanField(default=False)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-date_added"]
+        verbose_name = "KEV entry"
+        verbose_name_plural = "KEV entries"
+
+    def __str__(self) -> str:
+        return self.cve_id
+
+
+class EpssScore(models.Model):
+    """FIRST's EPSS: the probability of exploitation in the next 30 days, and its percentile."""
+
+    cve_id = models.CharField(max_length=32, primary_key=True)
+    score = models.FloatField()
+    percentile = models.FloatField()
+    model_date = models.DateField()
+
+    class Meta:
+        verbose_name = "EPSS score"
+
+    def __str__(self) -> str:
+        return f"{self.cve_id}: {self.score}"
 
 
 class CveRecord(models.Model):
