@@ -475,11 +475,23 @@ def etcd_handler(version: str = "3.5.9") -> Handler:
     return _named(http_handler(routes, server_header=None), "etcd")
 
 
-def kubelet_handler() -> Handler:
+def kubelet_handler(version: str = "1.28.4") -> Handler:
+    """A kubelet's read-only port (10255): its pods and its metrics, anonymous."""
     pods = {"kind": "PodList", "apiVersion": "v1", "metadata": {},
             "items": [{"metadata": {"name": "api-7d9c", "namespace": "prod"},
                        "spec": {"containers": [{"name": "api", "image": "registry.lab/api:2.3"}]}}]}
+    build = (f'kubernetes_build_info{{build_date="2023-11-15T16:40:18Z",compiler="gc",'
+             f'git_commit="bae2c62678db2b5053817bc97181fcc2e8388103",git_tree_state="clean",git_version="v{version}",'
+             f'go_version="go1.20.11",major="1",minor="{version.split(".")[1]}",platform="linux/amd64"}} 1\n')
+    metrics = (
+        "# HELP kubelet_running_pods [ALPHA] Number of pods that have a running pod sandbox\n"
+        "# TYPE kubelet_running_pods gauge\nkubelet_running_pods 1\n"
+        "# HELP kubernetes_build_info [ALPHA] A metric with a constant '1' value labeled by major, minor, git "
+        "version, git commit, git tree state, build date, Go version, and compiler from which Kubernetes was "
+        "built, and platform on which it is running.\n# TYPE kubernetes_build_info gauge\n" + build
+    )
     routes = {("GET", "/pods"): json_response(pods),
+              ("GET", "/metrics"): HttpResponse(body=metrics, content_type="text/plain; version=0.0.4; charset=utf-8"),
               ("GET", "/healthz"): HttpResponse(body="ok", content_type="text/plain; charset=utf-8")}
     return _named(http_handler(routes, server_header=None), "kubelet")
 

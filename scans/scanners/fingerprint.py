@@ -552,9 +552,16 @@ async def identify_metrics(probe: Probe) -> ServiceObservation | None:
     if reply is None or reply.status != 200 or b"# TYPE " not in reply.body:
         return None
     evidence = {"probe": "http-get:/metrics", "received": trimmed(reply.body[:300])}
+    # A kubelet's read-only port publishes its own metrics, its build among them.
+    if b"\nkubelet_" in reply.body and (m := _KUBERNETES_BUILD.search(reply.body)):
+        evidence["received"] = trimmed(m.group(0))
+        return observation(probe, "kubelet", "kubelet", m.group(1).decode(), confidence=0.97, evidence=evidence)
     if m := re.search(rb'prometheus_build_info\{[^}]*version="([^"]+)"', reply.body):
         return observation(probe, "prometheus", "prometheus", m.group(1).decode(), confidence=0.97, evidence=evidence)
     return observation(probe, "prometheus-metrics", confidence=0.85, evidence=evidence, product="Prometheus exporter")
+
+
+_KUBERNETES_BUILD = re.compile(rb'kubernetes_build_info\{[^}]*git_version="v([\d.]+)[^"]*"[^}]*\}')
 
 
 async def identify_kubelet(probe: Probe) -> ServiceObservation | None:

@@ -12,7 +12,7 @@ from django.core.management import call_command
 # twins, PostgreSQL before its startup is accepted), or a product that never sends one (Postfix's
 # banner, Kafka, a registry, telnet, a kubelet's read-only port), or nothing of the product at all.
 VERSION_NOT_ON_THE_WIRE = {
-    "kubelet", "postgres", "redis-auth", "smtp", "kafka", "registry", "telnet", "bitcoin-auth", "cassandra-auth",
+    "postgres", "redis-auth", "smtp", "kafka", "registry", "telnet", "bitcoin-auth", "cassandra-auth",
     "consul-acl", "elasticsearch-auth", "kafka-auth", "kubernetes-api-auth", "mosquitto-auth", "nomad-acl",
     "registry-auth",
 }

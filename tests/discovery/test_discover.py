@@ -27,7 +27,7 @@ def node_result(module_lab):
     ("docker", "docker-api", "24.0.5"), ("prometheus", "prometheus-metrics", "2.45.0"),
     ("ethereum", "ethereum-jsonrpc", "1.10.26"), ("sui", "sui-jsonrpc", "1.14.0"),
     ("lotus", "filecoin-lotus", "1.23.3"), ("mongodb", "mongodb", "6.0.5"), ("etcd", "etcd", "3.5.9"),
-    ("elasticsearch", "elasticsearch", "8.8.0"), ("kubelet", "kubelet", ""), ("smtp", "smtp", ""),
+    ("elasticsearch", "elasticsearch", "8.8.0"), ("kubelet", "kubelet", "1.28.4"), ("smtp", "smtp", ""),
     ("ftp", "ftp", "3.0.5"),
 ])
 def test_it_detects_each_protocol_with_confidence_and_evidence(node_result, kind, protocol, version):

@@ -25,7 +25,7 @@ EXPECTED = {
     "docker": ("docker", "Docker Engine", "24.0.5", "cpe:2.3:a:docker:docker:24.0.5:"),
     "elasticsearch": ("elasticsearch", "Elasticsearch", "8.8.0", "cpe:2.3:a:elastic:elasticsearch:8.8.0:"),
     "etcd": ("etcd", "etcd", "3.5.9", "cpe:2.3:a:etcd:etcd:3.5.9:"),
-    "kubelet": ("kubelet", "Kubernetes kubelet", "", "cpe:2.3:a:kubernetes:kubernetes:*:"),
+    "kubelet": ("kubelet", "Kubernetes kubelet", "1.28.4", "cpe:2.3:a:kubernetes:kubernetes:1.28.4:"),
     "prometheus": ("prometheus", "Prometheus", "2.45.0", "cpe:2.3:a:prometheus:prometheus:2.45.0:"),
     "ethereum": ("ethereum-jsonrpc", "Geth", "1.10.26", "cpe:2.3:a:ethereum:go_ethereum:1.10.26:"),
     "sui": ("sui-jsonrpc", "Sui", "1.14.0", "cpe:2.3:a:mystenlabs:sui:1.14.0:"),
