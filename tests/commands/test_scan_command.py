@@ -225,3 +225,31 @@ def test_its_report_says_which_ports_nmap_named(high_ports_node):
 
     assert f"{munin}/tcp  munin Munin  (named by nmap)" in text
     assert "nmap service detection named 1 of 1 port(s) our fingerprints did not" in text
+
+
+def test_it_says_the_catalog_is_empty_rather_than_reporting_no_cve_as_a_clean_result(redis_node):
+    report = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))
+    text = scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--timeout", "0.5")
+
+    assert report["cves"]["matches"] == []
+    assert report["cves"]["catalog"]["records"] == 0
+    assert "catalog is empty" in report["cves"]["catalog"]["warning"]
+    assert "note: the CVE catalog is empty" in text and "sync_cves" in text
+
+
+def test_it_says_when_the_catalog_was_never_synced_or_is_days_old(redis_node, catalog):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scans.models import Feed, FeedState
+
+    never = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))
+    FeedState.objects.create(feed=Feed.NVD, last_success_at=timezone.now() - timedelta(days=5))
+    old = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))
+    FeedState.objects.filter(feed=Feed.NVD).update(last_success_at=timezone.now())
+    current = json.loads(scan(redis_node, "--ports", "6379", "--scanners", "exposure", "--json", "--timeout", "0.5"))
+
+    assert "never synced" in never["cves"]["catalog"]["warning"] and never["cves"]["matches"]
+    assert "last synced 5 days ago" in old["cves"]["catalog"]["warning"] and old["cves"]["catalog"]["stale"]
+    assert current["cves"]["catalog"]["warning"] == "" and not current["cves"]["catalog"]["stale"]

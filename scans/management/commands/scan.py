@@ -20,6 +20,7 @@ from django.db import DatabaseError
 
 from orgs.scope import DEFAULT_ALLOWED_NETWORKS, UNBOUNDED, CheckedTarget, ScopeError, resolve_and_check
 from scans.cve.analysis import cve_candidates_for_services
+from scans.cve.freshness import catalog_state
 from scans.discovery.discover import discover_async
 from scans.discovery.fallback import DEFAULT_SECONDS as DEFAULT_FALLBACK_SECONDS
 from scans.findings.candidates import ServiceObservation
@@ -192,6 +193,8 @@ class Command(BaseCommand):
             return
         matches = cves["matches"]
         write(f"\ncve (local catalog): {len(matches)} match(es) for {cves['services_matched']} identified service(s)")
+        if cves["catalog"]["warning"]:
+            write(self.style.WARNING(f"  note: {cves['catalog']['warning']}"))
         for m in matches:
             severity = (m["severity"] or "?").upper()
             style = self.style.ERROR if severity in {"CRITICAL", "HIGH"} else (
@@ -209,11 +212,12 @@ def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
     observed = [ServiceObservation.from_dict(s) for s in services]
     identified = [s for s in observed if (s.product or s.cpe) and (s.version or s.cpe)]
     try:
+        catalog = catalog_state().as_dict()
         candidates = cve_candidates_for_services(services=observed)
     except DatabaseError as exc:
         # The command also runs where no database was set up; discovery and scanners need none.
-        return {"error": f"the CVE catalog cannot be read ({exc}); run migrate, then import_cves",
-                "services_matched": len(identified), "matches": []}
+        return {"error": f"the CVE catalog cannot be read ({exc}); run migrate, then sync_cves or import_cves",
+                "services_matched": len(identified), "matches": [], "catalog": None}
     matches = [
         {
             "cve_id": c.rule_id, "port": c.port, "transport": c.protocol, "service": c.evidence.get("service", ""),
@@ -224,7 +228,7 @@ def cve_matches(services: list[dict[str, Any]]) -> dict[str, Any]:
         for c in candidates
     ]
     matches.sort(key=lambda m: (m["port"] or 0, -(m["cvss"] or 0), m["cve_id"]))
-    return {"error": "", "services_matched": len(identified), "matches": matches}
+    return {"error": "", "services_matched": len(identified), "matches": matches, "catalog": catalog}
 
 
 async def discover(checked: CheckedTarget, ports: str, context: ScanContext, *, udp: bool = True) -> dict[str, Any]:
