@@ -7,7 +7,9 @@ token row, so every console page has something real to show.
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -46,12 +48,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--reset-password", action="store_true", help="Generate and print a new owner password.")
+        parser.add_argument("--login-file", default="",
+                            help="also keep a new owner password in this file, readable by its owner only, for "
+                                 "`demo_lab --announce-login` to print once everything is up (make run)")
 
     def handle(self, *args, **options):
         with transaction.atomic():
             password = self._seed(options)
         # After the commit, so the credentials come last, below the invitation e-mail the
         # console backend prints on commit.
+        if password and options["login_file"]:
+            login_file_write(Path(options["login_file"]), DEMO_OWNER, password)
         if password:
             self.stdout.write(self.style.SUCCESS(
                 f"\n  Log in at {BASE_URL}/ as  user: {DEMO_OWNER}  password: {password}\n"
@@ -110,3 +117,19 @@ class Command(BaseCommand):
         if not org.schedule_crontab:
             organization_schedule_set(org=org, crontab=DEMO_SCHEDULE, timezone="UTC")
         periodic_tasks_setup(watchdog_seconds=conf.watchdog_interval_seconds())
+
+
+def login_file_write(path: Path, user: str, password: str) -> None:
+    """The demo login, for the owner of the file alone (created with mode 0600, never widened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(f"{user}\n{password}\n")
+
+
+def login_file_read(path: Path) -> tuple[str, str] | None:
+    try:
+        user, password = path.read_text().split("\n")[:2]
+    except (OSError, ValueError):
+        return None
+    return (user, password) if user and password else None
