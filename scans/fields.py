@@ -79,7 +79,8 @@ def _slug(profile) -> str | None:
 
 SESSION = Fields(
     plain("id"), plain("status"), plain("stage"), plain("trigger"), computed("profile", "profile", python=_slug),
-    plain("targets"), plain("cancel_requested"), plain("error"), plain("correlation_id"), time("created_at"),
+    plain("targets"), plain("cancel_requested"), plain("error"), plain("reason"), plain("correlation_id"),
+    time("created_at"),
     time("started_at"), time("finished_at"), time("heartbeat_at"), computed("stages", python=_stages),
     computed("counts", python=_counts),
 )

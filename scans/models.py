@@ -94,6 +94,8 @@ class ScanSession(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    # Why a finished session failed or is partial, in words ("all 4 targets unreachable"); empty otherwise.
+    reason = models.CharField(max_length=300, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -220,20 +220,39 @@ def stage_advance(*, session_id: int, from_stage: str) -> bool:
 
 def session_outcome(session: ScanSession) -> str:
     """succeeded | partial | failed | cancelled, from the rows (a failed job never hides)."""
+    return session_outcome_and_reason(session)[0]
+
+
+def session_outcome_and_reason(session: ScanSession) -> tuple[str, str]:
+    """The outcome, and why in words when the session did not simply succeed."""
     if session.cancel_requested:
-        return Status.CANCELLED
+        return Status.CANCELLED, "cancelled on request"
     if session.error:
-        return Status.FAILED
+        return Status.FAILED, session.error.splitlines()[0][:300]
     discovery = Counter(ScanJob.objects.filter(session=session, scanner="discovery").values_list("status", flat=True))
     if session.nodes_total == 0:
-        return Status.SUCCEEDED if (session.summary or {}).get("skipped", {}).get("cooldown") else Status.FAILED
+        if (session.summary or {}).get("skipped", {}).get("cooldown"):
+            return Status.SUCCEEDED, ""
+        return Status.FAILED, "no enabled node to scan"
     if session.jobs_total == 0:
-        return Status.FAILED  # no node answered: nothing was scanned
+        unreachable = _plural(session.nodes_total, "target")
+        return Status.FAILED, (f"all {unreachable} unreachable" if session.nodes_total > 1
+                               else f"the {unreachable} was unreachable")
     if session.jobs_succeeded == 0:
-        return Status.FAILED
-    if session.jobs_failed or discovery.get(ScanJob.Status.FAILED):
-        return Status.PARTIAL
-    return Status.SUCCEEDED
+        return Status.FAILED, f"all {_plural(session.jobs_total, 'scanner job')} failed"
+    failed_discovery = discovery.get(ScanJob.Status.FAILED, 0)
+    if session.jobs_failed or failed_discovery:
+        parts = []
+        if session.jobs_failed:
+            parts.append(f"{session.jobs_failed} of {_plural(session.jobs_total, 'scanner job')} failed")
+        if failed_discovery:
+            parts.append(f"discovery failed on {_plural(failed_discovery, 'node')}")
+        return Status.PARTIAL, "; ".join(parts)
+    return Status.SUCCEEDED, ""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def session_finish(*, session_id: int, error: str = "") -> ScanSession:
@@ -244,13 +263,14 @@ def session_finish(*, session_id: int, error: str = "") -> ScanSession:
             return session
         if error:
             session.error = error[:5000]
-        status = session_outcome(session)
+        status, session.reason = session_outcome_and_reason(session)
         session.status, session.finished_at = status, now
         if not error:
             session.stage = Stage.DONE
         session.stage_deadline_at = None
         session.summary = {**(session.summary or {}), **session_summary(session=session)}
-        session.save(update_fields=["status", "finished_at", "stage", "stage_deadline_at", "summary", "error"])
+        session.save(update_fields=["status", "finished_at", "stage", "stage_deadline_at", "summary", "error",
+                                     "reason"])
         event_publish(SESSION_FINISHED, session=session)  # subscribers write in this transaction
     logger.info("session.finished", session_id=session_id, status=status)
     return session
@@ -291,5 +311,6 @@ def session_summary(*, session: ScanSession) -> dict[str, Any]:
         "interventions_opened": interventions,
         "skipped": (session.summary or {}).get("skipped", {}),
         "error": session.error,
+        "reason": session.reason,
         "seconds": round((end - session.started_at).total_seconds(), 3) if session.started_at else None,
     }

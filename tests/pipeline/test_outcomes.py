@@ -23,12 +23,32 @@ def test_a_target_that_never_answers_fails_alone_and_the_session_ends_partial(wo
                          profile=impatient_profile)
 
     assert session.status == ScanSession.Status.PARTIAL, session.summary
+    assert session.reason == "1 of 4 scanner jobs failed", session.summary
     stuck = ScanJob.objects.get(session=session, node__address="127.0.60.9", scanner="http")
     assert stuck.status == ScanJob.Status.FAILED and stuck.attempts == 2 and "JobTimeout" in stuck.error
     intervention = Intervention.objects.get(job=stuck)
     assert intervention.kind == Intervention.Kind.JOB_EXHAUSTED and intervention.state == "open"
     assert intervention.context["attempts"] == 2 and intervention.context["correlation_id"] == session.correlation_id
     assert NodeSnapshot.objects.get(node__address=healthy[0]).last_scan_status == "partial"
+
+
+def test_a_session_whose_targets_all_are_unreachable_fails_and_says_so_in_the_console_and_the_api(
+        world, impatient_profile, run_inline, client):
+    from orgs.models import ApiToken
+    from orgs.services import api_token_create
+
+    session = run_inline(org=world.org, trigger=ScanSession.Trigger.CLI, targets=["127.0.61.1", "127.0.61.2"],
+                         profile=impatient_profile)
+    client.force_login(world.viewer)
+    page = client.get(f"/o/{world.org.slug}/sessions/").content.decode()
+    detail = client.get(f"/o/{world.org.slug}/sessions/{session.pk}/").content.decode()
+    _, secret = api_token_create(org=world.org, name="t", access=ApiToken.Access.READ, by=None)
+    api = client.get(f"/api/v1/sessions/{session.pk}/", HTTP_AUTHORIZATION=f"Bearer {secret}").json()
+
+    assert session.status == ScanSession.Status.FAILED and session.error == ""
+    assert session.reason == "all 2 targets unreachable"
+    assert "all 2 targets unreachable" in page and "all 2 targets unreachable" in detail
+    assert api["reason"] == "all 2 targets unreachable"
 
 
 def test_a_failed_job_never_closes_findings(world, lab, impatient_profile, run_inline):
