@@ -96,13 +96,13 @@ def intervention_act(request, slug, intervention_id, action: str):
     try:
         if action == "acknowledge":
             services.intervention_acknowledge(intervention=intervention, by=by, note=note, expected_version=version)
-            messages.success(request, f"Intervention #{intervention.pk} acknowledged.")
+            messages.success(request, f"Intervention #{intervention.pk} acknowledged{_noted(note)}.")
         elif action == "resolve":
             services.intervention_resolve(intervention=intervention, by=by, note=note, expected_version=version)
-            messages.success(request, f"Intervention #{intervention.pk} resolved.")
+            messages.success(request, f"Intervention #{intervention.pk} resolved{_noted(note)}.")
         elif action == "dismiss":
             services.intervention_dismiss(intervention=intervention, by=by, note=note, expected_version=version)
-            messages.success(request, f"Intervention #{intervention.pk} dismissed.")
+            messages.success(request, f"Intervention #{intervention.pk} dismissed{_noted(note)}.")
         else:
             services.intervention_retry(intervention=intervention, by=by, expected_version=version)
             messages.success(request, f"Intervention #{intervention.pk}: {_requeued(intervention)} It resolves "
@@ -115,6 +115,11 @@ def intervention_act(request, slug, intervention_id, action: str):
     except services.InterventionTransitionError as error:
         messages.error(request, str(error))
     return _answer(request, membership, intervention_for(membership, intervention.pk))
+
+
+def _noted(note: str) -> str:
+    """The note is optional; a person who left it empty is told so rather than left to wonder."""
+    return " with your note" if note else ", without a note"
 
 
 def _requeued(intervention: Intervention) -> str:

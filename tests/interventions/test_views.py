@@ -197,6 +197,20 @@ def test_resolving_in_place_swaps_the_row_and_updates_the_nav_count_out_of_band(
     assert AuditEvent.objects.filter(verb="intervention.resolved", actor=world.analyst).exists()
 
 
+def test_resolving_without_a_note_is_allowed_and_the_message_says_no_note_was_left(world, login):
+    intervention = simple(world.org)
+    client = login(world.analyst)
+    page = client.get(url("detail", intervention.pk)).content.decode()
+    response = client.post(url("resolve", intervention.pk), {"version": intervention.version, "note": ""},
+                           headers=HTMX)
+
+    assert "(optional)" in page
+    assert f"Intervention #{intervention.pk} resolved, without a note." in response.content.decode()
+    noted = simple(world.org, n=1)
+    response = client.post(url("resolve", noted.pk), {"version": noted.version, "note": "fixed"}, headers=HTMX)
+    assert f"Intervention #{noted.pk} resolved with your note." in response.content.decode()
+
+
 def test_acknowledge_then_dismiss_in_place(world, login):
     intervention = simple(world.org)
     client = login(world.analyst)
