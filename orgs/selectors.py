@@ -12,6 +12,7 @@ import zoneinfo
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
+from django.urls import reverse
 from django.utils import timezone
 
 from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization, secret_digest
@@ -64,25 +65,48 @@ def audit_event_list(*, org, actor: str = "", verb: str = "", since: date | None
     return events
 
 
-def audit_change_lines(changes: dict, verb: str = "") -> list[tuple[str, str]]:
-    """{"role": ["viewer", "admin"]} -> [("role", "viewer → admin")].
+# Keys whose two-item list is a change from one value to the other, whatever the verb says
+# (an intervention's "state": [None, "open"] is its opening, not a list of two states).
+_TRANSITION_KEYS = frozenset({"state", "status", "role", "enabled", "crontab", "timezone"})
+# The console page of an event's target, by its model ("app.model"), where it has one.
+_TARGET_PAGES = {
+    "nodes.node": "nodes:detail", "scans.finding": "scans:finding_detail",
+    "scans.scansession": "scans:session_detail", "interventions.intervention": "interventions:detail",
+}
 
-    Events of a change ("..._changed") record [before, after] pairs; elsewhere a list is a value
-    (a node's two tags are not a change from one to the other).
+
+def audit_change_lines(changes: dict, verb: str = "") -> list[tuple[str, str]]:
+    """{"role": ["viewer", "admin"]} -> [("role", "viewer → admin")], in words rather than Python's.
+
+    Events of a change ("..._changed") and state-like keys record [before, after] pairs; elsewhere
+    a list is a value (a node's two tags are not a change from one to the other).
     """
     def text(value) -> str:
         if isinstance(value, list):
-            return ", ".join(map(str, value)) or "–"
+            return ", ".join(map(text, value)) or "–"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, dict):
+            return ", ".join(f"{k} {text(v)}" for k, v in value.items()) or "–"
         return "–" if value in (None, "") else str(value)
 
     pairs = verb.endswith("changed")
     lines = []
     for key, value in (changes or {}).items():
-        if pairs and isinstance(value, list) and len(value) == 2:
+        if (pairs or key in _TRANSITION_KEYS) and isinstance(value, list) and len(value) == 2:
             lines.append((key, f"{text(value[0])} → {text(value[1])}"))
         else:
             lines.append((key, text(value)))
     return lines
+
+
+def audit_target_url(event: AuditEvent, org_slug: str) -> str:
+    """The console page of the event's target, or "" for a target without one (a target deleted
+    since answers 404 on its page, as any stale link does)."""
+    name = _TARGET_PAGES.get(event.target_type)
+    if not name or not str(event.target_id).isdigit():
+        return ""
+    return reverse(name, args=[org_slug, int(event.target_id)])
 
 
 # -- schedule preview ----------------------------------------------------------------

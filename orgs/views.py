@@ -26,6 +26,7 @@ from orgs.schedules import ScheduleError
 from orgs.selectors import (
     api_token_list_for_org,
     audit_change_lines,
+    audit_target_url,
     audit_csv_rows,
     audit_event_list,
     invitation_for_token,
@@ -280,6 +281,7 @@ def audit(request, slug):
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     for event in page.object_list:
         event.change_lines = audit_change_lines(event.changes, event.verb)
+        event.target_url = audit_target_url(event, org.slug)
     return render(request, "orgs/audit.html", {"org": org, "membership": membership, "form": form, "page": page,
                                                "export_query": request.GET.urlencode()})
 

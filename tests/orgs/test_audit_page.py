@@ -97,3 +97,26 @@ def test_only_change_events_read_two_values_as_before_and_after():
     assert audit_change_lines({"tags": ["web", "prod"]}, "node.created") == [("tags", "web, prod")]
     assert audit_change_lines({"scope_networks": [[], ["127.0.0.0/8"]]}, "organization.settings_changed") == [
         ("scope_networks", "– → 127.0.0.0/8")]
+
+
+def test_a_state_transition_reads_in_words_not_as_python_values_whatever_the_verb():
+    from orgs.selectors import audit_change_lines
+
+    assert audit_change_lines({"state": [None, "open"], "kind": "node_unreachable"}, "intervention.opened") == [
+        ("state", "– → open"), ("kind", "node_unreachable")]
+    assert audit_change_lines({"enabled": [False, True]}, "node.enabled") == [("enabled", "no → yes")]
+    assert audit_change_lines({"duplicates": [None, "x"]}, "nodes.bulk_added") == [("duplicates", "–, x")]
+
+
+def test_a_target_with_a_console_page_is_a_link_to_it(world, login):
+    from nodes.models import Node
+
+    node = Node.objects.create(org=world.org, address="127.0.0.5", name="web")
+    audit_record(org=world.org, verb="node.enabled", target=node, actor=world.admin, changes={"enabled": [False, True]})
+    AuditEvent.objects.create(org=world.org, actor=world.admin, verb="membership.role_changed",
+                              target_type="orgs.membership", target_id="7", target_repr="acme-viewer in Acme")
+    content = login(world.owner).get(audit_url()).content.decode()
+
+    assert f'<a href="/o/acme/nodes/{node.pk}/">' in content
+    assert "no → yes" in content and "False" not in content
+    assert "<td>acme-viewer in Acme " in content  # a membership has no page of its own: plain text
