@@ -29,7 +29,7 @@ from nodes.fields import NODE_REPORT
 from nodes.models import GRADES, SEVERITIES, SEVERITY_RANK, Node, NodeScore, NodeSnapshot
 from reports.models import Report
 from scans.fields import FINDING_REPORT
-from scans.models import CveRecord, Finding, OrganizationScore, ScanJob, ScanSession
+from scans.models import CveRecord, Finding, FindingEvent, OrganizationScore, ScanJob, ScanSession
 from scans.pipeline.sessions import session_summary
 
 CHANGE_KINDS = ("new", "fixed", "reopened", "risk_accepted", "severity_changed")
@@ -115,8 +115,33 @@ def finding_state_changes(report: Report, previous: Report | None) -> tuple[dict
             counts[kind] += 1
             if len(examples[kind]) < CHANGE_EXAMPLES:
                 examples[kind].append(pk)
+    if report.kind == Report.Kind.SESSION and report.session_id:
+        return session_changes(report.session), now
     if previous is None:
         return {"previous": None, "counts": counts, "examples": {k: [] for k in CHANGE_KINDS}}, now
+    return _named_changes(counts, examples, old_severity, {
+        "id": previous.pk, "format": previous.format, "created_at": previous.created_at.isoformat()}), now
+
+
+# What a session changed is in its findings' history, whatever report came before it: a report
+# compares with the previous one, but a session's report speaks of that session.
+SESSION_CHANGES = {"new": FindingEvent.Kind.NEW, "fixed": FindingEvent.Kind.FIXED,
+                   "reopened": FindingEvent.Kind.REOPENED}
+
+
+def session_changes(session: ScanSession) -> dict[str, Any]:
+    """The findings ``session`` made new, fixed or reopened, from their events (a few named per kind)."""
+    events = FindingEvent.objects.filter(session=session, kind__in=SESSION_CHANGES.values())
+    by_kind = dict(events.values_list("kind").annotate(n=Count("id")).order_by())
+    counts = {name: by_kind.get(kind, 0) for name, kind in SESSION_CHANGES.items()}
+    examples = {name: list(events.filter(kind=kind).order_by("finding_id").values_list("finding_id", flat=True)
+                           [:CHANGE_EXAMPLES]) if counts[name] else []
+                for name, kind in SESSION_CHANGES.items()}
+    return _named_changes(counts, examples, {}, None, session=session.pk)
+
+
+def _named_changes(counts: dict[str, int], examples: dict[str, list[int]], old_severity: dict[int, str],
+                   previous: dict[str, Any] | None, session: int | None = None) -> dict[str, Any]:
     wanted = {pk for ids in examples.values() for pk in ids}
     details = {
         f["id"]: f for f in Finding.objects.filter(pk__in=wanted).values("id", "title", "severity", "node__address")
@@ -129,11 +154,7 @@ def finding_state_changes(report: Report, previous: Report | None) -> tuple[dict
         ]
         for kind, ids in examples.items()
     }
-    return {
-        "previous": {"id": previous.pk, "format": previous.format, "created_at": previous.created_at.isoformat()},
-        "counts": counts,
-        "examples": named,
-    }, now
+    return {"previous": previous, "session": session, "counts": counts, "examples": named}
 
 
 # --- executive summary ---------------------------------------------------------------------------

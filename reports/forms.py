@@ -55,7 +55,7 @@ class ReportRequestForm(forms.Form):
 
 
 class ReportScheduleForm(forms.Form):
-    enabled = forms.BooleanField(required=False, initial=True, label="Send the report on this schedule")
+    enabled = forms.BooleanField(required=False, initial=False, label="Send the report on this schedule")
     crontab = forms.CharField(max_length=100, initial="0 6 * * 1", label="When (crontab)",
                               help_text="minute hour day month weekday: 0 6 * * 1 is Mondays at 06:00")
     timezone = forms.CharField(max_length=64, initial="UTC", label="Time zone")

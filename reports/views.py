@@ -32,7 +32,9 @@ def _list_context(request, membership, *, form=None, schedule_form=None):
     page = Paginator(report_list_for_org(org=org), PAGE_SIZE).get_page(request.GET.get("page"))
     schedule = report_schedule_for_org(org=org) if membership.can_manage else None
     if schedule_form is None and membership.can_manage:
-        initial = {"enabled": True}
+        # Nothing is scheduled until someone ticks the box: a form that said "no report is
+        # scheduled" above a ticked box read as a contradiction.
+        initial = {"enabled": False}
         if schedule is not None:
             initial = {"enabled": schedule.enabled, "crontab": schedule.crontab, "timezone": schedule.crontab_timezone,
                        "format": schedule.format, "recipients": list(schedule.recipients.all())}

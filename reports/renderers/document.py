@@ -213,4 +213,4 @@ def change_rows(changes: dict[str, Any]) -> list[dict[str, Any]]:
     counts = changes.get("counts") or {}
     examples = changes.get("examples") or {}
     return [{"kind": kind, "label": label, "count": counts.get(kind, 0), "examples": examples.get(kind, [])}
-            for kind, label in CHANGE_LABELS.items()]
+            for kind, label in CHANGE_LABELS.items() if kind in counts]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from reports import content
 from reports.models import Report
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_ID = "https://watchpost.invalid/schemas/report-v1.schema.json"
 
 

@@ -72,4 +72,19 @@
     document.querySelectorAll("input[type=checkbox][name='" + all.getAttribute("data-select-all") + "']")
       .forEach(function (box) { box.checked = all.checked; });
   });
+
+  // Fields that matter for one choice only: data-shown-for="kind=node" shows the field while the
+  // form's "kind" is "node" and hides it otherwise (without this file every field shows).
+  function syncShownFor(root) {
+    root.querySelectorAll("[data-shown-for]").forEach(function (field) {
+      var rule = field.getAttribute("data-shown-for").split("=");
+      var form = field.closest("form");
+      var chooser = form && form.querySelector("[name='" + rule[0] + "']");
+      if (chooser) field.hidden = chooser.value !== rule[1];
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.form) syncShownFor(event.target.form);
+  });
+  syncShownFor(document);
 })();

@@ -84,3 +84,19 @@ def test_a_viewer_sees_reports_but_no_request_form(world, live_server, page):
     page.goto(f"{live_server.url}/o/acme/reports/")
     expect(page.locator(".empty")).to_contain_text("An analyst or an administrator can request one.")
     assert page.locator("#request").count() == 0 and page.locator("#schedule").count() == 0
+
+
+def test_the_request_form_shows_the_node_or_session_field_only_for_its_kind_and_nothing_is_scheduled_unticked(
+        world, live_server, page):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/o/acme/reports/")
+    node, session = page.locator("#id_node"), page.locator("#id_session")
+
+    assert not node.is_visible() and not session.is_visible()  # an organization report names neither
+    page.select_option("#id_kind", "node")
+    assert node.is_visible() and not session.is_visible()
+    page.select_option("#id_kind", "session")
+    assert session.is_visible() and not node.is_visible()
+    expect(page.locator("#schedule")).to_contain_text("No report is scheduled")
+    assert not page.locator("#schedule input[name=enabled]").is_checked()

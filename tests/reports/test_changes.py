@@ -1,4 +1,5 @@
-"""What changed since the previous comparable report: new, fixed, reopened, risk-accepted, severity changed."""
+"""What changed: since the previous comparable report (new, fixed, reopened, risk-accepted, severity changed),
+and for a session's report, what that session did."""
 
 from __future__ import annotations
 
@@ -38,25 +39,31 @@ def session_report(org, session, fmt="json") -> Report:
     return report
 
 
+def node_report(org, node, fmt="json") -> Report:
+    report = report_generate(report_id=Report.objects.create(org=org, kind=Report.Kind.NODE, node=node, format=fmt).pk)
+    assert report.status == Report.Status.READY, report.error
+    return report
+
+
 def titles(changes, kind):
     return sorted(f["title"] for f in changes["examples"][kind])
 
 
-def test_two_sessions_report_new_fixed_reopened_risk_accepted_and_severity_changed(world):
+def test_two_reports_compare_new_fixed_reopened_risk_accepted_and_severity_changed(world):
     org = world.org
     node = NodeFactory(org=org, address="127.0.70.1")
     start = timezone.now() - timedelta(days=3)
     scan(org, node, [candidate("f")], at=start)
     first = scan(org, node, [candidate("a"), candidate("b"), candidate("c"), candidate("d")], at=start + timedelta(days=1))
     assert Finding.objects.get(rule_id="f").status == Finding.Status.FIXED
-    earlier = session_report(org, first)
+    earlier = node_report(org, node)
     assert earlier.changes["previous"] is None
 
     second = scan(org, node, [candidate("a", cvss=9.1), candidate("c"), candidate("d"), candidate("e"), candidate("f")],
                   at=start + timedelta(days=2))
     finding_triage(finding=Finding.objects.get(rule_id="d"), status=Finding.Status.RISK_ACCEPTED, by=world.analyst,
                    reason="Behind the VPN until the migration", until=timezone.now() + timedelta(days=30))
-    later = session_report(org, second, fmt="html")
+    later = node_report(org, node, fmt="html")
 
     changes = later.changes
     assert changes["previous"]["id"] == earlier.pk
@@ -70,18 +77,38 @@ def test_two_sessions_report_new_fixed_reopened_risk_accepted_and_severity_chang
     assert later.period_start == earlier.created_at
 
     html = later.file.open("rb").read().decode()
-    assert "Since the previous session report (#%d" % earlier.pk in html
+    assert "Since the previous node report (#%d" % earlier.pk in html
     assert "Problem a on 127.0.70.1 (was medium)" in html
+
+
+def test_a_session_report_says_what_that_session_changed_whatever_report_came_before(world):
+    org = world.org
+    node = NodeFactory(org=org, address="127.0.70.1")
+    start = timezone.now() - timedelta(days=3)
+    first = scan(org, node, [candidate("a"), candidate("b"), candidate("f")], at=start)
+    scan(org, node, [candidate("a")], at=start + timedelta(days=1))
+    node_report(org, node)  # a report in between: not what a session report compares with
+    quiet = scan(org, node, [candidate("a")], at=start + timedelta(days=2))
+
+    assert session_report(org, quiet).changes["counts"] == {"new": 0, "fixed": 0, "reopened": 0}
+    busy = scan(org, node, [candidate("a"), candidate("b"), candidate("e")], at=start + timedelta(days=3))
+    report = session_report(org, busy, fmt="html")
+    assert report.changes["session"] == busy.pk and report.changes["previous"] is None
+    assert report.changes["counts"] == {"new": 1, "fixed": 0, "reopened": 1}
+    assert titles(report.changes, "new") == ["Problem e"] and titles(report.changes, "reopened") == ["Problem b"]
+    assert session_report(org, first).changes["counts"] == {"new": 3, "fixed": 0, "reopened": 0}
+    html = report.file.open("rb").read().decode()
+    assert f"What session #{busy.pk} found new, fixed and reopened" in html
 
 
 def test_the_stored_state_is_compact_and_the_next_report_compares_with_it(world):
     node = NodeFactory(org=world.org, address="127.0.70.1")
-    session = scan(world.org, node, [candidate("a"), candidate("b", cvss=7.5)], at=timezone.now())
-    report = session_report(world.org, session)
+    scan(world.org, node, [candidate("a"), candidate("b", cvss=7.5)], at=timezone.now())
+    report = node_report(world.org, node)
 
     ids = dict(Finding.objects.values_list("rule_id", "pk"))
     assert report.finding_state == {str(ids["a"]): ["open", "medium"], str(ids["b"]): ["open", "high"]}
-    again = session_report(world.org, session, fmt="csv")
+    again = node_report(world.org, node, fmt="csv")
     assert again.changes["previous"]["id"] == report.pk
     assert set(again.changes["counts"].values()) == {0}
 

@@ -109,7 +109,7 @@ def test_the_json_report_validates_against_its_published_schema(estate):
     document = json.loads(read(report))
 
     validate(document, schemas.REPORT_SCHEMA)
-    assert document["schema_version"] == "1.0"
+    assert document["schema_version"] == "1.1"
     assert document["summary"]["severity_counts"] == {"critical": 1, "high": 1, "medium": 1, "low": 0, "info": 0}
     assert [f["title"] for f in document["findings"]][0] == "Apache Log4j2 Remote Code Injection"
     assert document["findings"][0]["cves"][0]["cvss_score"] == 10.0
