@@ -484,6 +484,22 @@ class FeedSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+FEED_EXAMPLE = [
+    {"feed": "nvd", "name": "NVD CVE API 2.0", "last_attempt_at": "2026-12-07T05:00:02Z",
+     "last_success_at": "2026-12-07T05:03:41Z", "age_seconds": 3600, "records": 251043,
+     "source_date": "2026-12-07T05:00:00Z", "last_error": "", "stale": False, "status": "NVD feed current"},
+    {"feed": "kev", "name": "CISA Known Exploited Vulnerabilities", "last_attempt_at": "2026-12-07T06:05:00Z",
+     "last_success_at": "2026-12-07T06:05:01Z", "age_seconds": 1800, "records": 1484,
+     "source_date": "2026-12-06T17:01:48Z", "last_error": "", "stale": False, "status": "KEV feed current"},
+    {"feed": "epss", "name": "FIRST EPSS", "last_attempt_at": "2026-12-07T06:35:00Z",
+     "last_success_at": "2026-12-02T06:35:09Z", "age_seconds": 431000, "records": 296330,
+     "source_date": "2026-12-02T00:00:00Z", "stale": True,
+     "last_error": "EPSS feed: HTTP 503 Service Unavailable from https://epss.empiricalsecurity.com/"
+                   "epss_scores-current.csv.gz; gave up after 5 attempts",
+     "status": "EPSS feed stale: last success 2026-12-02 06:35 UTC, 4 days ago"},
+]
+
+
 class FeedViewSet(viewsets.ViewSet):
     permission_classes = [FeedReader]
     serializer_class = FeedSerializer
@@ -491,7 +507,8 @@ class FeedViewSet(viewsets.ViewSet):
     @api_operation(summary="Vulnerability feeds: last success, records, age, last error",
                    description="NVD, KEV and EPSS, each with when it last succeeded and what it holds. Read only; "
                                "any API token or console user of an organization may read it.",
-                   responses=FeedSerializer(many=True), errors=(401, 403, 429))
+                   responses=FeedSerializer(many=True), errors=(401, 403, 429),
+                   examples=[example("Three feeds, EPSS stale", FEED_EXAMPLE)])
     def list(self, request):
         return Response(FeedSerializer(feed_statuses(), many=True).data)
 
