@@ -99,3 +99,12 @@ def test_the_same_subject_in_two_organizations_is_two_interventions(world):
     second = intervention_open(org=world.other_org, kind=STALE, subject="feed:kev", title="KEV feed stale")
     again = intervention_open(org=world.org, kind=STALE, subject="feed:kev", title="KEV feed stale")
     assert first.pk != second.pk and again.pk == first.pk and again.occurrences == 2
+
+
+def test_the_intervention_page_says_who_fixes_a_stale_feed_and_how(client, world):
+    _state("epss", success_days_ago=4)
+    feeds_staleness_check()
+    intervention = _stale_interventions(org=world.org).get()
+    client.force_login(world.analyst)
+    content = client.get(f"/o/{world.org.slug}/interventions/{intervention.pk}/").content.decode()
+    assert "EPSS feed stale" in content and "import_epss" in content and "resolves this in every organization" in content
