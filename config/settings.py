@@ -312,7 +312,8 @@ WATCHPOST_IMPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_IMPORT_MAX_BYTES", st
 # --- Exploitation feeds: CISA KEV and FIRST EPSS (scans/cve/feed_sync.py) ------------
 WATCHPOST_KEV_URL = os.environ.get(
     "WATCHPOST_KEV_URL", "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json")
-WATCHPOST_EPSS_URL = os.environ.get("WATCHPOST_EPSS_URL", "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz")
+WATCHPOST_EPSS_URL = os.environ.get(
+    "WATCHPOST_EPSS_URL", "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz")
 # Largest feed a sync downloads, and largest a file decompresses to (a gzip bomb is refused as it inflates).
 WATCHPOST_FEED_MAX_BYTES = int(os.environ.get("WATCHPOST_FEED_MAX_BYTES", str(256 * 1024 * 1024)))
 WATCHPOST_FEED_TIMEOUT_SECONDS = float(os.environ.get("WATCHPOST_FEED_TIMEOUT_SECONDS", "60"))

@@ -88,7 +88,8 @@ def _listing(index: int, entry: Any) -> KevListing:
     return KevListing(
         cve_id=cve_id, vendor=_text(entry.get("vendorProject"))[:200], product=_text(entry.get("product"))[:200],
         name=_text(entry.get("vulnerabilityName"))[:500], date_added=added, due_date=due,
-        required_action=_text(entry.get("requiredAction")), known_ransomware_use=_RANSOMWARE[ransomware.strip().lower()],
+        required_action=_text(entry.get("requiredAction")),
+        known_ransomware_use=_RANSOMWARE[ransomware.strip().lower()],
         notes=_text(entry.get("notes")),
     )
 

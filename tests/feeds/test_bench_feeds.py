@@ -1,4 +1,4 @@
-"""The feeds' benchmark functions (for ``bench cves``): they time real-format imports and leave the feeds as they were."""
+"""The feeds' benchmark functions (for ``bench cves``): real-format imports, timed, leaving the feeds as they were."""
 
 from __future__ import annotations
 

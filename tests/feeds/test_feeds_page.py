@@ -44,7 +44,8 @@ def test_the_deployment_navigation_links_the_feeds_page_for_staff_only(client, s
     client.force_login(staff)
     assert f'href="{reverse("feeds")}"' in client.get(reverse("status")).content.decode()
     client.force_login(world.owner)
-    assert f'href="{reverse("feeds")}"' not in client.get(reverse("orgs:dashboard", args=[world.org.slug])).content.decode()
+    dashboard = client.get(reverse("orgs:dashboard", args=[world.org.slug])).content.decode()
+    assert f'href="{reverse("feeds")}"' not in dashboard
 
 
 def test_members_who_are_not_staff_are_refused_the_page(client, world):
@@ -62,7 +63,7 @@ def test_the_page_refuses_post(client, staff):
     assert client.post(reverse("feeds")).status_code == 405
 
 
-def test_the_page_reads_the_feeds_in_a_constant_number_of_queries(client, staff, feed_rows, django_assert_max_num_queries):
+def test_the_page_reads_the_feeds_in_one_query(client, staff, feed_rows, django_assert_max_num_queries):
     client.force_login(staff)
     with django_assert_max_num_queries(6) as captured:
         assert client.get(reverse("feeds")).status_code == 200

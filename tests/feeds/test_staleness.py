@@ -24,7 +24,8 @@ def _stale_interventions(**filters):
     return Intervention.objects.filter(kind=STALE, **filters)
 
 
-def _state(feed: str, *, success_days_ago: float | None, attempt_days_ago: float | None = 0, error: str = "") -> FeedState:
+def _state(feed: str, *, success_days_ago: float | None, attempt_days_ago: float | None = 0,
+           error: str = "") -> FeedState:
     now = timezone.now()
     return FeedState.objects.create(
         feed=feed, last_error=error, records=1500,
@@ -107,4 +108,5 @@ def test_the_intervention_page_says_who_fixes_a_stale_feed_and_how(client, world
     intervention = _stale_interventions(org=world.org).get()
     client.force_login(world.analyst)
     content = client.get(f"/o/{world.org.slug}/interventions/{intervention.pk}/").content.decode()
-    assert "EPSS feed stale" in content and "import_epss" in content and "resolves this in every organization" in content
+    assert "EPSS feed stale" in content and "import_epss" in content
+    assert "resolves this in every organization" in content

@@ -40,7 +40,8 @@ def test_the_kev_catalog_is_downloaded_and_stored(server):
 
 def test_the_epss_current_file_is_followed_to_the_dated_one_and_stored(server):
     server.script["/epss_scores-current.csv.gz"] = [(302, {"Location": "/epss_scores-2026-12-06.csv.gz"}, b"")]
-    server.script["/epss_scores-2026-12-06.csv.gz"] = [(200, {"Content-Type": "application/gzip"}, epss_gzip(EPSS_ROWS))]
+    server.script["/epss_scores-2026-12-06.csv.gz"] = [(200, {"Content-Type": "application/gzip"},
+                                                        epss_gzip(EPSS_ROWS))]
     assert epss_sync().records == 2
     assert server.requests == ["/epss_scores-current.csv.gz", "/epss_scores-2026-12-06.csv.gz"]
     assert EpssScore.objects.get(pk="CVE-2021-41773").percentile == 0.99961
