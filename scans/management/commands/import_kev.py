@@ -1,5 +1,4 @@
-"""``python manage.py import_kev FILE``: a CISA KEV catalog (JSON, plain or gzip) saved by hand, for air-gapped sites.
-"""
+"""``python manage.py import_kev FILE``: a CISA KEV catalog file (JSON, plain or gzip), for air-gapped sites."""
 
 from __future__ import annotations
 
