@@ -4,7 +4,8 @@ The standard library's ``http.client``, as the webhooks use it: one GET, read in
 temporary file that the feed's reader then opens as it
 would a local file. A 429 or 5xx answer, a refused or reset connection and a timeout are
 retried with exponential backoff and jitter (a ``Retry-After`` in seconds is honoured, within
-the backoff's ceiling); any other answer fails at once. A body longer than the cap is refused
+the backoff's ceiling); any other answer fails at once, and so does a redirect from https to
+anything else. A body longer than the cap is refused
 as it arrives, whatever ``Content-Length`` claimed.
 """
 
@@ -71,7 +72,11 @@ def _get(url: str, *, feed: str, max_bytes: int, timeout: float) -> IO[bytes]:
             connection.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
             response = connection.getresponse()
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                url = urljoin(url, response.getheader("Location"))
+                target = urljoin(url, response.getheader("Location"))
+                if parts.scheme == "https" and urlsplit(target).scheme != "https":
+                    # The feeds decide priorities: an answer that leaves TLS could be anyone's.
+                    raise FeedDownloadError(f"{feed} feed: {url} redirects to {target}, away from https; refused")
+                url = target
                 continue
             if response.status == 429 or response.status >= 500:
                 raise _Transient(f"HTTP {response.status} {response.reason}", url=url,
