@@ -309,6 +309,20 @@ SPECTACULAR_SETTINGS = {
 WATCHPOST_SCORING_POLICY = os.environ.get("WATCHPOST_SCORING_POLICY", "default")  # a name in scans.findings.scoring.SCORING_POLICIES
 WATCHPOST_IMPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
 
+# --- Exploitation feeds: CISA KEV and FIRST EPSS (scans/cve/feed_sync.py) ------------
+WATCHPOST_KEV_URL = os.environ.get(
+    "WATCHPOST_KEV_URL", "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json")
+WATCHPOST_EPSS_URL = os.environ.get(
+    "WATCHPOST_EPSS_URL", "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz")
+# Largest feed a sync downloads, and largest a file decompresses to (a gzip bomb is refused as it inflates).
+WATCHPOST_FEED_MAX_BYTES = int(os.environ.get("WATCHPOST_FEED_MAX_BYTES", str(256 * 1024 * 1024)))
+WATCHPOST_FEED_TIMEOUT_SECONDS = float(os.environ.get("WATCHPOST_FEED_TIMEOUT_SECONDS", "60"))
+# 429 and 5xx answers are retried this many times, with exponential backoff and jitter from this base.
+WATCHPOST_FEED_RETRIES = int(os.environ.get("WATCHPOST_FEED_RETRIES", "4"))
+WATCHPOST_FEED_BACKOFF_SECONDS = float(os.environ.get("WATCHPOST_FEED_BACKOFF_SECONDS", "5"))
+# A feed without a success for this long opens a feed_stale intervention in every organization.
+WATCHPOST_FEED_STALE_DAYS = float(os.environ.get("WATCHPOST_FEED_STALE_DAYS", "3"))
+
 # --- Logging: structured JSON lines, each carrying the request id --------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | console

@@ -25,6 +25,7 @@ class Intervention(models.Model):
         IMPORT_REJECTED = "import_rejected", "Import rejected"
         WEBHOOK_FAILING = "webhook_failing", "Webhook endpoint failing"
         REPORT_FAILED = "report_failed", "Report failed to render"
+        FEED_STALE = "feed_stale", "Vulnerability feed stale"
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
@@ -44,8 +45,11 @@ class Intervention(models.Model):
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="interventions")
     kind = models.CharField(max_length=32, choices=Kind.choices)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
-    # What it is about, as one key ("job:42", "session:7:execution", "node:3", "import:<sha256>"),
-    # so the database can hold at most one unresolved intervention per subject and kind.
+    # What it is about, as one key ("job:42", "session:7:execution", "node:3", "import:<sha256>",
+    # "feed:kev"), so the database can hold at most one unresolved intervention per organization,
+    # subject and kind. The organization is part of the key: a subject that is not an id of the
+    # organization's own rows (the same file imported by two tenants, a deployment-wide feed) is
+    # one intervention in each organization, never one tenant's row bumped by another's failure.
     subject = models.CharField(max_length=255)
     title = models.CharField(max_length=300)
     session = models.ForeignKey("scans.ScanSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="interventions")
@@ -70,7 +74,8 @@ class Intervention(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["subject", "kind"], condition=Q(state__in=["open", "acknowledged"]), name="intervention_one_unresolved"
+                fields=["org", "subject", "kind"], condition=Q(state__in=["open", "acknowledged"]),
+                name="intervention_one_unresolved_per_org"
             ),
         ]
         indexes = [models.Index(fields=["org", "state", "-opened_at"], name="intervention_org_state")]

@@ -41,7 +41,7 @@ def intervention_open(
     job=None,
     node=None,
 ) -> Intervention:
-    """Open an intervention, or bump the unresolved one already open for (subject, kind).
+    """Open an intervention, or bump the unresolved one the organization already has for (subject, kind).
 
     Idempotent: a job failing again, or the watchdog finding the same stuck stage on its
     next round, adds an occurrence and refreshes the context instead of a second row.
@@ -51,7 +51,7 @@ def intervention_open(
         with transaction.atomic():
             existing = (
                 Intervention.objects.select_for_update()
-                .filter(subject=subject, kind=kind, state__in=Intervention.UNRESOLVED)
+                .filter(org=org, subject=subject, kind=kind, state__in=Intervention.UNRESOLVED)
                 .first()
             )
             if existing is not None:

@@ -25,6 +25,11 @@ WATCHDOG_TASK = "scans.tasks.watchdog_sweep"
 WATCHDOG_NAME = "watchpost: watchdog sweep"
 RETENTION_TASK = "scans.tasks.retention_prune"
 RETENTION_NAME = "watchpost: retention prune"
+# The exploitation feeds (scans.cve.feed_sync), daily, and the check that flags a feed gone stale.
+FEED_SYNC_TASKS = (("watchpost: KEV sync", "scans.tasks.kev_sync", "5", "CISA KEV catalog"),
+                   ("watchpost: EPSS sync", "scans.tasks.epss_sync", "35", "FIRST EPSS daily scores"))
+FEED_STALENESS_TASK = "scans.tasks.feeds_staleness_check"
+FEED_STALENESS_NAME = "watchpost: feed staleness check"
 # A scheduled start not picked up within this long is dropped; the next tick starts one.
 SCHEDULE_EXPIRY_SECONDS = 15 * 60
 
@@ -119,6 +124,22 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
         name=RETENTION_NAME,
         defaults={"task": RETENTION_TASK, "crontab": daily, "interval": None, "queue": "orchestration",
                   "enabled": True, "description": "Prunes raw scan output and old sessions per retention policy"},
+    )
+    # KEV and EPSS publish once a day (EPSS early UTC): fetched at 06:05 and 06:35 UTC, off the hour.
+    for name, task, minute, what in FEED_SYNC_TASKS:
+        at, _ = CrontabSchedule.objects.get_or_create(minute=minute, hour="6", day_of_week="*", day_of_month="*",
+                                                      month_of_year="*", timezone="UTC")
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={"task": task, "crontab": at, "interval": None, "queue": "orchestration", "enabled": True,
+                      "expire_seconds": 6 * 3600, "description": f"Downloads the {what} and updates the findings"},
+        )
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=3600, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(
+        name=FEED_STALENESS_NAME,
+        defaults={"task": FEED_STALENESS_TASK, "interval": hourly, "crontab": None, "queue": "orchestration",
+                  "expire_seconds": 3600, "enabled": True,
+                  "description": "Opens feed_stale interventions for feeds without a success for three days"},
     )
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
     five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)

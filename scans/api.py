@@ -12,7 +12,7 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import mixins, parsers, serializers, status, viewsets
+from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -38,10 +38,12 @@ from config.api_errors import problem_response
 from orgs.access import client_ip, pk_or_404
 from orgs.concurrency import StaleVersionError
 from orgs.idempotency import idempotent
+from orgs.models import ApiToken, Membership
 from orgs.permissions import organization_rows, principal_for
 from scans import selectors
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
+from scans.cve.feed_staleness import feed_statuses
 from scans.findings import import_requests
 from scans.findings.triage import finding_triage
 from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
@@ -448,8 +450,72 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
         return idempotent(request, principal, perform)
 
 
+# --- vulnerability feeds ---------------------------------------------------------------------
+
+
+class FeedReader(permissions.BasePermission):
+    """Feed status is the deployment's, not a tenant's: any valid token, staff, or a member of some organization.
+
+    Anonymous callers get a 401; a logged-in account that belongs to no organization (and is not
+    staff) a 403: it has no business reading the deployment's state.
+    """
+
+    message = "Feed status is for members of an organization and for staff."
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, ApiToken):
+            return True
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return False
+        return user.is_staff or Membership.objects.filter(user=user).exists()
+
+
+class FeedSerializer(serializers.Serializer):
+    feed = serializers.ChoiceField(choices=["nvd", "kev", "epss"])
+    name = serializers.CharField()
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    age_seconds = serializers.IntegerField(allow_null=True, help_text="Seconds since the last success")
+    records = serializers.IntegerField()
+    source_date = serializers.DateTimeField(allow_null=True, help_text="The feed's own date of what it holds")
+    last_error = serializers.CharField(allow_blank=True)
+    stale = serializers.BooleanField(help_text="No success for three days, or attempted and never successful")
+    status = serializers.CharField()
+
+
+FEED_EXAMPLE = [
+    {"feed": "nvd", "name": "NVD CVE API 2.0", "last_attempt_at": "2026-12-07T05:00:02Z",
+     "last_success_at": "2026-12-07T05:03:41Z", "age_seconds": 3600, "records": 251043,
+     "source_date": "2026-12-07T05:00:00Z", "last_error": "", "stale": False, "status": "NVD feed current"},
+    {"feed": "kev", "name": "CISA Known Exploited Vulnerabilities", "last_attempt_at": "2026-12-07T06:05:00Z",
+     "last_success_at": "2026-12-07T06:05:01Z", "age_seconds": 1800, "records": 1484,
+     "source_date": "2026-12-06T17:01:48Z", "last_error": "", "stale": False, "status": "KEV feed current"},
+    {"feed": "epss", "name": "FIRST EPSS", "last_attempt_at": "2026-12-07T06:35:00Z",
+     "last_success_at": "2026-12-02T06:35:09Z", "age_seconds": 431000, "records": 296330,
+     "source_date": "2026-12-02T00:00:00Z", "stale": True,
+     "last_error": "EPSS feed: HTTP 503 Service Unavailable from https://epss.empiricalsecurity.com/"
+                   "epss_scores-current.csv.gz; gave up after 5 attempts",
+     "status": "EPSS feed stale: last success 2026-12-02 06:35 UTC, 4 days ago"},
+]
+
+
+class FeedViewSet(viewsets.ViewSet):
+    permission_classes = [FeedReader]
+    serializer_class = FeedSerializer
+
+    @api_operation(summary="Vulnerability feeds: last success, records, age, last error",
+                   description="NVD, KEV and EPSS, each with when it last succeeded and what it holds. Read only; "
+                               "any API token or console user of an organization may read it.",
+                   responses=FeedSerializer(many=True), errors=(401, 403, 429),
+                   examples=[example("Three feeds, EPSS stale", FEED_EXAMPLE)])
+    def list(self, request):
+        return Response(FeedSerializer(feed_statuses(), many=True).data)
+
+
 ROUTES = [
     ("sessions", SessionViewSet, "session"),
     ("findings", FindingViewSet, "finding"),
     ("imports", ImportRequestViewSet, "import"),
+    ("feeds", FeedViewSet, "feed"),
 ]

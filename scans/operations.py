@@ -1,4 +1,4 @@
-"""What the deployment's operators watch: the status page and the /metrics gauges about the work.
+"""What the deployment's operators watch: the status and feeds pages, and the /metrics gauges about the work.
 
 Both read the same things: queue depth per queue (``config.operations``, from the broker),
 the workers alive (``scans.pipeline.workers``), and the work in flight from the rows (jobs,
@@ -9,6 +9,7 @@ members of organizations see their own work in their sessions and interventions.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -21,6 +22,7 @@ from config.celery import QUEUES
 from config.metrics import work_collector_register
 from config.operations import queue_depths
 from interventions.models import Intervention
+from scans.cve.feed_staleness import feed_statuses
 from scans.models import ScanJob, ScanSession
 from scans.pipeline.workers import ALIVE_WITHIN, workers_alive
 
@@ -45,6 +47,16 @@ def status_page(request):
         "interventions_open": Intervention.objects.unresolved().count(),
     }
     return render(request, "operations/status.html", context)
+
+
+@login_required
+@require_GET
+def feeds_page(request):
+    """The vulnerability feeds (NVD, KEV, EPSS): deployment-wide, so for staff like the status page."""
+    if not request.user.is_staff:
+        raise PermissionDenied("The vulnerability feeds are the deployment's, for its operators (staff accounts).")
+    return render(request, "operations/feeds.html",
+                  {"feeds": feed_statuses(), "stale_days": f"{settings.WATCHPOST_FEED_STALE_DAYS:g}"})
 
 
 class WorkCollector:

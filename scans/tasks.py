@@ -13,6 +13,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
+from scans.cve.feed_staleness import feeds_staleness_check
+from scans.cve.feed_sync import FEED_ERRORS, epss_sync, kev_sync
 from scans.findings.import_requests import import_request_process
 from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
@@ -97,3 +99,33 @@ def node_rescore_task(node_id: int) -> None:
     scoring_run(org=node.org, node_ids=[node.pk])
     snapshot = NodeSnapshot.objects.get(node=node)
     logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)
+
+
+# The feeds: their own retries (429, 5xx) live in the download; a failed run is recorded on the
+# feed's row and, once it lasts, becomes a feed_stale intervention (feeds_staleness_check).
+FEED_TASK_OPTIONS = {"acks_late": True, "ignore_result": True, "soft_time_limit": 1800, "time_limit": 1860,
+                     **RETRY_OPTIONS}
+
+
+@shared_task(name="scans.tasks.kev_sync", **FEED_TASK_OPTIONS)
+def kev_sync_task() -> None:
+    """Daily on beat (setup_periodic_tasks): the CISA KEV catalog, and the findings it lists."""
+    try:
+        kev_sync()
+    except FEED_ERRORS as error:
+        logger.warning("kev_sync.failed", error=str(error)[:500])
+
+
+@shared_task(name="scans.tasks.epss_sync", **FEED_TASK_OPTIONS)
+def epss_sync_task() -> None:
+    """Daily on beat (setup_periodic_tasks): the day's EPSS scores, and the findings they score."""
+    try:
+        epss_sync()
+    except FEED_ERRORS as error:
+        logger.warning("epss_sync.failed", error=str(error)[:500])
+
+
+@shared_task(name="scans.tasks.feeds_staleness_check", acks_late=True, ignore_result=True, **RETRY_OPTIONS)
+def feeds_staleness_check_task() -> dict:
+    """Hourly on beat: a feed without a success for three days opens feed_stale interventions."""
+    return feeds_staleness_check()

@@ -59,6 +59,7 @@ ENDPOINTS = [
     ("intervention dismiss", "post", "/api/v1/interventions/{intervention}/dismiss/", {}),
     ("intervention retry", "post", "/api/v1/interventions/{intervention}/retry/", {}),
     ("audit", "get", "/api/v1/audit/", None),
+    ("feeds", "get", "/api/v1/feeds/", None),
 ]
 WRITES = [e for e in ENDPOINTS if e[1] != "get"]
 DETAIL = [e for e in ENDPOINTS if "{" in e[2]]
