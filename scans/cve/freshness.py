@@ -8,14 +8,12 @@ result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.utils import timezone
 
+from scans.cve.feed_staleness import stale_after
 from scans.models import CveRecord, Feed, FeedState
-
-# A feed without a success for this long is stale (NVD publishes every day).
-STALE_AFTER = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class CatalogState:
         return self.records == 0
 
     def stale(self, now: datetime | None = None) -> bool:
-        return self.synced_at is None or (now or timezone.now()) - self.synced_at > STALE_AFTER
+        return self.synced_at is None or (now or timezone.now()) - self.synced_at > stale_after()
 
     def warning(self, now: datetime | None = None) -> str:
         """What a reader of matches must know of the catalog they came from; empty when current."""
