@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
+from scans.cve.rematch import catalog_rematch
 from scans.findings.import_requests import import_request_process
 from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
@@ -97,3 +98,11 @@ def node_rescore_task(node_id: int) -> None:
     scoring_run(org=node.org, node_ids=[node.pk])
     snapshot = NodeSnapshot.objects.get(node=node)
     logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)
+
+
+@shared_task(name="scans.tasks.catalog_rematch", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             soft_time_limit=3600, time_limit=3660, **RETRY_OPTIONS)
+def catalog_rematch_task(cve_ids: list[str] | None) -> dict:
+    """After a catalog update (enqueued on its commit, with the CVE ids it changed; None for the whole
+    catalog): the stored services matched again. A second delivery changes nothing."""
+    return catalog_rematch(cve_ids=cve_ids).as_dict()
