@@ -394,7 +394,10 @@ def _fix(*, findings, session, seen_at, catalog: bool = False) -> int:
     ids_sql, params = findings.values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s WHERE id IN ({ids_sql}) RETURNING id) "
+            # The ids as an array computed once, not a join: planned for any statistics (see _SEE), the
+            # self-join of "id IN (...)" can turn into a nested loop over every row of both sides.
+            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s WHERE id = ANY(ARRAY({ids_sql})) "
+            "RETURNING id) "
             f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
             "SELECT id, %s, %s, %s, %s, %s, %s FROM fixed",
             [Finding.Status.FIXED, seen_at, *params, session.pk if session is not None else None,
@@ -423,7 +426,7 @@ def findings_withdraw(
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH withdrawn AS (UPDATE {FINDINGS} SET status = %s, triage_reason = %s, triaged_at = %s, "
-            f"triaged_by_id = NULL WHERE id IN ({ids_sql}) RETURNING id, org_id, node_id), "
+            f"triaged_by_id = NULL WHERE id = ANY(ARRAY({ids_sql})) RETURNING id, org_id, node_id), "
             f"events AS (INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
             "SELECT id, NULL, %s, %s, %s, %s, %s FROM withdrawn) "
             "SELECT org_id, node_id FROM withdrawn",

@@ -20,6 +20,7 @@ from scans.findings.candidates import FindingCandidate, ServiceObservation
 from scans.findings.lifecycle import findings_ingest
 from scans.models import Finding, FindingEvent, ServiceProduct
 from scans.pipeline.stages import analysis
+from scans.tasks import catalog_rematch_task
 from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -196,12 +197,14 @@ def test_running_twice_changes_nothing_the_second_time(world, catalog_update):
 
 
 def test_the_rematch_reads_the_same_as_the_analysis_stage(world, catalog_update):
-    """A finding the catalog found is the one a rescan would have made: the rescan sees it unchanged."""
+    """A finding the catalog found is the one a rescan would have made: the rescan sees it unchanged,
+    and the analysis writes the node's product rows again."""
     node = observed(NodeFactory(org=world.org, address="127.0.0.10"), nginx("127.0.0.10"))
     catalog_rematch(cve_ids=catalog_update(nvd_cve("CVE-2026-1000")))
     session = ScanSessionFactory(org=world.org, stage="analysis", status="running")
     ScanJobFactory(session=session, node=node, scanner="discovery", status="succeeded")
     Node.objects.filter(pk=node.pk).update(state=Node.State.UP)
+    ServiceProduct.objects.filter(node=node).delete()
 
     analysis(session)
 
@@ -277,6 +280,15 @@ def test_the_command_rematches_everything_and_rebuilds_the_product_rows(world, c
     assert "1 new" in capsys.readouterr().out
     assert cve_findings(node=node).get().events.get().reason == "found by a catalog update"
     assert set(ServiceProduct.objects.filter(node=node).values_list("vendor", "product")) >= {NGINX}
+
+
+def test_the_task_rematches_the_ids_it_is_given(world, catalog_update):
+    observed(NodeFactory(org=world.org), nginx("127.0.0.10"))
+    ids = catalog_update(nvd_cve("CVE-2026-1000"))
+
+    result = catalog_rematch_task.apply(args=[ids]).get()
+
+    assert (result["new"], result["services"]) == (1, 1)
 
 
 def test_the_command_refuses_a_malformed_id_or_no_choice():
