@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import structlog
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
 from scans.cve.rematch import catalog_rematch
@@ -100,8 +100,13 @@ def node_rescore_task(node_id: int) -> None:
     logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)
 
 
+# A session normalizing the same node at the same moment may insert a finding first (a unique
+# key conflict): the re-match is idempotent, so it simply runs again.
+REMATCH_OPTIONS = {**RETRY_OPTIONS, "autoretry_for": (OperationalError, InterfaceError, IntegrityError)}
+
+
 @shared_task(name="scans.tasks.catalog_rematch", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=3600, time_limit=3660, **RETRY_OPTIONS)
+             soft_time_limit=3600, time_limit=3660, **REMATCH_OPTIONS)
 def catalog_rematch_task(cve_ids: list[str] | None) -> dict:
     """After a catalog update (enqueued on its commit, with the CVE ids it changed; None for the whole
     catalog): the stored services matched again. A second delivery changes nothing."""
