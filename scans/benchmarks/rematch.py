@@ -75,7 +75,8 @@ def rematch_run(*, nodes: int = 10_000, services_per_node: int = 3) -> dict[str,
         _cleanup(org)
     return {"rematch_services": counts.services, "rematch_s": round(seconds, 2), "rematch_records": len(ids),
             "rematch_findings": counts.new, "rematch_nodes_rescored": counts.rescored,
-            "rematch_again_s": round(again_seconds, 2), "rematch_again_changed": again.new + again.updated + again.fixed}
+            "rematch_again_s": round(again_seconds, 2),
+            "rematch_again_changed": again.new + again.updated + again.fixed}
 
 
 def _catalog(products) -> list[str]:

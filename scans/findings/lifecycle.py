@@ -330,7 +330,8 @@ class _Run:
         head = f"\t{self.org_field}\t"
         tail = f"\t{self.run_fields}\n"
         event_head = f"\t{self.event_fields}\t"
-        source_field, at_field, opened, new_reason = self.source_field, self.at_field, Finding.Status.OPEN, self.new_reason
+        source_field, at_field, opened = self.source_field, self.at_field, Finding.Status.OPEN
+        new_reason = self.new_reason
         for finding_id, (node_id, fingerprint), (candidate, content, evidence, digest) in new:
             copied = self.copied.get(content)
             if copied is None:
