@@ -141,7 +141,7 @@ def findings_ingest(
             counts += run.apply(keyed.result())
     if complete and coverage:
         counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at, session=session,
-                                         rules=rules, catalog=catalog)
+                                         rules=rules, matched=run.matched if catalog else None)
     return counts
 
 
@@ -195,18 +195,26 @@ def _copy_field(value) -> str:
 # organization comes as a sub-select, a value the planner cannot see, which leaves the unique
 # index as the only one that narrows a probe to one row; the touched findings are reached through
 # their primary keys.
-_SEE = (
+_SEE_KNOWN = (
     "WITH k AS (SELECT * FROM unnest(string_to_array(%(nodes)s, ',')::bigint[], string_to_array(%(fingerprints)s, ','), "
     "string_to_array(%(digests)s, ',')) WITH ORDINALITY AS k(node_id, fingerprint, content_hash, i)), "
     "known AS MATERIALIZED (SELECT k.i, f.id, f.status, f.content_hash = k.content_hash AND f.status <> %(fixed)s "
     f"AS unchanged FROM k LEFT JOIN LATERAL (SELECT f.id, f.status, f.content_hash FROM {FINDINGS} f "
     "WHERE f.org_id = (SELECT %(org)s::bigint) AND f.node_id = k.node_id AND f.fingerprint = k.fingerprint "
     "LIMIT 1) f ON true), "
+)
+_SEE_TOUCH = (
     f"touched AS (UPDATE {FINDINGS} f SET last_seen = %(seen_at)s, last_session_id = %(session)s, "
     "times_seen = f.times_seen + 1 WHERE f.id = ANY(ARRAY(SELECT id FROM known WHERE unchanged))), "
+)
+_SEE_OTHERS = (
     f"sequence AS (SELECT pg_get_serial_sequence('{FINDINGS}', 'id')::regclass AS name) "
     "SELECT i, coalesce(id, nextval((SELECT name FROM sequence))), status FROM known WHERE unchanged IS NOT TRUE"
 )
+_SEE = _SEE_KNOWN + _SEE_TOUCH + _SEE_OTHERS
+# A catalog update observed nothing: a finding it matches keeps when, how often and in which
+# session it was last seen (its closing tells what it matched by the keys, not by last_seen).
+_SEE_BY_CATALOG = _SEE_KNOWN + _SEE_OTHERS
 
 _CHANGED_COLUMNS = (
     ("id", "bigint"), ("title", "text"), ("severity", "text"), ("cvss_score", "numeric"), ("cvss_vector", "text"),
@@ -218,21 +226,24 @@ _REWRITTEN = [name for name, _ in _CHANGED_COLUMNS if name not in ("id", "reopen
 
 # Changed findings take their new content; those fixed before open again, and their reopening is
 # recorded in the same statement (by a catalog update: every change, see _CHANGE_BY_CATALOG).
-_CHANGED = (
-    f"WITH changed AS (UPDATE {FINDINGS} f SET "
-    + ", ".join(f'"{name}" = c."{name}"' for name in _REWRITTEN)
-    + ", status = CASE WHEN c.reopen THEN %(open)s ELSE f.status END, "
-    "reopened_count = f.reopened_count + c.reopen::int, times_seen = f.times_seen + 1, fixed_at = NULL, "
-    "last_seen = %(seen_at)s, last_session_id = %(session)s "
-    "FROM jsonb_to_recordset(%(rows)s) AS c("
-    + ", ".join(f'"{name}" {kind}' for name, kind in _CHANGED_COLUMNS)
-    + ") WHERE f.id = c.id RETURNING f.id, c.reopen, f.status) "
-    f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-)
-_CHANGE = _CHANGED + (
+def _changed(*, seen: bool) -> str:
+    return (
+        f"WITH changed AS (UPDATE {FINDINGS} f SET "
+        + ", ".join(f'"{name}" = c."{name}"' for name in _REWRITTEN)
+        + ", status = CASE WHEN c.reopen THEN %(open)s ELSE f.status END, "
+        "reopened_count = f.reopened_count + c.reopen::int, fixed_at = NULL"
+        + (", times_seen = f.times_seen + 1, last_seen = %(seen_at)s, last_session_id = %(session)s" if seen else "")
+        + " FROM jsonb_to_recordset(%(rows)s) AS c("
+        + ", ".join(f'"{name}" {kind}' for name, kind in _CHANGED_COLUMNS)
+        + ") WHERE f.id = c.id RETURNING f.id, c.reopen, f.status) "
+        f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+    )
+
+
+_CHANGE = _changed(seen=True) + (
     "SELECT id, %(session)s::bigint, %(kind)s, %(fixed)s, %(open)s, '', %(seen_at)s::timestamptz FROM changed WHERE reopen"
 )
-_CHANGE_BY_CATALOG = _CHANGED + (
+_CHANGE_BY_CATALOG = _changed(seen=False) + (
     "SELECT id, %(session)s::bigint, %(kind)s, CASE WHEN reopen THEN %(fixed)s ELSE status END, status, "
     "CASE WHEN reopen THEN %(found_again)s ELSE %(revalued)s END, %(seen_at)s::timestamptz FROM changed"
 )
@@ -258,6 +269,7 @@ class _Run:
 
     def __init__(self, *, org, source: str, session, seen_at, catalog: bool = False) -> None:
         self.org, self.source, self.seen_at, self.catalog = org, source, seen_at, catalog
+        self.matched: set[tuple[int, str]] = set()  # a catalog run's finding keys, for its closing
         session_id = session.pk if session is not None else None
         self.params = {"org": org.pk if org is not None else None, "session": session_id, "seen_at": seen_at}
         self.contents = Contents()
@@ -290,7 +302,9 @@ class _Run:
     def apply(self, incoming: _Keyed) -> IngestCounts:
         keys = list(incoming)
         entries = list(incoming.values())
-        others = prepared.fetchall(_SEE, {
+        if self.catalog:
+            self.matched.update(keys)
+        others = prepared.fetchall(_SEE_BY_CATALOG if self.catalog else _SEE, {
             **self.params, "fixed": Finding.Status.FIXED, "nodes": _joined(node_id for node_id, _ in keys),
             "fingerprints": _joined(fingerprint for _, fingerprint in keys),
             "digests": _joined(entry[3] for entry in entries),
@@ -364,9 +378,10 @@ class _Run:
 
 
 def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_at, session=None,
-                      rules: Collection[str] | None = None, catalog: bool = False) -> int:
+                      rules: Collection[str] | None = None, matched: set[tuple[int, str]] | None = None) -> int:
     """Fix open findings of ``source`` (of ``rules`` only, when given) on covered nodes/ports that
-    this run did not see."""
+    this run did not see: those it did not touch (``last_seen``), or for a catalog run, which
+    touches nothing, those not among the finding keys it ``matched``."""
     # Nodes covered the same way close in one UPDATE: a session usually covers all alike.
     groups: dict[tuple[bool, tuple[int, ...]], list[int]] = defaultdict(list)
     for node_id, cov in coverage.items():
@@ -383,9 +398,16 @@ def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_a
                 source=source,
                 node_id__in=node_ids[start : start + NODE_CHUNK],
                 status=Finding.Status.OPEN,
-                last_seen__lt=seen_at,
             ).order_by()  # the model's ordering would sort the ids for nothing
-            fixed += _fix(findings=fixing, session=session, seen_at=seen_at, catalog=catalog)
+            if matched is None:
+                fixing = fixing.filter(last_seen__lt=seen_at)
+            else:
+                unmatched = [pk for pk, node_id, fingerprint in fixing.values_list("pk", "node_id", "fingerprint")
+                             if (node_id, fingerprint) not in matched]
+                if not unmatched:
+                    continue
+                fixing = Finding.objects.filter(pk__in=unmatched)
+            fixed += _fix(findings=fixing, session=session, seen_at=seen_at, catalog=matched is not None)
     return fixed
 
 

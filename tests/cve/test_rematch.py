@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from config.bulk import bulk_insert
 from nodes.models import Node, NodeSnapshot
+from scans.cve.analysis import cve_candidates_by_node
 from scans.cve.catalog import cve_catalog_import
 from scans.cve.rematch import catalog_rematch
 from scans.cve.service_index import service_products_replace
@@ -180,6 +181,32 @@ def test_a_person_s_triage_is_kept_through_revaluation_and_rejection(world, cata
 
     finding = cve_findings().get()
     assert (finding.status, finding.triage_reason, str(finding.cvss_score)) == ("risk_accepted", "behind a VPN", "9.8")
+
+
+def test_a_rematch_keeps_when_and_in_which_session_a_finding_was_last_seen(world, catalog_update):
+    node = observed(NodeFactory(org=world.org, address="127.0.0.10"), nginx("127.0.0.10"))
+    catalog_rematch(cve_ids=catalog_update(nvd_cve("CVE-2026-1000")))
+    session = ScanSessionFactory(org=world.org)
+    scanned_at = timezone.now()
+    candidate = FindingCandidate.from_dict(
+        {**cve_candidate(node), "evidence": {**cve_candidate(node)["evidence"], "banner": "nginx/1.24.0"}})
+    findings_ingest(org=world.org, source="cve", items=[(node.pk, candidate)], complete=True, session=session,
+                    seen_at=scanned_at)
+    seen = ("last_seen", "last_session_id", "times_seen")
+    before = cve_findings().values(*seen).get()
+    assert before == {"last_seen": scanned_at, "last_session_id": session.pk, "times_seen": 2}
+
+    catalog_rematch(cve_ids=catalog_update(nvd_cve("CVE-2026-1000", score=9.8, modified="2026-02-01T00:00:00.000")))
+    catalog_rematch(cve_ids=catalog_update(nvd_cve("CVE-2026-1000", score=9.8, modified="2026-03-01T00:00:00.000")))
+
+    assert cve_findings().values(*seen).get() == before
+    assert str(cve_findings().get().cvss_score) == "9.8"
+
+
+def cve_candidate(node):
+    """The candidate the analysis stage would make of the node's stored services now."""
+    found = cve_candidates_by_node({node.pk: [ServiceObservation.from_dict(s) for s in node.services]})
+    return found[node.pk][0].to_dict()
 
 
 def test_running_twice_changes_nothing_the_second_time(world, catalog_update):
