@@ -142,6 +142,7 @@ def _rematch_all(*, at, counts: RematchCounts, changed: dict[int, set[int]]) -> 
     counts.records = CveRecord.objects.count()
     counts.rejected = len(rejected)
     _withdraw(rejected, at=at, counts=counts, changed=changed)
+    ServiceProduct.objects.filter(node__services=[]).delete()  # nodes whose services are gone
     nodes = Node.objects.exclude(services=[]).order_by("org_id", "pk").values_list("org_id", "pk")
     by_org: dict[int, list[int]] = defaultdict(list)
     for org_id, node_id in nodes:
