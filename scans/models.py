@@ -323,6 +323,9 @@ class Finding(models.Model):
             # (scans.selectors): an index walk instead of sorting a million rows per page.
             models.Index(fields=["org", "severity", "id"], name="finding_org_severity_id"),
             models.Index(fields=["triaged_by"], condition=Q(triaged_by__isnull=False), name="finding_triaged_by"),
+            # A catalog update names CVEs: their findings from CVE fingerprinting (source "cve",
+            # scans.cve.analysis.SOURCE) are found without reading every finding.
+            models.Index(fields=["rule_id"], condition=Q(source="cve"), name="finding_cve_rule"),
         ]
 
     def __str__(self) -> str:
@@ -465,6 +468,9 @@ class CveRecord(models.Model):
     cwe_ids = models.JSONField(default=list, blank=True)
     references = models.JSONField(default=list, blank=True)
     configurations = models.JSONField(default=list, blank=True, help_text="NVD CPE match configurations")
+    # NVD's word for the record's state ("Analyzed", "Modified", "Rejected"...): a rejected CVE was
+    # never a vulnerability, and a re-match withdraws its findings.
+    vuln_status = models.CharField(max_length=32, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -488,6 +494,32 @@ class CveProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor}:{self.product} ({self.cve_id})"
+
+
+class ServiceProduct(models.Model):
+    """An NVD (vendor, product) that a service seen on a node may be known as.
+
+    The other half of ``CveProduct``: a catalog update's records name products, and these rows
+    say which services run them, so a re-match (``scans.cve.rematch``) reads only those
+    services. The services themselves stay in ``Node.services``; these rows are derived from
+    them whenever a node's services are matched against the catalog (the analysis stage, an
+    import's services) and replaced per node each time.
+    """
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="+", db_index=False)
+    port = models.PositiveIntegerField()
+    protocol = models.CharField(max_length=8, default="tcp")
+    vendor = models.CharField(max_length=128)
+    product = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["node", "port", "protocol", "vendor", "product"],
+                                               name="serviceproduct_unique")]
+        indexes = [models.Index(fields=["vendor", "product"], name="serviceproduct_vendor_product")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor}:{self.product} on node {self.node_id} {self.port}/{self.protocol}"
 
 
 class ImportRequest(models.Model):

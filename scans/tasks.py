@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import structlog
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
 from scans.cve.feed_staleness import feeds_staleness_check
 from scans.cve.feed_sync import FEED_ERRORS, epss_sync, kev_sync
+from scans.cve.rematch import catalog_rematch
 from scans.findings.import_requests import import_request_process
 from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
@@ -129,3 +130,16 @@ def epss_sync_task() -> None:
 def feeds_staleness_check_task() -> dict:
     """Hourly on beat: a feed without a success for three days opens feed_stale interventions."""
     return feeds_staleness_check()
+
+
+# A session normalizing the same node at the same moment may insert a finding first (a unique
+# key conflict): the re-match is idempotent, so it simply runs again.
+REMATCH_OPTIONS = {**RETRY_OPTIONS, "autoretry_for": (OperationalError, InterfaceError, IntegrityError)}
+
+
+@shared_task(name="scans.tasks.catalog_rematch", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             soft_time_limit=3600, time_limit=3660, **REMATCH_OPTIONS)
+def catalog_rematch_task(cve_ids: list[str] | None) -> dict:
+    """After a catalog update (enqueued on its commit, with the CVE ids it changed; None for the whole
+    catalog): the stored services matched again. A second delivery changes nothing."""
+    return catalog_rematch(cve_ids=cve_ids).as_dict()

@@ -12,6 +12,8 @@ evidence and become the Finding's fields.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db.models import Q
@@ -19,6 +21,7 @@ from django.db.models import Q
 from scans.cve.catalog import WILDCARD_PRODUCT, cve_entry_from_record
 from scans.cve.cpe import try_parse_cpe
 from scans.cve.match import CveIndex, observe
+from scans.cve.nvd import CveEntry
 from scans.findings.candidates import FindingCandidate, ServiceObservation
 from scans.models import CveProduct, CveRecord
 
@@ -34,9 +37,13 @@ def cve_coverage(services: Iterable[ServiceObservation]) -> tuple[int, ...]:
 
 
 def cve_candidates_for_services(
-    *, services: Iterable[ServiceObservation], min_confidence: float = 0.0
+    *, services: Iterable[ServiceObservation], min_confidence: float = 0.0, entries: Iterable[CveEntry] | None = None
 ) -> list[FindingCandidate]:
-    """One candidate per (service, matching CVE); services without a version match nothing."""
+    """One candidate per (service, matching CVE); services without a version match nothing.
+
+    The catalog's entries for the services' products are read, unless ``entries`` names the
+    ones to match against (a re-match speaks for the records of one catalog update only).
+    """
     observed = []
     pairs: dict[tuple[str, str], None] = {}
     for service in services:
@@ -49,13 +56,34 @@ def cve_candidates_for_services(
         pairs.update(dict.fromkeys(observation.products))
     if not observed:
         return []
-    index = CveIndex(_catalog_entries(list(pairs)))
+    index = CveIndex(_catalog_entries(list(pairs)) if entries is None else entries)
     candidates = []
     for service, observation in observed:
         for match in index.match(observation):
             if match.confidence >= min_confidence:
                 candidates.append(_candidate(service, match))
     return candidates
+
+
+def cve_candidates_by_node(
+    services: dict[int, list[ServiceObservation]], *, entries: Iterable[CveEntry] | None = None
+) -> dict[int, list[FindingCandidate]]:
+    """Match every node's services against the catalog in one call (one catalog read, not one per node).
+
+    Each service is tagged with its node for the call, so a match finds its node even when
+    two nodes report the same address; the candidate keeps the host the service named.
+    ``entries`` as for ``cve_candidates_for_services``.
+    """
+    tagged = [dataclasses.replace(s, host=str(node_id)) for node_id, named in services.items() for s in named
+              if s.cpe or s.product]
+    if not tagged:
+        return {}
+    hosts = {node_id: named[0].host for node_id, named in services.items() if named}
+    matches: dict[int, list[FindingCandidate]] = defaultdict(list)
+    for candidate in cve_candidates_for_services(services=tagged, entries=entries):
+        node_id = int(candidate.host)
+        matches[node_id].append(dataclasses.replace(candidate, host=hosts[node_id]))
+    return matches
 
 
 def _catalog_entries(pairs: list[tuple[str, str]]):

@@ -38,7 +38,7 @@ WILDCARD_PRODUCT = ("*", "*")
 _SEVERITY = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "none": "info"}
 _RECORD_FIELDS = (
     "published", "last_modified", "description", "cvss_score", "cvss_vector", "cvss_version", "severity",
-    "cwe_ids", "references", "configurations", "imported_at",
+    "cwe_ids", "references", "configurations", "vuln_status", "imported_at",
 )
 
 
@@ -140,6 +140,7 @@ def _record_values(entry: CveEntry) -> dict:
         "cwe_ids": list(entry.cwe_ids),
         "references": list(entry.references),
         "configurations": [c.to_nvd() for c in entry.configurations],
+        "vuln_status": entry.vuln_status[:32],
     }
 
 
@@ -168,4 +169,5 @@ def cve_entry_from_record(record: CveRecord) -> CveEntry:
         cwe_ids=tuple(record.cwe_ids or ()),
         references=tuple(record.references or ()),
         configurations=tuple(Configuration.from_nvd(c) for c in record.configurations or ()),
+        vuln_status=record.vuln_status,
     )

@@ -40,9 +40,10 @@ from nodes.services import literal_ip, nodes_create
 from orgs.audit import audit_record
 from orgs.events import SESSION_FINISHED, event_publish
 from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
-from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
+from scans.findings.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
 from scans.cve.analysis import SOURCE as CVE_SOURCE
 from scans.cve.analysis import cve_candidates_for_services, cve_coverage
+from scans.cve.service_index import service_products_replace
 from scans.importers.base import ImportRejected, get_importer
 from scans.findings.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
@@ -321,6 +322,8 @@ def _services_apply(*, org, session, services, node_ids: dict[str, int], seen_at
         node.services = sorted([*kept, *(s.to_dict() for s in named)], key=lambda s: s.get("port", 0))
         node.protocols = sorted({*node.protocols, *(s.service for s in named if s.service)})
     Node.objects.bulk_update(nodes, ["services", "protocols"])
+    service_products_replace(org_id=org.pk, services={
+        node.pk: [ServiceObservation.from_dict(s) for s in node.services] for node in nodes})
     node_of_host = {_canonical_host(s.host): node_id for node_id, named in by_node.items() for s in named}
     all_services = [s for named in by_node.values() for s in named]
     items = [(node_of_host[_canonical_host(c.host)], c) for c in cve_candidates_for_services(services=all_services)]

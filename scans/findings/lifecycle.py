@@ -26,13 +26,17 @@ or closed by a scanner.
 Every finding that is new, reopened or fixed gets a ``FindingEvent`` (its history, and
 a session's new/fixed/reopened lists), written with the statement that made it so, or
 right after it.
+
+A re-match after a CVE catalog update (``scans.cve.rematch``) is no scan: with ``catalog``
+its events are of kind CATALOG and say what the update did (found, found again, revalued,
+no longer matched), and ``rules`` keeps its closing to the CVEs the update named.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -61,6 +65,12 @@ from scans.findings.normalization import (
 
 BATCH_SIZE = 1000
 NODE_CHUNK = 1000  # nodes per fixing UPDATE, to keep IN lists a sane size
+
+# What a catalog update did to a finding, as its CATALOG event says it.
+CATALOG_FOUND = "found by a catalog update"
+CATALOG_FOUND_AGAIN = "found again by a catalog update"
+CATALOG_REVALUED = "revalued by a catalog update"
+CATALOG_UNMATCHED = "no longer matched after a catalog update"
 
 FINDINGS = Finding._meta.db_table
 EVENTS = FindingEvent._meta.db_table
@@ -102,15 +112,20 @@ def findings_ingest(
     session=None,
     seen_at: datetime | None = None,
     batch_size: int = BATCH_SIZE,
+    catalog: bool = False,
+    rules: Collection[str] | None = None,
 ) -> IngestCounts:
     """Apply one run of ``source``: ``items`` are (node id, candidate) pairs.
 
     ``coverage`` says, per node id, what the run examined; with ``complete`` true, open
     findings of ``source`` on covered nodes and ports that the run did not report are fixed.
+    ``rules`` narrows that to findings of those rule ids (a run that judged only some rules).
+    ``catalog`` marks the run as a re-match after a catalog update: every finding it makes
+    new, reopens, changes or fixes gets a CATALOG event saying so.
     """
     seen_at = seen_at or timezone.now()
     counts = IngestCounts()
-    run = _Run(org=org, source=source, session=session, seen_at=seen_at)
+    run = _Run(org=org, source=source, session=session, seen_at=seen_at, catalog=catalog)
     # Keying a batch is Python's work alone and writing one mostly the server's: the next batch is
     # keyed on a thread while this one is written, so each waits less on the other. Batches are
     # taken from ``items`` here, in the caller's thread (an iterator may read the database), and
@@ -125,7 +140,8 @@ def findings_ingest(
         if keyed is not None:
             counts += run.apply(keyed.result())
     if complete and coverage:
-        counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at, session=session)
+        counts.fixed = _close_unreported(org=org, source=source, coverage=coverage, seen_at=seen_at, session=session,
+                                         rules=rules, matched=run.matched if catalog else None)
     return counts
 
 
@@ -179,18 +195,26 @@ def _copy_field(value) -> str:
 # organization comes as a sub-select, a value the planner cannot see, which leaves the unique
 # index as the only one that narrows a probe to one row; the touched findings are reached through
 # their primary keys.
-_SEE = (
+_SEE_KNOWN = (
     "WITH k AS (SELECT * FROM unnest(string_to_array(%(nodes)s, ',')::bigint[], string_to_array(%(fingerprints)s, ','), "
     "string_to_array(%(digests)s, ',')) WITH ORDINALITY AS k(node_id, fingerprint, content_hash, i)), "
     "known AS MATERIALIZED (SELECT k.i, f.id, f.status, f.content_hash = k.content_hash AND f.status <> %(fixed)s "
     f"AS unchanged FROM k LEFT JOIN LATERAL (SELECT f.id, f.status, f.content_hash FROM {FINDINGS} f "
     "WHERE f.org_id = (SELECT %(org)s::bigint) AND f.node_id = k.node_id AND f.fingerprint = k.fingerprint "
     "LIMIT 1) f ON true), "
+)
+_SEE_TOUCH = (
     f"touched AS (UPDATE {FINDINGS} f SET last_seen = %(seen_at)s, last_session_id = %(session)s, "
     "times_seen = f.times_seen + 1 WHERE f.id = ANY(ARRAY(SELECT id FROM known WHERE unchanged))), "
+)
+_SEE_OTHERS = (
     f"sequence AS (SELECT pg_get_serial_sequence('{FINDINGS}', 'id')::regclass AS name) "
     "SELECT i, coalesce(id, nextval((SELECT name FROM sequence))), status FROM known WHERE unchanged IS NOT TRUE"
 )
+_SEE = _SEE_KNOWN + _SEE_TOUCH + _SEE_OTHERS
+# A catalog update observed nothing: a finding it matches keeps when, how often and in which
+# session it was last seen (its closing tells what it matched by the keys, not by last_seen).
+_SEE_BY_CATALOG = _SEE_KNOWN + _SEE_OTHERS
 
 _CHANGED_COLUMNS = (
     ("id", "bigint"), ("title", "text"), ("severity", "text"), ("cvss_score", "numeric"), ("cvss_vector", "text"),
@@ -201,18 +225,27 @@ _CHANGED_COLUMNS = (
 _REWRITTEN = [name for name, _ in _CHANGED_COLUMNS if name not in ("id", "reopen")]
 
 # Changed findings take their new content; those fixed before open again, and their reopening is
-# recorded in the same statement.
-_CHANGE = (
-    f"WITH changed AS (UPDATE {FINDINGS} f SET "
-    + ", ".join(f'"{name}" = c."{name}"' for name in _REWRITTEN)
-    + ", status = CASE WHEN c.reopen THEN %(open)s ELSE f.status END, "
-    "reopened_count = f.reopened_count + c.reopen::int, times_seen = f.times_seen + 1, fixed_at = NULL, "
-    "last_seen = %(seen_at)s, last_session_id = %(session)s "
-    "FROM jsonb_to_recordset(%(rows)s) AS c("
-    + ", ".join(f'"{name}" {kind}' for name, kind in _CHANGED_COLUMNS)
-    + ") WHERE f.id = c.id RETURNING f.id, c.reopen) "
-    f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+# recorded in the same statement (by a catalog update: every change, see _CHANGE_BY_CATALOG).
+def _changed(*, seen: bool) -> str:
+    return (
+        f"WITH changed AS (UPDATE {FINDINGS} f SET "
+        + ", ".join(f'"{name}" = c."{name}"' for name in _REWRITTEN)
+        + ", status = CASE WHEN c.reopen THEN %(open)s ELSE f.status END, "
+        "reopened_count = f.reopened_count + c.reopen::int, fixed_at = NULL"
+        + (", times_seen = f.times_seen + 1, last_seen = %(seen_at)s, last_session_id = %(session)s" if seen else "")
+        + " FROM jsonb_to_recordset(%(rows)s) AS c("
+        + ", ".join(f'"{name}" {kind}' for name, kind in _CHANGED_COLUMNS)
+        + ") WHERE f.id = c.id RETURNING f.id, c.reopen, f.status) "
+        f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+    )
+
+
+_CHANGE = _changed(seen=True) + (
     "SELECT id, %(session)s::bigint, %(kind)s, %(fixed)s, %(open)s, '', %(seen_at)s::timestamptz FROM changed WHERE reopen"
+)
+_CHANGE_BY_CATALOG = _changed(seen=False) + (
+    "SELECT id, %(session)s::bigint, %(kind)s, CASE WHEN reopen THEN %(fixed)s ELSE status END, status, "
+    "CASE WHEN reopen THEN %(found_again)s ELSE %(revalued)s END, %(seen_at)s::timestamptz FROM changed"
 )
 
 # Of a new finding, COPY takes these columns first (its own), then its content's, then the run's.
@@ -234,8 +267,9 @@ _Keyed = dict[tuple[int, str], tuple[FindingCandidate, Content, bytes, str]]
 class _Run:
     """One ingest: its constants, and the contents its candidates share."""
 
-    def __init__(self, *, org, source: str, session, seen_at) -> None:
-        self.org, self.source, self.seen_at = org, source, seen_at
+    def __init__(self, *, org, source: str, session, seen_at, catalog: bool = False) -> None:
+        self.org, self.source, self.seen_at, self.catalog = org, source, seen_at, catalog
+        self.matched: set[tuple[int, str]] = set()  # a catalog run's finding keys, for its closing
         session_id = session.pk if session is not None else None
         self.params = {"org": org.pk if org is not None else None, "session": session_id, "seen_at": seen_at}
         self.contents = Contents()
@@ -245,8 +279,11 @@ class _Run:
         self.run_fields = "\t".join(_copy_field(v) for v in (seen_at.isoformat(), seen_at.isoformat(), session_id,
                                                               session_id, 1, 0))
         self.at_field = _copy_field(seen_at.isoformat())  # the events' time, and a tool's triage
-        # A new finding's event: its session, kind and (empty) former status.
-        self.event_fields = "\t".join((_copy_field(session_id), _copy_text(FindingEvent.Kind.NEW), ""))
+        # A new finding's event: its session, kind and (empty) former status; its reason when it has
+        # no triage of its own to give.
+        new_kind = FindingEvent.Kind.CATALOG if catalog else FindingEvent.Kind.NEW
+        self.event_fields = "\t".join((_copy_field(session_id), _copy_text(new_kind), ""))
+        self.new_reason = _copy_text(CATALOG_FOUND) if catalog else ""
 
     def keyed(self, batch: list[tuple[int, FindingCandidate]]) -> _Keyed:
         """Each candidate by its finding's key, with its content, evidence and digest; de-duplicated
@@ -265,7 +302,9 @@ class _Run:
     def apply(self, incoming: _Keyed) -> IngestCounts:
         keys = list(incoming)
         entries = list(incoming.values())
-        others = prepared.fetchall(_SEE, {
+        if self.catalog:
+            self.matched.update(keys)
+        others = prepared.fetchall(_SEE_BY_CATALOG if self.catalog else _SEE, {
             **self.params, "fixed": Finding.Status.FIXED, "nodes": _joined(node_id for node_id, _ in keys),
             "fingerprints": _joined(fingerprint for _, fingerprint in keys),
             "digests": _joined(entry[3] for entry in entries),
@@ -287,7 +326,12 @@ class _Run:
         if new:
             counts.new = len(new)
             self._insert([(finding_id, keys[index], entries[index]) for index, finding_id in new])
-        if changed:
+        if changed and self.catalog:
+            prepared.execute(_CHANGE_BY_CATALOG, {
+                **self.params, "rows": Jsonb(changed, dumps=_rows_json), "kind": FindingEvent.Kind.CATALOG,
+                "fixed": Finding.Status.FIXED, "open": Finding.Status.OPEN, "found_again": CATALOG_FOUND_AGAIN,
+                "revalued": CATALOG_REVALUED})
+        elif changed:
             prepared.execute(_CHANGE, {**self.params, "rows": Jsonb(changed, dumps=_rows_json),
                                        "kind": FindingEvent.Kind.REOPENED, "fixed": Finding.Status.FIXED,
                                        "open": Finding.Status.OPEN})
@@ -301,6 +345,7 @@ class _Run:
         tail = f"\t{self.run_fields}\n"
         event_head = f"\t{self.event_fields}\t"
         source_field, at_field, opened = self.source_field, self.at_field, Finding.Status.OPEN
+        new_reason = self.new_reason
         for finding_id, (node_id, fingerprint), (candidate, content, evidence, digest) in new:
             copied = self.copied.get(content)
             if copied is None:
@@ -317,7 +362,7 @@ class _Run:
                 _copy_text(candidate.location[:MAX_LOCATION]),
                 _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence),
                 _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at, copied)) + tail)
-            events.append(f"{finding_id}{event_head}{status}\t{triage_reason}\t{at_field}\n")
+            events.append(f"{finding_id}{event_head}{status}\t{triage_reason or new_reason}\t{at_field}\n")
         with connection.cursor() as cursor:
             with cursor.cursor.copy(_COPY_NEW) as copy:
                 copy.write("".join(rows).encode("utf-8", "surrogatepass"))
@@ -332,8 +377,11 @@ class _Run:
                 "match_confidence": confidence, "match_reason": reason}
 
 
-def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_at, session=None) -> int:
-    """Fix open findings of ``source`` on covered nodes/ports that this run did not see."""
+def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_at, session=None,
+                      rules: Collection[str] | None = None, matched: set[tuple[int, str]] | None = None) -> int:
+    """Fix open findings of ``source`` (of ``rules`` only, when given) on covered nodes/ports that
+    this run did not see: those it did not touch (``last_seen``), or for a catalog run, which
+    touches nothing, those not among the finding keys it ``matched``."""
     # Nodes covered the same way close in one UPDATE: a session usually covers all alike.
     groups: dict[tuple[bool, tuple[int, ...]], list[int]] = defaultdict(list)
     for node_id, cov in coverage.items():
@@ -341,6 +389,8 @@ def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_a
     fixed = 0
     for (whole_host, ports), node_ids in groups.items():
         port_filter = Q() if whole_host else (Q(port__isnull=True) | Q(port__in=ports))
+        if rules is not None:
+            port_filter &= Q(rule_id__in=list(rules))
         for start in range(0, len(node_ids), NODE_CHUNK):
             fixing = Finding.objects.filter(
                 port_filter,
@@ -348,21 +398,62 @@ def _close_unreported(*, org, source: str, coverage: dict[int, Coverage], seen_a
                 source=source,
                 node_id__in=node_ids[start : start + NODE_CHUNK],
                 status=Finding.Status.OPEN,
-                last_seen__lt=seen_at,
             ).order_by()  # the model's ordering would sort the ids for nothing
-            fixed += _fix(findings=fixing, session=session, seen_at=seen_at)
+            if matched is None:
+                fixing = fixing.filter(last_seen__lt=seen_at)
+            else:
+                unmatched = [pk for pk, node_id, fingerprint in fixing.values_list("pk", "node_id", "fingerprint")
+                             if (node_id, fingerprint) not in matched]
+                if not unmatched:
+                    continue
+                fixing = Finding.objects.filter(pk__in=unmatched)
+            fixed += _fix(findings=fixing, session=session, seen_at=seen_at, catalog=matched is not None)
     return fixed
 
 
-def _fix(*, findings, session, seen_at) -> int:
+def _fix(*, findings, session, seen_at, catalog: bool = False) -> int:
     """Fix and record in one statement: the UPDATE's RETURNING feeds the events' INSERT."""
+    kind, reason = (FindingEvent.Kind.CATALOG, CATALOG_UNMATCHED) if catalog else (FindingEvent.Kind.FIXED, "")
     ids_sql, params = findings.values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s WHERE id IN ({ids_sql}) RETURNING id) "
+            # The ids as an array computed once, not a join: planned for any statistics (see _SEE), the
+            # self-join of "id IN (...)" can turn into a nested loop over every row of both sides.
+            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s WHERE id = ANY(ARRAY({ids_sql})) "
+            "RETURNING id) "
             f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
-            "SELECT id, %s, %s, %s, %s, '', %s FROM fixed",
+            "SELECT id, %s, %s, %s, %s, %s, %s FROM fixed",
             [Finding.Status.FIXED, seen_at, *params, session.pk if session is not None else None,
-             FindingEvent.Kind.FIXED, Finding.Status.OPEN, Finding.Status.FIXED, seen_at],
+             kind, Finding.Status.OPEN, Finding.Status.FIXED, reason, seen_at],
         )
         return cursor.rowcount
+
+
+@transaction.atomic
+def findings_withdraw(
+    *, source: str, rule_ids: Collection[str], reason: str, at: datetime | None = None
+) -> list[tuple[int, int]]:
+    """Open findings of ``source`` for ``rule_ids``, in every organization, become false positives
+    with ``reason`` and a CATALOG event: what they reported was withdrawn where it came from (a
+    CVE that NVD rejected was never a vulnerability, so neither "fixed" nor "open" is true).
+
+    Nobody triaged them (``triaged_by`` stays empty): the reason says who withdrew them. Findings
+    a person triaged, and those already fixed, keep their status. Returns the organization and
+    node ids of every finding withdrawn, for scoring.
+    """
+    if not rule_ids:
+        return []
+    at = at or timezone.now()
+    withdrawing = Finding.objects.filter(source=source, rule_id__in=list(rule_ids), status=Finding.Status.OPEN)
+    ids_sql, params = withdrawing.order_by().values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH withdrawn AS (UPDATE {FINDINGS} SET status = %s, triage_reason = %s, triaged_at = %s, "
+            f"triaged_by_id = NULL WHERE id = ANY(ARRAY({ids_sql})) RETURNING id, org_id, node_id), "
+            f"events AS (INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
+            "SELECT id, NULL, %s, %s, %s, %s, %s FROM withdrawn) "
+            "SELECT org_id, node_id FROM withdrawn",
+            [Finding.Status.FALSE_POSITIVE, reason, at, *params, FindingEvent.Kind.CATALOG, Finding.Status.OPEN,
+             Finding.Status.FALSE_POSITIVE, reason, at],
+        )
+        return cursor.fetchall()

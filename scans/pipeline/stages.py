@@ -8,7 +8,6 @@ delivery, watchdog re-run) it creates nothing twice and counts nothing twice.
 
 from __future__ import annotations
 
-import dataclasses
 import traceback
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,7 +26,8 @@ from interventions.models import Intervention
 from interventions.services import intervention_open
 from nodes.models import Node
 from orgs.scope import ScopeError, resolve_and_check
-from scans.cve.analysis import cve_candidates_for_services, cve_coverage
+from scans.cve.analysis import cve_candidates_by_node, cve_coverage
+from scans.cve.service_index import service_products_replace
 from scans.findings import lifecycle
 from scans.findings.candidates import Coverage, FindingCandidate, ServiceObservation
 from scans.findings.scoring import scoring_run
@@ -200,6 +200,7 @@ def analysis(session: ScanSession) -> None:
         chunk = jobs[start : start + ANALYSIS_CHUNK]
         services = {job.node_id: [ServiceObservation.from_dict(s) for s in job.node.services or ()] for job in chunk}
         matches = cve_candidates_by_node(services)
+        service_products_replace(org_id=session.org_id, services=services)
         for job in chunk:
             host = job.node.address
             new_jobs.append(ScanJob(
@@ -212,24 +213,6 @@ def analysis(session: ScanSession) -> None:
             ))
     bulk_insert(new_jobs, ignore_conflicts=True)
     stage_advance(session_id=session.pk, from_stage=Stage.ANALYSIS)
-
-
-def cve_candidates_by_node(services: dict[int, list[ServiceObservation]]) -> dict[int, list[FindingCandidate]]:
-    """Match every node's services against the catalog in one call (one catalog read, not one per node).
-
-    Each service is tagged with its node for the call, so a match finds its node even when
-    two nodes report the same address; the candidate keeps the host the service named.
-    """
-    tagged = [dataclasses.replace(s, host=str(node_id)) for node_id, named in services.items() for s in named
-              if s.cpe or s.product]
-    if not tagged:
-        return {}
-    hosts = {node_id: named[0].host for node_id, named in services.items() if named}
-    matches: dict[int, list[FindingCandidate]] = defaultdict(list)
-    for candidate in cve_candidates_for_services(services=tagged):
-        node_id = int(candidate.host)
-        matches[node_id].append(dataclasses.replace(candidate, host=hosts[node_id]))
-    return matches
 
 
 # --- normalization (one piece) --------------------------------------------------------------

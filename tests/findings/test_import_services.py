@@ -9,7 +9,7 @@ import pytest
 
 from nodes.models import Node, NodeSnapshot
 from scans.findings.imports import findings_import
-from scans.models import Finding
+from scans.models import Finding, ServiceProduct
 
 LAB_SCAN = Path(__file__).resolve().parents[1] / "fixtures" / "nmap" / "lab_scan.xml"
 HOST = "127.0.77.1"
@@ -48,3 +48,14 @@ def test_reimporting_the_same_services_changes_no_cve_finding(world, lab_scan, c
     report = findings_import(org=world.org, fmt="nmap", path=lab_scan)
     assert set(Finding.objects.filter(source="cve").values_list("id", "status")) == before
     assert report.counts.new == report.counts.fixed == 0
+
+
+
+def test_imported_services_are_indexed_by_product_for_a_later_catalog_rematch(world, lab_scan, catalog):
+    findings_import(org=world.org, fmt="nmap", path=lab_scan)
+
+    node = Node.objects.get(org=world.org, address=HOST)
+    ssh_port = next(s["port"] for s in node.services if s["service"] == "ssh")
+    rows = set(ServiceProduct.objects.filter(node=node, org=world.org).values_list("port", "vendor", "product"))
+    assert (ssh_port, "openbsd", "openssh") in rows
+    assert ("f5", "nginx") in {(vendor, product) for _, vendor, product in rows}
