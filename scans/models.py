@@ -209,9 +209,25 @@ class WorkerHeartbeat(models.Model):
 
 
 
+def potential_q(threshold: float) -> Q:
+    """The one rule of certainty, in SQL: a stated confidence below the organization's threshold,
+    and nobody confirmed it. A finding that states no confidence (an imported tool's word) is certain.
+    ``Finding.potential_under`` is the same rule in Python."""
+    return Q(match_confidence__lt=threshold, confirmed_at__isnull=True)
+
+
 class FindingQuerySet(models.QuerySet):
     def for_org(self, org):
         return self.filter(org=org)
+
+    def potential(self, threshold: float):
+        """Findings too uncertain to count (see ``potential_q``): shown apart, out of grades and scores."""
+        return self.filter(potential_q(threshold))
+
+    def certain(self, threshold: float):
+        """Every finding that is not potential: sure enough, confirmed, or stating no confidence."""
+        return self.filter(Q(match_confidence__isnull=True) | Q(match_confidence__gte=threshold)
+                           | Q(confirmed_at__isnull=False))
 
     def open(self):
         return self.filter(status=Finding.Status.OPEN)
@@ -325,6 +341,19 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.title}"
+
+    def potential_under(self, threshold: float) -> bool:
+        """``potential_q`` in Python, for a finding in hand."""
+        return self.match_confidence is not None and self.match_confidence < threshold and self.confirmed_at is None
+
+    @property
+    def is_potential(self) -> bool:
+        """Below its organization's threshold and not confirmed (``FindingQuerySet.potential``)."""
+        return self.potential_under(self.org.potential_threshold)
+
+    @property
+    def certainty(self) -> str:
+        return "potential" if self.is_potential else "certain"
 
 
 class FindingEvent(models.Model):

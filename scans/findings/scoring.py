@@ -34,7 +34,7 @@ NODE_CHUNK = 2000  # nodes per round of queries: keeps IN lists and upserts a sa
 
 @dataclass(frozen=True)
 class NodeFacts:
-    """What a policy may know of a node: its active findings counted by severity, and exposures."""
+    """What a policy may know of a node: its active, certain findings counted by severity, and exposures."""
 
     counts: Mapping[str, int] = field(default_factory=dict)
     exposures: int = 0  # active findings whose rule id starts with "exposure-" (also in counts)
@@ -177,7 +177,8 @@ def scoring_run(
 
 def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, session, scan_status: str, now) -> None:
     nodes = Node.objects.filter(org=org)
-    findings = Finding.objects.active().filter(org=org)
+    # Potential findings (too uncertain, unconfirmed) count against nothing until an analyst confirms them.
+    findings = Finding.objects.active().certain(org.potential_threshold).filter(org=org)
     interventions = Intervention.objects.unresolved().filter(org=org, node__isnull=False)
     if node_ids is not None:
         nodes = nodes.filter(pk__in=node_ids)
