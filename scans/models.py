@@ -209,11 +209,19 @@ class WorkerHeartbeat(models.Model):
 
 
 
+CERTAINTIES = ("certain", "potential")
+
+
 def potential_q(threshold: float) -> Q:
     """The one rule of certainty, in SQL: a stated confidence below the organization's threshold,
     and nobody confirmed it. A finding that states no confidence (an imported tool's word) is certain.
-    ``Finding.potential_under`` is the same rule in Python."""
+    ``is_potential`` is the same rule in Python, ``scans.fields`` writes it for the API's JSON."""
     return Q(match_confidence__lt=threshold, confirmed_at__isnull=True)
+
+
+def is_potential(match_confidence: float | None, confirmed_at, threshold: float) -> bool:
+    """``potential_q`` in Python, for a finding in hand or a row of values."""
+    return match_confidence is not None and match_confidence < threshold and confirmed_at is None
 
 
 class FindingQuerySet(models.QuerySet):
@@ -343,8 +351,7 @@ class Finding(models.Model):
         return f"[{self.severity}] {self.title}"
 
     def potential_under(self, threshold: float) -> bool:
-        """``potential_q`` in Python, for a finding in hand."""
-        return self.match_confidence is not None and self.match_confidence < threshold and self.confirmed_at is None
+        return is_potential(self.match_confidence, self.confirmed_at, threshold)
 
     @property
     def is_potential(self) -> bool:
