@@ -126,6 +126,12 @@ def scoring_policy() -> ScoringPolicy:
         ) from None
 
 
+def scoring_on_settings_changed(*, org, changes) -> None:
+    """A new certainty threshold moves findings in or out of the counts: score the organization again."""
+    if "potential_threshold" in changes:
+        scoring_run(org=org)
+
+
 # Discovery's verdicts for a node that answered on no port (scans.pipeline.execution._node_discovered).
 UNREACHED_STATES = frozenset({Node.State.DOWN, Node.State.UNREACHABLE})
 
