@@ -238,11 +238,15 @@ class FindingTriageSerializer(serializers.Serializer):
 
 
 class FindingConfirmSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000,
+                                 help_text="How you confirmed it (kept in the finding's history)")
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
                                        help_text="The version you read; a stale one is a 409 with the current state")
 
 
-class FindingDismissSerializer(FindingConfirmSerializer):
+class FindingDismissSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                       help_text="The version you read; a stale one is a 409 with the current state")
     reason = serializers.CharField(max_length=5000, help_text="Why it is a false positive (required)")
 
 
@@ -396,8 +400,8 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], filterset_class=None)
     def confirm(self, request, pk=None):
         def change(*, finding, data, principal, expected):
-            finding_confirm(finding=finding, by=principal.actor, token=principal.token, ip=client_ip(request),
-                            expected_version=expected)
+            finding_confirm(finding=finding, by=principal.actor, note=data["note"], token=principal.token,
+                            ip=client_ip(request), expected_version=expected)
 
         return self._certainty_action(request, pk, FindingConfirmSerializer, change)
 

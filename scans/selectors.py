@@ -394,7 +394,8 @@ def finding_open_list_for_node(*, node, limit: int = 20) -> tuple[list[Finding],
                          default=Value(0))
     rows = list(
         Finding.objects.filter(org_id=node.org_id, node=node).open()
-        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
+        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen",
+              "match_confidence", "confirmed_at")
         .order_by(severity_rank, F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: limit + 1]
     )
     return rows[:limit], len(rows) > limit

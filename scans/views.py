@@ -378,8 +378,8 @@ def finding_certainty_view(request, slug, finding_id):
         data = form.cleaned_data
         try:
             if data["action"] == "confirm":
-                finding = finding_confirm(finding=finding, by=request.user, ip=client_ip(request),
-                                          expected_version=data["version"])
+                finding = finding_confirm(finding=finding, by=request.user, note=data["reason"],
+                                          ip=client_ip(request), expected_version=data["version"])
             else:
                 finding = finding_dismiss(finding=finding, by=request.user, reason=data["reason"],
                                           ip=client_ip(request), expected_version=data["version"])

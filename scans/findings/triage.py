@@ -103,7 +103,7 @@ def _potential_locked(finding: Finding, expected_version: int | None) -> Finding
 
 @transaction.atomic
 def finding_confirm(
-    *, finding: Finding, by, token=None, ip: str | None = None, expected_version: int | None = None,
+    *, finding: Finding, by, note: str = "", token=None, ip: str | None = None, expected_version: int | None = None,
 ) -> Finding:
     """An analyst vouches for a potential finding (checked by hand, say): from now on it counts in its
     node's grade, the organization's score and reports, whatever its confidence. Who and when are kept
@@ -116,12 +116,13 @@ def finding_confirm(
     finding.version += 1
     finding.save(update_fields=["confirmed_at", "confirmed_by", "version"])
     said = f"{finding.match_confidence:.0%} confidence" + (f": {finding.match_reason}" if finding.match_reason else "")
+    note = (note or "").strip()
     FindingEvent.objects.create(finding=finding, kind=FindingEvent.Kind.CONFIRMED, from_status=finding.status,
-                                to_status=finding.status, by=actor, token=token, reason=f"Confirmed ({said})",
-                                at=finding.confirmed_at)
+                                to_status=finding.status, by=actor, token=token,
+                                reason=f"Confirmed ({said})" + (f". {note}" if note else ""), at=finding.confirmed_at)
     audit_record(org=finding.org, verb="finding.confirmed", target=finding, actor=by, token=token, ip=ip,
                  changes={"confirmed": [False, True], "match_confidence": finding.match_confidence,
-                          "match_reason": finding.match_reason})
+                          "match_reason": finding.match_reason, "note": note})
     scoring_run(org=finding.org, node_ids=[finding.node_id])
     return finding
 

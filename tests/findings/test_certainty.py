@@ -98,13 +98,17 @@ def test_a_report_lists_potential_findings_under_their_own_heading_never_among_t
 
 @pytest.fixture
 def demo_cache(db, lab, catalog, settings):
-    """The demo organization with its cache node served as ``demo_lab`` serves it (Redis 5.0.7)."""
+    """The demo organization with its cache node's services, as ``demo_lab`` serves them (Redis 5.0.7), on an
+    address of the test's own: a demo lab may be serving 127.0.10.2 on this machine."""
     settings.WATCHPOST_RETRY_BACKOFF_SECONDS = 0
     call_command("seed_demo")
-    address, name, services = next(s for s in DEMO_SERVICES if s[1] == "cache")
+    org = Organization.objects.get(slug="demo")
+    org.scope_networks = [*org.scope_networks, "127.0.113.0/24"]
+    org.save(update_fields=["scope_networks"])
+    _, name, services = next(s for s in DEMO_SERVICES if s[1] == "cache")
     for port, factory, _ in services:
-        lab.serve(address, port, factory(), name=f"{name}:{port}")
-    return address
+        lab.serve("127.0.113.2", port, factory(), name=f"{name}:{port}")
+    return "127.0.113.2"
 
 
 def test_the_demo_shows_redis_cve_2022_0543_as_potential_not_as_a_top_risk_nor_a_critical(demo_cache):
@@ -125,3 +129,15 @@ def test_the_demo_shows_redis_cve_2022_0543_as_potential_not_as_a_top_risk_nor_a
     summary = executive_summary(report)
     assert all("CVE-2022-0543" not in risk["title"] for risk in summary["top_risks"])
     assert any("CVE-2022-0543" in p["title"] for p in summary["potential"])
+
+
+def test_the_dashboard_does_not_count_a_potential_critical_as_a_critical(world):
+    from scans.selectors import dashboard_for_org
+
+    node = NodeFactory(org=world.org)
+    finding(node, severity="critical", match_confidence=0.3)
+    finding(node, severity="critical", match_confidence=1.0)
+    scoring_run(org=world.org)
+
+    counts = {row["severity"]: row["count"] for row in dashboard_for_org(org=world.org)["severity_counts"]}
+    assert counts["critical"] == 1

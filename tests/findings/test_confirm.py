@@ -36,10 +36,11 @@ def test_confirming_makes_a_potential_finding_count_in_the_grade(world, potentia
 
 
 def test_a_confirmation_is_in_the_history_and_the_audit_trail(world, potential):
-    finding_confirm(finding=potential, by=world.analyst)
+    finding_confirm(finding=potential, by=world.analyst, note="Debian package 5:5.0.7-2 seen on the host")
 
     event = FindingEvent.objects.get(finding=potential, kind=FindingEvent.Kind.CONFIRMED)
     assert event.by == world.analyst and "30% confidence" in event.reason
+    assert event.reason.endswith("Debian package 5:5.0.7-2 seen on the host")
     audit = AuditEvent.objects.get(verb="finding.confirmed", target_id=str(potential.pk))
     assert audit.actor == world.analyst and audit.changes["confirmed"] == [False, True]
 

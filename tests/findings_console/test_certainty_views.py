@@ -39,6 +39,8 @@ def test_an_analyst_confirms_with_htmx_and_gets_the_card_back(world, login, pote
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="certainty"' in body and "Confirmed" in body and 'value="confirm"' not in body
+    # The heading's "Potential" mark goes out of band.
+    assert 'id="finding-certainty-badge" hx-swap-oob="true"></span>' in body
     assert Finding.objects.get(pk=potential.pk).confirmed_at is not None
 
 
