@@ -81,3 +81,7 @@ def test_another_organizations_token_gets_404(api, potential):
 
 def test_an_anonymous_caller_is_401(client, potential):
     assert client.post(f"/api/v1/findings/{potential.pk}/confirm/").status_code == 401
+
+
+def test_the_organization_says_its_certainty_threshold(api, world):
+    assert api("read").get("/api/v1/organization/").json()["potential_threshold"] == 0.6

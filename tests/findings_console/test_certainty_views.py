@@ -105,3 +105,8 @@ def test_the_list_marks_potential_findings_and_filters_by_certainty(world, login
     assert potential.title in only_potential and sure.title not in only_potential
     only_certain = client.get(url("finding_list"), {"certainty": "certain"}).content.decode()
     assert sure.title in only_certain and potential.title not in only_certain
+
+
+def test_the_node_page_marks_a_potential_finding(world, login, potential):
+    page = login(world.viewer).get(reverse("nodes:detail", args=["acme", potential.node_id])).content.decode()
+    assert potential.title in page and "certainty-potential" in page
