@@ -10,14 +10,13 @@ class ScansConfig(AppConfig):
         # The pipeline plugs itself into the layers below it, which never import it: how its
         # interventions are retried, the /metrics gauges about its work, the protocols the node filter
         # offers, each worker's presence row, a re-score when an organization's certainty threshold moves.
-        from orgs.events import SETTINGS_CHANGED, event_subscribe
         from scans import operations
         from scans.discovery import registry
-        from scans.findings.scoring import scoring_on_settings_changed
+        from scans.findings.scoring import scoring_hooks_connect
         from scans.pipeline import retries, workers
 
         retries.retry_handlers_register()
         operations.work_gauges_register()
         registry.protocol_names_announce()
-        event_subscribe(SETTINGS_CHANGED, scoring_on_settings_changed)
+        scoring_hooks_connect()
         signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")

@@ -26,6 +26,7 @@ from django.utils import timezone
 from config.bulk import bulk_insert
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.events import SETTINGS_CHANGED, event_subscribe
 from scans.models import SEVERITIES, Finding, OrganizationScore
 
 EXPOSURE_PREFIX = "exposure-"
@@ -130,6 +131,11 @@ def scoring_on_settings_changed(*, org, changes) -> None:
     """A new certainty threshold moves findings in or out of the counts: score the organization again."""
     if "potential_threshold" in changes:
         scoring_run(org=org)
+
+
+def scoring_hooks_connect() -> None:
+    """Listen to the organizations' settings (``orgs`` sits below and never imports scans)."""
+    event_subscribe(SETTINGS_CHANGED, scoring_on_settings_changed)
 
 
 # Discovery's verdicts for a node that answered on no port (scans.pipeline.execution._node_discovered).
