@@ -25,6 +25,8 @@ class OrganizationSerializer(serializers.Serializer):
     default_profile = serializers.CharField(allow_null=True)
     schedule_crontab = serializers.CharField(allow_blank=True)
     schedule_timezone = serializers.CharField()
+    potential_threshold = serializers.FloatField(
+        help_text="Below this match confidence (0-1) a finding is potential until confirmed; edited in the console")
     node_count = serializers.IntegerField()
     score = serializers.IntegerField(allow_null=True, help_text="The latest organization score (0-100)")
     grade = serializers.CharField(allow_null=True)
@@ -41,7 +43,7 @@ class OrganizationView(APIView):
                    examples=[example("Acme", {
                        "id": 1, "name": "Acme", "slug": "acme", "scope_networks": ["127.0.10.0/24"],
                        "scope_hostnames": [], "default_profile": "standard", "schedule_crontab": "0 3 * * *",
-                       "schedule_timezone": "UTC", "node_count": 120, "score": 81, "grade": "B", "role": "analyst",
+                       "schedule_timezone": "UTC", "potential_threshold": 0.6, "node_count": 120, "score": 81, "grade": "B", "role": "analyst",
                        "token": {"id": 4, "name": "ci", "access": "read_write", "prefix": "wp_AbCdE"}})])
     def get(self, request):
         principal = principal_for(request)
@@ -53,7 +55,7 @@ class OrganizationView(APIView):
             "scope_hostnames": org.scope_hostnames,
             "default_profile": org.default_profile.slug if org.default_profile_id else None,
             "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
-            "node_count": org.nodes.count(),
+            "potential_threshold": org.potential_threshold, "node_count": org.nodes.count(),
             "score": latest.score if latest else None, "grade": latest.grade if latest else None,
             "role": principal.role,
             "token": {"id": token.pk, "name": token.name, "access": token.access, "prefix": token.prefix}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 # Each kind carries one keyword, the row it is about, as the publisher holds it.
 SESSION_FINISHED = "session.finished"  # session=: a scan session or an import, finished
 INTERVENTION_OPENED = "intervention.opened"  # intervention=: newly opened (not a bump of an open one)
+SETTINGS_CHANGED = "organization.settings_changed"  # org=, changes=: {setting: [before, after]}
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

@@ -60,6 +60,14 @@ class SettingsForm(forms.Form):
         label="Node cooldown (minutes)", min_value=0, max_value=7 * 24 * 60,
         help_text="A node scanned less than this long ago is skipped by the next session.")
 
+    potential_threshold = forms.FloatField(
+        label="Certainty threshold", min_value=0, max_value=1,
+        widget=forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1"}),
+        error_messages={"min_value": "Between 0 and 1.", "max_value": "Between 0 and 1.",
+                        "invalid": "A number between 0 and 1, e.g. 0.6."},
+        help_text="0 to 1. A finding whose match confidence is below this is potential: listed apart, left out "
+                  "of grades, scores and top risks until an analyst confirms it. 0 counts every finding.")
+
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
         # The scan profiles it may choose, the built-in ones and its own: the model is the one the
@@ -73,7 +81,7 @@ class SettingsForm(forms.Form):
             "scope_networks": "\n".join(org.scope_networks), "scope_hostnames": "\n".join(org.scope_hostnames),
             "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
             "default_profile": org.default_profile_id, "max_concurrent_jobs": org.max_concurrent_jobs,
-            "node_cooldown_minutes": org.node_cooldown_minutes,
+            "node_cooldown_minutes": org.node_cooldown_minutes, "potential_threshold": org.potential_threshold,
         }
 
     def clean_scope_networks(self) -> list[str]:

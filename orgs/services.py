@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orgs.audit import audit_record
+from orgs.events import SETTINGS_CHANGED, event_publish
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, secret_digest, secret_new
 
 
@@ -94,7 +95,7 @@ def api_token_revoke(*, token: ApiToken, by=None, ip: str | None = None) -> ApiT
 # -- settings ----------------------------------------------------------------------
 
 SETTINGS_FIELDS = ("scope_networks", "scope_hostnames", "schedule_crontab", "schedule_timezone", "default_profile",
-                   "max_concurrent_jobs", "node_cooldown_minutes")
+                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold")
 
 
 def _audit_value(value):
@@ -107,13 +108,17 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
     """Change any of the organization's settings; one audit event with before/after of what changed.
 
     A changed schedule re-syncs its beat row in the same transaction, so beat never runs
-    a schedule the organization no longer has.
+    a schedule the organization no longer has. The apps above hear of the change
+    (``SETTINGS_CHANGED``): a new certainty threshold re-scores the organization.
     """
     from orgs.schedules import ScheduleError, organization_schedule_sync
 
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
+    threshold = values.get("potential_threshold")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ValidationError("The certainty threshold is a number between 0 and 1.")
     org = Organization.objects.select_for_update(of=("self",)).select_related("default_profile").get(pk=org.pk)
     changes = {}
     for field, value in values.items():
@@ -132,6 +137,7 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
             raise ValidationError(str(error)) from None
     actor = getattr(by, "user", by)
     audit_record(org=org, verb="organization.settings_changed", target=org, changes=changes, actor=actor, ip=ip)
+    event_publish(SETTINGS_CHANGED, org=org, changes=changes)
     return org
 
 

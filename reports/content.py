@@ -36,6 +36,7 @@ CHANGE_KINDS = ("new", "fixed", "reopened", "risk_accepted", "severity_changed")
 CHANGE_EXAMPLES = 10  # findings named per kind of change; the counts are exact
 TREND_POINTS = 30
 TOP_RISKS = 5
+POTENTIAL_LISTED = 20
 INTERVENTIONS_LISTED = 20
 SESSION_LISTED = 50
 CHUNK = 2000
@@ -161,9 +162,14 @@ def _named_changes(counts: dict[str, int], examples: dict[str, list[int]], old_s
 
 
 def executive_summary(report: Report) -> dict[str, Any]:
-    """The first pages: how the subject stands and what to do first. A fixed number of queries."""
+    """The first pages: how the subject stands and what to do first. A fixed number of queries.
+
+    Potential findings (too uncertain, unconfirmed: ``Finding.objects.potential``) count in no
+    figure and are never a top risk: they have their own list, each with how sure and why.
+    """
     org = report.org
-    open_qs = open_findings_in_scope(report)
+    every_open = open_findings_in_scope(report)
+    open_qs = every_open.certain(org.potential_threshold)
     severity_counts = {s: 0 for s in SEVERITIES}
     for severity, n in open_qs.order_by().values_list("severity").annotate(n=Count("pk")):
         severity_counts[severity] = n
@@ -207,6 +213,7 @@ def executive_summary(report: Report) -> dict[str, Any]:
         "open_findings": sum(severity_counts.values()),
         "nodes": nodes_total,
         "top_risks": top_risks(open_qs),
+        **potential_findings(every_open.potential(org.potential_threshold)),
         "interventions": listed,
         "interventions_total": interventions_total,
     }
@@ -234,6 +241,21 @@ def top_risks(open_qs: QuerySet) -> list[dict[str, Any]]:
             "advice": advice,
         })
     return risks
+
+
+def potential_findings(potential_qs: QuerySet) -> dict[str, Any]:
+    """The open findings too uncertain to count, most severe first, each with its confidence and reason."""
+    rows = list(
+        potential_qs.annotate(rank=SEVERITY_ORDER)
+        .order_by("-rank", F("match_confidence").desc(), "id")
+        .values("id", "title", "severity", "node__address", "match_confidence", "match_reason")[:POTENTIAL_LISTED]
+    )
+    total = len(rows) if len(rows) < POTENTIAL_LISTED else potential_qs.count()
+    return {
+        "potential": [{"id": r["id"], "title": r["title"], "severity": r["severity"], "node": r["node__address"],
+                       "confidence": r["match_confidence"], "reason": r["match_reason"]} for r in rows],
+        "potential_total": total,
+    }
 
 
 def first_sentence(text: str, limit: int = 240) -> str:

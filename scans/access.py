@@ -12,5 +12,5 @@ def session_for(membership, session_id) -> ScanSession:
 
 
 def finding_for(membership, finding_id) -> Finding:
-    return one_or_404(Finding.objects.select_related("node").filter(org=membership.org, pk=pk_or_404(finding_id)),
+    return one_or_404(Finding.objects.select_related("node", "org").filter(org=membership.org, pk=pk_or_404(finding_id)),
                       "finding")

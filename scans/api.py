@@ -45,8 +45,8 @@ from scans.access import finding_for, session_for
 from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
 from scans.cve.feed_staleness import feed_statuses
 from scans.findings import import_requests
-from scans.findings.triage import finding_triage
-from scans.models import Finding, ImportRequest, ScanJob, ScanSession, Severity
+from scans.findings.triage import finding_confirm, finding_dismiss, finding_triage
+from scans.models import CERTAINTIES, Finding, ImportRequest, ScanJob, ScanSession, Severity
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 
 # --- sessions -------------------------------------------------------------------------------
@@ -218,6 +218,8 @@ class FindingSerializer(ResourceSerializer):
     resource = FINDING_API
     node_address = serializers.CharField(source="node.address")
     cvss_score = serializers.FloatField(allow_null=True)
+    certainty = serializers.ChoiceField(choices=CERTAINTIES, read_only=True,
+                                        help_text="potential: below the organization's threshold, unconfirmed")
 
     class Meta:
         model = Finding
@@ -237,6 +239,19 @@ class FindingTriageSerializer(serializers.Serializer):
                                        help_text="The version you read; a stale one is a 409 with the current state")
 
 
+class FindingConfirmSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000,
+                                 help_text="How you confirmed it (kept in the finding's history)")
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                       help_text="The version you read; a stale one is a 409 with the current state")
+
+
+class FindingDismissSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                       help_text="The version you read; a stale one is a 409 with the current state")
+    reason = serializers.CharField(max_length=5000, help_text="Why it is a false positive (required)")
+
+
 class CommaSeparatedChoices(django_filters.BaseInFilter, django_filters.CharFilter):
     """``?severity=critical,high``: one or several values."""
 
@@ -254,11 +269,15 @@ class FindingFilter(FilterSet):
     first_seen_to = DayFilter(help_text="First seen on or before this day")
     last_seen_from = DayFilter(help_text="Last seen on or after this day")
     last_seen_to = DayFilter(help_text="Last seen on or before this day")
+    certainty = django_filters.ChoiceFilter(
+        choices=[("certain", "certain"), ("potential", "potential")],
+        help_text="potential: match confidence below the organization's threshold and not confirmed (counted in "
+                  "no grade or score); certain: every other finding")
 
     class Meta:
         model = Finding
         fields = ["severity", "status", "node", "cve", "source", "port", "first_seen_from", "first_seen_to",
-                  "last_seen_from", "last_seen_to"]
+                  "last_seen_from", "last_seen_to", "certainty"]
 
     def filter_queryset(self, queryset):
         data = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [])}
@@ -291,6 +310,7 @@ FINDING_EXAMPLE = {
     "title": "TLS 1.0 enabled", "severity": "high", "cvss_score": 7.4, "cve_ids": [], "cwe": 327, "port": 443,
     "protocol": "tcp", "location": "127.0.10.5:443", "status": "open", "first_seen": "2026-11-29T03:00:00Z",
     "last_seen": "2026-11-30T03:00:00Z", "version": 1, "triage_reason": "", "risk_accepted_until": None,
+    "certainty": "certain",
 }
 
 
@@ -320,7 +340,7 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                                    "evidence": {}, "remediation": "Disable TLS 1.0.",
                                                    "references": [], "match_confidence": None, "match_reason": "",
                                                    "fixed_at": None, "reopened_count": 0, "times_seen": 2,
-                                                   "triaged_at": None})])
+                                                   "triaged_at": None, "confirmed_at": None})])
     def retrieve(self, request, pk=None):
         finding = finding_for(principal_for(request), pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
@@ -352,6 +372,56 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                           version=current.version, kind="finding")
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
+
+
+    def _certainty_action(self, request, pk, serializer, change):
+        """Confirm or dismiss: the same version checks as a triage, the same answer (the whole finding)."""
+        principal = principal_for(request)
+        finding = finding_for(principal, pk)
+        data = validated(serializer, request.data)
+        precondition, expected = expected_version(request, data.get("version"))
+        try:
+            change(finding=finding, data=data, principal=principal, expected=expected)
+        except StaleVersionError:
+            current = finding_for(principal, pk)
+            return stale_version_response(precondition=precondition, current=FindingDetailSerializer(current).data,
+                                          version=current.version, kind="finding")
+        except DjangoValidationError as exc:
+            return problem_response(status_code=409, code="not_potential", detail=" ".join(exc.messages))
+        finding = finding_for(principal, pk)
+        return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
+
+    @api_operation(
+        summary="Confirm a potential finding", request=FindingConfirmSerializer,
+        responses={200: FindingDetailSerializer}, errors=(400, 401, 403, 404, 409, 412, 429),
+        parameters=[IF_MATCH_PARAMETER],
+        description="A finding whose `certainty` is `potential` (its match confidence is below the organization's "
+                    "threshold) counts in no grade, score or top risk until confirmed. Confirming it makes it count. "
+                    "Send the version you read (`If-Match` or `version`); a finding that is not potential is a 409.",
+        examples=[example("Confirm", {"version": 3}, request=True)])
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def confirm(self, request, pk=None):
+        def change(*, finding, data, principal, expected):
+            finding_confirm(finding=finding, by=principal.actor, note=data["note"], token=principal.token,
+                            ip=client_ip(request), expected_version=expected)
+
+        return self._certainty_action(request, pk, FindingConfirmSerializer, change)
+
+    @api_operation(
+        summary="Dismiss a potential finding", request=FindingDismissSerializer,
+        responses={200: FindingDetailSerializer}, errors=(400, 401, 403, 404, 409, 412, 429),
+        parameters=[IF_MATCH_PARAMETER],
+        description="Rule a potential finding out: it becomes a false positive with your `reason`. Send the "
+                    "version you read; a finding that is not potential is a 409 (triage it instead).",
+        examples=[example("Dismiss", {"reason": "Ubuntu backported the fix (USN-4601-1)", "version": 3},
+                          request=True)])
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def dismiss(self, request, pk=None):
+        def change(*, finding, data, principal, expected):
+            finding_dismiss(finding=finding, by=principal.actor, reason=data["reason"], token=principal.token,
+                            ip=client_ip(request), expected_version=expected)
+
+        return self._certainty_action(request, pk, FindingDismissSerializer, change)
 
 
 # --- imports --------------------------------------------------------------------------------

@@ -13,6 +13,16 @@ from config.fields import Fields, computed, number, plain, time
 from scans.models import ScanSession
 from scans.pipeline.sessions import STAGES
 
+def _certainty(finding) -> str:
+    return finding.certainty
+
+
+def _certainty_sql(column) -> str:
+    # Finding.is_potential, written by PostgreSQL (the query joins the finding's organization).
+    return (f"CASE WHEN {column('match_confidence')} < {column('org__potential_threshold')} "
+            f"AND {column('confirmed_at')} IS NULL THEN 'potential' ELSE 'certain' END")
+
+
 FINDING = Fields(
     plain("id"), plain("node", "node_id"), plain("node_address", "node__address"), plain("node_name", "node__name"),
     plain("source"), plain("rule_id"), plain("title"), plain("severity"), number("cvss_score"),
@@ -21,20 +31,24 @@ FINDING = Fields(
     time("risk_accepted_until"), plain("description"), plain("evidence"), plain("remediation"),
     plain("references"), plain("match_confidence"), plain("match_reason"), time("fixed_at"),
     plain("reopened_count"), plain("times_seen"), time("triaged_at"), plain("fingerprint"),
+    # Certain or potential (below the organization's threshold, unconfirmed): see scans.models.potential_q.
+    computed("certainty", python=_certainty, sql=_certainty_sql), time("confirmed_at"),
 )
 
 # The API: a list's finding, and the whole finding (its detail, a triage's answer).
 FINDING_API = FINDING.pick(
     "id", "node", "node_address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids", "cwe", "port",
-    "protocol", "location", "status", "first_seen", "last_seen", "version", "triage_reason", "risk_accepted_until")
+    "protocol", "location", "status", "first_seen", "last_seen", "version", "triage_reason", "risk_accepted_until",
+    "certainty")
 FINDING_API_DETAIL = FINDING_API + FINDING.pick(
     "cvss_vector", "description", "evidence", "remediation", "references", "match_confidence", "match_reason",
-    "fixed_at", "reopened_count", "times_seen", "triaged_at")
+    "fixed_at", "reopened_count", "times_seen", "triaged_at", "confirmed_at")
 
 # A row of the console's findings table.
 FINDING_ROW = FINDING.pick(
     "id", "node", "node_address", "node_name", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
-    "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until")
+    "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until", "match_confidence",
+    "confirmed_at")
 
 # A finding of a report's appendix (every format: HTML, PDF, CSV, JSON, SARIF).
 FINDING_REPORT = FINDING.pick(

@@ -1,4 +1,5 @@
-"""Console forms of the scans app: starting a session, triaging findings. They validate; services decide."""
+"""Console forms of the scans app: starting a session, triaging findings, confirming or dismissing a potential
+one. They validate; services decide."""
 
 from __future__ import annotations
 
@@ -120,4 +121,23 @@ class BulkTriageForm(TriageForm):
         data["finding"] = ids
         if not data.get("matching") and not ids:
             raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
+        return data
+
+
+class CertaintyForm(forms.Form):
+    """Confirm a potential finding, or dismiss it as a false positive (with why)."""
+
+    ACTIONS = [("confirm", "Confirm"), ("dismiss", "Dismiss as a false positive")]
+
+    action = forms.ChoiceField(choices=ACTIONS, error_messages={"required": "Choose confirm or dismiss.",
+                                                                "invalid_choice": "Choose confirm or dismiss."})
+    reason = forms.CharField(label="Why", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Required to dismiss.")
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        data["reason"] = (data.get("reason") or "").strip()
+        if data.get("action") == "dismiss" and not data["reason"]:
+            self.add_error("reason", "Say why it is a false positive.")
         return data

@@ -211,9 +211,33 @@ class WorkerHeartbeat(models.Model):
 
 
 
+CERTAINTIES = ("certain", "potential")
+
+
+def potential_q(threshold: float) -> Q:
+    """The one rule of certainty, in SQL: a stated confidence below the organization's threshold,
+    and nobody confirmed it. A finding that states no confidence (an imported tool's word) is certain.
+    ``is_potential`` is the same rule in Python, ``scans.fields`` writes it for the API's JSON."""
+    return Q(match_confidence__lt=threshold, confirmed_at__isnull=True)
+
+
+def is_potential(match_confidence: float | None, confirmed_at, threshold: float) -> bool:
+    """``potential_q`` in Python, for a finding in hand or a row of values."""
+    return match_confidence is not None and match_confidence < threshold and confirmed_at is None
+
+
 class FindingQuerySet(models.QuerySet):
     def for_org(self, org):
         return self.filter(org=org)
+
+    def potential(self, threshold: float):
+        """Findings too uncertain to count (see ``potential_q``): shown apart, out of grades and scores."""
+        return self.filter(potential_q(threshold))
+
+    def certain(self, threshold: float):
+        """Every finding that is not potential: sure enough, confirmed, or stating no confidence."""
+        return self.filter(Q(match_confidence__isnull=True) | Q(match_confidence__gte=threshold)
+                           | Q(confirmed_at__isnull=False))
 
     def open(self):
         return self.filter(status=Finding.Status.OPEN)
@@ -330,6 +354,18 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.title}"
+
+    def potential_under(self, threshold: float) -> bool:
+        return is_potential(self.match_confidence, self.confirmed_at, threshold)
+
+    @property
+    def is_potential(self) -> bool:
+        """Below its organization's threshold and not confirmed (``FindingQuerySet.potential``)."""
+        return self.potential_under(self.org.potential_threshold)
+
+    @property
+    def certainty(self) -> str:
+        return "potential" if self.is_potential else "certain"
 
 
 class FindingEvent(models.Model):

@@ -20,8 +20,10 @@ from config import prepared
 from config.fields import columns
 from interventions.models import Intervention
 from nodes.models import GRADES, Node, NodeSnapshot
+from orgs.models import Organization
 from scans.fields import FINDING_API, FINDING_ROW, JOB_ROW
 from scans.models import (
+    CERTAINTIES,
     SEVERITIES,
     SEVERITY_RANK,
     CveRecord,
@@ -31,6 +33,7 @@ from scans.models import (
     ScanJob,
     ScanProfile,
     ScanSession,
+    is_potential,
 )
 from scans.pipeline.sessions import STAGES
 
@@ -74,6 +77,7 @@ class FindingFilters:
     q: str = ""
     session: int | None = None
     change: str = ""
+    certainty: str = ""  # "certain" or "potential" (scans.models.potential_q); empty: both
     sort: str = DEFAULT_SORT
 
     @property
@@ -133,6 +137,7 @@ def finding_filters_from(params: Mapping) -> FindingFilters:
         q=(get("q") or "").strip()[:200],
         session=_int(get("session")),
         change=change if change in CHANGES else "",
+        certainty=certainty if (certainty := (get("certainty") or "").strip()) in CERTAINTIES else "",
         sort=sort if sort in FINDING_SORTS else DEFAULT_SORT,
     )
 
@@ -180,16 +185,21 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
         else:
             events = events.filter(kind__in=CHANGES)
         qs = qs.filter(id__in=events.values("finding_id"))
+    if f.certainty == "potential":
+        qs = qs.potential(org.potential_threshold)
+    elif f.certainty == "certain":
+        qs = qs.certain(org.potential_threshold)
     return qs
 
 
 # The finding as PostgreSQL writes it for the API's list: generated from the same fields as the
 # API's representation of one finding (scans.fields), over the finding (f) joined to its node (n).
-_FINDING_JSON = FINDING_API.json_sql(columns(Finding, {"": "f", "node": "n"}))
+_FINDING_JSON = FINDING_API.json_sql(columns(Finding, {"": "f", "node": "n", "org": "o"}))
 _FINDINGS_PAGE = f"""
     SELECT coalesce(json_agg(j ORDER BY position), '[]')::text FROM (
       SELECT array_position(%(ids)s::bigint[], f.id) AS position, {_FINDING_JSON} AS j
       FROM {Finding._meta.db_table} f JOIN {Node._meta.db_table} n ON n.id = f.node_id
+        JOIN {Organization._meta.db_table} o ON o.id = f.org_id
       WHERE f.org_id = %(org)s AND f.id = ANY(%(ids)s::bigint[])) page"""
 
 
@@ -238,6 +248,7 @@ def finding_page(*, org, filters: FindingFilters, counts: dict[str, int], offset
     labels = dict(Finding.Status.choices)
     for row in rows:
         row["status_label"] = labels.get(row["status"], row["status"])
+        row["potential"] = is_potential(row["match_confidence"], row["confirmed_at"], org.potential_threshold)
     return rows
 
 
@@ -383,7 +394,8 @@ def finding_open_list_for_node(*, node, limit: int = 20) -> tuple[list[Finding],
                          default=Value(0))
     rows = list(
         Finding.objects.filter(org_id=node.org_id, node=node).open()
-        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
+        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen",
+              "match_confidence", "confirmed_at")
         .order_by(severity_rank, F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: limit + 1]
     )
     return rows[:limit], len(rows) > limit

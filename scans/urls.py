@@ -20,6 +20,7 @@ urlpatterns = [
     path("findings/bulk-triage/", views.finding_bulk_triage, name="finding_bulk_triage"),
     path("findings/<int:finding_id>/", views.finding_detail_view, name="finding_detail"),
     path("findings/<int:finding_id>/triage/", views.finding_triage_view, name="finding_triage"),
+    path("findings/<int:finding_id>/certainty/", views.finding_certainty_view, name="finding_certainty"),
 ]
 
 # The organization's home page: in the organization's namespace ("orgs:dashboard"), mounted there

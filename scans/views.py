@@ -27,8 +27,23 @@ from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_ROW
-from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
-from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm, triage_actions_for
+from scans.findings.triage import (
+    BULK_TRIAGE_LIMIT,
+    finding_confirm,
+    finding_dismiss,
+    finding_triage,
+    findings_matching_count,
+    findings_triage_bulk,
+)
+from scans.forms import (
+    SCOPE_NODES,
+    SCOPE_TAG,
+    BulkTriageForm,
+    CertaintyForm,
+    SessionStartForm,
+    TriageForm,
+    triage_actions_for,
+)
 from scans.models import SEVERITIES, Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
@@ -58,6 +73,8 @@ JOBS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50
 MAX_SELECTED_NODES = 500  # a selection beyond this is a tag or "every enabled node" (Django caps a request at 1,000 fields)
 DONE = {"false_positive": "marked a false positive", "risk_accepted": "accepted as a risk", "open": "reopened"}
+CERTAINTY_DONE = {"confirm": "confirmed: it counts in grades, scores and reports",
+                  "dismiss": "dismissed as a false positive"}
 
 
 # -- dashboard ---------------------------------------------------------------------
@@ -294,8 +311,11 @@ def finding_detail_view(request, slug, finding_id):
     return _render_detail(request, membership, finding, form)
 
 
-def _render_detail(request, membership, finding, form, *, stale=None, status=200):
+def _render_detail(request, membership, finding, form, *, stale=None, status=200, certainty_form=None,
+                   certainty_stale=None):
     context = {"org": membership.org, "membership": membership, "finding": finding, "form": form, "stale": stale,
+               "certainty_form": certainty_form or CertaintyForm(initial={"version": finding.version}),
+               "certainty_stale": certainty_stale,
                "actions": triage_actions_for(finding.status),
                "accept_open": form.is_bound and form.data.get("status") == Finding.Status.RISK_ACCEPTED,
                "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True, default=str),
@@ -346,8 +366,50 @@ def finding_triage_view(request, slug, finding_id):
     return _render_detail(request, membership, finding, form, stale=stale, status=409 if stale else 400)
 
 
+@login_required
+@require_POST
+def finding_certainty_view(request, slug, finding_id):
+    """Confirm a potential finding or dismiss it, from its page (htmx: the certainty card comes back)."""
+    membership = writable_membership_for(request.user, slug)
+    finding = finding_for(membership, finding_id)
+    form = CertaintyForm(request.POST)
+    stale = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["action"] == "confirm":
+                finding = finding_confirm(finding=finding, by=request.user, note=data["reason"],
+                                          ip=client_ip(request), expected_version=data["version"])
+            else:
+                finding = finding_dismiss(finding=finding, by=request.user, reason=data["reason"],
+                                          ip=client_ip(request), expected_version=data["version"])
+        except StaleVersionError as error:
+            stale, finding = error, finding_for(membership, finding_id)
+            form = CertaintyForm(initial={"version": finding.version, "reason": data["reason"]})
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            if request.htmx:
+                return _render_certainty(request, membership, finding, done=CERTAINTY_DONE[data["action"]])
+            messages.success(request, f"Finding {finding.pk} {CERTAINTY_DONE[data['action']]}.")
+            return redirect("scans:finding_detail", slug=slug, finding_id=finding.pk)
+    if request.htmx:
+        # 200 on purpose: htmx swaps only successful responses, and the card must show the error in place.
+        return _render_certainty(request, membership, finding, form=form, stale=stale)
+    return _render_detail(request, membership, finding, TriageForm(initial={"version": finding.version}),
+                          certainty_form=form, certainty_stale=stale, status=409 if stale else 400)
+
+
+def _render_certainty(request, membership, finding, *, form=None, stale=None, done=""):
+    context = {"org": membership.org, "membership": membership, "finding": finding, "certainty_stale": stale,
+               "certainty_form": form or CertaintyForm(initial={"version": finding.version}), "done": done,
+               "oob": True}
+    return render(request, "scans/partials/finding_certainty.html", context)
+
+
 def _render_row(request, membership, finding, *, form=None, stale=None, status=200):
-    row = {**FINDING_ROW.values_of(finding), "status_label": finding.get_status_display()}
+    row = {**FINDING_ROW.values_of(finding), "status_label": finding.get_status_display(),
+           "potential": finding.is_potential}
     context = {"org": membership.org, "membership": membership, "row": row, "row_form": form, "stale": stale,
                "accept_open": form is not None and form.data.get("status") == Finding.Status.RISK_ACCEPTED,
                "statuses": triage_actions_for(finding.status),

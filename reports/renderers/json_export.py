@@ -51,6 +51,8 @@ def render_json(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> di
             "grades": summary["grades"],
             "trend": [{"at": at, "score": score} for at, score in summary["trend"]],
             "top_risks": summary["top_risks"],
+            "potential": summary["potential"],
+            "potential_total": summary["potential_total"],
             "open_interventions": summary["interventions_total"],
         },
         "changes": changes,

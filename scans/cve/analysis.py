@@ -6,8 +6,10 @@ loaded in one query for the whole call, whatever the number of services (a fleet
 the same few builds on thousands of nodes), and matched in memory by ``scans.cve``,
 which remembers its answer per (product, version).
 
-Why it matched is kept: ``match_confidence`` and ``match_reason`` travel in the
-evidence and become the Finding's fields.
+Why it matched is kept: ``match_confidence``, ``match_basis`` and ``match_reason`` travel in
+the evidence (``scans.findings.candidates.certainty``); confidence and reason become the
+Finding's fields. The banner counts: ``SSH-2.0-OpenSSH_7.2p2 Ubuntu-4ubuntu2.8`` and
+``Apache/2.4.29 (Ubuntu)`` name a distribution build that the version alone does not.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from scans.cve.catalog import WILDCARD_PRODUCT, cve_entry_from_record
 from scans.cve.cpe import try_parse_cpe
 from scans.cve.match import CveIndex, observe
 from scans.cve.nvd import CveEntry
-from scans.findings.candidates import FindingCandidate, ServiceObservation
+from scans.findings.candidates import FindingCandidate, ServiceObservation, certainty
 from scans.models import CveProduct, CveRecord
 
 SOURCE = "cve"
@@ -49,7 +51,7 @@ def cve_candidates_for_services(
     for service in services:
         if not (service.product or service.cpe) or not (service.version or service.cpe):
             continue
-        observation = observe(service.product, service.version, service.cpe)
+        observation = observe(service.product, service.version, service.cpe, service.banner)
         if observation.version is None or not observation.products:
             continue
         observed.append((service, observation))
@@ -116,8 +118,7 @@ def _candidate(service: ServiceObservation, match) -> FindingCandidate:
         "cpe": service.cpe,
         "service": service.service,
         "criteria": match.criteria,
-        "match_confidence": match.confidence,
-        "match_reason": match.reason,
+        **certainty(match.confidence, match.basis, match.reason),
     }
     if service.banner:
         evidence["banner"] = service.banner[:500]

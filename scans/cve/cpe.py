@@ -17,11 +17,14 @@ because of a platform requirement matches with lower confidence and says which
 platform it needs. A hit is only ever produced by a ``vulnerable`` criterion: a
 product that is merely the platform for someone else's bug is not reported.
 
-Confidence, 0–1: 1.0 for an exact version or a version range, 0.7 when NVD lists
-every version of the product, 0.5 for NVD's "no version" (``-``); times 0.6 when the
-observed version carries a distribution revision (a backport may have fixed it,
-see :mod:`scans.cve.versions`); times 0.6 when an unobserved platform is required, or
-0.85 when the distribution named in the version suggests that platform.
+Confidence, 0–1, and its basis (``scans.findings.candidates.BASES``): 1.0 for a version
+observed exactly (``exact``) or within a range (``range``); 0.7 when NVD lists every version
+of the product and 0.5 for NVD's "no version" (``-``), where the product's name is all the
+match rests on (``banner``); times 0.6 when an unobserved platform is required
+(``condition``), or 0.85 when the distribution the service names suggests that platform;
+times 0.5 when the version or the banner names a distribution build (``backport``): its
+packager may have backported the fix without changing the upstream number (see
+:mod:`scans.cve.versions`), so such a hit stays below the default threshold of 0.6.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ PARTS = ("a", "o", "h", ANY, NA)
 CONFIDENCE_EXACT = 1.0
 CONFIDENCE_ALL_VERSIONS = 0.7
 CONFIDENCE_NO_VERSION = 0.5
-FACTOR_DISTRIBUTION_BUILD = 0.6
+FACTOR_DISTRIBUTION_BUILD = 0.5
 FACTOR_PLATFORM_UNKNOWN = 0.6
 FACTOR_PLATFORM_SUGGESTED = 0.85
 
@@ -195,11 +198,11 @@ def nvd_products(product: str = "", cpe: Cpe | str | None = None) -> tuple[tuple
     return tuple(dict.fromkeys(pairs))
 
 
-def platforms_suggested_by(version: Version | None) -> frozenset[tuple[str, str]]:
-    """Operating systems a distribution revision names (``-3ubuntu0.1`` → Ubuntu)."""
-    if version is None or not version.distro:
+def platforms_suggested_by(distribution: str) -> frozenset[tuple[str, str]]:
+    """Operating systems a distribution build names (``Ubuntu 3ubuntu0.1`` → Ubuntu)."""
+    if not distribution:
         return frozenset()
-    words = re.findall(r"[a-z]+", version.distro)
+    words = re.findall(r"[a-z]+", distribution.lower())
     return frozenset(
         platform for word in words for prefix, platform in DISTRIBUTION_PLATFORMS.items() if word.startswith(prefix)
     )
@@ -220,6 +223,7 @@ class Verdict:
     confidence: float
     reason: str
     criteria: str = ""  # the CPE criterion that decided
+    basis: str = ""  # what the confidence rests on: one of scans.findings.candidates.BASES
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,7 @@ class Observed:
     version: Version | None
     platforms: frozenset[tuple[str, str]] = frozenset()  # operating systems the version suggests
     cpe: Cpe | None = None  # the scanner's CPE, when it gave one: its editions and targets count too
+    distribution: str = ""  # the distribution build the version or banner names: "Ubuntu 4ubuntu2.8"
     keys: frozenset[tuple[str, str]] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -368,29 +373,23 @@ class MatchCriterion:
                 and (end_ex is None or version < end_ex)
             )
             word = "within" if inside else "outside"
-            verdict = Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} is {word} {self.interval}", criteria)
-        elif self.criteria.version == ANY:
-            verdict = Verdict(True, CONFIDENCE_ALL_VERSIONS, f"every version of {name} is listed as affected", criteria)
-        elif self.criteria.version == NA:
-            verdict = Verdict(True, CONFIDENCE_NO_VERSION, f"{name} is listed without a version", criteria)
-        elif _has_wildcard(self.criteria.version):
+            return Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} is {word} {self.interval}",
+                           criteria, "range")
+        if self.criteria.version == ANY:
+            return Verdict(True, CONFIDENCE_ALL_VERSIONS, f"every version of {name} is listed as affected", criteria,
+                           "banner")
+        if self.criteria.version == NA:
+            return Verdict(True, CONFIDENCE_NO_VERSION, f"{name} is listed without a version", criteria, "banner")
+        if _has_wildcard(self.criteria.version):
             listed = self.criteria.literal("version") or ""
             inside = _pattern(self.criteria.version).fullmatch(version.upstream) is not None
             word = "matches" if inside else "does not match"
-            verdict = Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} {word} {listed}", criteria)
-        else:
-            inside = self._matches_exact(version)
-            listed = self._listed_version()
-            said = f"is listed as affected ({listed})" if inside else f"is not the listed {listed}"
-            verdict = Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} {said}", criteria)
-        if verdict.matched and version.is_distribution_build:
-            return Verdict(
-                True,
-                verdict.confidence * FACTOR_DISTRIBUTION_BUILD,
-                f"{verdict.reason} (distribution build {version.distro}: a backported fix is possible)",
-                criteria,
-            )
-        return verdict
+            return Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} {word} {listed}", criteria,
+                           "range")
+        inside = self._matches_exact(version)
+        listed = self._listed_version()
+        said = f"is listed as affected ({listed})" if inside else f"is not the listed {listed}"
+        return Verdict(inside, CONFIDENCE_EXACT if inside else 0.0, f"{name} {shown} {said}", criteria, "exact")
 
     def _bound_texts(self) -> tuple[str, str, str, str]:
         return (
@@ -505,22 +504,21 @@ class Configuration(_Junction):
         if not hits or state is _FALSE:
             return Verdict(False, 0.0, "no vulnerable criterion matches")
         best = max(hits, key=lambda v: v.confidence)
-        if state is _TRUE:
-            if suggested[0]:
-                return Verdict(
-                    True,
-                    best.confidence * FACTOR_PLATFORM_SUGGESTED,
-                    f"{best.reason}; the platform it needs is suggested by the version",
-                    best.criteria,
-                )
-            return best
-        needs = _describe_platforms(platform_needs)
-        return Verdict(
-            True,
-            best.confidence * FACTOR_PLATFORM_UNKNOWN,
-            f"{best.reason}; only when running on {needs}, which was not observed",
-            best.criteria,
-        )
+        if state is _TRUE and suggested[0]:
+            best = Verdict(True, best.confidence * FACTOR_PLATFORM_SUGGESTED,
+                           f"{best.reason}; the platform it needs is suggested by the version", best.criteria,
+                           best.basis)
+        elif state is not _TRUE:
+            needs = _describe_platforms(platform_needs)
+            best = Verdict(True, best.confidence * FACTOR_PLATFORM_UNKNOWN,
+                           f"{best.reason}; only when running on {needs}, which was not observed", best.criteria,
+                           "condition")
+        if observed.distribution:
+            # An unobserved condition stays the basis: it is the larger doubt.
+            best = Verdict(True, best.confidence * FACTOR_DISTRIBUTION_BUILD,
+                           f"{best.reason}; a distribution build ({observed.distribution}) may carry backported fixes",
+                           best.criteria, best.basis if best.basis == "condition" else "backport")
+        return best
 
 
 class _State:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from scans.cve.cpe import Cpe, Observed, Verdict, nvd_products, platforms_suggested_by, try_parse_cpe
 from scans.cve.nvd import CveEntry
-from scans.cve.versions import Version, parse_version
+from scans.cve.versions import Version, distribution_build, parse_version
 
 _CACHE_LIMIT = 50_000
 
@@ -38,6 +38,7 @@ class CveMatch:
     description: str
     references: tuple[str, ...]
     criteria: str = ""  # the NVD CPE criterion that matched
+    basis: str = ""  # what the confidence rests on: one of scans.findings.candidates.BASES
 
 
 class CveIndex:
@@ -51,7 +52,7 @@ class CveIndex:
         self._by_product: dict[tuple[str, str], list[CveEntry]] = {}
         self._wildcard: list[CveEntry] = []
         self._ids: set[str] = set()
-        self._cache: dict[tuple[tuple[tuple[str, str], ...], str, str], tuple[CveMatch, ...]] = {}
+        self._cache: dict[tuple[tuple[tuple[str, str], ...], str, str, str], tuple[CveMatch, ...]] = {}
         for entry in entries:
             self.add(entry)
 
@@ -95,7 +96,7 @@ class CveIndex:
     def match(self, observed: Observed) -> list[CveMatch]:
         if observed.version is None or not observed.products:
             return []
-        key = (observed.products, observed.version.text.lower(), str(observed.cpe or ""))
+        key = (observed.products, observed.version.text.lower(), str(observed.cpe or ""), observed.distribution)
         cached = self._cache.get(key)
         if cached is None:
             cached = tuple(_sorted(m for e in self.candidates(observed.products) if (m := match_entry(e, observed))))
@@ -106,8 +107,10 @@ class CveIndex:
 
 
 @functools.lru_cache(maxsize=4096)
-def observe(product: str, version: str, cpe: str | Cpe = "") -> Observed:
-    """What the matcher knows of a service: NVD names, parsed version, hinted platforms.
+def observe(product: str, version: str, cpe: str | Cpe = "", banner: str = "") -> Observed:
+    """What the matcher knows of a service: NVD names, parsed version, the distribution build its
+    version or banner names (``OpenSSH_7.2p2 Ubuntu-4ubuntu2.8``, ``Apache/2.4.29 (Ubuntu)``) and the
+    platforms that suggests.
 
     Remembered per (product, version, CPE), as the index remembers its matches: a fleet's
     thousands of services are a few builds, and parsing their CPE names and versions again
@@ -124,11 +127,13 @@ def observe(product: str, version: str, cpe: str | Cpe = "") -> Observed:
         update = parsed_cpe.literal("update") or ""
         if cpe_version:
             parsed = parse_version(cpe_version + update)
+    distribution = distribution_build(version, banner)
     return Observed(
         products=nvd_products(product, parsed_cpe),
         version=parsed,
-        platforms=platforms_suggested_by(parsed),
+        platforms=platforms_suggested_by(distribution),
         cpe=parsed_cpe if isinstance(parsed_cpe, Cpe) else None,
+        distribution=distribution,
     )
 
 
@@ -152,6 +157,7 @@ def match_entry(entry: CveEntry, observed: Observed) -> CveMatch | None:
         description=entry.description,
         references=entry.references,
         criteria=best.criteria,
+        basis=best.basis,
     )
 
 

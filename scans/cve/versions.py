@@ -60,7 +60,21 @@ _EPOCH = re.compile(r"^[0-9]+:(?=[0-9])")
 _PREFIX = re.compile(r"^[^0-9]*?[/_ :=-](?=v?[0-9])")
 _LABEL = re.compile(r"^([a-z]+)\.?([0-9]*)$")
 _COMMIT = re.compile(r"^(?=[0-9]*[a-f])[0-9a-f]{7,40}$")
-_DISTRO_WORD = re.compile(r"ubuntu|deb|el[0-9]|fc[0-9]|amzn|alpine|centos|rhel|suse|bpo|raspbian|photon|wolfi")
+_DISTRO_WORD = re.compile(r"ubuntu|deb|el[0-9]|fc[0-9]|amzn|alpine|centos|rhel|red ?hat|suse|bpo|raspbian|photon|wolfi")
+
+# Packagers whose builds carry backported fixes, as a banner or a version names them: the packager,
+# the pattern of its package revision, the words that name it without a revision ("(Ubuntu)").
+_PACKAGERS = (
+    ("Ubuntu", re.compile(r"[0-9][\w.+~]*ubuntu[\w.+~]*", re.I), re.compile(r"\bubuntu\b", re.I)),
+    ("Debian", re.compile(r"(?:[0-9][\w.~]*\+)?deb[0-9]+u[0-9]+[\w.~]*|(?<=debian-)[0-9][\w.+~]*", re.I),
+     re.compile(r"\b(?:debian|raspbian)\b", re.I)),
+    ("RHEL", re.compile(r"(?:[0-9][\w]*\.)*(?<![a-z])el[0-9]+(?:_[0-9]+)?\b", re.I),
+     re.compile(r"\b(?:red ?hat(?: enterprise linux)?|rhel|centos|rocky|almalinux)\b", re.I)),
+    ("Fedora", re.compile(r"(?:[0-9][\w]*\.)*(?<![a-z])fc[0-9]+\b", re.I), re.compile(r"\bfedora\b", re.I)),
+    ("Amazon Linux", re.compile(r"(?:[0-9][\w]*\.)*amzn[0-9]+[\w.]*", re.I), re.compile(r"\bamazon linux\b", re.I)),
+    ("SUSE", re.compile(r"[0-9][\w.]*\.suse[\w.]*", re.I), re.compile(r"\b(?:open)?suse\b", re.I)),
+    ("FreeBSD", re.compile(r"(?<=freebsd-)[0-9]+", re.I), re.compile(r"\bfreebsd\b", re.I)),
+)
 
 
 @functools.total_ordering
@@ -105,6 +119,24 @@ class Version:
 
     def __str__(self) -> str:
         return self.text
+
+
+def distribution_build(*texts: str) -> str:
+    """The distribution build a version or banner names, as a person reads it: ``Ubuntu 4ubuntu2.8``
+    from ``OpenSSH_7.2p2 Ubuntu-4ubuntu2.8``, ``Debian 10+deb9u1``, ``RHEL 97.el7``, or the
+    packager alone from a server token (``Apache/2.4.29 (Ubuntu)`` gives ``Ubuntu``); empty when
+    none is named. The first text that names one wins (the version before the banner)."""
+    for text in texts:
+        if not text:
+            continue
+        for packager, revision, word in _PACKAGERS:
+            found = revision.search(text)
+            if found:
+                return f"{packager} {found.group(0).strip('.+-~')}"
+            named = word.search(text)
+            if named:
+                return named.group(0) if packager == "RHEL" else packager
+    return ""
 
 
 def parse_version(text: object) -> Version | None:

@@ -56,6 +56,28 @@ def severity_from_cvss(score: float | None) -> str | None:
     return "info"
 
 
+# How sure a finding is and on what that rests: every scanner states a confidence (0-1), one of
+# these bases, and the reason in words, in its candidate's evidence (``certainty``). The findings
+# engine keeps confidence and reason in columns of their own; below its organization's threshold
+# a finding is *potential* (``scans.models.FindingQuerySet.potential``).
+BASES = {
+    "proven": "proven by the service's own answer",
+    "exact": "version observed exactly",
+    "range": "version within a range",
+    "condition": "a condition that was not observed",
+    "backport": "a distribution build whose backported fixes are unknown",
+    "banner": "banner only",
+    "inferred": "inferred from what the service shows",
+}
+
+
+def certainty(confidence: float, basis: str, reason: str) -> dict[str, Any]:
+    """The evidence keys that state a finding's certainty; ``basis`` is one of ``BASES``."""
+    if basis not in BASES:
+        raise ValueError(f"{basis!r} is not a basis of confidence ({', '.join(BASES)})")
+    return {"match_confidence": round(float(confidence), 3), "match_basis": basis, "match_reason": reason}
+
+
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))

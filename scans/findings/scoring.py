@@ -26,6 +26,7 @@ from django.utils import timezone
 from config.bulk import bulk_insert
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
+from orgs.events import SETTINGS_CHANGED, event_subscribe
 from scans.models import SEVERITIES, Finding, OrganizationScore
 
 EXPOSURE_PREFIX = "exposure-"
@@ -34,7 +35,7 @@ NODE_CHUNK = 2000  # nodes per round of queries: keeps IN lists and upserts a sa
 
 @dataclass(frozen=True)
 class NodeFacts:
-    """What a policy may know of a node: its active findings counted by severity, and exposures."""
+    """What a policy may know of a node: its active, certain findings counted by severity, and exposures."""
 
     counts: Mapping[str, int] = field(default_factory=dict)
     exposures: int = 0  # active findings whose rule id starts with "exposure-" (also in counts)
@@ -126,6 +127,17 @@ def scoring_policy() -> ScoringPolicy:
         ) from None
 
 
+def scoring_on_settings_changed(*, org, changes) -> None:
+    """A new certainty threshold moves findings in or out of the counts: score the organization again."""
+    if "potential_threshold" in changes:
+        scoring_run(org=org)
+
+
+def scoring_hooks_connect() -> None:
+    """Listen to the organizations' settings (``orgs`` sits below and never imports scans)."""
+    event_subscribe(SETTINGS_CHANGED, scoring_on_settings_changed)
+
+
 # Discovery's verdicts for a node that answered on no port (scans.pipeline.execution._node_discovered).
 UNREACHED_STATES = frozenset({Node.State.DOWN, Node.State.UNREACHABLE})
 
@@ -177,7 +189,8 @@ def scoring_run(
 
 def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, session, scan_status: str, now) -> None:
     nodes = Node.objects.filter(org=org)
-    findings = Finding.objects.active().filter(org=org)
+    # Potential findings (too uncertain, unconfirmed) count against nothing until an analyst confirms them.
+    findings = Finding.objects.active().certain(org.potential_threshold).filter(org=org)
     interventions = Intervention.objects.unresolved().filter(org=org, node__isnull=False)
     if node_ids is not None:
         nodes = nodes.filter(pk__in=node_ids)

@@ -1,4 +1,5 @@
-"""Writes about findings made by people: triage, one at a time and in bulk."""
+"""Writes about findings made by people: triage, one at a time and in bulk; confirming or dismissing a
+potential finding."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def finding_triage(
     check_version(finding, expected_version)
     if status == Status.OPEN and finding.status not in Finding.TRIAGED:
         raise ValidationError("Only a triaged finding can be set back to open.")
+    return _triage_apply(finding=finding, status=status, reason=reason, until=until, by=by, token=token, ip=ip)
+
+
+def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, token, ip,
+                  kind: str = FindingEvent.Kind.TRIAGED, verb: str = "finding.triaged") -> Finding:
+    """Write a triage on a locked, checked finding: its fields, its history, the audit trail, the score."""
     before = {"status": finding.status, "reason": finding.triage_reason, "until": finding.risk_accepted_until}
     finding.status = status
     finding.triage_reason = reason
@@ -67,11 +74,11 @@ def finding_triage(
     finding.version += 1
     finding.save(update_fields=["status", "triage_reason", "risk_accepted_until", "triaged_by", "triaged_at",
                                 "version"])
-    FindingEvent.objects.create(finding=finding, kind=FindingEvent.Kind.TRIAGED, from_status=before["status"],
+    FindingEvent.objects.create(finding=finding, kind=kind, from_status=before["status"],
                                 to_status=status, by=finding.triaged_by, token=token, reason=reason,
                                 at=finding.triaged_at)
     audit_record(
-        org=finding.org, verb="finding.triaged", target=finding, actor=by, token=token, ip=ip,
+        org=finding.org, verb=verb, target=finding, actor=by, token=token, ip=ip,
         changes={
             "status": [before["status"], status],
             "reason": [before["reason"], reason],
@@ -81,6 +88,57 @@ def finding_triage(
     # The node's score and snapshot depend on which findings are active.
     scoring_run(org=finding.org, node_ids=[finding.node_id])
     return finding
+
+
+# -- certainty -------------------------------------------------------------------------
+
+
+def _potential_locked(finding: Finding, expected_version: int | None) -> Finding:
+    finding = Finding.objects.select_for_update(of=("self",)).select_related("org").get(pk=finding.pk)
+    check_version(finding, expected_version)
+    if not finding.is_potential:
+        raise ValidationError("This finding is not potential: it is certain enough to count, or already confirmed.")
+    return finding
+
+
+@transaction.atomic
+def finding_confirm(
+    *, finding: Finding, by, note: str = "", token=None, ip: str | None = None, expected_version: int | None = None,
+) -> Finding:
+    """An analyst vouches for a potential finding (checked by hand, say): from now on it counts in its
+    node's grade, the organization's score and reports, whatever its confidence. Who and when are kept
+    on the finding, in its history (a CONFIRMED event) and in the audit trail. With
+    ``expected_version``, a finding changed since the caller read it raises ``StaleVersionError``."""
+    finding = _potential_locked(finding, expected_version)
+    actor = by if by is not None and by.is_authenticated else None
+    finding.confirmed_at = timezone.now()
+    finding.confirmed_by = actor
+    finding.version += 1
+    finding.save(update_fields=["confirmed_at", "confirmed_by", "version"])
+    said = f"{finding.match_confidence:.0%} confidence" + (f": {finding.match_reason}" if finding.match_reason else "")
+    note = (note or "").strip()
+    FindingEvent.objects.create(finding=finding, kind=FindingEvent.Kind.CONFIRMED, from_status=finding.status,
+                                to_status=finding.status, by=actor, token=token,
+                                reason=f"Confirmed ({said})" + (f". {note}" if note else ""), at=finding.confirmed_at)
+    audit_record(org=finding.org, verb="finding.confirmed", target=finding, actor=by, token=token, ip=ip,
+                 changes={"confirmed": [False, True], "match_confidence": finding.match_confidence,
+                          "match_reason": finding.match_reason, "note": note})
+    scoring_run(org=finding.org, node_ids=[finding.node_id])
+    return finding
+
+
+@transaction.atomic
+def finding_dismiss(
+    *, finding: Finding, by, reason: str, token=None, ip: str | None = None, expected_version: int | None = None,
+) -> Finding:
+    """An analyst rules a potential finding out: a false positive, with why (a CONFIRMED event in its
+    history, audited as ``finding.dismissed``). ``finding_triage`` can set it back to open."""
+    reason = _triage_check(status=Status.FALSE_POSITIVE, reason=reason, until=None)
+    finding = _potential_locked(finding, expected_version)
+    if finding.status == Status.FALSE_POSITIVE:
+        raise ValidationError("This finding is already a false positive.")
+    return _triage_apply(finding=finding, status=Status.FALSE_POSITIVE, reason=reason, until=None, by=by,
+                         token=token, ip=ip, kind=FindingEvent.Kind.CONFIRMED, verb="finding.dismissed")
 
 
 def _iso(value) -> str | None:

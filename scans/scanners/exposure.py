@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scans.findings.candidates import Coverage, FindingCandidate, ScanResult
-from scans.scanners.access import ACCESS_CHECKS, PROTECTED, Access, check_access
+from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, certainty
+from scans.scanners.access import ACCESS_CHECKS, CLEARTEXT, PROTECTED, Access, check_access
 from scans.scanners.base import ScanContext, Scanner, Target, register
 from scans.scanners.fingerprint import (
     STARTUP,
@@ -53,13 +53,16 @@ class Check:
 
 
 def finding(probe: Probe, rule_id: str, title: str, severity: str, *, sent: str, received: bytes | str,
-            remediation: str, description: str = "", cwe: int = 306, **extra: Any) -> FindingCandidate:
+            remediation: str, description: str = "", cwe: int = 306, proof: str = "", **extra: Any) -> FindingCandidate:
+    """Every exposure finding is proven by the answer it keeps: a stranger asked, the service answered.
+    ``proof`` says what the answer proves, in words (by default: it answered without credentials)."""
     scheme = "tls" if probe.tls else "tcp"
+    proof = proof or f"the service answered an unauthenticated {sent}"
     return FindingCandidate(
         source=SOURCE, rule_id=rule_id, title=title, host=probe.hostname or probe.address, severity=severity,
         cwe=cwe, port=probe.port, protocol="tcp", location=f"{scheme}://{probe.address}:{probe.port}",
         description=description, remediation=remediation,
-        evidence={"sent": sent, "received": trimmed(received), **extra},
+        evidence={"sent": sent, "received": trimmed(received), **extra, **certainty(1.0, "proven", proof)},
     )
 
 
@@ -246,8 +249,10 @@ CHECKS: tuple[Check, ...] = (
 
 
 def access_finding(probe: Probe, access: Access) -> FindingCandidate:
+    proof = (f"the service offered a login without encryption ({access.sent})" if access.state == CLEARTEXT
+             else f"the service answered an anonymous {access.sent}")
     return finding(probe, access.rule_id, access.title, access.severity, sent=access.sent, received=access.received,
-                   description=access.description, remediation=access.remediation, cwe=access.cwe,
+                   description=access.description, remediation=access.remediation, cwe=access.cwe, proof=proof,
                    verdict=access.state, **access.extra)
 
 

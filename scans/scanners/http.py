@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
+from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation, certainty
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 
@@ -538,6 +538,25 @@ def same_page(reply: HttpReply, path: str, baseline: HttpReply, baseline_path: s
     return ours == theirs or difflib.SequenceMatcher(None, ours, theirs, autojunk=False).ratio() >= 0.9
 
 
+# Missing browser protections: the absence is seen, the risk is inferred; it holds for a page a
+# browser renders (HTML), hardly for an API's JSON or a download.
+BROWSER_HEADER_RULES = frozenset({"http-missing-csp", "http-missing-x-frame-options",
+                                  "http-missing-x-content-type-options", "http-missing-referrer-policy"})
+
+
+def http_certainty(rule_id: str, path: str, root: HttpReply) -> dict[str, Any]:
+    """How sure an HTTP finding is: what an answer shows is proven; a missing browser header is a
+    guess about the risk, surer on an HTML page than on anything else."""
+    if rule_id not in BROWSER_HEADER_RULES:
+        return certainty(1.0, "proven", f"seen in the answer to GET {path}")
+    content_type = (root.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type in ("text/html", "application/xhtml+xml"):
+        return certainty(0.9, "inferred", "the header is missing from an HTML page a browser renders")
+    shown = content_type or "no content type"
+    return certainty(0.5, "inferred", f"the header is missing, but the answer is {shown}, "
+                                      "which a browser may never render as a page")
+
+
 @register
 class HttpScanner(Scanner):
     name = "http"
@@ -642,7 +661,7 @@ class HttpScanner(Scanner):
             findings.append(FindingCandidate(
                 source=self.name, rule_id=rule_id, title=title, host=target.address, severity=severity, cwe=cwe,
                 port=port, location=f"{base}{path}{suffix}", description=description, remediation=remediation,
-                evidence=evidence or {},
+                evidence={**(evidence or {}), **http_certainty(rule_id, path, reply)},
             ))
 
         port_data = {"scheme": scheme, "url": f"{base}/", "status": reply.status, "headers": reply.headers,

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation
+from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation, certainty
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 
@@ -449,10 +449,11 @@ class TlsScanner(Scanner):
 
         def finding(rule_id: str, title: str, severity: str, *, cwe: int, remediation: str,
                     description: str = "", evidence: dict | None = None) -> None:
+            # Every TLS finding is what our own handshakes with the server showed: proven.
             findings.append(FindingCandidate(
                 source=self.name, rule_id=rule_id, title=title, host=target.address, severity=severity,
                 cwe=cwe, port=port, location=location, description=description, remediation=remediation,
-                evidence=evidence or {},
+                evidence={**(evidence or {}), **certainty(1.0, "proven", f"seen in a TLS handshake with port {port}")},
             ))
 
         for probe in accepted:

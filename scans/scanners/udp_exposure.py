@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scans.findings.candidates import FindingCandidate
+from scans.findings.candidates import FindingCandidate, certainty
 from scans.scanners import udp_wire as wire
 from scans.scanners.udp import Asker
 
@@ -40,7 +40,9 @@ def udp_finding(asker: Asker, host: str, rule_id: str, title: str, severity: str
     return FindingCandidate(
         source=SOURCE, rule_id=rule_id, title=title, host=host, severity=severity, cwe=cwe, cve_ids=cve_ids,
         port=asker.port, protocol="udp", location=f"udp://{asker.address}:{asker.port}", description=description,
-        remediation=remediation, evidence={"sent": sent, "received": received, "confidence": confidence, **extra},
+        remediation=remediation,
+        evidence={"sent": sent, "received": received, "confidence": confidence, **extra,
+                  **certainty(confidence, "proven", f"the service answered {sent}: {received}")},
     )
 
 

@@ -13,7 +13,15 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from scans.findings.candidates import BASES
+
 register = template.Library()
+
+
+@register.filter
+def basis_label(basis: str) -> str:
+    """What a confidence rests on, in words (``scans.findings.candidates.BASES``)."""
+    return BASES.get(basis, basis or "")
 
 # "[8.6, 9.8)", "(-inf, 1.12.1)", "[2.0, +inf)": scans.cve.cpe.Criterion.interval
 _INTERVAL = re.compile(r"(?P<context>\b(?:within|outside) )?(?P<left>[\[(])(?P<start>-inf|[^,\[\]()\s]+), "

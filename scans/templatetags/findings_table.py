@@ -44,7 +44,10 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
                    f'aria-label="Select finding {fid}"></td>')
     rule_id = row["rule_id"]
     cves = "".join(f" · {escape(cve)}" for cve in (row["cve_ids"] or [])[:3] if cve != rule_id)
-    out.append(f'<td>{severity(row["severity"])}</td>'
+    # A potential finding's severity is what it would be if real: the badge beside it says it is not sure.
+    potential = (' <span class="certainty certainty-potential" title="Below the certainty threshold, not confirmed: '
+                 f'{escape(_confidence(row))} confidence">Potential</span>') if row.get("potential") else ""
+    out.append(f'<td>{severity(row["severity"])}{potential}</td>'
                f'<td class="finding-title"><a href="{url}{fid}/">{escape(row["title"][:120])}</a>\n'
                f'    <small class="muted">{escape(row["source"])} · {escape(rule_id[:60])}{cves}</small></td>')
     out.append(f'<td class="node"><a href="{url}?node={_text(row["node"])}" title="This node{APOSTROPHE}s findings">'
@@ -67,6 +70,11 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
                        f'hx-target="closest td" hx-swap="innerHTML">Triage</a></td>')
     out.append("</tr>")
     return "".join(out)
+
+
+def _confidence(row: dict) -> str:
+    confidence = row.get("match_confidence")
+    return "no stated" if confidence is None else f"{confidence:.0%}"
 
 
 @register.simple_tag

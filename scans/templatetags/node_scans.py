@@ -16,6 +16,9 @@ register = template.Library()
 @register.inclusion_tag("scans/partials/node_findings.html", takes_context=True)
 def node_findings(context, node):
     findings, more = finding_open_list_for_node(node=node)
+    threshold = context["org"].potential_threshold
+    for finding in findings:
+        finding.potential = finding.potential_under(threshold)
     return {"org": context["org"], "node": node, "snapshot": context["snapshot"], "open_findings": findings,
             "more_findings": more}
 

@@ -170,10 +170,23 @@ def test_an_exact_criterion_reads_the_update_attribute_as_the_patch_level():
     assert not any_patch.evaluate(parse_version("7.2.1")).matched
 
 
-def test_a_distribution_build_matches_with_lower_confidence_and_says_why():
-    verdict = criterion(si="8.6", ee="9.8").evaluate(parse_version("8.9p1 Ubuntu-3ubuntu0.1"))
-    assert verdict.matched and verdict.confidence == pytest.approx(0.6)
-    assert "backported fix" in verdict.reason
+def test_a_distribution_build_matches_below_the_default_threshold_and_says_why():
+    observed = Observed(products=(OPENSSH,), version=parse_version("8.9p1"), distribution="Ubuntu 3ubuntu0.1")
+    verdict = Configuration.from_nvd({"nodes": [{"cpeMatch": [
+        {"vulnerable": True, "criteria": "cpe:2.3:a:openbsd:openssh:*:*:*:*:*:*:*:*", "versionStartIncluding": "8.6",
+         "versionEndExcluding": "9.8"}]}]}).evaluate(observed)
+    assert verdict.matched and verdict.confidence == pytest.approx(0.5)
+    assert verdict.basis == "backport"
+    assert verdict.reason.endswith("a distribution build (Ubuntu 3ubuntu0.1) may carry backported fixes")
+
+
+def test_a_criterion_states_its_basis_with_its_confidence():
+    assert criterion(si="8.6", ee="9.8").evaluate(parse_version("8.9p1")).basis == "range"
+    exact = MatchCriterion.from_nvd({"criteria": "cpe:2.3:a:openbsd:openssh:8.5:p1:*:*:*:*:*:*"})
+    assert exact.evaluate(parse_version("8.5p1")).basis == "exact"
+    every = MatchCriterion.from_nvd({"criteria": "cpe:2.3:a:openbsd:openssh:*:*:*:*:*:*:*:*"})
+    assert (every.evaluate(parse_version("8.5p1")).basis, every.evaluate(parse_version("8.5p1")).confidence) == (
+        "banner", 0.7)
 
 
 def test_a_bound_without_a_version_claims_nothing():
@@ -208,6 +221,7 @@ def platform_configuration(negate: bool = False) -> Configuration:
 def test_a_configuration_needing_an_unobserved_platform_matches_with_lower_confidence():
     verdict = platform_configuration().evaluate(openssh("8.4p1"))
     assert verdict.matched and verdict.confidence == pytest.approx(0.6)
+    assert verdict.basis == "condition"
     assert "only when running on debian_linux 11.0" in verdict.reason
 
 

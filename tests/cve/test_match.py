@@ -117,11 +117,38 @@ def test_a_fixed_version_does_not_match(index, banner, cve_id):
     assert cve_id not in matches_for(banner, index)
 
 
-def test_a_distribution_build_of_openssh_matches_regresshion_with_lower_confidence(index):
+def test_a_distribution_build_of_openssh_matches_regresshion_below_the_default_threshold(index):
     found = matches_for("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1", index)["CVE-2024-6387"]
-    assert found.confidence == pytest.approx(0.6)
-    assert "backported fix is possible" in found.reason
+    assert found.confidence == pytest.approx(0.5)
+    assert found.basis == "backport"
+    assert "a distribution build (Ubuntu 3ubuntu0.1) may carry backported fixes" in found.reason
     assert (found.cvss_score, found.severity, found.cwe) == (8.1, "high", 362)
+
+
+@pytest.mark.parametrize(
+    "product, version, banner, build",
+    [
+        ("OpenSSH", "7.2p2", "SSH-2.0-OpenSSH_7.2p2 Ubuntu-4ubuntu2.8", "Ubuntu 4ubuntu2.8"),
+        ("OpenSSH", "7.4p1", "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u1", "Debian 10+deb9u1"),
+        ("OpenSSH", "1:7.9p1-10+deb10u2", "", "Debian 10+deb10u2"),
+        ("OpenSSH", "7.4p1-21.el7", "", "RHEL 21.el7"),
+        ("Apache httpd", "2.4.29", "Apache/2.4.29 (Ubuntu)", "Ubuntu"),
+        ("Apache httpd", "2.4.38", "Apache/2.4.38 (Debian)", "Debian"),
+        ("Apache httpd", "2.4.6", "Apache/2.4.6 (Red Hat)", "Red Hat"),
+    ],
+)
+def test_an_upstream_range_matched_by_a_distribution_build_is_not_certain(index, product, version, banner, build):
+    found = index.match(observe(product, version, "", banner))
+    assert found, "the upstream range still matches"
+    for match in found:
+        assert match.confidence < 0.6
+        assert f"a distribution build ({build}) may carry backported fixes" in match.reason
+
+
+def test_an_upstream_build_keeps_full_confidence(index):
+    found = index.match(observe("OpenSSH", "7.2p2", "", "SSH-2.0-OpenSSH_7.2p2"))
+    assert found
+    assert all(m.basis in ("exact", "range") and m.confidence == 1.0 for m in found if "not observed" not in m.reason)
 
 
 def test_debian_only_redis_sandbox_escape_needs_the_platform(index):

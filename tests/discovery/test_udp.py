@@ -304,3 +304,16 @@ def test_udp_discovery_sends_nothing_to_a_target_outside_the_allowed_networks(ud
     with pytest.raises(CommandError, match=f"refused {GARBAGE_HOST}"):
         scan_command(GARBAGE_HOST, "--ports", "1")
     assert len(udp_lab["received"]) == before
+
+
+def test_a_udp_exposure_states_its_confidence_as_proven_by_the_answer():
+    from scans.scanners.udp_exposure import udp_finding
+
+    class _Asker:
+        address, port = "127.0.0.1", 53
+
+    found = udp_finding(_Asker(), "127.0.0.1", "exposure-dns-open-recursion", "Open recursion", "medium",
+                        confidence=0.9, sent="A x.invalid. with RD=1", received="RA=1 rcode=NXDOMAIN answers=0",
+                        remediation="", description="", cwe=406)
+    assert (found.evidence["match_confidence"], found.evidence["match_basis"]) == (0.9, "proven")
+    assert found.evidence["match_reason"] == "the service answered A x.invalid. with RD=1: RA=1 rcode=NXDOMAIN answers=0"

@@ -30,11 +30,35 @@ def test_openssh_8_9p1_from_its_banner_is_vulnerable_to_regresshion():
     assert (regresshion.source, regresshion.host, regresshion.port, regresshion.protocol) == (
         "cve", "127.0.40.1", 22, "tcp")
     assert (regresshion.cvss_score, regresshion.cwe, regresshion.cve_ids) == (8.1, 362, ("CVE-2024-6387",))
-    assert regresshion.evidence["match_confidence"] == 1.0
-    assert regresshion.evidence["match_reason"] == "openssh 8.9p1 is within [8.6, 9.8)"
+    # The banner names Ubuntu's package: the fix may have been backported into it.
+    assert regresshion.evidence["match_confidence"] == 0.5
+    assert regresshion.evidence["match_basis"] == "backport"
+    assert regresshion.evidence["match_reason"] == ("openssh 8.9p1 is within [8.6, 9.8); a distribution build "
+                                                    "(Ubuntu 3ubuntu0.10) may carry backported fixes")
     assert regresshion.evidence["banner"] == "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10"
     assert regresshion.evidence["cpe"] == "cpe:2.3:a:openbsd:openssh:8.9p1:*:*:*:*:*:*:*"
     assert regresshion.description and regresshion.references
+
+
+def test_an_ubuntu_openssh_banner_is_matched_below_the_default_threshold():
+    found = cves(ssh(b"SSH-2.0-OpenSSH_7.2p2 Ubuntu-4ubuntu2.8\r\n"))
+
+    assert found, "upstream ranges still match 7.2p2"
+    for candidate in found.values():
+        assert candidate.evidence["match_confidence"] < 0.6
+        assert "a distribution build (Ubuntu 4ubuntu2.8) may carry backported fixes" in candidate.evidence[
+            "match_reason"]
+
+
+def test_an_apache_server_token_naming_a_distribution_lowers_the_confidence():
+    packaged = ServiceObservation(host="127.0.40.7", port=80, service="http", product="apache", version="2.4.49",
+                                  banner="Apache/2.4.49 (Debian)")
+    upstream = ServiceObservation(host="127.0.40.8", port=80, service="http", product="apache", version="2.4.49",
+                                  banner="Apache/2.4.49 (Unix)")
+
+    assert cves(upstream)["CVE-2021-41773"].evidence["match_confidence"] == 1.0
+    lowered = cves(packaged)["CVE-2021-41773"].evidence
+    assert lowered["match_confidence"] < 0.6 and lowered["match_basis"] == "backport"
 
 
 def test_a_fixed_openssh_matches_none_of_those():

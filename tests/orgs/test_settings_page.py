@@ -7,10 +7,13 @@ from django.test import Client
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
+from nodes.models import NodeSnapshot
 from orgs.models import AuditEvent
 from orgs.schedules import schedule_task_name
 from orgs.selectors import schedule_next_runs
+from scans.findings.scoring import scoring_run
 from scans.models import ScanProfile
+from tests.factories import FindingFactory, NodeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +24,7 @@ def settings_url(slug="acme"):
 
 def valid(**overrides):
     data = {"scope_networks": "127.0.10.0/24", "scope_hostnames": "", "schedule_crontab": "", "schedule_timezone": "UTC",
-            "default_profile": "", "max_concurrent_jobs": "50", "node_cooldown_minutes": "0"}
+            "default_profile": "", "max_concurrent_jobs": "50", "node_cooldown_minutes": "0", "potential_threshold": "0.6"}
     data.update(overrides)
     return data
 
@@ -182,3 +185,29 @@ def test_the_service_takes_settings_only(world):
 
     with pytest.raises(TypeError, match="not a setting: slug"):
         organization_update_settings(org=world.org, by=world.owner, slug="hijacked")
+
+
+def test_an_owner_sets_the_certainty_threshold_and_the_organization_is_scored_again(world, login):
+    node = NodeFactory(org=world.org)
+    FindingFactory(node=node, severity="critical", match_confidence=0.5)
+    scoring_run(org=world.org)
+    assert NodeSnapshot.objects.get(node=node).critical == 0
+
+    response = login(world.owner).post(settings_url(), valid(potential_threshold="0.4"))
+
+    assert response.status_code == 302
+    world.org.refresh_from_db()
+    assert world.org.potential_threshold == 0.4
+    assert NodeSnapshot.objects.get(node=node).critical == 1
+    event = AuditEvent.objects.get(verb="organization.settings_changed")
+    assert event.changes["potential_threshold"] == [0.6, 0.4]
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "often"])
+def test_a_threshold_outside_0_to_1_is_refused_and_changes_nothing(world, login, value):
+    response = login(world.owner).post(settings_url(), valid(potential_threshold=value))
+
+    assert response.status_code == 400
+    assert b"between 0 and 1" in response.content.lower()
+    world.org.refresh_from_db()
+    assert world.org.potential_threshold == 0.6

@@ -90,3 +90,13 @@ def test_a_tarpit_costs_one_timeout_not_a_hang(lab, run):
 
     assert result.findings == [] and result.duration < 2
     assert result.attempts[0]["outcome"] == "timeout"
+
+
+
+def test_every_exposure_finding_states_it_is_proven_by_the_answer(lab, run):
+    start_node(lab, "127.0.3.49", kinds=["redis"])
+
+    (found,) = run(Target("127.0.3.49", ports=(6379,))).findings
+
+    assert (found.evidence["match_confidence"], found.evidence["match_basis"]) == (1.0, "proven")
+    assert found.evidence["match_reason"] == "the service answered an unauthenticated INFO server"

@@ -185,3 +185,16 @@ def test_the_reserved_sandbox_port_is_never_probed_even_when_asked_for():
     scanner = get_scanner("http")
     options = {**scanner.clean_options({}), "ports": [2024, 8080]}
     assert scanner.ports_for(Target(address=ADDRESS), options) == [(8080, "http")]
+
+
+def test_a_missing_browser_header_is_inferred_surer_on_an_html_page_than_on_json(lab):
+    page = scan(lab, {("GET", "/"): HttpResponse(body="<html>hi</html>")})
+    api = scan(lab, {("GET", "/"): HttpResponse(body='{"ok": true}', content_type="application/json")})
+
+    on_page = next(f for f in page.findings if f.rule_id == "http-missing-csp").evidence
+    on_api = next(f for f in api.findings if f.rule_id == "http-missing-csp").evidence
+    assert (on_page["match_basis"], on_page["match_confidence"]) == ("inferred", 0.9)
+    assert (on_api["match_basis"], on_api["match_confidence"]) == ("inferred", 0.5)
+    assert "application/json" in on_api["match_reason"]
+    redirect = next(f for f in page.findings if f.rule_id == "http-no-https-redirect").evidence
+    assert (redirect["match_basis"], redirect["match_confidence"]) == ("proven", 1.0)

@@ -57,7 +57,8 @@ def test_each_exposed_path_is_a_finding_with_its_evidence(lab):
     git = found["/.git/HEAD"]
     assert git.severity == "high" and git.cwe == 527
     assert git.evidence == {"status": 200, "content_type": "text/plain", "length": 21,
-                            "first_bytes": "ref: refs/heads/main\n"}
+                            "first_bytes": "ref: refs/heads/main\n", "match_confidence": 1.0,
+                            "match_basis": "proven", "match_reason": "seen in the answer to GET /.git/HEAD"}
     assert found["/backup.zip"].evidence["first_bytes"].startswith("PK\\x03\\x04")
     assert found["/backup.zip"].evidence["content_type"] == "application/zip"
     assert found["/db.sql"].evidence["first_bytes"].startswith("-- MySQL dump")

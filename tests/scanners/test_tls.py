@@ -237,3 +237,11 @@ def test_certificates_have_their_private_key_on_disk_readable_by_openssl(certs):
 def test_the_reserved_sandbox_port_is_never_probed_even_when_asked_for():
     scanner = get_scanner("tls")
     assert scanner.ports_for(Target(address=ADDRESS), {**scanner.clean_options({}), "ports": [2024, 443]}) == [443]
+
+
+def test_a_tls_finding_states_it_is_proven_by_the_handshake(lab, certs):
+    result = scan(lab, modern_server_context(certs.expired("old.lab", self_signed=True)), hostname="old.lab")
+
+    found = next(f for f in result.findings if f.rule_id == "tls-cert-expired")
+    assert (found.evidence["match_confidence"], found.evidence["match_basis"]) == (1.0, "proven")
+    assert found.evidence["match_reason"].startswith("seen in a TLS handshake with port")
