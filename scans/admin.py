@@ -4,13 +4,17 @@ from orgs.admin import ReadOnlyAdmin
 from scans.models import (
     CveProduct,
     CveRecord,
+    EpssScore,
+    FeedState,
     Finding,
     FindingEvent,
     ImportRequest,
+    KevEntry,
     OrganizationScore,
     ScanJob,
     ScanProfile,
     ScanSession,
+    ServiceProduct,
     WorkerHeartbeat,
 )
 
@@ -114,3 +118,36 @@ class OrganizationScoreAdmin(admin.ModelAdmin):
     list_display = ["org", "score", "grade", "node_count", "created_at"]
     list_filter = ["grade", "org"]
     raw_id_fields = ["org", "session"]
+
+
+@admin.register(FeedState)
+class FeedStateAdmin(ReadOnlyAdmin):
+    """Written by the feeds' syncs and imports; the checkpoint is where an interrupted NVD sync resumes."""
+
+    list_display = ["feed", "last_success_at", "last_attempt_at", "records", "source_date", "last_error"]
+
+
+@admin.register(KevEntry)
+class KevEntryAdmin(ReadOnlyAdmin):
+    """The CISA KEV catalog as last imported (a snapshot: replaced whole by the next import)."""
+
+    list_display = ["cve_id", "vendor", "product", "date_added", "due_date", "known_ransomware_use"]
+    list_filter = ["known_ransomware_use"]
+    search_fields = ["cve_id", "vendor", "product"]
+
+
+@admin.register(EpssScore)
+class EpssScoreAdmin(ReadOnlyAdmin):
+    """FIRST's EPSS scores as last imported (a daily snapshot)."""
+
+    list_display = ["cve_id", "score", "percentile", "model_date"]
+    search_fields = ["cve_id"]
+
+
+@admin.register(ServiceProduct)
+class ServiceProductAdmin(ReadOnlyAdmin):
+    """The index a catalog re-match finds services by, rewritten by each analysis of a node."""
+
+    list_display = ["org", "node", "port", "protocol", "vendor", "product"]
+    search_fields = ["vendor", "product", "node__address"]
+    raw_id_fields = ["org", "node"]
