@@ -309,6 +309,16 @@ SPECTACULAR_SETTINGS = {
 WATCHPOST_SCORING_POLICY = os.environ.get("WATCHPOST_SCORING_POLICY", "default")  # a name in scans.findings.scoring.SCORING_POLICIES
 WATCHPOST_IMPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
 
+# --- Vulnerability feeds (scans/cve/nvd_sync.py) -------------------------------------
+WATCHPOST_NVD_API_URL = os.environ.get("WATCHPOST_NVD_API_URL", "https://services.nvd.nist.gov/rest/json/cves/2.0")
+NVD_API_KEY = os.environ.get("NVD_API_KEY", "")  # sent as the apiKey header; raises NVD's limit from 5 to 50 requests per 30 s
+# A mirror you run yourself (a loopback one in the benchmark) has no NVD rate limit: this lifts ours. Never for NVD itself.
+WATCHPOST_NVD_MIRROR_UNLIMITED = env_bool("WATCHPOST_NVD_MIRROR_UNLIMITED", False)
+# One API answer larger than this is refused (a page of 2,000 records is tens of megabytes).
+WATCHPOST_NVD_MAX_PAGE_BYTES = int(os.environ.get("WATCHPOST_NVD_MAX_PAGE_BYTES", str(256 * 1024 * 1024)))
+WATCHPOST_NVD_TIMEOUT_SECONDS = float(os.environ.get("WATCHPOST_NVD_TIMEOUT_SECONDS", "120"))
+WATCHPOST_NVD_MAX_ATTEMPTS = int(os.environ.get("WATCHPOST_NVD_MAX_ATTEMPTS", "6"))
+
 # --- Logging: structured JSON lines, each carrying the request id --------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | console

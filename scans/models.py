@@ -463,14 +463,24 @@ class CveRecord(models.Model):
     cwe_ids = models.JSONField(default=list, blank=True)
     references = models.JSONField(default=list, blank=True)
     configurations = models.JSONField(default=list, blank=True, help_text="NVD CPE match configurations")
+    # NVD's vulnStatus ("Analyzed", "Modified", "Rejected"...): a rejected record is kept, never matched.
+    vuln_status = models.CharField(max_length=32, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
+
+    REJECTED = "Rejected"
 
     class Meta:
         ordering = ["-published"]
         verbose_name = "CVE record"
+        indexes = [models.Index(fields=["vuln_status"], name="cverecord_rejected",
+                                condition=models.Q(vuln_status="Rejected"))]
 
     def __str__(self) -> str:
         return self.cve_id
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.vuln_status.lower() == self.REJECTED.lower()
 
 
 class CveProduct(models.Model):

@@ -10,7 +10,7 @@ index), whatever the size of the feed.
 product that is only the platform of someone else's bug never makes a CVE a candidate
 (``scans.cve`` reports hits from vulnerable criteria only). A criterion whose vendor or
 product is a wildcard is indexed under ``("*", "*")``, which fingerprinting always
-looks up. A CVE NVD has rejected keeps its record but loses its index rows, so it is
+looks up. A CVE NVD has rejected keeps its record (``vuln_status`` says "Rejected") but loses its index rows, so it is
 never matched again.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from itertools import islice
 from pathlib import Path
@@ -38,22 +38,29 @@ WILDCARD_PRODUCT = ("*", "*")
 _SEVERITY = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "none": "info"}
 _RECORD_FIELDS = (
     "published", "last_modified", "description", "cvss_score", "cvss_vector", "cvss_version", "severity",
-    "cwe_ids", "references", "configurations", "imported_at",
+    "cwe_ids", "references", "configurations", "vuln_status", "imported_at",
 )
 
 
 @dataclass
 class CatalogCounts:
+    """What an import did, and to which CVEs: the ids are what a re-match of findings starts from."""
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0  # records NVD marks rejected (stored, never matched); also counted above
+    changed_ids: set[str] = field(default_factory=set)  # created or updated, rejected ones included
+    rejected_ids: set[str] = field(default_factory=set)
 
     def __add__(self, other: CatalogCounts) -> CatalogCounts:
-        return CatalogCounts(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+        return CatalogCounts(created=self.created + other.created, updated=self.updated + other.updated,
+                             unchanged=self.unchanged + other.unchanged, rejected=self.rejected + other.rejected,
+                             changed_ids=self.changed_ids | other.changed_ids,
+                             rejected_ids=self.rejected_ids | other.rejected_ids)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith("_ids")}
 
 
 def cve_catalog_import(*, paths: Iterable[str | os.PathLike[str]], batch_size: int = BATCH_SIZE) -> CatalogCounts:
@@ -65,8 +72,15 @@ def cve_catalog_import(*, paths: Iterable[str | os.PathLike[str]], batch_size: i
     counts = CatalogCounts()
     for path in paths:
         with transaction.atomic():
-            for batch in _batches(iter_cve_entries(path), batch_size):
-                counts += _apply_batch(batch)
+            counts += cve_catalog_apply(entries=iter_cve_entries(path), batch_size=batch_size)
+    return counts
+
+
+def cve_catalog_apply(*, entries: Iterable[CveEntry], batch_size: int = BATCH_SIZE) -> CatalogCounts:
+    """Upsert ``entries`` in batches, inside the caller's transaction (a file, an API page)."""
+    counts = CatalogCounts()
+    for batch in _batches(entries, batch_size):
+        counts += _apply_batch(batch)
     return counts
 
 
@@ -94,7 +108,10 @@ def _apply_batch(batch: list[CveEntry]) -> CatalogCounts:
             continue
         record = CveRecord(cve_id=cve_id, imported_at=now, **_record_values(entry))
         (to_update if cve_id in stored else to_create).append(record)
-        counts.rejected += entry.is_rejected
+        counts.changed_ids.add(cve_id)
+        if entry.is_rejected:
+            counts.rejected += 1
+            counts.rejected_ids.add(cve_id)
     if not to_create and not to_update:
         return counts
     if to_create:
@@ -140,6 +157,7 @@ def _record_values(entry: CveEntry) -> dict:
         "cwe_ids": list(entry.cwe_ids),
         "references": list(entry.references),
         "configurations": [c.to_nvd() for c in entry.configurations],
+        "vuln_status": entry.vuln_status[:32],
     }
 
 
@@ -168,4 +186,5 @@ def cve_entry_from_record(record: CveRecord) -> CveEntry:
         cwe_ids=tuple(record.cwe_ids or ()),
         references=tuple(record.references or ()),
         configurations=tuple(Configuration.from_nvd(c) for c in record.configurations or ()),
+        vuln_status=record.vuln_status,
     )
