@@ -25,6 +25,8 @@ WATCHDOG_TASK = "scans.tasks.watchdog_sweep"
 WATCHDOG_NAME = "watchpost: watchdog sweep"
 RETENTION_TASK = "scans.tasks.retention_prune"
 RETENTION_NAME = "watchpost: retention prune"
+NVD_SYNC_TASK = "scans.tasks.nvd_sync"
+NVD_SYNC_NAME = "watchpost: NVD CVE sync"
 # A scheduled start not picked up within this long is dropped; the next tick starts one.
 SCHEDULE_EXPIRY_SECONDS = 15 * 60
 
@@ -119,6 +121,16 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
         name=RETENTION_NAME,
         defaults={"task": RETENTION_TASK, "crontab": daily, "interval": None, "queue": "orchestration",
                   "enabled": True, "description": "Prunes raw scan output and old sessions per retention policy"},
+    )
+    # The CVE catalog from NVD, daily at 02:47 UTC (off the hour: NVD asks clients to spread their load).
+    nvd_daily, _ = CrontabSchedule.objects.get_or_create(minute="47", hour="2", day_of_week="*", day_of_month="*",
+                                                         month_of_year="*", timezone="UTC")
+    PeriodicTask.objects.update_or_create(
+        name=NVD_SYNC_NAME,
+        defaults={"task": NVD_SYNC_TASK, "crontab": nvd_daily, "interval": None, "queue": "orchestration",
+                  # A missed day is made up by the next run (it syncs from the last success), not by a backlog.
+                  "expire_seconds": 12 * 3600, "enabled": True,
+                  "description": "Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes at its checkpoint)"},
     )
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
     five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)
