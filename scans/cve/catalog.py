@@ -3,8 +3,8 @@
 Imports are incremental and idempotent: a record whose ``lastModified`` is not newer
 than the stored one is left alone, so re-importing a feed (or an older one) changes
 nothing. Work goes in batches of records with a constant number of queries per batch
-(read the stored timestamps, insert the new, update the changed, rewrite their product
-index), whatever the size of the feed.
+(read the stored timestamps, write the new and the changed with one COPY, rewrite their
+product index with another), whatever the size of the feed.
 
 ``CveProduct`` holds the ``(vendor, product)`` of every *vulnerable* criterion: a
 product that is only the platform of someone else's bug never makes a CVE a candidate
@@ -26,6 +26,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from config.bulk import bulk_insert
 from scans.cve.cpe import Configuration
 from scans.cve.nvd import CveEntry, iter_cve_entries
 from scans.findings.normalization import severity_from_cvss
@@ -114,26 +115,23 @@ def _apply_batch(batch: list[CveEntry]) -> CatalogCounts:
             counts.rejected_ids.add(cve_id)
     if not to_create and not to_update:
         return counts
-    if to_create:
-        CveRecord.objects.bulk_create(to_create, batch_size=len(to_create))
-        counts.created = len(to_create)
     written = {r.cve_id: newest[r.cve_id] for r in (*to_create, *to_update)}
-    # One read gives the ids of both the inserted rows (not every backend returns them
-    # from a bulk insert) and the rows to update.
+    # COPY, in one statement for new and changed records alike: an UPDATE per changed
+    # record (bulk_update's CASE per field) costs seconds for a day's thousand changes.
+    bulk_insert([*to_create, *to_update], update_conflicts=bool(to_update), unique_fields=["cve_id"],
+                update_fields=_RECORD_FIELDS)
+    counts.created, counts.updated = len(to_create), len(to_update)
+    # One read gives the ids of the inserted rows (COPY returns none) and of the updated ones.
     ids = dict(CveRecord.objects.filter(cve_id__in=written).values_list("cve_id", "pk"))
     if to_update:
-        for record in to_update:
-            record.pk = ids[record.cve_id]
-        CveRecord.objects.bulk_update(to_update, fields=_RECORD_FIELDS, batch_size=len(to_update))
-        counts.updated = len(to_update)
-        CveProduct.objects.filter(cve_id__in=[r.pk for r in to_update]).delete()
+        CveProduct.objects.filter(cve_id__in=[ids[r.cve_id] for r in to_update]).delete()
     products = [
         CveProduct(cve_id=ids[cve_id], vendor=vendor, product=product)
         for cve_id, entry in written.items()
         if not entry.is_rejected
         for vendor, product in vulnerable_products(entry.configurations)
     ]
-    CveProduct.objects.bulk_create(products, batch_size=2000)
+    bulk_insert(products)
     return counts
 
 
