@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -33,7 +34,7 @@ from django.utils import timezone
 
 from scans.cve.catalog import BATCH_SIZE, CatalogCounts, cve_catalog_apply, cve_catalog_import
 from scans.cve.nvd import CveEntry, NvdFeed, NvdFormatError
-from scans.cve.nvd_client import NvdClient, NvdFetchError, RateLimiter
+from scans.cve.nvd_client import NvdClient, NvdFetchError, Page, RateLimiter
 from scans.models import CveRecord, Feed, FeedState
 
 logger = structlog.get_logger(__name__)
@@ -155,23 +156,46 @@ class _Run:
         label = "full catalog" if start is None else f"lastMod {_day(start)}..{_day(end)}"
         self.result.full |= start is None
         start_index = int(window["start_index"])
-        while True:
-            params: dict[str, str | int] = {"resultsPerPage": self.per_page, "startIndex": start_index}
+        total: int | None = None
+
+        def where(index: int) -> str:
+            return f"{FEED_NAME}, {label}, page startIndex={index}"
+
+        def fetch(index: int) -> Page:
+            params: dict[str, str | int] = {"resultsPerPage": self.per_page, "startIndex": index}
             if start is not None:
                 params["lastModStartDate"] = _nvd_time(start)
                 params["lastModEndDate"] = _nvd_time(end)
-            where = f"{FEED_NAME}, {label}, page startIndex={start_index}"
-            page = self.client.fetch_page(params, where=where)
-            with page.body:
-                read, total = self._apply(page.body, where=where, window=window, start_index=start_index)
-            self.result.pages += 1
-            done = start_index + read
-            if self.progress:
-                self.progress(SyncProgress(window=label, done=min(done, total), total=total,
-                                           pages=self.result.pages, waited_s=self.client.limiter.waited))
-            if done >= total:
-                return
-            start_index = done
+            return self.client.fetch_page(params, where=where(index))
+
+        # The next page is asked for while this one is applied, once the window's size is known
+        # (never a guess that would spend one of NVD's rate-limited requests for nothing).
+        # Requests stay one at a time: a wrong guess is waited for and dropped before the next.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvd-prefetch") as pool:
+            ahead: tuple[int, Future[Page]] | None = None
+            try:
+                while True:
+                    if ahead is not None and ahead[0] == start_index:
+                        page = ahead[1].result()
+                    else:
+                        _drop(ahead)
+                        page = fetch(start_index)
+                    ahead = None
+                    if total is not None and start_index + self.per_page < total:
+                        ahead = (start_index + self.per_page, pool.submit(fetch, start_index + self.per_page))
+                    with page.body:
+                        read, total = self._apply(page.body, where=where(start_index), window=window,
+                                                  start_index=start_index)
+                    self.result.pages += 1
+                    done = start_index + read
+                    if self.progress:
+                        self.progress(SyncProgress(window=label, done=min(done, total), total=total,
+                                                   pages=self.result.pages, waited_s=self.client.limiter.waited))
+                    if done >= total:
+                        return
+                    start_index = done
+            finally:
+                _drop(ahead)
 
     @transaction.atomic
     def _apply(self, body, *, where: str, window: dict, start_index: int) -> tuple[int, int]:
@@ -191,6 +215,16 @@ class _Run:
         self.state.save(update_fields=["checkpoint", "updated_at"])
         self.result.counts += counts
         return entries.read, total
+
+
+def _drop(ahead: tuple[int, Future[Page]] | None) -> None:
+    """Wait for a page fetched ahead that will not be applied, and let its body go."""
+    if ahead is None:
+        return
+    try:
+        ahead[1].result().body.close()
+    except (NvdFetchError, OSError):
+        pass  # its failure would be met again when that page is asked for
 
 
 class _Counted:
