@@ -116,19 +116,20 @@ class NvdClient:
             self.limiter.acquire()
             self.requests += 1
             try:
-                status, body, size = self._get(params, where=where)
+                status, body, size, message = self._get(params, where=where)
             except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, bad status line
                 last = f"{type(error).__name__}: {error}"
                 continue
             if status == 200:
                 return Page(body=body, size=size, attempts=attempt + 1)
+            # NVD says why in a "message" header (an invalid parameter, a rate limit).
+            last = f"HTTP {status}" + (f" ({message})" if message else "")
             if status in RETRY_STATUSES or status >= 500:
-                last = f"HTTP {status}"
                 continue
-            raise NvdFetchError(f"{where}: NVD answered HTTP {status}")
+            raise NvdFetchError(f"{where}: NVD answered {last}")
         raise NvdFetchError(f"{where}: no usable answer after {self.max_attempts} attempts (last: {last})")
 
-    def _get(self, params: Mapping[str, str | int], *, where: str) -> tuple[int, IO[bytes] | None, int]:
+    def _get(self, params: Mapping[str, str | int], *, where: str) -> tuple[int, IO[bytes] | None, int, str]:
         connection_class = http.client.HTTPSConnection if self.parts.scheme == "https" else http.client.HTTPConnection
         connection = connection_class(self.parts.hostname, self.parts.port, timeout=self.timeout)
         # NVD wants "+" of a UTC offset encoded; urlencode does that, and leaves ":" to be quoted too.
@@ -141,12 +142,12 @@ class NvdClient:
             response = connection.getresponse()
             if response.status != 200:
                 response.read(READ_CHUNK)  # a short error body; the rest is dropped with the connection
-                return response.status, None, 0
+                return response.status, None, 0, (response.getheader("message") or "")[:200]
             declared = response.getheader("Content-Length")
             if declared and declared.isdigit() and int(declared) > self.max_bytes:
                 raise NvdFetchError(f"{where}: the answer is {int(declared):,} bytes, over the cap of "
                                     f"{self.max_bytes:,} bytes (WATCHPOST_NVD_MAX_PAGE_BYTES)")
-            return 200, *self._spool(response, where=where)
+            return 200, *self._spool(response, where=where), ""
         finally:
             connection.close()
 

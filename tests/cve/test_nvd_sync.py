@@ -155,7 +155,7 @@ def test_exhausted_retries_fail_clearly_and_keep_the_finished_pages(db, nvd, cli
 def test_an_answer_nvd_would_not_retry_fails_at_once(db, nvd, client, sleeps):
     nvd.fail(404)
 
-    with pytest.raises(NvdSyncError, match="HTTP 404"):
+    with pytest.raises(NvdSyncError, match=r"NVD answered HTTP 404 \(lab fault 404\)"):
         sync(client)
 
     assert len(nvd.requests) == 1 and sleeps == []
