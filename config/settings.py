@@ -311,8 +311,10 @@ WATCHPOST_IMPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_IMPORT_MAX_BYTES", st
 
 # --- Vulnerability feeds (scans/cve/nvd_sync.py) -------------------------------------
 WATCHPOST_NVD_API_URL = os.environ.get("WATCHPOST_NVD_API_URL", "https://services.nvd.nist.gov/rest/json/cves/2.0")
-NVD_API_KEY = os.environ.get("NVD_API_KEY", "")  # sent as the apiKey header; raises NVD's limit from 5 to 50 requests per 30 s
-# A mirror you run yourself (a loopback one in the benchmark) has no NVD rate limit: this lifts ours. Never for NVD itself.
+# Sent as the apiKey header: NVD's limit goes from 5 to 50 requests per rolling 30 s.
+NVD_API_KEY = os.environ.get("NVD_API_KEY", "")
+# A mirror you run yourself (the benchmark's loopback one) has no NVD rate limit: this lifts ours.
+# Never set it for NVD itself.
 WATCHPOST_NVD_MIRROR_UNLIMITED = env_bool("WATCHPOST_NVD_MIRROR_UNLIMITED", False)
 # One API answer larger than this is refused (a page of 2,000 records is tens of megabytes).
 WATCHPOST_NVD_MAX_PAGE_BYTES = int(os.environ.get("WATCHPOST_NVD_MAX_PAGE_BYTES", str(256 * 1024 * 1024)))

@@ -130,7 +130,7 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
         defaults={"task": NVD_SYNC_TASK, "crontab": nvd_daily, "interval": None, "queue": "orchestration",
                   # A missed day is made up by the next run (it syncs from the last success), not by a backlog.
                   "expire_seconds": 12 * 3600, "enabled": True,
-                  "description": "Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes at its checkpoint)"},
+                  "description": "Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes)"},
     )
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
     five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)
