@@ -24,12 +24,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from scans.cve.catalog import BATCH_SIZE, CatalogCounts, cve_catalog_apply, cve_catalog_import
@@ -42,6 +43,7 @@ logger = structlog.get_logger(__name__)
 RESULTS_PER_PAGE = 2000  # NVD's maximum for the CVE API
 MAX_WINDOW = timedelta(days=120)  # NVD refuses a lastMod range longer than this
 FEED_NAME = "NVD feed"
+SYNC_LOCK = 0x4E56_4453_594E_43  # "NVDSYNC": the advisory lock's key
 
 
 class NvdSyncError(RuntimeError):
@@ -103,7 +105,27 @@ def nvd_sync(*, client: NvdClient | None = None, full: bool = False, now: Callab
     ``full`` starts over with a full sync (stored records are kept; unchanged ones are skipped).
     Raises :class:`NvdSyncError` after recording the reason in ``FeedState.last_error``.
     """
-    client = client or nvd_client_from_settings()
+    with _one_sync_at_a_time():
+        return _sync(client=client or nvd_client_from_settings(), full=full, now=now, progress=progress,
+                     results_per_page=results_per_page, batch_size=batch_size)
+
+
+@contextmanager
+def _one_sync_at_a_time() -> Iterator[None]:
+    """A PostgreSQL advisory lock: the beat's run and a person's ``sync_cves`` never share a checkpoint."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK])
+        if not cursor.fetchone()[0]:
+            raise NvdSyncError(f"{FEED_NAME}: another sync is running; this one did not start", result=SyncResult())
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK])
+
+
+def _sync(*, client: NvdClient, full: bool, now: Callable[[], datetime], progress, results_per_page: int,
+          batch_size: int) -> SyncResult:
     started = now()
     state, _ = FeedState.objects.get_or_create(feed=Feed.NVD)
     state.last_attempt_at = started

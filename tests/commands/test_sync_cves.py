@@ -52,7 +52,7 @@ def test_on_a_terminal_it_draws_a_progress_bar(db, nvd):
     call_command("sync_cves", stdout=out)
 
     text = out.getvalue()
-    assert "\rfull catalog [##############################] 100% 3/3" in text
+    assert "\rfull catalog [##############################] 100% 3/3\033[K" in text
     assert "nvd: full catalog" not in text
 
 

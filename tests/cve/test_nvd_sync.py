@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
+from django.db import connection
 
 from scans.cve.nvd_client import RateLimiter
-from scans.cve.nvd_sync import MAX_WINDOW, NvdSyncError, nvd_client_from_settings, nvd_sync
+from scans.cve.nvd_sync import MAX_WINDOW, SYNC_LOCK, NvdSyncError, nvd_client_from_settings, nvd_sync
 from scans.lab.nvd_api import NvdApiServer, RecordCorpus, generated_cve, nvd_timestamp
 from scans.models import CveProduct, CveRecord, Feed, FeedState
 
@@ -262,3 +264,20 @@ def test_an_answer_announcing_more_than_the_cap_is_refused_before_its_body(db, s
         sync(nvd_client_from_settings(limiter=RateLimiter(None)))
 
     assert not CveRecord.objects.exists()
+
+
+def test_a_second_sync_does_not_start_while_one_is_running(db, nvd, client):
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [SYNC_LOCK])
+
+        with pytest.raises(NvdSyncError, match="another sync is running"):
+            sync(client)
+
+        assert nvd.requests == []
+        assert not FeedState.objects.filter(feed=Feed.NVD).exists()
+        other.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK])
+
+        assert sync(client).counts.created == 5
+    finally:
+        other.close()

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         filled = int(share * BAR_WIDTH)
         waited = f", {p.waited_s:.0f}s waiting for NVD's rate limit" if p.waited_s else ""
         self.stdout.write(f"\r{p.window} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {share:4.0%} "
-                          f"{p.done:,}/{p.total:,}{waited}", ending="")
+                          f"{p.done:,}/{p.total:,}{waited}\033[K", ending="")  # clear what a longer line left
         self.stdout.flush()
 
     def _line(self, p: SyncProgress) -> None:
