@@ -128,13 +128,13 @@ def _sync(*, client: NvdClient, full: bool, now: Callable[[], datetime], progres
           batch_size: int) -> SyncResult:
     started = now()
     state, _ = FeedState.objects.get_or_create(feed=Feed.NVD)
-    state.last_attempt_at = started
-    if full:
-        state.checkpoint = {}
-    state.save(update_fields=["last_attempt_at", "checkpoint", "updated_at"])
-    run = _Run(state=state, client=client, progress=progress, per_page=results_per_page, batch_size=batch_size)
     # Pages a crashed run applied are in the catalog already: their ids come from imported_at.
     resumed_since = state.checkpoint.get("pending_since")
+    state.last_attempt_at = started
+    if full:
+        state.checkpoint = {"pending_since": resumed_since} if resumed_since else {}
+    state.save(update_fields=["last_attempt_at", "checkpoint", "updated_at"])
+    run = _Run(state=state, client=client, progress=progress, per_page=results_per_page, batch_size=batch_size)
     try:
         if "window" in state.checkpoint:
             run.window(dict(state.checkpoint["window"]))

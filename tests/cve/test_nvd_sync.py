@@ -127,6 +127,20 @@ def test_a_crash_mid_sync_resumes_at_the_checkpoint_page(db, nvd, client):
     assert "window" not in state().checkpoint
 
 
+def test_a_full_resync_after_a_crash_still_reports_what_the_crashed_run_changed(db, nvd, client):
+    def crash_after_first_page(progress):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sync(client, progress=crash_after_first_page)
+
+    result = sync(client, full=True)
+
+    assert [q["startIndex"] for q in nvd.requests][-3:] == ["0", "2", "4"]
+    assert (result.counts.created, result.counts.unchanged) == (3, 2)
+    assert result.changed_ids == {r["id"] for r in nvd.corpus.records}
+
+
 def test_it_retries_403_429_and_5xx_with_growing_jittered_delays(db, nvd, client, sleeps):
     nvd.fail(503)
     nvd.fail(429)
