@@ -183,18 +183,19 @@ class _Run:
         def where(index: int) -> str:
             return f"{FEED_NAME}, {label}, page startIndex={index}"
 
-        def fetch(index: int) -> Page:
+        def fetch(index: int) -> _ReadPage:
             params: dict[str, str | int] = {"resultsPerPage": self.per_page, "startIndex": index}
             if start is not None:
                 params["lastModStartDate"] = _nvd_time(start)
                 params["lastModEndDate"] = _nvd_time(end)
-            return self.client.fetch_page(params, where=where(index))
+            page = self.client.fetch_page(params, where=where(index))
+            return _ReadPage.read(page, where=where(index))
 
-        # The next page is asked for while this one is applied, once the window's size is known
-        # (never a guess that would spend one of NVD's rate-limited requests for nothing).
+        # The next page is asked for and parsed while this one is written, once the window's size
+        # is known (never a guess that would spend one of NVD's rate-limited requests for nothing).
         # Requests stay one at a time: a wrong guess is waited for and dropped before the next.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvd-prefetch") as pool:
-            ahead: tuple[int, Future[Page]] | None = None
+            ahead: tuple[int, Future[_ReadPage]] | None = None
             try:
                 while True:
                     if ahead is not None and ahead[0] == start_index:
@@ -205,11 +206,9 @@ class _Run:
                     ahead = None
                     if total is not None and start_index + self.per_page < total:
                         ahead = (start_index + self.per_page, pool.submit(fetch, start_index + self.per_page))
-                    with page.body:
-                        read, total = self._apply(page.body, where=where(start_index), window=window,
-                                                  start_index=start_index)
+                    total = self._apply(page, where=where(start_index), window=window, start_index=start_index)
                     self.result.pages += 1
-                    done = start_index + read
+                    done = start_index + len(page.entries)
                     if self.progress:
                         self.progress(SyncProgress(window=label, done=min(done, total), total=total,
                                                    pages=self.result.pages, waited_s=self.client.limiter.waited))
@@ -220,14 +219,15 @@ class _Run:
                 _drop(ahead)
 
     @transaction.atomic
-    def _apply(self, body, *, where: str, window: dict, start_index: int) -> tuple[int, int]:
-        feed = NvdFeed(body, name=where)
-        entries = _Counted(feed)
+    def _apply(self, page: _ReadPage, *, where: str, window: dict, start_index: int) -> int:
+        """Write one page and move the checkpoint past it, together or not at all; the window's total."""
+        if page.error is not None:
+            raise page.error
+        total = _check_answer(page.metadata, where=where, start_index=start_index, read=len(page.entries))
         checkpoint = dict(self.state.checkpoint)
         checkpoint.setdefault("pending_since", timezone.now().isoformat())
-        counts = cve_catalog_apply(entries=entries, batch_size=self.batch_size)
-        total = _check_answer(feed.metadata, where=where, start_index=start_index, read=entries.read)
-        done = start_index + entries.read
+        counts = cve_catalog_apply(entries=page.entries, batch_size=self.batch_size)
+        done = start_index + len(page.entries)
         if done >= total:
             checkpoint.pop("window", None)
             checkpoint["synced_through"] = window["end"]
@@ -236,28 +236,37 @@ class _Run:
         self.state.checkpoint = checkpoint
         self.state.save(update_fields=["checkpoint", "updated_at"])
         self.result.counts += counts
-        return entries.read, total
+        return total
 
 
-def _drop(ahead: tuple[int, Future[Page]] | None) -> None:
-    """Wait for a page fetched ahead that will not be applied, and let its body go."""
+@dataclass
+class _ReadPage:
+    """One answer parsed whole (2,000 records at most), or the reason it cannot be used."""
+
+    entries: list[CveEntry]
+    metadata: dict
+    error: NvdFormatError | None = None
+
+    @classmethod
+    def read(cls, page: Page, *, where: str) -> _ReadPage:
+        feed = NvdFeed(page.body, name=where)
+        entries: list[CveEntry] = []
+        with page.body:
+            try:
+                entries.extend(feed)
+            except NvdFormatError as error:
+                return cls(entries=[], metadata=feed.metadata, error=error)
+        return cls(entries=entries, metadata=feed.metadata)
+
+
+def _drop(ahead: tuple[int, Future[_ReadPage]] | None) -> None:
+    """Wait for a page fetched ahead that will not be applied."""
     if ahead is None:
         return
     try:
-        ahead[1].result().body.close()
+        ahead[1].result()
     except (NvdFetchError, OSError):
         pass  # its failure would be met again when that page is asked for
-
-
-class _Counted:
-    def __init__(self, entries: Iterable[CveEntry]) -> None:
-        self.entries = entries
-        self.read = 0
-
-    def __iter__(self) -> Iterator[CveEntry]:
-        for entry in self.entries:
-            self.read += 1
-            yield entry
 
 
 def _check_answer(metadata: dict, *, where: str, start_index: int, read: int) -> int:

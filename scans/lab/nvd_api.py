@@ -21,6 +21,7 @@ Only loopback addresses are served.
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -212,8 +213,7 @@ class NvdApiServer:
         self.api_keys: list[str] = []
         self.faults: deque[_Fault] = deque()
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((address, port), _handler_for(self))
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer((address, port), _handler_for(self))
         self.thread: threading.Thread | None = None
 
     @property
@@ -269,6 +269,15 @@ class NvdApiServer:
                     "format": "NVD_CVE", "version": "2.0", "timestamp": nvd_timestamp(self.now()),
                     "vulnerabilities": [{"cve": self.corpus.record(k)} for k in page]}
         return 200, orjson.dumps(document), ""
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up (a refused flood, a port sweep of loopback) is no error of the server's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: NvdApiServer) -> type[BaseHTTPRequestHandler]:

@@ -255,7 +255,7 @@ def test_a_bad_page_is_refused_whole_and_the_next_sync_resumes_there(db, setting
     arrange(nvd)
 
     with pytest.raises(NvdSyncError) as caught:
-        sync(client, batch_size=1)  # the page's first record is written before the second is read
+        sync(client, batch_size=1)  # batches of one: no record of the page may stay
 
     message = str(caught.value)
     assert message.startswith("NVD feed, full catalog, page startIndex=2")
