@@ -324,6 +324,18 @@ WATCHPOST_FEED_BACKOFF_SECONDS = float(os.environ.get("WATCHPOST_FEED_BACKOFF_SE
 # A feed without a success for this long opens a feed_stale intervention in every organization.
 WATCHPOST_FEED_STALE_DAYS = float(os.environ.get("WATCHPOST_FEED_STALE_DAYS", "3"))
 
+# --- Vulnerability feeds (scans/cve/nvd_sync.py) -------------------------------------
+WATCHPOST_NVD_API_URL = os.environ.get("WATCHPOST_NVD_API_URL", "https://services.nvd.nist.gov/rest/json/cves/2.0")
+# Sent as the apiKey header: NVD's limit goes from 5 to 50 requests per rolling 30 s.
+NVD_API_KEY = os.environ.get("NVD_API_KEY", "")
+# A mirror you run yourself (the benchmark's loopback one) has no NVD rate limit: this lifts ours.
+# Never set it for NVD itself.
+WATCHPOST_NVD_MIRROR_UNLIMITED = env_bool("WATCHPOST_NVD_MIRROR_UNLIMITED", False)
+# One API answer larger than this is refused (a page of 2,000 records is tens of megabytes).
+WATCHPOST_NVD_MAX_PAGE_BYTES = int(os.environ.get("WATCHPOST_NVD_MAX_PAGE_BYTES", str(256 * 1024 * 1024)))
+WATCHPOST_NVD_TIMEOUT_SECONDS = float(os.environ.get("WATCHPOST_NVD_TIMEOUT_SECONDS", "120"))
+WATCHPOST_NVD_MAX_ATTEMPTS = int(os.environ.get("WATCHPOST_NVD_MAX_ATTEMPTS", "6"))
+
 # --- Logging: structured JSON lines, each carrying the request id --------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | console

@@ -30,6 +30,8 @@ FEED_SYNC_TASKS = (("watchpost: KEV sync", "scans.tasks.kev_sync", "5", "CISA KE
                    ("watchpost: EPSS sync", "scans.tasks.epss_sync", "35", "FIRST EPSS daily scores"))
 FEED_STALENESS_TASK = "scans.tasks.feeds_staleness_check"
 FEED_STALENESS_NAME = "watchpost: feed staleness check"
+NVD_SYNC_TASK = "scans.tasks.nvd_sync"
+NVD_SYNC_NAME = "watchpost: NVD CVE sync"
 # A scheduled start not picked up within this long is dropped; the next tick starts one.
 SCHEDULE_EXPIRY_SECONDS = 15 * 60
 
@@ -140,6 +142,16 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
         defaults={"task": FEED_STALENESS_TASK, "interval": hourly, "crontab": None, "queue": "orchestration",
                   "expire_seconds": 3600, "enabled": True,
                   "description": "Opens feed_stale interventions for feeds without a success for three days"},
+    )
+    # The CVE catalog from NVD, daily at 02:47 UTC (off the hour: NVD asks clients to spread their load).
+    nvd_daily, _ = CrontabSchedule.objects.get_or_create(minute="47", hour="2", day_of_week="*", day_of_month="*",
+                                                         month_of_year="*", timezone="UTC")
+    PeriodicTask.objects.update_or_create(
+        name=NVD_SYNC_NAME,
+        defaults={"task": NVD_SYNC_TASK, "crontab": nvd_daily, "interval": None, "queue": "orchestration",
+                  # A missed day is made up by the next run (it syncs from the last success), not by a backlog.
+                  "expire_seconds": 12 * 3600, "enabled": True,
+                  "description": "Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes)"},
     )
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
     five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)

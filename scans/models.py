@@ -509,12 +509,20 @@ class CveRecord(models.Model):
     vuln_status = models.CharField(max_length=32, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
 
+    REJECTED = "Rejected"
+
     class Meta:
         ordering = ["-published"]
         verbose_name = "CVE record"
+        indexes = [models.Index(fields=["vuln_status"], name="cverecord_rejected",
+                                condition=models.Q(vuln_status="Rejected"))]
 
     def __str__(self) -> str:
         return self.cve_id
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.vuln_status.lower() == self.REJECTED.lower()
 
 
 class CveProduct(models.Model):

@@ -16,6 +16,7 @@ from nodes.models import Node, NodeSnapshot
 from scans.cve.feed_staleness import feeds_staleness_check
 from scans.cve.feed_sync import FEED_ERRORS, epss_sync, kev_sync
 from scans.cve.rematch import catalog_rematch
+from scans.cve.nvd_sync import NvdSyncError, nvd_sync
 from scans.findings.import_requests import import_request_process
 from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
@@ -88,6 +89,22 @@ def retention_prune_task() -> None:
 def watchdog_sweep_task() -> dict:
     """On beat (setup_periodic_tasks): nothing of the pipeline stays stuck silently."""
     return watchdog_sweep()
+
+
+@shared_task(name="scans.tasks.nvd_sync", acks_late=True, ignore_result=True, soft_time_limit=6 * 3600,
+             time_limit=6 * 3600 + 60)
+def nvd_sync_task() -> dict:
+    """Daily on beat (setup_periodic_tasks): the CVE catalog from NVD, resumed at its checkpoint.
+
+    A refused page or exhausted retries is already in ``FeedState.last_error``; the next
+    day's run resumes where this one stopped, so the task does not retry on its own.
+    """
+    try:
+        result = nvd_sync()
+    except NvdSyncError as error:
+        logger.warning("nvd_sync.task_failed", error=str(error), pages=error.result.pages)
+        return {"error": str(error), "pages": error.result.pages}
+    return {**result.counts.as_dict(), "pages": result.pages, "changed": len(result.changed_ids)}
 
 
 @shared_task(name="scans.tasks.node_rescore", acks_late=True, ignore_result=True)

@@ -38,7 +38,9 @@ from scans.cve.catalog import WILDCARD_PRODUCT, cve_entry_from_record
 from scans.cve.service_index import service_products_replace
 from scans.findings.candidates import Coverage, ServiceObservation
 from scans.findings.lifecycle import IngestCounts, findings_ingest, findings_withdraw
+from scans.cve.exploitation import exploitation_values_refresh
 from scans.findings.scoring import scoring_run
+from scans.pipeline import dispatch
 from scans.models import CveProduct, CveRecord, Finding, FindingEvent, ServiceProduct
 
 logger = structlog.get_logger(__name__)
@@ -82,6 +84,17 @@ class RematchCounts:
         return asdict(self)
 
 
+REMATCH_TASK = "scans.tasks.catalog_rematch"
+
+
+def catalog_changed(cve_ids: Iterable[str]) -> None:
+    """After a catalog update commits, a worker matches the stored services again against the
+    records it changed (``scans.tasks.catalog_rematch``): a sync is not held up by the re-match."""
+    ids = sorted(set(cve_ids))
+    if ids:
+        dispatch.enqueue(REMATCH_TASK, kwargs={"cve_ids": ids})
+
+
 def catalog_rematch(*, cve_ids: Iterable[str] | None) -> RematchCounts:
     """Match the stored services again after the catalog records ``cve_ids`` changed.
 
@@ -99,6 +112,8 @@ def catalog_rematch(*, cve_ids: Iterable[str] | None) -> RematchCounts:
             _rematch_records(ids[start : start + RECORD_CHUNK], at=at, counts=counts, changed=changed)
     orgs = Organization.objects.in_bulk([org_id for org_id, nodes in changed.items() if nodes])
     for org_id, org in orgs.items():
+        # Findings the catalog made take what KEV and EPSS say of their CVEs before they are scored.
+        exploitation_values_refresh(node_ids=sorted(changed[org_id]))
         scoring_run(org=org, node_ids=changed[org_id])
         counts.rescored += len(changed[org_id])
     logger.info("cve.rematch", **counts.as_dict())

@@ -31,6 +31,7 @@ def services() -> dict[str, Callable[..., Any]]:
     Imported here, when work is run inline, rather than at the top: these modules enqueue
     through this one, so importing them first would be a circle.
     """
+    from scans.cve.rematch import catalog_rematch
     from scans.pipeline.execution import jobs_run
     from scans.pipeline.sessions import session_start_scheduled
     from scans.pipeline.stages import normalization_part_run, stage_run
@@ -43,6 +44,7 @@ def services() -> dict[str, Callable[..., Any]]:
         "scans.tasks.scoring_stage_run": stage_run,
         "scans.tasks.reporting_stage_run": stage_run,
         "scans.tasks.session_start_scheduled": session_start_scheduled,
+        "scans.tasks.catalog_rematch": catalog_rematch,
     }
 
 

@@ -325,3 +325,27 @@ def test_the_command_refuses_a_malformed_id_or_no_choice():
         call_command("rematch_cves", "nginx")
     with pytest.raises(CommandError, match="or give --all"):
         call_command("rematch_cves")
+
+
+def test_an_import_of_nvd_files_hands_the_records_it_changed_to_a_rematch_with_kev_and_epss_values(
+        world, tmp_path):
+    from scans.cve.nvd_sync import nvd_files_import
+    from scans.models import EpssScore, KevEntry
+    from scans.pipeline import dispatch
+
+    node = observed(NodeFactory(org=world.org, address="127.0.0.10"), nginx("127.0.0.10"))
+    KevEntry.objects.create(cve_id="CVE-2026-1000", date_added="2026-02-01", known_ransomware_use=True)
+    EpssScore.objects.create(cve_id="CVE-2026-1000", score=0.91, percentile=0.993, model_date="2026-12-06")
+    path = tmp_path / "nvd.json"
+    path.write_text(json.dumps({"resultsPerPage": 1, "startIndex": 0, "totalResults": 1, "format": "NVD_CVE",
+                                "version": "2.0", "timestamp": "2026-01-01T00:00:00.000",
+                                "vulnerabilities": [{"cve": nvd_cve("CVE-2026-1000")}]}))
+
+    with dispatch.inline() as queue:
+        nvd_files_import(paths=[path])
+        assert list(queue) == [("scans.tasks.catalog_rematch", {"cve_ids": ["CVE-2026-1000"]})]
+        dispatch.drain()
+
+    finding = cve_findings(node=node).get()
+    assert finding.events.get().reason == "found by a catalog update"
+    assert (str(finding.kev_added), finding.kev_ransomware, finding.epss_percentile) == ("2026-02-01", True, 0.993)

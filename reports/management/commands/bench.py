@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 
 from reports import benchmarks as reports_bench
 from scans.benchmarks import api as api_bench
-from scans.benchmarks import console, ingest, load, pipeline, print_summary, scan
+from scans.benchmarks import console, cves, ingest, load, pipeline, print_summary, scan
 
 # The sub-commands, imported explicitly (no dynamic imports, so a reader can
 # follow every call). To add a benchmark: import its module above and add ONE
@@ -24,6 +24,7 @@ BENCHMARKS = {
     "load": load,
     "reports": reports_bench,
     "api": api_bench,
+    "cves": cves,
 }
 
 
