@@ -11,6 +11,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db.models import Q
 from django.utils import timezone
 
+from config.bounds import DayField
 from orgs.models import ApiToken, Organization, Role
 from orgs.schedules import ScheduleError, parse_crontab
 from orgs.scope import ScopeError, parse_networks, parse_scope
@@ -142,8 +143,8 @@ class AuditFilterForm(forms.Form):
     actor = forms.ChoiceField(label="Actor", required=False)
     verb = forms.CharField(label="Verb", required=False, max_length=64,
                            help_text='Exact, or a prefix ending in "." such as finding.')
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = DayField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, members=(), tokens=(), **kwargs):
         super().__init__(*args, **kwargs)
