@@ -21,6 +21,7 @@ from config.bounds import DAY_YEARS, OUT_OF_RANGE_DAY
 from config.fields import columns
 from interventions.models import Intervention
 from nodes.models import GRADES, Node, NodeSnapshot
+from orgs.scope import canonical_target
 from scans.fields import FINDING_API, FINDING_ROW, JOB_ROW
 from scans.models import (
     SEVERITIES,
@@ -177,8 +178,9 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
     if f.host:
         # Resolved inside the query (the (org, address) unique index; names over the org's nodes):
         # a field that scales to 10,000 nodes where a select of every node would not.
-        nodes = Node.objects.filter(org=org).filter(Q(address=f.host) | Q(hostname__iexact=f.host)
-                                                    | Q(name__iexact=f.host))
+        # An address is matched in its canonical spelling, as nodes are stored (127.1 finds 127.0.0.1).
+        nodes = Node.objects.filter(org=org).filter(Q(address=canonical_target(f.host))
+                                                    | Q(hostname__iexact=f.host) | Q(name__iexact=f.host))
         qs = qs.filter(node_id__in=nodes.values("id"))
     if f.cve:
         qs = qs.filter(cve_ids__contains=[f.cve])
