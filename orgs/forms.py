@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import SetPasswordMixin
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,14 +26,26 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
 
-class InvitationSignupForm(UserCreationForm):
-    """A new account, only reachable through a valid invitation link."""
+class InvitationSignupForm(SetPasswordMixin, forms.Form):
+    """A new account, only reachable through a valid invitation link: a password, nothing else.
 
-    email = forms.EmailField(label="E-mail address", max_length=254)
+    The account is named by the invited e-mail address (``orgs.services.invitation_signup``): a
+    name typed here could be answered "taken", which would tell anyone holding an invitation
+    whether a user of any organization has that name.
+    """
 
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
+    password1, password2 = SetPasswordMixin.create_password_fields()
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        data = super().clean()
+        self.validate_passwords()
+        # The password is judged against the account it will protect (not too close to its name).
+        self.validate_password_for_user(get_user_model()(username=self.email, email=self.email))
+        return data
 
 
 def _lines(text: str) -> list[str]:

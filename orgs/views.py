@@ -167,10 +167,11 @@ def invitation_signup(request, token):
         return gone
     if request.user.is_authenticated:
         return redirect("invitation_accept", token=token)
-    form = InvitationSignupForm(request.POST or None, initial={"email": invitation.email})
+    form = InvitationSignupForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.invitation_signup(invitation=invitation, form=form, ip=client_ip(request))
+            membership = services.invitation_signup(invitation=invitation, password=form.cleaned_data["password1"],
+                                                    ip=client_ip(request))
         except ValidationError as error:
             form.add_error(None, error)
         else:
