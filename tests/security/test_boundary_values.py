@@ -15,7 +15,6 @@ from rest_framework.test import APIClient
 
 from config.api import router
 from interventions.forms import InterventionFilterForm
-from interventions.models import Intervention
 from nodes.forms import NodeAddForm, NodeFilterForm
 from orgs.forms import ApiTokenForm, AuditFilterForm
 from orgs.models import ApiToken
@@ -38,7 +37,7 @@ BOUNDARY_VALUES = [
     "9999-12-31", "0001-01-01", "cD1hYmM=", _cursor("p=99999999999999999999999"), _cursor("o=-5&p=1"),
     "%%%", "1e400",
 ]
-PAGING = ("page", "page_size", "cursor", "jobs_page", "per", "sort", "ordering")
+API_PAGING = ("page", "page_size", "cursor")
 
 
 @pytest.fixture(autouse=True)
@@ -133,10 +132,10 @@ def _api_lists():
         filterset = getattr(viewset, "filterset_class", None)
         names = list(filterset.base_filters) if filterset else []
         if "list" in dir(viewset):
-            yield f"/api/v1/{prefix}/", [*names, *PAGING]
+            yield f"/api/v1/{prefix}/", [*names, *API_PAGING]
         for action in viewset.get_extra_actions():
             if action.detail and "get" in action.mapping and "(?P<" not in action.url_path:
-                yield f"/api/v1/{prefix}/{{{basename}}}/{action.url_path}/", list(PAGING)
+                yield f"/api/v1/{prefix}/{{{basename}}}/{action.url_path}/", list(API_PAGING)
 
 
 API_CASES = [(url, name) for url, names in _api_lists() for name in names]
@@ -204,9 +203,3 @@ def test_console_forms_answer_boundary_values_without_a_server_error(world, logi
     for value in BOUNDARY_VALUES:
         _assert_no_5xx(client.post(url, {**base, key: value}), f"POST {url} {key}={value}")
 
-
-def test_intervention_filters_name_only_real_kinds_and_states(world, login):
-    # The kinds and states are choices: a boundary value is an ignored filter, not a query.
-    Intervention.objects.create(org=world.org, kind=Intervention.Kind.STAGE_STUCK, subject="s", title="t")
-    response = login(world.owner).get(reverse("interventions:list", args=["acme"]), {"kind": "99999999999999999999999"})
-    assert response.status_code == 200
