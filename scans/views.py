@@ -264,7 +264,8 @@ def _list_context(request, membership) -> dict:
         "findings_url": reverse("scans:finding_list", args=[org.slug]),
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
-        "filter_errors": [(FILTER_LABELS.get(key, key), text) for key, text in finding_filter_errors(request.GET).items()],
+        "filter_errors": [(FILTER_LABELS.get(key, key), text)
+                          for key, text in finding_filter_errors(request.GET).items()],
         "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
     }

@@ -185,7 +185,8 @@ def test_the_session_page_pages_its_jobs_whatever_the_page_number(world, login, 
 
 
 CONSOLE_FORMS = [
-    ("scans:finding_bulk_triage", None, {"status": "false_positive", "reason": "r"}, _fields(BulkTriageForm) + ["finding"]),
+    ("scans:finding_bulk_triage", None, {"status": "false_positive", "reason": "r"},
+     [*_fields(BulkTriageForm), "finding"]),
     ("scans:finding_triage", "finding", {"status": "false_positive", "reason": "r"}, _fields(TriageForm)),
     ("scans:session_new", None, {"profile": "light", "scope": "nodes"}, _fields(SessionStartForm)),
     ("nodes:add", None, {"address": "127.0.80.2"}, _fields(NodeAddForm)),
