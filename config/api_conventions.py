@@ -15,9 +15,10 @@ from django import forms
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import pagination, renderers, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 from config.api_errors import problem_response
+from config.bounds import ID_MAX, day_in_range
 
 if TYPE_CHECKING:
     from config.fields import Fields
@@ -64,6 +65,24 @@ class IdCursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     ordering = "-id"
+    invalid_cursor_message = "Not a cursor this list handed out: start again from the first page."
+
+    def decode_cursor(self, request):
+        # A cursor is the client's input like any parameter: one it could not have been handed
+        # (not base64, or a position that is not an id the database can hold) is a 400, never
+        # a query that fails in the database.
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from None
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = int(cursor.position)
+            except ValueError:
+                position = None
+            if position is None or not -ID_MAX <= position <= ID_MAX:
+                raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        return cursor
 
 
 class IdAscendingCursorPagination(IdCursorPagination):
@@ -271,7 +290,7 @@ class IdFilter(django_filters.NumberFilter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("max_value", ID_MAX)
         super().__init__(*args, **kwargs)
 
 
@@ -298,12 +317,7 @@ class DayFilter(django_filters.DateFilter):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.extra.setdefault("validators", []).append(_day_in_range)
-
-
-def _day_in_range(value) -> None:
-    if value is not None and not 1 <= value.year <= 9998:
-        raise forms.ValidationError("Out of the supported range of dates.")
+        self.extra.setdefault("validators", []).append(day_in_range)
 
 
 # --- timestamps -----------------------------------------------------------------------------

@@ -74,6 +74,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.metrics.MetricsMiddleware",
     "config.request_id.RequestIdMiddleware",
+    # Outside every layer that can answer on its own (a bad Host is a 400 from CommonMiddleware),
+    # so every response carries the frame and CSP headers.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.response_headers.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,10 +85,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "orgs.proxy_auth.SignedProxyIdentityMiddleware",  # off unless WATCHPOST_PROXY_AUTH_SECRET is set
+    "config.response_headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "orgs.login_lockout.LockoutRetryAfterMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

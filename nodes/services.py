@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 
 from nodes.models import Node, NodeSnapshot
 from orgs.audit import audit_record
-from orgs.scope import CheckedTarget, ScopeError, resolve_and_check, valid_hostname
+from orgs.scope import CheckedTarget, ScopeError, canonical_target, resolve_and_check, valid_hostname
 
 Resolver = Callable[[str], Iterable[str]]
 
@@ -43,8 +43,9 @@ def node_address_check(*, org, address: str, resolver: Resolver | None = None) -
 
 
 def _canonical(checked: CheckedTarget) -> str:
-    # The same spelling session_start gives a target, so one node per target whichever path created it.
-    return checked.hostname or checked.address
+    # The same spelling session_start and imports give a target, so one node per target whichever
+    # path created it: the checked name, else the checked address (127.1 was checked as 127.0.0.1).
+    return canonical_target(checked.hostname or checked.address)
 
 
 def clean_tags(tags) -> list[str]:
@@ -156,7 +157,7 @@ def node_update(*, node: Node, by=None, token=None, ip: str | None = None, addre
     """
     changes: dict[str, list] = {}
     fields: dict[str, object] = {}
-    if address is not None and address.strip() != node.address:
+    if address is not None and canonical_target(address) != node.address:
         checked = node_address_check(org=node.org, address=address, resolver=resolver)
         canonical = _canonical(checked)
         if canonical != node.address:
@@ -207,7 +208,7 @@ def node_get_or_create(*, org, address: str) -> Node:
 
     For the pipeline, which has checked the address against the scope itself.
     """
-    address = address.strip()
+    address = canonical_target(address)
     node = Node.objects.filter(org=org, address=address).first()
     if node is None:
         node = Node(org=org, address=address, resolved_ip=literal_ip(address))
@@ -441,3 +442,41 @@ def node_delete(*, node: Node, by=None, token=None, ip: str | None = None) -> No
         audit_record(org=node.org, verb="node.deleted", target=node, actor=by, token=token, ip=ip,
                      changes={"address": node.address, "name": node.name})
         Node.objects.filter(pk=node.pk).delete()
+
+
+# --- nodes stored before addresses were canonical ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddressCollision:
+    """Nodes of one organization whose addresses are spellings of one target (127.1, 2130706433)."""
+
+    org_id: int
+    address: str  # the canonical spelling, held by ``kept``
+    kept: int
+    others: tuple[tuple[int, str], ...]  # (id, address as stored): left as they are for a person to merge
+
+
+def node_addresses_canonical_plan(rows: Iterable[tuple[int, int, str]]) -> tuple[list[tuple[int, str]],
+                                                                                  list[AddressCollision]]:
+    """From (id, org id, address) rows: the renames to canonical spellings, and the collisions.
+
+    Nothing is merged: two nodes of one address each hold their own findings, jobs and history,
+    and which to keep is a person's call. Of such a group, the node already spelled canonically
+    keeps its address (else the oldest takes the canonical spelling, so a new add of any
+    spelling finds it); the others keep the spelling they were stored under and are reported.
+    """
+    groups: dict[tuple[int, str], list[tuple[int, str]]] = {}
+    for pk, org_id, address in rows:
+        groups.setdefault((org_id, canonical_target(address)), []).append((pk, address))
+    renames: list[tuple[int, str]] = []
+    collisions: list[AddressCollision] = []
+    for (org_id, canonical), members in sorted(groups.items()):
+        members.sort()
+        kept = next((m for m in members if m[1] == canonical), members[0])
+        if kept[1] != canonical:
+            renames.append((kept[0], canonical))
+        others = tuple(m for m in members if m is not kept)
+        if others:
+            collisions.append(AddressCollision(org_id=org_id, address=canonical, kept=kept[0], others=others))
+    return renames, collisions

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import SetPasswordMixin
 from django.db.models import Q
 from django.utils import timezone
 
+from config.bounds import DayField
 from orgs.models import ApiToken, Organization, Role
 from orgs.schedules import ScheduleError, parse_crontab
 from orgs.scope import ScopeError, parse_networks, parse_scope
@@ -25,14 +26,26 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
 
-class InvitationSignupForm(UserCreationForm):
-    """A new account, only reachable through a valid invitation link."""
+class InvitationSignupForm(SetPasswordMixin, forms.Form):
+    """A new account, only reachable through a valid invitation link: a password, nothing else.
 
-    email = forms.EmailField(label="E-mail address", max_length=254)
+    The account is named by the invited e-mail address (``orgs.services.invitation_signup``): a
+    name typed here could be answered "taken", which would tell anyone holding an invitation
+    whether a user of any organization has that name.
+    """
 
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
+    password1, password2 = SetPasswordMixin.create_password_fields()
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        data = super().clean()
+        self.validate_passwords()
+        # The password is judged against the account it will protect (not too close to its name).
+        self.validate_password_for_user(get_user_model()(username=self.email, email=self.email))
+        return data
 
 
 def _lines(text: str) -> list[str]:
@@ -150,8 +163,8 @@ class AuditFilterForm(forms.Form):
     actor = forms.ChoiceField(label="Actor", required=False)
     verb = forms.CharField(label="Verb", required=False, max_length=64,
                            help_text='Exact, or a prefix ending in "." such as finding.')
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = DayField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, members=(), tokens=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -123,6 +123,44 @@ def _normalize(address: IPAddress) -> IPAddress:
     return address
 
 
+# A name whose last label is a number is an IPv4 address in one of inet_aton's legacy spellings
+# (127.1, 2130706433, 0x7f000001, 0177.0.0.1): what getaddrinfo, browsers (the URL standard's
+# "ends in a number") and every C library connect to. No DNS name ends in a number.
+_NUMERIC_LABEL = re.compile(r"^(?:[0-9]+|0x[0-9a-f]*)$")
+
+
+def _legacy_ipv4(text: str) -> ipaddress.IPv4Address | None | bool:
+    """The address an IPv4 spelling reaches; None for a name; False for a number inet_aton refuses."""
+    labels = text.lower().split(".")
+    if labels and labels[-1] == "" and len(labels) > 1:
+        labels.pop()  # one trailing dot, as in a fully qualified name
+    if not labels or not _NUMERIC_LABEL.match(labels[-1]):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(".".join(labels)))
+    except (OSError, UnicodeError, ValueError):
+        return False
+
+
+def canonical_target(target: str) -> str:
+    """The one spelling of a target that nodes are stored and matched under.
+
+    An IP address in its standard form, as it is reached (``127.000.010.205`` is inet_aton's
+    octal 127.0.8.205; ``0x7f000001``, ``2130706433`` and ``127.1`` are 127.0.0.1; IPv6 forms
+    that carry an IPv4 address are that address); a host name lower-cased without its
+    trailing dot. Pure text: nothing is resolved. Anything else is spelled like a name, for the
+    guard (:func:`resolve_and_check`) to refuse with its reason.
+    """
+    raw = (target or "").strip()
+    literal = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        return str(_normalize(ipaddress.ip_address(literal)))
+    except ValueError:
+        pass
+    legacy = _legacy_ipv4(literal)
+    return str(legacy) if legacy else literal.lower().rstrip(".")
+
+
 def valid_hostname(name: str) -> bool:
     name = name.rstrip(".")
     return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.lower().split("."))
@@ -261,6 +299,12 @@ def resolve_and_check(
         ip = ipaddress.ip_address(literal)
     except ValueError:
         ip = None
+    if ip is None:
+        legacy = _legacy_ipv4(literal)
+        if legacy is False:
+            raise ScopeError(f"refused {raw!r}: not an IP address, and a host name cannot end in a number",
+                             target=raw, boundary="syntax")
+        ip = legacy
     if ip is not None and getattr(ip, "scope_id", None):
         raise ScopeError(f"refused {raw!r}: IPv6 zone ids (%interface) are not accepted; give the address alone",
                          target=raw, boundary="syntax")

@@ -5,7 +5,6 @@ Always scoped to a user or an organization.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zoneinfo
@@ -15,6 +14,7 @@ from datetime import timezone as dt_timezone
 from django.urls import reverse
 from django.utils import timezone
 
+from config.csv_cells import csv_writer
 from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization, secret_digest
 
 
@@ -169,7 +169,7 @@ AUDIT_CSV_HEADER = ["time", "actor", "token", "verb", "target_type", "target_id"
 def audit_csv_rows(events):
     """CSV lines of audit events (header first), read in chunks from the database, one line at a time."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
 
     def line(values) -> str:
         buffer.seek(0)
@@ -182,11 +182,7 @@ def audit_csv_rows(events):
         yield line([
             event.created_at.isoformat(), event.actor.username if event.actor_id else "",
             f"{event.token.name} ({event.token.prefix}…)" if event.token_id else "", event.verb, event.target_type,
-            event.target_id, _csv_safe(event.target_repr), json.dumps(event.changes, default=str, sort_keys=True),
+            event.target_id, event.target_repr, json.dumps(event.changes, default=str, sort_keys=True),
             event.ip or "", event.request_id,
         ])
 
-
-def _csv_safe(text: str) -> str:
-    # A cell starting with = + - @ runs as a formula in spreadsheet programs (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

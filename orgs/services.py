@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from orgs.audit import audit_record
@@ -199,13 +201,32 @@ def invitation_accept(*, invitation: Invitation, user, ip: str | None = None) ->
     return membership
 
 
+ACCOUNT_EXISTS = "An account already uses {email}: log in with it to accept the invitation."
+
+
 @transaction.atomic
-def invitation_signup(*, invitation: Invitation, form, ip: str | None = None) -> Membership:
-    """A visitor with a valid invitation creates an account (``form``: a bound, valid signup form) and joins."""
+def invitation_signup(*, invitation: Invitation, password: str, ip: str | None = None) -> Membership:
+    """A visitor with a valid invitation creates an account and joins.
+
+    The account's name is the invited e-mail address (lower-cased): the visitor never chooses a
+    name, so sign-up can never answer that a name is taken, in this organization, another one or
+    anywhere (a name oracle across tenants). An address that already has an account is told to
+    log in; that speaks only of the address the link was mailed to, which its reader owns.
+    """
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not locked.is_pending:
         raise ValidationError(f"This invitation is {locked.state} and can no longer be used.")
-    user = form.save()
+    User = get_user_model()
+    name = locked.email.strip().lower()
+    if len(name) > User._meta.get_field("username").max_length:
+        raise ValidationError(f"{name} is too long to name an account; ask for an invitation to a shorter address.")
+    if User.objects.filter(Q(username__iexact=name) | Q(email__iexact=name)).exists():
+        raise ValidationError(ACCOUNT_EXISTS.format(email=name))
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=name, email=name, password=password)
+    except IntegrityError:  # the same address signed up a moment ago
+        raise ValidationError(ACCOUNT_EXISTS.format(email=name)) from None
     audit_record(org=invitation.org, verb="user.signed_up", target=user, changes={"email": user.email},
                  actor=user, ip=ip)
     return invitation_accept(invitation=locked, user=user, ip=ip)

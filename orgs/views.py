@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -168,10 +168,11 @@ def invitation_signup(request, token):
         return gone
     if request.user.is_authenticated:
         return redirect("invitation_accept", token=token)
-    form = InvitationSignupForm(request.POST or None, initial={"email": invitation.email})
+    form = InvitationSignupForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.invitation_signup(invitation=invitation, form=form, ip=client_ip(request))
+            membership = services.invitation_signup(invitation=invitation, password=form.cleaned_data["password1"],
+                                                    ip=client_ip(request))
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -302,7 +303,12 @@ def _audit_events_filtered(request, membership):
 def audit_export(request, slug):
     """The audit trail as CSV, with the page's filters, streamed row by row (flat memory at any size)."""
     membership = managing_membership_for(request.user, slug)
-    _, events = _audit_events_filtered(request, membership)
+    form, events = _audit_events_filtered(request, membership)
+    if form.errors:
+        # The page shows the whole trail beside the error; a download must not pass for the filtered one.
+        errors = "; ".join(f"{form.fields[name].label if name in form.fields else 'Filter'}: {' '.join(texts)}"
+                           for name, texts in form.errors.items())
+        return HttpResponseBadRequest(f"The export was not made: {errors}\n", content_type="text/plain; charset=utf-8")
     response = StreamingHttpResponse(audit_csv_rows(events), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="audit-{membership.org.slug}-{stamp}.csv"'

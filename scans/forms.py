@@ -8,6 +8,7 @@ from datetime import datetime, time
 from django import forms
 from django.utils import timezone
 
+from config.bounds import DayField, parse_id
 from scans.models import Finding
 
 SCOPE_ALL, SCOPE_TAG, SCOPE_NODES = "all", "tag", "nodes"
@@ -61,9 +62,9 @@ class TriageForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, max_length=2000,
                              widget=forms.Textarea(attrs={"rows": 2}),
                              help_text="Required for a false positive or an accepted risk.")
-    until = forms.DateField(label="Accept until", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+    until = DayField(label="Accept until", required=False, widget=forms.DateInput(attrs={"type": "date"}),
                             help_text="The risk counts again after this day.")
-    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    version = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()
@@ -114,10 +115,10 @@ class BulkTriageForm(TriageForm):
         # Any ids may be posted: the service reads them within the organization only.
         ids = []
         for value in self.data.getlist("finding") if hasattr(self.data, "getlist") else self.data.get("finding", []):
-            try:
-                ids.append(int(value))
-            except (TypeError, ValueError):
-                continue
+            finding_id = parse_id(value)
+            if finding_id is None:
+                raise forms.ValidationError(f"{str(value)[:40]!r} is not a finding id: nothing was triaged.")
+            ids.append(finding_id)
         data["finding"] = ids
         if not data.get("matching") and not ids:
             raise forms.ValidationError("Select findings, or choose every finding matching the filter.")

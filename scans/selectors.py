@@ -17,10 +17,12 @@ from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from config import prepared
+from config.bounds import DAY_YEARS, OUT_OF_RANGE_DAY
 from config.fields import columns
 from interventions.models import Intervention
 from nodes.models import GRADES, Node, NodeSnapshot
 from orgs.models import Organization
+from orgs.scope import canonical_target
 from scans.fields import FINDING_API, FINDING_ROW, JOB_ROW
 from scans.models import (
     CERTAINTIES,
@@ -111,9 +113,31 @@ def _int(value) -> int | None:
 
 def _date(value) -> date | None:
     try:
-        return date.fromisoformat(str(value).strip()) if value else None
+        day = date.fromisoformat(str(value).strip()) if value else None
     except ValueError:
         return None
+    return day if day is None or DAY_YEARS[0] <= day.year <= DAY_YEARS[1] else None
+
+
+DATE_KEYS = ("first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to")
+
+
+def finding_filter_errors(params: Mapping) -> dict[str, str]:
+    """Why a day in the query string was left out of the filter (the list still opens, wider):
+    {"first_seen_to": "Out of the supported range ..."}, for the console to say so beside the list."""
+    errors = {}
+    for key in DATE_KEYS:
+        value = str(params.get(key) or "").strip()
+        if not value:
+            continue
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            errors[key] = f"{value!r} is not a day (YYYY-MM-DD); this filter was not applied."
+            continue
+        if not DAY_YEARS[0] <= day.year <= DAY_YEARS[1]:
+            errors[key] = f"{OUT_OF_RANGE_DAY} This filter was not applied."
+    return errors
 
 
 def finding_filters_from(params: Mapping) -> FindingFilters:
@@ -159,8 +183,9 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
     if f.host:
         # Resolved inside the query (the (org, address) unique index; names over the org's nodes):
         # a field that scales to 10,000 nodes where a select of every node would not.
-        nodes = Node.objects.filter(org=org).filter(Q(address=f.host) | Q(hostname__iexact=f.host)
-                                                    | Q(name__iexact=f.host))
+        # An address is matched in its canonical spelling, as nodes are stored (127.1 finds 127.0.0.1).
+        nodes = Node.objects.filter(org=org).filter(Q(address=canonical_target(f.host))
+                                                    | Q(hostname__iexact=f.host) | Q(name__iexact=f.host))
         qs = qs.filter(node_id__in=nodes.values("id"))
     if f.cve:
         qs = qs.filter(cve_ids__contains=[f.cve])

@@ -53,6 +53,7 @@ from scans.selectors import (
     UNSORTABLE,
     dashboard_for_org,
     finding_detail,
+    finding_filter_errors,
     finding_filters_from,
     finding_page,
     finding_severity_counts,
@@ -280,9 +281,15 @@ def _list_context(request, membership) -> dict:
         "findings_url": reverse("scans:finding_list", args=[org.slug]),
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
+        "filter_errors": [(FILTER_LABELS.get(key, key), text)
+                          for key, text in finding_filter_errors(request.GET).items()],
         "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
     }
+
+
+FILTER_LABELS = {"first_seen_from": "First seen from", "first_seen_to": "First seen to",
+                 "last_seen_from": "Last seen from", "last_seen_to": "Last seen to"}
 
 
 def _bulk_actions(filters) -> list[tuple[str, str]]:

@@ -1,16 +1,17 @@
 """Every open finding of the report's subject as CSV, streamed row by row.
 
 Rows come from a server-side cursor one chunk at a time (``content.stream_rows``) and go
-straight into the output file, so memory stays flat whatever the number of findings.
+straight into the output file, so memory stays flat whatever the number of findings. Cells go
+through ``config.csv_cells`` (a title or a name that reads as a formula is written as text).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Any, BinaryIO
 
+from config.csv_cells import csv_writer
 from reports import content
 from reports.models import Report
 from scans.fields import FINDING
@@ -50,7 +51,7 @@ TIMES_AT = (HEADER.index("first_seen"), HEADER.index("last_seen"))
 
 def render_csv(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> dict[str, Any]:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
-    writer = csv.writer(text)
+    writer = csv_writer(text)
     writer.writerow(HEADER)
     written = 0
     for row in content.stream_rows(content.appendix_queryset(report), content.appendix_columns(FIELDS)):

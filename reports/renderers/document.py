@@ -39,12 +39,16 @@ def render_html(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> di
 
 
 def render_pdf(*, report: Report, changes: dict[str, Any], out: BinaryIO) -> dict[str, Any]:
-    from weasyprint import HTML  # heavy: loaded only by the worker that prints
+    # Heavy: loaded only by the worker that prints.
+    from weasyprint import HTML
+
+    from reports.renderers.pdf_fetcher import StaticOnlyFetcher
 
     with tempfile.NamedTemporaryFile(suffix=".html") as html_file:
         info = write_document(report=report, changes=changes, out=html_file, pdf=True)
         html_file.flush()
-        document = HTML(filename=html_file.name, base_url=str(settings.BASE_DIR)).render()
+        document = HTML(filename=html_file.name, base_url=str(settings.BASE_DIR),
+                        url_fetcher=StaticOnlyFetcher()).render()
         document.write_pdf(out)
     return {**info, "pages": len(document.pages)}
 

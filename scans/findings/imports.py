@@ -39,7 +39,7 @@ from nodes.models import Node
 from nodes.services import literal_ip, nodes_create
 from orgs.audit import audit_record
 from orgs.events import SESSION_FINISHED, event_publish
-from orgs.scope import Scope, ScopeError, parse_scope, valid_hostname
+from orgs.scope import Scope, ScopeError, canonical_target, parse_scope, valid_hostname
 from scans.findings.candidates import Coverage, FindingCandidate, ImportResult, ServiceObservation
 from scans.cve.analysis import SOURCE as CVE_SOURCE
 from scans.cve.analysis import cve_candidates_for_services, cve_coverage
@@ -192,16 +192,10 @@ def _merge(held: Coverage | None, new: Coverage) -> Coverage:
 
 @functools.lru_cache(maxsize=65536)
 def _canonical_host(host: str | None) -> str:
-    """One spelling per host: IP literals in their compressed form, names lower-cased.
+    """One spelling per host, the nodes' own (``orgs.scope.canonical_target``).
 
     Cached: a file names the same few hosts on every one of its lines."""
-    text = (host or "").strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text.lower().rstrip(".")
+    return canonical_target(host or "")
 
 
 def _check_scope(*, org, hosts: Iterable[str], filename: str) -> None:

