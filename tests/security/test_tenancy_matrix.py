@@ -38,6 +38,7 @@ TOP_LEVEL = {
     "readyz": "probe, public by design",
     "metrics": "Prometheus: token or allowed networks (tests/config/test_metrics.py)",
     "status/": "staff only (tests/config/test_status_page.py)",
+    "feeds/": "staff only, deployment-wide feed states (tests/feeds/test_feeds_page.py)",
     "accounts/login/": "public",
     "accounts/logout/": "POST only",
     "invitations/<str:token>/": "the secret token is the capability (tests/orgs)",
