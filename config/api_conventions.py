@@ -192,7 +192,8 @@ _EXAMPLE_DETAILS = {
     404: ("not_found", "No such object"),
     409: ("stale_version", "The object changed since you read it (it is now at version 4)."),
     412: ("precondition_failed", "The object changed since you read it (If-Match does not match version 4)."),
-    413: ("too_large", "The request body is 2,953,303 bytes; the API reads at most 2,621,440 bytes of JSON per request."),
+    413: ("too_large",
+          "The request body is 2,953,303 bytes; the API reads at most 2,621,440 bytes of JSON per request."),
     422: ("idempotency_key_reused", "This Idempotency-Key was used with a different request."),
     429: ("throttled", "Request was throttled. Expected available in 12 seconds."),
 }

@@ -76,11 +76,11 @@ def test_the_schema_says_errors_map_a_path_to_strings(problem_schema):
 
 
 def bulk_body(rows: int) -> str:
-    """About 230 bytes a row: 12,000 rows come to 2.7 MB, as the request the issue saw."""
+    """About 230 bytes a row: 12,000 rows come to 2.8 MB, 10,000 to 2.3 MB."""
     return json.dumps({"nodes": [{"address": f"10.{i // 65536}.{i // 256 % 256}.{i % 256}",
-                                  "name": f"validator-{i:05d}-eu-west-rack-17-with-a-long-descriptive-name-for-the-operators",
+                                  "name": f"validator-{i:05d}-eu-west-rack-17-with-a-descriptive-name-for-operators",
                                   "tags": ["prod", "rpc", "eu-west-1-zone-a-with-a-longer-tag", "ethereum-mainnet",
-                                           "archive-node-with-traces"]}
+                                           "archive-node-with-traces", "validator"]}
                                  for i in range(rows)]})
 
 

@@ -1,4 +1,4 @@
-"""The API's documentation pages in a real browser: everything from this origin, nothing blocked, reached from the console."""
+"""The API's documentation pages in a real browser: all from this origin, nothing blocked, linked from the console."""
 
 from __future__ import annotations
 
