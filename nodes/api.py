@@ -73,8 +73,10 @@ class NodeUpdateSerializer(serializers.Serializer):
 
 
 class BulkNodeSerializer(serializers.Serializer):
-    nodes = NodeCreateSerializer(many=True, allow_empty=False, max_length=services.BULK_MAX_ROWS,
-                                 help_text=f"1 to {services.BULK_MAX_ROWS:,} nodes to add")
+    # A ListField rather than many=True: drf-spectacular then writes the bounds (minItems, maxItems).
+    nodes = serializers.ListField(child=NodeCreateSerializer(), allow_empty=False, min_length=1,
+                                  max_length=services.BULK_MAX_ROWS,
+                                  help_text=f"1 to {services.BULK_MAX_ROWS:,} nodes to add")
 
 
 class BulkRowSerializer(serializers.Serializer):

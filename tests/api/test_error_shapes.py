@@ -124,5 +124,7 @@ def test_the_bulk_endpoint_documents_its_limits(db, settings):
     operation = schema["paths"]["/api/v1/nodes/bulk/"]["post"]
 
     assert "10,000 rows" in operation["description"]
+    nodes = schema["components"]["schemas"]["BulkNodeRequest"]["properties"]["nodes"]
+    assert (nodes["minItems"], nodes["maxItems"]) == (1, 10_000)
     assert f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes" in operation["description"]
     assert "application/problem+json" in operation["responses"]["413"]["content"]
