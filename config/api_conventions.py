@@ -184,7 +184,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such object in your organization",
     409: "Conflict (stale version, invalid transition, or an Idempotency-Key still in progress)",
     412: "If-Match does not match the current version",
-    413: "The uploaded file is larger than the allowed size",
+    413: "The request body (or the uploaded file) is larger than allowed; the limit is in `detail` and `max_bytes`",
     422: "The Idempotency-Key was used with a different request",
     429: "Too many requests: wait Retry-After seconds",
 }
@@ -211,7 +211,8 @@ _EXAMPLE_DETAILS = {
     404: ("not_found", "No such object"),
     409: ("stale_version", "The object changed since you read it (it is now at version 4)."),
     412: ("precondition_failed", "The object changed since you read it (If-Match does not match version 4)."),
-    413: ("too_large", "The file is larger than the allowed size."),
+    413: ("too_large",
+          "The request body is 2,953,303 bytes; the API reads at most 2,621,440 bytes of JSON per request."),
     422: ("idempotency_key_reused", "This Idempotency-Key was used with a different request."),
     429: ("throttled", "Request was throttled. Expected available in 12 seconds."),
 }
@@ -223,7 +224,10 @@ def _problem_example(code: int) -> OpenApiExample:
     slug, detail = _EXAMPLE_DETAILS[code]
     body = problem_body(status_code=code, code=slug, detail=detail)
     if code == 400:
-        body["errors"] = {"address": ["This field is required."]}
+        body["errors"] = {"address": ["This field is required."], "tags.1": ["This field may not be blank."]}
+        body["detail"] = "One or more fields are invalid."
+    if code == 413:
+        body["max_bytes"] = 2_621_440
     return OpenApiExample(f"{code} {slug}", value=body, status_codes=[str(code)], response_only=True)
 
 

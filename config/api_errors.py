@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:watchpost:problem:"
@@ -54,13 +57,37 @@ def problem_response(*, status_code: int, code: str, detail: str, title: str | N
                     status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def _messages(value) -> Any:
-    """DRF's ErrorDetail tree as plain strings (lists of messages per field)."""
+def field_errors(detail) -> dict[str, list[str]]:
+    """DRF's tree of errors as one flat map: a field's path -> its messages.
+
+    Nested and list fields put their errors in objects keyed by position or name
+    (``{"tags": {"1": [...]}}``, ``{"nodes": [{}, {"address": [...]}]}``); a client would
+    have to walk every shape. Their paths are joined with dots instead (``tags.1``,
+    ``nodes.1.address``), so every value is an array of strings, as the schema says. Errors
+    about a nested value as a whole (its own ``non_field_errors``) belong to its path; at the
+    top they stay under ``non_field_errors``.
+    """
+    flat: dict[str, list[str]] = {}
+    _flatten(detail, "", flat)
+    return flat
+
+
+def _flatten(value, path: str, flat: dict[str, list[str]]) -> None:
     if isinstance(value, dict):
-        return {str(k): _messages(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_messages(v) for v in value]
-    return str(value)
+        for key, child in value.items():
+            key = str(key)
+            if key == api_settings.NON_FIELD_ERRORS_KEY and path:
+                _flatten(child, path, flat)
+            else:
+                _flatten(child, f"{path}.{key}" if path else key, flat)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            if isinstance(child, (dict, list)):
+                _flatten(child, f"{path}.{index}" if path else str(index), flat)
+            else:
+                flat.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(child))
+    else:
+        flat.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(value))
 
 
 def _code(exc: exceptions.APIException) -> str:
@@ -70,7 +97,26 @@ def _code(exc: exceptions.APIException) -> str:
     return exc.default_code
 
 
+def body_too_large_response(request) -> Response:
+    """413 for a request body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, naming the limit.
+
+    Django refuses such a body when it is read (``RequestDataTooBig``) and would answer its
+    own HTML page; an API client gets a problem it can act on.
+    """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        sent = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        sent = 0
+    size = f"{sent:,} bytes" if sent else "larger than the limit"
+    return problem_response(
+        status_code=413, code="too_large", max_bytes=limit,
+        detail=f"The request body is {size}; the API reads at most {limit:,} bytes of JSON per request.")
+
+
 def problem_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return body_too_large_response(context["request"])
     if isinstance(exc, DjangoValidationError):
         # A service refused the write: the message is for the caller (scope, triage rules...).
         if hasattr(exc, "error_dict"):
@@ -91,16 +137,14 @@ def problem_exception_handler(exc, context):
         return None  # a bug: Django's 500 handling logs it
     extra: dict[str, Any] = {}
     if isinstance(exc, exceptions.ValidationError):
-        errors = _messages(exc.detail)
-        if isinstance(errors, list):
-            errors = {"non_field_errors": errors}
+        errors = field_errors(exc.detail)
         extra["errors"] = errors
-        first = next((msgs[0] for msgs in errors.values() if isinstance(msgs, list) and msgs
-                      and isinstance(msgs[0], str)), None)
-        detail = first if len(errors) == 1 and first else "One or more fields are invalid."
+        messages = next(iter(errors.values()), [])
+        detail = messages[0] if len(errors) == 1 and messages else "One or more fields are invalid."
         code = "invalid"
     else:
-        detail = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else str(_messages(exc.detail))
+        detail = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else "; ".join(
+            m for messages in field_errors(exc.detail).values() for m in messages)
         code = _code(exc)
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         extra["retry_after"] = int(exc.wait)
@@ -123,8 +167,13 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField(help_text="The HTTP status code")
     detail = serializers.CharField(help_text="What went wrong with this request")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
-                                   help_text="Field errors: field name -> messages (400 only)")
+                                   help_text="Field errors (400 only): a field's path -> its messages. A nested "
+                                             "field's path joins its names and list positions with dots "
+                                             "(`tags.1`, `nodes.3.address`); errors about the request as a whole "
+                                             "are under `non_field_errors`.")
     retry_after = serializers.IntegerField(required=False, help_text="Seconds to wait (429 only)")
+    max_bytes = serializers.IntegerField(required=False,
+                                         help_text="The largest request body the API reads, in bytes (413 only)")
 
 
 class ConflictSerializer(ProblemSerializer):

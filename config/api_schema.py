@@ -40,4 +40,6 @@ class WatchpostAutoSchema(AutoSchema):
         codes = getattr(handler, "_api_errors", None)
         if codes is None:
             codes = READ_ERRORS if self.method in ("GET", "HEAD", "OPTIONS") else WRITE_ERRORS
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes = {*codes, 413}  # any body can exceed DATA_UPLOAD_MAX_MEMORY_SIZE (config.api_errors)
         return sorted(codes)

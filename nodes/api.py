@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import django_filters
 import orjson
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.utils import OpenApiResponse
@@ -72,7 +73,10 @@ class NodeUpdateSerializer(serializers.Serializer):
 
 
 class BulkNodeSerializer(serializers.Serializer):
-    nodes = NodeCreateSerializer(many=True, allow_empty=False, max_length=services.BULK_MAX_ROWS)
+    # A ListField rather than many=True: drf-spectacular then writes the bounds (minItems, maxItems).
+    nodes = serializers.ListField(child=NodeCreateSerializer(), allow_empty=False, min_length=1,
+                                  max_length=services.BULK_MAX_ROWS,
+                                  help_text=f"1 to {services.BULK_MAX_ROWS:,} nodes to add")
 
 
 class BulkRowSerializer(serializers.Serializer):
@@ -226,7 +230,10 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         summary="Add many nodes", request=BulkNodeSerializer, responses={200: BulkResultSerializer},
         description="Adds every acceptable address and reports each row: added, duplicate (already a node, or "
                     "repeated in the list) or refused with the scope guard's reason. Send an `Idempotency-Key` to "
-                    "make a retry safe.",
+                    "make a retry safe.\n\n"
+                    f"**Limits**: at most {services.BULK_MAX_ROWS:,} rows, as the console's bulk add (more is a "
+                    f"400), in a body of at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes of JSON (larger is "
+                    "a 413 naming the limit in `max_bytes`). Split a longer list into several requests.",
         examples=[
             example("Two addresses", {"nodes": [{"address": "127.0.10.6", "name": "web-2"},
                                                 {"address": "10.1.2.3"}]}, request=True),

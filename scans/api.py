@@ -498,7 +498,7 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
     def create(self, request):
         principal = principal_for(request)
         limit = settings.WATCHPOST_IMPORT_MAX_BYTES
-        too_big = problem_response(status_code=413, code="too_large",
+        too_big = problem_response(status_code=413, code="too_large", max_bytes=limit,
                                    detail=f"The file is larger than the limit of {limit:,} bytes.")
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)

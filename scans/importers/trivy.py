@@ -19,14 +19,21 @@ finding is kept, triaged as a false positive with that statement as the reason. 
 are the findings a VEX document suppressed (``ExperimentalModifiedFindings``, from
 ``--show-suppressed``), with the VEX statement and its source.
 
-License findings (``--scanners license``) are low-severity findings naming the
-license. A legacy report whose document is ``null`` (a scan that found nothing) is
-zero findings.
+License findings (``--scanners license``) name the license and take Trivy's own
+severity, which its license policy derives from the category (a ``restricted`` license
+such as GPL is HIGH, a ``notice`` one LOW). A legacy report whose document is ``null``
+(a scan that found nothing) is zero findings.
+
+A Kubernetes check about a container names the container only in its message
+(``Container 'web' of Deployment 'shop' should set ...``), and Trivy may point every
+container of a workload at the same manifest lines: the container is part of the
+finding's location, so two containers failing one check are two findings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, BinaryIO
 
 from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
@@ -55,6 +62,8 @@ _STATUS_REMEDIATION = {
     "fixed": "The vendor has released a fix for {package}; upgrade to its latest release.",
 }
 _NOT_AFFECTED = "not_affected"
+# How Trivy's Kubernetes checks (KSV...) open a message about one container of a workload.
+_CONTAINER_MESSAGE = re.compile(r"^Container '(?P<name>[^']+)' of ")
 _SUPPORTED = ("Trivy JSON schema 2 ({SchemaVersion, ArtifactName, Results}), the legacy array of results, "
               "a legacy null, Kubernetes ({ClusterName, Resources})")
 _VULNERABILITY_EVIDENCE = (
@@ -218,8 +227,9 @@ class TrivyImporter(Importer):
             rule_id=trim(f"license:{name}", 200),
             title=trim(f"License {name} in {place}" if place else f"License {name}", 500),
             host=host,
-            # A license is a legal question, not a vulnerability: low, whatever Trivy's policy calls it.
-            severity="low",
+            # Trivy's license policy rates the category (forbidden, restricted, reciprocal, notice...):
+            # its word, as for every other finding it reports; unrated stays unrated.
+            severity=severity_word(item.text("Severity")),
             location=trim(location, 1000),
             description=trim(f"{place or 'The artifact'} is distributed under {name}"
                              f"{f' (Trivy category: {category})' if category else ''}.", 4000),
@@ -239,8 +249,11 @@ class TrivyImporter(Importer):
             raise item.context.reject("misconfiguration without an ID", path=item.path)
         cause = item.child("CauseMetadata")
         line = cause.integer("StartLine")
-        location = f"{where}:{line}" if line else where
         message = item.text("Message")
+        container = _CONTAINER_MESSAGE.match(message)
+        if container:
+            where = f"{where}: container {container['name']}" if where else f"container {container['name']}"
+        location = f"{where}:{line}" if line else where
         description = item.text("Description")
         if message:
             description = f"{description}\n\n{message}" if description else message
@@ -258,6 +271,7 @@ class TrivyImporter(Importer):
                 "type": item.text("Type"),
                 "message": trim(message, 1000),
                 "tool_severity": item.text("Severity"),
+                **({"container": trim(container["name"], 300)} if container else {}),
             },
         )
 

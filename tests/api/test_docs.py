@@ -68,3 +68,48 @@ def test_swagger_ui_starts_from_a_script_file(db):
     response = Client().get("/api/v1/schema/swagger/?script=")
     assert response.status_code == 200
     assert b"SwaggerUIBundle" in response.content
+
+
+def test_the_api_root_answers_an_index_of_the_schema_its_pages_and_the_resources(db):
+    response = Client().get("/api/v1/")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    index = response.json()
+    assert index["schema"] == "http://testserver/api/v1/schema/"
+    assert index["swagger_ui"] == "http://testserver/api/v1/schema/swagger/"
+    assert index["redoc"] == "http://testserver/api/v1/schema/redoc/"
+    assert index["resources"]["nodes"] == "http://testserver/api/v1/nodes/"
+    assert {"organization", "nodes", "sessions", "findings", "imports", "interventions", "audit", "webhooks",
+            "reports"} <= set(index["resources"])
+    for link in (index["schema"], index["swagger_ui"], index["redoc"]):
+        assert Client().get(link.removeprefix("http://testserver")).status_code == 200, link
+
+
+def test_the_index_is_the_same_for_a_token_and_names_no_organization(api, world):
+    index = api("read").get("/api/v1/").json()
+
+    assert index == Client().get("/api/v1/").json()
+    assert world.org.slug not in str(index)
+
+
+def test_the_index_answers_only_reads(db):
+    response = Client().post("/api/v1/", {})
+
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_redoc_asks_no_font_or_script_of_another_origin(db):
+    html = Client().get("/api/v1/schema/redoc/").content.decode()
+
+    assert "fonts.googleapis" not in html and "fonts.gstatic" not in html
+    assert "https://" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert "/static/js/redoc_local.js" in html
+
+
+def test_every_console_page_links_to_the_api_documentation(client, world, login):
+    login(world.viewer)
+
+    html = client.get(f"/o/{world.org.slug}/").content.decode()
+
+    assert 'href="/api/v1/schema/redoc/"' in html and 'href="/api/v1/schema/swagger/"' in html

@@ -67,4 +67,6 @@ def test_it_reads_a_kubernetes_report_per_resource(parse):
     )
     misconfigs = [f for f in result.findings if f.rule_id.startswith("KSV")]
     assert len(misconfigs) == 10
-    assert misconfigs[0].location == "default/Deployment/redis-follower: Deployment/redis-follower:132"
+    assert misconfigs[0].location == (
+        "default/Deployment/redis-follower: Deployment/redis-follower: container follower:132")
+    assert misconfigs[0].evidence["container"] == "follower"

@@ -71,12 +71,14 @@ def test_a_vex_suppressed_finding_is_kept_with_the_vex_statement():
     assert openssl.location.endswith("libssl3@3.0.11-1~deb12u2")
 
 
-def test_license_findings_are_imported_low_with_the_license_name():
+def test_license_findings_take_trivys_severity_and_name_the_license():
     findings = by_rule(parse("trivy/sbom_statuses_licenses.json"))
 
     licenses = {rule: f for rule, f in findings.items() if rule.startswith("license:")}
     assert set(licenses) == {"license:GPL-2.0-only", "license:Zlib", "license:GPL-3.0"}
-    assert {f.severity for f in licenses.values()} == {"low"}
+    # Trivy rates a restricted license HIGH and a notice one LOW: its word, not ours.
+    assert {rule: f.severity for rule, f in licenses.items()} == {
+        "license:GPL-2.0-only": "high", "license:Zlib": "low", "license:GPL-3.0": "high"}
     gpl = licenses["license:GPL-2.0-only"]
     assert gpl.title == "License GPL-2.0-only in libc6"
     assert gpl.evidence["category"] == "restricted" and gpl.evidence["tool_severity"] == "HIGH"

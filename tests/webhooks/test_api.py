@@ -121,7 +121,7 @@ def test_an_out_of_policy_url_is_a_400_with_the_reason(api):
 
 def test_unknown_events_are_a_400(api):
     body = problem(api().post("/api/v1/webhooks/", {**BODY, "events": ["node.deleted"]}, format="json"), 400)
-    assert "events" in body["errors"]
+    assert body["errors"] == {"events.0": ['"node.deleted" is not a valid choice.']}
 
 
 def test_a_patch_changes_the_endpoint_and_checks_a_new_url(api, endpoints):
