@@ -43,6 +43,7 @@ TOP_LEVEL = {
     "accounts/logout/": "POST only",
     "invitations/<str:token>/": "the secret token is the capability (tests/orgs)",
     "invitations/<str:token>/signup/": "the secret token is the capability (tests/orgs)",
+    "api/v1/": "public API index: links to the description and the resources, no data (tests/api/test_docs.py)",
     "api/v1/schema/": "public API description",
     "api/v1/schema/swagger/": "public API description",
     "api/v1/schema/redoc/": "public API description",
