@@ -13,6 +13,8 @@ from collections.abc import Callable
 # Each kind carries one keyword, the row it is about, as the publisher holds it.
 SESSION_FINISHED = "session.finished"  # session=: a scan session or an import, finished
 INTERVENTION_OPENED = "intervention.opened"  # intervention=: newly opened (not a bump of an open one)
+# org=, node_ids=: nodes whose criticality a person changed (their findings' priority depends on it)
+NODE_CRITICALITY_CHANGED = "node.criticality_changed"
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

@@ -1,6 +1,8 @@
 from celery import signals
 from django.apps import AppConfig
 
+from orgs.events import NODE_CRITICALITY_CHANGED, event_subscribe
+
 
 class ScansConfig(AppConfig):
     default_auto_field = 'django.db.models.BigAutoField'
@@ -9,12 +11,15 @@ class ScansConfig(AppConfig):
     def ready(self):
         # The pipeline plugs itself into the layers below it, which never import it: how its
         # interventions are retried, the /metrics gauges about its work, the protocols the node filter
-        # offers, each worker's presence row.
+        # offers, the findings' priority when a node's criticality changes, each worker's presence row.
         from scans import operations
         from scans.discovery import registry
+        from scans.findings.priority import nodes_reprioritize
         from scans.pipeline import retries, workers
 
         retries.retry_handlers_register()
         operations.work_gauges_register()
         registry.protocol_names_announce()
+        # A node's criticality (nodes, below) is an input of its findings' priority.
+        event_subscribe(NODE_CRITICALITY_CHANGED, nodes_reprioritize)
         signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")

@@ -20,21 +20,23 @@ FINDING = Fields(
     plain("status"), time("first_seen"), time("last_seen"), plain("version"), plain("triage_reason"),
     time("risk_accepted_until"), plain("description"), plain("evidence"), plain("remediation"),
     plain("references"), plain("match_confidence"), plain("match_reason"), time("fixed_at"),
-    plain("reopened_count"), plain("times_seen"), time("triaged_at"), plain("fingerprint"),
+    plain("reopened_count"), plain("times_seen"), time("triaged_at"), plain("fingerprint"), plain("priority"),
+    plain("priority_reasons"),
 )
 
 # The API: a list's finding, and the whole finding (its detail, a triage's answer).
 FINDING_API = FINDING.pick(
     "id", "node", "node_address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids", "cwe", "port",
-    "protocol", "location", "status", "first_seen", "last_seen", "version", "triage_reason", "risk_accepted_until")
+    "protocol", "location", "status", "first_seen", "last_seen", "version", "triage_reason", "risk_accepted_until",
+    "priority")
 FINDING_API_DETAIL = FINDING_API + FINDING.pick(
-    "cvss_vector", "description", "evidence", "remediation", "references", "match_confidence", "match_reason",
+    "priority_reasons", "cvss_vector", "description", "evidence", "remediation", "references", "match_confidence", "match_reason",
     "fixed_at", "reopened_count", "times_seen", "triaged_at")
 
 # A row of the console's findings table.
 FINDING_ROW = FINDING.pick(
     "id", "node", "node_address", "node_name", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
-    "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until")
+    "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until", "priority")
 
 # A finding of a report's appendix (every format: HTML, PDF, CSV, JSON, SARIF).
 FINDING_REPORT = FINDING.pick(

@@ -14,6 +14,7 @@ from django.db import InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
 from scans.findings.import_requests import import_request_process
+from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.retention import retention_prune_all
@@ -94,6 +95,7 @@ def node_rescore_task(node_id: int) -> None:
     if node is None:
         logger.info("node_rescore.skipped", node_id=node_id, reason="node deleted")
         return
+    priority_refresh(org=node.org, node_ids=[node.pk])
     scoring_run(org=node.org, node_ids=[node.pk])
     snapshot = NodeSnapshot.objects.get(node=node)
     logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)

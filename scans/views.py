@@ -27,6 +27,7 @@ from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_ROW
+from scans.findings.priority import PRIORITIES
 from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_triage, findings_matching_count, findings_triage_bulk
 from scans.forms import SCOPE_NODES, SCOPE_TAG, BulkTriageForm, SessionStartForm, TriageForm, triage_actions_for
 from scans.models import SEVERITIES, Finding, ScanSession
@@ -263,7 +264,8 @@ def _list_context(request, membership) -> dict:
         "findings_url": reverse("scans:finding_list", args=[org.slug]),
         "rows": rows, "number": number, "pages": pages, "has_previous": number > 1, "has_next": number < pages,
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
-        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
+        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices,
+        "priority_choices": PRIORITIES, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
     }
 

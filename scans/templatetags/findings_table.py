@@ -17,6 +17,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from orgs.templatetags.console import reltime, severity
+from scans.templatetags.findings import priority_badge_html
 
 register = template.Library()
 
@@ -44,7 +45,7 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
                    f'aria-label="Select finding {fid}"></td>')
     rule_id = row["rule_id"]
     cves = "".join(f" · {escape(cve)}" for cve in (row["cve_ids"] or [])[:3] if cve != rule_id)
-    out.append(f'<td>{severity(row["severity"])}</td>'
+    out.append(f'<td>{priority_badge_html(row["priority"])}</td><td>{severity(row["severity"])}</td>'
                f'<td class="finding-title"><a href="{url}{fid}/">{escape(row["title"][:120])}</a>\n'
                f'    <small class="muted">{escape(row["source"])} · {escape(rule_id[:60])}{cves}</small></td>')
     out.append(f'<td class="node"><a href="{url}?node={_text(row["node"])}" title="This node{APOSTROPHE}s findings">'
