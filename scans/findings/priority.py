@@ -83,7 +83,7 @@ class DefaultPriorityPolicy:
     """Points from each input, summed; the sum's band is the priority.
 
     The CVSS base score (else the severity) sets the start: 50 critical, 35 high, 20 medium, 5 low.
-    A CISA KEV listing adds 40 (exploited in the wild: fix first), known ransomware use 10 more; an
+    A CISA KEV listing adds 40 (exploited in the wild: fix first), known ransomware use 15 more; an
     EPSS percentile of 95 or above adds 20, of 80 or above 10. A port not reachable when last
     scanned takes 25 away, an unknown reachability 5; a potential (unconfirmed, uncertain) match 25.
     The node's criticality adds 15 (critical) or 8 (high), or takes 15 away (low).
@@ -93,7 +93,7 @@ class DefaultPriorityPolicy:
 
     SEVERITY_POINTS = {"critical": 50, "high": 35, "medium": 20, "low": 5, "info": 0}
     KEV_POINTS = 40
-    RANSOMWARE_POINTS = 10
+    RANSOMWARE_POINTS = 15
     EPSS_POINTS: Sequence[tuple[float, int]] = ((0.95, 20), (0.80, 10))
     REACHABILITY_POINTS = {REACHABLE: 0, UNKNOWN: -5, UNREACHABLE: -25}
     POTENTIAL_POINTS = -25
@@ -256,6 +256,8 @@ def _refresh(sql: str, params: dict, *, policy: PriorityPolicy, threshold: float
         for row in rows:
             priority, reasons = priority_of(row, policy=policy, threshold=threshold)
             old_priority, old_reasons = row[11], row[12]
+            if isinstance(old_reasons, str):  # Django's connection reads jsonb as its text
+                old_reasons = orjson.loads(old_reasons)
             if priority == old_priority and reasons == old_reasons:
                 continue
             updates.append({"id": row[0], "priority": priority, "reasons": reasons})
