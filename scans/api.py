@@ -338,7 +338,10 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def list(self, request, *args, **kwargs):
         # The page's ids by cursor (an index walk), then the page itself.
         org = principal_for(request).org
-        ids = [row["id"] for row in self.paginate_queryset(self.filter_queryset(self.get_queryset()).values("id"))]
+        # The cursor is made of the columns the page is ordered by.
+        ordering = self.paginator.ordering
+        keys = {"id", *(field.lstrip("-") for field in ((ordering,) if isinstance(ordering, str) else ordering))}
+        ids = [row["id"] for row in self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*keys))]
         return self.get_paginated_response(orjson.Fragment(selectors.findings_page_json(org=org, ids=ids)))
 
     @api_operation(summary="Get a finding", responses={200: FindingDetailSerializer},

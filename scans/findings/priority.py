@@ -6,9 +6,11 @@ The policy is chosen by name from the registered set (``PRIORITY_POLICIES``) wit
 reachability, the node's criticality), never rows, and answers the priority and its reasons.
 
 ``priority_refresh`` recomputes the open findings of some nodes (or some findings) with a fixed
-number of queries per chunk: one read of every input (the finding joined to its node, the port's
-reachability decided in SQL from the node's last discovery), one UPDATE ... FROM of the rows whose
-priority or reasons changed, and one insert of the history events of changed priorities. A
+number of queries: one read of every input per 2,000 nodes (the finding joined to its node, the
+port's reachability decided in SQL from the node's last discovery), streamed from a server-side
+cursor 5,000 rows at a time; per 5,000 rows, one UPDATE ... FROM of the rows whose priority or
+reasons changed (each distinct list of reasons sent once) and one insert of the history events of
+changed priorities. A
 finding that is not open has no priority (null). Whoever changes an input calls it: the pipeline's
 scoring stage and imports (before scoring: node scores count P1 and P2 findings), triage, a node's
 criticality (through the ``nodes.criticality_changed`` event), and the CVE feeds and re-matching.
@@ -28,7 +30,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import prepared
 from nodes.models import Node
 from scans.findings.scoring import scoring_run
 from scans.models import Finding, FindingEvent
@@ -180,14 +181,15 @@ _READ = f"""
              WHERE jsonb_typeof(s) = 'object' AND s->>'port' = f.port::text
                AND coalesce(s->>'protocol', 'tcp') = f.protocol)
     FROM {_F} f JOIN {_N} n ON n.id = f.node_id
-    WHERE f.org_id = %(org)s AND {{scope}} AND (f.status = 'open' OR f.priority IS NOT NULL) AND f.id > %(after)s
-    ORDER BY f.id LIMIT %(limit)s"""
+    WHERE f.org_id = %(org)s AND {{scope}} AND (f.status = 'open' OR f.priority IS NOT NULL)"""
 _BY_NODES = _READ.format(scope="f.node_id = ANY(%(ids)s::bigint[])")
 _BY_FINDINGS = _READ.format(scope="f.id = ANY(%(ids)s::bigint[])")
 _BY_ORG = _READ.format(scope="TRUE")
+# Most findings share their list of reasons with many others: each list travels once, by position.
 _WRITE = f"""
-    UPDATE {_F} f SET priority = v.priority, priority_reasons = v.reasons
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, priority smallint, reasons jsonb)
+    UPDATE {_F} f SET priority = v.priority, priority_reasons = r.reasons
+    FROM unnest(%(ids)s::bigint[], %(priorities)s::smallint[], %(reasons_at)s::int[]) AS v(id, priority, at)
+    LEFT JOIN jsonb_array_elements(%(reasons)s::jsonb) WITH ORDINALITY AS r(reasons, at) ON r.at = v.at
     WHERE f.id = v.id"""
 
 
@@ -230,7 +232,7 @@ def priority_refresh(*, org, node_ids: Iterable[int] | None = None, finding_ids:
     """
     if node_ids is not None and finding_ids is not None:
         raise ValueError("give node_ids or finding_ids, not both")
-    policy = priority_policy()
+    policy = _Remembered(priority_policy())
     threshold = org.potential_threshold
     now = timezone.now()
     changed = 0
@@ -245,33 +247,54 @@ def priority_refresh(*, org, node_ids: Iterable[int] | None = None, finding_ids:
     return changed
 
 
+class _Remembered:
+    """A policy asked once per distinct set of facts: most findings of a run share theirs."""
+
+    def __init__(self, policy: PriorityPolicy):
+        self.policy = policy
+        self.answers: dict[PriorityFacts, tuple[int, list[str]]] = {}
+
+    def priority(self, facts: PriorityFacts) -> tuple[int, list[str]]:
+        answer = self.answers.get(facts)
+        if answer is None:
+            answer = self.answers[facts] = self.policy.priority(facts)
+        return answer
+
+
 def _refresh(sql: str, params: dict, *, policy: PriorityPolicy, threshold: float, now) -> int:
-    after, changed = 0, 0
-    while True:
-        rows = prepared.fetchall(sql, {**params, "after": after, "limit": CHUNK})
-        if not rows:
-            return changed
-        after = rows[-1][0]
-        updates, events = [], []
-        for row in rows:
-            priority, reasons = priority_of(row, policy=policy, threshold=threshold)
-            old_priority, old_reasons = row[11], row[12]
-            if isinstance(old_reasons, str):  # Django's connection reads jsonb as its text
-                old_reasons = orjson.loads(old_reasons)
-            if priority == old_priority and reasons == old_reasons:
-                continue
-            updates.append({"id": row[0], "priority": priority, "reasons": reasons})
-            if priority is not None and old_priority is not None and priority != old_priority:
-                events.append(FindingEvent(finding_id=row[0], kind=FindingEvent.Kind.PRIORITY,
-                                           reason=f"P{old_priority} → P{priority}: {', '.join(reasons)}", at=now))
-        if updates:
-            with connection.cursor() as cursor:
-                cursor.execute(_WRITE, {"rows": orjson.dumps(updates).decode()})
-            changed += len(updates)
-        if events:
-            FindingEvent.objects.bulk_create(events)
-        if len(rows) < CHUNK:
-            return changed
+    changed = 0
+    # A server-side cursor: the inputs are read once and streamed, however many findings match.
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            changed += _write(rows, policy=policy, threshold=threshold, now=now)
+    return changed
+
+
+def _write(rows: Sequence[Sequence], *, policy: PriorityPolicy, threshold: float, now) -> int:
+    ids, priorities, reasons_at, events = [], [], [], []
+    distinct: dict[str, int] = {}  # a list of reasons as JSON -> its position (1-based) in the statement
+    for row in rows:
+        priority, reasons = priority_of(row, policy=policy, threshold=threshold)
+        old_priority, old_reasons = row[11], row[12]
+        if isinstance(old_reasons, str):  # Django's connection reads jsonb as its text
+            old_reasons = orjson.loads(old_reasons)
+        if priority == old_priority and reasons == old_reasons:
+            continue
+        ids.append(row[0])
+        priorities.append(priority)
+        reasons_at.append(None if reasons is None else distinct.setdefault(orjson.dumps(reasons).decode(),
+                                                                           len(distinct) + 1))
+        if priority is not None and old_priority is not None and priority != old_priority:
+            events.append(FindingEvent(finding_id=row[0], kind=FindingEvent.Kind.PRIORITY,
+                                       reason=f"P{old_priority} → P{priority}: {', '.join(reasons)}", at=now))
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_WRITE, {"ids": ids, "priorities": priorities, "reasons_at": reasons_at,
+                                    "reasons": "[" + ",".join(distinct) + "]"})
+    if events:
+        FindingEvent.objects.bulk_create(events)
+    return len(ids)
 
 
 def nodes_reprioritize(*, org, node_ids: Iterable[int]) -> None:
