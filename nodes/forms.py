@@ -29,6 +29,8 @@ class NodeFilterForm(forms.Form):
     protocol = forms.ChoiceField(label="Protocol", required=False, choices=_protocol_choices)
     tag = forms.CharField(label="Tag", required=False, max_length=40)
     state = forms.ChoiceField(label="State", required=False, choices=[("", "Any state"), *Node.State.choices])
+    criticality = forms.ChoiceField(label="Criticality", required=False,
+                                    choices=[("", "Any criticality"), *Node.Criticality.choices])
     enabled = forms.ChoiceField(label="Enabled", required=False,
                                 choices=[("", "Enabled or not"), ("yes", "Enabled"), ("no", "Disabled")])
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -39,7 +41,7 @@ class NodeFilterForm(forms.Form):
         """(filters, sort key, descending, page size); a bad value in the URL is ignored, not an error."""
         self.is_valid()  # an invalid field drops out of cleaned_data; the valid ones still apply
         data = self.cleaned_data
-        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state")}
+        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state", "criticality")}
         enabled = data.get("enabled")
         filters["enabled"] = {"yes": True, "no": False}.get(enabled or "")
         sort = data.get("sort") or "address"
@@ -53,9 +55,10 @@ class NodeFilterForm(forms.Form):
 CRITICALITY_HELP = "How much the business depends on it: its findings' priority weighs it."
 
 
-def _criticality_field(*, required: bool = False) -> forms.ChoiceField:
+def _criticality_field() -> forms.ChoiceField:
+    # Left out of a form's data: medium for a new node, unchanged for an edited one.
     return forms.ChoiceField(label="Criticality", choices=Node.Criticality.choices, initial=Node.Criticality.MEDIUM,
-                             required=required, help_text=CRITICALITY_HELP)
+                             required=False, help_text=CRITICALITY_HELP)
 
 
 class NodeAddForm(forms.Form):
@@ -91,7 +94,8 @@ class NodeCriticalityForm(forms.Form):
     """Set the criticality of the nodes ticked on the list (or of the one node of its page)."""
 
     node = forms.TypedMultipleChoiceField(coerce=int, choices=(), widget=forms.MultipleHiddenInput)
-    criticality = _criticality_field(required=True)
+    criticality = forms.ChoiceField(label="Criticality", choices=[("", "Choose…"), *Node.Criticality.choices],
+                                    help_text=CRITICALITY_HELP)
 
     def __init__(self, *args, nodes=(), **kwargs):
         super().__init__(*args, **kwargs)

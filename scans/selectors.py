@@ -391,14 +391,15 @@ def session_stages(session) -> list[StageProgress]:
 
 
 def finding_open_list_for_node(*, node, limit: int = 20) -> tuple[list[Finding], bool]:
-    """The node's open findings, most severe first (then CVSS, then latest seen), at most ``limit``;
-    and whether there are more. Filters use ``node.org_id``: ``node.org`` would cost a query."""
+    """The node's open findings, most urgent first (priority, then severity, CVSS, latest seen), at most
+    ``limit``; and whether there are more. Filters use ``node.org_id``: ``node.org`` would cost a query."""
     severity_rank = Case(*(When(severity=s, then=Value(-rank)) for s, rank in SEVERITY_RANK.items()),
                          default=Value(0))
     rows = list(
         Finding.objects.filter(org_id=node.org_id, node=node).open()
-        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen")
-        .order_by(severity_rank, F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: limit + 1]
+        .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen", "priority")
+        .order_by(F("priority").asc(nulls_last=True), severity_rank, F("cvss_score").desc(nulls_last=True),
+                  "-last_seen", "id")[: limit + 1]
     )
     return rows[:limit], len(rows) > limit
 

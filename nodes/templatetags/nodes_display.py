@@ -47,6 +47,7 @@ def node_rows(rows, list_url: str, can_write: bool):
         cells.append(f'<td class="mono"><a href="{list_url}{pk}/">{address}</a>{hostname}</td>')
         name = escape(n.name)
         cells.append(f'<td class="node-name" title="{name}">{name}</td>' if n.name else '<td class="node-name">–</td>')
+        cells.append(f'<td class="criticality-{escape(n.criticality)}">{escape(n.get_criticality_display())}</td>')
         if row.score is None and n.unreached:
             cells.append(_NOT_REACHABLE)
         else:
