@@ -29,8 +29,6 @@ class NodeFilterForm(forms.Form):
     protocol = forms.ChoiceField(label="Protocol", required=False, choices=_protocol_choices)
     tag = forms.CharField(label="Tag", required=False, max_length=40)
     state = forms.ChoiceField(label="State", required=False, choices=[("", "Any state"), *Node.State.choices])
-    criticality = forms.ChoiceField(label="Criticality", required=False,
-                                    choices=[("", "Any criticality"), *Node.Criticality.choices])
     enabled = forms.ChoiceField(label="Enabled", required=False,
                                 choices=[("", "Enabled or not"), ("yes", "Enabled"), ("no", "Disabled")])
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -41,7 +39,7 @@ class NodeFilterForm(forms.Form):
         """(filters, sort key, descending, page size); a bad value in the URL is ignored, not an error."""
         self.is_valid()  # an invalid field drops out of cleaned_data; the valid ones still apply
         data = self.cleaned_data
-        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state", "criticality")}
+        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state")}
         enabled = data.get("enabled")
         filters["enabled"] = {"yes": True, "no": False}.get(enabled or "")
         sort = data.get("sort") or "address"

@@ -36,15 +36,10 @@ def nodes_page_json(*, org, ids: list[int]) -> str:
 
 # --- the nodes page ----------------------------------------------------------------------------
 
-# Most critical first when sorted descending.
-_CRITICALITY_RANK = Case(*(When(node__criticality=value, then=Value(rank))
-                           for rank, value in enumerate(Node.Criticality.values)), default=Value(1))
-
 # Sort keys of the nodes table -> the columns they order by (a tie-break on the address keeps pages stable).
 NODE_SORTS = {
     "address": ("node__address",),
     "name": ("node__name", "node__address"),
-    "criticality": (_CRITICALITY_RANK.asc(), "node__address"),
     "score": (F("score").asc(nulls_last=True), "node__address"),
     "grade": ("grade", "node__address"),
     "findings": ("open_total", "node__address"),
@@ -70,7 +65,7 @@ def node_table_for_org(*, org, filters: dict[str, Any] | None = None, sort: str 
     """The nodes page's rows: snapshots with their node, filtered and sorted in the database.
 
     ``filters`` keys (all optional): q (address, name or hostname contains), grade (A-F or
-    "none" for not scored yet), protocol, tag, state, criticality, enabled (True/False). Unknown sort
+    "none" for not scored yet), protocol, tag, state, enabled (True/False). Unknown sort
     keys fall back to the address. One query per page of rows, whatever the node count.
     """
     filters = filters or {}
@@ -92,8 +87,6 @@ def node_table_for_org(*, org, filters: dict[str, Any] | None = None, sort: str 
         rows = rows.filter(carries_tag(tag, tags="node__tags"))
     if state := filters.get("state"):
         rows = rows.filter(node__state=state)
-    if criticality := filters.get("criticality"):
-        rows = rows.filter(node__criticality=criticality)
     if filters.get("enabled") is not None:
         rows = rows.filter(node__enabled=filters["enabled"])
     order = NODE_SORTS.get(sort, NODE_SORTS["address"])

@@ -35,8 +35,7 @@ def node_list(request, slug):
     filters, sort, descending, per = form.criteria()
     rows = node_table_for_org(org=membership.org, filters=filters, sort=sort, descending=descending)
     paginator = Paginator(rows, per)
-    if not any(filters.get(key) not in (None, "") for key in ("q", "protocol", "tag", "state", "criticality",
-                                                               "enabled", "grade")):
+    if not any(filters.get(key) not in (None, "") for key in ("q", "protocol", "tag", "state", "enabled", "grade")):
         # Unfiltered, the count needs no join with the nodes: one index-only count of snapshots.
         paginator.count = node_count_for_org(org=membership.org)
     page = paginator.get_page(request.GET.get("page"))
@@ -55,8 +54,7 @@ def node_list(request, slug):
 
 # The table's columns, in order: sort key (nodes.selectors.NODE_SORTS), header, numeric, full name.
 COLUMNS = (
-    ("address", "Address", False, ""), ("name", "Name", False, ""),
-    ("criticality", "Criticality", False, "How much the business depends on it: an input of its findings' priority"), ("score", "Score", True, ""),
+    ("address", "Address", False, ""), ("name", "Name", False, ""), ("score", "Score", True, ""),
     ("grade", "Grade", False, ""), ("findings", "Findings", True, "Open findings"),
     ("critical", "Crit.", True, "Critical"), ("high", "High", True, ""), ("medium", "Med.", True, "Medium"),
     ("low", "Low", True, ""), ("protocols", "Protocols", False, ""), ("tags", "Tags", False, ""),

@@ -148,21 +148,18 @@ def test_a_csv_with_a_bad_criticality_names_the_line_and_adds_nothing(world):
     assert rows[0].criticality == "high"
 
 
-def test_the_nodes_list_shows_and_filters_by_criticality(login, world):
+def test_the_nodes_list_marks_each_nodes_criticality_on_its_address(login, world):
     NodeFactory(org=world.org, address="127.0.50.1", criticality="critical")
-    NodeFactory(org=world.org, address="127.0.50.2", criticality="low")
 
-    page = login(world.viewer).get("/o/acme/nodes/?criticality=critical").content.decode()
+    page = login(world.viewer).get("/o/acme/nodes/").content.decode()
 
-    assert "127.0.50.1" in page and "127.0.50.2" not in page
-    assert '<td class="criticality-critical">Critical</td>' in page
+    assert 'title="Criticality: critical"' in page and "criticality critical</span>" in page
 
 
-def test_the_nodes_list_sorts_by_criticality_most_critical_first_when_descending(login, world):
-    for address, criticality in (("127.0.50.1", "low"), ("127.0.50.2", "critical"), ("127.0.50.3", "high")):
-        NodeFactory(org=world.org, address=address, criticality=criticality)
-    page = login(world.viewer).get("/o/acme/nodes/?sort=-criticality").content.decode()
-    assert page.index("127.0.50.2") < page.index("127.0.50.3") < page.index("127.0.50.1")
+def test_the_nodes_list_leaves_the_default_criticality_unmarked(login, world):
+    NodeFactory(org=world.org, address="127.0.50.3")
+    page = login(world.viewer).get("/o/acme/nodes/").content.decode()
+    assert "127.0.50.3" in page and "Criticality:" not in page
 
 
 def test_the_node_page_lists_its_open_findings_most_urgent_first(login, world):
