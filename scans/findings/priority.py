@@ -13,7 +13,8 @@ reasons changed (each distinct list of reasons sent once) and one insert of the 
 changed priorities. A
 finding that is not open has no priority (null). Whoever changes an input calls it: the pipeline's
 scoring stage and imports (before scoring: node scores count P1 and P2 findings), triage, a node's
-criticality (through the ``nodes.criticality_changed`` event), and the CVE feeds and re-matching.
+criticality (through the ``node.criticality_changed`` event), and the CVE feeds and re-matching
+(``findings_reprioritize``, for findings of any organizations).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from nodes.models import Node
+from orgs.models import Organization
 from scans.findings.scoring import scoring_run
 from scans.models import Finding, FindingEvent
 
@@ -303,3 +305,27 @@ def nodes_reprioritize(*, org, node_ids: Iterable[int]) -> None:
     ids = list(node_ids)
     if priority_refresh(org=org, node_ids=ids):
         scoring_run(org=org, node_ids=ids)
+
+
+def findings_reprioritize(*, finding_ids: Iterable[int]) -> int:
+    """After the CVE feeds or a catalog re-match changed findings' values (KEV, EPSS, CVSS, certainty),
+    in any organizations: their priorities, then the scores of their nodes where a priority changed.
+    One read per 10,000 ids to group them by organization, then ``priority_refresh`` per organization.
+    Returns how many findings changed."""
+    ids = sorted({int(pk) for pk in finding_ids})
+    by_org: dict[int, tuple[set[int], set[int]]] = {}
+    for start in range(0, len(ids), 10_000):
+        for org_id, pk, node_id in (Finding.objects.filter(pk__in=ids[start:start + 10_000])
+                                    .values_list("org_id", "pk", "node_id")):
+            findings, nodes = by_org.setdefault(org_id, (set(), set()))
+            findings.add(pk)
+            nodes.add(node_id)
+    changed = 0
+    for org in Organization.objects.filter(pk__in=by_org).order_by("pk"):
+        findings, nodes = by_org[org.pk]
+        with transaction.atomic():
+            count = priority_refresh(org=org, finding_ids=findings)
+            if count:
+                scoring_run(org=org, node_ids=nodes)
+        changed += count
+    return changed

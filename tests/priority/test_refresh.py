@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from nodes.models import Node, NodeSnapshot
 from nodes.services import nodes_set_criticality, node_update
-from scans.findings.priority import priority_refresh
+from scans.findings.priority import findings_reprioritize, priority_refresh
 from scans.findings.scoring import scoring_run
 from scans.findings.triage import finding_triage
 from scans.models import Finding, FindingEvent
@@ -159,3 +159,20 @@ def test_an_expired_acceptance_does_not_give_a_priority(world):
     Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.RISK_ACCEPTED,
                                                  risk_accepted_until=timezone.now() - timedelta(days=1))
     assert refreshed(finding).priority is None
+
+
+def test_the_feeds_reprioritize_findings_of_several_organizations_and_rescore_their_nodes(world):
+    mine = critical(node(world))
+    theirs = critical(NodeFactory(org=world.other_org, state=Node.State.UP, services=SERVICES,
+                                  last_discovered_at=timezone.now()))
+    priority_refresh(org=world.org)
+    priority_refresh(org=world.other_org)
+    scoring_run(org=world.org, node_ids=[mine.node_id])
+    before = NodeSnapshot.objects.get(node_id=mine.node_id).score
+    Finding.objects.filter(pk__in=[mine.pk, theirs.pk]).update(kev_added=date(2024, 5, 2))
+
+    assert findings_reprioritize(finding_ids=[mine.pk, theirs.pk]) == 2
+
+    assert set(Finding.objects.filter(pk__in=[mine.pk, theirs.pk]).values_list("priority", flat=True)) == {1}
+    assert NodeSnapshot.objects.get(node_id=mine.node_id).score < before
+    assert findings_reprioritize(finding_ids=[mine.pk, theirs.pk]) == 0
