@@ -291,6 +291,8 @@ def _write(rows: Sequence[Sequence], *, policy: PriorityPolicy, threshold: float
             events.append(FindingEvent(finding_id=row[0], kind=FindingEvent.Kind.PRIORITY,
                                        reason=f"P{old_priority} → P{priority}: {', '.join(reasons)}", at=now))
     if ids:
+        # In the table's order: the UPDATE then visits each page of findings once, in sequence.
+        ids, priorities, reasons_at = (list(column) for column in zip(*sorted(zip(ids, priorities, reasons_at))))
         with connection.cursor() as cursor:
             cursor.execute(_WRITE, {"ids": ids, "priorities": priorities, "reasons_at": reasons_at,
                                     "reasons": "[" + ",".join(distinct) + "]"})
