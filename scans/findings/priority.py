@@ -234,59 +234,73 @@ def priority_refresh(*, org, node_ids: Iterable[int] | None = None, finding_ids:
     """
     if node_ids is not None and finding_ids is not None:
         raise ValueError("give node_ids or finding_ids, not both")
-    policy = _Remembered(priority_policy())
-    threshold = org.potential_threshold
+    judge = _Judge(priority_policy(), threshold=org.potential_threshold)
     now = timezone.now()
     changed = 0
     if node_ids is None and finding_ids is None:
-        changed += _refresh(_BY_ORG, {"org": org.pk}, policy=policy, threshold=threshold, now=now)
+        changed += _refresh(_BY_ORG, {"org": org.pk}, judge=judge, now=now)
     else:
         sql = _BY_NODES if node_ids is not None else _BY_FINDINGS
         ids = sorted({int(pk) for pk in (node_ids if node_ids is not None else finding_ids)})
         for start in range(0, len(ids), NODE_CHUNK):
-            changed += _refresh(sql, {"org": org.pk, "ids": ids[start:start + NODE_CHUNK]}, policy=policy,
-                                threshold=threshold, now=now)
+            changed += _refresh(sql, {"org": org.pk, "ids": ids[start:start + NODE_CHUNK]}, judge=judge, now=now)
     return changed
 
 
-class _Remembered:
-    """A policy asked once per distinct set of facts: most findings of a run share theirs."""
+class _Judge:
+    """The policy asked once per distinct inputs of a run: most findings share theirs (the same
+    severity, CVSS and port on the same kind of node), and so do their stored reasons."""
 
-    def __init__(self, policy: PriorityPolicy):
-        self.policy = policy
-        self.answers: dict[PriorityFacts, tuple[int, list[str]]] = {}
+    def __init__(self, policy: PriorityPolicy, *, threshold: float):
+        self.policy, self.threshold = policy, threshold
+        self.answers: dict[tuple, tuple[int | None, list[str] | None]] = {}
+        self.stored: dict[str, list[str]] = {}
 
-    def priority(self, facts: PriorityFacts) -> tuple[int, list[str]]:
-        answer = self.answers.get(facts)
+    def answer(self, row: tuple) -> tuple[int | None, list[str] | None]:
+        inputs = row[1:11] + row[13:]  # all but the id and the stored priority and reasons
+        answer = self.answers.get(inputs)
         if answer is None:
-            answer = self.answers[facts] = self.policy.priority(facts)
+            answer = self.answers[inputs] = priority_of(row, policy=self.policy, threshold=self.threshold)
         return answer
 
+    def stored_reasons(self, value) -> list[str] | None:
+        if not isinstance(value, str):
+            return value
+        reasons = self.stored.get(value)  # Django's connection reads jsonb as its text
+        if reasons is None:
+            reasons = self.stored[value] = orjson.loads(value)
+        return reasons
 
-def _refresh(sql: str, params: dict, *, policy: PriorityPolicy, threshold: float, now) -> int:
+
+def _refresh(sql: str, params: dict, *, judge: _Judge, now) -> int:
     changed = 0
     # A server-side cursor: the inputs are read once and streamed, however many findings match.
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
-            changed += _write(rows, policy=policy, threshold=threshold, now=now)
+            changed += _write(rows, judge=judge, now=now)
     return changed
 
 
-def _write(rows: Sequence[Sequence], *, policy: PriorityPolicy, threshold: float, now) -> int:
+def _write(rows: Sequence[tuple], *, judge: _Judge, now) -> int:
     ids, priorities, reasons_at, events = [], [], [], []
-    distinct: dict[str, int] = {}  # a list of reasons as JSON -> its position (1-based) in the statement
+    # Each list of reasons (the judge's answers are shared objects) -> its position (1-based) in the statement.
+    positions: dict[int, int] = {}
+    distinct: list[str] = []
     for row in rows:
-        priority, reasons = priority_of(row, policy=policy, threshold=threshold)
-        old_priority, old_reasons = row[11], row[12]
-        if isinstance(old_reasons, str):  # Django's connection reads jsonb as its text
-            old_reasons = orjson.loads(old_reasons)
+        priority, reasons = judge.answer(row)
+        old_priority, old_reasons = row[11], judge.stored_reasons(row[12])
         if priority == old_priority and reasons == old_reasons:
             continue
         ids.append(row[0])
         priorities.append(priority)
-        reasons_at.append(None if reasons is None else distinct.setdefault(orjson.dumps(reasons).decode(),
-                                                                           len(distinct) + 1))
+        if reasons is None:
+            reasons_at.append(None)
+        else:
+            if id(reasons) not in positions:
+                distinct.append(orjson.dumps(reasons).decode())
+                positions[id(reasons)] = len(distinct)
+            reasons_at.append(positions[id(reasons)])
         if priority is not None and old_priority is not None and priority != old_priority:
             events.append(FindingEvent(finding_id=row[0], kind=FindingEvent.Kind.PRIORITY,
                                        reason=f"P{old_priority} → P{priority}: {', '.join(reasons)}", at=now))
