@@ -316,6 +316,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Findings and scoring -----------------------------------------------------------
 WATCHPOST_SCORING_POLICY = os.environ.get("WATCHPOST_SCORING_POLICY", "default")  # a name in scans.findings.scoring.SCORING_POLICIES
+WATCHPOST_PRIORITY_POLICY = os.environ.get("WATCHPOST_PRIORITY_POLICY", "default")  # a name in scans.findings.priority.PRIORITY_POLICIES
 WATCHPOST_IMPORT_MAX_BYTES = int(os.environ.get("WATCHPOST_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
 
 # --- Exploitation feeds: CISA KEV and FIRST EPSS (scans/cve/feed_sync.py) ------------

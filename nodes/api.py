@@ -56,9 +56,14 @@ class NodeSerializer(ResourceSerializer):
         model = Node
 
 
+CRITICALITY_HELP = "How much the business depends on the node: an input of its findings' priority"
+
+
 class NodeCreateSerializer(serializers.Serializer):
     address = serializers.CharField(max_length=255, help_text="IP address or host name, checked against the scope")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    criticality = serializers.ChoiceField(choices=Node.Criticality.choices, required=False,
+                                          default=Node.Criticality.MEDIUM, help_text=CRITICALITY_HELP)
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list,
                                  max_length=20)
 
@@ -70,6 +75,7 @@ class NodeUpdateSerializer(serializers.Serializer):
                                      help_text="Name sent for SNI and Host on an IP node (never resolved)")
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=20)
     enabled = serializers.BooleanField(required=False, help_text="A disabled node is left out of sessions")
+    criticality = serializers.ChoiceField(choices=Node.Criticality.choices, required=False, help_text=CRITICALITY_HELP)
 
 
 class BulkNodeSerializer(serializers.Serializer):
@@ -121,7 +127,7 @@ class NodeFilter(FilterSet):
 
 NODE_EXAMPLE = {
     "id": 42, "address": "127.0.10.5", "name": "rpc-1", "hostname": "", "resolved_ip": "127.0.10.5", "state": "up",
-    "enabled": True, "tags": ["prod", "rpc"], "protocols": ["http", "ethereum-rpc"], "open_ports": [22, 8545],
+    "enabled": True, "criticality": "high", "tags": ["prod", "rpc"], "protocols": ["http", "ethereum-rpc"], "open_ports": [22, 8545],
     "last_discovered_at": "2026-11-30T20:00:00Z", "last_scanned_at": "2026-11-30T20:05:00Z",
     "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-30T20:05:00Z",
     "snapshot": {"score": 72, "grade": "C", "critical": 0, "high": 2, "medium": 3, "low": 1, "info": 4,
@@ -193,15 +199,17 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         principal = principal_for(request)
         data = validated(NodeCreateSerializer, request.data)
         node = services.node_create(org=principal.org, address=data["address"], name=data["name"], tags=data["tags"],
-                                    by=principal.actor, token=principal.token, ip=client_ip(request))
+                                    criticality=data["criticality"], by=principal.actor, token=principal.token,
+                                    ip=client_ip(request))
         node = node_for(principal, node.pk)
         return Response(NodeSerializer(node).data, status=status.HTTP_201_CREATED,
                         headers={"Location": f"/api/v1/nodes/{node.pk}/"})
 
     @api_operation(summary="Edit a node", request=NodeUpdateSerializer, responses={200: NodeSerializer},
                    errors=WRITE_ERRORS,
-                   description="Change the name, address (checked against the scope again), hostname, tags, or "
-                               "enable/disable it. Fields left out stay as they are.",
+                   description="Change the name, address (checked against the scope again), hostname, tags, "
+                               "criticality (low, medium, high, critical: its findings' priorities follow at once), "
+                               "or enable/disable it. Fields left out stay as they are.",
                    examples=[example("Disable and retag", {"enabled": False, "tags": ["decommissioned"]},
                                      request=True)])
     def partial_update(self, request, pk=None):
@@ -209,7 +217,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         node = node_for(principal, pk)
         data = validated(NodeUpdateSerializer, request.data)
         ip = client_ip(request)
-        fields = {k: data[k] for k in ("address", "name", "hostname", "tags") if k in data}
+        fields = {k: data[k] for k in ("address", "name", "hostname", "tags", "criticality") if k in data}
         if fields:
             node = services.node_update(node=node, by=principal.actor, token=principal.token, ip=ip, **fields)
         if "enabled" in data:
@@ -247,7 +255,8 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         def perform():
             data = validated(BulkNodeSerializer, request.data)
-            rows = [services.NodeRow(line=i, address=row["address"], name=row["name"], tags=tuple(row["tags"]))
+            rows = [services.NodeRow(line=i, address=row["address"], name=row["name"], tags=tuple(row["tags"]),
+                                     criticality=row["criticality"])
                     for i, row in enumerate(data["nodes"], start=1)]
             report = services.nodes_bulk_add(org=principal.org, rows=rows, by=principal.actor, token=principal.token,
                                              ip=client_ip(request))

@@ -50,11 +50,24 @@ class NodeFilterForm(forms.Form):
         return filters, key, descending, data.get("per") or 50
 
 
+CRITICALITY_HELP = "How much the business depends on it: its findings' priority weighs it."
+
+
+def _criticality_field() -> forms.ChoiceField:
+    # Left out of a form's data: medium for a new node, unchanged for an edited one.
+    return forms.ChoiceField(label="Criticality", choices=Node.Criticality.choices, initial=Node.Criticality.MEDIUM,
+                             required=False, help_text=CRITICALITY_HELP)
+
+
 class NodeAddForm(forms.Form):
     address = forms.CharField(label="Address", max_length=255,
                               help_text="An IP address or a host name inside the organization's scope.")
     name = forms.CharField(label="Name", max_length=200, required=False)
     tags = forms.CharField(label="Tags", max_length=1000, required=False, help_text="Separated by commas.")
+    criticality = _criticality_field()
+
+    def clean_criticality(self) -> str:
+        return self.cleaned_data.get("criticality") or Node.Criticality.MEDIUM
 
 
 class NodeEditForm(forms.Form):
@@ -64,11 +77,28 @@ class NodeEditForm(forms.Form):
     hostname = forms.CharField(label="Host name (SNI and Host header)", max_length=255, required=False,
                                help_text="For an IP node served under a name; never resolved.")
     tags = forms.CharField(label="Tags", max_length=1000, required=False, help_text="Separated by commas.")
+    criticality = _criticality_field()
+
+    def clean_criticality(self) -> str | None:
+        return self.cleaned_data.get("criticality") or None  # left out: unchanged
 
     @classmethod
     def for_node(cls, node: Node) -> NodeEditForm:
         return cls(initial={"address": node.address, "name": node.name, "hostname": node.hostname,
-                            "tags": ", ".join(node.tags)})
+                            "tags": ", ".join(node.tags), "criticality": node.criticality})
+
+
+class NodeCriticalityForm(forms.Form):
+    """Set the criticality of the nodes ticked on the list (or of the one node of its page)."""
+
+    node = forms.TypedMultipleChoiceField(coerce=int, choices=(), widget=forms.MultipleHiddenInput)
+    criticality = forms.ChoiceField(label="Criticality", choices=[("", "Choose…"), *Node.Criticality.choices],
+                                    help_text=CRITICALITY_HELP)
+
+    def __init__(self, *args, nodes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["node"].choices = [(node.pk, str(node)) for node in nodes]
+
 
 
 class NodeBulkForm(forms.Form):
@@ -78,7 +108,8 @@ class NodeBulkForm(forms.Form):
     )
     file = forms.FileField(
         label="Or upload a CSV file", required=False,
-        help_text=f"Columns address, name (optional), tags separated by ; (optional); a header row is optional. "
+        help_text=f"Columns address, name (optional), tags separated by ; (optional), criticality: low, medium, "
+                  f"high or critical (optional, medium when left out); a header row is optional. "
                   f"At most {BULK_MAX_ROWS:,} rows and {BULK_MAX_BYTES // 1000:,} kB.",
     )
 

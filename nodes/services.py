@@ -18,8 +18,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from config.request_id import current_request_id
 from nodes.models import Node, NodeSnapshot
 from orgs.audit import audit_record
+from orgs.events import NODE_CRITICALITY_CHANGED, event_publish
+from orgs.models import AuditEvent
 from orgs.scope import CheckedTarget, ScopeError, canonical_target, resolve_and_check, valid_hostname
 
 Resolver = Callable[[str], Iterable[str]]
@@ -75,6 +78,22 @@ def _clean_name(name: str) -> str:
     return name
 
 
+def clean_criticality(value) -> str:
+    """A criticality as stored (low, medium, high, critical), any case; ``ValidationError`` naming the choices."""
+    cleaned = str(value or "").strip().lower()
+    if cleaned not in Node.Criticality.values:
+        raise ValidationError(f"{str(value)[:20]!r} is not a criticality: use {', '.join(Node.Criticality.values)}.",
+                              code="criticality")
+    return cleaned
+
+
+def _criticality_changed(*, org, node_ids: list[int]) -> None:
+    # The findings' priority (scans, a layer above) depends on it: told in this transaction, so a
+    # criticality and the priorities computed from it commit together.
+    if node_ids:
+        event_publish(NODE_CRITICALITY_CHANGED, org=org, node_ids=node_ids)
+
+
 def _duplicate(org, address: str, *, exclude_pk=None) -> None:
     existing = Node.objects.filter(org=org, address=address)
     if exclude_pk is not None:
@@ -128,19 +147,19 @@ def node_address_validate(*, org, address: str, exclude_pk=None, resolver: Resol
     return checked
 
 
-def node_create(*, org, address: str, name: str = "", tags=None, by=None, token=None, ip: str | None = None,
-                resolver: Resolver | None = None) -> Node:
+def node_create(*, org, address: str, name: str = "", tags=None, criticality: str = Node.Criticality.MEDIUM,
+                by=None, token=None, ip: str | None = None, resolver: Resolver | None = None) -> Node:
     """Add a node after the scope guard accepts its address; a duplicate address is refused."""
     checked = node_address_validate(org=org, address=address, resolver=resolver)
     canonical = _canonical(checked)
-    name, tags = _clean_name(name), clean_tags(tags)
+    name, tags, criticality = _clean_name(name), clean_tags(tags), clean_criticality(criticality)
     try:
         with transaction.atomic():
             node = Node(org=org, address=canonical, name=name, tags=tags, hostname=checked.hostname,
-                        resolved_ip=checked.address)
+                        resolved_ip=checked.address, criticality=criticality)
             nodes_create(org=org, nodes=[node])
             audit_record(org=org, verb="node.created", target=node, actor=by, token=token, ip=ip,
-                         changes={"address": canonical, "name": name, "tags": tags})
+                         changes={"address": canonical, "name": name, "tags": tags, "criticality": criticality})
     except IntegrityError:
         # Someone added the same address between the check and the insert.
         raise ValidationError(f"{canonical} is already a node of this organization.", code="duplicate") from None
@@ -148,7 +167,7 @@ def node_create(*, org, address: str, name: str = "", tags=None, by=None, token=
 
 
 def node_update(*, node: Node, by=None, token=None, ip: str | None = None, address: str | None = None,
-                name: str | None = None, hostname: str | None = None, tags=None,
+                name: str | None = None, hostname: str | None = None, tags=None, criticality: str | None = None,
                 resolver: Resolver | None = None) -> Node:
     """Change what a person may change on a node; a new address passes the guard again.
 
@@ -174,6 +193,8 @@ def node_update(*, node: Node, by=None, token=None, ip: str | None = None, addre
         fields["hostname"] = hostname
     if tags is not None:
         fields["tags"] = clean_tags(tags)
+    if criticality is not None:
+        fields["criticality"] = clean_criticality(criticality)
     for key, value in fields.items():
         if getattr(node, key) != value:
             changes[key] = [getattr(node, key), value]
@@ -185,6 +206,8 @@ def node_update(*, node: Node, by=None, token=None, ip: str | None = None, addre
             node.save(update_fields=[*changes, "updated_at"])
             audit_record(org=node.org, verb="node.updated", target=node, actor=by, token=token, ip=ip,
                          changes=changes)
+            if "criticality" in changes:
+                _criticality_changed(org=node.org, node_ids=[node.pk])
     except IntegrityError:
         node.refresh_from_db()
         raise ValidationError(f"{fields.get('address')} is already a node of this organization.",
@@ -201,6 +224,36 @@ def node_set_enabled(*, node: Node, enabled: bool, by=None, token=None, ip: str 
             audit_record(org=node.org, verb="node.enabled" if enabled else "node.disabled", target=node, actor=by,
                          token=token, ip=ip, changes={"enabled": [not enabled, enabled]})
     return node
+
+
+def nodes_set_criticality(*, org, node_ids: Iterable[int], criticality: str, by=None, token=None,
+                          ip: str | None = None) -> int:
+    """Set the criticality of many nodes of ``org`` at once (ids of other organizations name nothing).
+
+    One UPDATE of the nodes that differ, one audit event per node changed; their findings'
+    priority follows in the same transaction. Returns how many nodes changed.
+    """
+    criticality = clean_criticality(criticality)
+    ids = sorted({int(pk) for pk in node_ids if 0 < int(pk) < 2**63})
+    if len(ids) > BULK_MAX_ROWS:
+        raise ValidationError(f"{len(ids):,} nodes selected; set at most {BULK_MAX_ROWS:,} at once.", code="too_many")
+    with transaction.atomic():
+        rows = list(Node.objects.select_for_update().filter(org=org, pk__in=ids).exclude(criticality=criticality)
+                    .values_list("pk", "address", "name", "criticality"))
+        if not rows:
+            return 0
+        changed = [row[0] for row in rows]
+        Node.objects.filter(pk__in=changed).update(criticality=criticality)
+        actor = by if by is not None and by.is_authenticated else None
+        request_id = current_request_id()
+        AuditEvent.objects.bulk_create([
+            AuditEvent(org=org, verb="node.updated", actor=actor, token=token, target_type="nodes.node",
+                       target_id=str(pk), target_repr=(name or address)[:255], ip=ip, request_id=request_id,
+                       changes={"criticality": [before, criticality], "bulk": True})
+            for pk, address, name, before in rows
+        ])
+        _criticality_changed(org=org, node_ids=changed)
+    return len(rows)
 
 
 def node_get_or_create(*, org, address: str) -> Node:
@@ -227,6 +280,7 @@ class NodeRow:
     address: str
     name: str = ""
     tags: tuple[str, ...] = ()
+    criticality: str = Node.Criticality.MEDIUM
 
 
 @dataclass(slots=True)
@@ -289,7 +343,7 @@ def _check_field(line: int, value: str, what: str, limit: int) -> str:
     return value
 
 
-def _row(line: int, address: str, name: str = "", tags: str = "") -> NodeRow:
+def _row(line: int, address: str, name: str = "", tags: str = "", criticality: str = "") -> NodeRow:
     address = _check_field(line, address, "address", 255)
     if not address:
         raise _line_error(line, "the address is empty.")
@@ -298,7 +352,12 @@ def _row(line: int, address: str, name: str = "", tags: str = "") -> NodeRow:
         tag_list = clean_tags(_check_field(line, tags, "tags", 1000).split(";"))
     except ValidationError as exc:
         raise _line_error(line, exc.messages[0]) from None
-    return NodeRow(line=line, address=address, name=name, tags=tuple(tag_list))
+    criticality = _check_field(line, criticality, "criticality", 20) or Node.Criticality.MEDIUM
+    try:
+        criticality = clean_criticality(criticality)
+    except ValidationError as exc:
+        raise _line_error(line, f"the criticality {exc.messages[0]}") from None
+    return NodeRow(line=line, address=address, name=name, tags=tuple(tag_list), criticality=criticality)
 
 
 def _bounded(rows: list[NodeRow], max_rows: int) -> list[NodeRow]:
@@ -329,15 +388,16 @@ def parse_node_paste(text: str, *, max_rows: int = BULK_MAX_ROWS, max_bytes: int
     return _bounded(rows, max_rows)
 
 
-CSV_COLUMNS = ("address", "name", "tags")
+CSV_COLUMNS = ("address", "name", "tags", "criticality")
 
 
 def parse_node_csv(data: bytes | str, *, max_rows: int = BULK_MAX_ROWS,
                    max_bytes: int = BULK_MAX_BYTES) -> list[NodeRow]:
-    """A CSV file: ``address[,name][,tags separated by ;]``, with an optional header row.
+    """A CSV file: ``address[,name][,tags separated by ;][,criticality]``, with an optional header row.
 
     Raises ``ValidationError`` naming the line for a malformed file (not UTF-8, too big,
-    too many rows, a row with more than three columns, bad quoting, a bad header).
+    too many rows, a row with more than four columns, bad quoting, a bad header, a criticality
+    other than low, medium, high or critical).
     """
     text = _decode(data, max_bytes=max_bytes)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -356,7 +416,7 @@ def parse_node_csv(data: bytes | str, *, max_rows: int = BULK_MAX_ROWS,
                     known = set(header) <= set(CSV_COLUMNS)
                     if "address" not in header or len(set(header)) != len(header) or not known:
                         raise _line_error(number, f"the header names the columns {', '.join(header)}; expected "
-                                                  f"address and optionally name and tags, each once.")
+                                                  f"address and optionally name, tags and criticality, each once.")
                     columns = header
                     continue
             if record[0].lstrip().startswith("#"):
@@ -365,7 +425,8 @@ def parse_node_csv(data: bytes | str, *, max_rows: int = BULK_MAX_ROWS,
                 raise _line_error(number, f"{len(record)} columns where at most {len(columns)} are expected "
                                           f"({', '.join(columns)}).")
             values = dict(zip(columns, record, strict=False))
-            rows.append(_row(number, values.get("address", ""), values.get("name", ""), values.get("tags", "")))
+            rows.append(_row(number, values.get("address", ""), values.get("name", ""), values.get("tags", ""),
+                             values.get("criticality", "")))
             if len(rows) > max_rows:
                 break
     except csv.Error as exc:
@@ -418,7 +479,8 @@ def nodes_bulk_add(*, org, rows: list[NodeRow] | None = None, text: str | None =
             else:
                 seen[outcome.address] = row.line
                 new.append((outcome, Node(org=org, address=outcome.address, name=row.name, tags=list(row.tags),
-                                          hostname=checked.hostname, resolved_ip=checked.address)))
+                                          criticality=row.criticality, hostname=checked.hostname,
+                                          resolved_ip=checked.address)))
         if new:
             try:
                 nodes_create(org=org, nodes=[node for _, node in new])

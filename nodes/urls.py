@@ -11,6 +11,7 @@ urlpatterns = [
     path("add/", views.node_add, name="add"),
     path("add/validate/", views.node_validate, name="validate"),
     path("bulk/", views.node_bulk_add, name="bulk"),
+    path("criticality/", views.node_criticality, name="criticality"),
     path("<int:node_id>/", views.node_detail, name="detail"),
     path("<int:node_id>/edit/", views.node_edit, name="edit"),
     path("<int:node_id>/enabled/", views.node_enable, name="enable"),

@@ -15,9 +15,9 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from nodes import services
-from nodes.access import node_for
+from nodes.access import node_for, nodes_for
 from nodes.display import detections_for_display
-from nodes.forms import PAGE_SIZES, NodeAddForm, NodeBulkForm, NodeEditForm, NodeFilterForm
+from nodes.forms import PAGE_SIZES, NodeAddForm, NodeBulkForm, NodeCriticalityForm, NodeEditForm, NodeFilterForm
 from nodes.selectors import NODE_SORTS, node_count_for_org, node_detail_for_org, node_table_for_org
 from orgs.access import client_ip, membership_for, writable_membership_for
 
@@ -153,7 +153,7 @@ def node_edit(request, slug, node_id):
             services.node_update(node=node, by=request.user, ip=client_ip(request), **form.cleaned_data)
         except ValidationError as error:
             field = {"scope": "address", "duplicate": "address", "hostname": "hostname", "tags": "tags",
-                     "name": "name"}.get(error.code)
+                     "name": "name", "criticality": "criticality"}.get(error.code)
             form.add_error(field, error)
         else:
             messages.success(request, f"{node} saved.")
@@ -171,3 +171,32 @@ def node_enable(request, slug, node_id):
     services.node_set_enabled(node=node, enabled=enabled, by=request.user, ip=client_ip(request))
     messages.success(request, f"{node} {'enabled' if enabled else 'disabled: sessions leave it out'}.")
     return redirect("nodes:detail", slug=slug, node_id=node.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def node_criticality(request, slug):
+    """Set the criticality of the nodes ticked on the list ("Set criticality…"), or of one node from its page."""
+    membership = writable_membership_for(request.user, slug)
+    data = request.POST if request.method == "POST" else request.GET
+    nodes = nodes_for(membership, data.getlist("node"))
+    form = NodeCriticalityForm(request.POST or None, nodes=nodes,
+                               initial={"node": [n.pk for n in nodes],
+                                        "criticality": nodes[0].criticality if len(nodes) == 1 else None})
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = services.nodes_set_criticality(org=membership.org, node_ids=form.cleaned_data["node"],
+                                                     criticality=form.cleaned_data["criticality"], by=request.user,
+                                                     ip=client_ip(request))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            label = dict(form.fields["criticality"].choices)[form.cleaned_data["criticality"]].lower()
+            messages.success(request, f"Criticality {label}: {changed} node{'s' if changed != 1 else ''} changed; "
+                                      "their findings' priorities follow.")
+            if len(nodes) == 1:
+                return redirect("nodes:detail", slug=slug, node_id=nodes[0].pk)
+            return redirect("nodes:list", slug=slug)
+    return render(request, "nodes/criticality.html", {"org": membership.org, "membership": membership,
+                                                      "nodes": nodes, "form": form},
+                  status=400 if form.is_bound else 200)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 SESSION_FINISHED = "session.finished"  # session=: a scan session or an import, finished
 INTERVENTION_OPENED = "intervention.opened"  # intervention=: newly opened (not a bump of an open one)
 SETTINGS_CHANGED = "organization.settings_changed"  # org=, changes=: {setting: [before, after]}
+# org=, node_ids=: nodes whose criticality a person changed (their findings' priority depends on it)
+NODE_CRITICALITY_CHANGED = "node.criticality_changed"
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Case, Count, F, FloatField, IntegerField, Max, QuerySet, TextField, Value, When
+from django.db.models import Case, Count, F, FloatField, IntegerField, Max, Min, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 
 from config.fields import Fields
@@ -227,8 +227,9 @@ def top_risks(open_qs: QuerySet) -> list[dict[str, Any]]:
     rows = (
         open_qs.order_by().values("rule_id", "title", "severity")
         .annotate(nodes=Count("node_id", distinct=True), findings=Count("pk"), rank=Max(SEVERITY_ORDER),
-                  remediation=Max("remediation"), cvss=Max("cvss_score"))
-        .order_by("-rank", "-nodes", "-cvss", "title")[:TOP_RISKS]
+                  remediation=Max("remediation"), cvss=Max("cvss_score"), priority=Min("priority"))
+        # The most urgent first (the priority policy's P1), then severity, reach and CVSS.
+        .order_by(F("priority").asc(nulls_last=True), "-rank", "-nodes", "-cvss", "title")[:TOP_RISKS]
     )
     risks = []
     for row in rows:
@@ -236,7 +237,8 @@ def top_risks(open_qs: QuerySet) -> list[dict[str, Any]]:
         where = "one node" if nodes == 1 else f"{nodes} nodes"
         advice = first_sentence(row["remediation"]) or "Investigate and fix the affected service."
         risks.append({
-            "title": row["title"], "severity": row["severity"], "nodes": nodes, "findings": row["findings"],
+            "title": row["title"], "severity": row["severity"], "priority": row["priority"], "nodes": nodes,
+            "findings": row["findings"],
             "sentence": f"{row['severity'].capitalize()} risk on {where}: {row['title']}.",
             "advice": advice,
         })

@@ -260,6 +260,11 @@ class FindingFilter(FilterSet):
     """The API's query parameters, read by the same selector as the console's list (scans.selectors)."""
 
     severity = CommaSeparatedChoices(help_text="critical, high, medium, low, info; several: critical,high")
+    priority = CommaSeparatedChoices(help_text="P1, P2, P3, P4 (or 1-4); several: P1,P2. Only open findings have one")
+    sort = django_filters.ChoiceFilter(
+        choices=[("newest", "newest first"), ("priority", "P1 first")], method="filter_none",
+        help_text="`priority`: P1 first, newest first within a priority, open findings only (closed ones have no "
+                  "priority); default newest first")
     status = CommaSeparatedChoices(help_text="open, fixed, false_positive, risk_accepted; several: comma-separated")
     node = IdFilter(help_text="Node id")
     cve = django_filters.CharFilter(help_text="A CVE id, e.g. CVE-2024-6387")
@@ -276,12 +281,16 @@ class FindingFilter(FilterSet):
 
     class Meta:
         model = Finding
-        fields = ["severity", "status", "node", "cve", "source", "port", "first_seen_from", "first_seen_to",
-                  "last_seen_from", "last_seen_to", "certainty"]
+        fields = ["severity", "priority", "status", "node", "cve", "source", "port", "first_seen_from",
+                  "first_seen_to", "last_seen_from", "last_seen_to", "certainty", "sort"]
+
+    def filter_none(self, queryset, name, value):
+        return queryset  # read by filter_queryset below and by the paginator
 
     def filter_queryset(self, queryset):
         data = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [])}
-        for key in ("severity", "status"):
+        sort = data.pop("sort", "")
+        for key in ("severity", "status", "priority"):
             if key in data:
                 data[key] = ",".join(data[key])
         for key in ("node", "port"):
@@ -293,7 +302,10 @@ class FindingFilter(FilterSet):
         self._check_choices(data)
         filters = selectors.finding_filters_from(data)
         org = principal_for(self.request).org
-        return selectors.finding_list_for_org(org=org, filters=filters).select_related("node")
+        findings = selectors.finding_list_for_org(org=org, filters=filters).select_related("node")
+        if sort == "priority":  # the cursor reads the priority: findings without one have no place in it
+            findings = findings.filter(priority__isnull=False)
+        return findings
 
     @staticmethod
     def _check_choices(data) -> None:
@@ -303,6 +315,9 @@ class FindingFilter(FilterSet):
             bad = [v for v in data.get(key, "").split(",") if v and v not in allowed]
             if bad:
                 raise ValidationError({key: [f"{bad[0]!r} is not one of {', '.join(allowed)}."]})
+        bad = [v for v in data.get("priority", "").split(",") if v and selectors.priority_value(v) is None]
+        if bad:
+            raise ValidationError({"priority": [f"{bad[0]!r} is not one of P1, P2, P3, P4."]})
 
 
 FINDING_EXAMPLE = {
@@ -311,7 +326,14 @@ FINDING_EXAMPLE = {
     "protocol": "tcp", "location": "127.0.10.5:443", "status": "open", "first_seen": "2026-11-29T03:00:00Z",
     "last_seen": "2026-11-30T03:00:00Z", "version": 1, "triage_reason": "", "risk_accepted_until": None,
     "certainty": "certain",
+    "priority": 2,
 }
+
+
+class PriorityCursorPagination(IdCursorPagination):
+    """``?sort=priority``: P1 first, newest first within a priority, by cursor."""
+
+    ordering = ("priority", "-id")
 
 
 class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -322,6 +344,13 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return organization_rows(self, Finding).select_related("node")
 
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            by_priority = self.action == "list" and self.request.query_params.get("sort") == "priority"
+            self._paginator = PriorityCursorPagination() if by_priority else IdCursorPagination()
+        return self._paginator
+
     @api_operation(
         summary="List findings", responses={200: FindingSerializer(many=True)},
         description="Newest first, cursor-paginated: follow `next` (stable while findings are added, the same "
@@ -331,7 +360,10 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def list(self, request, *args, **kwargs):
         # The page's ids by cursor (an index walk), then the page itself.
         org = principal_for(request).org
-        ids = [row["id"] for row in self.paginate_queryset(self.filter_queryset(self.get_queryset()).values("id"))]
+        # The cursor is made of the columns the page is ordered by.
+        ordering = self.paginator.ordering
+        keys = {"id", *(field.lstrip("-") for field in ((ordering,) if isinstance(ordering, str) else ordering))}
+        ids = [row["id"] for row in self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*keys))]
         return self.get_paginated_response(orjson.Fragment(selectors.findings_page_json(org=org, ids=ids)))
 
     @api_operation(summary="Get a finding", responses={200: FindingDetailSerializer},
@@ -339,6 +371,8 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    examples=[example("A finding", {**FINDING_EXAMPLE, "cvss_vector": "", "description": "...",
                                                    "evidence": {}, "remediation": "Disable TLS 1.0.",
                                                    "references": [], "match_confidence": None, "match_reason": "",
+                                                   "priority_reasons": ["CVSS 7.4", "reachable on 443/tcp",
+                                                                        "node criticality medium"],
                                                    "fixed_at": None, "reopened_count": 0, "times_seen": 2,
                                                    "triaged_at": None, "confirmed_at": None})])
     def retrieve(self, request, pk=None):

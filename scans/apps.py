@@ -1,6 +1,8 @@
 from celery import signals
 from django.apps import AppConfig
 
+from orgs.events import NODE_CRITICALITY_CHANGED, event_subscribe
+
 
 class ScansConfig(AppConfig):
     default_auto_field = 'django.db.models.BigAutoField'
@@ -9,9 +11,11 @@ class ScansConfig(AppConfig):
     def ready(self):
         # The pipeline plugs itself into the layers below it, which never import it: how its
         # interventions are retried, the /metrics gauges about its work, the protocols the node filter
-        # offers, each worker's presence row, a re-score when an organization's certainty threshold moves.
+        # offers, each worker's presence row, a re-score when an organization's certainty threshold moves,
+        # the findings' priority when a node's criticality changes.
         from scans import operations
         from scans.discovery import registry
+        from scans.findings.priority import nodes_reprioritize
         from scans.findings.scoring import scoring_hooks_connect
         from scans.pipeline import retries, workers
 
@@ -19,4 +23,6 @@ class ScansConfig(AppConfig):
         operations.work_gauges_register()
         registry.protocol_names_announce()
         scoring_hooks_connect()
+        # A node's criticality (nodes, below) is an input of its findings' priority.
+        event_subscribe(NODE_CRITICALITY_CHANGED, nodes_reprioritize)
         signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")

@@ -30,7 +30,8 @@ FINDING = Fields(
     plain("status"), time("first_seen"), time("last_seen"), plain("version"), plain("triage_reason"),
     time("risk_accepted_until"), plain("description"), plain("evidence"), plain("remediation"),
     plain("references"), plain("match_confidence"), plain("match_reason"), time("fixed_at"),
-    plain("reopened_count"), plain("times_seen"), time("triaged_at"), plain("fingerprint"),
+    plain("reopened_count"), plain("times_seen"), time("triaged_at"), plain("fingerprint"), plain("priority"),
+    plain("priority_reasons"),
     # Certain or potential (below the organization's threshold, unconfirmed): see scans.models.potential_q.
     computed("certainty", python=_certainty, sql=_certainty_sql), time("confirmed_at"),
 )
@@ -39,16 +40,16 @@ FINDING = Fields(
 FINDING_API = FINDING.pick(
     "id", "node", "node_address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids", "cwe", "port",
     "protocol", "location", "status", "first_seen", "last_seen", "version", "triage_reason", "risk_accepted_until",
-    "certainty")
+    "certainty", "priority")
 FINDING_API_DETAIL = FINDING_API + FINDING.pick(
-    "cvss_vector", "description", "evidence", "remediation", "references", "match_confidence", "match_reason",
-    "fixed_at", "reopened_count", "times_seen", "triaged_at", "confirmed_at")
+    "priority_reasons", "cvss_vector", "description", "evidence", "remediation", "references", "match_confidence",
+    "match_reason", "fixed_at", "reopened_count", "times_seen", "triaged_at", "confirmed_at")
 
 # A row of the console's findings table.
 FINDING_ROW = FINDING.pick(
     "id", "node", "node_address", "node_name", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
     "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until", "match_confidence",
-    "confirmed_at")
+    "confirmed_at", "priority")
 
 # A finding of a report's appendix (every format: HTML, PDF, CSV, JSON, SARIF).
 FINDING_REPORT = FINDING.pick(

@@ -54,6 +54,10 @@ FINDING_SORTS = {
     # The (org, status, severity, id) index gives this order without a sort.
     "status": ("status", "severity", "id"),
     "-status": ("-status", "-severity", "-id"),
+    # P1 first, newest first within one, findings without a priority (not open) last: the
+    # (org, priority, -id) index walked forward, or backward for P4 first.
+    "priority": ("priority", "-id"),
+    "-priority": ("-priority", "id"),
 }
 # Columns without an index to sort a million findings by: the list says so instead of sorting.
 UNSORTABLE = {"title": "Not sortable (no index at this scale): search the title instead.",
@@ -66,6 +70,7 @@ class FindingFilters:
     """What a findings list shows; every field optional. Built by ``finding_filters_from``."""
 
     severity: tuple[str, ...] = ()
+    priority: tuple[int, ...] = ()  # 1-4 (P1-P4)
     status: tuple[str, ...] = ()
     node: int | None = None
     host: str = ""  # a node's address, hostname or name, as typed: resolved to the node(s) by the query
@@ -148,6 +153,7 @@ def finding_filters_from(params: Mapping) -> FindingFilters:
     sort = (get("sort") or "").strip()
     return FindingFilters(
         severity=tuple(dict.fromkeys(v for v in _multi(params, "severity") if v in SEVERITIES)),
+        priority=tuple(dict.fromkeys(p for p in (priority_value(v) for v in _multi(params, "priority")) if p)),
         status=tuple(dict.fromkeys(v for v in _multi(params, "status") if v in Finding.Status.values)),
         node=_int(get("node")),
         host=(get("host") or "").strip()[:255],
@@ -166,6 +172,12 @@ def finding_filters_from(params: Mapping) -> FindingFilters:
     )
 
 
+def priority_value(value) -> int | None:
+    """``1`` or ``P1`` (any case) as 1; None for anything but P1-P4."""
+    text = str(value).strip().upper().removeprefix("P")
+    return int(text) if text in ("1", "2", "3", "4") else None
+
+
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
@@ -178,6 +190,8 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
         qs = qs.filter(severity__in=f.severity)
     if f.status:
         qs = qs.filter(status__in=f.status)
+    if f.priority:
+        qs = qs.filter(priority__in=f.priority)
     if f.node is not None:
         qs = qs.filter(node_id=f.node)
     if f.host:
@@ -413,15 +427,16 @@ def session_stages(session) -> list[StageProgress]:
 
 
 def finding_open_list_for_node(*, node, limit: int = 20) -> tuple[list[Finding], bool]:
-    """The node's open findings, most severe first (then CVSS, then latest seen), at most ``limit``;
-    and whether there are more. Filters use ``node.org_id``: ``node.org`` would cost a query."""
+    """The node's open findings, most urgent first (priority, then severity, CVSS, latest seen), at most
+    ``limit``; and whether there are more. Filters use ``node.org_id``: ``node.org`` would cost a query."""
     severity_rank = Case(*(When(severity=s, then=Value(-rank)) for s, rank in SEVERITY_RANK.items()),
                          default=Value(0))
     rows = list(
         Finding.objects.filter(org_id=node.org_id, node=node).open()
         .only("id", "title", "severity", "cvss_score", "cve_ids", "port", "protocol", "source", "last_seen",
-              "match_confidence", "confirmed_at")
-        .order_by(severity_rank, F("cvss_score").desc(nulls_last=True), "-last_seen", "id")[: limit + 1]
+              "match_confidence", "confirmed_at", "priority")
+        .order_by(F("priority").asc(nulls_last=True), severity_rank, F("cvss_score").desc(nulls_last=True),
+                  "-last_seen", "id")[: limit + 1]
     )
     return rows[:limit], len(rows) > limit
 

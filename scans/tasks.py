@@ -18,6 +18,7 @@ from scans.cve.feed_sync import FEED_ERRORS, epss_sync, kev_sync
 from scans.cve.rematch import catalog_rematch
 from scans.cve.nvd_sync import NvdSyncError, nvd_sync
 from scans.findings.import_requests import import_request_process
+from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.retention import retention_prune_all
@@ -114,6 +115,7 @@ def node_rescore_task(node_id: int) -> None:
     if node is None:
         logger.info("node_rescore.skipped", node_id=node_id, reason="node deleted")
         return
+    priority_refresh(org=node.org, node_ids=[node.pk])
     scoring_run(org=node.org, node_ids=[node.pk])
     snapshot = NodeSnapshot.objects.get(node=node)
     logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)

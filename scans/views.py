@@ -27,6 +27,7 @@ from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_ROW
+from scans.findings.priority import PRIORITIES
 from scans.findings.triage import (
     BULK_TRIAGE_LIMIT,
     finding_confirm,
@@ -283,7 +284,8 @@ def _list_context(request, membership) -> dict:
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
         "filter_errors": [(FILTER_LABELS.get(key, key), text)
                           for key, text in finding_filter_errors(request.GET).items()],
-        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices, "bulk_form": BulkTriageForm(),
+        "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices,
+        "priority_choices": PRIORITIES, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
     }
 

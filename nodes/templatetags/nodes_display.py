@@ -9,6 +9,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from nodes import display
+from nodes.models import Node
 from orgs.templatetags.console import grade, reltime
 
 register = template.Library()
@@ -44,7 +45,13 @@ def node_rows(rows, list_url: str, can_write: bool):
         if can_write:
             cells.append(f'<td><input type="checkbox" name="node" value="{pk}" aria-label="Select {address}"></td>')
         hostname = f'<div class="muted">{escape(n.hostname)}</div>' if n.hostname and n.hostname != n.address else ""
-        cells.append(f'<td class="mono"><a href="{list_url}{pk}/">{address}</a>{hostname}</td>')
+        # Criticality as a mark on the address (the table has no room for a column at 1280 px): the
+        # default, medium, is left unmarked.
+        marked = n.criticality != Node.Criticality.MEDIUM
+        mark = (f'<span class="visually-hidden"> criticality {escape(n.criticality)}</span>' if marked else "")
+        attrs = (f' class="mono crit-mark crit-{escape(n.criticality)}" title="Criticality: {escape(n.criticality)}"'
+                 if marked else ' class="mono"')
+        cells.append(f'<td{attrs}><a href="{list_url}{pk}/">{address}</a>{mark}{hostname}</td>')
         name = escape(n.name)
         cells.append(f'<td class="node-name" title="{name}">{name}</td>' if n.name else '<td class="node-name">–</td>')
         if row.score is None and n.unreached:

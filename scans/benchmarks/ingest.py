@@ -47,7 +47,7 @@ from scans.models import OrganizationScore
 
 help = "Import 100k Nuclei findings over 1,000 nodes, re-import, import a 10% variant (PostgreSQL)."
 
-PHASES = ("parse", "plan", "nodes", "ingest", "scoring", "commit")
+PHASES = ("parse", "plan", "nodes", "ingest", "priority", "scoring", "commit")
 TARGETS = {"first": 5.0, "unchanged": 3.0, "variant": 5.0}  # seconds
 PEAK_RSS_TARGET_MB = 300
 

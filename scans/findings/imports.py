@@ -47,6 +47,7 @@ from scans.cve.service_index import service_products_replace
 from scans.importers.base import ImportRejected, get_importer
 from scans.findings.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
+from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
 
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
@@ -282,6 +283,9 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
                                           coverage=coverage, complete=True, session=session, seen_at=now)
             counts += _services_apply(org=org, session=session, services=result.services, node_ids=node_ids,
                                       seen_at=now)
+        with timings("priority"):
+            # Before scoring: a node's score counts its P1 and P2 findings.
+            priority_refresh(org=org, node_ids=job_nodes)
         with timings("scoring"):
             scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,

@@ -35,10 +35,13 @@ NODE_CHUNK = 2000  # nodes per round of queries: keeps IN lists and upserts a sa
 
 @dataclass(frozen=True)
 class NodeFacts:
-    """What a policy may know of a node: its active, certain findings counted by severity, and exposures."""
+    """What a policy may know of a node: its active, certain findings counted by severity, exposures, and
+    priorities."""
 
     counts: Mapping[str, int] = field(default_factory=dict)
     exposures: int = 0  # active findings whose rule id starts with "exposure-" (also in counts)
+    # Open findings counted by priority (scans.findings.priority): 1 -> how many P1, 2 -> how many P2.
+    priorities: Mapping[int, int] = field(default_factory=dict)
 
 
 class ScoringPolicy(Protocol):
@@ -57,6 +60,10 @@ class DefaultScoringPolicy:
     and a thousand criticals cost 60, never more. Unauthenticated exposures (a datastore,
     a container API) cost their own points on top of their severity's. Informational
     findings cost nothing.
+
+    Priority weighs on top of severity: what the priority policy put first (P1: exploited, likely
+    to be, reachable, on a critical node) costs more than the same severity ranked lower, so two
+    nodes with the same counts per severity are told apart by what is urgent on them.
     """
 
     # severity -> (cost of the first finding, factor for each further one)
@@ -68,12 +75,15 @@ class DefaultScoringPolicy:
         "info": (0.0, 0.0),
     }
     EXPOSURE_PENALTY: tuple[float, float] = (20.0, 0.5)
+    # priority -> (cost of the first finding, factor for each further one), on top of its severity's
+    PRIORITY_PENALTIES: Mapping[int, tuple[float, float]] = {1: (10.0, 0.5), 2: (5.0, 0.5)}
     GRADES: Sequence[tuple[int, str]] = ((90, "A"), (80, "B"), (65, "C"), (40, "D"))
     LOWEST_GRADE = "F"
 
     def node_score(self, facts: NodeFacts) -> int:
         penalty = sum(_diminishing(facts.counts.get(sev, 0), *cost) for sev, cost in self.SEVERITY_PENALTIES.items())
         penalty += _diminishing(facts.exposures, *self.EXPOSURE_PENALTY)
+        penalty += sum(_diminishing(facts.priorities.get(p, 0), *cost) for p, cost in self.PRIORITY_PENALTIES.items())
         # Floor, so a grade boundary is reached only by a score that truly reaches it.
         return max(0, min(100, math.floor(100 - penalty + 1e-9)))
 
@@ -199,11 +209,15 @@ def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, sess
 
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     exposures: dict[int, int] = defaultdict(int)
+    priorities: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for row in findings.order_by().values("node_id", "severity").annotate(
-        n=Count("pk"), exposed=Count("pk", filter=Q(rule_id__startswith=EXPOSURE_PREFIX))
+        n=Count("pk"), exposed=Count("pk", filter=Q(rule_id__startswith=EXPOSURE_PREFIX)),
+        p1=Count("pk", filter=Q(priority=1)), p2=Count("pk", filter=Q(priority=2)),
     ):
         counts[row["node_id"]][row["severity"]] = row["n"]
         exposures[row["node_id"]] += row["exposed"]
+        priorities[row["node_id"]][1] += row["p1"]
+        priorities[row["node_id"]][2] += row["p2"]
     open_interventions = dict(
         interventions.order_by().values("node_id").annotate(n=Count("pk")).values_list("node_id", "n")
     )
@@ -219,7 +233,8 @@ def _score_chunk(*, org, node_ids: list[int] | None, policy: ScoringPolicy, sess
             # observed and lift the roll-up. Unscored (NULL) rows stay out of it and out of history.
             score, grade = None, ""
         else:
-            score = policy.node_score(NodeFacts(counts=node_counts, exposures=exposures.get(node_id, 0)))
+            score = policy.node_score(NodeFacts(counts=node_counts, exposures=exposures.get(node_id, 0),
+                                                priorities=dict(priorities.get(node_id, {}))))
             grade = policy.grade(score)
             history.append(NodeScore(node_id=node_id, session=session, score=score, grade=grade,
                                      counts=node_counts, created_at=now))

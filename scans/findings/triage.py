@@ -15,6 +15,7 @@ from orgs.audit import audit_record
 from orgs.concurrency import check_version
 from orgs.models import AuditEvent
 from scans.models import Finding, FindingEvent
+from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
 from scans.selectors import FindingFilters, finding_list_for_org
 
@@ -85,7 +86,8 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
             "risk_accepted_until": [_iso(before["until"]), _iso(until)],
         },
     )
-    # The node's score and snapshot depend on which findings are active.
+    # Only an open finding has a priority; the node's score and snapshot depend on which findings are active.
+    priority_refresh(org=finding.org, finding_ids=[finding.pk])
     scoring_run(org=finding.org, node_ids=[finding.node_id])
     return finding
 
@@ -176,6 +178,7 @@ def findings_triage_bulk(
     actor = by if by is not None and by.is_authenticated else None
     now = timezone.now()
     node_ids: set[int] = set()
+    triaged: list[int] = []
     changed = 0
     with transaction.atomic():
         for start in range(0, len(ids), BULK_TRIAGE_BATCH):
@@ -207,9 +210,12 @@ def findings_triage_bulk(
                              to_status=status, by=actor, token=token, reason=reason, at=now) for row in rows
             ])
             node_ids.update(row["node_id"] for row in rows)
+            triaged.extend(row["id"] for row in rows)
             changed += len(rows)
         if node_ids:
-            # The nodes' scores and snapshots depend on which findings are active.
+            # Only open findings have a priority; the nodes' scores and snapshots depend on which
+            # findings are active.
+            priority_refresh(org=org, finding_ids=triaged)
             scoring_run(org=org, node_ids=node_ids)
     return changed
 

@@ -30,6 +30,7 @@ from scans.cve.analysis import cve_candidates_by_node, cve_coverage
 from scans.cve.service_index import service_products_replace
 from scans.findings import lifecycle
 from scans.findings.candidates import Coverage, FindingCandidate, ServiceObservation
+from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import conf, dispatch
@@ -321,6 +322,8 @@ def _merged_coverage(address: str, services: list[dict] | None, covered: list[Co
 def scoring(session: ScanSession) -> None:
     node_ids = list(ScanJob.objects.filter(session=session, scanner=DISCOVERY).values_list("node_id", flat=True))
     status = session_outcome(session)
+    # Before scoring: a node's score counts its P1 and P2 findings.
+    priority_refresh(org=session.org, node_ids=node_ids)
     scoring_run(org=session.org, node_ids=node_ids, session=session, scan_status=status)
     stage_advance(session_id=session.pk, from_stage=Stage.SCORING)
 

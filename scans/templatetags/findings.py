@@ -120,3 +120,25 @@ def evidence(value) -> SafeString:
     """Evidence as a definition list of its keys: JSON kept as text decoded, nested values indented,
     long values cut with a "show all" <details>."""
     return _render(value, 0)
+
+
+PRIORITY_TITLES = {1: "P1: fix first", 2: "P2: fix soon", 3: "P3: plan the fix", 4: "P4: when convenient"}
+
+
+def priority_badge_html(priority: int | None) -> str:
+    """The priority badge (P1-P4), the same on every page; a finding without one (not open) shows a dash."""
+    if not priority:
+        return '<span class="prio prio-none" title="No priority: only open findings have one">–</span>'
+    return format_html('<span class="prio prio-{}" title="{}">P{}</span>', priority, PRIORITY_TITLES.get(priority, ""),
+                       priority)
+
+
+@register.simple_tag
+def priority_badge(priority):
+    return mark_safe(priority_badge_html(priority))
+
+
+@register.filter
+def priority_in_words(reasons) -> str:
+    """A finding's reasons as one sentence's tail: "listed by CISA KEV since 2024-05-02, EPSS 97th percentile"."""
+    return ", ".join(str(r) for r in reasons or ())

@@ -17,6 +17,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from orgs.templatetags.console import reltime, severity
+from scans.templatetags.findings import priority_badge_html
 
 register = template.Library()
 
@@ -47,7 +48,7 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
     # A potential finding's severity is what it would be if real: the badge beside it says it is not sure.
     potential = (' <span class="certainty certainty-potential" title="Below the certainty threshold, not confirmed: '
                  f'{escape(_confidence(row))} confidence">Potential</span>') if row.get("potential") else ""
-    out.append(f'<td>{severity(row["severity"])}{potential}</td>'
+    out.append(f'<td>{priority_badge_html(row["priority"])}</td><td>{severity(row["severity"])}{potential}</td>'
                f'<td class="finding-title"><a href="{url}{fid}/">{escape(row["title"][:120])}</a>\n'
                f'    <small class="muted">{escape(row["source"])} · {escape(rule_id[:60])}{cves}</small></td>')
     out.append(f'<td class="node"><a href="{url}?node={_text(row["node"])}" title="This node{APOSTROPHE}s findings">'
