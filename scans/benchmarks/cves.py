@@ -91,7 +91,12 @@ def incremental_step(bench: Bench) -> None:
     changed = bench.options["changed"]
     indices = random.Random(bench.options["seed"]).sample(range(bench.options["records"]),
                                                           min(changed, bench.options["records"]))
-    bench.server.revise(indices, at=datetime.now(UTC) - timedelta(seconds=1))
+    # Modified after the full sync began (where the incremental window starts) and before now (where
+    # it ends): a full sync shorter than a second must not leave them out of the window.
+    synced_through = datetime.fromisoformat(FeedState.objects.get(feed=Feed.NVD).checkpoint["synced_through"])
+    revised_at = max(datetime.now(UTC) - timedelta(seconds=1), synced_through + timedelta(milliseconds=1))
+    time.sleep(max(0.0, (revised_at - datetime.now(UTC)).total_seconds()) + 0.01)
+    bench.server.revise(indices, at=revised_at)
     seconds, result = _timed_sync(bench, label="incremental")
     bench.figures["incremental_s"] = round(seconds, 2)
     bench.rows.append(["incremental sync", f"{seconds:.1f}",

@@ -47,7 +47,7 @@ from scans.cve.service_index import service_products_replace
 from scans.importers.base import ImportRejected, get_importer
 from scans.findings.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
-from scans.findings.priority import priority_refresh
+from scans.findings.priority import IngestPriorities, priority_refresh
 from scans.findings.scoring import scoring_run
 
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
@@ -278,14 +278,24 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
                 for candidate in candidates:
                     by_source[candidate.source].append((node_id, candidate))
             counts = IngestCounts()
+            # New findings are written with their priority and their CVEs' KEV and EPSS values.
+            priorities = IngestPriorities(org=org, node_ids=job_nodes, cve_id_sets={
+                tuple(c.cve_ids) for candidates in plan.by_host.values() for c in candidates if c.cve_ids})
             for source in sorted(by_source.keys() | {importer_name}):
                 counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()),
-                                          coverage=coverage, complete=True, session=session, seen_at=now)
+                                          coverage=coverage, complete=True, session=session, seen_at=now,
+                                          priorities=priorities)
             counts += _services_apply(org=org, session=session, services=result.services, node_ids=node_ids,
                                       seen_at=now)
         with timings("priority"):
-            # Before scoring: a node's score counts its P1 and P2 findings.
-            priority_refresh(org=org, node_ids=job_nodes)
+            # Before scoring (a node's score counts its P1 and P2 findings): the findings the file
+            # changed or reopened, and every finding of a node whose services it named (reachability).
+            serviced = sorted({node_ids[h] for h in map(_canonical_host, (s.host for s in result.services))
+                               if h in node_ids})
+            if serviced:
+                priority_refresh(org=org, node_ids=serviced)
+            if counts.rewritten:
+                priority_refresh(org=org, finding_ids=counts.rewritten)
         with timings("scoring"):
             scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,

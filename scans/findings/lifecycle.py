@@ -38,8 +38,8 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
 from itertools import islice
 
 import orjson
@@ -50,6 +50,7 @@ from psycopg.types.json import Jsonb
 
 from config import prepared
 from scans.findings.candidates import Coverage, FindingCandidate
+from scans.findings.priority import IngestPriorities
 from scans.models import Finding, FindingEvent
 from scans.findings.normalization import (
     MAX_LOCATION,
@@ -83,12 +84,15 @@ class IngestCounts:
     reopened: int = 0
     fixed: int = 0
     unchanged: int = 0
+    # The findings the run changed or reopened: their priority is recomputed after the run (a new
+    # one is written with its own, a fixed one loses it as it is fixed).
+    rewritten: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def __add__(self, other: IngestCounts) -> IngestCounts:
-        return IngestCounts(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+        return IngestCounts(**{k.name: getattr(self, k.name) + getattr(other, k.name) for k in fields(self)})
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {k.name: getattr(self, k.name) for k in fields(self) if k.name != "rewritten"}
 
     @property
     def seen(self) -> int:
@@ -114,6 +118,7 @@ def findings_ingest(
     batch_size: int = BATCH_SIZE,
     catalog: bool = False,
     rules: Collection[str] | None = None,
+    priorities: IngestPriorities | None = None,
 ) -> IngestCounts:
     """Apply one run of ``source``: ``items`` are (node id, candidate) pairs.
 
@@ -121,11 +126,12 @@ def findings_ingest(
     findings of ``source`` on covered nodes and ports that the run did not report are fixed.
     ``rules`` narrows that to findings of those rule ids (a run that judged only some rules).
     ``catalog`` marks the run as a re-match after a catalog update: every finding it makes
-    new, reopens, changes or fixes gets a CATALOG event saying so.
+    new, reopens, changes or fixes gets a CATALOG event saying so. With ``priorities``, a new open
+    finding is written with its priority and its CVEs' KEV and EPSS values (``IngestPriorities``).
     """
     seen_at = seen_at or timezone.now()
     counts = IngestCounts()
-    run = _Run(org=org, source=source, session=session, seen_at=seen_at, catalog=catalog)
+    run = _Run(org=org, source=source, session=session, seen_at=seen_at, catalog=catalog, priorities=priorities)
     # Keying a batch is Python's work alone and writing one mostly the server's: the next batch is
     # keyed on a thread while this one is written, so each waits less on the other. Batches are
     # taken from ``items`` here, in the caller's thread (an iterator may read the database), and
@@ -250,7 +256,10 @@ _CHANGE_BY_CATALOG = _changed(seen=False) + (
 
 # Of a new finding, COPY takes these columns first (its own), then its content's, then the run's.
 _OWN_COLUMNS = ("org_id", "node_id", "fingerprint", "source", "port", "protocol", "location", "evidence",
-                "match_confidence", "match_reason", "content_hash", "status", "triage_reason", "triaged_at")
+                "match_confidence", "match_reason", "content_hash", "status", "triage_reason", "triaged_at",
+                "priority", "priority_reasons", "kev_added", "kev_ransomware", "epss_score", "epss_percentile")
+# A new finding written without a priority (and no KEV or EPSS values yet).
+_NO_PRIORITY = "\\N\t\\N\t\\N\tf\t\\N\t\\N"
 _CONTENT_COLUMNS = ("rule_id", "title", "severity", "cvss_score", "cvss_vector", "cve_ids", "cwe", "description",
                     "remediation", "references")
 _RUN_COLUMNS = ("first_seen", "last_seen", "first_session_id", "last_session_id", "times_seen", "reopened_count")
@@ -267,7 +276,9 @@ _Keyed = dict[tuple[int, str], tuple[FindingCandidate, Content, bytes, str]]
 class _Run:
     """One ingest: its constants, and the contents its candidates share."""
 
-    def __init__(self, *, org, source: str, session, seen_at, catalog: bool = False) -> None:
+    def __init__(self, *, org, source: str, session, seen_at, catalog: bool = False,
+                 priorities: IngestPriorities | None = None) -> None:
+        self.priorities = priorities
         self.org, self.source, self.seen_at, self.catalog = org, source, seen_at, catalog
         self.matched: set[tuple[int, str]] = set()  # a catalog run's finding keys, for its closing
         session_id = session.pk if session is not None else None
@@ -323,6 +334,7 @@ class _Run:
             else:
                 counts.updated += 1
             changed.append(self._change(finding_id, reopen, *entries[index]))
+            counts.rewritten.append(finding_id)
         if new:
             counts.new = len(new)
             self._insert([(finding_id, keys[index], entries[index]) for index, finding_id in new])
@@ -361,13 +373,24 @@ class _Run:
                 _copy_field(clean_port(candidate.port)), _copy_text(clean_protocol(candidate.protocol)),
                 _copy_text(candidate.location[:MAX_LOCATION]),
                 _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence),
-                _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at, copied)) + tail)
+                _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at,
+                self._priority_fields(node_id, candidate, content, confidence, status), copied)) + tail)
             events.append(f"{finding_id}{event_head}{status}\t{triage_reason or new_reason}\t{at_field}\n")
         with connection.cursor() as cursor:
             with cursor.cursor.copy(_COPY_NEW) as copy:
                 copy.write("".join(rows).encode("utf-8", "surrogatepass"))
             with cursor.cursor.copy(_COPY_NEW_EVENTS) as copy:
                 copy.write("".join(events).encode("utf-8", "surrogatepass"))
+
+    def _priority_fields(self, node_id: int, candidate: FindingCandidate, content: Content, confidence,
+                         status: str) -> str:
+        """A new finding's priority, reasons and KEV/EPSS values as COPY fields (none for a closed one,
+        or without ``priorities``)."""
+        if self.priorities is None or status != Finding.Status.OPEN:
+            return _NO_PRIORITY
+        values = self.priorities.of(node_id, content.values, port=clean_port(candidate.port),
+                                    protocol=clean_protocol(candidate.protocol), confidence=confidence)
+        return "\t".join(_copy_field(v if not isinstance(v, date) else v.isoformat()) for v in values)
 
     def _change(self, finding_id: int, reopen: bool, candidate: FindingCandidate, content: Content, evidence: bytes,
                 digest: str) -> dict:
@@ -419,7 +442,8 @@ def _fix(*, findings, session, seen_at, catalog: bool = False) -> int:
         cursor.execute(
             # The ids as an array computed once, not a join: planned for any statistics (see _SEE), the
             # self-join of "id IN (...)" can turn into a nested loop over every row of both sides.
-            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s WHERE id = ANY(ARRAY({ids_sql})) "
+            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s, priority = NULL, priority_reasons = NULL "
+            f"WHERE id = ANY(ARRAY({ids_sql})) "
             "RETURNING id) "
             f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "
             "SELECT id, %s, %s, %s, %s, %s, %s FROM fixed",

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from nodes.models import Node
 from orgs.models import Organization
+from scans.cve.exploitation import exploitation_values_of
 from scans.findings.scoring import scoring_run
 from scans.models import Finding, FindingEvent, is_potential
 
@@ -159,6 +160,51 @@ def priority_policy() -> PriorityPolicy:
             f"WATCHPOST_PRIORITY_POLICY={name!r} names no registered priority policy; "
             f"known: {', '.join(sorted(PRIORITY_POLICIES))}"
         ) from None
+
+
+# --- a new finding's priority, written with it ----------------------------------------------------
+
+
+class IngestPriorities:
+    """The priority a new finding starts with, and what KEV and EPSS say of its CVEs, for the lifecycle
+    to write with the finding itself: an import of a hundred thousand new findings then writes each
+    row once, not once and again to set its priority. Read once per ingest: the nodes' criticality,
+    state and open ports, and the feeds' values of the CVE sets the candidates name. A finding the
+    run changes or reopens is recomputed afterwards by ``priority_refresh``."""
+
+    def __init__(self, *, org, node_ids: Iterable[int], cve_id_sets: Iterable[Iterable[str]]) -> None:
+        self.policy = priority_policy()
+        self.threshold = org.potential_threshold
+        self.nodes: dict[int, tuple[str, str, bool, frozenset[tuple[int, str]]]] = {}
+        rows = Node.objects.filter(pk__in=list(node_ids)).values_list("pk", "criticality", "state",
+                                                                     "last_discovered_at", "services")
+        for pk, criticality, state, discovered_at, services in rows:
+            # A port is open when the node's last discovery observed it, on that transport (the same
+            # reading as the SQL of priority_refresh, tested against it).
+            opened = frozenset((s["port"], s.get("protocol") or "tcp") for s in services or ()
+                               if isinstance(s, dict) and isinstance(s.get("port"), int))
+            self.nodes[pk] = (criticality, state, discovered_at is not None, opened)
+        self.exploitation = exploitation_values_of(tuple(c.upper() for c in ids) for ids in cve_id_sets)
+
+    def of(self, node_id: int, values: dict, *, port: int | None, protocol: str,
+           confidence: float | None) -> tuple[int, list[str], date | None, bool, float | None, float | None]:
+        """(priority, reasons, kev_added, kev_ransomware, epss_score, epss_percentile) of a new, open
+        finding on ``node_id`` with the normalized content ``values``."""
+        criticality, state, discovered, opened = self.nodes.get(node_id, (Node.Criticality.MEDIUM, Node.State.UNKNOWN,
+                                                                        False, frozenset()))
+        kev_added, ransomware, epss_score, epss_percentile = self.exploitation.get(
+            tuple(values["cve_ids"]), (None, False, None, None))
+        cvss = values["cvss_score"]
+        facts = PriorityFacts(
+            severity=values["severity"], cvss=float(cvss) if cvss is not None else None, kev_added=kev_added,
+            kev_ransomware=bool(ransomware), epss_percentile=epss_percentile,
+            potential=is_potential(confidence, None, self.threshold),
+            reachability=_reachability(port=port, port_open=(port, protocol) in opened, state=state,
+                                       discovered=discovered),
+            port=port, protocol=protocol, criticality=criticality,
+        )
+        priority, reasons = self.policy.priority(facts)
+        return priority, reasons, kev_added, bool(ransomware), epss_score, epss_percentile
 
 
 # --- recomputing --------------------------------------------------------------------------------

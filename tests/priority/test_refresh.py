@@ -176,3 +176,41 @@ def test_the_feeds_reprioritize_findings_of_several_organizations_and_rescore_th
     assert set(Finding.objects.filter(pk__in=[mine.pk, theirs.pk]).values_list("priority", flat=True)) == {1}
     assert NodeSnapshot.objects.get(node_id=mine.node_id).score < before
     assert findings_reprioritize(finding_ids=[mine.pk, theirs.pk]) == 0
+
+
+def test_a_new_finding_is_written_with_the_priority_and_feed_values_a_refresh_would_give_it(world):
+    from scans.findings.candidates import FindingCandidate
+    from scans.findings.lifecycle import findings_ingest
+    from scans.findings.priority import IngestPriorities
+    from scans.models import EpssScore, KevEntry
+
+    KevEntry.objects.create(cve_id="CVE-2024-1", date_added=date(2024, 5, 2), known_ransomware_use=True)
+    KevEntry.objects.create(cve_id="CVE-2024-2", date_added=date(2023, 1, 9))
+    EpssScore.objects.create(cve_id="CVE-2024-2", score=0.4, percentile=0.9, model_date=date(2026, 12, 6))
+    up = node(world, address="127.0.0.21", criticality="high")
+    never = node(world, address="127.0.0.22", state=Node.State.UNKNOWN, last_discovered_at=None, services=[],
+                 criticality="low")
+    candidates = [
+        (up, FindingCandidate(source="nuclei", rule_id="a", title="a", host=up.address, port=443, cvss_score=9.8,
+                              cve_ids=("cve-2024-1", "CVE-2024-2"))),
+        (up, FindingCandidate(source="nuclei", rule_id="b", title="b", host=up.address, port=53, protocol="udp",
+                              severity="medium")),
+        (up, FindingCandidate(source="nuclei", rule_id="c", title="c", host=up.address, port=8443, severity="high",
+                              evidence={"match_confidence": 0.3, "match_reason": "guess"})),
+        (never, FindingCandidate(source="nuclei", rule_id="d", title="d", host=never.address, severity="low")),
+    ]
+    priorities = IngestPriorities(org=world.org, node_ids=[up.pk, never.pk],
+                                  cve_id_sets=[c.cve_ids for _, c in candidates])
+
+    findings_ingest(org=world.org, source="nuclei", items=[(n.pk, c) for n, c in candidates], complete=False,
+                    priorities=priorities)
+    columns = ("rule_id", "priority", "priority_reasons", "kev_added", "kev_ransomware", "epss_score",
+               "epss_percentile")
+    written = sorted(Finding.objects.values_list(*columns))
+    from scans.cve.exploitation import exploitation_values_refresh
+
+    exploitation_values_refresh()
+    assert priority_refresh(org=world.org) == 0  # nothing to correct
+    assert sorted(Finding.objects.values_list(*columns)) == written
+    assert written[0][1:5] == (1, written[0][2], date(2023, 1, 9), True)
+    assert {row[1] for row in written} != {None}
