@@ -279,6 +279,7 @@ class _Run:
     def __init__(self, *, org, source: str, session, seen_at, catalog: bool = False,
                  priorities: IngestPriorities | None = None) -> None:
         self.priorities = priorities
+        self.priority_copied: dict[int, str] = {}
         self.org, self.source, self.seen_at, self.catalog = org, source, seen_at, catalog
         self.matched: set[tuple[int, str]] = set()  # a catalog run's finding keys, for its closing
         session_id = session.pk if session is not None else None
@@ -390,7 +391,12 @@ class _Run:
             return _NO_PRIORITY
         values = self.priorities.of(node_id, content.values, port=clean_port(candidate.port),
                                     protocol=clean_protocol(candidate.protocol), confidence=confidence)
-        return "\t".join(_copy_field(v if not isinstance(v, date) else v.isoformat()) for v in values)
+        # Answers are shared by the findings with the same inputs: each is written out once.
+        fields = self.priority_copied.get(id(values))
+        if fields is None:
+            fields = self.priority_copied[id(values)] = "\t".join(
+                _copy_field(v if not isinstance(v, date) else v.isoformat()) for v in values)
+        return fields
 
     def _change(self, finding_id: int, reopen: bool, candidate: FindingCandidate, content: Content, evidence: bytes,
                 digest: str) -> dict:

@@ -185,6 +185,7 @@ class IngestPriorities:
                                if isinstance(s, dict) and isinstance(s.get("port"), int))
             self.nodes[pk] = (criticality, state, discovered_at is not None, opened)
         self.exploitation = exploitation_values_of(tuple(c.upper() for c in ids) for ids in cve_id_sets)
+        self.answers: dict[tuple, tuple] = {}
 
     def of(self, node_id: int, values: dict, *, port: int | None, protocol: str,
            confidence: float | None) -> tuple[int, list[str], date | None, bool, float | None, float | None]:
@@ -195,16 +196,22 @@ class IngestPriorities:
         kev_added, ransomware, epss_score, epss_percentile = self.exploitation.get(
             tuple(values["cve_ids"]), (None, False, None, None))
         cvss = values["cvss_score"]
+        reachability = _reachability(port=port, port_open=(port, protocol) in opened, state=state, discovered=discovered)
+        potential = is_potential(confidence, None, self.threshold)
+        # Most findings share their inputs with many others (one template on many nodes' same port):
+        # each answer is worked out, and kept, once.
+        key = (values["severity"], cvss, tuple(values["cve_ids"]), port, protocol, potential, reachability,
+               criticality)
+        if (answer := self.answers.get(key)) is not None:
+            return answer
         facts = PriorityFacts(
             severity=values["severity"], cvss=float(cvss) if cvss is not None else None, kev_added=kev_added,
-            kev_ransomware=bool(ransomware), epss_percentile=epss_percentile,
-            potential=is_potential(confidence, None, self.threshold),
-            reachability=_reachability(port=port, port_open=(port, protocol) in opened, state=state,
-                                       discovered=discovered),
-            port=port, protocol=protocol, criticality=criticality,
+            kev_ransomware=bool(ransomware), epss_percentile=epss_percentile, potential=potential,
+            reachability=reachability, port=port, protocol=protocol, criticality=criticality,
         )
         priority, reasons = self.policy.priority(facts)
-        return priority, reasons, kev_added, bool(ransomware), epss_score, epss_percentile
+        answer = self.answers[key] = (priority, reasons, kev_added, bool(ransomware), epss_score, epss_percentile)
+        return answer
 
 
 # --- recomputing --------------------------------------------------------------------------------
