@@ -109,58 +109,46 @@ def organization_schedule_forget(*, org_id: int) -> int:
     return deleted
 
 
+def _beat_row(name: str, task: str, schedule, *, description: str, expires: int | None = None,
+              queue: str = "orchestration") -> None:
+    """One deployment-wide beat row, on an interval or a crontab, created or brought up to date."""
+    interval, crontab = (schedule, None) if isinstance(schedule, IntervalSchedule) else (None, schedule)
+    PeriodicTask.objects.update_or_create(
+        name=name, defaults={"task": task, "interval": interval, "crontab": crontab, "queue": queue,
+                             "expire_seconds": expires, "enabled": True, "description": description})
+
+
+def _every(seconds: int) -> IntervalSchedule:
+    return IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)[0]
+
+
+def _daily_utc(*, hour: str, minute: str) -> CrontabSchedule:
+    return CrontabSchedule.objects.get_or_create(minute=minute, hour=hour, day_of_week="*", day_of_month="*",
+                                                 month_of_year="*", timezone="UTC")[0]
+
+
 def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
-    """The watchdog row, every organization's schedule row, and no row for a deleted organization. Idempotent."""
-    every, _ = IntervalSchedule.objects.get_or_create(every=max(1, int(watchdog_seconds)), period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.update_or_create(
-        name=WATCHDOG_NAME,
-        defaults={"task": WATCHDOG_TASK, "interval": every, "crontab": None, "queue": "orchestration",
-                  # A sweep older than its interval is useless: the next one is already due.
-                  "expire_seconds": max(1, int(watchdog_seconds)), "enabled": True,
-                  "description": "Retries stuck jobs and stages once, then opens stage_stuck interventions"},
-    )
-    # Retention runs daily at 03:17 UTC (off the hour, when schedules cluster).
-    daily, _ = CrontabSchedule.objects.get_or_create(minute="17", hour="3", day_of_week="*", day_of_month="*",
-                                                     month_of_year="*", timezone="UTC")
-    PeriodicTask.objects.update_or_create(
-        name=RETENTION_NAME,
-        defaults={"task": RETENTION_TASK, "crontab": daily, "interval": None, "queue": "orchestration",
-                  "enabled": True, "description": "Prunes raw scan output and old sessions per retention policy"},
-    )
-    # KEV and EPSS publish once a day (EPSS early UTC): fetched at 06:05 and 06:35 UTC, off the hour.
+    """The deployment's beat rows, every organization's schedule row, and no row for a deleted
+    organization. Idempotent. Daily work runs off the hour, when schedules cluster."""
+    watchdog = max(1, int(watchdog_seconds))
+    # A sweep older than its interval is useless: the next one is already due.
+    _beat_row(WATCHDOG_NAME, WATCHDOG_TASK, _every(watchdog), expires=watchdog,
+              description="Retries stuck jobs and stages once, then opens stage_stuck interventions")
+    _beat_row(RETENTION_NAME, RETENTION_TASK, _daily_utc(hour="3", minute="17"),
+              description="Prunes raw scan output and old sessions per retention policy")
+    # KEV and EPSS publish once a day (EPSS early UTC): fetched at 06:05 and 06:35 UTC.
     for name, task, minute, what in FEED_SYNC_TASKS:
-        at, _ = CrontabSchedule.objects.get_or_create(minute=minute, hour="6", day_of_week="*", day_of_month="*",
-                                                      month_of_year="*", timezone="UTC")
-        PeriodicTask.objects.update_or_create(
-            name=name,
-            defaults={"task": task, "crontab": at, "interval": None, "queue": "orchestration", "enabled": True,
-                      "expire_seconds": 6 * 3600, "description": f"Downloads the {what} and updates the findings"},
-        )
-    hourly, _ = IntervalSchedule.objects.get_or_create(every=3600, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.update_or_create(
-        name=FEED_STALENESS_NAME,
-        defaults={"task": FEED_STALENESS_TASK, "interval": hourly, "crontab": None, "queue": "orchestration",
-                  "expire_seconds": 3600, "enabled": True,
-                  "description": "Opens feed_stale interventions for feeds without a success for three days"},
-    )
-    # The CVE catalog from NVD, daily at 02:47 UTC (off the hour: NVD asks clients to spread their load).
-    nvd_daily, _ = CrontabSchedule.objects.get_or_create(minute="47", hour="2", day_of_week="*", day_of_month="*",
-                                                         month_of_year="*", timezone="UTC")
-    PeriodicTask.objects.update_or_create(
-        name=NVD_SYNC_NAME,
-        defaults={"task": NVD_SYNC_TASK, "crontab": nvd_daily, "interval": None, "queue": "orchestration",
-                  # A missed day is made up by the next run (it syncs from the last success), not by a backlog.
-                  "expire_seconds": 12 * 3600, "enabled": True,
-                  "description": "Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes)"},
-    )
+        _beat_row(name, task, _daily_utc(hour="6", minute=minute), expires=6 * 3600,
+                  description=f"Downloads the {what} and updates the findings")
+    _beat_row(FEED_STALENESS_NAME, FEED_STALENESS_TASK, _every(3600), expires=3600,
+              description="Opens feed_stale interventions for feeds without a success for three days")
+    # NVD asks clients to spread their load; a missed day is made up by the next run (it syncs from
+    # the last success), not by a backlog.
+    _beat_row(NVD_SYNC_NAME, NVD_SYNC_TASK, _daily_utc(hour="2", minute="47"), expires=12 * 3600,
+              description="Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes)")
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
-    five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.update_or_create(
-        name="watchpost: webhook deliveries sweep",
-        defaults={"task": "orgs.tasks.webhook_deliveries_sweep", "interval": five_minutes, "crontab": None,
-                  "queue": "reports", "expire_seconds": 300, "enabled": True,
-                  "description": "Re-publishes webhook deliveries overdue by five minutes"},
-    )
+    _beat_row("watchpost: webhook deliveries sweep", "orgs.tasks.webhook_deliveries_sweep", _every(300),
+              queue="reports", expires=300, description="Re-publishes webhook deliveries overdue by five minutes")
     synced = 0
     for org in Organization.objects.all():
         organization_schedule_sync(org=org)

@@ -127,22 +127,23 @@ FEED_TASK_OPTIONS = {"acks_late": True, "ignore_result": True, "soft_time_limit"
                      **RETRY_OPTIONS}
 
 
+def _feed_sync(name: str, sync) -> None:
+    try:
+        sync()
+    except FEED_ERRORS as error:
+        logger.warning(f"{name}.failed", error=str(error)[:500])
+
+
 @shared_task(name="scans.tasks.kev_sync", **FEED_TASK_OPTIONS)
 def kev_sync_task() -> None:
     """Daily on beat (setup_periodic_tasks): the CISA KEV catalog, and the findings it lists."""
-    try:
-        kev_sync()
-    except FEED_ERRORS as error:
-        logger.warning("kev_sync.failed", error=str(error)[:500])
+    _feed_sync("kev_sync", kev_sync)
 
 
 @shared_task(name="scans.tasks.epss_sync", **FEED_TASK_OPTIONS)
 def epss_sync_task() -> None:
     """Daily on beat (setup_periodic_tasks): the day's EPSS scores, and the findings they score."""
-    try:
-        epss_sync()
-    except FEED_ERRORS as error:
-        logger.warning("epss_sync.failed", error=str(error)[:500])
+    _feed_sync("epss_sync", epss_sync)
 
 
 @shared_task(name="scans.tasks.feeds_staleness_check", acks_late=True, ignore_result=True, **RETRY_OPTIONS)

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from scans.cve.epss import EpssScores
 from scans.cve.exploitation import exploitation_values_refresh
+from scans.findings.priority import findings_reprioritize
 from scans.cve.feed_download import FeedDownloadError, feed_download
 from scans.cve.feed_reading import FeedFormatError
 from scans.cve.feed_staleness import feed_stale_interventions_resolve
@@ -98,7 +99,10 @@ def _recorded(feed: str, apply: Callable[[], tuple[int, int, datetime | None]]) 
                 # One run of a feed at a time: beat's sync and an operator's import wait for each other.
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"watchpost:feed:{feed}"])
             records, removed, source_date = apply()
-            updated = exploitation_values_refresh()
+            changed = exploitation_values_refresh()
+            # KEV and EPSS are inputs of a finding's priority, and so of its node's score.
+            findings_reprioritize(finding_ids=changed)
+            updated = len(changed)
             FeedState.objects.filter(feed=feed).update(
                 last_success_at=timezone.now(), last_error="", records=records, source_date=source_date)
     except FEED_ERRORS as error:

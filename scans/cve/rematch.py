@@ -39,6 +39,7 @@ from scans.cve.service_index import service_products_replace
 from scans.findings.candidates import Coverage, ServiceObservation
 from scans.findings.lifecycle import IngestCounts, findings_ingest, findings_withdraw
 from scans.cve.exploitation import exploitation_values_refresh
+from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
 from scans.pipeline import dispatch
 from scans.models import CveProduct, CveRecord, Finding, FindingEvent, ServiceProduct
@@ -114,6 +115,7 @@ def catalog_rematch(*, cve_ids: Iterable[str] | None) -> RematchCounts:
     for org_id, org in orgs.items():
         # Findings the catalog made take what KEV and EPSS say of their CVEs before they are scored.
         exploitation_values_refresh(node_ids=sorted(changed[org_id]))
+        priority_refresh(org=org, node_ids=changed[org_id])
         scoring_run(org=org, node_ids=changed[org_id])
         counts.rescored += len(changed[org_id])
     logger.info("cve.rematch", **counts.as_dict())
