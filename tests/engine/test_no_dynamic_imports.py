@@ -48,7 +48,7 @@ def test_every_task_the_pipeline_enqueues_has_its_service_in_the_table():
     assert table["scans.tasks.normalization_part_run"] is normalization_part_run
     assert set(table) == {"scans.tasks.stage_run", "scans.tasks.scoring_stage_run", "scans.tasks.reporting_stage_run",
                           "scans.tasks.discovery_jobs_run", "scans.tasks.job_run", "scans.tasks.normalization_part_run",
-                          "scans.tasks.session_start_scheduled"}
+                          "scans.tasks.session_start_scheduled", "scans.tasks.catalog_rematch"}
 
 
 def test_bench_names_its_benchmarks_in_a_table():
