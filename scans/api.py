@@ -336,6 +336,17 @@ class PriorityCursorPagination(IdCursorPagination):
     ordering = ("priority", "-id")
 
 
+def _certainty_action_operation(*, summary: str, serializer, body: dict, description: str):
+    """A confirm or dismiss action: a POST on one finding, answered with the whole finding, version-checked."""
+    def decorate(view):
+        view = action(detail=True, methods=["post"], filterset_class=None)(view)
+        return api_operation(summary=summary, request=serializer, responses={200: FindingDetailSerializer},
+                             errors=(400, 401, 403, 404, 409, 412, 429), parameters=[IF_MATCH_PARAMETER],
+                             description=description,
+                             examples=[example(summary.split()[0], body, request=True)])(view)
+    return decorate
+
+
 class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FindingSerializer
     filterset_class = FindingFilter
@@ -407,7 +418,6 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
 
-
     def _certainty_action(self, request, pk, serializer, change):
         """Confirm or dismiss: the same version checks as a triage, the same answer (the whole finding)."""
         principal = principal_for(request)
@@ -425,15 +435,11 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
 
-    @api_operation(
-        summary="Confirm a potential finding", request=FindingConfirmSerializer,
-        responses={200: FindingDetailSerializer}, errors=(400, 401, 403, 404, 409, 412, 429),
-        parameters=[IF_MATCH_PARAMETER],
+    @_certainty_action_operation(
+        summary="Confirm a potential finding", serializer=FindingConfirmSerializer, body={"version": 3},
         description="A finding whose `certainty` is `potential` (its match confidence is below the organization's "
                     "threshold) counts in no grade, score or top risk until confirmed. Confirming it makes it count. "
-                    "Send the version you read (`If-Match` or `version`); a finding that is not potential is a 409.",
-        examples=[example("Confirm", {"version": 3}, request=True)])
-    @action(detail=True, methods=["post"], filterset_class=None)
+                    "Send the version you read (`If-Match` or `version`); a finding that is not potential is a 409.")
     def confirm(self, request, pk=None):
         def change(*, finding, data, principal, expected):
             finding_confirm(finding=finding, by=principal.actor, note=data["note"], token=principal.token,
@@ -441,15 +447,11 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         return self._certainty_action(request, pk, FindingConfirmSerializer, change)
 
-    @api_operation(
-        summary="Dismiss a potential finding", request=FindingDismissSerializer,
-        responses={200: FindingDetailSerializer}, errors=(400, 401, 403, 404, 409, 412, 429),
-        parameters=[IF_MATCH_PARAMETER],
+    @_certainty_action_operation(
+        summary="Dismiss a potential finding", serializer=FindingDismissSerializer,
+        body={"reason": "Ubuntu backported the fix (USN-4601-1)", "version": 3},
         description="Rule a potential finding out: it becomes a false positive with your `reason`. Send the "
-                    "version you read; a finding that is not potential is a 409 (triage it instead).",
-        examples=[example("Dismiss", {"reason": "Ubuntu backported the fix (USN-4601-1)", "version": 3},
-                          request=True)])
-    @action(detail=True, methods=["post"], filterset_class=None)
+                    "version you read; a finding that is not potential is a 409 (triage it instead).")
     def dismiss(self, request, pk=None):
         def change(*, finding, data, principal, expected):
             finding_dismiss(finding=finding, by=principal.actor, reason=data["reason"], token=principal.token,

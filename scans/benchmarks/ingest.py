@@ -38,12 +38,10 @@ from typing import Any, TextIO
 import psycopg
 from django.db import connection
 
-from interventions.models import Intervention
-from nodes.models import Node, NodeScore, NodeSnapshot
-from orgs.models import AuditEvent, Organization
+from orgs.models import Organization
 from scans.benchmarks import print_table
+from scans.benchmarks.cleanup import bench_organization_delete
 from scans.findings import imports, lifecycle
-from scans.models import OrganizationScore
 
 help = "Import 100k Nuclei findings over 1,000 nodes, re-import, import a 10% variant (PostgreSQL)."
 
@@ -151,7 +149,7 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
             out.write(f"  {name}: {runs[-1]['seconds']:.2f} s\n")
     finally:
         if not options["keep"]:
-            _cleanup(org)
+            bench_organization_delete(org)
             _vacuum()
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -375,17 +373,3 @@ def _vacuum() -> None:
         cursor.execute("CHECKPOINT")
 
 
-def _cleanup(org) -> None:
-    """Delete the benchmark's rows table by table: one statement each, not a cascade collected row by row."""
-    from scans.models import Finding, ScanJob, ScanSession
-
-    Finding.objects.filter(org=org).delete()
-    NodeScore.objects.filter(node__org=org).delete()
-    NodeSnapshot.objects.filter(org=org).delete()
-    OrganizationScore.objects.filter(org=org).delete()
-    Intervention.objects.filter(org=org).delete()
-    AuditEvent.objects.filter(org=org).delete()
-    ScanJob.objects.filter(session__org=org).delete()
-    ScanSession.objects.filter(org=org).delete()
-    Node.objects.filter(org=org).delete()
-    org.delete()

@@ -27,13 +27,14 @@ from typing import Any
 from django.db import connection
 
 from config.bulk import bulk_insert
-from nodes.models import Node, NodeScore, NodeSnapshot
+from nodes.models import Node, NodeSnapshot
 from orgs.models import Organization
+from scans.benchmarks.cleanup import bench_organization_delete
 from scans.cve.catalog import cve_catalog_import
 from scans.cve.rematch import catalog_rematch
 from scans.cve.service_index import service_products_replace
 from scans.findings.candidates import ServiceObservation
-from scans.models import CveRecord, Finding, FindingEvent, OrganizationScore, ServiceProduct
+from scans.models import CveRecord, Finding, FindingEvent, ServiceProduct
 
 RECORDS = 1000
 ID_PREFIX = "CVE-2099-"
@@ -147,15 +148,5 @@ def _vacuum() -> None:
 
 
 def _cleanup(org) -> None:
-    """Table by table, one statement each (not a cascade collected row by row), then the records."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {FindingEvent._meta.db_table} WHERE finding_id IN "
-                       f"(SELECT id FROM {Finding._meta.db_table} WHERE org_id = %s)", [org.pk])
-        cursor.execute(f"DELETE FROM {Finding._meta.db_table} WHERE org_id = %s", [org.pk])
-    ServiceProduct.objects.filter(org=org).delete()
-    NodeScore.objects.filter(node__org=org).delete()
-    NodeSnapshot.objects.filter(org=org).delete()
-    OrganizationScore.objects.filter(org=org).delete()
-    Node.objects.filter(org=org).delete()
-    org.delete()
+    bench_organization_delete(org)
     CveRecord.objects.filter(cve_id__startswith=ID_PREFIX).delete()
