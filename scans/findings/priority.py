@@ -34,6 +34,7 @@ from django.utils import timezone
 from nodes.models import Node
 from orgs.models import Organization
 from scans.cve.exploitation import exploitation_values_of
+from scans.findings.candidates import severity_from_cvss
 from scans.findings.scoring import scoring_run
 from scans.models import Finding, FindingEvent, is_potential
 
@@ -101,7 +102,7 @@ class DefaultPriorityPolicy:
 
     def priority(self, facts: PriorityFacts) -> tuple[int, list[str]]:
         reasons: list[str] = []
-        severity = cvss_severity(facts.cvss) if facts.cvss is not None else facts.severity
+        severity = severity_from_cvss(facts.cvss) or facts.severity
         points = self.SEVERITY_POINTS.get(severity, 0)
         if facts.kev_added is not None:
             points += self.KEV_POINTS
@@ -125,12 +126,6 @@ class DefaultPriorityPolicy:
         reasons.append(f"node criticality {facts.criticality}")
         priority = next((p for floor, p in self.BANDS if points >= floor), self.LOWEST)
         return priority, reasons
-
-
-def cvss_severity(score: float) -> str:
-    """DESIGN.md's bands: >= 9 critical, >= 7 high, >= 4 medium, > 0 low, else info."""
-    return "critical" if score >= 9 else "high" if score >= 7 else "medium" if score >= 4 else (
-        "low" if score > 0 else "info")
 
 
 def _reachability_words(facts: PriorityFacts) -> str:
