@@ -92,24 +92,44 @@ def _get(url: str, *, feed: str, max_bytes: int, timeout: float) -> IO[bytes]:
 
 
 def _body(response: http.client.HTTPResponse, *, url: str, feed: str, max_bytes: int) -> IO[bytes]:
+    def refuse(size: int, announced: bool) -> FeedDownloadError:
+        if announced:
+            return FeedDownloadError(f"{feed} feed: {url} announces {size:,} bytes, over the limit of "
+                                     f"{max_bytes:,} (WATCHPOST_FEED_MAX_BYTES)")
+        return FeedDownloadError(f"{feed} feed: {url} sent more than {max_bytes:,} bytes, the limit "
+                                 "(WATCHPOST_FEED_MAX_BYTES)")
+
+    body, received = body_to_file(response, max_bytes=max_bytes, refuse=refuse)
     declared = response.getheader("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise FeedDownloadError(f"{feed} feed: {url} announces {int(declared):,} bytes, over the limit of "
-                                f"{max_bytes:,} (WATCHPOST_FEED_MAX_BYTES)")
-    body = tempfile.TemporaryFile()
-    received = 0
-    while chunk := response.read(CHUNK):
-        received += len(chunk)
-        if received > max_bytes:
-            body.close()
-            raise FeedDownloadError(f"{feed} feed: {url} sent more than {max_bytes:,} bytes, the limit "
-                                    "(WATCHPOST_FEED_MAX_BYTES)")
-        body.write(chunk)
     if declared and declared.isdigit() and received != int(declared):
         body.close()
         raise _Transient(f"the answer ended after {received:,} of {int(declared):,} bytes", url=url)
-    body.seek(0)
     return body
+
+
+def body_to_file(response: http.client.HTTPResponse, *, max_bytes: int, refuse: Callable[[int, bool], Exception],
+                 spool_bytes: int = 0) -> tuple[IO[bytes], int]:
+    """A response's body in a temporary file positioned at its start, and its size in bytes.
+
+    Refused, with ``refuse(size, announced)``, as soon as the Content-Length announces more than
+    ``max_bytes`` or the body streams past it: nothing over the cap is buffered. With
+    ``spool_bytes`` the file stays in memory up to that size."""
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise refuse(int(declared), True)
+    body = tempfile.SpooledTemporaryFile(max_size=spool_bytes) if spool_bytes else tempfile.TemporaryFile()
+    size = 0
+    try:
+        while chunk := response.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise refuse(size, False)
+            body.write(chunk)
+    except BaseException:
+        body.close()
+        raise
+    body.seek(0)
+    return body, size
 
 
 def _seconds(value: str | None) -> float | None:

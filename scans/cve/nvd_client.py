@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import http.client
 import random
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO
 from urllib.parse import urlencode, urlsplit
+
+from scans.cve.feed_download import body_to_file
 
 WINDOW_SECONDS = 30.0
 REQUESTS_WITHOUT_KEY = 5
@@ -143,26 +144,14 @@ class NvdClient:
             if response.status != 200:
                 response.read(READ_CHUNK)  # a short error body; the rest is dropped with the connection
                 return response.status, None, 0, (response.getheader("message") or "")[:200]
-            declared = response.getheader("Content-Length")
-            if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                raise NvdFetchError(f"{where}: the answer is {int(declared):,} bytes, over the cap of "
-                                    f"{self.max_bytes:,} bytes (WATCHPOST_NVD_MAX_PAGE_BYTES)")
-            return 200, *self._spool(response, where=where), ""
+
+            def refuse(size: int, announced: bool) -> NvdFetchError:
+                if announced:
+                    return NvdFetchError(f"{where}: the answer is {size:,} bytes, over the cap of "
+                                         f"{self.max_bytes:,} bytes (WATCHPOST_NVD_MAX_PAGE_BYTES)")
+                return NvdFetchError(f"{where}: the answer passed the cap of {self.max_bytes:,} bytes "
+                                     f"(WATCHPOST_NVD_MAX_PAGE_BYTES); refused before reading the rest")
+
+            return 200, *body_to_file(response, max_bytes=self.max_bytes, refuse=refuse, spool_bytes=SPOOL_BYTES), ""
         finally:
             connection.close()
-
-    def _spool(self, response: http.client.HTTPResponse, *, where: str) -> tuple[IO[bytes], int]:
-        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-        size = 0
-        try:
-            while chunk := response.read(READ_CHUNK):
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise NvdFetchError(f"{where}: the answer passed the cap of {self.max_bytes:,} bytes "
-                                        f"(WATCHPOST_NVD_MAX_PAGE_BYTES); refused before reading the rest")
-                body.write(chunk)
-        except BaseException:
-            body.close()
-            raise
-        body.seek(0)
-        return body, size
