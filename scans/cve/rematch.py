@@ -93,7 +93,9 @@ def catalog_changed(cve_ids: Iterable[str]) -> None:
     records it changed (``scans.tasks.catalog_rematch``): a sync is not held up by the re-match."""
     ids = sorted(set(cve_ids))
     if ids:
-        dispatch.enqueue(REMATCH_TASK, kwargs={"cve_ids": ids})
+        # Above the threshold the re-match reads the whole catalog anyway: a first sync's quarter of a
+        # million ids need not travel in the message.
+        dispatch.enqueue(REMATCH_TASK, kwargs={"cve_ids": ids if len(ids) <= WHOLE_CATALOG_ABOVE else None})
 
 
 def catalog_rematch(*, cve_ids: Iterable[str] | None) -> RematchCounts:

@@ -349,3 +349,16 @@ def test_an_import_of_nvd_files_hands_the_records_it_changed_to_a_rematch_with_k
     finding = cve_findings(node=node).get()
     assert finding.events.get().reason == "found by a catalog update"
     assert (str(finding.kev_added), finding.kev_ransomware, finding.epss_percentile) == ("2026-02-01", True, 0.993)
+
+
+def test_an_update_too_large_to_name_record_by_record_is_handed_over_as_the_whole_catalog(monkeypatch):
+    from scans.cve import rematch
+    from scans.pipeline import dispatch
+
+    monkeypatch.setattr(rematch, "WHOLE_CATALOG_ABOVE", 2)
+    with dispatch.inline() as queue:
+        rematch.catalog_changed(["CVE-2026-1", "CVE-2026-2"])
+        rematch.catalog_changed(["CVE-2026-1", "CVE-2026-2", "CVE-2026-3"])
+        rematch.catalog_changed([])
+        assert list(queue) == [("scans.tasks.catalog_rematch", {"cve_ids": ["CVE-2026-1", "CVE-2026-2"]}),
+                               ("scans.tasks.catalog_rematch", {"cve_ids": None})]
