@@ -18,11 +18,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from config.request_id import current_request_id
 from nodes.models import Node, NodeSnapshot
-from orgs.audit import audit_record
+from orgs.audit import audit_record, audit_record_many
 from orgs.events import NODE_CRITICALITY_CHANGED, event_publish
-from orgs.models import AuditEvent
 from orgs.scope import CheckedTarget, ScopeError, canonical_target, resolve_and_check, valid_hostname
 
 Resolver = Callable[[str], Iterable[str]]
@@ -244,14 +242,9 @@ def nodes_set_criticality(*, org, node_ids: Iterable[int], criticality: str, by=
             return 0
         changed = [row[0] for row in rows]
         Node.objects.filter(pk__in=changed).update(criticality=criticality)
-        actor = by if by is not None and by.is_authenticated else None
-        request_id = current_request_id()
-        AuditEvent.objects.bulk_create([
-            AuditEvent(org=org, verb="node.updated", actor=actor, token=token, target_type="nodes.node",
-                       target_id=str(pk), target_repr=(name or address)[:255], ip=ip, request_id=request_id,
-                       changes={"criticality": [before, criticality], "bulk": True})
-            for pk, address, name, before in rows
-        ])
+        audit_record_many(org=org, verb="node.updated", target_type="nodes.node", actor=by, token=token, ip=ip,
+                          targets=[(pk, name or address, {"criticality": [before, criticality], "bulk": True})
+                                   for pk, address, name, before in rows])
         _criticality_changed(org=org, node_ids=changed)
     return len(rows)
 

@@ -10,10 +10,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.request_id import current_request_id
-from orgs.audit import audit_record
+from orgs.audit import audit_record, audit_record_many
 from orgs.concurrency import check_version
-from orgs.models import AuditEvent
 from scans.models import Finding, FindingEvent
 from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
@@ -194,17 +192,12 @@ def findings_triage_bulk(
                 status=status, triage_reason=reason, risk_accepted_until=until, triaged_by=actor, triaged_at=now,
                 version=F("version") + 1,
             )
-            request_id = current_request_id()
-            AuditEvent.objects.bulk_create([
-                AuditEvent(
-                    org=org, verb="finding.triaged", actor=actor, token=token, target_type="scans.finding",
-                    target_id=str(row["id"]), target_repr=f"[{row['severity']}] {row['title']}"[:255], ip=ip,
-                    request_id=request_id,
-                    changes={"status": [row["status"], status], "reason": [row["triage_reason"], reason],
-                             "risk_accepted_until": [_iso(row["risk_accepted_until"]), _iso(until)],
-                             "bulk": True},
-                ) for row in rows
-            ])
+            audit_record_many(
+                org=org, verb="finding.triaged", target_type="scans.finding", actor=actor, token=token, ip=ip,
+                targets=[(row["id"], f"[{row['severity']}] {row['title']}",
+                          {"status": [row["status"], status], "reason": [row["triage_reason"], reason],
+                           "risk_accepted_until": [_iso(row["risk_accepted_until"]), _iso(until)], "bulk": True})
+                         for row in rows])
             FindingEvent.objects.bulk_create([
                 FindingEvent(finding_id=row["id"], kind=FindingEvent.Kind.TRIAGED, from_status=row["status"],
                              to_status=status, by=actor, token=token, reason=reason, at=now) for row in rows
