@@ -80,6 +80,10 @@ class Node(models.Model):
     # How much the business depends on the node: an input of every finding's priority.
     criticality = models.CharField(max_length=8, choices=Criticality.choices, default=Criticality.MEDIUM,
                                    db_default=Criticality.MEDIUM)
+    # The zone whose workers scan the node: null is the organization's default zone (the central
+    # workers). Follows the zones' networks unless ``zone_pinned`` says it was chosen by hand.
+    zone = models.ForeignKey("orgs.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="nodes")
+    zone_pinned = models.BooleanField(default=False, db_default=False)
     discovery_confidence = models.FloatField(null=True, blank=True)
     discovery_evidence = models.JSONField(default=dict, blank=True)
     last_discovered_at = models.DateTimeField(null=True, blank=True)

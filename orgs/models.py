@@ -40,6 +40,31 @@ class Organization(models.Model):
         return self.name
 
 
+class Zone(models.Model):
+    """A part of an organization's networks that its own workers scan: nodes whose address lies in
+    one of its networks (the most specific network wins), or that were placed in it by hand, are
+    discovered and scanned by the workers consuming the zone's queue. Nodes in no zone belong to the
+    organization's default zone, served by the central workers."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="zones")
+    name = models.CharField(max_length=100)
+    networks = models.JSONField(default=list, blank=True, help_text="CIDRs inside the organization's scope")
+    hostnames = models.JSONField(default=list, blank=True, help_text="Names or wildcards inside the organization's scope")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="zone_unique_org_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue its discovery and scanner jobs travel on."""
+        return f"zone-{self.pk}"
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
