@@ -31,6 +31,11 @@ class Organization(models.Model):
     # Below this match confidence a finding is potential: shown apart, left out of grades and
     # scores until an analyst confirms it.
     potential_threshold = models.FloatField(default=0.6, db_default=0.6)
+    # Days to fix an open finding, by its priority (P1 to P4): the SLA its due date follows.
+    sla_p1_days = models.PositiveIntegerField(default=7, db_default=7)
+    sla_p2_days = models.PositiveIntegerField(default=30, db_default=30)
+    sla_p3_days = models.PositiveIntegerField(default=90, db_default=90)
+    sla_p4_days = models.PositiveIntegerField(default=180, db_default=180)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -325,6 +325,13 @@ class Finding(models.Model):
     # P1 (fix first) to P4, from the priority policy; null while not computed or not open.
     priority = models.PositiveSmallIntegerField(null=True, blank=True)
     priority_reasons = models.JSONField(null=True, blank=True, help_text="The policy's reasons, in words")
+    # Ownership and the SLA (scans.findings.remediation): who fixes it, where it is tracked, and by
+    # when it is due (null when the finding is not open or its clock is paused by accepted risk).
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+", db_index=False)
+    ticket_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
+    ticket_key = models.CharField(max_length=100, blank=True, default="", db_default="")
+    due_at = models.DateTimeField(null=True, blank=True)
     # Bumped by every change a person or token makes (triage), for optimistic concurrency:
     # a triage made from a stale copy is refused (orgs.concurrency). Scans do not bump it.
     version = models.PositiveIntegerField(default=1, db_default=1)
@@ -369,6 +376,18 @@ class Finding(models.Model):
     @property
     def certainty(self) -> str:
         return "potential" if self.is_potential else "certain"
+
+
+class FindingComment(models.Model):
+    """One message of a finding's discussion, kept as written (rendered as plain text)."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
 
 
 class FindingEvent(models.Model):
