@@ -265,6 +265,8 @@ _CONTENT_COLUMNS = ("rule_id", "title", "severity", "cvss_score", "cvss_vector",
 _RUN_COLUMNS = ("first_seen", "last_seen", "first_session_id", "last_session_id", "times_seen", "reopened_count")
 _COPY_NEW = (f"COPY {FINDINGS} ("
              + ", ".join(f'"{c}"' for c in ("id", *_OWN_COLUMNS, *_CONTENT_COLUMNS, *_RUN_COLUMNS)) + ") FROM STDIN")
+# New findings sent to the server per write: a few dozen rows, some tens of kilobytes.
+_COPY_CHUNK = 48
 _COPY_NEW_EVENTS = f"COPY {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) FROM STDIN"
 
 
@@ -352,45 +354,55 @@ class _Run:
 
     def _insert(self, new: list[tuple[int, tuple[int, str], tuple]]) -> None:
         """New findings by COPY (rows written out as COPY's text here, each content's fields once),
-        then their "new" events, which carry the status and reason the finding starts with."""
-        rows, events = [], []
+        then their "new" events, which carry the status and reason the finding starts with.
+
+        The rows go to the server a few dozen at a time while the rest are written out: the server
+        stores each part (heap, indexes) while Python prepares the next, instead of the two taking
+        turns over the whole batch."""
+        events = []
         head = f"\t{self.org_field}\t"
         tail = f"\t{self.run_fields}\n"
         event_head = f"\t{self.event_fields}\t"
         source_field, at_field, opened = self.source_field, self.at_field, Finding.Status.OPEN
-        new_reason = self.new_reason
-        for finding_id, (node_id, fingerprint), (candidate, content, evidence, digest) in new:
-            copied = self.copied.get(content)
-            if copied is None:
-                copied = self.copied[content] = "\t".join(_copy_field(content.values[c]) for c in _CONTENT_COLUMNS)
-            confidence, reason = match_values(candidate)
-            triage = tool_triage(candidate)
-            if triage is None:
-                status, triage_reason, triaged_at = opened, "", "\\N"
-            else:
-                status, triage_reason, triaged_at = triage[0], _copy_text(triage[1]), at_field
-            rows.append("\t".join((
-                str(finding_id) + head + str(node_id), fingerprint, source_field,
-                _copy_field(clean_port(candidate.port)), _copy_text(clean_protocol(candidate.protocol)),
-                _copy_text(candidate.location[:MAX_LOCATION]),
-                _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence),
-                _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at,
-                self._priority_fields(node_id, candidate, content, confidence, status), copied)) + tail)
-            events.append(f"{finding_id}{event_head}{status}\t{triage_reason or new_reason}\t{at_field}\n")
+        new_reason, copied_of, priority_fields = self.new_reason, self.copied, self._priority_fields
         with connection.cursor() as cursor:
             with cursor.cursor.copy(_COPY_NEW) as copy:
-                copy.write("".join(rows).encode("utf-8", "surrogatepass"))
+                rows: list[str] = []
+                for finding_id, (node_id, fingerprint), (candidate, content, evidence, digest) in new:
+                    copied = copied_of.get(content)
+                    if copied is None:
+                        copied = copied_of[content] = "\t".join(_copy_field(content.values[c])
+                                                                for c in _CONTENT_COLUMNS)
+                    confidence, reason = match_values(candidate)
+                    triage = tool_triage(candidate)
+                    if triage is None:
+                        status, triage_reason, triaged_at = opened, "", "\\N"
+                    else:
+                        status, triage_reason, triaged_at = triage[0], _copy_text(triage[1]), at_field
+                    port, protocol = clean_port(candidate.port), clean_protocol(candidate.protocol)
+                    rows.append("\t".join((
+                        str(finding_id) + head + str(node_id), fingerprint, source_field,
+                        "\\N" if port is None else str(port), _copy_text(protocol),
+                        _copy_text(candidate.location[:MAX_LOCATION]),
+                        _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence),
+                        _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at,
+                        priority_fields(node_id, port, protocol, content, confidence, status), copied)) + tail)
+                    events.append(f"{finding_id}{event_head}{status}\t{triage_reason or new_reason}\t{at_field}\n")
+                    if len(rows) == _COPY_CHUNK:
+                        copy.write("".join(rows).encode("utf-8", "surrogatepass"))
+                        rows.clear()
+                if rows:
+                    copy.write("".join(rows).encode("utf-8", "surrogatepass"))
             with cursor.cursor.copy(_COPY_NEW_EVENTS) as copy:
                 copy.write("".join(events).encode("utf-8", "surrogatepass"))
 
-    def _priority_fields(self, node_id: int, candidate: FindingCandidate, content: Content, confidence,
+    def _priority_fields(self, node_id: int, port: int | None, protocol: str, content: Content, confidence,
                          status: str) -> str:
         """A new finding's priority, reasons and KEV/EPSS values as COPY fields (none for a closed one,
         or without ``priorities``)."""
         if self.priorities is None or status != Finding.Status.OPEN:
             return _NO_PRIORITY
-        values = self.priorities.of(node_id, content.values, port=clean_port(candidate.port),
-                                    protocol=clean_protocol(candidate.protocol), confidence=confidence)
+        values = self.priorities.of(node_id, content.values, port=port, protocol=protocol, confidence=confidence)
         # Answers are shared by the findings with the same inputs: each is written out once.
         fields = self.priority_copied.get(id(values))
         if fields is None:
