@@ -181,6 +181,13 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
 
 
+def _copy_json(encoded: bytes) -> str:
+    """JSON as a field of COPY's text format: JSON text holds no raw tab or line break (they are
+    escaped inside strings), so only its backslashes need doubling."""
+    text = encoded.decode()
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
 def _copy_field(value) -> str:
     if value is None:
         return "\\N"
@@ -384,7 +391,7 @@ class _Run:
                         str(finding_id) + head + str(node_id), fingerprint, source_field,
                         "\\N" if port is None else str(port), _copy_text(protocol),
                         _copy_text(candidate.location[:MAX_LOCATION]),
-                        _copy_text(stored_evidence(candidate, evidence).decode()), _copy_field(confidence),
+                        _copy_json(stored_evidence(candidate, evidence)), _copy_field(confidence),
                         _copy_text(reason) if reason else "", digest, status, triage_reason, triaged_at,
                         priority_fields(node_id, port, protocol, content, confidence, status), copied)) + tail)
                     events.append(f"{finding_id}{event_head}{status}\t{triage_reason or new_reason}\t{at_field}\n")
