@@ -246,3 +246,25 @@ def test_the_lookup_probes_the_unique_index_even_when_statistics_have_never_seen
     probe = plan.split("CTE known")[1].split("CTE touched")[0]
     assert "finding_unique_org_node_fingerprint" in probe, plan
     assert "Hash" not in probe and "Seq Scan" not in probe, plan
+
+
+def test_new_findings_keep_tabs_line_breaks_and_backslashes_in_every_text_exactly(world, node):
+    awkward = 'C:\\temp\\new\tfile\r\nline "quoted" \\N \\\\'
+    ingest(world, node, [candidate(title=f"Title {awkward}", location=f"/path {awkward}", description=awkward,
+                                   evidence={"raw": awkward, f"key {awkward}": [awkward, 1]})])
+
+    finding = Finding.objects.get(node=node)
+    assert finding.title == f"Title {awkward}"
+    assert finding.location == f"/path {awkward}"
+    assert finding.description == awkward
+    assert finding.evidence == {"raw": awkward, f"key {awkward}": [awkward, 1]}
+
+
+def test_a_batch_of_new_findings_sent_in_several_parts_is_written_whole_with_one_event_each(world, node):
+    count = lifecycle._COPY_CHUNK * 3 + 5
+    counts = ingest(world, node, [candidate(rule=f"rule-{i}", location=f"/{i}\t{'x' * i}") for i in range(count)])
+
+    assert counts.new == count
+    assert sorted(Finding.objects.filter(node=node).values_list("location", flat=True)) == sorted(
+        f"/{i}\t{'x' * i}" for i in range(count))
+    assert FindingEvent.objects.filter(finding__node=node, kind=FindingEvent.Kind.NEW).count() == count
