@@ -268,7 +268,10 @@ class Finding(models.Model):
     # Deleting an organization deletes its findings through Django.
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="findings", db_index=False,
                             db_constraint=False)
-    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="findings", db_index=False)
+    # No foreign key in the database: an ingest locks the nodes it writes to instead
+    # (scans.findings.lifecycle), which spares a lookup per new row at commit.
+    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="findings", db_index=False,
+                             db_constraint=False)
     source = models.CharField(max_length=64, help_text="Scanner or importer")
     rule_id = models.CharField(max_length=255)
     title = models.CharField(max_length=500)

@@ -43,12 +43,13 @@ from datetime import date, datetime
 from itertools import islice
 
 import orjson
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from config import prepared
+from nodes.models import Node
 from scans.findings.candidates import Coverage, FindingCandidate
 from scans.findings.priority import IngestPriorities
 from scans.models import Finding, FindingEvent
@@ -225,6 +226,8 @@ _SEE_OTHERS = (
     "SELECT i, coalesce(id, nextval((SELECT name FROM sequence))), status FROM known WHERE unchanged IS NOT TRUE"
 )
 _SEE = _SEE_KNOWN + _SEE_TOUCH + _SEE_OTHERS
+_HOLD_NODES = (f"SELECT id FROM {Node._meta.db_table} WHERE id = ANY(string_to_array(%(nodes)s, ',')::bigint[]) "
+               "FOR KEY SHARE")
 # A catalog update observed nothing: a finding it matches keeps when, how often and in which
 # session it was last seen (its closing tells what it matched by the keys, not by last_seen).
 _SEE_BY_CATALOG = _SEE_KNOWN + _SEE_OTHERS
@@ -291,6 +294,7 @@ class _Run:
         self.priority_copied: dict[int, str] = {}
         self.org, self.source, self.seen_at, self.catalog = org, source, seen_at, catalog
         self.matched: set[tuple[int, str]] = set()  # a catalog run's finding keys, for its closing
+        self.held: set[int] = set()  # nodes locked against deletion (_hold_nodes)
         session_id = session.pk if session is not None else None
         self.params = {"org": org.pk if org is not None else None, "session": session_id, "seen_at": seen_at}
         self.contents = Contents()
@@ -347,6 +351,7 @@ class _Run:
             counts.rewritten.append(finding_id)
         if new:
             counts.new = len(new)
+            self._hold_nodes({keys[index][0] for index, _ in new})
             self._insert([(finding_id, keys[index], entries[index]) for index, finding_id in new])
         if changed and self.catalog:
             prepared.execute(_CHANGE_BY_CATALOG, {
@@ -358,6 +363,19 @@ class _Run:
                                        "kind": FindingEvent.Kind.REOPENED, "fixed": Finding.Status.FIXED,
                                        "open": Finding.Status.OPEN})
         return counts
+
+    def _hold_nodes(self, node_ids: set[int]) -> None:
+        """Lock the nodes that new findings go to against deletion until the ingest commits, once
+        each. The findings' node column has no foreign key (checking it at commit costs a lookup per
+        new row); this lock gives the same guarantee: no finding is written for a node that is gone,
+        and no node is deleted from under the findings being written."""
+        wanted = node_ids - self.held
+        if not wanted:
+            return
+        found = {row[0] for row in prepared.fetchall(_HOLD_NODES, {"nodes": _joined(sorted(wanted))})}
+        if missing := wanted - found:
+            raise IntegrityError(f"findings for nodes that no longer exist: {sorted(missing)[:10]}")
+        self.held |= wanted
 
     def _insert(self, new: list[tuple[int, tuple[int, str], tuple]]) -> None:
         """New findings by COPY (rows written out as COPY's text here, each content's fields once),

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from scans.findings.candidates import Coverage, FindingCandidate
@@ -211,16 +211,28 @@ def test_queries_per_batch_stay_constant_as_the_batch_and_table_grow(world, stat
         # Each statement by its first two words, savepoints without their names.
         return [" ".join(word for word in sql.split()[:2] if not word.startswith('"')) for sql in statements]
 
-    # 100 new findings: one statement looks them up (and draws their ids), then a COPY each for
-    # the findings and for their "new" events.
+    # 100 new findings: one statement looks them up (and draws their ids), one locks their nodes
+    # against deletion, then a COPY each for the findings and for their "new" events.
     small = queries_for(5, later(1))
     # Ten times the batch over a table that already holds rows, mixing new, unchanged and changed
     # findings, inside one savepoint: the same lookup, which also touches the unchanged, the same
     # two COPYs, and one statement that rewrites the changed.
     large = queries_for(50, later(2))
-    assert small == ["SAVEPOINT", "WITH k", "COPY scans_finding", "COPY scans_findingevent", "RELEASE SAVEPOINT"]
+    assert small == ["SAVEPOINT", "WITH k", "SELECT id", "COPY scans_finding", "COPY scans_findingevent",
+                     "RELEASE SAVEPOINT"]
     assert large == [*small[:-1], "WITH changed", "RELEASE SAVEPOINT"]
     assert Finding.objects.count() == 20 * 50
+
+
+def test_findings_for_a_node_that_no_longer_exists_are_refused_and_nothing_is_written(world):
+    node = NodeFactory(org=world.org)
+    gone = NodeFactory(org=world.org)
+    gone_id = gone.pk
+    gone.delete()
+    with pytest.raises(IntegrityError, match=str(gone_id)):
+        findings_ingest(org=world.org, source="exposure", complete=False,
+                        items=[(node.pk, candidate("r1")), (gone_id, candidate("r2"))])
+    assert not Finding.objects.filter(org=world.org).exists()
 
 
 def test_the_lookup_probes_the_unique_index_even_when_statistics_have_never_seen_the_organization(world):
