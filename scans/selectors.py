@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -30,6 +31,7 @@ from scans.models import (
     SEVERITY_RANK,
     CveRecord,
     Finding,
+    FindingDailyStats,
     FindingEvent,
     OrganizationScore,
     ScanJob,
@@ -537,3 +539,20 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
         "open_interventions": open_list,
         "open_intervention_count": open_count,
     }
+
+
+# -- trends ------------------------------------------------------------------------
+
+TREND_DAYS = 90
+TREND_SESSIONS = 20
+
+
+def finding_trends_for_org(*, org, days: int = TREND_DAYS, sessions: int = TREND_SESSIONS) -> dict:
+    """The charts' rows: the last ``days`` daily rollups (``FindingDailyStats``) and the last
+    ``sessions`` finished sessions' counters, oldest first. Two queries, whatever the findings."""
+    today = timezone.now().astimezone(dt_timezone.utc).date()
+    rows = list(FindingDailyStats.objects.filter(org=org, day__gt=today - timedelta(days=days)).order_by("day"))
+    recent = list(ScanSession.objects.filter(org=org, finished_at__isnull=False).order_by("-created_at", "-pk")
+                  .values("pk", "trigger", "created_at", "findings_new", "findings_fixed")[:sessions])
+    recent.reverse()
+    return {"days": rows, "sessions": recent, "today": today, "window": days}

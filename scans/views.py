@@ -27,6 +27,7 @@ from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
 from scans.access import finding_for, session_for
 from scans.fields import FINDING_ROW
+from scans.findings.charts import finding_charts
 from scans.findings.priority import PRIORITIES
 from scans.findings.triage import (
     BULK_TRIAGE_LIMIT,
@@ -58,6 +59,7 @@ from scans.selectors import (
     finding_filters_from,
     finding_page,
     finding_severity_counts,
+    finding_trends_for_org,
     node_tags_for_org,
     profile_choices_for_org,
     running_sessions_for_org,
@@ -90,6 +92,7 @@ def dashboard(request, slug):
     # The navigation's count is the same number: reuse it rather than count twice.
     context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
                **data, "last_session": session_last_finished_for_org(org=membership.org),
+               "charts": finding_charts(finding_trends_for_org(org=membership.org)),
                **running_sessions_for_org(org=membership.org)}
     return render(request, "scans/dashboard.html", context)
 
