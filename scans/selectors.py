@@ -548,11 +548,13 @@ TREND_SESSIONS = 20
 
 
 def finding_trends_for_org(*, org, days: int = TREND_DAYS, sessions: int = TREND_SESSIONS) -> dict:
-    """The charts' rows: the last ``days`` daily rollups (``FindingDailyStats``) and the last
-    ``sessions`` finished sessions' counters, oldest first. Two queries, whatever the findings."""
+    """The charts' rows: the last ``days`` daily rollups (``FindingDailyStats``), oldest first, and the
+    last ``sessions`` finished sessions, newest first (the first is the dashboard's "since the last
+    session", as ``session_last_finished_for_org`` finds it). Two queries, whatever the findings."""
     today = timezone.now().astimezone(dt_timezone.utc).date()
     rows = list(FindingDailyStats.objects.filter(org=org, day__gt=today - timedelta(days=days)).order_by("day"))
-    recent = list(ScanSession.objects.filter(org=org, finished_at__isnull=False).order_by("-created_at", "-pk")
-                  .values("pk", "trigger", "created_at", "findings_new", "findings_fixed")[:sessions])
-    recent.reverse()
-    return {"days": rows, "sessions": recent, "today": today, "window": days}
+    recent = list(ScanSession.objects.filter(org=org, status__in=ScanSession.FINISHED).order_by("-finished_at", "-pk")
+                  .only("pk", "org_id", "trigger", "status", "created_at", "finished_at", "findings_new",
+                        "findings_fixed", "findings_reopened")[:sessions])
+    return {"days": rows, "sessions": recent, "last_session": recent[0] if recent else None, "today": today,
+            "window": days}

@@ -66,7 +66,6 @@ from scans.selectors import (
     session_finding_changes,
     session_job_counts,
     session_jobs,
-    session_last_finished_for_org,
     session_list_for_org,
     session_stages,
     session_targets_for,
@@ -89,10 +88,11 @@ CERTAINTY_DONE = {"confirm": "confirmed: it counts in grades, scores and reports
 def dashboard(request, slug):
     membership = membership_for(request.user, slug)
     data = dashboard_for_org(org=membership.org)
+    # The trend charts' sessions include the last finished one: "since the last session" reads it from there.
+    trends = finding_trends_for_org(org=membership.org)
     # The navigation's count is the same number: reuse it rather than count twice.
     context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
-               **data, "last_session": session_last_finished_for_org(org=membership.org),
-               "charts": finding_charts(finding_trends_for_org(org=membership.org)),
+               **data, "last_session": trends["last_session"], "charts": finding_charts(trends),
                **running_sessions_for_org(org=membership.org)}
     return render(request, "scans/dashboard.html", context)
 

@@ -52,15 +52,17 @@ def open_by_severity_chart(days: list[dict[str, Any]], *, frame: Frame, window: 
     return chart
 
 
-def new_vs_fixed_chart(sessions: list[dict[str, Any]], *, frame: Frame) -> dict[str, Any]:
+def new_vs_fixed_chart(sessions, *, frame: Frame) -> dict[str, Any]:
+    """``sessions`` newest first (as the selector reads them); drawn oldest first."""
     if not sessions:
         return {"empty": "No session or import has finished yet."}
-    labels = [f"#{s['pk']}" for s in sessions]
-    titles = [f"{'import' if s['trigger'] == 'import' else 'session'} {s['pk']}, {s['created_at']:%Y-%m-%d %H:%M}"
+    sessions = list(reversed(sessions))
+    labels = [f"#{s.pk}" for s in sessions]
+    titles = [f"{'import' if s.trigger == 'import' else 'session'} {s.pk}, {s.finished_at or s.created_at:%Y-%m-%d %H:%M}"
               for s in sessions]
     chart = bar_chart(labels=labels, titles=titles, frame=frame, label="New and fixed findings per session",
-                      series=[Series("new", "New", NEW_COLOUR, [s["findings_new"] for s in sessions]),
-                              Series("fixed", "Fixed", GOOD, [s["findings_fixed"] for s in sessions])])
+                      series=[Series("new", "New", NEW_COLOUR, [s.findings_new for s in sessions]),
+                              Series("fixed", "Fixed", GOOD, [s.findings_fixed for s in sessions])])
     chart["caption"] = f"The last {len(sessions)} finished sessions and imports, oldest first."
     return chart
 
