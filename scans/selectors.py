@@ -33,6 +33,7 @@ from scans.models import (
     Finding,
     FindingDailyStats,
     FindingEvent,
+    ImportRequest,
     OrganizationScore,
     ScanJob,
     ScanProfile,
@@ -558,3 +559,8 @@ def finding_trends_for_org(*, org, days: int = TREND_DAYS, sessions: int = TREND
                         "findings_fixed", "findings_reopened")[:sessions])
     return {"days": rows, "sessions": recent, "last_session": recent[0] if recent else None, "today": today,
             "window": days}
+
+
+def import_requests_for_org(*, org) -> QuerySet:
+    """The organization's imports, newest first (the upload page pages them in the database)."""
+    return ImportRequest.objects.filter(org=org).select_related("requested_by").order_by("-created_at", "-id")

@@ -25,7 +25,7 @@ from django.utils import timezone
 from config.celery import REQUEST_ID_HEADER, app
 from config.request_id import current_request_id
 from orgs.audit import audit_record
-from scans.importers.base import ImportRejected, load_all
+from scans.importers.base import DETECT_BYTES, ImportRejected, format_detect, load_all
 from scans.findings.imports import findings_import
 from scans.models import ImportRequest
 
@@ -40,7 +40,13 @@ def import_formats() -> list[str]:
 
 def import_request_create(*, org, upload, fmt: str, node_address: str = "", by=None, token=None,
                           ip: str | None = None) -> ImportRequest:
-    """Store ``upload`` and queue its import. The format is checked here; the file's contents on the queue."""
+    """Store ``upload`` and queue its import. The format is checked here (or, left blank, told from the
+    file's first bytes); the file's contents on the queue."""
+    fmt = fmt or ""
+    if not upload.size:
+        raise ValidationError({"file": ["The file is empty."]})
+    if not fmt:
+        fmt = import_format_detect(upload)
     if fmt not in load_all():
         raise ValidationError({"format": [f"Unknown format {fmt!r}; one of: {', '.join(import_formats())}."]})
     digest = hashlib.sha256()
@@ -60,6 +66,20 @@ def import_request_create(*, org, upload, fmt: str, node_address: str = "", by=N
                      changes={"format": fmt, "filename": filename, "size": request.size, "node": request.node_address})
         transaction.on_commit(lambda: _enqueue(request))
     return request
+
+
+def import_format_detect(upload) -> str:
+    """The format an upload's first bytes name (``scans.importers.base.format_detect``), or a ValidationError."""
+    upload.seek(0)
+    head = upload.read(DETECT_BYTES)
+    upload.seek(0)
+    if b"\x00" in head:
+        raise ValidationError({"file": ["This is binary data, not a scanner's report: nmap XML, Nuclei JSONL, "
+                                        "Trivy JSON, SSLyze JSON, OpenVAS XML or CSV, or SARIF."]})
+    detected = format_detect(head, upload.name or "")
+    if detected is None:
+        raise ValidationError({"format": ["The file's format could not be told from its start: choose it."]})
+    return detected
 
 
 def _enqueue(request: ImportRequest) -> None:
