@@ -34,7 +34,7 @@ class Frame:
 
     width: int = 520
     height: int = 230
-    left: int = 46
+    left: int = 56
     right: int = 14
     top: int = 12
     bottom: int = 28

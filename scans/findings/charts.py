@@ -67,6 +67,12 @@ def new_vs_fixed_chart(sessions, *, frame: Frame) -> dict[str, Any]:
     return chart
 
 
+def _days(value: float) -> str:
+    if value == 0:
+        return "0 d"
+    return f"{value:.1f} d" if value < 10 else f"{value:.0f} d"
+
+
 def mean_time_to_fix_chart(days: list[dict[str, Any]], *, frame: Frame, window: int) -> dict[str, Any]:
     rows = [d["row"] for d in days if not d["carried"]]
     fixed = {s: sum(getattr(r, f"fixed_{s}") for r in rows) for s in SEVERITIES}
@@ -77,7 +83,7 @@ def mean_time_to_fix_chart(days: list[dict[str, Any]], *, frame: Frame, window: 
                 "caption": "Mean time to fix: days from first seen to fixed, per severity."}
     chart = bar_chart(
         labels=[SEVERITY_LABELS[s] for s in shown], frame=frame, label="Mean time to fix per severity",
-        titles=[f"{fixed[s]:,} fixed" for s in shown], fmt=lambda v: f"{v:.1f} d" if v < 10 else f"{v:.0f} d",
+        titles=[f"{fixed[s]:,} fixed" for s in shown], fmt=_days,
         colours=[SEVERITY_COLOURS[s] for s in shown],
         series=[Series("mttf", "Mean time to fix", SEVERITY_COLOURS["high"],
                        [seconds[s] / fixed[s] / 86400 for s in shown])])

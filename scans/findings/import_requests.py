@@ -101,7 +101,9 @@ def import_request_process(*, import_request_id: int) -> ImportRequest | None:
                                  node_address=request.node_address or None, by=request.requested_by,
                                  token=request.requested_by_token)
     except ImportRejected as rejected:
-        _finish(request, status=ImportRequest.Status.REJECTED, reason=rejected.message)
+        # The reason names the file as its sender did, not as storage renamed it.
+        _finish(request, status=ImportRequest.Status.REJECTED,
+                reason=rejected.message.replace(os.path.basename(path), request.filename))
         return request
     except Exception as exc:  # noqa: BLE001 - recorded on the row the caller polls, then re-raised for the worker log
         _finish(request, status=ImportRequest.Status.FAILED, reason=f"{type(exc).__name__}: {exc}")

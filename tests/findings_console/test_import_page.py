@@ -59,6 +59,7 @@ def test_a_refused_file_shows_the_reason_and_writes_no_finding(world, login):
 
     row = client.get(url(request.pk, name="import_row")).content.decode()
     assert "Rejected" in row and "10.9.9.9" in row
+    assert "scan.jsonl: " in row and request.upload.name.rsplit("/", 1)[-1] not in row  # the sender's name, not storage's
     assert not Finding.objects.exists()
 
 
