@@ -23,6 +23,7 @@ app.conf.task_routes = {
     "scans.tasks.node_rescore": {"queue": "nodes"},
     "scans.tasks.job_run": {"queue": "scans"},
     "scans.tasks.scoring_stage_run": {"queue": "scoring"},
+    "scans.tasks.finding_daily_stats_refresh": {"queue": "scoring"},
     "scans.tasks.reporting_stage_run": {"queue": "reports"},
     "reports.tasks.report_generate_run": {"queue": "reports"},
     "reports.tasks.report_schedule_run": {"queue": "reports"},

@@ -30,6 +30,9 @@ FEED_SYNC_TASKS = (("watchpost: KEV sync", "scans.tasks.kev_sync", "5", "CISA KE
                    ("watchpost: EPSS sync", "scans.tasks.epss_sync", "35", "FIRST EPSS daily scores"))
 FEED_STALENESS_TASK = "scans.tasks.feeds_staleness_check"
 FEED_STALENESS_NAME = "watchpost: feed staleness check"
+# The findings' trend rows (scans.findings.daily_stats) also for days without a session, import or triage.
+DAILY_STATS_TASK = "scans.tasks.finding_daily_stats_refresh"
+DAILY_STATS_NAME = "watchpost: findings trend rows"
 NVD_SYNC_TASK = "scans.tasks.nvd_sync"
 NVD_SYNC_NAME = "watchpost: NVD CVE sync"
 # A scheduled start not picked up within this long is dropped; the next tick starts one.
@@ -127,6 +130,10 @@ def _daily_utc(*, hour: str, minute: str) -> CrontabSchedule:
                                                  month_of_year="*", timezone="UTC")[0]
 
 
+def _hourly_utc(*, minute: str) -> CrontabSchedule:
+    return _daily_utc(hour="*", minute=minute)
+
+
 def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
     """The deployment's beat rows, every organization's schedule row, and no row for a deleted
     organization. Idempotent. Daily work runs off the hour, when schedules cluster."""
@@ -146,6 +153,9 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
     # the last success), not by a backlog.
     _beat_row(NVD_SYNC_NAME, NVD_SYNC_TASK, _daily_utc(hour="2", minute="47"), expires=12 * 3600,
               description="Brings the CVE catalog up to date from the NVD CVE API 2.0 (resumes)")
+    # Hourly, so that a day's row holds its last hour; at 55 minutes past, clear of the schedules' full hours.
+    _beat_row(DAILY_STATS_NAME, DAILY_STATS_TASK, _hourly_utc(minute="55"), queue="scoring", expires=3600,
+              description="Writes every organization's findings trend row for today (open, overdue, new, fixed)")
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
     _beat_row("watchpost: webhook deliveries sweep", "orgs.tasks.webhook_deliveries_sweep", _every(300),
               queue="reports", expires=300, description="Re-publishes webhook deliveries overdue by five minutes")

@@ -22,6 +22,28 @@ class NodeIdsField(forms.TypedMultipleChoiceField):
         return True
 
 
+class ImportUploadForm(forms.Form):
+    """A scanner file from the console: validated here, stored and queued by ``import_request_create``."""
+
+    file = forms.FileField(label="Scanner file", allow_empty_file=False,
+                           help_text="nmap XML, Nuclei JSONL, Trivy JSON, SSLyze JSON, OpenVAS XML or CSV, SARIF.")
+    format = forms.ChoiceField(label="Format", required=False,
+                               help_text="Told from the file's first bytes when left on “Detect”.")
+    node = forms.CharField(label="Node", required=False, max_length=255,
+                           help_text="The node address for findings that name no host (Trivy image scans, SARIF).")
+
+    def __init__(self, *args, formats, max_bytes: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_bytes = max_bytes
+        self.fields["format"].choices = [("", "Detect"), *((f, f) for f in formats)]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.max_bytes:
+            raise forms.ValidationError(f"The file is larger than the limit of {self.max_bytes:,} bytes.")
+        return upload
+
+
 class SessionStartForm(forms.Form):
     profile = forms.ChoiceField(label="Scan profile", help_text="What runs on each node: built-in or your own.")
     scope = forms.ChoiceField(

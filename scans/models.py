@@ -381,6 +381,55 @@ class Finding(models.Model):
         return "potential" if self.is_potential else "certain"
 
 
+class FindingDailyStats(models.Model):
+    """One organization's findings on one (UTC) day: the charts' rows (scans.findings.daily_stats).
+
+    Rewritten, never incremented, by ``finding_daily_stats_refresh`` (the scoring stage, an
+    import, triage, the hourly beat row): today's open counts are the dashboard's own (the sums
+    of the node snapshots), its new and fixed counts come from the day's finding events. The
+    charts read at most a few hundred of these rows, never the findings.
+    """
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    # Open (active, certain) findings by severity, as the dashboard's tiles count them.
+    open_critical = models.PositiveIntegerField(default=0)
+    open_high = models.PositiveIntegerField(default=0)
+    open_medium = models.PositiveIntegerField(default=0)
+    open_low = models.PositiveIntegerField(default=0)
+    open_info = models.PositiveIntegerField(default=0)
+    # The SLA: open findings that have a due date, and those of them past it.
+    sla_open = models.PositiveIntegerField(default=0)
+    sla_overdue = models.PositiveIntegerField(default=0)
+    new = models.PositiveIntegerField(default=0)
+    # Fixed that day, by severity, with the sum of their times to fix (fixed - first seen) in seconds.
+    fixed_critical = models.PositiveIntegerField(default=0)
+    fixed_high = models.PositiveIntegerField(default=0)
+    fixed_medium = models.PositiveIntegerField(default=0)
+    fixed_low = models.PositiveIntegerField(default=0)
+    fixed_info = models.PositiveIntegerField(default=0)
+    fix_seconds_critical = models.BigIntegerField(default=0)
+    fix_seconds_high = models.BigIntegerField(default=0)
+    fix_seconds_medium = models.BigIntegerField(default=0)
+    fix_seconds_low = models.BigIntegerField(default=0)
+    fix_seconds_info = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "day"], name="findingdailystats_org_day")]
+
+    def __str__(self) -> str:
+        return f"findings of organization {self.org_id} on {self.day}"
+
+    @property
+    def fixed(self) -> int:
+        return sum(getattr(self, f"fixed_{s}") for s in SEVERITIES)
+
+    @property
+    def open_findings(self) -> int:
+        return sum(getattr(self, f"open_{s}") for s in SEVERITIES)
+
+
 class FindingComment(models.Model):
     """One message of a finding's discussion, kept as written (rendered as plain text)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -30,7 +31,9 @@ from scans.models import (
     SEVERITY_RANK,
     CveRecord,
     Finding,
+    FindingDailyStats,
     FindingEvent,
+    ImportRequest,
     OrganizationScore,
     ScanJob,
     ScanProfile,
@@ -537,3 +540,27 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
         "open_interventions": open_list,
         "open_intervention_count": open_count,
     }
+
+
+# -- trends ------------------------------------------------------------------------
+
+TREND_DAYS = 90
+TREND_SESSIONS = 20
+
+
+def finding_trends_for_org(*, org, days: int = TREND_DAYS, sessions: int = TREND_SESSIONS) -> dict:
+    """The charts' rows: the last ``days`` daily rollups (``FindingDailyStats``), oldest first, and the
+    last ``sessions`` finished sessions, newest first (the first is the dashboard's "since the last
+    session", as ``session_last_finished_for_org`` finds it). Two queries, whatever the findings."""
+    today = timezone.now().astimezone(dt_timezone.utc).date()
+    rows = list(FindingDailyStats.objects.filter(org=org, day__gt=today - timedelta(days=days)).order_by("day"))
+    recent = list(ScanSession.objects.filter(org=org, status__in=ScanSession.FINISHED).order_by("-finished_at", "-pk")
+                  .only("pk", "org_id", "trigger", "status", "created_at", "finished_at", "findings_new",
+                        "findings_fixed", "findings_reopened")[:sessions])
+    return {"days": rows, "sessions": recent, "last_session": recent[0] if recent else None, "today": today,
+            "window": days}
+
+
+def import_requests_for_org(*, org) -> QuerySet:
+    """The organization's imports, newest first (the upload page pages them in the database)."""
+    return ImportRequest.objects.filter(org=org).select_related("requested_by").order_by("-created_at", "-id")

@@ -13,10 +13,12 @@ from celery import shared_task
 from django.db import IntegrityError, InterfaceError, OperationalError
 
 from nodes.models import Node, NodeSnapshot
+from orgs.models import Organization
 from scans.cve.feed_staleness import feeds_staleness_check
 from scans.cve.feed_sync import FEED_ERRORS, epss_sync, kev_sync
 from scans.cve.rematch import catalog_rematch
 from scans.cve.nvd_sync import NvdSyncError, nvd_sync
+from scans.findings.daily_stats import finding_daily_stats_refresh
 from scans.findings.import_requests import import_request_process
 from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
@@ -119,6 +121,18 @@ def node_rescore_task(node_id: int) -> None:
     scoring_run(org=node.org, node_ids=[node.pk])
     snapshot = NodeSnapshot.objects.get(node=node)
     logger.info("node_rescore.done", node_id=node_id, score=snapshot.score, open_findings=snapshot.open_findings)
+
+
+@shared_task(name="scans.tasks.finding_daily_stats_refresh", acks_late=True, ignore_result=True, soft_time_limit=600,
+             time_limit=660, **RETRY_OPTIONS)
+def finding_daily_stats_refresh_task(org_id: int | None = None) -> int:
+    """Today's trend row of one organization (after triage), or of every one (the hourly beat row)."""
+    orgs = Organization.objects.all() if org_id is None else Organization.objects.filter(pk=org_id)
+    refreshed = 0
+    for org in orgs.order_by("pk").iterator():
+        finding_daily_stats_refresh(org=org)
+        refreshed += 1
+    return refreshed
 
 
 # The feeds: their own retries (429, 5xx) live in the download; a failed run is recorded on the

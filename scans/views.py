@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -25,8 +26,10 @@ from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
-from scans.access import finding_for, session_for
+from scans.access import finding_for, import_request_for, session_for
 from scans.fields import FINDING_ROW
+from scans.findings.charts import finding_charts
+from scans.findings.import_requests import import_formats, import_request_create
 from scans.findings.priority import PRIORITIES
 from scans.findings.triage import (
     BULK_TRIAGE_LIMIT,
@@ -37,6 +40,7 @@ from scans.findings.triage import (
     findings_triage_bulk,
 )
 from scans.forms import (
+    ImportUploadForm,
     SCOPE_NODES,
     SCOPE_TAG,
     BulkTriageForm,
@@ -58,19 +62,22 @@ from scans.selectors import (
     finding_filters_from,
     finding_page,
     finding_severity_counts,
+    finding_trends_for_org,
+    import_requests_for_org,
     node_tags_for_org,
     profile_choices_for_org,
     running_sessions_for_org,
     session_finding_changes,
     session_job_counts,
     session_jobs,
-    session_last_finished_for_org,
     session_list_for_org,
     session_stages,
     session_targets_for,
 )
 
 SESSIONS_PER_PAGE = 25
+IMPORTS_PER_PAGE = 25
+MULTIPART_ENVELOPE = 64 * 1024  # the form's fields and boundaries around an upload
 JOBS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50
 MAX_SELECTED_NODES = 500  # a selection beyond this is a tag or "every enabled node" (Django caps a request at 1,000 fields)
@@ -87,9 +94,11 @@ CERTAINTY_DONE = {"confirm": "confirmed: it counts in grades, scores and reports
 def dashboard(request, slug):
     membership = membership_for(request.user, slug)
     data = dashboard_for_org(org=membership.org)
+    # The trend charts' sessions include the last finished one: "since the last session" reads it from there.
+    trends = finding_trends_for_org(org=membership.org)
     # The navigation's count is the same number: reuse it rather than count twice.
     context = {"org": membership.org, "membership": membership, "nav_open_interventions": data["open_intervention_count"],
-               **data, "last_session": session_last_finished_for_org(org=membership.org),
+               **data, "last_session": trends["last_session"], "charts": finding_charts(trends),
                **running_sessions_for_org(org=membership.org)}
     return render(request, "scans/dashboard.html", context)
 
@@ -460,3 +469,65 @@ def _confirm_fields(data) -> list[tuple[str, str]]:
     return [("status", data["status"]), ("reason", data["reason"]), ("until", until.isoformat() if until else ""),
             ("filter", data["filter"]), ("matching", "on"), ("confirmed", "on")]
 
+
+
+# -- imports -------------------------------------------------------------------------
+
+
+def _import_form(data=None, files=None) -> ImportUploadForm:
+    return ImportUploadForm(data, files, formats=import_formats(), max_bytes=settings.WATCHPOST_IMPORT_MAX_BYTES)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_list(request, slug):
+    """Upload a scanner file (analysts and above) and the organization's imports, newest first.
+
+    The upload takes the API's path (``import_request_create``): stored, queued, imported on a
+    worker; a queued or running import's row polls its status until it finishes."""
+    status = 200
+    if request.method == "POST":
+        membership = writable_membership_for(request.user, slug)
+        limit = settings.WATCHPOST_IMPORT_MAX_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + MULTIPART_ENVELOPE:
+            # Refused before the body is read: nothing is written to disk.
+            form = _import_form({}, {})
+            form.is_valid()
+            form.errors.clear()  # only the reason that counts, not the fields that were never read
+            form.add_error("file", f"The file is larger than the limit of {limit:,} bytes.")
+            status = 413
+        else:
+            form = _import_form(request.POST, request.FILES)
+            if form.is_valid():
+                try:
+                    created = import_request_create(
+                        org=membership.org, upload=form.cleaned_data["file"], fmt=form.cleaned_data["format"],
+                        node_address=form.cleaned_data["node"], by=request.user, ip=client_ip(request))
+                except ValidationError as error:
+                    for field, problems in error.message_dict.items():
+                        for problem in problems:
+                            form.add_error(field if field in form.fields else None, problem)
+                else:
+                    messages.success(request, f"{created.filename} is queued for import as {created.format}.")
+                    return redirect(reverse("scans:import_list", args=[slug]))
+            status = 400
+    else:
+        membership = membership_for(request.user, slug)
+        form = _import_form()
+    page = Paginator(import_requests_for_org(org=membership.org), IMPORTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"org": membership.org, "membership": membership, "form": form, "page": page,
+               "max_bytes": settings.WATCHPOST_IMPORT_MAX_BYTES}
+    return render(request, "scans/imports.html", context, status=status)
+
+
+@login_required
+@require_GET
+def import_row(request, slug, import_id):
+    """One import's row, polled while it is queued or running; the finished row stops the polling."""
+    membership = membership_for(request.user, slug)
+    context = {"org": membership.org, "membership": membership, "i": import_request_for(membership, import_id)}
+    return render(request, "scans/partials/import_row.html", context)

@@ -10,6 +10,9 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince, timeuntil
 
+from orgs.charts import Frame
+from orgs.charts import gridlines as chart_gridlines
+
 register = template.Library()
 
 SEVERITY_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
@@ -74,26 +77,30 @@ def score_chart(points, width: int = 600, height: int = 200, label: str = "Score
     (A ≥ 90, C ≥ 65, D ≥ 40) and the latest score is written beside its point.
     """
     points = [(at, score) for at, score in points if at is not None and score is not None]
-    pad_left, pad_right, pad_top, pad_bottom = 34, 40, 12, 26
-    inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
+    frame = Frame(width=width, height=height, left=34, right=40, top=12, bottom=26)
     coords = []
     if points:
         t0 = points[0][0].timestamp()
         span = max(points[-1][0].timestamp() - t0, 1.0)
         for at, score in points:
-            x = pad_left + (inner_w * (at.timestamp() - t0) / span if len(points) > 1 else inner_w / 2)
-            y = pad_top + inner_h * (1 - max(0, min(100, score)) / 100)
-            coords.append((round(x, 1), round(y, 1), at, score))
-    gridlines = [(v, round(pad_top + inner_h * (1 - v / 100), 1)) for v in (0, 40, 65, 90)]
+            x = frame.x0 + (frame.inner_w * (at.timestamp() - t0) / span if len(points) > 1 else frame.inner_w / 2)
+            coords.append((round(x, 1), frame.y(score, 100), at, score))
+    gridlines = chart_gridlines(frame, (0, 40, 65, 90), 100)
     last = coords[-1] if coords else None
     return {
         "width": width, "height": height, "label": label, "coords": coords,
         "polyline": " ".join(f"{x},{y}" for x, y, _, _ in coords),
-        "gridlines": gridlines, "x0": pad_left, "x1": width - pad_right, "label_x": pad_left - 6,
+        "gridlines": gridlines, "x0": frame.x0, "x1": frame.x1, "label_x": frame.x0 - 6,
         "first": points[0][0] if points else None, "last_at": points[-1][0] if points else None,
         "last": last, "last_label_x": last[0] + 8 if last else 0, "last_label_y": last[1] + 4 if last else 0,
         "axis_y": height - 6, "single": len(points) == 1,
     }
+
+
+@register.inclusion_tag("partials/chart.html")
+def chart(chart: dict):
+    """Any chart of ``orgs.charts`` (stacked areas, bars, lines), drawn as SVG with its legend and caption."""
+    return {"chart": chart}
 
 
 @register.simple_tag

@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from orgs.templatetags.console import score_chart
 from reports import content
+from scans.findings.charts import finding_charts
+from scans.selectors import finding_trends_for_org
 from reports.models import Report
 
 # WeasyPrint logs every CSS property it does not draw and every layout step; only its errors matter here.
@@ -66,6 +68,7 @@ def write_document(*, report: Report, changes: dict[str, Any], out: BinaryIO, pd
         "summary": summary,
         # The console's chart geometry (orgs/templatetags/console.py), drawn by our own partial.
         "chart": score_chart(summary["trend"], width=640, height=180, label="Score over time"),
+        "finding_charts": organization_charts(report),
         "changes": changes,
         "change_rows": change_rows(changes),
         "appendix_nodes": nodes,
@@ -88,6 +91,14 @@ def write_document(*, report: Report, changes: dict[str, Any], out: BinaryIO, pd
     out.write(get_template("reports/document_tail.html").render(context).encode())
     return {"open_findings": summary["open_findings"], "score": summary["score"], "grade": summary["grade"],
             "printed_findings": printed}
+
+
+def organization_charts(report: Report) -> dict[str, Any] | None:
+    """The dashboard's trend charts (scans.findings.charts), for an organization report with a history to draw."""
+    if report.kind != Report.Kind.ORGANIZATION:
+        return None
+    charts = finding_charts(finding_trends_for_org(org=report.org))
+    return charts if any(not chart.get("empty") for chart in charts.values()) else None
 
 
 def section_html(section: content.NodeSection, *, pdf: bool) -> str:

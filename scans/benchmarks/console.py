@@ -64,6 +64,7 @@ def run(options: dict[str, Any], out: TextIO) -> None:
     started = time.perf_counter()
     org, owner, reused = _organization(nodes=nodes, findings=findings, regenerate=options["regenerate"], out=out)
     out.write(f"organization {SLUG}: {'reused' if reused else 'generated'} in {time.perf_counter() - started:.1f} s\n")
+    _trend_rows(org, out=out)
 
     urls = _urls(org)
     results = {}
@@ -94,6 +95,19 @@ def run(options: dict[str, Any], out: TextIO) -> None:
     # Written here, in the documented key order; the command prints nothing more after a None.
     out.write(json.dumps(summary) + "\n")
     return None
+
+
+def _trend_rows(org, *, out: TextIO) -> None:
+    """The dashboard's trend charts read the daily rollup: rebuilt from the generated findings (the
+    backfill, one statement), then today's row as the scoring stage writes it, each timed."""
+    from scans.findings.daily_stats import finding_daily_stats_backfill, finding_daily_stats_refresh
+
+    began = time.perf_counter()
+    days = finding_daily_stats_backfill(org=org, days=90, replace=True)
+    out.write(f"  trend rows: {days} past days rebuilt in {time.perf_counter() - began:.2f} s\n")
+    began = time.perf_counter()
+    finding_daily_stats_refresh(org=org)
+    out.write(f"  trend row of today refreshed in {time.perf_counter() - began:.2f} s\n")
 
 
 # -- measuring -----------------------------------------------------------------------
@@ -273,6 +287,9 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
             "first_seen": "now() - interval '5 days'", "last_seen": "now() - interval '1 day'",
             "first_session_id": "%(first_session)s", "last_session_id": "%(last_finished)s", "times_seen": f"{SESSIONS}",
             "fixed_at": "CASE WHEN (n.id + k) %% 100 BETWEEN 80 AND 93 THEN now() - interval '1 day' ELSE NULL END",
+            # Open findings are due 7, 30, 90 or 180 days after they were first seen: the 7-day ones are overdue.
+            "due_at": "CASE WHEN (n.id + k) %% 100 < 80 THEN now() - interval '5 days' "
+                      "+ (ARRAY[7, 30, 90, 180])[1 + k %% 4] * interval '1 day' ELSE NULL END",
             "version": "1",
         }, f"{table(Node)} n CROSS JOIN generate_series(1, %(per_node)s) AS k WHERE n.org_id = %(org)s", P)
         done("findings", rows)

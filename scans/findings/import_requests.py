@@ -25,7 +25,7 @@ from django.utils import timezone
 from config.celery import REQUEST_ID_HEADER, app
 from config.request_id import current_request_id
 from orgs.audit import audit_record
-from scans.importers.base import ImportRejected, load_all
+from scans.importers.base import DETECT_BYTES, ImportRejected, format_detect, load_all
 from scans.findings.imports import findings_import
 from scans.models import ImportRequest
 
@@ -40,7 +40,13 @@ def import_formats() -> list[str]:
 
 def import_request_create(*, org, upload, fmt: str, node_address: str = "", by=None, token=None,
                           ip: str | None = None) -> ImportRequest:
-    """Store ``upload`` and queue its import. The format is checked here; the file's contents on the queue."""
+    """Store ``upload`` and queue its import. The format is checked here (or, left blank, told from the
+    file's first bytes); the file's contents on the queue."""
+    fmt = fmt or ""
+    if not upload.size:
+        raise ValidationError({"file": ["The file is empty."]})
+    if not fmt:
+        fmt = import_format_detect(upload)
     if fmt not in load_all():
         raise ValidationError({"format": [f"Unknown format {fmt!r}; one of: {', '.join(import_formats())}."]})
     digest = hashlib.sha256()
@@ -62,6 +68,20 @@ def import_request_create(*, org, upload, fmt: str, node_address: str = "", by=N
     return request
 
 
+def import_format_detect(upload) -> str:
+    """The format an upload's first bytes name (``scans.importers.base.format_detect``), or a ValidationError."""
+    upload.seek(0)
+    head = upload.read(DETECT_BYTES)
+    upload.seek(0)
+    if b"\x00" in head:
+        raise ValidationError({"file": ["This is binary data, not a scanner's report: nmap XML, Nuclei JSONL, "
+                                        "Trivy JSON, SSLyze JSON, OpenVAS XML or CSV, or SARIF."]})
+    detected = format_detect(head, upload.name or "")
+    if detected is None:
+        raise ValidationError({"format": ["The file's format could not be told from its start: choose it."]})
+    return detected
+
+
 def _enqueue(request: ImportRequest) -> None:
     app.send_task(PROCESS_TASK, kwargs={"import_request_id": request.pk},
                   headers={REQUEST_ID_HEADER: request.correlation_id})
@@ -81,7 +101,9 @@ def import_request_process(*, import_request_id: int) -> ImportRequest | None:
                                  node_address=request.node_address or None, by=request.requested_by,
                                  token=request.requested_by_token)
     except ImportRejected as rejected:
-        _finish(request, status=ImportRequest.Status.REJECTED, reason=rejected.message)
+        # The reason names the file as its sender did, not as storage renamed it.
+        _finish(request, status=ImportRequest.Status.REJECTED,
+                reason=rejected.message.replace(os.path.basename(path), request.filename))
         return request
     except Exception as exc:  # noqa: BLE001 - recorded on the row the caller polls, then re-raised for the worker log
         _finish(request, status=ImportRequest.Status.FAILED, reason=f"{type(exc).__name__}: {exc}")

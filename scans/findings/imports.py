@@ -48,6 +48,7 @@ from scans.importers.base import ImportRejected, get_importer
 from scans.findings.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
 from scans.findings.priority import IngestPriorities, priority_refresh
+from scans.findings.daily_stats import finding_daily_stats_refresh
 from scans.findings.scoring import scoring_run
 
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
@@ -298,6 +299,7 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
                 priority_refresh(org=org, finding_ids=counts.rewritten)
         with timings("scoring"):
             scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
+            finding_daily_stats_refresh(org=org)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
                               findings=len(result.findings), nodes=len(job_nodes), nodes_created=created,
                               metadata=result.metadata, skipped=result.skipped,

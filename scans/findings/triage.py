@@ -14,6 +14,7 @@ from orgs.audit import audit_record, audit_record_many
 from orgs.concurrency import check_version
 from scans.models import Finding, FindingEvent
 from scans.findings.priority import priority_refresh
+from scans.findings.daily_stats import finding_daily_stats_refresh_later
 from scans.findings.scoring import scoring_run
 from scans.selectors import FindingFilters, finding_list_for_org
 
@@ -87,6 +88,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     # Only an open finding has a priority; the node's score and snapshot depend on which findings are active.
     priority_refresh(org=finding.org, finding_ids=[finding.pk])
     scoring_run(org=finding.org, node_ids=[finding.node_id])
+    finding_daily_stats_refresh_later(org=finding.org)
     return finding
 
 
@@ -124,6 +126,7 @@ def finding_confirm(
                  changes={"confirmed": [False, True], "match_confidence": finding.match_confidence,
                           "match_reason": finding.match_reason, "note": note})
     scoring_run(org=finding.org, node_ids=[finding.node_id])
+    finding_daily_stats_refresh_later(org=finding.org)
     return finding
 
 
@@ -210,6 +213,7 @@ def findings_triage_bulk(
             # findings are active.
             priority_refresh(org=org, finding_ids=triaged)
             scoring_run(org=org, node_ids=node_ids)
+            finding_daily_stats_refresh_later(org=org)
     return changed
 
 

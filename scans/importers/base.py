@@ -184,6 +184,40 @@ def load_all() -> dict[str, type[Importer]]:
     return REGISTRY
 
 
+# -- telling a file's format from its first bytes --------------------------------------
+
+DETECT_BYTES = 64 * 1024  # what detection reads: every format names itself well before this
+
+# (format, markers any of which names it), in order: SARIF first, as its results may quote anything.
+_MARKERS: tuple[tuple[str, tuple[bytes, ...]], ...] = (
+    ("sarif", (b"sarif-schema", b"/sarif-2", b"sarif-2.1", b'"$schema": "https://json.schemastore.org/sarif')),
+    ("nmap", (b"<nmaprun",)),
+    ("openvas", (b"<report ", b"<report>", b"<get_reports_response", b"NVT Name", b"NVT OID")),
+    ("nuclei", (b'"template-id"', b'"templateID"', b'"matched-at"', b'"matched"')),
+    ("sslyze", (b'"server_scan_results"', b'"accepted_targets"', b'"server_connectivity_result"',
+                b'"sslyze_version"')),
+    ("trivy", (b'"SchemaVersion"', b'"ArtifactName"', b'"ClusterName"', b'"Vulnerabilities"',
+               b'"Misconfigurations"')),
+)
+
+
+def format_detect(head: bytes, filename: str = "") -> str | None:
+    """The importer that reads a file starting with ``head``, or None when nothing names one.
+
+    A guess from markers each format writes near its start (nmap's ``<nmaprun``, Trivy's
+    ``SchemaVersion``...); the importer still checks the whole file and refuses it if the guess
+    was wrong. Binary data (a NUL byte) is no scanner's report."""
+    head = head[:DETECT_BYTES].removeprefix(_BOM)
+    if b"\x00" in head:
+        return None
+    if filename.lower().endswith(".sarif"):
+        return "sarif"
+    for name, markers in _MARKERS:
+        if any(marker in head for marker in markers):
+            return name
+    return None
+
+
 # -- opening a file within the size cap ---------------------------------------------
 
 

@@ -31,6 +31,7 @@ from scans.cve.service_index import service_products_replace
 from scans.findings import lifecycle
 from scans.findings.candidates import Coverage, FindingCandidate, ServiceObservation
 from scans.findings.priority import priority_refresh
+from scans.findings.daily_stats import finding_daily_stats_refresh
 from scans.findings.scoring import scoring_run
 from scans.models import ScanJob, ScanSession
 from scans.pipeline import conf, dispatch
@@ -325,6 +326,8 @@ def scoring(session: ScanSession) -> None:
     # Before scoring: a node's score counts its P1 and P2 findings.
     priority_refresh(org=session.org, node_ids=node_ids)
     scoring_run(org=session.org, node_ids=node_ids, session=session, scan_status=status)
+    # The charts' row for today, from the snapshots just written and the session's events.
+    finding_daily_stats_refresh(org=session.org)
     stage_advance(session_id=session.pk, from_stage=Stage.SCORING)
 
 

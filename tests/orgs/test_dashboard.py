@@ -1,11 +1,14 @@
 """The per-organization dashboard and the home redirect."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from interventions.models import Intervention
 from nodes.models import Node, NodeSnapshot
-from scans.models import OrganizationScore, ScanSession
+from scans.models import FindingDailyStats, OrganizationScore, ScanSession
 from tests.factories import NodeFactory, ScanSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +53,15 @@ def _populate(org, n: int) -> None:
     ScanSessionFactory(org=org, status=ScanSession.Status.RUNNING, stage=ScanSession.Stage.EXECUTION, jobs_total=10,
                        jobs_succeeded=4)
     ScanSessionFactory(org=org, status=ScanSession.Status.SUCCEEDED, stage=ScanSession.Stage.DONE)
+    # The trend charts' rows: n days of rollups (the charts read 90) and n finished sessions (they read 20).
+    today = timezone.now().date()
+    FindingDailyStats.objects.bulk_create(
+        FindingDailyStats(org=org, day=today - timedelta(days=i), open_high=i, sla_open=10, sla_overdue=i % 10,
+                          fixed_high=1, fix_seconds_high=86400 * (i % 9)) for i in range(n))
+    ScanSession.objects.bulk_create(
+        ScanSession(org=org, trigger=ScanSession.Trigger.SCHEDULE, status=ScanSession.Status.SUCCEEDED,
+                    stage=ScanSession.Stage.DONE, correlation_id=f"c{i}", findings_new=i, findings_fixed=i // 2,
+                    finished_at=timezone.now() - timedelta(hours=i)) for i in range(n))
 
 
 @pytest.mark.parametrize("rows", [10, 1000])
@@ -58,8 +70,9 @@ def test_the_dashboard_reads_the_same_number_of_queries_with_10_and_1000_rows(wo
     client = login(world.viewer)
     _populate(world.org, rows)
     # session, user, membership, snapshot aggregate, worst nodes, score history, interventions (+ their
-    # count: the list is full), last session, running sessions, the switcher's organizations.
-    with django_assert_num_queries(11):
+    # count: the list is full), the trend rows, the last finished sessions (the last one among them),
+    # running sessions, the switcher's organizations.
+    with django_assert_num_queries(12):
         assert client.get(reverse("orgs:dashboard", args=["acme"])).status_code == 200
 
 
@@ -195,3 +208,28 @@ def test_a_queued_sessions_first_stage_reads_queued_not_running(world):
     assert session_stages(session)[0].state == "queued"
     session.status = ScanSession.Status.RUNNING
     assert session_stages(session)[0].state == "current"
+
+
+def test_the_dashboard_draws_the_four_finding_trend_charts(world, login):
+    _populate(world.org, 30)
+    content = login(world.viewer).get(reverse("orgs:dashboard", args=["acme"])).content.decode()
+    trends = content[content.index('id="finding-trends"'):]
+    for label in ("Open findings by severity, per day", "New and fixed findings per session",
+                  "Mean time to fix per severity", "SLA compliance per day"):
+        assert f'aria-label="{label}"' in trends
+    assert "chart-area series-high" in trends and "chart-bar series-fixed" in trends
+    assert "A fixed finding leaves the count" in trends  # the SLA chart says what it measures
+
+
+def test_a_new_organizations_trend_charts_say_why_they_are_empty(world, login):
+    content = login(world.viewer).get(reverse("orgs:dashboard", args=["acme"])).content.decode()
+    assert "No history yet" in content
+    assert "No session or import has finished yet." in content
+    assert "No finding was fixed in the last 90 days." in content
+    assert "No open finding has a due date yet." in content
+
+
+def test_another_organizations_trend_rows_stay_out_of_the_charts(world, login):
+    FindingDailyStats.objects.create(org=world.other_org, day=timezone.now().date(), open_critical=7)
+    content = login(world.viewer).get(reverse("orgs:dashboard", args=["acme"])).content.decode()
+    assert "No history yet" in content

@@ -63,9 +63,11 @@ def test_the_pdf_opens_with_the_executive_summary_and_ends_with_every_open_findi
 def test_the_pdf_contents_give_each_section_its_page_number(estate):
     report = generate(estate.org, "pdf")
 
-    lines = pdf_text(report, layout=True).splitlines()
-    toc_line = next(line for line in lines if "Technical appendix" in line)  # the first: the contents
-    assert toc_line.split()[-1] == "3" and ". . ." in toc_line
+    text = pdf_text(report, layout=True)
+    toc_line = next(line for line in text.splitlines() if "Technical appendix" in line)  # the first: the contents
+    # The page the appendix's heading is on, after the contents' page.
+    page = next(n for n, words in enumerate(text.split("\f")[1:], start=2) if "Technical appendix" in words)
+    assert toc_line.split()[-1] == str(page) and ". . ." in toc_line
 
 
 def test_a_capped_pdf_says_where_the_full_list_is(estate, settings):
@@ -162,3 +164,52 @@ def test_the_sarif_export_validates_and_points_at_each_finding(estate):
 def test_the_sarif_schema_rejects_what_sarif_forbids(broken):
     validator = Draft202012Validator(schemas.load(schemas.SARIF_SCHEMA))
     assert list(validator.iter_errors(broken))
+
+
+def _trend_rows(org, days=20):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scans.models import FindingDailyStats, ScanSession
+
+    today = timezone.now().date()
+    FindingDailyStats.objects.bulk_create(
+        FindingDailyStats(org=org, day=today - timedelta(days=i), open_critical=1 + i % 3, open_high=4, open_medium=9,
+                          sla_open=10, sla_overdue=i % 4, fixed_high=2, fix_seconds_high=2 * 86400 * 3)
+        for i in range(days))
+    ScanSession.objects.bulk_create(
+        ScanSession(org=org, trigger="schedule", status="succeeded", stage="done", correlation_id=f"trend-{i}",
+                    findings_new=5 + i, findings_fixed=i, finished_at=timezone.now() - timedelta(days=i))
+        for i in range(6))
+
+
+def test_the_organization_report_draws_the_findings_trend_charts(estate):
+    _trend_rows(estate.org)
+    html = read(generate(estate.org, "html")).decode()
+
+    section = html[html.index("Findings over time"):]
+    for label in ("Open findings by severity, per day", "New and fixed findings per session",
+                  "Mean time to fix per severity", "SLA compliance per day"):
+        assert f'aria-label="{label}"' in section
+    assert 'fill="#8b0000"' in section  # colours as presentation attributes: WeasyPrint reads no CSS in an SVG
+    assert "3.0 d" in section  # high findings took three days to fix
+
+
+def test_the_pdf_organization_report_prints_the_trend_charts(estate):
+    _trend_rows(estate.org)
+    text = pdf_text(generate(estate.org, "pdf"))
+
+    assert "Findings over time" in text and "Mean time to fix" in text and "SLA compliance" in text
+    assert "A fixed finding leaves the count." in text
+
+
+def test_a_node_report_has_no_organization_trend_charts(estate):
+    _trend_rows(estate.org)
+    html = read(generate(estate.org, "html", kind="node", node=estate.headers.node)).decode()
+    assert "Findings over time" not in html
+
+
+def test_an_organization_without_history_gets_no_empty_trend_charts_in_its_report(world):
+    html = read(generate(world.org, "html")).decode()
+    assert "Findings over time" not in html
