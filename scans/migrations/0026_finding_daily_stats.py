@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('orgs', '0011_sla_policy'),
-        ('scans', '0024_finding_ownership'),
+        ('scans', '0025_finding_node_unchecked'),
     ]
 
     operations = [
