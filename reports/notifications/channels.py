@@ -85,7 +85,8 @@ def message_for(payload: dict[str, Any]) -> Message:
     org = (payload.get("org") or {}).get("name", "")
     if "session" in data:
         s = data["session"]
-        failed = s.get("status") == "failed"
+        # The reason says why in words when it did not simply succeed (the error is a traceback's first line).
+        why = s.get("reason") or s.get("error") or ""
         findings = s.get("findings") or {}
         jobs = s.get("jobs") or {}
         facts = [("Organization", org), ("Trigger", s.get("trigger") or ""), ("Nodes", str(s.get("nodes", 0))),
@@ -93,7 +94,7 @@ def message_for(payload: dict[str, Any]) -> Message:
                  ("Findings", f"{findings.get('new', 0)} new, {findings.get('reopened', 0)} reopened, "
                               f"{findings.get('fixed', 0)} fixed")]
         return Message(title=f"Session #{s.get('id')} {s.get('status')}", facts=facts,
-                       summary=(s.get("error") or "") if failed else "", link=absolute_url(s.get("url", "")),
+                       summary=why, link=absolute_url(s.get("url", "")),
                        link_label="Open the session")
     if "intervention" in data:
         i = data["intervention"]

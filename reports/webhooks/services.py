@@ -538,12 +538,13 @@ def _findings_event(*, org, finding_ids, event: str) -> list[WebhookDelivery]:
     if not endpoints or not ids:
         return []
     limit = int(_setting("WATCHPOST_WEBHOOK_FINDINGS_MAX", 500))
-    rows = list(Finding.objects.filter(org_id=org.pk, pk__in=ids).select_related("node", "assignee")
-                .order_by("id")[:limit])
+    found = Finding.objects.filter(org_id=org.pk, pk__in=ids)  # another organization's ids name nothing
+    rows = list(found.select_related("node", "assignee").order_by("id")[: limit + 1])
     if not rows:
         return []
-    rows.sort(key=_urgency)
-    data = {"count": len(set(ids)), "truncated": len(set(ids)) > limit,
+    total = len(rows) if len(rows) <= limit else found.count()
+    rows = sorted(rows[:limit], key=_urgency)
+    data = {"count": total, "truncated": total > limit,
             "findings": [_finding_data(f, org_slug=org.slug) for f in rows]}
     return _deliveries_create(endpoints, event, lambda e: data, org)
 
@@ -573,7 +574,7 @@ def _session_data(session) -> dict[str, Any]:
         "jobs": {"total": session.jobs_total, "succeeded": session.jobs_succeeded, "failed": session.jobs_failed},
         "findings": {"new": session.findings_new, "updated": session.findings_updated,
                      "reopened": session.findings_reopened, "fixed": session.findings_fixed},
-        "error": session.error,
+        "error": session.error, "reason": session.reason,
         "url": f"/o/{session.org.slug}/sessions/{session.pk}/",
     }}
 
