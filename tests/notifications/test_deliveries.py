@@ -205,8 +205,8 @@ def test_an_unreachable_mail_server_is_retried_like_an_http_receiver(world, sett
 
 
 def test_the_sla_breach_entry_point_tells_the_subscribed_channels_and_the_assignees(world, chat, settings_fast):
-    slack = channel(world, Kind.SLACK, ["finding.sla_breached"], url=chat.url())
-    email = channel(world, Kind.EMAIL, ["finding.sla_breached"], email_assignees=True)
+    channel(world, Kind.SLACK, ["finding.sla_breached"], url=chat.url())
+    channel(world, Kind.EMAIL, ["finding.sla_breached"], email_assignees=True)
     channel(world, Kind.SLACK, ["finding.critical"], url=chat.url("/other"))  # not subscribed: told nothing
     node = NodeFactory(org=world.org, address="127.0.60.9")
     late = FindingFactory(node=node, severity="high", title="Old OpenSSH", assignee=world.analyst,
