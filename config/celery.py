@@ -30,6 +30,7 @@ app.conf.task_routes = {
     "reports.tasks.report_email_run": {"queue": "reports"},
     "orgs.tasks.webhook_deliver": {"queue": "reports"},
     "orgs.tasks.webhook_deliveries_sweep": {"queue": "reports"},
+    "reports.tasks.notification_digests_send": {"queue": "reports"},
 }
 app.conf.worker_hijack_root_logger = False
 # Celery's Django fix-up closes every database connection before and after each task unless
@@ -39,7 +40,7 @@ app.conf.worker_hijack_root_logger = False
 # Django's own rule instead: reuse a connection for CONN_MAX_AGE, drop it once broken.
 app.conf.CELERY_DB_REUSE_MAX = 1000
 app.autodiscover_tasks()
-app.autodiscover_tasks(["reports.webhooks"])  # a package of its own inside reports
+app.autodiscover_tasks(["reports.webhooks", "reports.notifications"])  # packages of their own inside reports
 
 REQUEST_ID_HEADER = "request_id"
 

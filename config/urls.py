@@ -5,6 +5,7 @@ from django.urls import include, path
 from config import health, metrics
 from orgs import urls as org_urls
 from orgs import views as org_views
+from reports.notifications import urls as notification_urls
 from reports.webhooks import urls as webhook_urls
 from scans import operations
 from scans import urls as scan_urls
@@ -26,10 +27,10 @@ urlpatterns = [
     path("invitations/<str:token>/signup/", org_views.invitation_signup, name="invitation_signup"),
     # Console: each app owns its pages under the organization.
     # The organization's namespace ("orgs:...") also holds its dashboard, which the scans app
-    # draws from every app below it, and its webhook settings, whose pages the reporting stage
-    # owns (reports.webhooks): same place, same names, from the apps above.
-    path("o/<slug:slug>/", include(([*scan_urls.dashboard_urlpatterns, *org_urls.urlpatterns, *webhook_urls.urlpatterns],
-                                     org_urls.app_name))),
+    # draws from every app below it, and its webhook and notification settings, whose pages the
+    # reporting stage owns (reports.webhooks, reports.notifications): same place, same names.
+    path("o/<slug:slug>/", include(([*scan_urls.dashboard_urlpatterns, *org_urls.urlpatterns, *webhook_urls.urlpatterns,
+                                      *notification_urls.urlpatterns], org_urls.app_name))),
     path("o/<slug:slug>/nodes/", include("nodes.urls")),
     path("o/<slug:slug>/", include("scans.urls")),  # sessions/ and findings/
     path("o/<slug:slug>/interventions/", include("interventions.urls")),

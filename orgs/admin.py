@@ -70,8 +70,8 @@ class OrganizationAdmin(AuditedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(AuditedAdmin):
-    list_display = ["user", "org", "role", "created_at"]
-    list_filter = ["role", "org"]
+    list_display = ["user", "org", "role", "digest_enabled", "created_at"]
+    list_filter = ["role", "digest_enabled", "org"]
     search_fields = ["user__username", "user__email", "org__name", "org__slug"]
     autocomplete_fields = ["user", "org"]
 

@@ -2,8 +2,9 @@
 
 A lower layer (an intervention opening, a session or an import finishing) publishes here instead
 of importing the code that reacts; a higher app subscribes its handlers in its
-``AppConfig.ready()`` (reports: signed webhooks). Handlers run at once, in the publisher's
-transaction, so what they write (the webhooks' outbox rows) commits or rolls back with the event.
+``AppConfig.ready()`` (reports: webhooks and notification channels). Handlers run at once, in the
+publisher's transaction, so what they write (the webhooks' outbox rows) commits or rolls back with
+the event.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ INTERVENTION_OPENED = "intervention.opened"  # intervention=: newly opened (not 
 SETTINGS_CHANGED = "organization.settings_changed"  # org=, changes=: {setting: [before, after]}
 # org=, node_ids=: nodes whose criticality a person changed (their findings' priority depends on it)
 NODE_CRITICALITY_CHANGED = "node.criticality_changed"
+# org=, finding_ids=: open findings that just went past their SLA due date (each published once,
+# by whoever finds them overdue); notification channels subscribed to "SLA breached" are told.
+SLA_BREACHED = "finding.sla_breached"
+# org=, finding_ids=: findings whose accepted risk expired and that are open again; channels
+# subscribed to "Risk acceptance expired" are told (e-mail channels may include the assignees).
+RISK_ACCEPTANCE_EXPIRED = "finding.risk_acceptance_expired"
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

@@ -99,6 +99,10 @@ class Membership(RoleRights, models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now)
+    # The daily e-mail of the findings assigned to the member and due (reports.notifications.digest):
+    # on unless the member turns it off; digest_sent_on claims a day's e-mail, so it goes once.
+    digest_enabled = models.BooleanField(default=True, db_default=True)
+    digest_sent_on = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "org"], name="membership_unique_user_org")]

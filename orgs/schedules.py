@@ -35,6 +35,8 @@ DAILY_STATS_TASK = "scans.tasks.finding_daily_stats_refresh"
 DAILY_STATS_NAME = "watchpost: findings trend rows"
 NVD_SYNC_TASK = "scans.tasks.nvd_sync"
 NVD_SYNC_NAME = "watchpost: NVD CVE sync"
+DIGESTS_TASK = "reports.tasks.notification_digests_send"  # reports.notifications.tasks
+DIGESTS_NAME = "watchpost: notification digests"
 # A scheduled start not picked up within this long is dropped; the next tick starts one.
 SCHEDULE_EXPIRY_SECONDS = 15 * 60
 
@@ -159,6 +161,9 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
     # Webhook deliveries whose task message was lost (broker down when it was published) go out again.
     _beat_row("watchpost: webhook deliveries sweep", "orgs.tasks.webhook_deliveries_sweep", _every(300),
               queue="reports", expires=300, description="Re-publishes webhook deliveries overdue by five minutes")
+    # Each member's digest of what is assigned to them and due, once a day before the working day in Europe.
+    _beat_row(DIGESTS_NAME, DIGESTS_TASK, _daily_utc(hour="6", minute="50"), queue="reports", expires=12 * 3600,
+              description="E-mails each member the open findings assigned to them that are overdue or due soon")
     synced = 0
     for org in Organization.objects.all():
         organization_schedule_sync(org=org)

@@ -36,12 +36,14 @@ class ReportScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(AuditedAdmin):
-    """Endpoints are created through the console or API (the URL passes the network policy there)."""
+    """Endpoints (every notification channel kind) are created and re-pointed through the console or API,
+    where the URL passes the network policy and e-mail recipients are checked."""
 
-    list_display = ["url", "org", "state", "consecutive_failures", "created_at"]
-    list_filter = ["state", "org"]
+    list_display = ["__str__", "kind", "org", "state", "consecutive_failures", "created_at"]
+    list_filter = ["kind", "state", "org"]
     search_fields = ["url", "description", "org__slug"]
-    readonly_fields = ["org", "url", "pinned_address", "consecutive_failures", "paused_at", "created_by", "created_at"]
+    readonly_fields = ["org", "kind", "url", "pinned_address", "email_addresses", "email_members", "consecutive_failures",
+                       "paused_at", "created_by", "created_at"]
     exclude = ["secret"]
 
     def has_add_permission(self, request):

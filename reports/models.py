@@ -4,8 +4,9 @@ A ``Report`` row is the request and its outcome (status, error, the stored file)
 file itself lives in Django's default storage and is only ever served through the
 application to members of the organization. A ``ReportSchedule`` is an organization's
 recurring report, run by a django-celery-beat row and e-mailed to its recipients. A
-``WebhookEndpoint`` is where an organization wants events sent, a ``WebhookDelivery`` one event
-sent there (``reports.webhooks``).
+``WebhookEndpoint`` is where an organization wants events sent (a notification channel: a signed
+webhook, a Slack or Teams incoming webhook, or e-mail), a ``WebhookDelivery`` one event sent there
+(``reports.webhooks`` delivers, ``reports.notifications`` formats per channel kind).
 """
 
 from __future__ import annotations
@@ -132,11 +133,23 @@ class ReportSchedule(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """Where an organization wants events sent (``reports.webhooks`` signs and delivers them)."""
+    """Where an organization wants events sent, a notification channel: its kind says how
+    (``reports.notifications.channels``), its events are its rules (``reports.webhooks`` delivers)."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Signed webhook"
+        SLACK = "slack", "Slack incoming webhook"
+        TEAMS = "teams", "Microsoft Teams workflow"
+        EMAIL = "email", "E-mail"
 
     class Event(models.TextChoices):
         SESSION_FINISHED = "session.finished", "Session finished"
+        SESSION_FAILED = "session.failed", "Session failed"
         FINDING_NEW = "finding.new", "New findings"
+        FINDING_CRITICAL = "finding.critical", "New P1 or critical finding"
+        FINDING_REOPENED = "finding.reopened", "Finding reopened"
+        SLA_BREACHED = "finding.sla_breached", "SLA breached"
+        RISK_ACCEPTANCE_EXPIRED = "finding.risk_expired", "Risk acceptance expired"
         INTERVENTION_OPENED = "intervention.opened", "Intervention opened"
 
     class State(models.TextChoices):
@@ -144,7 +157,8 @@ class WebhookEndpoint(models.Model):
         PAUSED = "paused", "Paused"
 
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=500)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WEBHOOK, db_default=Kind.WEBHOOK)
+    url = models.URLField(max_length=500, blank=True, help_text="Every kind but e-mail")
     description = models.CharField(max_length=200, blank=True)
     # Kept as-is, not hashed: signing every delivery needs the raw secret, and a hash cannot sign.
     # It is shown once on creation (like a token) and never rendered again; database access already
@@ -156,6 +170,11 @@ class WebhookEndpoint(models.Model):
     paused_reason = models.CharField(max_length=500, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # E-mail channels: explicit addresses, members (while they are members), and, if asked, the
+    # assignees of the findings an event is about.
+    email_addresses = models.JSONField(default=list, blank=True)
+    email_members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    email_assignees = models.BooleanField(default=False, db_default=False)
     # The address the URL's host resolved to when it was last checked (save or delivery), for people.
     pinned_address = models.GenericIPAddressField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -167,7 +186,11 @@ class WebhookEndpoint(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return self.description or self.url
+        return self.description or self.url or f"{self.get_kind_display()} {self.pk}"
+
+    @property
+    def is_email(self) -> bool:
+        return self.kind == self.Kind.EMAIL
 
     @property
     def is_paused(self) -> bool:

@@ -1,4 +1,5 @@
-"""Webhook endpoints and their delivery logs over the API: ``/api/v1/webhooks/``.
+"""Webhook endpoints (every notification channel: signed webhooks, Slack, Teams, e-mail) and their
+delivery logs over the API: ``/api/v1/webhooks/``.
 
 Webhooks are organization settings: console users manage them as owners and admins; of
 tokens, a ``read`` token reads them and a ``read_write`` token also manages them (it is how a
@@ -43,8 +44,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "description", "events", "min_severity", "state", "paused_reason", "paused_at",
-                  "consecutive_failures", "pinned_address", "created_at"]
+        fields = ["id", "kind", "url", "description", "events", "min_severity", "email_addresses", "email_members",
+                  "email_assignees", "state", "paused_reason", "paused_at", "consecutive_failures", "pinned_address",
+                  "created_at"]
         read_only_fields = fields
 
 
@@ -57,13 +59,22 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
 
 
 class WebhookEndpointWriteSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=500, help_text="Checked against the organization's scope and the "
-                                                         "deployment's allowed networks, now and at every delivery")
+    kind = serializers.ChoiceField(choices=WebhookEndpoint.Kind.choices, default=WebhookEndpoint.Kind.WEBHOOK,
+                                   help_text="On creation only: webhook (signed), slack, teams or email")
+    url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="",
+                               help_text="Every kind but email. Checked against the organization's scope and the "
+                                         "deployment's allowed networks, now and at every delivery")
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
                                    allow_empty=False)
     min_severity = serializers.ChoiceField(choices=[(s, s) for s in services.SEVERITIES], default="high",
                                            help_text="finding.new: the lowest severity sent")
+    email_addresses = serializers.ListField(child=serializers.EmailField(), required=False, default=list,
+                                            max_length=services.EMAIL_ADDRESSES_MAX, help_text="email: addresses")
+    email_members = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                          help_text="email: user ids of members (refused if not members)")
+    email_assignees = serializers.BooleanField(required=False, default=False,
+                                               help_text="email: also the assignees of the event's findings")
 
 
 class WebhookPauseSerializer(serializers.Serializer):
@@ -82,8 +93,9 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 
 ENDPOINT_EXAMPLE = {
-    "id": 2, "url": "https://soar.lab.internal/hooks/watchpost", "description": "SOAR intake",
-    "events": ["finding.new", "intervention.opened"], "min_severity": "high", "state": "enabled",
+    "id": 2, "kind": "webhook", "url": "https://soar.lab.internal/hooks/watchpost", "description": "SOAR intake",
+    "events": ["finding.new", "intervention.opened"], "min_severity": "high", "email_addresses": [],
+    "email_members": [], "email_assignees": False, "state": "enabled",
     "paused_reason": "", "paused_at": None, "consecutive_failures": 0, "pinned_address": "127.0.10.20",
     "created_at": "2026-11-30T21:00:00Z",
 }
@@ -106,7 +118,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     permission_classes = [CanManageWebhooks]
 
     def get_queryset(self):
-        return organization_rows(self, WebhookEndpoint).order_by("created_at", "id")
+        return organization_rows(self, WebhookEndpoint).prefetch_related("email_members").order_by("created_at", "id")
 
     def get_serializer_class(self):
         if self.action in ("create", "partial_update"):
@@ -137,8 +149,10 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @api_operation(summary="Add a webhook endpoint", request=WebhookEndpointWriteSerializer,
                    responses={201: WebhookEndpointCreatedSerializer}, errors=WRITE_ERRORS,
-                   description="The URL must pass the same network policy as scan targets (refused with the "
-                               "reason otherwise). The response carries the signing `secret`, once.",
+                   description="`kind` webhook (signed, the default), slack, teams or email. A URL must pass the "
+                               "same network policy as scan targets (refused with the reason otherwise); an email "
+                               "channel names addresses, members or the assignees instead. A signed webhook's "
+                               "response carries the signing `secret`, once.",
                    examples=[example("Add", {"url": "https://soar.lab.internal/hooks/watchpost",
                                              "events": ["finding.new"], "min_severity": "critical"}, request=True),
                              example("Added", {**ENDPOINT_EXAMPLE, "secret": "whsec_3q2+7w..."}, status=201)])
@@ -148,7 +162,9 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             endpoint, secret = services.webhook_endpoint_create(org=principal_for(request).org, **data, **self._who())
         except services.WebhookError as exc:
             raise _refused(exc) from None
-        data = {**WebhookEndpointSerializer(endpoint).data, "secret": secret}
+        data = WebhookEndpointSerializer(endpoint).data
+        if secret:
+            data["secret"] = secret
         return Response(data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
     @api_operation(summary="Change a webhook endpoint", request=WebhookEndpointWriteSerializer(partial=True),
@@ -159,6 +175,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def partial_update(self, request, pk=None):
         endpoint = self._endpoint(pk)
         data = validated(WebhookEndpointWriteSerializer, request.data, partial=True)
+        if "kind" in data and data.pop("kind") != endpoint.kind:
+            raise exceptions.ValidationError({"kind": ["A channel keeps its kind; add a new channel instead."]})
         try:
             endpoint = services.webhook_endpoint_update(endpoint=endpoint, **data, **self._who())
         except services.WebhookError as exc:

@@ -4,12 +4,21 @@ The deliveries are made of domain events (``orgs.events``) the lower layers publ
 module subscribes to them in ``webhooks_connect``, called from ``ReportsConfig.ready()``, so
 no lower layer imports webhooks.
 
-Events (``WebhookEndpoint.Event``):
+An endpoint is a notification channel of a ``kind`` (a signed webhook, a Slack or Teams incoming
+webhook, e-mail): ``reports.notifications.channels`` renders each kind's body from the stored event,
+and every kind goes through the same outbox, retries, circuit breaker and delivery log here.
+
+Events (``WebhookEndpoint.Event``), the rules a channel chooses:
 
 - ``session.finished`` — a scan session (or an import) finished, with its outcome and counts;
+- ``session.failed`` — the same, for a session that failed;
 - ``finding.new`` — the findings a session or import saw for the first time, at or above the
   endpoint's minimum severity, *batched*: one delivery per endpoint per session/import carrying
   the list (at most ``WATCHPOST_WEBHOOK_FINDINGS_MAX``, with the total and ``truncated``);
+- ``finding.critical`` — the same list, of the new findings that are critical or P1;
+- ``finding.reopened`` — the findings a session or import reopened (seen again after a fix);
+- ``finding.sla_breached`` / ``finding.risk_expired`` — findings past their due date, findings whose
+  accepted risk expired, as published by the SLA code (``orgs.events``);
 - ``intervention.opened`` — an operational failure was handed to a person.
 
 Where an event is published, its deliveries are written as rows in the same transaction (an outbox:
@@ -19,7 +28,7 @@ commit. With no endpoint configured the hook costs one indexed query and nothing
 the same bytes): reading it scans the organization's open findings, which the finishing
 transaction should not wait for.
 
-Each delivery is POSTed with ``Watchpost-Signature: t=<unix>,v1=<hex>`` where ``hex`` is
+Each signed-webhook delivery is POSTed with ``Watchpost-Signature: t=<unix>,v1=<hex>`` where ``hex`` is
 HMAC-SHA256 over ``"<unix>." + body`` under the endpoint's secret, plus ``Watchpost-Event`` and
 ``Watchpost-Delivery`` (the delivery's id, the same on every retry, so receivers drop replays).
 
@@ -52,6 +61,9 @@ from urllib.parse import urlsplit
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.http import Http404
@@ -68,14 +80,18 @@ from interventions.services import (
 )
 from orgs import events
 from orgs.audit import audit_record
+from orgs.models import Membership
 from orgs.scope import ScopeError, resolve_and_check
 from reports.models import WebhookDelivery, WebhookEndpoint
-from scans.models import SEVERITIES, Finding
+from reports.notifications.channels import HTTP_KINDS, SIGNED_KINDS, email_content, http_document
+from scans.models import SEVERITIES, Finding, FindingEvent
 
 logger = structlog.get_logger(__name__)
 
 Event = WebhookEndpoint.Event
+Kind = WebhookEndpoint.Kind
 Status = WebhookDelivery.Status
+EMAIL_ADDRESSES_MAX = 50
 
 SIGNATURE_HEADER = "Watchpost-Signature"
 EVENT_HEADER = "Watchpost-Event"
@@ -163,6 +179,40 @@ def _events_clean(events: Iterable[str]) -> list[str]:
     return chosen
 
 
+def _kind_clean(kind: str) -> str:
+    if kind not in Kind.values:
+        raise WebhookError(f"unknown channel kind {kind!r}; choose from {', '.join(Kind.values)}", field="kind")
+    return kind
+
+
+def _addresses_clean(addresses: Iterable[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(a.strip() for a in (addresses or ()) if a and a.strip()))
+    if len(cleaned) > EMAIL_ADDRESSES_MAX:
+        raise WebhookError(f"at most {EMAIL_ADDRESSES_MAX} addresses", field="email_addresses")
+    for address in cleaned:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise WebhookError(f"{address!r} is not an e-mail address", field="email_addresses") from None
+    return cleaned
+
+
+def _members_clean(org, members) -> list:
+    """Users who are members of ``org``; anyone else is refused (not silently dropped)."""
+    users = list(members or ())
+    ids = {getattr(u, "pk", u) for u in users}
+    found = set(Membership.objects.filter(org=org, user_id__in=ids).values_list("user_id", flat=True))
+    if ids - found:
+        raise WebhookError("e-mail members must be members of this organization", field="email_members")
+    return sorted(ids)
+
+
+def _recipients_check(*, addresses: list[str], member_ids: list[int], assignees: bool) -> None:
+    if not (addresses or member_ids or assignees):
+        raise WebhookError("an e-mail channel needs an address, a member, or the findings' assignees",
+                           field="email_addresses")
+
+
 def _severity_clean(severity: str) -> str:
     if severity not in SEVERITIES:
         raise WebhookError(f"unknown severity {severity!r}; choose from {', '.join(SEVERITIES)}",
@@ -203,12 +253,15 @@ def webhook_delivery_for(endpoint: WebhookEndpoint, delivery_id) -> WebhookDeliv
     return delivery
 
 
-def webhook_endpoint_list_for_org(*, org):
-    """Endpoints with their delivery counts by outcome, in one query."""
+def webhook_endpoint_list_for_org(*, org, kinds: Iterable[str] | None = None):
+    """Endpoints (of ``kinds``, else all) with their delivery counts by outcome, in one query."""
     def count(*statuses):
         return Count("deliveries", filter=Q(deliveries__status__in=statuses))
 
-    return (WebhookEndpoint.objects.filter(org=org).order_by("created_at", "id")
+    endpoints = WebhookEndpoint.objects.filter(org=org)
+    if kinds is not None:
+        endpoints = endpoints.filter(kind__in=list(kinds))
+    return (endpoints.order_by("created_at", "id")
             .annotate(succeeded=count(Status.SUCCEEDED), failed=count(Status.FAILED),
                       waiting=count(Status.PENDING, Status.RETRYING, Status.HELD)))
 
@@ -224,28 +277,62 @@ def webhook_delivery_list(*, endpoint: WebhookEndpoint, status: str = ""):
 # --- endpoint services --------------------------------------------------------------------------
 
 
-def webhook_endpoint_create(*, org, url: str, events: Iterable[str], min_severity: str = "high",
-                            description: str = "", by=None, token=None, ip: str | None = None,
-                            resolver=None) -> tuple[WebhookEndpoint, str]:
-    """Create an endpoint; the signing secret is returned here once (the console shows it once)."""
+def webhook_endpoint_create(*, org, url: str = "", events: Iterable[str], min_severity: str = "high",
+                            description: str = "", kind: str = Kind.WEBHOOK, email_addresses: Iterable[str] = (),
+                            email_members=(), email_assignees: bool = False, by=None, token=None,
+                            ip: str | None = None, resolver=None) -> tuple[WebhookEndpoint, str]:
+    """Create an endpoint (a channel of ``kind``); a signed webhook's secret is returned here once
+    (the console shows it once); the other kinds have none (empty string)."""
+    kind = _kind_clean(kind)
     events, min_severity = _events_clean(events), _severity_clean(min_severity)
-    checked = webhook_url_check(org=org, url=url, resolver=resolver)
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    addresses, member_ids, pinned = [], [], None
+    if kind == Kind.EMAIL:
+        addresses, member_ids = _addresses_clean(email_addresses), _members_clean(org, email_members)
+        _recipients_check(addresses=addresses, member_ids=member_ids, assignees=email_assignees)
+        url = ""
+    else:
+        pinned = webhook_url_check(org=org, url=url, resolver=resolver).address
+    secret = "whsec_" + secrets.token_urlsafe(32) if kind in SIGNED_KINDS else ""
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(
-            org=org, url=url.strip(), description=description.strip(), secret=secret, events=events,
-            min_severity=min_severity, pinned_address=checked.address,
+            org=org, kind=kind, url=url.strip(), description=description.strip(), secret=secret, events=events,
+            min_severity=min_severity, pinned_address=pinned, email_addresses=addresses,
+            email_assignees=bool(email_assignees) and kind == Kind.EMAIL,
             created_by=by if getattr(by, "is_authenticated", False) else None,
         )
-        audit_record(org=org, verb="webhook.created", target=endpoint, actor=by, token=token, ip=ip,
-                     changes={"url": endpoint.url, "events": events, "min_severity": min_severity})
+        if member_ids:
+            endpoint.email_members.set(member_ids)
+        changes = {"kind": kind, "url": endpoint.url, "events": events, "min_severity": min_severity}
+        if kind == Kind.EMAIL:
+            changes.update(email_addresses=addresses, email_members=member_ids, email_assignees=endpoint.email_assignees)
+        audit_record(org=org, verb="webhook.created", target=endpoint, actor=by, token=token, ip=ip, changes=changes)
     return endpoint, secret
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None, events: Iterable[str] | None = None,
-                            min_severity: str | None = None, description: str | None = None, by=None, token=None,
+                            min_severity: str | None = None, description: str | None = None,
+                            email_addresses: Iterable[str] | None = None, email_members=None,
+                            email_assignees: bool | None = None, by=None, token=None,
                             ip: str | None = None, resolver=None) -> WebhookEndpoint:
+    """Change what was given; a channel's kind stays (a new kind is a new channel, with its own log)."""
     changes: dict[str, Any] = {}
+    members_now = None
+    if endpoint.is_email:
+        addresses = _addresses_clean(email_addresses) if email_addresses is not None else endpoint.email_addresses
+        before = sorted(endpoint.email_members.values_list("pk", flat=True))
+        member_ids = _members_clean(endpoint.org, email_members) if email_members is not None else before
+        assignees = endpoint.email_assignees if email_assignees is None else bool(email_assignees)
+        _recipients_check(addresses=addresses, member_ids=member_ids, assignees=assignees)
+        if addresses != endpoint.email_addresses:
+            changes["email_addresses"] = [endpoint.email_addresses, addresses]
+            endpoint.email_addresses = addresses
+        if member_ids != before:
+            changes["email_members"] = [before, member_ids]
+            members_now = member_ids
+        if assignees != endpoint.email_assignees:
+            changes["email_assignees"] = [endpoint.email_assignees, assignees]
+            endpoint.email_assignees = assignees
+        url = None  # an e-mail channel has no URL
     if url is not None and url.strip() != endpoint.url:
         checked = webhook_url_check(org=endpoint.org, url=url, resolver=resolver)
         changes["url"] = [endpoint.url, url.strip()]
@@ -263,7 +350,10 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None
         endpoint.description = description.strip()
     if changes:
         with transaction.atomic():
-            endpoint.save(update_fields=["url", "pinned_address", "events", "min_severity", "description"])
+            endpoint.save(update_fields=["url", "pinned_address", "events", "min_severity", "description",
+                                         "email_addresses", "email_assignees"])
+            if members_now is not None:
+                endpoint.email_members.set(members_now)
             audit_record(org=endpoint.org, verb="webhook.updated", target=endpoint, actor=by, token=token, ip=ip,
                          changes=changes)
     return endpoint
@@ -392,25 +482,71 @@ def webhooks_connect() -> None:
     endpoint's intervention does (resume it). Called once, from ``ReportsConfig.ready()``."""
     events.event_subscribe(events.SESSION_FINISHED, session_finished)
     events.event_subscribe(events.INTERVENTION_OPENED, intervention_opened)
+    events.event_subscribe(events.SLA_BREACHED, findings_sla_breached)
+    events.event_subscribe(events.RISK_ACCEPTANCE_EXPIRED, findings_risk_acceptance_expired)
     retry_handler_register(kinds=[Intervention.Kind.WEBHOOK_FAILING], handler=webhook_endpoint_resume_for_intervention)
 
 
+SESSION_EVENTS = frozenset({Event.SESSION_FINISHED, Event.SESSION_FAILED, Event.FINDING_NEW, Event.FINDING_CRITICAL,
+                            Event.FINDING_REOPENED})
+
+
 def session_finished(*, session) -> list[WebhookDelivery]:
-    """On a finished session or import: ``session.finished``, then ``finding.new`` if any were new."""
-    endpoints = [e for e in WebhookEndpoint.objects.filter(org_id=session.org_id)
-                 if Event.SESSION_FINISHED in e.events or Event.FINDING_NEW in e.events]
+    """On a finished session or import: ``session.finished`` (and ``session.failed``), then the
+    findings it made new (``finding.new``, ``finding.critical``) or reopened (``finding.reopened``)."""
+    endpoints = [e for e in WebhookEndpoint.objects.filter(org_id=session.org_id) if SESSION_EVENTS & set(e.events)]
     if not endpoints:
         return []
     org = session.org
-    finished = [e for e in endpoints if Event.SESSION_FINISHED in e.events]
-    created = _deliveries_create(finished, Event.SESSION_FINISHED, lambda e: _session_data(session), org)
-    wanting_findings = [e for e in endpoints if Event.FINDING_NEW in e.events]
-    if wanting_findings and session.findings_new:
-        # The list is read by the worker at the first attempt (BUILD_KEY), not here: reading it costs a
-        # scan of the organization's open findings, which must not hold the session's finishing transaction.
-        created += _deliveries_create(wanting_findings, Event.FINDING_NEW, lambda e: {
-            BUILD_KEY: {"session_id": session.pk, "trigger": session.trigger, "min_severity": e.min_severity}}, org)
+
+    def wanting(event):
+        return [e for e in endpoints if event in e.events]
+
+    created = _deliveries_create(wanting(Event.SESSION_FINISHED), Event.SESSION_FINISHED,
+                                 lambda e: _session_data(session), org)
+    if session.status == session.Status.FAILED:
+        created += _deliveries_create(wanting(Event.SESSION_FAILED), Event.SESSION_FAILED,
+                                      lambda e: _session_data(session), org)
+    # The lists are read by the worker at the first attempt (BUILD_KEY), not here: reading them costs a
+    # scan of the organization's open findings, which must not hold the session's finishing transaction.
+    build = {"session_id": session.pk, "trigger": session.trigger}
+    if session.findings_new:
+        created += _deliveries_create(wanting(Event.FINDING_NEW), Event.FINDING_NEW, lambda e: {
+            BUILD_KEY: {**build, "select": "new", "min_severity": e.min_severity}}, org)
+        created += _deliveries_create(wanting(Event.FINDING_CRITICAL), Event.FINDING_CRITICAL, lambda e: {
+            BUILD_KEY: {**build, "select": "critical"}}, org)
+    if session.findings_reopened:
+        created += _deliveries_create(wanting(Event.FINDING_REOPENED), Event.FINDING_REOPENED, lambda e: {
+            BUILD_KEY: {**build, "select": "reopened"}}, org)
     return created
+
+
+def findings_sla_breached(*, org, finding_ids) -> list[WebhookDelivery]:
+    """``orgs.events.SLA_BREACHED``: the findings that just went past their due date."""
+    return _findings_event(org=org, finding_ids=finding_ids, event=Event.SLA_BREACHED)
+
+
+def findings_risk_acceptance_expired(*, org, finding_ids) -> list[WebhookDelivery]:
+    """``orgs.events.RISK_ACCEPTANCE_EXPIRED``: the findings whose accepted risk expired (open again)."""
+    return _findings_event(org=org, finding_ids=finding_ids, event=Event.RISK_ACCEPTANCE_EXPIRED)
+
+
+def _findings_event(*, org, finding_ids, event: str) -> list[WebhookDelivery]:
+    """One delivery per subscribed channel listing the findings (read once, here: they are few and named)."""
+    endpoints = _subscribed(org.pk, event)
+    ids = [pk for pk in (finding_ids or ()) if pk]
+    if not endpoints or not ids:
+        return []
+    limit = int(_setting("WATCHPOST_WEBHOOK_FINDINGS_MAX", 500))
+    found = Finding.objects.filter(org_id=org.pk, pk__in=ids)  # another organization's ids name nothing
+    rows = list(found.select_related("node", "assignee").order_by("id")[: limit + 1])
+    if not rows:
+        return []
+    total = len(rows) if len(rows) <= limit else found.count()
+    rows = sorted(rows[:limit], key=_urgency)
+    data = {"count": total, "truncated": total > limit,
+            "findings": [_finding_data(f, org_slug=org.slug) for f in rows]}
+    return _deliveries_create(endpoints, event, lambda e: data, org)
 
 
 def intervention_opened(*, intervention) -> list[WebhookDelivery]:
@@ -438,25 +574,45 @@ def _session_data(session) -> dict[str, Any]:
         "jobs": {"total": session.jobs_total, "succeeded": session.jobs_succeeded, "failed": session.jobs_failed},
         "findings": {"new": session.findings_new, "updated": session.findings_updated,
                      "reopened": session.findings_reopened, "fixed": session.findings_fixed},
-        "error": session.error,
+        "error": session.error, "reason": session.reason,
         "url": f"/o/{session.org.slug}/sessions/{session.pk}/",
     }}
 
 
-def _new_findings_data(*, org_id: int, session_id: int, trigger: str, min_severity: str) -> dict[str, Any] | None:
-    """The session's new findings at or above ``min_severity``, most severe first; None when there are none."""
+def _session_findings_data(*, org, session_id: int, trigger: str, select: str = "new",
+                           min_severity: str = "low") -> dict[str, Any] | None:
+    """The findings a session made new (``select`` "new": at or above ``min_severity``; "critical":
+    critical or P1) or reopened ("reopened"), most urgent first; None when there are none."""
     limit = int(_setting("WATCHPOST_WEBHOOK_FINDINGS_MAX", 500))
-    severities = SEVERITIES[: SEVERITIES.index(min_severity) + 1] if min_severity in SEVERITIES else SEVERITIES
-    # (org, status, severity) is indexed; first_session is not (rescans rewrite findings in place).
-    new = Finding.objects.filter(org_id=org_id, status=Finding.Status.OPEN, severity__in=severities,
-                                 first_session_id=session_id)
-    rows = list(new.select_related("node").order_by("id")[: limit + 1])
+    found = Finding.objects.filter(org_id=org.pk, status=Finding.Status.OPEN)
+    if select == "reopened":
+        # (session, kind, finding) covers this: the findings the session's lifecycle reopened.
+        found = found.filter(pk__in=FindingEvent.objects.filter(session_id=session_id, kind=FindingEvent.Kind.REOPENED)
+                             .values("finding_id"))
+    else:
+        # (org, status, severity) is indexed; first_session is not (rescans rewrite findings in place).
+        found = found.filter(first_session_id=session_id)
+        if select == "critical":
+            found = found.filter(Q(severity="critical") | Q(priority=1))
+        else:
+            found = found.filter(severity__in=SEVERITIES[: SEVERITIES.index(min_severity) + 1]
+                                 if min_severity in SEVERITIES else SEVERITIES)
+    rows = list(found.select_related("node", "assignee").order_by("id")[: limit + 1])
     if not rows:
         return None
-    total = len(rows) if len(rows) <= limit else new.count()
-    rows.sort(key=lambda f: (SEVERITIES.index(f.severity), f.pk))
-    return {"session_id": session_id, "trigger": trigger, "min_severity": min_severity, "count": total,
-            "truncated": total > limit, "findings": [_finding_data(f) for f in rows[:limit]]}
+    total = len(rows) if len(rows) <= limit else found.count()
+    rows.sort(key=_urgency)
+    data = {"session_id": session_id, "trigger": trigger, "count": total, "truncated": total > limit,
+            "findings": [_finding_data(f, org_slug=org.slug) for f in rows[:limit]]}
+    if select == "new":
+        data["min_severity"] = min_severity
+    return data
+
+
+def _urgency(finding) -> tuple:
+    """Most severe first, then by priority (P1 first), then oldest."""
+    return (SEVERITIES.index(finding.severity) if finding.severity in SEVERITIES else len(SEVERITIES),
+            finding.priority or 9, finding.pk)
 
 
 def _payload_complete(delivery: WebhookDelivery) -> bool:
@@ -468,7 +624,7 @@ def _payload_complete(delivery: WebhookDelivery) -> bool:
     build = (delivery.payload.get("data") or {}).get(BUILD_KEY) if isinstance(delivery.payload, dict) else None
     if build is None:
         return True
-    data = _new_findings_data(org_id=delivery.endpoint.org_id, **build)
+    data = _session_findings_data(org=delivery.endpoint.org, **build)
     if data is None:
         WebhookDelivery.objects.filter(pk=delivery.pk).delete()
         return False
@@ -477,14 +633,18 @@ def _payload_complete(delivery: WebhookDelivery) -> bool:
     return True
 
 
-def _finding_data(finding) -> dict[str, Any]:
+def _finding_data(finding, *, org_slug: str) -> dict[str, Any]:
     return {
-        "id": finding.pk, "title": finding.title, "severity": finding.severity, "source": finding.source,
-        "rule_id": finding.rule_id, "cve_ids": finding.cve_ids,
+        "id": finding.pk, "title": finding.title, "severity": finding.severity, "priority": finding.priority,
+        "source": finding.source, "rule_id": finding.rule_id, "cve_ids": finding.cve_ids,
         "cvss_score": float(finding.cvss_score) if finding.cvss_score is not None else None,
         "node": {"id": finding.node_id, "address": finding.node.address},
         "port": finding.port, "protocol": finding.protocol, "location": finding.location,
         "first_seen": finding.first_seen.isoformat(),
+        "due_at": finding.due_at.isoformat() if finding.due_at else None,
+        "assignee_id": finding.assignee_id,
+        "assignee": finding.assignee.get_username() if finding.assignee_id else None,
+        "url": f"/o/{org_slug}/findings/{finding.pk}/",
     }
 
 
@@ -618,6 +778,8 @@ def webhook_deliver(*, delivery_id: int, resolver=None) -> AttemptResult | None:
 
 
 def _attempt(*, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: int, resolver) -> AttemptResult:
+    if endpoint.kind not in HTTP_KINDS:
+        return _attempt_email(delivery=delivery, endpoint=endpoint, attempt=attempt)
     timeout = _setting("WATCHPOST_WEBHOOK_TIMEOUT_SECONDS", 10.0)
     started = time.monotonic()
     try:
@@ -629,15 +791,12 @@ def _attempt(*, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: i
         return AttemptResult(status=Status.FAILED, error=f"refused before sending: {exc}")
     if checked.address != endpoint.pinned_address:
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(pinned_address=checked.address)
-    body = payload_body(delivery.payload)
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Watchpost-Webhooks/1",
-        SIGNATURE_HEADER: signature_header(secret=endpoint.secret, timestamp=timestamp, body=body),
-        EVENT_HEADER: delivery.event_type,
-        DELIVERY_HEADER: str(delivery.event_id),
-    }
+    body = payload_body(http_document(endpoint.kind, delivery.payload))
+    headers = {"Content-Type": "application/json", "User-Agent": "Watchpost-Webhooks/1"}
+    if endpoint.kind in SIGNED_KINDS:
+        headers[SIGNATURE_HEADER] = signature_header(secret=endpoint.secret, timestamp=int(time.time()), body=body)
+        headers[EVENT_HEADER] = delivery.event_type
+        headers[DELIVERY_HEADER] = str(delivery.event_id)
     try:
         code, retry_after = _post(checked, body, headers, timeout)
     except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, TLS, malformed answer
@@ -652,6 +811,38 @@ def _attempt(*, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: i
         else:
             hint = " (redirects are not followed)" if 300 <= code < 400 else ""
             result = AttemptResult(status=Status.FAILED, response_code=code, error=f"HTTP {code}{hint}")
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def email_recipients(*, endpoint: WebhookEndpoint, payload: dict[str, Any]) -> list[str]:
+    """An e-mail channel's addresses for one event: its explicit addresses, its members' and, when it
+    asks, the assignees' of the event's findings; members and assignees only while they are members."""
+    users = set(endpoint.email_members.values_list("pk", flat=True))
+    if endpoint.email_assignees:
+        users |= {f.get("assignee_id") for f in (payload.get("data") or {}).get("findings") or () if f.get("assignee_id")}
+    member_emails = (Membership.objects.filter(org_id=endpoint.org_id, user_id__in=users).exclude(user__email="")
+                     .values_list("user__email", flat=True)) if users else []
+    return sorted({*endpoint.email_addresses, *member_emails})
+
+
+def _attempt_email(*, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: int) -> AttemptResult:
+    """One e-mail through Django's e-mail backend; a connection or SMTP error retries like an HTTP one."""
+    started = time.monotonic()
+    to = email_recipients(endpoint=endpoint, payload=delivery.payload)
+    if not to:
+        result = AttemptResult(status=Status.SUCCEEDED, error="no recipient for this event: nothing sent")
+    else:
+        subject, body = email_content(delivery.payload)
+        message = EmailMessage(subject=subject, body=body, to=to,
+                               headers={EVENT_HEADER: delivery.event_type, DELIVERY_HEADER: str(delivery.event_id)})
+        try:
+            message.send()
+        except OSError as exc:  # smtplib.SMTPException is an OSError: refused, reset, timeout, rejected
+            result = AttemptResult(status=Status.RETRYING, retry_in=retry_delay(attempt),
+                                   error=f"{type(exc).__name__}: {exc}"[:1000])
+        else:
+            result = AttemptResult(status=Status.SUCCEEDED)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
 
@@ -690,7 +881,7 @@ def _failure_count(*, endpoint: WebhookEndpoint, delivery: WebhookDelivery, erro
         intervention_open(
             org=endpoint.org, kind=Intervention.Kind.WEBHOOK_FAILING,
             subject=INTERVENTION_SUBJECT.format(pk=endpoint.pk),
-            title=f"Webhook {endpoint} paused after {failures} failed deliveries",
+            title=f"{endpoint.get_kind_display()} {endpoint} paused after {failures} failed deliveries",
             context={"endpoint_id": endpoint.pk, "url": endpoint.url, "error": error,
                      "consecutive_failures": failures, "last_delivery_id": delivery.pk,
                      "resume": f"/o/{endpoint.org.slug}/settings/webhooks/{endpoint.pk}/"},

@@ -1,5 +1,8 @@
 """Console pages for webhooks under /o/<slug>/settings/webhooks/: owners and admins manage endpoints.
 
+The list and its form are the signed webhooks'; an endpoint's page serves every notification
+channel kind (``reports.notifications``): its delivery log, pause, resume, edit and delete.
+
 Every view: access helper, form, one service (reports.webhooks.services), render or redirect.
 """
 
@@ -15,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.console import render_secret
 from orgs.access import client_ip, managing_membership_for
 from reports.models import WebhookDelivery, WebhookEndpoint
+from reports.notifications.forms import ChannelForm
 from reports.webhooks import services
 
 DELIVERIES_PAGE_SIZE = 25
@@ -39,7 +43,7 @@ class WebhookPauseForm(forms.Form):
 
 def _list_context(membership, **extra):
     return {"org": membership.org, "membership": membership,
-            "endpoints": services.webhook_endpoint_list_for_org(org=membership.org),
+            "endpoints": services.webhook_endpoint_list_for_org(org=membership.org, kinds=[WebhookEndpoint.Kind.WEBHOOK]),
             "form": extra.pop("form", None) or WebhookEndpointForm(), **extra}
 
 
@@ -49,9 +53,8 @@ def _detail_context(request, membership, endpoint, **extra):
         status = ""
     deliveries = services.webhook_delivery_list(endpoint=endpoint, status=status)
     page = Paginator(deliveries, DELIVERIES_PAGE_SIZE).get_page(request.GET.get("page"))
-    form = extra.pop("form", None) or WebhookEndpointForm(initial={
-        "url": endpoint.url, "description": endpoint.description, "events": endpoint.events,
-        "min_severity": endpoint.min_severity})
+    form = extra.pop("form", None) or ChannelForm(org=membership.org, kind=endpoint.kind,
+                                                  initial=ChannelForm.initial_for(endpoint))
     return {"org": membership.org, "membership": membership, "endpoint": endpoint, "form": form,
             "pause_form": WebhookPauseForm(), "page": page, "status": status,
             "statuses": WebhookDelivery.Status.choices, **extra}
@@ -100,17 +103,16 @@ def webhook_detail(request, slug, endpoint_id):
 def webhook_update(request, slug, endpoint_id):
     membership = managing_membership_for(request.user, slug)
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
-    form = WebhookEndpointForm(request.POST)
+    form = ChannelForm(request.POST, org=membership.org, kind=endpoint.kind)
     if form.is_valid():
         try:
-            services.webhook_endpoint_update(
-                endpoint=endpoint, url=form.cleaned_data["url"], events=form.cleaned_data["events"],
-                min_severity=form.cleaned_data["min_severity"], description=form.cleaned_data["description"],
-                by=request.user, ip=client_ip(request))
+            services.webhook_endpoint_update(endpoint=endpoint, **form.service_arguments(), by=request.user,
+                                             ip=client_ip(request))
         except services.WebhookError as exc:
-            form.add_error(exc.field, str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
-            messages.success(request, "Webhook endpoint saved.")
+            messages.success(request, "Webhook endpoint saved." if endpoint.kind == WebhookEndpoint.Kind.WEBHOOK
+                             else "Channel saved.")
             return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)
     endpoint.refresh_from_db()
     return render(request, "reports/webhook_detail.html", _detail_context(request, membership, endpoint, form=form),
@@ -149,8 +151,11 @@ def webhook_delete(request, slug, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     label = str(endpoint)
     services.webhook_endpoint_delete(endpoint=endpoint, by=request.user, ip=client_ip(request))
-    messages.success(request, f"Webhook endpoint {label} deleted.")
-    return redirect("orgs:webhooks", slug=slug)
+    if endpoint.kind == WebhookEndpoint.Kind.WEBHOOK:
+        messages.success(request, f"Webhook endpoint {label} deleted.")
+        return redirect("orgs:webhooks", slug=slug)
+    messages.success(request, f"Channel {label} deleted.")
+    return redirect("orgs:notifications", slug=slug)
 
 
 @login_required
