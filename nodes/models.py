@@ -84,6 +84,10 @@ class Node(models.Model):
     # workers). Follows the zones' networks unless ``zone_pinned`` says it was chosen by hand.
     zone = models.ForeignKey("orgs.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="nodes")
     zone_pinned = models.BooleanField(default=False, db_default=False)
+    # What a fragile device tolerates (scans.budgets): new connections per second and connections open at
+    # once, for every scanner and discovery alike; null = no limit of its own.
+    max_new_connections_per_second = models.PositiveIntegerField(null=True, blank=True)
+    max_connections_at_once = models.PositiveIntegerField(null=True, blank=True)
     discovery_confidence = models.FloatField(null=True, blank=True)
     discovery_evidence = models.JSONField(default=dict, blank=True)
     last_discovered_at = models.DateTimeField(null=True, blank=True)
