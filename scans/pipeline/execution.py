@@ -43,6 +43,7 @@ from scans.discovery.discover import discover_many
 from scans.findings.candidates import ServiceObservation
 from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch
+from scans.pipeline.windows import held_by_windows, sessions_mark_held, windows_closed
 from scans.pipeline.profiles import (
     profile_context,
     profile_ports,
@@ -113,6 +114,13 @@ def jobs_pump(*, org_id: int) -> int:
         org = Organization.objects.select_for_update().filter(pk=org_id).first()
         if org is None:
             return 0
+        now = timezone.now()
+        # A closed scan window holds its zone's jobs back here, the one place jobs are dispatched from.
+        closed = windows_closed(org=org)
+        sessions_mark_held(org=org, closed=closed, waiting=waiting_jobs, now=now)
+        held = held_by_windows(closed)
+        if held is not None:
+            waiting_jobs = waiting_jobs.exclude(held)
         busy = ScanJob.objects.filter(session__org_id=org_id).filter(
             Q(status=Status.RUNNING) | Q(status__in=(Status.QUEUED, Status.RETRYING), task_id__gt="")
         ).count()
@@ -130,7 +138,6 @@ def jobs_pump(*, org_id: int) -> int:
         for row in waiting:
             groups[(row["session_id"], row["scanner"] == DISCOVERY)].append(row)
         timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
-        now = timezone.now()
         assigned: list[tuple[str, list[int]]] = []
         for (_, is_discovery), rows in groups.items():
             if is_discovery:  # a message's nodes are swept together: few, even messages
