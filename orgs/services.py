@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from orgs import windows
 from orgs.audit import audit_record
 from orgs.events import SETTINGS_CHANGED, event_publish
 from orgs.models import ApiToken, Invitation, Membership, Organization, Role, secret_digest, secret_new
@@ -97,7 +98,7 @@ def api_token_revoke(*, token: ApiToken, by=None, ip: str | None = None) -> ApiT
 # -- settings ----------------------------------------------------------------------
 
 SETTINGS_FIELDS = ("scope_networks", "scope_hostnames", "schedule_crontab", "schedule_timezone", "default_profile",
-                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold")
+                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold", "scan_windows")
 
 
 def _audit_value(value):
@@ -121,6 +122,11 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
     threshold = values.get("potential_threshold")
     if threshold is not None and not 0 <= threshold <= 1:
         raise ValidationError("The certainty threshold is a number between 0 and 1.")
+    if "scan_windows" in values:
+        try:
+            values["scan_windows"] = windows.to_json(windows.ranges_from_json(values["scan_windows"]))
+        except windows.WindowError as error:
+            raise ValidationError(f"Scan windows: {error}") from None
     org = Organization.objects.select_for_update(of=("self",)).select_related("default_profile").get(pk=org.pk)
     changes = {}
     for field, value in values.items():

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.console import outcome_told, render_secret
 from orgs import services
+from orgs import windows
 from orgs.access import api_token_for, client_ip, invitation_for, managing_membership_for, member_for, membership_for
 from orgs.forms import ApiTokenForm, AuditFilterForm, InvitationForm, InvitationSignupForm, MemberRoleForm, SettingsForm
 from orgs.models import Membership
@@ -35,6 +36,7 @@ from orgs.selectors import (
     organization_list_for_user,
     schedule_describe,
     schedule_next_runs,
+    zone_list_for_org,
 )
 from orgs.throttling import throttle
 
@@ -187,14 +189,24 @@ def invitation_signup(request, token):
 # -- settings ----------------------------------------------------------------------
 
 
-def _preview(crontab: str, tz: str) -> dict:
+def _preview(crontab: str, tz: str, windows_text: str | None = None, org=None) -> dict:
+    """The next runs of a schedule, each with when its scan window lets it begin (the windows typed, else the
+    organization's; windows that cannot be read yet are left out of the preview, the form says why)."""
     if not crontab:
         return {"preview_off": True}
     try:
         runs = schedule_next_runs(crontab=crontab, tz=tz)
     except ScheduleError as error:
         return {"preview_error": str(error)}
-    return {"preview_runs": runs, "preview_description": schedule_describe(crontab), "preview_timezone": tz}
+    try:
+        ranges = (windows.parse_text(windows_text) if windows_text is not None
+                  else windows.ranges_from_json(org.scan_windows if org is not None else []))
+        window = windows.Window(ranges, tz)
+    except windows.WindowError:
+        window = windows.Window((), tz)
+    return {"preview_runs": runs, "preview_windowed": [{"at": run, "opens": opens} for run, opens in window.runs_allowed(runs)],
+            "preview_description": schedule_describe(crontab), "preview_timezone": tz,
+            "preview_windows": window.describe() if not window.always else ""}
 
 
 @login_required
@@ -213,10 +225,12 @@ def settings(request, slug):
                 messages.success(request, "Settings saved.")
                 return redirect("orgs:settings", slug=slug)
         crontab, tz = request.POST.get("schedule_crontab", "").strip(), request.POST.get("schedule_timezone", "UTC").strip()
+        windows_text = request.POST.get("scan_windows", "")
     else:
         form = SettingsForm(initial=SettingsForm.initial_for(org), org=org)
-        crontab, tz = org.schedule_crontab, org.schedule_timezone
-    context = {"org": org, "membership": membership, "form": form, **_preview(crontab, tz)}
+        crontab, tz, windows_text = org.schedule_crontab, org.schedule_timezone, None
+    context = {"org": org, "membership": membership, "form": form, "zones": zone_list_for_org(org=org),
+               **_preview(crontab, tz, windows_text, org)}
     return render(request, "orgs/settings.html", context, status=400 if form.is_bound else 200)
 
 
@@ -227,7 +241,9 @@ def schedule_preview(request, slug):
     membership = managing_membership_for(request.user, slug)
     crontab = " ".join(request.GET.get("schedule_crontab", "").split())
     tz = request.GET.get("schedule_timezone", "").strip() or membership.org.schedule_timezone
-    return render(request, "orgs/partials/schedule_preview.html", {"org": membership.org, **_preview(crontab, tz)})
+    windows_text = request.GET.get("scan_windows")
+    return render(request, "orgs/partials/schedule_preview.html",
+                  {"org": membership.org, **_preview(crontab, tz, windows_text, membership.org)})
 
 
 # -- API tokens --------------------------------------------------------------------

@@ -250,5 +250,10 @@ class Window:
         opening = self.next_opening(at)
         return opening if opening is not None else at
 
+    def runs_allowed(self, runs: Iterable[datetime]) -> list[tuple[datetime, datetime | None]]:
+        """Scheduled starts, each with when its scanning may begin: None when the window is open then,
+        else the next opening (in the window's timezone)."""
+        return [(run, None if self.is_open(run) else self.opens_at(run)) for run in runs]
+
     def describe(self) -> str:
         return "; ".join(str(r) for r in self.ranges) if self.ranges else "any time"
