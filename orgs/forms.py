@@ -186,3 +186,27 @@ class AuditFilterForm(forms.Form):
             + [(f"user:{m.user_id}", m.user.username) for m in members]
             + [(f"token:{t.pk}", f"token {t.name} ({t.prefix}…)") for t in tokens]
         )
+
+
+class ZoneWindowsBudgetForm(forms.Form):
+    """A zone's own scan windows and budget (the zone's page includes ``orgs/partials/zone_windows_budget_form.html``)."""
+
+    scan_windows = forms.CharField(
+        label="Scan windows", required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text="One range a line, e.g. Mon-Fri 20:00-06:00 or Sat-Sun all day, in the organization's timezone. "
+                  "Empty: the organization's windows.")
+    max_new_connections_per_second = forms.IntegerField(
+        label="New connections per second", required=False,
+        widget=forms.NumberInput(attrs={"min": "1", "inputmode": "numeric", "placeholder": "no limit"}),
+        help_text="For all the zone's workers together; each node may have a lower budget of its own. Empty: no limit.")
+
+    @classmethod
+    def initial_for(cls, zone) -> dict:
+        return {"scan_windows": windows.to_text(zone.scan_windows),
+                "max_new_connections_per_second": zone.max_new_connections_per_second}
+
+    def clean_scan_windows(self) -> list[dict]:
+        try:
+            return windows.to_json(windows.parse_text(self.cleaned_data["scan_windows"]))
+        except windows.WindowError as error:
+            raise forms.ValidationError(str(error)) from None

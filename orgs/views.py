@@ -18,10 +18,25 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.console import outcome_told, render_secret
-from orgs import services
-from orgs import windows
-from orgs.access import api_token_for, client_ip, invitation_for, managing_membership_for, member_for, membership_for
-from orgs.forms import ApiTokenForm, AuditFilterForm, InvitationForm, InvitationSignupForm, MemberRoleForm, SettingsForm
+from orgs import services, windows
+from orgs.access import (
+    api_token_for,
+    client_ip,
+    invitation_for,
+    managing_membership_for,
+    member_for,
+    membership_for,
+    zone_for,
+)
+from orgs.forms import (
+    ApiTokenForm,
+    AuditFilterForm,
+    InvitationForm,
+    InvitationSignupForm,
+    MemberRoleForm,
+    SettingsForm,
+    ZoneWindowsBudgetForm,
+)
 from orgs.models import Membership
 from orgs.schedules import ScheduleError
 from orgs.selectors import (
@@ -244,6 +259,28 @@ def schedule_preview(request, slug):
     windows_text = request.GET.get("scan_windows")
     return render(request, "orgs/partials/schedule_preview.html",
                   {"org": membership.org, **_preview(crontab, tz, windows_text, membership.org)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def zone_windows_budget(request, slug, zone_id):
+    """A zone's scan windows and budget: the form the zone's page includes, and where it posts."""
+    membership = managing_membership_for(request.user, slug)
+    zone = zone_for(membership, zone_id)
+    form = (ZoneWindowsBudgetForm(request.POST) if request.method == "POST"
+            else ZoneWindowsBudgetForm(initial=ZoneWindowsBudgetForm.initial_for(zone)))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.zone_set_windows_budget(zone=zone, by=membership, ip=client_ip(request), **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("scan_windows" if error.code == "scan_windows" else "max_new_connections_per_second",
+                           error)
+        else:
+            messages.success(request, f"Scan windows and budget of zone {zone.name} saved.")
+            return redirect("orgs:settings", slug=slug)
+    return render(request, "orgs/zone_windows_budget.html", {"org": membership.org, "membership": membership,
+                                                             "zone": zone, "form": form},
+                  status=400 if form.is_bound else 200)
 
 
 # -- API tokens --------------------------------------------------------------------

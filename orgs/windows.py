@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
+from django.core.exceptions import ValidationError
+
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_RANGES = 50
@@ -155,6 +157,14 @@ def ranges_from_json(data: Iterable[dict] | None) -> list[WeeklyRange]:
     if len(ranges) > MAX_RANGES:
         raise WindowError(f"at most {MAX_RANGES} ranges, not {len(ranges)}")
     return ranges
+
+
+def windows_validate(data) -> None:
+    """A model field's validator: stored windows that cannot be read are refused (the admin, full_clean)."""
+    try:
+        ranges_from_json(data)
+    except WindowError as error:
+        raise ValidationError(str(error)) from None
 
 
 def _bad_day(value) -> int:
