@@ -12,7 +12,6 @@ from scans.models import ScanJob, ScanSession
 from scans.pipeline import dispatch, windows
 from scans.pipeline.sessions import SessionError, session_start
 from scans.pipeline.watchdog import watchdog_sweep
-from tests.factories import MembershipFactory
 
 UTC = ZoneInfo("UTC")
 WEDNESDAY_NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
