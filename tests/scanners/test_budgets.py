@@ -91,9 +91,10 @@ def test_a_node_with_a_budget_of_20_a_second_never_sees_more_than_20_in_any_seco
 
     assert sorted(outcome.open) == listener.ports and len(listener.accepted) == 100
     assert max(listener.per_second().values()) <= 20, listener.per_second()
-    # 100 connections at 20 a second fill five wall-clock seconds: the first may be begun late (so at least
-    # four seconds after the start), the last ends as soon as its twenty are made.
-    assert 100 / 20 - 1 <= took <= 100 / 20 + 1.5
+    # 100 connections at 20 a second fill five wall-clock seconds (six if one is not filled): the sweep takes
+    # from a little over three seconds (begun late in the first, ended early in the fifth) to a little over five.
+    assert len(listener.per_second()) in (5, 6)
+    assert 100 / 20 - 2 <= took <= 100 / 20 + 1.5
 
 
 def test_a_sweep_without_budgets_is_not_slowed():
