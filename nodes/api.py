@@ -9,11 +9,13 @@ from __future__ import annotations
 import django_filters
 import orjson
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
@@ -76,6 +78,12 @@ class NodeUpdateSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=20)
     enabled = serializers.BooleanField(required=False, help_text="A disabled node is left out of sessions")
     criticality = serializers.ChoiceField(choices=Node.Criticality.choices, required=False, help_text=CRITICALITY_HELP)
+    max_new_connections_per_second = serializers.IntegerField(
+        required=False, allow_null=True, help_text="New connections a second every scanner keeps to (1-100,000; "
+                                                   "null: no limit). Owners and admins")
+    max_connections_at_once = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Connections open at once (1-10,000; null: no limit). "
+                                                   "Owners and admins")
 
 
 class BulkNodeSerializer(serializers.Serializer):
@@ -128,6 +136,7 @@ class NodeFilter(FilterSet):
 NODE_EXAMPLE = {
     "id": 42, "address": "127.0.10.5", "name": "rpc-1", "hostname": "", "resolved_ip": "127.0.10.5", "state": "up",
     "enabled": True, "criticality": "high", "tags": ["prod", "rpc"], "protocols": ["http", "ethereum-rpc"], "open_ports": [22, 8545],
+    "max_new_connections_per_second": None, "max_connections_at_once": None,
     "last_discovered_at": "2026-11-30T20:00:00Z", "last_scanned_at": "2026-11-30T20:05:00Z",
     "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-30T20:05:00Z",
     "snapshot": {"score": 72, "grade": "C", "critical": 0, "high": 2, "medium": 3, "low": 1, "info": 4,
@@ -218,6 +227,18 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = validated(NodeUpdateSerializer, request.data)
         ip = client_ip(request)
         fields = {k: data[k] for k in ("address", "name", "hostname", "tags", "criticality") if k in data}
+        budget_fields = ("max_new_connections_per_second", "max_connections_at_once")
+        if any(k in data for k in budget_fields):
+            if not principal.can_manage:
+                raise PermissionDenied("Only owners and admins set a node's connection budgets.")
+            try:
+                node = services.node_set_budgets(
+                    node=node, new_per_second=data.get(budget_fields[0], node.max_new_connections_per_second),
+                    at_once=data.get(budget_fields[1], node.max_connections_at_once), by=principal.actor,
+                    token=principal.token, ip=ip)
+            except DjangoValidationError as exc:
+                field = budget_fields[0] if "per second" in exc.messages[0] else budget_fields[1]
+                raise ValidationError({field: exc.messages}) from None
         if fields:
             node = services.node_update(node=node, by=principal.actor, token=principal.token, ip=ip, **fields)
         if "enabled" in data:

@@ -142,3 +142,12 @@ def bulk_example_address(org) -> str:
         return str(next(network.hosts()))
     hostnames = [h for h in org.scope_hostnames or () if h and not str(h).startswith("*")]
     return str(hostnames[0]) if hostnames else ""
+
+
+class NodeBudgetsForm(forms.Form):
+    """What a fragile node tolerates; empty is no limit. The bounds are checked by the service (orgs.budgets)."""
+
+    new_per_second = forms.IntegerField(label="New connections per second", required=False,
+                                        widget=forms.NumberInput(attrs={"min": "1", "inputmode": "numeric"}))
+    at_once = forms.IntegerField(label="Connections at once", required=False,
+                                 widget=forms.NumberInput(attrs={"min": "1", "inputmode": "numeric"}))

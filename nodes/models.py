@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+from orgs.budgets import MAX_AT_ONCE, MAX_NEW_PER_SECOND
 
 
 class Severity(models.TextChoices):
@@ -84,6 +87,12 @@ class Node(models.Model):
     # workers). Follows the zones' networks unless ``zone_pinned`` says it was chosen by hand.
     zone = models.ForeignKey("orgs.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="nodes")
     zone_pinned = models.BooleanField(default=False, db_default=False)
+    # What a fragile device tolerates (scans.budgets): new connections per second and connections open at
+    # once, for every scanner and discovery alike; null = no limit of its own.
+    max_new_connections_per_second = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_NEW_PER_SECOND)])
+    max_connections_at_once = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_AT_ONCE)])
     discovery_confidence = models.FloatField(null=True, blank=True)
     discovery_evidence = models.JSONField(default=dict, blank=True)
     last_discovered_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from nodes.models import Node, NodeSnapshot
+from orgs import budgets
 from orgs.audit import audit_record, audit_record_many
 from orgs.events import NODE_CRITICALITY_CHANGED, event_publish
 from orgs.scope import CheckedTarget, ScopeError, canonical_target, resolve_and_check, valid_hostname
@@ -221,6 +222,26 @@ def node_set_enabled(*, node: Node, enabled: bool, by=None, token=None, ip: str 
         if changed:
             audit_record(org=node.org, verb="node.enabled" if enabled else "node.disabled", target=node, actor=by,
                          token=token, ip=ip, changes={"enabled": [not enabled, enabled]})
+    return node
+
+
+def node_set_budgets(*, node: Node, new_per_second, at_once, by=None, token=None, ip: str | None = None) -> Node:
+    """Set what the node tolerates: new connections per second and connections at once (None: no limit).
+
+    Every scanner and discovery keep to them from the next job on (``scans.scanners.connections``).
+    A value of 0, or above the bounds of ``orgs.budgets``, is refused and nothing changes.
+    """
+    new_per_second, at_once = budgets.new_per_second_clean(new_per_second), budgets.at_once_clean(at_once)
+    with transaction.atomic():
+        before = Node.objects.select_for_update().filter(pk=node.pk).values_list(
+            "max_new_connections_per_second", "max_connections_at_once").get()
+        node.max_new_connections_per_second, node.max_connections_at_once = new_per_second, at_once
+        if before != (new_per_second, at_once):
+            Node.objects.filter(pk=node.pk).update(max_new_connections_per_second=new_per_second,
+                                                   max_connections_at_once=at_once)
+            audit_record(org=node.org, verb="node.budgets_changed", target=node, actor=by, token=token, ip=ip,
+                         changes={"max_new_connections_per_second": [before[0], new_per_second],
+                                  "max_connections_at_once": [before[1], at_once]})
     return node
 
 

@@ -17,9 +17,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from nodes import services
 from nodes.access import node_for, nodes_for
 from nodes.display import detections_for_display
-from nodes.forms import PAGE_SIZES, NodeAddForm, NodeBulkForm, NodeCriticalityForm, NodeEditForm, NodeFilterForm
+from nodes.forms import (
+    PAGE_SIZES,
+    NodeAddForm,
+    NodeBudgetsForm,
+    NodeBulkForm,
+    NodeCriticalityForm,
+    NodeEditForm,
+    NodeFilterForm,
+)
 from nodes.selectors import NODE_SORTS, node_count_for_org, node_detail_for_org, node_table_for_org
-from orgs.access import client_ip, membership_for, writable_membership_for
+from orgs.access import client_ip, managing_membership_for, membership_for, writable_membership_for
 
 
 def _is_partial(request) -> bool:
@@ -137,9 +145,12 @@ def node_bulk_add(request, slug):
 def node_detail(request, slug, node_id):
     membership = membership_for(request.user, slug)
     node = node_for(membership, node_id)
-    context = {"org": membership.org, "membership": membership, "node": node, "snapshot": node.snapshot,
-               "detections": detections_for_display(node.discovery_evidence), **node_detail_for_org(node=node)}
-    return render(request, "nodes/detail.html", context)
+    return render(request, "nodes/detail.html", _detail_context(membership, node))
+
+
+def _detail_context(membership, node) -> dict:
+    return {"org": membership.org, "membership": membership, "node": node, "snapshot": node.snapshot,
+            "detections": detections_for_display(node.discovery_evidence), **node_detail_for_org(node=node)}
 
 
 @login_required
@@ -160,6 +171,30 @@ def node_edit(request, slug, node_id):
             return redirect("nodes:detail", slug=slug, node_id=node.pk)
     return render(request, "nodes/edit.html", {"org": membership.org, "membership": membership, "node": node,
                                                "form": form}, status=400 if form.is_bound else 200)
+
+
+@login_required
+@require_POST
+def node_budgets(request, slug, node_id):
+    """Owners and admins set the node's connection budgets (its page shows them)."""
+    membership = managing_membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    form = NodeBudgetsForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.node_set_budgets(node=node, new_per_second=form.cleaned_data["new_per_second"],
+                                      at_once=form.cleaned_data["at_once"], by=request.user, ip=client_ip(request))
+        except ValidationError as exc:
+            error = exc.messages[0]
+    else:
+        error = "; ".join(f"{form.fields[name].label}: {msgs[0]}" for name, msgs in form.errors.items())
+    if error:
+        node.refresh_from_db()
+        return render(request, "nodes/detail.html", {**_detail_context(membership, node),
+                                                     "budgets_error": f"Budgets not saved: {error}"}, status=400)
+    messages.success(request, f"Connection budgets of {node} saved.")
+    return redirect("nodes:detail", slug=slug, node_id=node.pk)
 
 
 @login_required

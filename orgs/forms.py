@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.bounds import DayField
+from orgs import windows
 from orgs.models import ApiToken, Organization, Role
 from orgs.schedules import ScheduleError, parse_crontab
 from orgs.scope import ScopeError, parse_networks, parse_scope
@@ -66,6 +67,11 @@ class SettingsForm(forms.Form):
                   "Empty: no recurring scan.")
     schedule_timezone = forms.CharField(label="Timezone", max_length=64, initial="UTC",
                                         help_text="An IANA name such as UTC or Europe/Paris.")
+    scan_windows = forms.CharField(
+        label="Scan windows", required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text="When scanning is allowed, in the timezone above: one range a line, e.g. Mon-Fri 20:00-06:00 "
+                  "(an end before its start runs past midnight) or Sat-Sun all day. Empty: any time. Sessions "
+                  "outside a window wait for it; a window that closes pauses them until it opens again.")
     default_profile = forms.ModelChoiceField(label="Default scan profile", queryset=None, required=False,
                                              empty_label="(the built-in standard profile)")
     max_concurrent_jobs = forms.IntegerField(label="Max concurrent jobs", min_value=1, max_value=10_000)
@@ -95,7 +101,14 @@ class SettingsForm(forms.Form):
             "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
             "default_profile": org.default_profile_id, "max_concurrent_jobs": org.max_concurrent_jobs,
             "node_cooldown_minutes": org.node_cooldown_minutes, "potential_threshold": org.potential_threshold,
+            "scan_windows": windows.to_text(org.scan_windows),
         }
+
+    def clean_scan_windows(self) -> list[dict]:
+        try:
+            return windows.to_json(windows.parse_text(self.cleaned_data["scan_windows"]))
+        except windows.WindowError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_scope_networks(self) -> list[str]:
         # The scanners' own parser: what is accepted here is what the scope guard reads.
@@ -173,3 +186,27 @@ class AuditFilterForm(forms.Form):
             + [(f"user:{m.user_id}", m.user.username) for m in members]
             + [(f"token:{t.pk}", f"token {t.name} ({t.prefix}…)") for t in tokens]
         )
+
+
+class ZoneWindowsBudgetForm(forms.Form):
+    """A zone's own scan windows and budget (the zone's page includes ``orgs/partials/zone_windows_budget_form.html``)."""
+
+    scan_windows = forms.CharField(
+        label="Scan windows", required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text="One range a line, e.g. Mon-Fri 20:00-06:00 or Sat-Sun all day, in the organization's timezone. "
+                  "Empty: the organization's windows.")
+    max_new_connections_per_second = forms.IntegerField(
+        label="New connections per second", required=False,
+        widget=forms.NumberInput(attrs={"min": "1", "inputmode": "numeric", "placeholder": "no limit"}),
+        help_text="For all the zone's workers together; each node may have a lower budget of its own. Empty: no limit.")
+
+    @classmethod
+    def initial_for(cls, zone) -> dict:
+        return {"scan_windows": windows.to_text(zone.scan_windows),
+                "max_new_connections_per_second": zone.max_new_connections_per_second}
+
+    def clean_scan_windows(self) -> list[dict]:
+        try:
+            return windows.to_json(windows.parse_text(self.cleaned_data["scan_windows"]))
+        except windows.WindowError as error:
+            raise forms.ValidationError(str(error)) from None

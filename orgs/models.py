@@ -6,7 +6,11 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from orgs.budgets import MAX_NEW_PER_SECOND
+from orgs.windows import windows_validate
 from django.utils import timezone
 
 
@@ -36,6 +40,9 @@ class Organization(models.Model):
     sla_p2_days = models.PositiveIntegerField(default=30, db_default=30)
     sla_p3_days = models.PositiveIntegerField(default=90, db_default=90)
     sla_p4_days = models.PositiveIntegerField(default=180, db_default=180)
+    # When scanning is allowed: weekly ranges in schedule_timezone (orgs.windows); empty = any time.
+    scan_windows = models.JSONField(default=list, blank=True, db_default=[], validators=[windows_validate],
+                                    help_text='[{"days": [0-6], "start": "HH:MM", "end": "HH:MM"}]; empty = any time')
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -55,6 +62,13 @@ class Zone(models.Model):
     name = models.CharField(max_length=100)
     networks = models.JSONField(default=list, blank=True, help_text="CIDRs inside the organization's scope")
     hostnames = models.JSONField(default=list, blank=True, help_text="Names or wildcards inside the organization's scope")
+    # The zone's own scan windows (orgs.windows), in the organization's timezone; empty = the organization's.
+    scan_windows = models.JSONField(default=list, blank=True, db_default=[], validators=[windows_validate],
+                                    help_text="Weekly ranges; empty = the organization's windows")
+    # New connections per second all the zone's workers together may open (scans.scanners.connections);
+    # null = no limit.
+    max_new_connections_per_second = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_NEW_PER_SECOND)])
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.csv_cells import csv_writer
-from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization, secret_digest
+from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization, Zone, secret_digest
 
 
 def organization_list_for_user(*, user):
@@ -186,3 +186,8 @@ def audit_csv_rows(events):
             event.ip or "", event.request_id,
         ])
 
+
+def zone_list_for_org(*, org):
+    """The organization's zones with their scan windows and connection budgets (the settings page lists them)."""
+    return list(Zone.objects.filter(org=org).order_by("name").only(
+        "id", "name", "scan_windows", "max_new_connections_per_second"))

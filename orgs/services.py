@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from orgs import budgets, windows
 from orgs.audit import audit_record
 from orgs.events import SETTINGS_CHANGED, event_publish
-from orgs.models import ApiToken, Invitation, Membership, Organization, Role, secret_digest, secret_new
+from orgs.models import ApiToken, Invitation, Membership, Organization, Role, Zone, secret_digest, secret_new
 
 
 @transaction.atomic
@@ -97,7 +98,7 @@ def api_token_revoke(*, token: ApiToken, by=None, ip: str | None = None) -> ApiT
 # -- settings ----------------------------------------------------------------------
 
 SETTINGS_FIELDS = ("scope_networks", "scope_hostnames", "schedule_crontab", "schedule_timezone", "default_profile",
-                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold")
+                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold", "scan_windows")
 
 
 def _audit_value(value):
@@ -121,6 +122,11 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
     threshold = values.get("potential_threshold")
     if threshold is not None and not 0 <= threshold <= 1:
         raise ValidationError("The certainty threshold is a number between 0 and 1.")
+    if "scan_windows" in values:
+        try:
+            values["scan_windows"] = windows.to_json(windows.ranges_from_json(values["scan_windows"]))
+        except windows.WindowError as error:
+            raise ValidationError(f"Scan windows: {error}") from None
     org = Organization.objects.select_for_update(of=("self",)).select_related("default_profile").get(pk=org.pk)
     changes = {}
     for field, value in values.items():
@@ -141,6 +147,32 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
     audit_record(org=org, verb="organization.settings_changed", target=org, changes=changes, actor=actor, ip=ip)
     event_publish(SETTINGS_CHANGED, org=org, changes=changes)
     return org
+
+
+# -- zones: scan windows and budget ------------------------------------------------
+
+
+@transaction.atomic
+def zone_set_windows_budget(*, zone: Zone, scan_windows, max_new_connections_per_second, by,
+                            ip: str | None = None) -> Zone:
+    """A zone's own scan windows (empty: the organization's) and its budget of new connections per second for
+    all its workers (None: no limit). Refused with the reason, changing nothing, when either cannot be read."""
+    try:
+        scan_windows = windows.to_json(windows.ranges_from_json(scan_windows or []))
+    except windows.WindowError as error:
+        raise ValidationError(f"Scan windows: {error}", code="scan_windows") from None
+    rate = budgets.new_per_second_clean(max_new_connections_per_second)
+    zone = Zone.objects.select_for_update().get(pk=zone.pk)
+    changes = {}
+    for field, value in (("scan_windows", scan_windows), ("max_new_connections_per_second", rate)):
+        if getattr(zone, field) != value:
+            changes[field] = [getattr(zone, field), value]
+            setattr(zone, field, value)
+    if changes:
+        zone.save(update_fields=list(changes))
+        audit_record(org=zone.org, verb="zone.windows_budget_changed", target=zone, changes=changes,
+                     actor=getattr(by, "user", by), ip=ip)
+    return zone
 
 
 # -- invitations -------------------------------------------------------------------

@@ -12,6 +12,7 @@ urlpatterns = [
     path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path("settings/", views.settings, name="settings"),
     path("settings/schedule-preview/", views.schedule_preview, name="schedule_preview"),
+    path("settings/zones/<int:zone_id>/windows-budget/", views.zone_windows_budget, name="zone_windows_budget"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/new/", views.token_create, name="token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),

@@ -18,9 +18,25 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.console import outcome_told, render_secret
-from orgs import services
-from orgs.access import api_token_for, client_ip, invitation_for, managing_membership_for, member_for, membership_for
-from orgs.forms import ApiTokenForm, AuditFilterForm, InvitationForm, InvitationSignupForm, MemberRoleForm, SettingsForm
+from orgs import services, windows
+from orgs.access import (
+    api_token_for,
+    client_ip,
+    invitation_for,
+    managing_membership_for,
+    member_for,
+    membership_for,
+    zone_for,
+)
+from orgs.forms import (
+    ApiTokenForm,
+    AuditFilterForm,
+    InvitationForm,
+    InvitationSignupForm,
+    MemberRoleForm,
+    SettingsForm,
+    ZoneWindowsBudgetForm,
+)
 from orgs.models import Membership
 from orgs.schedules import ScheduleError
 from orgs.selectors import (
@@ -35,6 +51,7 @@ from orgs.selectors import (
     organization_list_for_user,
     schedule_describe,
     schedule_next_runs,
+    zone_list_for_org,
 )
 from orgs.throttling import throttle
 
@@ -187,14 +204,24 @@ def invitation_signup(request, token):
 # -- settings ----------------------------------------------------------------------
 
 
-def _preview(crontab: str, tz: str) -> dict:
+def _preview(crontab: str, tz: str, windows_text: str | None = None, org=None) -> dict:
+    """The next runs of a schedule, each with when its scan window lets it begin (the windows typed, else the
+    organization's; windows that cannot be read yet are left out of the preview, the form says why)."""
     if not crontab:
         return {"preview_off": True}
     try:
         runs = schedule_next_runs(crontab=crontab, tz=tz)
     except ScheduleError as error:
         return {"preview_error": str(error)}
-    return {"preview_runs": runs, "preview_description": schedule_describe(crontab), "preview_timezone": tz}
+    try:
+        ranges = (windows.parse_text(windows_text) if windows_text is not None
+                  else windows.ranges_from_json(org.scan_windows if org is not None else []))
+        window = windows.Window(ranges, tz)
+    except windows.WindowError:
+        window = windows.Window((), tz)
+    return {"preview_runs": runs, "preview_windowed": [{"at": run, "opens": opens} for run, opens in window.runs_allowed(runs)],
+            "preview_description": schedule_describe(crontab), "preview_timezone": tz,
+            "preview_windows": window.describe() if not window.always else ""}
 
 
 @login_required
@@ -213,10 +240,12 @@ def settings(request, slug):
                 messages.success(request, "Settings saved.")
                 return redirect("orgs:settings", slug=slug)
         crontab, tz = request.POST.get("schedule_crontab", "").strip(), request.POST.get("schedule_timezone", "UTC").strip()
+        windows_text = request.POST.get("scan_windows", "")
     else:
         form = SettingsForm(initial=SettingsForm.initial_for(org), org=org)
-        crontab, tz = org.schedule_crontab, org.schedule_timezone
-    context = {"org": org, "membership": membership, "form": form, **_preview(crontab, tz)}
+        crontab, tz, windows_text = org.schedule_crontab, org.schedule_timezone, None
+    context = {"org": org, "membership": membership, "form": form, "zones": zone_list_for_org(org=org),
+               **_preview(crontab, tz, windows_text, org)}
     return render(request, "orgs/settings.html", context, status=400 if form.is_bound else 200)
 
 
@@ -227,7 +256,31 @@ def schedule_preview(request, slug):
     membership = managing_membership_for(request.user, slug)
     crontab = " ".join(request.GET.get("schedule_crontab", "").split())
     tz = request.GET.get("schedule_timezone", "").strip() or membership.org.schedule_timezone
-    return render(request, "orgs/partials/schedule_preview.html", {"org": membership.org, **_preview(crontab, tz)})
+    windows_text = request.GET.get("scan_windows")
+    return render(request, "orgs/partials/schedule_preview.html",
+                  {"org": membership.org, **_preview(crontab, tz, windows_text, membership.org)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def zone_windows_budget(request, slug, zone_id):
+    """A zone's scan windows and budget: the form the zone's page includes, and where it posts."""
+    membership = managing_membership_for(request.user, slug)
+    zone = zone_for(membership, zone_id)
+    form = (ZoneWindowsBudgetForm(request.POST) if request.method == "POST"
+            else ZoneWindowsBudgetForm(initial=ZoneWindowsBudgetForm.initial_for(zone)))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.zone_set_windows_budget(zone=zone, by=membership, ip=client_ip(request), **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("scan_windows" if error.code == "scan_windows" else "max_new_connections_per_second",
+                           error)
+        else:
+            messages.success(request, f"Scan windows and budget of zone {zone.name} saved.")
+            return redirect("orgs:settings", slug=slug)
+    return render(request, "orgs/zone_windows_budget.html", {"org": membership.org, "membership": membership,
+                                                             "zone": zone, "form": form},
+                  status=400 if form.is_bound else 200)
 
 
 # -- API tokens --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from config.api_conventions import (
@@ -91,6 +91,10 @@ class SessionCreateSerializer(serializers.Serializer):
     tag = serializers.CharField(required=False, max_length=40, help_text="Scan the enabled nodes carrying this tag")
     nodes = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**31 - 1), required=False,
                                   allow_empty=False, max_length=10_000, help_text="Scan these nodes (ids)")
+    outside_window = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Start now, whatever the scan windows say (owners and admins; audited). Otherwise jobs wait for "
+                  "their zone's window: see window_waiting_until and window_paused")
 
     def validate(self, data):
         if "tag" in data and "nodes" in data:
@@ -101,6 +105,7 @@ class SessionCreateSerializer(serializers.Serializer):
 SESSION_EXAMPLE = {
     "id": 12, "status": "running", "stage": "execution", "trigger": "api", "profile": "standard",
     "targets": ["127.0.10.5"], "cancel_requested": False, "error": "", "correlation_id": "3f2a9c...",
+    "window_override": False, "window_waiting_until": None, "window_paused": False,
     "created_at": "2026-11-30T21:00:00Z", "started_at": "2026-11-30T21:00:01Z", "finished_at": None,
     "heartbeat_at": "2026-11-30T21:00:30Z",
     "stages": [{"stage": "discovery", "state": "done", "started_at": "2026-11-30T21:00:01+00:00",
@@ -165,6 +170,8 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         def perform():
             data = validated(SessionCreateSerializer, request.data)
+            if data["outside_window"] and not principal.can_manage:
+                raise PermissionDenied("Only owners and admins may start a session outside the scan window.")
             try:
                 targets = selectors.session_targets_for(org=principal.org, tag=data.get("tag"),
                                                         node_ids=data.get("nodes"))
@@ -173,7 +180,8 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             try:
                 session = session_start(org=principal.org, trigger=ScanSession.Trigger.API,
                                         requested_by=principal.actor, requested_by_token=principal.token,
-                                        targets=targets, profile=data.get("profile") or None)
+                                        targets=targets, profile=data.get("profile") or None,
+                                        outside_window=data["outside_window"], rights=principal)
             except SessionError as exc:
                 raise ValidationError({"non_field_errors": [str(exc)]}) from None
             return Response(SessionSerializer(session).data, status=status.HTTP_202_ACCEPTED,

@@ -95,6 +95,7 @@ def _slug(profile) -> str | None:
 SESSION = Fields(
     plain("id"), plain("status"), plain("stage"), plain("trigger"), computed("profile", "profile", python=_slug),
     plain("targets"), plain("cancel_requested"), plain("error"), plain("reason"), plain("correlation_id"),
+    plain("window_override"), time("window_waiting_until"), plain("window_paused"),
     time("created_at"),
     time("started_at"), time("finished_at"), time("heartbeat_at"), computed("stages", python=_stages),
     computed("counts", python=_counts),

@@ -53,9 +53,14 @@ class SessionStartForm(forms.Form):
     )
     tag = forms.ChoiceField(label="Tag", required=False, help_text="Every enabled node carrying this tag.")
     node = NodeIdsField(label="Nodes", required=False, coerce=int, widget=forms.CheckboxSelectMultiple)
+    outside_window = forms.BooleanField(
+        label="Start now, outside the scan window", required=False,
+        help_text="Owners and admins: the session runs at once whatever the windows say (recorded in the audit log).")
 
-    def __init__(self, *args, profiles, tags, nodes, **kwargs):
+    def __init__(self, *args, profiles, tags, nodes, may_override: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        if not may_override:
+            del self.fields["outside_window"]
         self.fields["profile"].choices = [
             (p.slug, f"{p.name} (built-in)" if p.org_id is None else p.name) for p in profiles]
         self.fields["tag"].choices = [("", "—")] + [(t, t) for t in tags]

@@ -93,6 +93,12 @@ class ScanSession(models.Model):
     stage_attempts = models.PositiveSmallIntegerField(default=0, help_text="Watchdog retries of the current stage")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Started "now, outside the window" by an owner or admin: no scan window holds its jobs back.
+    window_override = models.BooleanField(default=False, db_default=False)
+    # Jobs held back by a closed scan window: until when (the earliest opening), and whether the
+    # session had already begun (paused) or not (waiting). Null when nothing is held back.
+    window_waiting_until = models.DateTimeField(null=True, blank=True)
+    window_paused = models.BooleanField(default=False, db_default=False)
     error = models.TextField(blank=True)
     # Why a finished session failed or is partial, in words ("all 4 targets unreachable"); empty otherwise.
     reason = models.CharField(max_length=300, blank=True)

@@ -52,6 +52,7 @@ from scans.forms import (
 from scans.models import SEVERITIES, Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
+from scans.pipeline.windows import session_window_text
 from scans.selectors import (
     COUNT_CAP,
     FINDING_SORTS,
@@ -132,7 +133,7 @@ def _session_form(membership, data=None, initial=None, node_ids=()):
     # The nodes sent, to show them ticked; an id naming none of the organization's is refused by session_targets_for.
     nodes = Node.objects.filter(org=org, pk__in=list(node_ids)).order_by("address") if node_ids else []
     form = SessionStartForm(data, initial=initial, profiles=profile_choices_for_org(org=org),
-                            tags=node_tags_for_org(org=org), nodes=nodes)
+                            tags=node_tags_for_org(org=org), nodes=nodes, may_override=membership.can_manage)
     if data is not None and len(node_ids) > MAX_SELECTED_NODES:
         form.add_error(None, f"{len(node_ids):,} nodes selected: pick at most {MAX_SELECTED_NODES:,} here, "
                              "or scan a tag or every enabled node.")
@@ -172,7 +173,8 @@ def session_new(request, slug):
         if form.is_valid():
             try:
                 session = session_start(org=org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,
-                                        targets=targets, profile=data["profile"])
+                                        targets=targets, profile=data["profile"],
+                                        outside_window=data.get("outside_window", False), rights=membership)
             except SessionError as error:
                 form.add_error(None, str(error))
             else:
@@ -215,6 +217,7 @@ def _detail_context(request, membership, session) -> dict:
     paginator.count = sum(group["total"] for group in job_counts.values())
     jobs = paginator.get_page(request.GET.get("jobs_page"))
     return {"org": membership.org, "membership": membership, "jobs": jobs, "job_counts": job_counts,
+            "window_text": session_window_text(session),
             "nodes_url": f"/o/{membership.org.slug}/nodes/", "changes": session_finding_changes(session=session),
             **_progress_context(session)}
 

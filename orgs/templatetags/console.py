@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince, timeuntil
 
+from orgs import budgets, windows
 from orgs.charts import Frame
 from orgs.charts import gridlines as chart_gridlines
 
@@ -109,3 +110,23 @@ def percent(part, whole) -> int:
         return max(0, min(100, round(100 * float(part) / float(whole)))) if whole else 0
     except (TypeError, ValueError):
         return 0
+
+
+@register.filter
+def scan_windows_text(ranges) -> str:
+    """Stored scan windows as a person reads them: 'Mon-Fri 20:00-06:00; Sat-Sun all day', or ''."""
+    try:
+        return "; ".join(windows.to_text(ranges).splitlines())
+    except windows.WindowError:
+        return "(unreadable)"
+
+
+@register.filter
+def per_second(value) -> str:
+    """A budget of new connections per second, or 'no limit'."""
+    return budgets.budget_text(value, "a second")
+
+
+@register.filter
+def at_once(value) -> str:
+    return budgets.budget_text(value, "at once")

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from scans.findings.candidates import ServiceObservation
+from scans.scanners import connections
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.nmap import NmapScanner
 
@@ -67,6 +68,12 @@ class UnknownPortFallback:
         unavailable = NmapScanner.availability()
         if unavailable:
             return _noted(service, {"tool": TOOL, "outcome": "skipped", "reason": unavailable})
+        allowance = connections.budget_for(address)
+        if allowance is not None and allowance.rate:
+            # nmap's probes cannot draw from the node's count of new connections: added to discovery's own
+            # they would break the budget.
+            return _noted(service, {"tool": TOOL, "outcome": "skipped",
+                                    "reason": "the node has a budget of new connections per second"})
         port = service.port
         async with self._limit:
             # A fleet's discovery has a budget of its own: a late port gets what is left of it, or nothing.

@@ -37,12 +37,13 @@ from config import prepared
 from interventions.models import Intervention
 from interventions.services import intervention_open, interventions_resolve_after_retry
 from nodes.models import Node
-from orgs.models import Organization
+from orgs.models import Organization, Zone
 from orgs.scope import ScopeError, resolve_and_check
 from scans.discovery.discover import discover_many
 from scans.findings.candidates import ServiceObservation
 from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch
+from scans.pipeline.windows import held_by_windows, sessions_mark_held, windows_closed
 from scans.pipeline.profiles import (
     profile_context,
     profile_ports,
@@ -50,6 +51,7 @@ from scans.pipeline.profiles import (
     profile_timeout,
     profile_udp,
 )
+from scans.scanners import connections
 from scans.scanners.base import ScannerError, ScannerUnavailable, Target, get_scanner
 from scans.scanners.portscan import PROCESS_BUDGET
 
@@ -113,6 +115,13 @@ def jobs_pump(*, org_id: int) -> int:
         org = Organization.objects.select_for_update().filter(pk=org_id).first()
         if org is None:
             return 0
+        now = timezone.now()
+        # A closed scan window holds its zone's jobs back here, the one place jobs are dispatched from.
+        closed = windows_closed(org=org)
+        sessions_mark_held(org=org, closed=closed, waiting=waiting_jobs, now=now)
+        held = held_by_windows(closed)
+        if held is not None:
+            waiting_jobs = waiting_jobs.exclude(held)
         busy = ScanJob.objects.filter(session__org_id=org_id).filter(
             Q(status=Status.RUNNING) | Q(status__in=(Status.QUEUED, Status.RETRYING), task_id__gt="")
         ).count()
@@ -130,7 +139,6 @@ def jobs_pump(*, org_id: int) -> int:
         for row in waiting:
             groups[(row["session_id"], row["scanner"] == DISCOVERY)].append(row)
         timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
-        now = timezone.now()
         assigned: list[tuple[str, list[int]]] = []
         for (_, is_discovery), rows in groups.items():
             if is_discovery:  # a message's nodes are swept together: few, even messages
@@ -229,7 +237,9 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
     heartbeat.start()
     try:
         try:
-            outcomes = asyncio.run(_run_all(claimed))
+            # The nodes' connection budgets, bound to their addresses as _target checks them.
+            with connections.budgets_active({}):
+                outcomes = asyncio.run(_run_all(claimed, _node_budgets(claimed)))
         except Exception as exc:  # noqa: BLE001 - soft time limit, or the loop itself failed
             outcomes = {job.pk: exc for job in claimed}
     finally:
@@ -284,7 +294,8 @@ def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
 # every message (a retried job's earlier raw result, the node's discovery evidence, a dozen
 # timestamps a row) cost more than the claim's own statements.
 CLAIMED_JOB_FIELDS = ("id", "session_id", "node_id", "scanner", "status", "attempts", "max_attempts", "task_id")
-CLAIMED_NODE_FIELDS = ("id", "address", "hostname", "name", "services", "state")
+CLAIMED_NODE_FIELDS = ("id", "address", "hostname", "name", "services", "state", "zone_id",
+                       "max_new_connections_per_second", "max_connections_at_once")
 
 
 def _claim_in_one_statement(job_ids, token, now, deadlines) -> list[ScanJob]:
@@ -330,26 +341,48 @@ def _from_db(model, names: tuple[str, ...], values) -> Any:
     return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
-def _target(job: ScanJob) -> Target:
-    """The node as a checked scan target: re-checked here, the last point before any packet."""
+def _node_budgets(jobs: list[ScanJob]) -> dict[int, connections.Budget]:
+    """The connection budget of each job's node that has one (its own, its zone's): one query for the zones."""
+    zone_ids = {job.node.zone_id for job in jobs if job.node.zone_id is not None}
+    zone_rates = dict(Zone.objects.filter(pk__in=zone_ids, max_new_connections_per_second__isnull=False)
+                      .values_list("pk", "max_new_connections_per_second")) if zone_ids else {}
+    budgets = {}
+    for job in jobs:
+        node = job.node
+        budget = connections.budget_for_node(
+            node_id=node.pk, new_per_second=node.max_new_connections_per_second, at_once=node.max_connections_at_once,
+            zone_id=node.zone_id, zone_new_per_second=zone_rates.get(node.zone_id))
+        if budget is not None:
+            budgets[job.pk] = budget
+    return budgets
+
+
+def _target(job: ScanJob, budgets: dict[int, connections.Budget] | None = None) -> Target:
+    """The node as a checked scan target: re-checked here, the last point before any packet.
+
+    A node with a connection budget has it bound to the address every connection goes to.
+    """
     node, org = job.node, job.session.org
     checked = resolve_and_check(node.address, scope=[*org.scope_networks, *org.scope_hostnames],
                                 allowed_networks=settings.SCAN_ALLOWED_NETWORKS)
+    if budgets and job.pk in budgets:
+        connections.budget_bind(checked.address, budgets[job.pk])
     services = tuple(ServiceObservation.from_dict(s) for s in node.services or ())
     return Target(address=checked.address, hostname=node.hostname, ports=tuple(node.open_ports), services=services)
 
 
-async def _run_all(jobs: list[ScanJob]) -> dict[int, Any]:
+async def _run_all(jobs: list[ScanJob], budgets: dict[int, connections.Budget]) -> dict[int, Any]:
     discovery = [job for job in jobs if job.scanner == DISCOVERY]
     others = [job for job in jobs if job.scanner != DISCOVERY]
-    found, *results = await asyncio.gather(_discover_all(discovery), *(_run_one(job) for job in others),
+    found, *results = await asyncio.gather(_discover_all(discovery, budgets),
+                                           *(_run_one(job, budgets) for job in others),
                                            return_exceptions=True)
     if isinstance(found, BaseException):
         found = {job.pk: found for job in discovery}
     return {**found, **{job.pk: result for job, result in zip(others, results)}}
 
 
-async def _discover_all(jobs: list[ScanJob]) -> dict[int, Any]:
+async def _discover_all(jobs: list[ScanJob], budgets: dict[int, connections.Budget]) -> dict[int, Any]:
     """The message's discovery jobs as one fleet: one sweep over all their nodes, identification alongside.
 
     Each job keeps its own outcome: its result, or the error (scope, timeout) that ended it.
@@ -359,7 +392,7 @@ async def _discover_all(jobs: list[ScanJob]) -> dict[int, Any]:
     by_profile: dict[int, list[tuple[ScanJob, Target]]] = defaultdict(list)
     for job in jobs:
         try:
-            by_profile[job.session.profile_id].append((job, _target(job)))
+            by_profile[job.session.profile_id].append((job, _target(job, budgets)))
         except Exception as exc:  # noqa: BLE001 - out of scope now: this job fails, the others run
             out[job.pk] = exc
     for group in by_profile.values():
@@ -375,11 +408,11 @@ async def _discover_all(jobs: list[ScanJob]) -> dict[int, Any]:
     return out
 
 
-async def _run_one(job: ScanJob) -> dict[str, Any]:
+async def _run_one(job: ScanJob, budgets: dict[int, connections.Budget]) -> dict[str, Any]:
     profile = job.session.profile
     timeout = profile_timeout(profile, job.scanner)
     context = profile_context(profile)
-    target = _target(job)
+    target = _target(job, budgets)
     hard = timeout + conf.job_grace_seconds()
     scanner = get_scanner(job.scanner)
     options = profile_scanner_options(profile, job.scanner)

@@ -62,13 +62,20 @@ def session_start(
     targets: list[str] | None = None,
     profile=None,
     correlation_id: str = "",
+    outside_window: bool = False,
+    rights=None,
 ) -> ScanSession:
     """Create a session and queue its first stage.
 
     Explicit targets are checked against the organization's scope and the deployment's
     allowed networks *before anything else*, and become nodes when new; one refused
     target refuses the whole request with the guard's message.
+
+    ``outside_window`` starts it now whatever the scan windows say: only an owner or an admin
+    (``rights``, their membership or API principal) may, and it is audited.
     """
+    if outside_window and not getattr(rights, "can_manage", False):
+        raise SessionError("Only owners and admins may start a session outside the scan window.")
     try:
         profile = profile_resolve(org=org, profile=profile)
     except ProfileError as exc:
@@ -96,12 +103,15 @@ def session_start(
             org=org, profile=profile, trigger=trigger, targets=list(dict.fromkeys(addresses)),
             correlation_id=correlation_id or current_request_id() or uuid.uuid4().hex,
             requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
-            requested_by_token=requested_by_token, heartbeat_at=now,
+            requested_by_token=requested_by_token, heartbeat_at=now, window_override=outside_window,
             stage_timings={Stage.DISCOVERY: {"queued_at": now.isoformat()}},
         )
         if requested_by is not None or requested_by_token is not None:
             audit_record(org=org, verb="session.started", target=session, actor=requested_by,
                          token=requested_by_token, changes={"profile": profile.slug, "targets": session.targets})
+        if outside_window:
+            audit_record(org=org, verb="session.window_overridden", target=session, actor=requested_by,
+                         token=requested_by_token, changes={"outside_window": True})
         dispatch.enqueue(stage_task(Stage.DISCOVERY), kwargs={"session_id": session.pk, "stage": Stage.DISCOVERY},
                          correlation_id=session.correlation_id)
     logger.info("session.started", session_id=session.pk, org=org.slug, profile=profile.slug, trigger=trigger)
@@ -165,7 +175,7 @@ def stage_claim(*, session_id: int, stage: str) -> ScanSession | None:
         session = ScanSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None or session.stage != stage or session.is_finished or session.stage_deadline_at is not None:
             return None
-        deadline = _stage_deadline(session, stage)
+        deadline = stage_deadline_seconds(session, stage)
         timings = dict(session.stage_timings or {})
         entry = dict(timings.get(stage) or {})
         entry.setdefault("started_at", now.isoformat())
@@ -181,7 +191,8 @@ def stage_claim(*, session_id: int, stage: str) -> ScanSession | None:
     return session
 
 
-def _stage_deadline(session: ScanSession, stage: str) -> float:
+def stage_deadline_seconds(session: ScanSession, stage: str) -> float:
+    """How long a stage may take once taken up."""
     if stage == Stage.EXECUTION:
         return float(session.profile.time_budget_seconds if session.profile_id else 900)
     if stage == Stage.DISCOVERY:

@@ -9,6 +9,8 @@ Each sweep looks at the rows only (never at Celery):
   broker restarted without persistence): handed back to admission — no attempt was
   spent;
 - *waiting jobs* of an organization with free slots: admitted (a pump that was missed);
+- a *session* held by a closed scan window is left alone: the pumps above release it when
+  the window opens;
 - a *session* whose stage is past its deadline, or whose stage task went silent (stale
   heartbeat, or never claimed): the stage is re-run once, then a ``stage_stuck``
   intervention opens.
@@ -111,8 +113,8 @@ def _stuck_sessions(now, counts: Counter) -> None:
     stale = now - timezone.timedelta(seconds=conf.stale_seconds())
     lost = now - timezone.timedelta(seconds=conf.lost_seconds())
     for session in ScanSession.objects.exclude(status__in=ScanSession.FINISHED).select_related("org"):
-        if session.stage == ScanSession.Stage.DONE:
-            continue
+        if session.stage == ScanSession.Stage.DONE or session.window_waiting_until is not None:
+            continue  # a session held by a closed scan window is waiting, not stuck (admission renews its deadline)
         beat = session.heartbeat_at or session.created_at
         why = ""
         if session.stage_deadline_at is None:

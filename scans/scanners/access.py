@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scans.scanners import connections
 from scans.scanners.fingerprint import Probe, client_tls_context, trimmed
 from scans.scanners.port_sets import RESERVED_PORTS
 
@@ -65,9 +66,10 @@ class Conversation:
     async def __aenter__(self) -> Conversation:
         if self.probe.port in RESERVED_PORTS:
             raise ConnectionError(f"port {self.probe.port} is reserved and never probed")
-        self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(
+        self.reader, self.writer = await connections.open_connection(
             self.probe.address, self.probe.port, ssl=client_tls_context() if self.probe.tls else None,
-            server_hostname=(self.probe.hostname or None) if self.probe.tls else None), self.probe.connect_timeout)
+            server_hostname=(self.probe.hostname or None) if self.probe.tls else None,
+            timeout=self.probe.connect_timeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

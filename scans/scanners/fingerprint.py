@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scans.findings.candidates import ScanResult, ServiceObservation
+from scans.scanners import connections
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, register
 from scans.scanners.port_sets import RESERVED_PORTS, parse_ports
 
@@ -85,12 +86,9 @@ async def exchange(
     if port in RESERVED_PORTS:
         return Exchange("error", detail=f"port {port} is reserved and never probed")
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                address, port, ssl=_TLS_CONTEXT if tls else None, server_hostname=(server_hostname or None) if tls else None,
-                limit=MAX_READ,
-            ),
-            timeout=connect_timeout + (read_timeout if tls else 0),
+        reader, writer = await connections.open_connection(
+            address, port, ssl=_TLS_CONTEXT if tls else None, server_hostname=(server_hostname or None) if tls else None,
+            limit=MAX_READ, timeout=connect_timeout + (read_timeout if tls else 0),
         )
     except ConnectionRefusedError:
         return Exchange("refused")

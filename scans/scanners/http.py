@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation, certainty
+from scans.scanners import connections
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 
@@ -310,10 +311,10 @@ class HttpClient:
         ssl_context = _client_context() if self.scheme == "https" else None
         hostname = self.target.hostname
         sni = hostname if ssl_context and hostname and not is_ip_literal(hostname) else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.target.address, self.port, ssl=ssl_context, server_hostname=sni,
-                                    ssl_handshake_timeout=self.context.read_timeout if ssl_context else None),
-            self.context.connect_timeout + (self.context.read_timeout if ssl_context else 0),
+        reader, writer = await connections.open_connection(
+            self.target.address, self.port, ssl=ssl_context, server_hostname=sni,
+            ssl_handshake_timeout=self.context.read_timeout if ssl_context else None,
+            timeout=self.context.connect_timeout + (self.context.read_timeout if ssl_context else 0),
         )
         self.opened += 1
         return _Connection(reader, writer)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Mapping
 from scans.findings.candidates import Coverage, ScanResult
 from scans.importers.base import ImportRejected
 from scans.importers.nmap import NmapImporter
+from scans.scanners import connections
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, register
 
 DEFAULT_PORTS = "1-1024"
@@ -103,6 +104,14 @@ class NmapScanner(Scanner):
             argv.append("-sV")
         if address.version == 6:
             argv.append("-6")
+        allowance = connections.budget_for(target.address)
+        if allowance is not None:
+            # nmap opens its own connections: it is told the node's budget (the zone's count, shared with
+            # the other scanners, cannot reach inside it).
+            if allowance.rate:
+                argv += ["--max-rate", str(allowance.rate)]
+            if allowance.at_once:
+                argv += ["--max-parallelism", str(allowance.at_once)]
         argv += ["--host-timeout", f"{host_timeout}s", "-oX", "-", "-p", port_argument(ranges), "--", str(address)]
         return argv
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from scans.findings.candidates import Coverage, ScanResult
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, register
+from scans.scanners.connections import Budget, budget_for
 from scans.scanners.port_sets import ALL_PORTS, RESERVED_PORTS, parse_ports
 
 OPEN, CLOSED, FILTERED, ERROR = "open", "closed", "filtered", "error"
@@ -123,6 +124,7 @@ class _Host:
     address: str
     ports: Sequence[int]
     family: int
+    allowance: Budget | None = None  # the node's connection budget (connections.Budget), if it has one
 
 
 class _Sweep:
@@ -202,8 +204,8 @@ def sweep(
     """
     stop = stop or threading.Event()
     budget = budget or PROCESS_BUDGET
-    state = _Sweep([_Host(a, p, socket.AF_INET6 if ipaddress.ip_address(a).version == 6 else socket.AF_INET)
-                    for a, p in hosts], stop, on_open, on_host_done)
+    state = _Sweep([_Host(a, p, socket.AF_INET6 if ipaddress.ip_address(a).version == 6 else socket.AF_INET,
+                          budget_for(a)) for a, p in hosts], stop, on_open, on_host_done)
     for h, host in enumerate(state.hosts):
         if not host.ports and on_host_done is not None:
             on_host_done(h, state.outcomes[h])
@@ -246,8 +248,34 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
     # failed connect again, which spares a socket() and a close() per closed port (much of the
     # kernel's time per probe on loopback, where nearly every port is closed).
     refused: dict[int, list] = {socket.AF_INET: [], socket.AF_INET6: []}
+    # Ports of hosts out of budget for now (no token this second, or no place at once), by host, and
+    # when to try them again; the thread goes on with other hosts' ports meanwhile.
+    parked: dict[int, deque[tuple[int, int]]] = {}
+    retry_parked_at = 0.0
+
+    def park(h: int, port: int, allowance: Budget) -> None:
+        nonlocal retry_parked_at
+        queue = parked.get(h)
+        if queue is None:
+            queue = parked[h] = deque()
+        queue.append((h, port))
+        retry_parked_at = time.monotonic() + max(0.002, min(allowance.wait_seconds(), 0.05))
+
+    def unpark() -> None:
+        """Put back, for each parked host whose budget may allow it again, about a second's worth of its ports."""
+        for h in list(parked):
+            allowance, queue = hosts[h].allowance, parked[h]
+            if allowance.wait_seconds() > 0:
+                continue
+            for _ in range(min(len(queue), max(allowance.rate or 0, allowance.at_once or 0, 1))):
+                todo.append(queue.popleft())
+            if not queue:
+                del parked[h]
 
     def resolve(h: int, port: int, status: str, code: int = 0, self_connect: bool = False) -> None:
+        allowance = hosts[h].allowance
+        if allowance is not None:
+            allowance.give_place()
         outcome = local.get(h)
         if outcome is None:
             outcome = local[h] = PortScanOutcome()
@@ -309,9 +337,11 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
 
     try:
         while not stop.is_set():
+            if parked and time.monotonic() >= retry_parked_at:
+                unpark()
             if not todo:
                 todo.extend(state.take(256))
-                if not todo and not pending:
+                if not todo and not pending and not parked:
                     break
             if todo and held < share:
                 held += budget.take(share - held)
@@ -324,6 +354,17 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
                     next_slot = max(next_slot + interval, now - 1.0)
                 h, port = todo.popleft()
                 host = hosts[h]
+                allowance = host.allowance
+                if allowance is not None:
+                    # A place among the node's connections at once, then this second's token: the connect
+                    # follows at once, so it lands in the second it was counted in.
+                    if not allowance.take_place():
+                        park(h, port, allowance)
+                        continue
+                    if not allowance.take_token():
+                        allowance.give_place()
+                        park(h, port, allowance)
+                        continue
                 spare = refused[host.family]
                 if spare:
                     sock = spare.pop()
@@ -331,6 +372,8 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
                     try:
                         sock = new_socket(host.family, sock_type)
                     except OSError as exc:  # out of descriptors: let the ones in flight finish first
+                        if allowance is not None:
+                            allowance.give_place()
                         todo.appendleft((h, port))
                         if not pending:
                             state.error = exc
@@ -355,6 +398,8 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
                     poller.register(fd, _POLL_DONE)
                 elif code == errno.EADDRNOTAVAIL:  # no free source port right now: retry this port later
                     sock.close()
+                    if allowance is not None:
+                        allowance.give_place()
                     todo.appendleft((h, port))
                     if not pending:
                         time.sleep(0.01)
@@ -377,6 +422,8 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
                 budget.wait(0.05)  # other sweeps hold the whole budget
             elif interval and todo:
                 time.sleep(max(0.0, next_slot - time.monotonic()))
+            elif parked and not todo:
+                time.sleep(max(0.0, min(0.05, retry_parked_at - time.monotonic())))
             if resolved:
                 state.merge(local, resolved)
             # Give back the slots we hold no socket for, so other sweeps of this process can use them.
@@ -385,8 +432,10 @@ def _sweep_thread(state: _Sweep, budget: SocketBudget, share: int, timeout: floa
                 budget.give(spare)
                 held -= spare
     finally:
-        for sock, _h, _port in pending.values():
+        for sock, h, _port in pending.values():
             sock.close()
+            if hosts[h].allowance is not None:
+                hosts[h].allowance.give_place()
         for sock in refused[socket.AF_INET] + refused[socket.AF_INET6]:
             sock.close()
         budget.give(held)

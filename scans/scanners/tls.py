@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 
 from scans.findings.candidates import Coverage, FindingCandidate, ScanResult, ServiceObservation, certainty
+from scans.scanners import connections
 from scans.scanners.base import ScanContext, Scanner, ScannerError, Target, is_ip_literal, register
 from scans.scanners.port_sets import RESERVED_PORTS
 
@@ -252,9 +253,7 @@ def parse_server_reply(data: bytes) -> tuple[str, int | None, int | None]:
 
 async def raw_hello(address: str, port: int, version: int, suites: tuple[int, ...], *,
                     server_name: str, context: ScanContext) -> tuple[str, int | None, int | None]:
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(address, port), context.connect_timeout
-    )
+    reader, writer = await connections.open_connection(address, port, timeout=context.connect_timeout)
     try:
         writer.write(build_client_hello(version, suites, server_name))
         await writer.drain()
@@ -575,10 +574,9 @@ class TlsScanner(Scanner):
 
         client = _client_context(version)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(target.address, port, ssl=client, server_hostname=sni or None,
-                                        ssl_handshake_timeout=context.read_timeout),
-                context.connect_timeout + context.read_timeout,
+            reader, writer = await connections.open_connection(
+                target.address, port, ssl=client, server_hostname=sni or None,
+                ssl_handshake_timeout=context.read_timeout, timeout=context.connect_timeout + context.read_timeout,
             )
         except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError) as exc:
             attempt["outcome"], attempt["detail"] = _classify(exc)
@@ -594,10 +592,9 @@ class TlsScanner(Scanner):
         if client is None:
             return {"outcome": "skipped", "detail": f"local OpenSSL cannot offer {version}"}
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(target.address, port, ssl=client, server_hostname=sni or None,
-                                        ssl_handshake_timeout=context.read_timeout),
-                context.connect_timeout + context.read_timeout,
+            _, writer = await connections.open_connection(
+                target.address, port, ssl=client, server_hostname=sni or None,
+                ssl_handshake_timeout=context.read_timeout, timeout=context.connect_timeout + context.read_timeout,
             )
         except ssl.SSLCertVerificationError as exc:
             return {"outcome": "untrusted", "detail": exc.verify_message or str(exc)}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scans.findings.candidates import ServiceObservation
+from scans.scanners import connections
 from scans.scanners import udp_wire as wire
 from scans.scanners.base import ScanContext, Target
 from scans.scanners.fingerprint import cpe_for
@@ -88,9 +89,8 @@ class Asker:
         ``complete(answers)`` holds or none came for ``idle`` seconds."""
         if not payload:
             raise ValueError("UDP probes carry a request of their protocol, never an empty datagram")
-        loop = asyncio.get_running_loop()
         try:
-            transport, collector = await loop.create_datagram_endpoint(_Collector, remote_addr=(self.address, self.port))
+            transport, collector = await connections.datagram_endpoint(_Collector, remote_addr=(self.address, self.port))
         except OSError as exc:
             return self._record(probe, DatagramExchange("error", detail=str(exc)))
         try:

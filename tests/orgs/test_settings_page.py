@@ -8,7 +8,7 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from nodes.models import NodeSnapshot
-from orgs.models import AuditEvent
+from orgs.models import AuditEvent, Zone
 from orgs.schedules import schedule_task_name
 from orgs.selectors import schedule_next_runs
 from scans.findings.scoring import scoring_run
@@ -211,3 +211,55 @@ def test_a_threshold_outside_0_to_1_is_refused_and_changes_nothing(world, login,
     assert b"between 0 and 1" in response.content.lower()
     world.org.refresh_from_db()
     assert world.org.potential_threshold == 0.6
+
+
+# -- scan windows --------------------------------------------------------------------
+
+
+def test_an_owner_sets_scan_windows_and_the_change_is_audited(world, login):
+    response = login(world.owner).post(settings_url(), valid(scan_windows="Mon-Fri 20:00-06:00\nSat-Sun all day"))
+    assert response.status_code == 302
+    world.org.refresh_from_db()
+    assert world.org.scan_windows == [{"days": [0, 1, 2, 3, 4], "start": "20:00", "end": "06:00"},
+                                      {"days": [5, 6], "start": "00:00", "end": "24:00"}]
+    event = AuditEvent.objects.get(verb="organization.settings_changed")
+    assert event.changes["scan_windows"][0] == []
+    page = login(world.owner).get(settings_url())
+    assert b"Mon-Fri 20:00-06:00\nSat-Sun all day" in page.content
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Mon-Fri 20:00-20:00", b"the end equals the start"),
+    ("Mon-Fri 25:00-06:00", b"not a time of day"),
+    ("Mon-Fri 8pm-6am", b"not HH:MM"),
+])
+def test_a_malformed_scan_window_is_refused_and_nothing_changes(world, login, text, message):
+    response = login(world.owner).post(settings_url(), valid(scan_windows=text))
+    assert response.status_code == 400 and message in response.content
+    world.org.refresh_from_db()
+    assert world.org.scan_windows == [] and not AuditEvent.objects.filter(verb="organization.settings_changed").exists()
+
+
+def test_the_schedule_preview_says_which_runs_wait_for_the_window(world, login):
+    response = login(world.owner).get(reverse("orgs:schedule_preview", args=["acme"]),
+                                      {"schedule_crontab": "0 12 * * *", "schedule_timezone": "UTC",
+                                       "scan_windows": "Mon-Sun 20:00-06:00"})
+    assert response.status_code == 200
+    assert response.content.count(b"outside the scan window: waits until") == 5
+    assert b"20:00" in response.content and b"Scan windows: Mon-Sun 20:00-06:00" in response.content
+
+
+def test_a_run_inside_the_window_is_not_marked(world, login):
+    response = login(world.owner).get(reverse("orgs:schedule_preview", args=["acme"]),
+                                      {"schedule_crontab": "0 22 * * *", "schedule_timezone": "UTC",
+                                       "scan_windows": "Mon-Sun 20:00-06:00"})
+    assert b"outside the scan window" not in response.content
+
+
+def test_the_settings_page_lists_the_zones_windows_and_budgets(world, login):
+    Zone.objects.create(org=world.org, name="branch", scan_windows=[{"days": [5, 6], "start": "00:00", "end": "24:00"}],
+                        max_new_connections_per_second=200)
+    Zone.objects.create(org=world.other_org, name="elsewhere", max_new_connections_per_second=7)
+    page = login(world.admin).get(settings_url())
+    assert b"Sat-Sun all day" in page.content and b"200 a second" in page.content
+    assert b"elsewhere" not in page.content
