@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
@@ -30,6 +31,7 @@ from scans.models import (
     SEVERITY_RANK,
     CveRecord,
     Finding,
+    FindingComment,
     FindingEvent,
     OrganizationScore,
     ScanJob,
@@ -85,6 +87,8 @@ class FindingFilters:
     session: int | None = None
     change: str = ""
     certainty: str = ""  # "certain" or "potential" (scans.models.potential_q); empty: both
+    assignee: str = ""  # a user id, or "none" (unassigned); "me" in a query string is the reader's id
+    overdue: bool = False  # open and past its due date
     sort: str = DEFAULT_SORT
 
     @property
@@ -145,9 +149,21 @@ def finding_filter_errors(params: Mapping) -> dict[str, str]:
     return errors
 
 
-def finding_filters_from(params: Mapping) -> FindingFilters:
+def assignee_value(value, user=None) -> str:
+    """``me`` (the reader, when known), ``none`` or a user id, as the filter keeps it; "" for anything else."""
+    text = str(value or "").strip().lower()
+    if text == "me":
+        return str(user.pk) if user is not None and user.is_authenticated else ""
+    if text == "none":
+        return text
+    number = _int(text)
+    return str(number) if number else ""
+
+
+def finding_filters_from(params: Mapping, *, user=None) -> FindingFilters:
     """Read filters from a query string (a QueryDict or a plain dict). Unknown or malformed values are
-    dropped, not errors: a shared link with a typo still opens a list, just a wider one."""
+    dropped, not errors: a shared link with a typo still opens a list, just a wider one. ``user`` is
+    who reads: ``assignee=me`` means them."""
     get = params.get
     change = (get("change") or "").strip()
     sort = (get("sort") or "").strip()
@@ -168,6 +184,8 @@ def finding_filters_from(params: Mapping) -> FindingFilters:
         session=_int(get("session")),
         change=change if change in CHANGES else "",
         certainty=certainty if (certainty := (get("certainty") or "").strip()) in CERTAINTIES else "",
+        assignee=assignee_value(get("assignee"), user),
+        overdue=str(get("overdue") or "").strip().lower() in ("1", "true", "yes", "on"),
         sort=sort if sort in FINDING_SORTS else DEFAULT_SORT,
     )
 
@@ -224,6 +242,12 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
         else:
             events = events.filter(kind__in=CHANGES)
         qs = qs.filter(id__in=events.values("finding_id"))
+    if f.assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif f.assignee:
+        qs = qs.filter(assignee_id=int(f.assignee))
+    if f.overdue:
+        qs = qs.overdue()
     if f.certainty == "potential":
         qs = qs.potential(org.potential_threshold)
     elif f.certainty == "certain":
@@ -305,7 +329,9 @@ def _finding_rows(*, org, filters: FindingFilters, counts: dict[str, int], offse
             skip -= available
             continue
         take = limit - len(rows)
-        rows.extend(FINDING_ROW.rows(base.filter(severity=sev).order_by("-id")[skip:skip + take]))
+        # Overdue findings, most overdue first: the (org, severity, due_at, id) index of open findings.
+        order = ("due_at", "id") if filters.overdue else ("-id",)
+        rows.extend(FINDING_ROW.rows(base.filter(severity=sev).order_by(*order)[skip:skip + take]))
         skip = 0
     return rows
 
@@ -319,6 +345,17 @@ def finding_detail(*, finding: Finding) -> dict:
         "cves": [(cve_id, cves.get(cve_id)) for cve_id in finding.cve_ids or []],
         "events": events,
     }
+
+
+def finding_comments(*, finding: Finding) -> list[FindingComment]:
+    """The finding's thread, oldest first, with each author."""
+    return list(FindingComment.objects.filter(finding=finding).select_related("author").order_by("created_at", "id"))
+
+
+def assignee_choices(*, org) -> list[tuple[int, str]]:
+    """The members a finding of ``org`` may be assigned to, as (user id, name)."""
+    users = get_user_model().objects.filter(memberships__org=org).order_by("username")
+    return [(user.pk, user.get_full_name() or user.get_username()) for user in users]
 
 
 # -- sessions ------------------------------------------------------------------------
@@ -495,6 +532,25 @@ def session_targets_for(*, org, tag: str | None = None, node_ids: Sequence[int] 
 
 
 # -- dashboard ---------------------------------------------------------------------
+
+REMEDIATION_COUNT_CAP = 1000
+
+
+def remediation_counts(*, org, user, cap: int = REMEDIATION_COUNT_CAP) -> dict:
+    """The dashboard's "assigned to me" (open) and "overdue" tiles, in one query, each counted up to
+    ``cap + 1`` over its partial index (a million overdue findings are not counted per page view)."""
+    mine = (Finding.objects.filter(org=org, assignee_id=getattr(user, "pk", None), status=Finding.Status.OPEN)
+            .order_by().values("id")[:cap + 1])
+    overdue = Finding.objects.filter(org=org).overdue().order_by().values("id")[:cap + 1]
+    mine_sql, mine_params = mine.query.sql_with_params()
+    overdue_sql, overdue_params = overdue.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT count(*) FROM ({mine_sql}) m), (SELECT count(*) FROM ({overdue_sql}) o)",
+                       [*mine_params, *overdue_params])
+        assigned, late = cursor.fetchone()
+    return {"assigned": min(assigned, cap), "assigned_more": assigned > cap,
+            "overdue": min(late, cap), "overdue_more": late > cap}
+
 
 
 def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions: int = 10) -> dict:

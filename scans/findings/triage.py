@@ -15,6 +15,7 @@ from orgs.concurrency import check_version
 from scans.models import Finding, FindingEvent
 from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
+from scans.findings.sla import clock_fields, clock_paused, clock_resumed
 from scans.selectors import FindingFilters, finding_list_for_org
 
 Status = Finding.Status
@@ -65,6 +66,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
                   kind: str = FindingEvent.Kind.TRIAGED, verb: str = "finding.triaged") -> Finding:
     """Write a triage on a locked, checked finding: its fields, its history, the audit trail, the score."""
     before = {"status": finding.status, "reason": finding.triage_reason, "until": finding.risk_accepted_until}
+    clock = clock_fields(finding, to_status=status, now=timezone.now())
     finding.status = status
     finding.triage_reason = reason
     finding.risk_accepted_until = until
@@ -72,7 +74,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     finding.triaged_at = timezone.now()
     finding.version += 1
     finding.save(update_fields=["status", "triage_reason", "risk_accepted_until", "triaged_by", "triaged_at",
-                                "version"])
+                                "version", *clock])
     FindingEvent.objects.create(finding=finding, kind=kind, from_status=before["status"],
                                 to_status=status, by=finding.triaged_by, token=token, reason=reason,
                                 at=finding.triaged_at)
@@ -188,9 +190,12 @@ def findings_triage_bulk(
                 rows = [row for row in rows if row["status"] in Finding.TRIAGED]
             if not rows:
                 continue
+            # The SLA clock pauses for the rows leaving open, resumes for those opening again.
+            clock = ({"sla_started_at": clock_resumed(now), "sla_paused_at": None, "sla_breached_at": None}
+                     if status == Status.OPEN else {"sla_paused_at": clock_paused(now)})
             Finding.objects.filter(id__in=[row["id"] for row in rows]).update(
                 status=status, triage_reason=reason, risk_accepted_until=until, triaged_by=actor, triaged_at=now,
-                version=F("version") + 1,
+                version=F("version") + 1, **clock,
             )
             audit_record_many(
                 org=org, verb="finding.triaged", target_type="scans.finding", actor=actor, token=token, ip=ip,
