@@ -15,7 +15,7 @@ from orgs.concurrency import check_version
 from scans.models import Finding, FindingEvent
 from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
-from scans.findings.sla import clock_fields, clock_paused, clock_resumed
+from scans.findings.sla import clock_fields, clock_paused, clock_resumed, due_dates_refresh
 from scans.selectors import FindingFilters, finding_list_for_org
 
 Status = Finding.Status
@@ -88,6 +88,8 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     )
     # Only an open finding has a priority; the node's score and snapshot depend on which findings are active.
     priority_refresh(org=finding.org, finding_ids=[finding.pk])
+    # Its due date goes with the status (a finding without a priority has none to change).
+    due_dates_refresh(org=finding.org, finding_ids=[finding.pk])
     scoring_run(org=finding.org, node_ids=[finding.node_id])
     return finding
 
@@ -214,6 +216,7 @@ def findings_triage_bulk(
             # Only open findings have a priority; the nodes' scores and snapshots depend on which
             # findings are active.
             priority_refresh(org=org, finding_ids=triaged)
+            due_dates_refresh(org=org, finding_ids=triaged)
             scoring_run(org=org, node_ids=node_ids)
     return changed
 
