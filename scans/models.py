@@ -374,8 +374,9 @@ class Finding(models.Model):
             # and only those with a due date.
             models.Index(fields=["org", "severity", "due_at", "id"], name="finding_org_open_due",
                          condition=Q(status="open", due_at__isnull=False)),
-            # "Assigned to me": written only for assigned findings, so an import pays nothing for it.
-            models.Index(fields=["org", "assignee", "id"], name="finding_org_assignee",
+            # "Assigned to me" per severity, newest first (the list's counts and pages read the index
+            # alone): written only for assigned findings, so an import pays nothing for it.
+            models.Index(fields=["org", "assignee", "severity", "id"], name="finding_org_assignee",
                          condition=Q(assignee__isnull=False)),
             # The sweep's accepted risks that expire: a few rows, whatever the table's size.
             models.Index(fields=["risk_accepted_until"], name="finding_risk_expiry",

@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='finding',
-            index=models.Index(condition=models.Q(('assignee__isnull', False)), fields=['org', 'assignee', 'id'], name='finding_org_assignee'),
+            index=models.Index(condition=models.Q(('assignee__isnull', False)), fields=['org', 'assignee', 'severity', 'id'], name='finding_org_assignee'),
         ),
         migrations.AddIndex(
             model_name='finding',
