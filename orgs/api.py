@@ -7,12 +7,23 @@ The audit log is for owners and admins; of tokens, only ``read_write`` ones read
 from __future__ import annotations
 
 import django_filters
-from rest_framework import mixins, serializers, viewsets
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_conventions import FilterSet, IdFilter, PageNumberPagination, UtcDateTimeFilter, api_operation, example
+from config.api_conventions import (
+    FilterSet,
+    IdFilter,
+    PageNumberPagination,
+    UtcDateTimeFilter,
+    api_operation,
+    example,
+    validated,
+)
+from orgs.access import client_ip
 from orgs.models import AuditEvent
+from orgs.services import SLA_FIELDS, organization_update_settings
 from orgs.permissions import CanReadAudit, OrganizationMember, organization_rows, principal_for
 
 
@@ -27,11 +38,27 @@ class OrganizationSerializer(serializers.Serializer):
     schedule_timezone = serializers.CharField()
     potential_threshold = serializers.FloatField(
         help_text="Below this match confidence (0-1) a finding is potential until confirmed; edited in the console")
+    sla_p1_days = serializers.IntegerField(min_value=1, max_value=3650, help_text="Days to fix a P1 finding (1-3650)")
+    sla_p2_days = serializers.IntegerField(min_value=1, max_value=3650, help_text="Days to fix a P2 finding")
+    sla_p3_days = serializers.IntegerField(min_value=1, max_value=3650, help_text="Days to fix a P3 finding")
+    sla_p4_days = serializers.IntegerField(min_value=1, max_value=3650, help_text="Days to fix a P4 finding")
     node_count = serializers.IntegerField()
     score = serializers.IntegerField(allow_null=True, help_text="The latest organization score (0-100)")
     grade = serializers.CharField(allow_null=True)
     role = serializers.CharField(help_text="Your role: a read token is a viewer, a read_write token an analyst")
     token = serializers.DictField(allow_null=True, help_text="The token you called with: id, name, access, prefix")
+
+
+class OrganizationSlaSerializer(serializers.Serializer):
+    sla_p1_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    sla_p2_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    sla_p3_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    sla_p4_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+
+    def validate(self, data):
+        if not data:
+            raise serializers.ValidationError("Send at least one of sla_p1_days .. sla_p4_days.")
+        return data
 
 
 class OrganizationView(APIView):
@@ -43,7 +70,8 @@ class OrganizationView(APIView):
                    examples=[example("Acme", {
                        "id": 1, "name": "Acme", "slug": "acme", "scope_networks": ["127.0.10.0/24"],
                        "scope_hostnames": [], "default_profile": "standard", "schedule_crontab": "0 3 * * *",
-                       "schedule_timezone": "UTC", "potential_threshold": 0.6, "node_count": 120, "score": 81, "grade": "B", "role": "analyst",
+                       "schedule_timezone": "UTC", "potential_threshold": 0.6, "sla_p1_days": 7, "sla_p2_days": 30,
+                       "sla_p3_days": 90, "sla_p4_days": 180, "node_count": 120, "score": 81, "grade": "B", "role": "analyst",
                        "token": {"id": 4, "name": "ci", "access": "read_write", "prefix": "wp_AbCdE"}})])
     def get(self, request):
         principal = principal_for(request)
@@ -55,12 +83,30 @@ class OrganizationView(APIView):
             "scope_hostnames": org.scope_hostnames,
             "default_profile": org.default_profile.slug if org.default_profile_id else None,
             "schedule_crontab": org.schedule_crontab, "schedule_timezone": org.schedule_timezone,
-            "potential_threshold": org.potential_threshold, "node_count": org.nodes.count(),
+            "potential_threshold": org.potential_threshold,
+            **{field: getattr(org, field) for field in SLA_FIELDS}, "node_count": org.nodes.count(),
             "score": latest.score if latest else None, "grade": latest.grade if latest else None,
             "role": principal.role,
             "token": {"id": token.pk, "name": token.name, "access": token.access, "prefix": token.prefix}
             if token is not None else None,
         })
+
+    @api_operation(summary="Change your organization's SLA", request=OrganizationSlaSerializer,
+                   responses={200: OrganizationSerializer}, errors=(400, 401, 403, 429),
+                   description="Days to fix an open finding per priority (1 to 3,650 each; send the ones you "
+                               "change). Owners and admins only. Every open finding's due date follows at once.",
+                   examples=[example("Tighter P1", {"sla_p1_days": 3}, request=True)])
+    def patch(self, request):
+        principal = principal_for(request)
+        if not principal.can_manage:
+            raise exceptions.PermissionDenied("Only owners and admins change the organization's settings.")
+        data = validated(OrganizationSlaSerializer, request.data)
+        try:
+            organization_update_settings(org=principal.org, by=principal.actor, ip=client_ip(request), **data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"non_field_errors": exc.messages}) from None
+        principal.org.refresh_from_db()
+        return self.get(request)
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -17,12 +17,12 @@ INTERVENTION_OPENED = "intervention.opened"  # intervention=: newly opened (not 
 SETTINGS_CHANGED = "organization.settings_changed"  # org=, changes=: {setting: [before, after]}
 # org=, node_ids=: nodes whose criticality a person changed (their findings' priority depends on it)
 NODE_CRITICALITY_CHANGED = "node.criticality_changed"
-# org=, finding_ids=: open findings that just went past their SLA due date (each published once,
-# by whoever finds them overdue); notification channels subscribed to "SLA breached" are told.
-SLA_BREACHED = "finding.sla_breached"
-# org=, finding_ids=: findings whose accepted risk expired and that are open again; channels
-# subscribed to "Risk acceptance expired" are told (e-mail channels may include the assignees).
+# org=, finding_ids=: findings of one organization whose accepted risk expired and that are open again
+# (scans.findings.sla_sweep, on beat; each finding's history says so)
 RISK_ACCEPTANCE_EXPIRED = "finding.risk_acceptance_expired"
+# org=, finding_ids=: open findings of one organization that went past their due date (each told once
+# per breach; a due date moved into the future and passed again is told again)
+SLA_BREACHED = "finding.sla_breached"
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

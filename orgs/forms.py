@@ -87,6 +87,15 @@ class SettingsForm(forms.Form):
         help_text="0 to 1. A finding whose match confidence is below this is potential: listed apart, left out "
                   "of grades, scores and top risks until an analyst confirms it. 0 counts every finding.")
 
+    # Days to fix an open finding, per priority (scans.findings.sla); the service checks the same range.
+    sla_p1_days = forms.IntegerField(label="SLA for P1 (days)", min_value=1, max_value=3650,
+                                     help_text="1 to 3,650 days. Changing an SLA moves the due date of every open finding.")
+    sla_p2_days = forms.IntegerField(label="SLA for P2 (days)", min_value=1, max_value=3650)
+    sla_p3_days = forms.IntegerField(label="SLA for P3 (days)", min_value=1, max_value=3650)
+    sla_p4_days = forms.IntegerField(label="SLA for P4 (days)", min_value=1, max_value=3650,
+                                     help_text="Findings without a priority yet follow their severity: critical P1, "
+                                               "high P2, medium P3, low and info P4. A CISA KEV due date wins when earlier.")
+
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
         # The scan profiles it may choose, the built-in ones and its own: the model is the one the
@@ -102,6 +111,8 @@ class SettingsForm(forms.Form):
             "default_profile": org.default_profile_id, "max_concurrent_jobs": org.max_concurrent_jobs,
             "node_cooldown_minutes": org.node_cooldown_minutes, "potential_threshold": org.potential_threshold,
             "scan_windows": windows.to_text(org.scan_windows),
+            "sla_p1_days": org.sla_p1_days, "sla_p2_days": org.sla_p2_days, "sla_p3_days": org.sla_p3_days,
+            "sla_p4_days": org.sla_p4_days,
         }
 
     def clean_scan_windows(self) -> list[dict]:

@@ -33,6 +33,9 @@ FEED_STALENESS_NAME = "watchpost: feed staleness check"
 # The findings' trend rows (scans.findings.daily_stats) also for days without a session, import or triage.
 DAILY_STATS_TASK = "scans.tasks.finding_daily_stats_refresh"
 DAILY_STATS_NAME = "watchpost: findings trend rows"
+SLA_SWEEP_TASK = "scans.tasks.sla_sweep"
+SLA_SWEEP_NAME = "watchpost: SLA sweep"
+SLA_SWEEP_SECONDS = 900
 NVD_SYNC_TASK = "scans.tasks.nvd_sync"
 NVD_SYNC_NAME = "watchpost: NVD CVE sync"
 DIGESTS_TASK = "reports.tasks.notification_digests_send"  # reports.notifications.tasks
@@ -151,6 +154,9 @@ def periodic_tasks_setup(*, watchdog_seconds: float) -> dict[str, int]:
                   description=f"Downloads the {what} and updates the findings")
     _beat_row(FEED_STALENESS_NAME, FEED_STALENESS_TASK, _every(3600), expires=3600,
               description="Opens feed_stale interventions for feeds without a success for three days")
+    # Expired risk acceptances reopen, and newly overdue findings are announced, within a quarter hour.
+    _beat_row(SLA_SWEEP_NAME, SLA_SWEEP_TASK, _every(SLA_SWEEP_SECONDS), expires=SLA_SWEEP_SECONDS,
+              description="Reopens findings whose risk acceptance expired; announces findings past their SLA")
     # NVD asks clients to spread their load; a missed day is made up by the next run (it syncs from
     # the last success), not by a backlog.
     _beat_row(NVD_SYNC_NAME, NVD_SYNC_TASK, _daily_utc(hour="2", minute="47"), expires=12 * 3600,

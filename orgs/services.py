@@ -97,8 +97,21 @@ def api_token_revoke(*, token: ApiToken, by=None, ip: str | None = None) -> ApiT
 
 # -- settings ----------------------------------------------------------------------
 
+SLA_FIELDS = ("sla_p1_days", "sla_p2_days", "sla_p3_days", "sla_p4_days")
+SLA_DAYS_MIN, SLA_DAYS_MAX = 1, 3650  # a day to ten years
 SETTINGS_FIELDS = ("scope_networks", "scope_hostnames", "schedule_crontab", "schedule_timezone", "default_profile",
-                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold", "scan_windows")
+                   "max_concurrent_jobs", "node_cooldown_minutes", "potential_threshold", "scan_windows", *SLA_FIELDS)
+
+
+def sla_days_check(values: dict) -> None:
+    """A ``ValidationError`` naming the first SLA that is not a whole number of days from 1 to 3,650."""
+    for n, field in enumerate(SLA_FIELDS, start=1):
+        value = values.get(field)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not SLA_DAYS_MIN <= value <= SLA_DAYS_MAX:
+            raise ValidationError(f"The SLA for P{n} is {value!r} days: give a whole number of days from "
+                                  f"{SLA_DAYS_MIN} to {SLA_DAYS_MAX:,}.", code="sla_days")
 
 
 def _audit_value(value):
@@ -112,13 +125,15 @@ def organization_update_settings(*, org: Organization, by, ip: str | None = None
 
     A changed schedule re-syncs its beat row in the same transaction, so beat never runs
     a schedule the organization no longer has. The apps above hear of the change
-    (``SETTINGS_CHANGED``): a new certainty threshold re-scores the organization.
+    (``SETTINGS_CHANGED``): a new certainty threshold re-scores the organization, a new SLA moves
+    the due dates of its open findings.
     """
     from orgs.schedules import ScheduleError, organization_schedule_sync
 
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
+    sla_days_check(values)
     threshold = values.get("potential_threshold")
     if threshold is not None and not 0 <= threshold <= 1:
         raise ValidationError("The certainty threshold is a number between 0 and 1.")

@@ -45,8 +45,16 @@ from scans.access import finding_for, session_for
 from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
 from scans.cve.feed_staleness import feed_statuses
 from scans.findings import import_requests
-from scans.findings.triage import finding_confirm, finding_dismiss, finding_triage
-from scans.models import CERTAINTIES, Finding, ImportRequest, ScanJob, ScanSession, Severity
+from scans.findings.remediation import (
+    finding_assign,
+    finding_comment_add,
+    finding_ticket_set,
+    findings_assign_bulk,
+    findings_comment_bulk,
+    findings_ticket_bulk,
+)
+from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_confirm, finding_dismiss, finding_triage
+from scans.models import CERTAINTIES, Finding, FindingComment, ImportRequest, ScanJob, ScanSession, Severity
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 
 # --- sessions -------------------------------------------------------------------------------
@@ -228,6 +236,12 @@ class FindingSerializer(ResourceSerializer):
     cvss_score = serializers.FloatField(allow_null=True)
     certainty = serializers.ChoiceField(choices=CERTAINTIES, read_only=True,
                                         help_text="potential: below the organization's threshold, unconfirmed")
+    assignee = serializers.IntegerField(allow_null=True, read_only=True,
+                                        help_text="The user id of the member who owns the fix, or null")
+    ticket_url = serializers.CharField(allow_blank=True, read_only=True, help_text="http(s) link to its ticket")
+    ticket_key = serializers.CharField(allow_blank=True, read_only=True, help_text="Its ticket's key, e.g. OPS-1234")
+    due_at = serializers.DateTimeField(allow_null=True, read_only=True,
+                                       help_text="When the SLA wants it fixed; null unless open (paused by a triage)")
 
     class Meta:
         model = Finding
@@ -235,6 +249,57 @@ class FindingSerializer(ResourceSerializer):
 
 class FindingDetailSerializer(FindingSerializer):
     resource = FINDING_API_DETAIL
+    sla_breached_at = serializers.DateTimeField(allow_null=True, read_only=True,
+                                                help_text="When the SLA sweep found it overdue (announced once)")
+
+
+VERSION_FIELD_HELP = "The version you read; a stale one is a 409 with the current state"
+
+
+class FindingAssignSerializer(serializers.Serializer):
+    assignee = serializers.IntegerField(allow_null=True, min_value=1, max_value=2**63 - 1,
+                                        help_text="A member's user id; null unassigns")
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1, help_text=VERSION_FIELD_HELP)
+
+
+class FindingTicketSerializer(serializers.Serializer):
+    url = serializers.CharField(allow_blank=True, max_length=2000, help_text="http:// or https:// link; empty unlinks")
+    key = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
+                                help_text="The ticket's key, e.g. OPS-1234")
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1, help_text=VERSION_FIELD_HELP)
+
+
+class FindingCommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", allow_null=True, read_only=True)
+    body = serializers.CharField(help_text="Plain text, at most 10,000 characters")
+
+    class Meta:
+        model = FindingComment
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class FindingCommentCreateSerializer(serializers.Serializer):
+    # No max_length here: the service says the limit and the length sent, for the console alike.
+    body = serializers.CharField(help_text="Plain text, at most 10,000 characters")
+
+
+class FindingBulkSerializer(serializers.Serializer):
+    """Assign, link a ticket or comment on many findings: the ids given."""
+
+    findings = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                     allow_empty=False, max_length=BULK_TRIAGE_LIMIT)
+    action = serializers.ChoiceField(choices=["assign", "ticket", "comment"])
+    assignee = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+                                        help_text="assign: a member's user id; null unassigns")
+    url = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000,
+                                help_text="ticket: http(s) link")
+    key = serializers.CharField(required=False, allow_blank=True, default="", max_length=100, help_text="ticket: key")
+    body = serializers.CharField(required=False, allow_blank=True, default="", help_text="comment: plain text")
+
+
+class FindingBulkResultSerializer(serializers.Serializer):
+    changed = serializers.IntegerField(help_text="Findings changed (or commented on)")
 
 
 class FindingTriageSerializer(serializers.Serializer):
@@ -282,6 +347,8 @@ class FindingFilter(FilterSet):
     first_seen_to = DayFilter(help_text="First seen on or before this day")
     last_seen_from = DayFilter(help_text="Last seen on or after this day")
     last_seen_to = DayFilter(help_text="Last seen on or before this day")
+    assignee = django_filters.CharFilter(help_text="`me` (assigned to you), `none` (unassigned) or a user id")
+    overdue = django_filters.BooleanFilter(help_text="true: open findings past their due date")
     certainty = django_filters.ChoiceFilter(
         choices=[("certain", "certain"), ("potential", "potential")],
         help_text="potential: match confidence below the organization's threshold and not confirmed (counted in "
@@ -290,7 +357,7 @@ class FindingFilter(FilterSet):
     class Meta:
         model = Finding
         fields = ["severity", "priority", "status", "node", "cve", "source", "port", "first_seen_from",
-                  "first_seen_to", "last_seen_from", "last_seen_to", "certainty", "sort"]
+                  "first_seen_to", "last_seen_from", "last_seen_to", "certainty", "assignee", "overdue", "sort"]
 
     def filter_none(self, queryset, name, value):
         return queryset  # read by filter_queryset below and by the paginator
@@ -298,6 +365,8 @@ class FindingFilter(FilterSet):
     def filter_queryset(self, queryset):
         data = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [])}
         sort = data.pop("sort", "")
+        if data.pop("overdue", False):
+            data["overdue"] = "1"
         for key in ("severity", "status", "priority"):
             if key in data:
                 data[key] = ",".join(data[key])
@@ -308,8 +377,13 @@ class FindingFilter(FilterSet):
             if key in data:
                 data[key] = data[key].isoformat()
         self._check_choices(data)
-        filters = selectors.finding_filters_from(data)
-        org = principal_for(self.request).org
+        principal = principal_for(self.request)
+        if "assignee" in data and not selectors.assignee_value(data["assignee"], principal.user):
+            raise ValidationError({"assignee": ["Give me, none or a user id"
+                                                + (" (a token is nobody: not me)" if principal.user is None else "")
+                                                + "."]})
+        filters = selectors.finding_filters_from(data, user=principal.user)
+        org = principal.org
         findings = selectors.finding_list_for_org(org=org, filters=filters).select_related("node")
         if sort == "priority":  # the cursor reads the priority: findings without one have no place in it
             findings = findings.filter(priority__isnull=False)
@@ -466,6 +540,104 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                             ip=client_ip(request), expected_version=expected)
 
         return self._certainty_action(request, pk, FindingDismissSerializer, change)
+
+    # -- ownership: assignee, ticket, comments (scans.findings.remediation) ---------------------
+
+    def _versioned_change(self, request, pk, serializer, change):
+        """Assign or link a ticket: the same version checks as a triage; a refusal is a 400."""
+        principal = principal_for(request)
+        finding = finding_for(principal, pk)
+        data = validated(serializer, request.data)
+        precondition, expected = expected_version(request, data.get("version"))
+        try:
+            change(finding=finding, data=data, principal=principal, expected=expected)
+        except StaleVersionError:
+            current = finding_for(principal, pk)
+            return stale_version_response(precondition=precondition, current=FindingDetailSerializer(current).data,
+                                          version=current.version, kind="finding")
+        except DjangoValidationError as exc:
+            raise ValidationError({"non_field_errors": exc.messages}) from None
+        finding = finding_for(principal, pk)
+        return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
+
+    @api_operation(summary="Assign a finding", request=FindingAssignSerializer, responses={200: FindingDetailSerializer},
+                   errors=(400, 401, 403, 404, 409, 412, 429), parameters=[IF_MATCH_PARAMETER],
+                   description="Give the finding to a member of the organization (`assignee`: their user id), or "
+                               "to nobody (null). Someone outside the organization is a 400. Audited.",
+                   examples=[example("Assign", {"assignee": 7, "version": 3}, request=True)])
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def assign(self, request, pk=None):
+        def change(*, finding, data, principal, expected):
+            finding_assign(finding=finding, assignee=data["assignee"], by=principal.actor, token=principal.token,
+                           ip=client_ip(request), expected_version=expected)
+
+        return self._versioned_change(request, pk, FindingAssignSerializer, change)
+
+    @api_operation(summary="Link a finding to its ticket", request=FindingTicketSerializer,
+                   responses={200: FindingDetailSerializer}, errors=(400, 401, 403, 404, 409, 412, 429),
+                   parameters=[IF_MATCH_PARAMETER],
+                   description="An http(s) `url` (any other scheme, `javascript:` among them, is a 400) and a `key`; "
+                               "both empty unlink. Audited.",
+                   examples=[example("Link", {"url": "https://tracker.example/OPS-1234", "key": "OPS-1234"},
+                                     request=True)])
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def ticket(self, request, pk=None):
+        def change(*, finding, data, principal, expected):
+            finding_ticket_set(finding=finding, url=data["url"], key=data["key"], by=principal.actor,
+                               token=principal.token, ip=client_ip(request), expected_version=expected)
+
+        return self._versioned_change(request, pk, FindingTicketSerializer, change)
+
+    @api_operation(summary="A finding's comments", responses={200: FindingCommentSerializer(many=True)},
+                   description="The whole thread, oldest first.",
+                   examples=[example("Thread", [{"id": 1, "author": "alice", "body": "Patch scheduled Friday.",
+                                                 "created_at": "2026-12-01T10:00:00Z"}])])
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None,
+            serializer_class=FindingCommentSerializer)
+    def comments(self, request, pk=None):
+        finding = finding_for(principal_for(request), pk)
+        return Response(FindingCommentSerializer(selectors.finding_comments(finding=finding), many=True).data)
+
+    @api_operation(summary="Comment on a finding", request=FindingCommentCreateSerializer,
+                   responses={201: FindingCommentSerializer}, errors=(400, 401, 403, 404, 429),
+                   description="Plain text, at most 10,000 characters (a longer one is a 400 saying its length). "
+                               "Audited.",
+                   examples=[example("Comment", {"body": "Patch scheduled Friday."}, request=True)])
+    @comments.mapping.post
+    def comment_add(self, request, pk=None):
+        principal = principal_for(request)
+        finding = finding_for(principal, pk)
+        data = validated(FindingCommentCreateSerializer, request.data)
+        try:
+            comment = finding_comment_add(finding=finding, body=data["body"], by=principal.actor,
+                                          token=principal.token, ip=client_ip(request))
+        except DjangoValidationError as exc:
+            raise ValidationError({"body": exc.messages}) from None
+        return Response(FindingCommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+    @api_operation(summary="Assign, link or comment on many findings", request=FindingBulkSerializer,
+                   responses={200: FindingBulkResultSerializer}, errors=(400, 401, 403, 429),
+                   description="One action on the findings given by id (those of other organizations are left "
+                               "out): `assign` (`assignee`), `ticket` (`url`, `key`) or `comment` (`body`). One "
+                               "audit event per finding changed; all or nothing.",
+                   examples=[example("Assign", {"findings": [9001, 9002], "action": "assign", "assignee": 7},
+                                     request=True), example("Done", {"changed": 2})])
+    @action(detail=False, methods=["post"], filterset_class=None, url_path="bulk")
+    def bulk(self, request):
+        principal = principal_for(request)
+        data = validated(FindingBulkSerializer, request.data)
+        common = {"org": principal.org, "finding_ids": data["findings"], "by": principal.actor,
+                  "token": principal.token, "ip": client_ip(request)}
+        try:
+            if data["action"] == "assign":
+                changed = findings_assign_bulk(assignee=data.get("assignee"), **common)
+            elif data["action"] == "ticket":
+                changed = findings_ticket_bulk(url=data["url"], key=data["key"], **common)
+            else:
+                changed = findings_comment_bulk(body=data["body"], **common)
+        except DjangoValidationError as exc:
+            raise ValidationError({"non_field_errors": exc.messages}) from None
+        return Response({"changed": changed})
 
 
 # --- imports --------------------------------------------------------------------------------

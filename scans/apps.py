@@ -1,7 +1,7 @@
 from celery import signals
 from django.apps import AppConfig
 
-from orgs.events import NODE_CRITICALITY_CHANGED, event_subscribe
+from orgs.events import NODE_CRITICALITY_CHANGED, SETTINGS_CHANGED, event_subscribe
 
 
 class ScansConfig(AppConfig):
@@ -17,6 +17,7 @@ class ScansConfig(AppConfig):
         from scans.discovery import registry
         from scans.findings.priority import nodes_reprioritize
         from scans.findings.scoring import scoring_hooks_connect
+        from scans.findings.sla import sla_on_settings_changed
         from scans.pipeline import retries, workers
 
         retries.retry_handlers_register()
@@ -25,4 +26,6 @@ class ScansConfig(AppConfig):
         scoring_hooks_connect()
         # A node's criticality (nodes, below) is an input of its findings' priority.
         event_subscribe(NODE_CRITICALITY_CHANGED, nodes_reprioritize)
+        # An organization's SLA policy (orgs, below) sets its open findings' due dates.
+        event_subscribe(SETTINGS_CHANGED, sla_on_settings_changed)
         signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")

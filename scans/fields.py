@@ -34,22 +34,25 @@ FINDING = Fields(
     plain("priority_reasons"),
     # Certain or potential (below the organization's threshold, unconfirmed): see scans.models.potential_q.
     computed("certainty", python=_certainty, sql=_certainty_sql), time("confirmed_at"),
+    # Ownership and the SLA (scans.findings.remediation, scans.findings.sla).
+    plain("assignee", "assignee_id"), plain("ticket_url"), plain("ticket_key"), time("due_at"),
+    time("sla_breached_at"),
 )
 
 # The API: a list's finding, and the whole finding (its detail, a triage's answer).
 FINDING_API = FINDING.pick(
     "id", "node", "node_address", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids", "cwe", "port",
     "protocol", "location", "status", "first_seen", "last_seen", "version", "triage_reason", "risk_accepted_until",
-    "certainty", "priority")
+    "certainty", "priority", "assignee", "ticket_url", "ticket_key", "due_at")
 FINDING_API_DETAIL = FINDING_API + FINDING.pick(
     "priority_reasons", "cvss_vector", "description", "evidence", "remediation", "references", "match_confidence",
-    "match_reason", "fixed_at", "reopened_count", "times_seen", "triaged_at", "confirmed_at")
+    "match_reason", "fixed_at", "reopened_count", "times_seen", "triaged_at", "confirmed_at", "sla_breached_at")
 
 # A row of the console's findings table.
 FINDING_ROW = FINDING.pick(
     "id", "node", "node_address", "node_name", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
     "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until", "match_confidence",
-    "confirmed_at", "priority")
+    "confirmed_at", "priority", "due_at")
 
 # A finding of a report's appendix (every format: HTML, PDF, CSV, JSON, SARIF).
 FINDING_REPORT = FINDING.pick(

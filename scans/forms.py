@@ -169,3 +169,65 @@ class CertaintyForm(forms.Form):
         if data.get("action") == "dismiss" and not data["reason"]:
             self.add_error("reason", "Say why it is a false positive.")
         return data
+
+
+# -- ownership: assignee, ticket link, comments (scans.findings.remediation decides) ----------------
+
+COMMENT_HELP = "Plain text; line breaks are kept."
+
+
+class AssignForm(forms.Form):
+    """The member to give the finding to; empty: nobody."""
+
+    assignee = forms.TypedChoiceField(label="Assignee", required=False, coerce=int, empty_value=None,
+                                      error_messages={"invalid_choice": "The assignee must be a member of this "
+                                                                        "organization."})
+    version = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "Nobody")] + list(members)
+
+
+class TicketForm(forms.Form):
+    ticket_url = forms.CharField(label="Ticket link", required=False, max_length=2000,
+                                 widget=forms.URLInput(attrs={"placeholder": "https://tracker.example/OPS-1234"}),
+                                 help_text="http:// or https:// only. Empty both to unlink.")
+    ticket_key = forms.CharField(label="Ticket key", required=False, max_length=100,
+                                 widget=forms.TextInput(attrs={"placeholder": "OPS-1234"}))
+    version = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+
+
+class CommentForm(forms.Form):
+    # The service holds the limit (COMMENT_MAX_CHARS) and says it with the length sent.
+    body = forms.CharField(label="Comment", strip=True, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 10000}),
+                           help_text=COMMENT_HELP, error_messages={"required": "A comment needs some text."})
+
+
+class BulkRemediationForm(forms.Form):
+    """The bulk bar's ownership actions on the ticked rows, or on every finding matching ``filter``."""
+
+    ACTIONS = [("assign", "Assign"), ("ticket", "Link ticket"), ("comment", "Comment")]
+
+    action = forms.ChoiceField(choices=ACTIONS, error_messages={"required": "Choose an action.",
+                                                                "invalid_choice": "Choose an action."})
+    assignee = forms.CharField(required=False, max_length=20)
+    ticket_url = forms.CharField(required=False, max_length=2000)
+    ticket_key = forms.CharField(required=False, max_length=100)
+    comment = forms.CharField(required=False)
+    matching = forms.BooleanField(required=False)
+    filter = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4000)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        ids = []
+        for value in self.data.getlist("finding") if hasattr(self.data, "getlist") else self.data.get("finding", []):
+            finding_id = parse_id(value)
+            if finding_id is None:
+                raise forms.ValidationError(f"{str(value)[:40]!r} is not a finding id: nothing was changed.")
+            ids.append(finding_id)
+        data["finding"] = ids
+        if not data.get("matching") and not ids:
+            raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
+        return data

@@ -248,6 +248,10 @@ class FindingQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status=Finding.Status.OPEN)
 
+    def overdue(self, now=None):
+        """Open findings past their due date (the (org, severity, due_at) index of open findings)."""
+        return self.filter(status=Finding.Status.OPEN, due_at__lt=now or timezone.now())
+
     def active(self):
         """Findings that count against a score: open, or accepted risk whose acceptance expired."""
         now = timezone.now()
@@ -341,6 +345,12 @@ class Finding(models.Model):
     ticket_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
     ticket_key = models.CharField(max_length=100, blank=True, default="", db_default="")
     due_at = models.DateTimeField(null=True, blank=True)
+    # The SLA clock (scans.findings.sla): when it started (null: at first_seen; a reopening starts a new
+    # one), when a triage paused it (the remaining time is given back when the finding opens again), and
+    # when the periodic sweep saw the finding overdue (each breach is announced once).
+    sla_started_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
     # Bumped by every change a person or token makes (triage), for optimistic concurrency:
     # a triage made from a stale copy is refused (orgs.concurrency). Scans do not bump it.
     version = models.PositiveIntegerField(default=1, db_default=1)
@@ -369,6 +379,17 @@ class Finding(models.Model):
             # The lists sorted by priority, P1 first and newest first within one (findings without a
             # priority, the closed ones, last): an index walk, as for severity.
             models.Index(fields=["org", "priority", "-id"], name="finding_org_priority_id"),
+            # "Overdue" (open, due before now) per severity, most overdue first; open findings only,
+            # and only those with a due date.
+            models.Index(fields=["org", "severity", "due_at", "id"], name="finding_org_open_due",
+                         condition=Q(status="open", due_at__isnull=False)),
+            # "Assigned to me" per severity, newest first (the list's counts and pages read the index
+            # alone): written only for assigned findings, so an import pays nothing for it.
+            models.Index(fields=["org", "assignee", "severity", "id"], name="finding_org_assignee",
+                         condition=Q(assignee__isnull=False)),
+            # The sweep's accepted risks that expire: a few rows, whatever the table's size.
+            models.Index(fields=["risk_accepted_until"], name="finding_risk_expiry",
+                         condition=Q(status="risk_accepted")),
         ]
 
     def __str__(self) -> str:

@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Sum, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config import prepared
@@ -32,6 +34,7 @@ from scans.models import (
     CveRecord,
     Finding,
     FindingDailyStats,
+    FindingComment,
     FindingEvent,
     ImportRequest,
     OrganizationScore,
@@ -88,6 +91,8 @@ class FindingFilters:
     session: int | None = None
     change: str = ""
     certainty: str = ""  # "certain" or "potential" (scans.models.potential_q); empty: both
+    assignee: str = ""  # a user id, or "none" (unassigned); "me" in a query string is the reader's id
+    overdue: bool = False  # open and past its due date
     sort: str = DEFAULT_SORT
 
     @property
@@ -148,9 +153,21 @@ def finding_filter_errors(params: Mapping) -> dict[str, str]:
     return errors
 
 
-def finding_filters_from(params: Mapping) -> FindingFilters:
+def assignee_value(value, user=None) -> str:
+    """``me`` (the reader, when known), ``none`` or a user id, as the filter keeps it; "" for anything else."""
+    text = str(value or "").strip().lower()
+    if text == "me":
+        return str(user.pk) if user is not None and user.is_authenticated else ""
+    if text == "none":
+        return text
+    number = _int(text)
+    return str(number) if number else ""
+
+
+def finding_filters_from(params: Mapping, *, user=None) -> FindingFilters:
     """Read filters from a query string (a QueryDict or a plain dict). Unknown or malformed values are
-    dropped, not errors: a shared link with a typo still opens a list, just a wider one."""
+    dropped, not errors: a shared link with a typo still opens a list, just a wider one. ``user`` is
+    who reads: ``assignee=me`` means them."""
     get = params.get
     change = (get("change") or "").strip()
     sort = (get("sort") or "").strip()
@@ -171,6 +188,8 @@ def finding_filters_from(params: Mapping) -> FindingFilters:
         session=_int(get("session")),
         change=change if change in CHANGES else "",
         certainty=certainty if (certainty := (get("certainty") or "").strip()) in CERTAINTIES else "",
+        assignee=assignee_value(get("assignee"), user),
+        overdue=str(get("overdue") or "").strip().lower() in ("1", "true", "yes", "on"),
         sort=sort if sort in FINDING_SORTS else DEFAULT_SORT,
     )
 
@@ -227,6 +246,12 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
         else:
             events = events.filter(kind__in=CHANGES)
         qs = qs.filter(id__in=events.values("finding_id"))
+    if f.assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif f.assignee:
+        qs = qs.filter(assignee_id=int(f.assignee))
+    if f.overdue:
+        qs = qs.overdue()
     if f.certainty == "potential":
         qs = qs.potential(org.potential_threshold)
     elif f.certainty == "certain":
@@ -308,7 +333,9 @@ def _finding_rows(*, org, filters: FindingFilters, counts: dict[str, int], offse
             skip -= available
             continue
         take = limit - len(rows)
-        rows.extend(FINDING_ROW.rows(base.filter(severity=sev).order_by("-id")[skip:skip + take]))
+        # Overdue findings, most overdue first: the (org, severity, due_at, id) index of open findings.
+        order = ("due_at", "id") if filters.overdue else ("-id",)
+        rows.extend(FINDING_ROW.rows(base.filter(severity=sev).order_by(*order)[skip:skip + take]))
         skip = 0
     return rows
 
@@ -322,6 +349,17 @@ def finding_detail(*, finding: Finding) -> dict:
         "cves": [(cve_id, cves.get(cve_id)) for cve_id in finding.cve_ids or []],
         "events": events,
     }
+
+
+def finding_comments(*, finding: Finding) -> list[FindingComment]:
+    """The finding's thread, oldest first, with each author."""
+    return list(FindingComment.objects.filter(finding=finding).select_related("author").order_by("created_at", "id"))
+
+
+def assignee_choices(*, org) -> list[tuple[int, str]]:
+    """The members a finding of ``org`` may be assigned to, as (user id, name)."""
+    users = get_user_model().objects.filter(memberships__org=org).order_by("username")
+    return [(user.pk, user.get_full_name() or user.get_username()) for user in users]
 
 
 # -- sessions ------------------------------------------------------------------------
@@ -499,8 +537,27 @@ def session_targets_for(*, org, tag: str | None = None, node_ids: Sequence[int] 
 
 # -- dashboard ---------------------------------------------------------------------
 
+REMEDIATION_COUNT_CAP = 1000
 
-def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions: int = 10) -> dict:
+
+def _remediation_tiles(*, org, user, cap: int) -> dict:
+    """The dashboard's "assigned to me" (open) and "overdue" tiles as aggregates for the snapshot
+    aggregate of ``dashboard_for_org``: each a scalar sub-select that PostgreSQL runs once, counting
+    up to ``cap + 1`` over its partial index (a million overdue findings are not counted per page
+    view). An organization without nodes has no findings: its empty aggregate's null counts none."""
+    mine = (Finding.objects.filter(org=org, assignee_id=getattr(user, "pk", None), status=Finding.Status.OPEN)
+            .order_by().values("id")[:cap + 1])
+    overdue = Finding.objects.filter(org=org).overdue().order_by().values("id")[:cap + 1]
+    tiles = {}
+    for name, query in (("assigned", mine), ("overdue", overdue)):
+        sql, params = query.query.sql_with_params()
+        tiles[f"tile_{name}"] = Max(RawSQL(f"(SELECT count(*) FROM ({sql}) counted)", params,
+                                           output_field=IntegerField()))
+    return tiles
+
+
+def dashboard_for_org(*, org, user=None, worst: int = 10, history: int = 60, interventions: int = 10,
+                      tile_cap: int = REMEDIATION_COUNT_CAP) -> dict:
     """The dashboard's figures (its sessions come from the selectors above), from precomputed rows: a
     constant number of queries at any size.
 
@@ -513,7 +570,9 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
         nodes=Count("pk"),
         **{s: Sum(s) for s in SEVERITIES},
         **{f"grade_{g}": Count("pk", filter=Q(grade=g)) for g in GRADES},
+        **_remediation_tiles(org=org, user=user, cap=tile_cap),
     )
+    assigned, late = totals["tile_assigned"] or 0, totals["tile_overdue"] or 0
     scored = sum(totals[f"grade_{g}"] or 0 for g in GRADES)
     grades = [{"grade": g, "count": totals[f"grade_{g}"] or 0} for g in GRADES]
     # The worst ids first, from the (org, score) index alone, then their nodes: joining before the
@@ -539,6 +598,8 @@ def dashboard_for_org(*, org, worst: int = 10, history: int = 60, interventions:
         "latest_score": scores[-1] if scores else None,
         "open_interventions": open_list,
         "open_intervention_count": open_count,
+        "remediation": {"assigned": min(assigned, tile_cap), "assigned_more": assigned > tile_cap,
+                        "overdue": min(late, tile_cap), "overdue_more": late > tile_cap},
     }
 
 

@@ -22,6 +22,7 @@ from scans.findings.daily_stats import finding_daily_stats_refresh
 from scans.findings.import_requests import import_request_process
 from scans.findings.priority import priority_refresh
 from scans.findings.scoring import scoring_run
+from scans.findings.sla_sweep import sla_sweep
 from scans.pipeline.execution import jobs_run
 from scans.pipeline.retention import retention_prune_all
 from scans.pipeline.sessions import session_start_scheduled
@@ -164,6 +165,13 @@ def epss_sync_task() -> None:
 def feeds_staleness_check_task() -> dict:
     """Hourly on beat: a feed without a success for three days opens feed_stale interventions."""
     return feeds_staleness_check()
+
+
+@shared_task(name="scans.tasks.sla_sweep", acks_late=True, ignore_result=True, soft_time_limit=600, time_limit=660,
+             **RETRY_OPTIONS)
+def sla_sweep_task() -> dict:
+    """On beat: expired risk acceptances open again; findings newly past their due date are announced."""
+    return sla_sweep()
 
 
 # A session normalizing the same node at the same moment may insert a finding first (a unique

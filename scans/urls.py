@@ -23,6 +23,10 @@ urlpatterns = [
     path("findings/<int:finding_id>/", views.finding_detail_view, name="finding_detail"),
     path("findings/<int:finding_id>/triage/", views.finding_triage_view, name="finding_triage"),
     path("findings/<int:finding_id>/certainty/", views.finding_certainty_view, name="finding_certainty"),
+    path("findings/bulk-remediate/", views.finding_bulk_remediate, name="finding_bulk_remediate"),
+    path("findings/<int:finding_id>/assign/", views.finding_assign_view, name="finding_assign"),
+    path("findings/<int:finding_id>/ticket/", views.finding_ticket_view, name="finding_ticket"),
+    path("findings/<int:finding_id>/comments/", views.finding_comment_view, name="finding_comment"),
 ]
 
 # The organization's home page: in the organization's namespace ("orgs:dashboard"), mounted there

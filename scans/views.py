@@ -39,11 +39,23 @@ from scans.findings.triage import (
     findings_matching_count,
     findings_triage_bulk,
 )
+from scans.findings.remediation import (
+    finding_assign,
+    finding_comment_add,
+    finding_ticket_set,
+    findings_assign_bulk,
+    findings_comment_bulk,
+    findings_ticket_bulk,
+)
 from scans.forms import (
     ImportUploadForm,
     SCOPE_NODES,
     SCOPE_TAG,
+    AssignForm,
+    BulkRemediationForm,
     BulkTriageForm,
+    CommentForm,
+    TicketForm,
     CertaintyForm,
     SessionStartForm,
     TriageForm,
@@ -55,6 +67,8 @@ from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.pipeline.windows import session_window_text
 from scans.selectors import (
     COUNT_CAP,
+    assignee_choices,
+    finding_comments,
     FINDING_SORTS,
     UNSORTABLE,
     dashboard_for_org,
@@ -94,7 +108,7 @@ CERTAINTY_DONE = {"confirm": "confirmed: it counts in grades, scores and reports
 @require_GET
 def dashboard(request, slug):
     membership = membership_for(request.user, slug)
-    data = dashboard_for_org(org=membership.org)
+    data = dashboard_for_org(org=membership.org, user=request.user)
     # The trend charts' sessions include the last finished one: "since the last session" reads it from there.
     trends = finding_trends_for_org(org=membership.org)
     # The navigation's count is the same number: reuse it rather than count twice.
@@ -266,7 +280,7 @@ def node_scan(request, slug, node_id):
 
 def _list_context(request, membership) -> dict:
     org = membership.org
-    filters = finding_filters_from(request.GET)
+    filters = finding_filters_from(request.GET, user=request.user)
     counts = finding_severity_counts(org=org, filters=filters)
     # Above the cap a severity's count reads "10000+", the total is a lower bound and paging
     # stops at the cap: past it, a narrower filter finds the rest.
@@ -299,6 +313,8 @@ def _list_context(request, membership) -> dict:
         "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices,
         "priority_choices": PRIORITIES, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
+        # The bulk bar's assignees; read only for those who may change findings.
+        "members": assignee_choices(org=org) if membership.can_write else (),
     }
 
 
@@ -333,8 +349,15 @@ def finding_detail_view(request, slug, finding_id):
 
 
 def _render_detail(request, membership, finding, form, *, stale=None, status=200, certainty_form=None,
-                   certainty_stale=None):
+                   certainty_stale=None, remediation=None):
+    members = assignee_choices(org=membership.org)
+    forms_ = {"assign_form": AssignForm(initial={"assignee": finding.assignee_id, "version": finding.version},
+                                       members=members),
+              "ticket_form": TicketForm(initial={"ticket_url": finding.ticket_url, "ticket_key": finding.ticket_key,
+                                                 "version": finding.version}),
+              "comment_form": CommentForm(), **(remediation or {})}
     context = {"org": membership.org, "membership": membership, "finding": finding, "form": form, "stale": stale,
+               "comments": finding_comments(finding=finding), **forms_,
                "certainty_form": certainty_form or CertaintyForm(initial={"version": finding.version}),
                "certainty_stale": certainty_stale,
                "actions": triage_actions_for(finding.status),
@@ -452,7 +475,7 @@ def finding_bulk_triage(request, slug):
             messages.error(request, error)
         return redirect(f"{back}?{request.POST.get('filter', '')}")
     data = form.cleaned_data
-    filters = finding_filters_from(QueryDict(data["filter"] or ""))
+    filters = finding_filters_from(QueryDict(data["filter"] or ""), user=request.user)
     kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
     if data["matching"] and not data["confirmed"]:
         count = findings_matching_count(org=org, filters=filters, status=data["status"])
@@ -534,3 +557,97 @@ def import_row(request, slug, import_id):
     membership = membership_for(request.user, slug)
     context = {"org": membership.org, "membership": membership, "i": import_request_for(membership, import_id)}
     return render(request, "scans/partials/import_row.html", context)
+# -- ownership: assignee, ticket link, comments ------------------------------------------------------
+
+OWNERSHIP_DONE = {"assign": "assigned", "ticket": "linked to the ticket", "comment": "commented"}
+
+
+def _ownership_post(request, slug, finding_id, *, make_form, change, done: str, key: str):
+    """One finding's assignee, ticket or comment from its page: validate, call the service, redirect; the
+    page again with the error (400) or the current state (409) otherwise."""
+    membership = writable_membership_for(request.user, slug)
+    finding = finding_for(membership, finding_id)
+    form = make_form(membership, request.POST)
+    stale = None
+    if form.is_valid():
+        try:
+            change(finding=finding, data=form.cleaned_data, by=request.user, ip=client_ip(request))
+        except StaleVersionError as error:
+            stale, finding = error, error.current
+            form = make_form(membership, None)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Finding {finding.pk} {done}.")
+            return redirect(f"{reverse('scans:finding_detail', args=[slug, finding.pk])}#ownership")
+    return _render_detail(request, membership, finding, TriageForm(initial={"version": finding.version}),
+                          status=409 if stale else 400,
+                          remediation={key: form, "ownership_stale": stale})
+
+
+@login_required
+@require_POST
+def finding_assign_view(request, slug, finding_id):
+    def change(*, finding, data, by, ip):
+        finding_assign(finding=finding, assignee=data["assignee"], by=by, ip=ip, expected_version=data["version"])
+
+    return _ownership_post(request, slug, finding_id, done="assigned", key="assign_form", change=change,
+                           make_form=lambda m, d: AssignForm(d, members=assignee_choices(org=m.org)))
+
+
+@login_required
+@require_POST
+def finding_ticket_view(request, slug, finding_id):
+    def change(*, finding, data, by, ip):
+        finding_ticket_set(finding=finding, url=data["ticket_url"], key=data["ticket_key"], by=by, ip=ip,
+                           expected_version=data["version"])
+
+    return _ownership_post(request, slug, finding_id, done="linked to its ticket", key="ticket_form", change=change,
+                           make_form=lambda m, d: TicketForm(d))
+
+
+@login_required
+@require_POST
+def finding_comment_view(request, slug, finding_id):
+    def change(*, finding, data, by, ip):
+        finding_comment_add(finding=finding, body=data["body"], by=by, ip=ip)
+
+    return _ownership_post(request, slug, finding_id, done="commented", key="comment_form", change=change,
+                           make_form=lambda m, d: CommentForm(d))
+
+
+@login_required
+@require_POST
+def finding_bulk_remediate(request, slug):
+    """The bulk bar's assign / link ticket / comment on the ticked rows, or on every finding matching the
+    list's filter (after a confirmation that says how many, as bulk triage)."""
+    membership = writable_membership_for(request.user, slug)
+    org = membership.org
+    form = BulkRemediationForm(request.POST)
+    back = reverse("scans:finding_list", args=[slug])
+    if not form.is_valid():
+        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
+            messages.error(request, error)
+        return redirect(f"{back}?{request.POST.get('filter', '')}")
+    data = form.cleaned_data
+    filters = finding_filters_from(QueryDict(data["filter"] or ""), user=request.user)
+    kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
+    action = data["action"]
+    if data["matching"] and not data["confirmed"]:
+        count = findings_matching_count(org=org, filters=filters, status="")
+        hidden = [(name, data[name] if not isinstance(data[name], bool) else "on")
+                  for name in ("action", "assignee", "ticket_url", "ticket_key", "comment", "filter")]
+        context = {"org": org, "membership": membership, "count": count, "limit": BULK_TRIAGE_LIMIT,
+                   "filter_query": data["filter"], "action": dict(BulkRemediationForm.ACTIONS)[action],
+                   "hidden": hidden + [("matching", "on"), ("confirmed", "on")]}
+        return render(request, "scans/finding_bulk_remediation_confirm.html", context)
+    common = {"org": org, "by": request.user, "ip": client_ip(request), **kwargs}
+    with outcome_told(request) as told:
+        if action == "assign":
+            changed = findings_assign_bulk(assignee=data["assignee"] or None, **common)
+        elif action == "ticket":
+            changed = findings_ticket_bulk(url=data["ticket_url"], key=data["ticket_key"], **common)
+        else:
+            changed = findings_comment_bulk(body=data["comment"], **common)
+        told.success = f"{changed} finding{'s' if changed != 1 else ''} {OWNERSHIP_DONE[action]}."
+    return redirect(f"{back}?{data['filter']}" if data["filter"] else back)

@@ -45,8 +45,8 @@ OPEN_INTERVENTIONS = 150
 CLOSED_INTERVENTIONS = 850
 TARGET_QUERIES = 12
 TARGET_MEDIAN_MS = 100.0
-PAGES = ("dashboard", "nodes", "node_detail", "findings", "findings_filtered", "finding_detail", "sessions",
-         "session_detail", "interventions")
+PAGES = ("dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_overdue",
+         "findings_assigned", "finding_detail", "sessions", "session_detail", "interventions")
 
 
 def add_arguments(parser) -> None:
@@ -126,6 +126,8 @@ def _urls(org) -> dict[str, str]:
         "node_detail": f"{base}/nodes/{worst}/",
         "findings": f"{base}/findings/",
         "findings_filtered": f"{base}/findings/?severity=high&status=open",
+        "findings_overdue": f"{base}/findings/?overdue=1",
+        "findings_assigned": f"{base}/findings/?assignee=me",
         "finding_detail": f"{base}/findings/{finding.pk}/",
         "sessions": f"{base}/sessions/",
         "session_detail": f"{base}/sessions/{session.pk}/",
@@ -204,7 +206,7 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
         out.write(f"  {what}: {rows:,} rows in {now - step:.1f} s\n")
         step = now
 
-    P = {"org": org.pk, "nodes": nodes, "per_node": per_node, "findings": nodes * per_node,
+    P = {"org": org.pk, "owner": owner.pk, "nodes": nodes, "per_node": per_node, "findings": nodes * per_node,
          "profile": profile.pk if profile else None, "scanners": list(SCANNERS)}
     with transaction.atomic(), connection.cursor() as cursor:
         # Nodes: 127.100.x.y, a few protocol mixes, services with products and versions, tags.
@@ -284,7 +286,15 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
             "content_hash": "left(md5(k::text), 32)",
             "status": "CASE WHEN (n.id + k) %% 100 < 80 THEN 'open' WHEN (n.id + k) %% 100 < 94 THEN 'fixed' "
                       "WHEN (n.id + k) %% 100 < 97 THEN 'false_positive' ELSE 'risk_accepted' END",
-            "first_seen": "now() - interval '5 days'", "last_seen": "now() - interval '1 day'",
+            # Spread over 200 days, so that some of the open findings are past their SLA.
+            "first_seen": "now() - interval '5 days' - (k %% 200) * interval '1 day'",
+            "last_seen": "now() - interval '1 day'",
+            # The SLA's due date by severity (scans.findings.sla, the default policy), open findings only.
+            "due_at": "CASE WHEN (n.id + k) %% 100 < 80 THEN now() - interval '5 days' - (k %% 200) * interval '1 day' "
+                      "+ (CASE WHEN k %% 100 < 2 THEN 7 WHEN k %% 100 < 10 THEN 30 WHEN k %% 100 < 35 THEN 90 "
+                      "ELSE 180 END) * interval '1 day' ELSE NULL END",
+            # One finding in twenty is assigned to the benchmark's owner.
+            "assignee_id": "CASE WHEN k %% 20 = 0 THEN %(owner)s ELSE NULL END",
             "first_session_id": "%(first_session)s", "last_session_id": "%(last_finished)s", "times_seen": f"{SESSIONS}",
             "fixed_at": "CASE WHEN (n.id + k) %% 100 BETWEEN 80 AND 93 THEN now() - interval '1 day' ELSE NULL END",
             # Open findings are due 7, 30, 90 or 180 days after they were first seen: the 7-day ones are overdue.

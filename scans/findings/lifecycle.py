@@ -52,6 +52,7 @@ from config import prepared
 from nodes.models import Node
 from scans.findings.candidates import Coverage, FindingCandidate
 from scans.findings.priority import IngestPriorities
+from scans.findings.sla import ingest_due_at
 from scans.models import Finding, FindingEvent
 from scans.findings.normalization import (
     MAX_LOCATION,
@@ -247,7 +248,10 @@ def _changed(*, seen: bool) -> str:
         f"WITH changed AS (UPDATE {FINDINGS} f SET "
         + ", ".join(f'"{name}" = c."{name}"' for name in _REWRITTEN)
         + ", status = CASE WHEN c.reopen THEN %(open)s ELSE f.status END, "
-        "reopened_count = f.reopened_count + c.reopen::int, fixed_at = NULL"
+        "reopened_count = f.reopened_count + c.reopen::int, fixed_at = NULL, "
+        # A reopened finding starts a new SLA clock (its due date follows with its priority).
+        "sla_started_at = CASE WHEN c.reopen THEN %(seen_at)s ELSE f.sla_started_at END, "
+        "sla_breached_at = CASE WHEN c.reopen THEN NULL ELSE f.sla_breached_at END"
         + (", times_seen = f.times_seen + 1, last_seen = %(seen_at)s, last_session_id = %(session)s" if seen else "")
         + " FROM jsonb_to_recordset(%(rows)s) AS c("
         + ", ".join(f'"{name}" {kind}' for name, kind in _CHANGED_COLUMNS)
@@ -267,8 +271,8 @@ _CHANGE_BY_CATALOG = _changed(seen=False) + (
 # Of a new finding, COPY takes these columns first (its own), then its content's, then the run's.
 _OWN_COLUMNS = ("org_id", "node_id", "fingerprint", "source", "port", "protocol", "location", "evidence",
                 "match_confidence", "match_reason", "content_hash", "status", "triage_reason", "triaged_at",
-                "priority", "priority_reasons", "kev_added", "kev_ransomware", "epss_score", "epss_percentile")
-# A new finding written without a priority (and no KEV or EPSS values yet).
+                "priority", "priority_reasons", "kev_added", "kev_ransomware", "epss_score", "epss_percentile", "due_at")
+# A new finding written without a priority (and no KEV or EPSS values yet), before its due date.
 _NO_PRIORITY = "\\N\t\\N\t\\N\tf\t\\N\t\\N"
 _CONTENT_COLUMNS = ("rule_id", "title", "severity", "cvss_score", "cvss_vector", "cve_ids", "cwe", "description",
                     "remediation", "references")
@@ -292,6 +296,7 @@ class _Run:
                  priorities: IngestPriorities | None = None) -> None:
         self.priorities = priorities
         self.priority_copied: dict[int, str] = {}
+        self.severity_copied: dict[str, str] = {}
         self.org, self.source, self.seen_at, self.catalog = org, source, seen_at, catalog
         self.matched: set[tuple[int, str]] = set()  # a catalog run's finding keys, for its closing
         self.held: set[int] = set()  # nodes locked against deletion (_hold_nodes)
@@ -425,14 +430,25 @@ class _Run:
                          status: str) -> str:
         """A new finding's priority, reasons and KEV/EPSS values as COPY fields (none for a closed one,
         or without ``priorities``)."""
-        if self.priorities is None or status != Finding.Status.OPEN:
-            return _NO_PRIORITY
+        if status != Finding.Status.OPEN:
+            return _NO_PRIORITY + "\t\\N"
+        severity = content.values["severity"]
+        if self.priorities is None:
+            # No priority yet: due by the severity's SLA, from now.
+            fields = self.severity_copied.get(severity)
+            if fields is None:
+                due = ingest_due_at(self.org, priority=None, severity=severity, started=self.seen_at)
+                fields = self.severity_copied[severity] = f"{_NO_PRIORITY}\t{due.isoformat()}"
+            return fields
         values = self.priorities.of(node_id, content.values, port=port, protocol=protocol, confidence=confidence)
         # Answers are shared by the findings with the same inputs: each is written out once.
         fields = self.priority_copied.get(id(values))
         if fields is None:
+            kev_due = self.priorities.kev_due_of(content.values["cve_ids"]) if values[2] is not None else None
+            due = ingest_due_at(self.org, priority=values[0], severity=severity, started=self.seen_at,
+                                kev_due=kev_due)
             fields = self.priority_copied[id(values)] = "\t".join(
-                _copy_field(v if not isinstance(v, date) else v.isoformat()) for v in values)
+                _copy_field(v if not isinstance(v, date) else v.isoformat()) for v in (*values, due.isoformat()))
         return fields
 
     def _change(self, finding_id: int, reopen: bool, candidate: FindingCandidate, content: Content, evidence: bytes,
@@ -485,7 +501,8 @@ def _fix(*, findings, session, seen_at, catalog: bool = False) -> int:
         cursor.execute(
             # The ids as an array computed once, not a join: planned for any statistics (see _SEE), the
             # self-join of "id IN (...)" can turn into a nested loop over every row of both sides.
-            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s, priority = NULL, priority_reasons = NULL "
+            f"WITH fixed AS (UPDATE {FINDINGS} SET status = %s, fixed_at = %s, priority = NULL, priority_reasons = NULL, "
+            "due_at = NULL "
             f"WHERE id = ANY(ARRAY({ids_sql})) "
             "RETURNING id) "
             f"INSERT INTO {EVENTS} (finding_id, session_id, kind, from_status, to_status, reason, at) "

@@ -36,7 +36,8 @@ from orgs.models import Organization
 from scans.cve.exploitation import exploitation_values_of
 from scans.findings.candidates import severity_from_cvss
 from scans.findings.scoring import scoring_run
-from scans.models import Finding, FindingEvent, is_potential
+from scans.findings.sla import due_dates_refresh
+from scans.models import Finding, FindingEvent, KevEntry, is_potential
 
 PRIORITIES = (1, 2, 3, 4)
 CHUNK = 5000  # findings per round of queries
@@ -181,6 +182,16 @@ class IngestPriorities:
             self.nodes[pk] = (criticality, state, discovered_at is not None, opened)
         self.exploitation = exploitation_values_of(tuple(c.upper() for c in ids) for ids in cve_id_sets)
         self.answers: dict[tuple, tuple] = {}
+        # KEV's due dates of the listed CVEs named (a new finding's due date takes the earliest).
+        listed = {cve for ids, values in self.exploitation.items() if values[0] is not None for cve in ids}
+        self.kev_due_dates: dict[str, date] = dict(
+            KevEntry.objects.filter(cve_id__in=sorted(listed), due_date__isnull=False)
+            .values_list("cve_id", "due_date")) if listed else {}
+
+    def kev_due_of(self, cve_ids) -> date | None:
+        """The earliest KEV due date of these CVEs, if any is listed with one."""
+        dates = [self.kev_due_dates[c.upper()] for c in cve_ids or () if c.upper() in self.kev_due_dates]
+        return min(dates) if dates else None
 
     def of(self, node_id: int, values: dict, *, port: int | None, protocol: str,
            confidence: float | None) -> tuple[int, list[str], date | None, bool, float | None, float | None]:
@@ -271,21 +282,25 @@ def priority_refresh(*, org, node_ids: Iterable[int] | None = None, finding_ids:
 
     Open findings get a priority and reasons, others none. Constant queries per chunk of findings:
     one read, one UPDATE of the changed rows, one insert of "priority changed" events (for a finding
-    whose earlier priority was another one: a new finding's first priority is not a change).
+    whose earlier priority was another one: a new finding's first priority is not a change); then the
+    due dates of the findings whose priority changed (``scans.findings.sla``), one UPDATE per chunk.
     """
     if node_ids is not None and finding_ids is not None:
         raise ValueError("give node_ids or finding_ids, not both")
     judge = _Judge(priority_policy(), threshold=org.potential_threshold)
     now = timezone.now()
-    changed = 0
+    changed: list[int] = []
     if node_ids is None and finding_ids is None:
-        changed += _refresh(_BY_ORG, {"org": org.pk}, judge=judge, now=now)
+        _refresh(_BY_ORG, {"org": org.pk}, judge=judge, now=now, changed=changed)
     else:
         sql = _BY_NODES if node_ids is not None else _BY_FINDINGS
         ids = sorted({int(pk) for pk in (node_ids if node_ids is not None else finding_ids)})
         for start in range(0, len(ids), NODE_CHUNK):
-            changed += _refresh(sql, {"org": org.pk, "ids": ids[start:start + NODE_CHUNK]}, judge=judge, now=now)
-    return changed
+            _refresh(sql, {"org": org.pk, "ids": ids[start:start + NODE_CHUNK]}, judge=judge, now=now,
+                     changed=changed)
+    if changed:
+        due_dates_refresh(org=org, finding_ids=changed)
+    return len(changed)
 
 
 class _Judge:
@@ -313,17 +328,16 @@ class _Judge:
         return reasons
 
 
-def _refresh(sql: str, params: dict, *, judge: _Judge, now) -> int:
-    changed = 0
+def _refresh(sql: str, params: dict, *, judge: _Judge, now, changed: list[int]) -> None:
     # A server-side cursor: the inputs are read once and streamed, however many findings match.
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
-            changed += _write(rows, judge=judge, now=now)
-    return changed
+            changed.extend(_write(rows, judge=judge, now=now))
 
 
-def _write(rows: Sequence[tuple], *, judge: _Judge, now) -> int:
+def _write(rows: Sequence[tuple], *, judge: _Judge, now) -> list[int]:
+    """Write the chunk's changed priorities; the ids of the findings changed."""
     ids, priorities, reasons_at, events = [], [], [], []
     # Each list of reasons (the judge's answers are shared objects) -> its position (1-based) in the statement.
     positions: dict[int, int] = {}
@@ -353,7 +367,7 @@ def _write(rows: Sequence[tuple], *, judge: _Judge, now) -> int:
                                     "reasons": "[" + ",".join(distinct) + "]"})
     if events:
         FindingEvent.objects.bulk_create(events)
-    return len(ids)
+    return ids
 
 
 def nodes_reprioritize(*, org, node_ids: Iterable[int]) -> None:
@@ -382,6 +396,8 @@ def findings_reprioritize(*, finding_ids: Iterable[int]) -> int:
         findings, nodes = by_org[org.pk]
         with transaction.atomic():
             count = priority_refresh(org=org, finding_ids=findings)
+            # A KEV listing's due date may move a due date whose priority stayed.
+            due_dates_refresh(org=org, finding_ids=findings)
             if count:
                 scoring_run(org=org, node_ids=nodes)
         changed += count

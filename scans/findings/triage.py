@@ -16,6 +16,7 @@ from scans.models import Finding, FindingEvent
 from scans.findings.priority import priority_refresh
 from scans.findings.daily_stats import finding_daily_stats_refresh_later
 from scans.findings.scoring import scoring_run
+from scans.findings.sla import clock_fields, clock_paused, clock_resumed, due_dates_refresh
 from scans.selectors import FindingFilters, finding_list_for_org
 
 Status = Finding.Status
@@ -66,6 +67,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
                   kind: str = FindingEvent.Kind.TRIAGED, verb: str = "finding.triaged") -> Finding:
     """Write a triage on a locked, checked finding: its fields, its history, the audit trail, the score."""
     before = {"status": finding.status, "reason": finding.triage_reason, "until": finding.risk_accepted_until}
+    clock = clock_fields(finding, to_status=status, now=timezone.now())
     finding.status = status
     finding.triage_reason = reason
     finding.risk_accepted_until = until
@@ -73,7 +75,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     finding.triaged_at = timezone.now()
     finding.version += 1
     finding.save(update_fields=["status", "triage_reason", "risk_accepted_until", "triaged_by", "triaged_at",
-                                "version"])
+                                "version", *clock])
     FindingEvent.objects.create(finding=finding, kind=kind, from_status=before["status"],
                                 to_status=status, by=finding.triaged_by, token=token, reason=reason,
                                 at=finding.triaged_at)
@@ -87,6 +89,8 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     )
     # Only an open finding has a priority; the node's score and snapshot depend on which findings are active.
     priority_refresh(org=finding.org, finding_ids=[finding.pk])
+    # Its due date goes with the status (a finding without a priority has none to change).
+    due_dates_refresh(org=finding.org, finding_ids=[finding.pk])
     scoring_run(org=finding.org, node_ids=[finding.node_id])
     finding_daily_stats_refresh_later(org=finding.org)
     return finding
@@ -191,9 +195,12 @@ def findings_triage_bulk(
                 rows = [row for row in rows if row["status"] in Finding.TRIAGED]
             if not rows:
                 continue
+            # The SLA clock pauses for the rows leaving open, resumes for those opening again.
+            clock = ({"sla_started_at": clock_resumed(now), "sla_paused_at": None, "sla_breached_at": None}
+                     if status == Status.OPEN else {"sla_paused_at": clock_paused(now)})
             Finding.objects.filter(id__in=[row["id"] for row in rows]).update(
                 status=status, triage_reason=reason, risk_accepted_until=until, triaged_by=actor, triaged_at=now,
-                version=F("version") + 1,
+                version=F("version") + 1, **clock,
             )
             audit_record_many(
                 org=org, verb="finding.triaged", target_type="scans.finding", actor=actor, token=token, ip=ip,
@@ -212,6 +219,7 @@ def findings_triage_bulk(
             # Only open findings have a priority; the nodes' scores and snapshots depend on which
             # findings are active.
             priority_refresh(org=org, finding_ids=triaged)
+            due_dates_refresh(org=org, finding_ids=triaged)
             scoring_run(org=org, node_ids=node_ids)
             finding_daily_stats_refresh_later(org=org)
     return changed

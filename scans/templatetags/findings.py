@@ -10,6 +10,7 @@ import json
 import re
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -142,3 +143,43 @@ def priority_badge(priority):
 def priority_in_words(reasons) -> str:
     """A finding's reasons as one sentence's tail: "listed by CISA KEV since 2024-05-02, EPSS 97th percentile"."""
     return ", ".join(str(r) for r in reasons or ())
+
+
+# -- the SLA -------------------------------------------------------------------------------
+
+
+def _days(seconds: float) -> int:
+    return max(0, int(seconds // 86400))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def sla_badge_html(*, status: str, first_seen, due_at, now=None) -> str:
+    """An open finding's age, due date and time left ("overdue by N days" past it); nothing otherwise.
+
+    One definition for the findings list's rows (built in Python, ``findings_table``) and the
+    finding's page (``{% sla_badge finding %}``)."""
+    if status != "open" or first_seen is None:
+        return ""
+    now = now or timezone.now()
+    age = _plural(_days((now - first_seen).total_seconds()), "day")
+    if due_at is None:
+        return format_html('<span class="sla" title="Open for {}; no due date">age {}</span>', age, age)
+    left = (due_at - now).total_seconds()
+    day = timezone.localtime(due_at).strftime("%Y-%m-%d")
+    if left < 0:
+        state, text = "sla-overdue", f"overdue by {_plural(max(1, _days(-left)), 'day')}"
+    else:
+        remaining = _days(left)
+        state = "sla-soon" if left < 3 * 86400 else "sla-ok"
+        text = f"{_plural(remaining, 'day')} left" if remaining else "due today"
+    return format_html('<span class="sla {}" title="Open for {}; due {}">{}</span> '
+                       '<small class="muted sla-due">due <time datetime="{}">{}</time> · age {}</small>',
+                       state, age, day, text, due_at.isoformat(), day, age)
+
+
+@register.simple_tag
+def sla_badge(finding) -> SafeString:
+    return mark_safe(sla_badge_html(status=finding.status, first_seen=finding.first_seen, due_at=finding.due_at))

@@ -17,7 +17,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from orgs.templatetags.console import reltime, severity
-from scans.templatetags.findings import priority_badge_html
+from scans.templatetags.findings import priority_badge_html, sla_badge_html
 
 register = template.Library()
 
@@ -60,8 +60,11 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
     if row_form is not None and row_form.errors:
         errors = '<div class="error" role="alert">' + "".join(
             " ".join(escape(e) for e in field_errors) + " " for field_errors in row_form.errors.values()) + "</div>"
+    # The SLA (age, due date, time left) of an open finding, under its status.
+    sla = sla_badge_html(status=row["status"], first_seen=row["first_seen"], due_at=row["due_at"])
+    sla = f'<div class="sla-cell">{sla}</div>' if sla else ""
     out.append(f'<td><span class="status status-{escape(row["status"])}">{escape(row["status_label"])}</span>{until}'
-               f'{STALE if stale else ""}{errors}</td>')
+               f'{sla}{STALE if stale else ""}{errors}</td>')
     out.append(f'<td>{reltime(row["first_seen"])}</td><td>{reltime(row["last_seen"])}</td>')
     if can_write:
         if row_form is not None:

@@ -71,7 +71,7 @@ def test_the_dashboard_reads_the_same_number_of_queries_with_10_and_1000_rows(wo
     _populate(world.org, rows)
     # session, user, membership, snapshot aggregate, worst nodes, score history, interventions (+ their
     # count: the list is full), the trend rows, the last finished sessions (the last one among them),
-    # running sessions, the switcher's organizations.
+    # running sessions, the switcher's organizations, the assigned-to-me and overdue tiles.
     with django_assert_num_queries(12):
         assert client.get(reverse("orgs:dashboard", args=["acme"])).status_code == 200
 

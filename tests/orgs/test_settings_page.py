@@ -24,7 +24,8 @@ def settings_url(slug="acme"):
 
 def valid(**overrides):
     data = {"scope_networks": "127.0.10.0/24", "scope_hostnames": "", "schedule_crontab": "", "schedule_timezone": "UTC",
-            "default_profile": "", "max_concurrent_jobs": "50", "node_cooldown_minutes": "0", "potential_threshold": "0.6"}
+            "default_profile": "", "max_concurrent_jobs": "50", "node_cooldown_minutes": "0", "potential_threshold": "0.6",
+            "sla_p1_days": "7", "sla_p2_days": "30", "sla_p3_days": "90", "sla_p4_days": "180"}
     data.update(overrides)
     return data
 

@@ -114,10 +114,10 @@ def test_it_takes_a_constant_number_of_queries_per_chunk(world, django_assert_ma
     nodes = [node(world) for _ in range(20)]
     for n in nodes:
         FindingFactory.create_batch(10, node=n, severity="high", cvss_score=7.5, port=443)
-    with django_assert_max_num_queries(4):  # read, update (and a savepoint pair around them)
+    with django_assert_max_num_queries(5):  # read, update, due dates (and a savepoint pair around them)
         assert priority_refresh(org=world.org, node_ids=[n.pk for n in nodes]) == 200
     Finding.objects.filter(org=world.org).update(kev_added=date(2024, 5, 2))
-    with django_assert_max_num_queries(5):  # read, update, history events
+    with django_assert_max_num_queries(6):  # read, update, history events, due dates
         assert priority_refresh(org=world.org) == 200
     assert set(Finding.objects.filter(org=world.org).values_list("priority", flat=True)) == {1}
 
