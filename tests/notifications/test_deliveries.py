@@ -15,7 +15,8 @@ from nodes.models import Node
 from orgs.events import RISK_ACCEPTANCE_EXPIRED, SLA_BREACHED, event_publish
 from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.webhooks import services as webhooks
-from scans.models import FindingEvent, ScanSession
+from scans.findings.sla_sweep import sla_sweep
+from scans.models import Finding, FindingEvent, ScanSession
 from scans.pipeline.sessions import session_finish
 from tests.factories import FindingFactory, NodeFactory, ScanSessionFactory
 
@@ -242,3 +243,19 @@ def test_an_event_with_no_channel_subscribed_writes_nothing(world, django_assert
     with django_assert_num_queries(1):
         event_publish(SLA_BREACHED, org=world.org, finding_ids=[finding.pk])
     assert not WebhookDelivery.objects.exists()
+
+
+def test_the_sla_sweep_reopens_an_expired_risk_acceptance_and_mails_its_owner(world, settings_fast):
+    channel(world, Kind.EMAIL, ["finding.risk_expired"], email_assignees=True)
+    accepted = FindingFactory(node=NodeFactory(org=world.org), severity="high", title="Old OpenSSH",
+                              assignee=world.analyst, status=Finding.Status.RISK_ACCEPTED,
+                              risk_accepted_until=timezone.now() - timedelta(minutes=5))
+
+    sla_sweep()
+    deliver_all()
+
+    accepted.refresh_from_db()
+    assert accepted.status == Finding.Status.OPEN
+    assert FindingEvent.objects.filter(finding=accepted, to_status="open").exists()
+    [message] = mail.outbox
+    assert message.to == ["acme-analyst@example.test"] and "Old OpenSSH" in message.body
