@@ -16,6 +16,9 @@ INTERVENTION_OPENED = "intervention.opened"  # intervention=: newly opened (not 
 SETTINGS_CHANGED = "organization.settings_changed"  # org=, changes=: {setting: [before, after]}
 # org=, node_ids=: nodes whose criticality a person changed (their findings' priority depends on it)
 NODE_CRITICALITY_CHANGED = "node.criticality_changed"
+# org=, removed=: the organization's zones changed (networks, host names, a zone added or removed);
+# ``removed`` holds the ids of zones about to be deleted, whose nodes must be placed elsewhere first.
+ZONES_CHANGED = "zones.changed"
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

@@ -165,7 +165,7 @@ def stage_claim(*, session_id: int, stage: str) -> ScanSession | None:
         session = ScanSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None or session.stage != stage or session.is_finished or session.stage_deadline_at is not None:
             return None
-        deadline = _stage_deadline(session, stage)
+        deadline = stage_deadline_seconds(session, stage)
         timings = dict(session.stage_timings or {})
         entry = dict(timings.get(stage) or {})
         entry.setdefault("started_at", now.isoformat())
@@ -181,7 +181,7 @@ def stage_claim(*, session_id: int, stage: str) -> ScanSession | None:
     return session
 
 
-def _stage_deadline(session: ScanSession, stage: str) -> float:
+def stage_deadline_seconds(session: ScanSession, stage: str) -> float:
     if stage == Stage.EXECUTION:
         return float(session.profile.time_budget_seconds if session.profile_id else 900)
     if stage == Stage.DISCOVERY:
