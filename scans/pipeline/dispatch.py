@@ -63,9 +63,9 @@ def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", coun
     ``queue`` overrides the task's route (a zone's jobs travel on the zone's queue); inline, there is
     one process and no queue."""
     task_id = task_id or uuid.uuid4().hex
-    queue = _inline_queue.get()
-    if queue is not None:
-        queue.append((name, kwargs))
+    pending = _inline_queue.get()
+    if pending is not None:
+        pending.append((name, kwargs))
         return task_id
 
     def publish() -> None:

@@ -383,9 +383,12 @@ async def _discover_all(jobs: list[ScanJob], guard: ZoneGuard) -> dict[int, Any]
     by_profile: dict[int, list[tuple[ScanJob, Target]]] = defaultdict(list)
     for job in jobs:
         try:
-            by_profile[job.session.profile_id].append((job, _target(job, guard)))
+            target = _target(job, guard)
         except Exception as exc:  # noqa: BLE001 - out of scope now: this job fails, the others run
             out[job.pk] = exc
+            continue
+        # Grouped only once checked: a profile none of whose targets passed has no group to sweep.
+        by_profile[job.session.profile_id].append((job, target))
     for group in by_profile.values():
         profile = group[0][0].session.profile
         timeout = profile_timeout(profile, DISCOVERY)

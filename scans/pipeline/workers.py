@@ -60,7 +60,11 @@ def worker_presence_start(*, hostname: str, queues: list[str], concurrency: int 
     thread = threading.Thread(target=beat, name="watchpost-worker-presence", daemon=True)
     thread.stop = stop  # type: ignore[attr-defined]
     thread.start()
+    _PRESENCE.append(thread)
     return thread
+
+
+_PRESENCE: list[threading.Thread] = []  # this process's beating thread, stopped when the worker withdraws
 
 
 def worker_announce(sender=None, zone_id: int | None = None, **kwargs) -> None:
@@ -78,6 +82,10 @@ def worker_announce(sender=None, zone_id: int | None = None, **kwargs) -> None:
 
 def worker_withdraw(*, hostname: str) -> None:
     """A worker shutting down says so: its zone's work waits from now on, not after three missed beats."""
+    while _PRESENCE:
+        thread = _PRESENCE.pop()
+        thread.stop.set()  # type: ignore[attr-defined]
+        thread.join(5)
     try:
         close_old_connections()
         WorkerHeartbeat.objects.filter(hostname=hostname).delete()
