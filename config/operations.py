@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import os
+from datetime import timedelta
+
 import structlog
 
 from config.celery import QUEUES, app
 
 logger = structlog.get_logger(__name__)
+
+# Every worker beats its presence row this often; one unseen for three beats is gone (killed, or its
+# machine is). Read by the pipeline (which zones have a worker) and by the pages showing workers.
+WORKER_PRESENCE_SECONDS = int(os.environ.get("WATCHPOST_WORKER_PRESENCE_SECONDS", "15"))
+WORKER_ALIVE_WITHIN = timedelta(seconds=WORKER_PRESENCE_SECONDS * 3)
 
 
 def queue_depths(timeout: float = 2.0, *, queues: Iterable[str] | None = None) -> dict[str, int | None]:

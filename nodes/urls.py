@@ -15,4 +15,5 @@ urlpatterns = [
     path("<int:node_id>/", views.node_detail, name="detail"),
     path("<int:node_id>/edit/", views.node_edit, name="edit"),
     path("<int:node_id>/enabled/", views.node_enable, name="enable"),
+    path("<int:node_id>/zone/", views.node_zone, name="zone"),
 ]

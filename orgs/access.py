@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from orgs.models import ApiToken, Invitation, Membership
+from orgs.models import ApiToken, Invitation, Membership, Zone
 
 
 def membership_for(user, slug: str) -> Membership:
@@ -79,3 +79,8 @@ def invitation_for(membership: Membership, invitation_id) -> Invitation:
 def api_token_for(membership: Membership, token_id) -> ApiToken:
     return one_or_404(ApiToken.objects.select_related("org").filter(org=membership.org, pk=pk_or_404(token_id)),
                       "token")
+
+
+def zone_for(membership, zone_id) -> Zone:
+    """A zone of the organization (a membership, or an API principal): another organization's is a 404."""
+    return one_or_404(Zone.objects.select_related("org").filter(org=membership.org, pk=pk_or_404(zone_id)), "zone")

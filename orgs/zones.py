@@ -177,7 +177,7 @@ def _name_clean(name) -> str:
     return name
 
 
-def _overlaps_refuse(*, org: Organization, networks: list[str], hostnames: list[str], exclude_pk=None) -> None:
+def zone_overlaps_refuse(*, org: Organization, networks: list[str], hostnames: list[str], exclude_pk=None) -> None:
     """Two zones of equal specificity for the same address cannot both hold it: the same network (or
     host name) in two zones is refused. A network inside another zone's larger one is allowed: the
     more specific wins."""
@@ -223,7 +223,7 @@ def zone_create(*, org: Organization, name: str, networks=None, hostnames=None, 
     try:
         with transaction.atomic():
             Organization.objects.select_for_update().filter(pk=org.pk).first()  # one zone writer per organization
-            _overlaps_refuse(org=org, networks=networks, hostnames=hostnames)
+            zone_overlaps_refuse(org=org, networks=networks, hostnames=hostnames)
             zone = Zone.objects.create(org=org, name=name, networks=networks, hostnames=hostnames)
             audit_record(org=org, verb="zone.created", target=zone, actor=getattr(by, "user", by), token=token,
                          ip=ip, changes={"name": name, "networks": networks, "hostnames": hostnames})
@@ -249,7 +249,7 @@ def zone_update(*, zone: Zone, name: str | None = None, networks=None, hostnames
     try:
         with transaction.atomic():
             Organization.objects.select_for_update().filter(pk=org.pk).first()
-            _overlaps_refuse(org=org, networks=values["networks"], hostnames=values["hostnames"], exclude_pk=zone.pk)
+            zone_overlaps_refuse(org=org, networks=values["networks"], hostnames=values["hostnames"], exclude_pk=zone.pk)
             for key in changes:
                 setattr(zone, key, values[key])
             zone.save(update_fields=list(changes))

@@ -48,6 +48,7 @@ from scans.forms import (
 from scans.models import SEVERITIES, Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
+from scans.pipeline.zones import session_zones_waiting
 from scans.selectors import (
     COUNT_CAP,
     FINDING_SORTS,
@@ -207,7 +208,7 @@ def _detail_context(request, membership, session) -> dict:
     jobs = paginator.get_page(request.GET.get("jobs_page"))
     return {"org": membership.org, "membership": membership, "jobs": jobs, "job_counts": job_counts,
             "nodes_url": f"/o/{membership.org.slug}/nodes/", "changes": session_finding_changes(session=session),
-            **_progress_context(session)}
+            "zones_waiting": session_zones_waiting(session), **_progress_context(session)}
 
 
 @login_required

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import timedelta
 
 import structlog
 from django.db import close_old_connections
 from django.utils import timezone
 
+from config.operations import WORKER_ALIVE_WITHIN, WORKER_PRESENCE_SECONDS
 from scans.models import WorkerHeartbeat
 
 logger = structlog.get_logger(__name__)
 
-PRESENCE_SECONDS = int(os.environ.get("WATCHPOST_WORKER_PRESENCE_SECONDS", "15"))
-# A worker unseen for three beats is gone (killed, or its machine is).
-ALIVE_WITHIN = timedelta(seconds=PRESENCE_SECONDS * 3)
+PRESENCE_SECONDS = WORKER_PRESENCE_SECONDS
+ALIVE_WITHIN = WORKER_ALIVE_WITHIN
 
 
 def workers_alive() -> list[WorkerHeartbeat]:
