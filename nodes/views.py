@@ -154,9 +154,12 @@ def node_bulk_add(request, slug):
 def node_detail(request, slug, node_id):
     membership = membership_for(request.user, slug)
     node = node_for(membership, node_id)
+    zones = zone_choices_for_org(org=membership.org)
+    if node.zone_id:
+        node.zone = next((zone for zone in zones if zone.pk == node.zone_id), None)  # named without a query
     context = {"org": membership.org, "membership": membership, "node": node, "snapshot": node.snapshot,
                "detections": detections_for_display(node.discovery_evidence), **node_detail_for_org(node=node),
-               "zones": zone_choices_for_org(org=membership.org), "zone_automatic": AUTOMATIC}
+               "zones": zones, "zone_automatic": AUTOMATIC}
     return render(request, "nodes/detail.html", context)
 
 

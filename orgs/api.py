@@ -188,7 +188,9 @@ class ZoneViewSet(viewsets.GenericViewSet):
                    errors=WRITE_ERRORS,
                    description="Each network must lie inside the organization's scope, and no network (or host "
                                "name) may already be another zone's; a refusal is a 400 saying why. The "
-                               "organization's nodes are placed again at once.")
+                               "organization's nodes are placed again at once.",
+                   examples=[example("A zone", {"name": "Branch office", "networks": ["10.20.0.0/16"]}, request=True),
+                             example("Added", ZONE_EXAMPLE, status=201)])
     def create(self, request):
         principal = principal_for(request)
         data = validated(ZoneWriteSerializer, request.data)
@@ -198,7 +200,9 @@ class ZoneViewSet(viewsets.GenericViewSet):
         return response
 
     @api_operation(summary="Change a zone", request=ZoneWriteSerializer(partial=True), responses={200: ZoneSerializer},
-                   errors=WRITE_ERRORS)
+                   errors=WRITE_ERRORS, description="Its nodes are placed again at once.",
+                   examples=[example("New networks", {"networks": ["10.20.0.0/16", "10.21.0.0/16"]}, request=True),
+                             example("Changed", ZONE_EXAMPLE)])
     def partial_update(self, request, pk=None):
         principal = principal_for(request)
         zone = zone_for(principal, pk)

@@ -114,8 +114,8 @@ def sessions_waiting_for_zones(*, now: datetime | None = None) -> set[int]:
 
 def session_zones_waiting(session: ScanSession) -> list[ZoneWait]:
     """What the session page says: "waiting for zone X since …"."""
-    if session.is_finished:
-        return []
+    if session.is_finished or session.stage not in (ScanSession.Stage.DISCOVERY, ScanSession.Stage.EXECUTION):
+        return []  # only the stages whose jobs run on workers wait for a zone's
     return zones_waiting(session_ids=[session.pk])
 
 

@@ -221,3 +221,23 @@ def wait(predicate, timeout=30.0):
             return True
         time.sleep(0.2)
     return False
+
+
+def test_bench_pipeline_with_zones_adds_the_zoned_session_beside_the_one_without(transactional_db, purge_queues):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ScanProfile.objects.create(org=None, slug="bench-zones", name="Bench zones", scanners=["http"], ports="top1000",
+                               time_budget_seconds=900, job_timeout_seconds=120)
+    out = StringIO()
+    call_command("bench", "pipeline", "--nodes", "4", "--zones", "2", "--rounds", "1", "--warmup", "0",
+                 "--profile", "bench-zones", "--timeout", "120", stdout=out)
+
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert summary["status"] == ScanSession.Status.SUCCEEDED and summary["same_work"] is True  # the keys it had
+    zones = summary["zones"]
+    assert (zones["zones"], zones["status"], zones["jobs_off_zone"], zones["same_work"]) == (2, "succeeded", 0, True)
+    assert zones["jobs"] == summary["jobs"]
+    assert zones["ratio_to_unzoned"] == pytest.approx(zones["total_seconds"] / summary["total_seconds"], rel=0.01)
