@@ -26,6 +26,8 @@ class Intervention(models.Model):
         WEBHOOK_FAILING = "webhook_failing", "Webhook endpoint failing"
         REPORT_FAILED = "report_failed", "Report failed to render"
         FEED_STALE = "feed_stale", "Vulnerability feed stale"
+        ZONE_UNAVAILABLE = "zone_unavailable", "Zone without a worker"
+        OUT_OF_ZONE = "out_of_zone", "Job refused by its zone's worker"
 
     class State(models.TextChoices):
         OPEN = "open", "Open"

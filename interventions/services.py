@@ -141,7 +141,7 @@ def _close(*, intervention: Intervention, to: str, by, note: str, expected_versi
 
 
 # Kinds whose failed work is one job, re-queued alone by a retry.
-JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE)
+JOB_KINDS = (Kind.JOB_EXHAUSTED, Kind.SCANNER_CRASHED, Kind.NODE_UNREACHABLE, Kind.OUT_OF_ZONE)
 
 # What a retry does, by intervention kind, registered by the app that owns the failed work
 # (the pipeline registers its kinds in ScansConfig.ready(), webhooks theirs in ReportsConfig's).

@@ -12,6 +12,7 @@ from nodes.selectors import NODE_SORTS
 from nodes.services import BULK_MAX_BYTES, BULK_MAX_ROWS
 
 PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_ZONE = "default"  # the zone filter's value for nodes in no zone (the central workers')
 
 
 def _protocol_choices():
@@ -31,15 +32,21 @@ class NodeFilterForm(forms.Form):
     state = forms.ChoiceField(label="State", required=False, choices=[("", "Any state"), *Node.State.choices])
     enabled = forms.ChoiceField(label="Enabled", required=False,
                                 choices=[("", "Enabled or not"), ("yes", "Enabled"), ("no", "Disabled")])
+    zone = forms.ChoiceField(label="Zone", required=False, choices=[])
     sort = forms.CharField(required=False, widget=forms.HiddenInput)
     per = forms.TypedChoiceField(label="Per page", required=False, coerce=int, empty_value=50,
                                  choices=[(n, str(n)) for n in PAGE_SIZES])
+
+    def __init__(self, *args, zones=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["zone"].choices = [("", "Any zone"), (DEFAULT_ZONE, "Default zone"),
+                                       *((str(zone.pk), zone.name) for zone in zones)]
 
     def criteria(self) -> tuple[dict, str, bool, int]:
         """(filters, sort key, descending, page size); a bad value in the URL is ignored, not an error."""
         self.is_valid()  # an invalid field drops out of cleaned_data; the valid ones still apply
         data = self.cleaned_data
-        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state")}
+        filters = {key: data.get(key) for key in ("q", "grade", "protocol", "tag", "state", "zone")}
         enabled = data.get("enabled")
         filters["enabled"] = {"yes": True, "no": False}.get(enabled or "")
         sort = data.get("sort") or "address"

@@ -11,6 +11,7 @@ from config.fields import columns
 from interventions.models import Intervention
 from nodes.fields import NODE
 from nodes.models import Node, NodeScore, NodeSnapshot, carries_tag
+from orgs.models import Zone
 
 # --- the API's list ----------------------------------------------------------------------------
 
@@ -73,7 +74,7 @@ def node_table_for_org(*, org, filters: dict[str, Any] | None = None, sort: str 
         # node__org as well: it lets PostgreSQL walk the node's (org, address) index in order and
         # stop after a page, instead of joining and sorting every node of the organization.
         NodeSnapshot.objects.filter(org=org, node__org=org)
-        .select_related("node")
+        .select_related("node", "node__zone")
         .defer("node__services", "node__discovery_evidence")
         .annotate(open_total=F("critical") + F("high") + F("medium") + F("low") + F("info"))
     )
@@ -89,6 +90,8 @@ def node_table_for_org(*, org, filters: dict[str, Any] | None = None, sort: str 
         rows = rows.filter(node__state=state)
     if filters.get("enabled") is not None:
         rows = rows.filter(node__enabled=filters["enabled"])
+    if zone := filters.get("zone"):
+        rows = rows.filter(node__zone__isnull=True) if zone == "default" else rows.filter(node__zone_id=int(zone))
     order = NODE_SORTS.get(sort, NODE_SORTS["address"])
     if descending:
         order = tuple(_descending(o) for o in order[:1]) + order[1:]
@@ -125,3 +128,8 @@ def _state_rank():
         When(state=Intervention.State.ACKNOWLEDGED, then=Value(1)),
         default=Value(2),
     )
+
+
+def zone_choices_for_org(*, org) -> list:
+    """The organization's zones by name (id and name only): the zone filter's and the zone picker's choices."""
+    return list(Zone.objects.filter(org=org).only("pk", "name", "org_id").order_by("name"))

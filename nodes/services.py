@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 
 from nodes.models import Node, NodeSnapshot
 from orgs import budgets
+from nodes.placement import nodes_place, nodes_place_new
 from orgs.audit import audit_record, audit_record_many
 from orgs.events import NODE_CRITICALITY_CHANGED, event_publish
 from orgs.scope import CheckedTarget, ScopeError, canonical_target, resolve_and_check, valid_hostname
@@ -134,6 +135,7 @@ def nodes_create(*, org, nodes: Sequence[Node], skip_existing: bool = False, bat
                 node.pk = ids[node.address]
         NodeSnapshot.objects.bulk_create([NodeSnapshot(node_id=node.pk, org=org) for node in nodes],
                                          batch_size=batch_size, ignore_conflicts=skip_existing)
+        nodes_place_new(org=org, node_ids=[node.pk for node in nodes])
 
 
 # --- one node ---------------------------------------------------------------------------------
@@ -207,6 +209,9 @@ def node_update(*, node: Node, by=None, token=None, ip: str | None = None, addre
                          changes=changes)
             if "criticality" in changes:
                 _criticality_changed(org=node.org, node_ids=[node.pk])
+            if "address" in changes or "hostname" in changes:
+                nodes_place(org=node.org, node_ids=[node.pk])
+                node.refresh_from_db(fields=["zone", "zone_pinned"])
     except IntegrityError:
         node.refresh_from_db()
         raise ValidationError(f"{fields.get('address')} is already a node of this organization.",

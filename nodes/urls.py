@@ -16,4 +16,5 @@ urlpatterns = [
     path("<int:node_id>/edit/", views.node_edit, name="edit"),
     path("<int:node_id>/enabled/", views.node_enable, name="enable"),
     path("<int:node_id>/budgets/", views.node_budgets, name="budgets"),
+    path("<int:node_id>/zone/", views.node_zone, name="zone"),
 ]

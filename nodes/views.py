@@ -18,6 +18,7 @@ from nodes import services
 from nodes.access import node_for, nodes_for
 from nodes.display import detections_for_display
 from nodes.forms import (
+    DEFAULT_ZONE,
     PAGE_SIZES,
     NodeAddForm,
     NodeBudgetsForm,
@@ -26,7 +27,14 @@ from nodes.forms import (
     NodeEditForm,
     NodeFilterForm,
 )
-from nodes.selectors import NODE_SORTS, node_count_for_org, node_detail_for_org, node_table_for_org
+from nodes.placement import AUTOMATIC, node_zone_set
+from nodes.selectors import (
+    NODE_SORTS,
+    node_count_for_org,
+    node_detail_for_org,
+    node_table_for_org,
+    zone_choices_for_org,
+)
 from orgs.access import client_ip, managing_membership_for, membership_for, writable_membership_for
 
 
@@ -39,16 +47,18 @@ def _is_partial(request) -> bool:
 @require_GET
 def node_list(request, slug):
     membership = membership_for(request.user, slug)
-    form = NodeFilterForm(request.GET)
+    zones = zone_choices_for_org(org=membership.org)
+    form = NodeFilterForm(request.GET, zones=zones)
     filters, sort, descending, per = form.criteria()
     rows = node_table_for_org(org=membership.org, filters=filters, sort=sort, descending=descending)
     paginator = Paginator(rows, per)
-    if not any(filters.get(key) not in (None, "") for key in ("q", "protocol", "tag", "state", "enabled", "grade")):
+    if not any(filters.get(key) not in (None, "") for key in ("q", "protocol", "tag", "state", "enabled", "grade",
+                                                              "zone")):
         # Unfiltered, the count needs no join with the nodes: one index-only count of snapshots.
         paginator.count = node_count_for_org(org=membership.org)
     page = paginator.get_page(request.GET.get("page"))
     context = {
-        "org": membership.org, "membership": membership, "form": form, "page": page,
+        "org": membership.org, "membership": membership, "form": form, "page": page, "zones": zones,
         "filtered": any(value not in (None, "") for value in filters.values()),
         "sort_value": f"-{sort}" if descending else sort, "per": per, "page_sizes": PAGE_SIZES,
         "columns": [{"key": key, "label": label, "num": num, "title": title, **_sort_link(key, sort, descending)}
@@ -149,8 +159,35 @@ def node_detail(request, slug, node_id):
 
 
 def _detail_context(membership, node) -> dict:
+    zones = zone_choices_for_org(org=membership.org)
+    if node.zone_id:
+        node.zone = next((zone for zone in zones if zone.pk == node.zone_id), None)  # named without a query
     return {"org": membership.org, "membership": membership, "node": node, "snapshot": node.snapshot,
-            "detections": detections_for_display(node.discovery_evidence), **node_detail_for_org(node=node)}
+            "detections": detections_for_display(node.discovery_evidence), **node_detail_for_org(node=node),
+            "zones": zones, "zone_automatic": AUTOMATIC}
+
+
+@login_required
+@require_POST
+def node_zone(request, slug, node_id):
+    """Choose the node's zone by hand (pinned), or give it back to placement by its address."""
+    membership = writable_membership_for(request.user, slug)
+    node = node_for(membership, node_id)
+    choice = request.POST.get("zone", "")
+    zones = {str(zone.pk): zone for zone in zone_choices_for_org(org=membership.org)}
+    if choice not in (AUTOMATIC, DEFAULT_ZONE, *zones):
+        messages.error(request, "Choose a zone of this organization, the default zone, or automatic placement.")
+        return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    zone = AUTOMATIC if choice == AUTOMATIC else zones.get(choice)
+    try:
+        node = node_zone_set(node=node, zone=zone, by=request.user, ip=client_ip(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        where = node.zone.name if node.zone_id else "the default zone"
+        messages.success(request, f"{node.address} is scanned by {where}"
+                                  f"{' (pinned)' if node.zone_pinned else ' (placed by its address)'}.")
+    return redirect("nodes:detail", slug=slug, node_id=node.pk)
 
 
 @login_required

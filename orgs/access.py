@@ -81,5 +81,6 @@ def api_token_for(membership: Membership, token_id) -> ApiToken:
                       "token")
 
 
-def zone_for(membership: Membership, zone_id) -> Zone:
+def zone_for(membership, zone_id) -> Zone:
+    """A zone of the organization (a membership, or an API principal): another organization's is a 404."""
     return one_or_404(Zone.objects.select_related("org").filter(org=membership.org, pk=pk_or_404(zone_id)), "zone")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, mixins, serializers, viewsets
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, mixins, permissions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_conventions import (
+    WRITE_ERRORS,
     FilterSet,
     IdFilter,
     PageNumberPagination,
@@ -21,10 +23,12 @@ from config.api_conventions import (
     example,
     validated,
 )
-from orgs.access import client_ip
-from orgs.models import AuditEvent
+from orgs.access import client_ip, zone_for
+from orgs.models import AuditEvent, Zone
 from orgs.services import SLA_FIELDS, organization_update_settings
 from orgs.permissions import CanReadAudit, OrganizationMember, organization_rows, principal_for
+from orgs.selectors import zone_list_for_org
+from orgs.zones import zone_create, zone_delete, zone_update
 
 
 class OrganizationSerializer(serializers.Serializer):
@@ -160,4 +164,96 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return super().list(request, *args, **kwargs)
 
 
-ROUTES = [("audit", AuditEventViewSet, "audit-event")]
+# -- zones ---------------------------------------------------------------------------
+
+
+class CanManageZones(permissions.BasePermission):
+    message = "Only owners and admins change zones."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in permissions.SAFE_METHODS or principal_for(request).can_manage
+
+
+class ZoneSerializer(serializers.ModelSerializer):
+    queue = serializers.CharField(read_only=True, help_text="The Celery queue its workers consume")
+    nodes_count = serializers.IntegerField(read_only=True)
+    workers_alive = serializers.IntegerField(read_only=True, help_text="Workers of the zone seen recently")
+
+    class Meta:
+        model = Zone
+        fields = ["id", "name", "networks", "hostnames", "queue", "nodes_count", "workers_alive", "created_at"]
+        read_only_fields = fields
+
+
+class ZoneWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    networks = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=256)
+    hostnames = serializers.ListField(child=serializers.CharField(max_length=253), required=False, max_length=256)
+
+
+ZONE_EXAMPLE = {"id": 3, "name": "Branch office", "networks": ["10.20.0.0/16"], "hostnames": [], "queue": "zone-3",
+                "nodes_count": 120, "workers_alive": 1, "created_at": "2026-12-01T09:00:00Z"}
+
+
+class ZoneViewSet(viewsets.GenericViewSet):
+    """Zones: parts of the organization's networks scanned by workers of their own (owners and admins write)."""
+
+    serializer_class = ZoneSerializer
+    pagination_class = PageNumberPagination
+    permission_classes = [OrganizationMember, CanManageZones]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Zone.objects.none()
+        return zone_list_for_org(org=principal_for(self.request).org)
+
+    def _shown(self, principal, zone_id) -> Response:
+        return Response(ZoneSerializer(zone_list_for_org(org=principal.org).get(pk=zone_id)).data)
+
+    @api_operation(summary="List zones", responses={200: ZoneSerializer(many=True)},
+                   examples=[example("Zones", {"count": 1, "next": None, "previous": None, "results": [ZONE_EXAMPLE]})])
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ZoneSerializer(page, many=True).data)
+
+    @api_operation(summary="Get a zone", responses={200: ZoneSerializer}, examples=[example("A zone", ZONE_EXAMPLE)])
+    def retrieve(self, request, pk=None):
+        principal = principal_for(request)
+        return self._shown(principal, zone_for(principal, pk).pk)
+
+    @api_operation(summary="Add a zone", request=ZoneWriteSerializer, responses={201: ZoneSerializer},
+                   errors=WRITE_ERRORS,
+                   description="Each network must lie inside the organization's scope, and no network (or host "
+                               "name) may already be another zone's; a refusal is a 400 saying why. The "
+                               "organization's nodes are placed again at once.",
+                   examples=[example("A zone", {"name": "Branch office", "networks": ["10.20.0.0/16"]}, request=True),
+                             example("Added", ZONE_EXAMPLE, status=201)])
+    def create(self, request):
+        principal = principal_for(request)
+        data = validated(ZoneWriteSerializer, request.data)
+        zone = zone_create(org=principal.org, by=principal.actor, token=principal.token, ip=client_ip(request), **data)
+        response = self._shown(principal, zone.pk)
+        response.status_code = 201
+        return response
+
+    @api_operation(summary="Change a zone", request=ZoneWriteSerializer(partial=True), responses={200: ZoneSerializer},
+                   errors=WRITE_ERRORS, description="Its nodes are placed again at once.",
+                   examples=[example("New networks", {"networks": ["10.20.0.0/16", "10.21.0.0/16"]}, request=True),
+                             example("Changed", ZONE_EXAMPLE)])
+    def partial_update(self, request, pk=None):
+        principal = principal_for(request)
+        zone = zone_for(principal, pk)
+        data = validated(ZoneWriteSerializer, request.data, partial=True)
+        zone_update(zone=zone, by=principal.actor, token=principal.token, ip=client_ip(request), **data)
+        return self._shown(principal, zone.pk)
+
+    @api_operation(summary="Delete a zone", responses={204: OpenApiResponse(description="Deleted")},
+                   errors=(401, 403, 404, 429),
+                   description="Its nodes go back to the zones that still hold them, or to the default zone.")
+    def destroy(self, request, pk=None):
+        principal = principal_for(request)
+        zone_delete(zone=zone_for(principal, pk), by=principal.actor, token=principal.token, ip=client_ip(request))
+        return Response(status=204)
+
+
+ROUTES = [("audit", AuditEventViewSet, "audit-event"), ("zones", ZoneViewSet, "zone")]

@@ -23,6 +23,9 @@ RISK_ACCEPTANCE_EXPIRED = "finding.risk_acceptance_expired"
 # org=, finding_ids=: open findings of one organization that went past their due date (each told once
 # per breach; a due date moved into the future and passed again is told again)
 SLA_BREACHED = "finding.sla_breached"
+# org=, removed=: the organization's zones changed (networks, host names, a zone added or removed);
+# ``removed`` holds the ids of zones about to be deleted, whose nodes must be placed elsewhere first.
+ZONES_CHANGED = "zones.changed"
 
 _subscribers: dict[str, list[Callable[..., object]]] = {}
 

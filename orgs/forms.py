@@ -221,3 +221,25 @@ class ZoneWindowsBudgetForm(forms.Form):
             return windows.to_json(windows.parse_text(self.cleaned_data["scan_windows"]))
         except windows.WindowError as error:
             raise forms.ValidationError(str(error)) from None
+class ZoneForm(forms.Form):
+    """A zone as typed: its networks and names are judged by ``orgs.zones`` (inside the scope, no overlap)."""
+
+    name = forms.CharField(max_length=100)
+    networks = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One CIDR per line, each inside the organization's scope, e.g. 10.20.0.0/16. A node belongs to "
+                  "the zone whose network holds its address most specifically.")
+    hostnames = forms.CharField(
+        label="Host names", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: names or wildcards (*.branch.example) inside the organization's declared names.")
+
+    @staticmethod
+    def initial_for(zone) -> dict:
+        return {"name": zone.name, "networks": "\n".join(zone.networks or []),
+                "hostnames": "\n".join(zone.hostnames or [])}
+
+    def clean_networks(self):
+        return _lines(self.cleaned_data["networks"])
+
+    def clean_hostnames(self):
+        return _lines(self.cleaned_data["hostnames"])

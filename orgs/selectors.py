@@ -11,10 +11,12 @@ import zoneinfo
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from config.csv_cells import csv_writer
+from config.operations import WORKER_ALIVE_WITHIN, queue_depths
 from orgs.models import ApiToken, AuditEvent, Invitation, Membership, Organization, Zone, secret_digest
 
 
@@ -187,7 +189,27 @@ def audit_csv_rows(events):
         ])
 
 
+
+# -- zones ---------------------------------------------------------------------------
+
+
 def zone_list_for_org(*, org):
-    """The organization's zones with their scan windows and connection budgets (the settings page lists them)."""
-    return list(Zone.objects.filter(org=org).order_by("name").only(
-        "id", "name", "scan_windows", "max_new_connections_per_second"))
+    """The organization's zones, each with its node count and the number of its workers alive."""
+    alive_since = timezone.now() - WORKER_ALIVE_WITHIN
+    return (Zone.objects.filter(org=org).order_by("name")
+            .annotate(nodes_count=Count("nodes", distinct=True),
+                      workers_alive=Count("workers", filter=Q(workers__seen_at__gte=alive_since), distinct=True)))
+
+
+def zone_workers_alive(*, zone) -> list:
+    """The zone's workers seen recently (their presence rows), by name."""
+    return list(zone.workers.filter(seen_at__gte=timezone.now() - WORKER_ALIVE_WITHIN).order_by("hostname"))
+
+
+def zone_queue_depths(*, zones) -> dict[int, int | None]:
+    """Messages waiting in each zone's queue (None: the broker did not answer)."""
+    zones = list(zones)
+    if not zones:
+        return {}
+    depths = queue_depths(queues=[zone.queue for zone in zones])
+    return {zone.pk: depths.get(zone.queue) for zone in zones}

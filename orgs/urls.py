@@ -16,6 +16,9 @@ urlpatterns = [
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/new/", views.token_create, name="token_create"),
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("zones/", views.zones, name="zones"),
+    path("zones/<int:zone_id>/", views.zone, name="zone"),
+    path("zones/<int:zone_id>/delete/", views.zone_remove, name="zone_remove"),
     path("audit/", views.audit, name="audit"),
     path("audit/export.csv", views.audit_export, name="audit_export"),
 ]

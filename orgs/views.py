@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.console import outcome_told, render_secret
+from config.operations import WORKER_ALIVE_WITHIN
 from orgs import services, windows
 from orgs.access import (
     api_token_for,
@@ -35,6 +36,7 @@ from orgs.forms import (
     InvitationSignupForm,
     MemberRoleForm,
     SettingsForm,
+    ZoneForm,
     ZoneWindowsBudgetForm,
 )
 from orgs.models import Membership
@@ -52,8 +54,11 @@ from orgs.selectors import (
     schedule_describe,
     schedule_next_runs,
     zone_list_for_org,
+    zone_queue_depths,
+    zone_workers_alive,
 )
 from orgs.throttling import throttle
+from orgs.zones import zone_create, zone_delete, zone_update
 
 AUDIT_PAGE_SIZE = 50
 
@@ -366,3 +371,79 @@ def audit_export(request, slug):
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="audit-{membership.org.slug}-{stamp}.csv"'
     return response
+
+
+# -- zones -------------------------------------------------------------------------
+
+
+def _zone_form_error(form: ZoneForm, error: ValidationError) -> None:
+    field = {"networks": "networks", "overlap": "networks", "hostnames": "hostnames", "name": "name"}.get(error.code)
+    form.add_error(field, error)
+
+
+def _zones_context(membership: Membership, **extra):
+    zones = list(zone_list_for_org(org=membership.org))
+    depths = zone_queue_depths(zones=zones)
+    for zone in zones:
+        zone.queue_depth = depths.get(zone.pk)
+    return {"org": membership.org, "membership": membership, "zones": zones,
+            "form": ZoneForm() if membership.can_manage else None, **extra}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def zones(request, slug):
+    """The organization's zones; owners and admins add one here."""
+    if request.method == "GET":
+        return render(request, "orgs/zones.html", _zones_context(membership_for(request.user, slug)))
+    membership = managing_membership_for(request.user, slug)
+    form = ZoneForm(request.POST)
+    if form.is_valid():
+        try:
+            zone = zone_create(org=membership.org, by=request.user, ip=client_ip(request), **form.cleaned_data)
+        except ValidationError as error:
+            _zone_form_error(form, error)
+        else:
+            messages.success(request, f"Zone {zone.name} added: its nodes were placed in it.")
+            return redirect("orgs:zone", slug=slug, zone_id=zone.pk)
+    return render(request, "orgs/zones.html", _zones_context(membership, form=form), status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def zone(request, slug, zone_id):
+    """A zone: its networks, its nodes, its workers and queue; owners and admins change it here."""
+    membership = membership_for(request.user, slug) if request.method == "GET" else \
+        managing_membership_for(request.user, slug)
+    zone = zone_for(membership, zone_id)
+    form = ZoneForm(initial=ZoneForm.initial_for(zone)) if membership.can_manage else None
+    status = 200
+    if request.method == "POST":
+        form = ZoneForm(request.POST)
+        if form.is_valid():
+            try:
+                zone_update(zone=zone, by=request.user, ip=client_ip(request), **form.cleaned_data)
+            except ValidationError as error:
+                _zone_form_error(form, error)
+            else:
+                messages.success(request, f"Zone {zone.name} saved.")
+                return redirect("orgs:zone", slug=slug, zone_id=zone.pk)
+        status = 400
+        zone.refresh_from_db()
+    counted = zone_list_for_org(org=membership.org).get(pk=zone.pk)
+    context = {"org": membership.org, "membership": membership, "zone": zone, "form": form,
+               "nodes_count": counted.nodes_count, "workers": zone_workers_alive(zone=zone),
+               "queue_depth": zone_queue_depths(zones=[zone]).get(zone.pk),
+               "alive_within": int(WORKER_ALIVE_WITHIN.total_seconds())}
+    return render(request, "orgs/zone.html", context, status=status)
+
+
+@login_required
+@require_POST
+def zone_remove(request, slug, zone_id):
+    membership = managing_membership_for(request.user, slug)
+    zone = zone_for(membership, zone_id)
+    zone_delete(zone=zone, by=request.user, ip=client_ip(request))
+    messages.success(request, f"Zone {zone.name} deleted: its nodes went back to the zones that hold them, or to the "
+                              "default zone.")
+    return redirect("orgs:zones", slug=slug)

@@ -18,7 +18,7 @@ class ScansConfig(AppConfig):
         from scans.findings.priority import nodes_reprioritize
         from scans.findings.scoring import scoring_hooks_connect
         from scans.findings.sla import sla_on_settings_changed
-        from scans.pipeline import retries, workers
+        from scans.pipeline import execution, retries, zones
 
         retries.retry_handlers_register()
         operations.work_gauges_register()
@@ -28,4 +28,7 @@ class ScansConfig(AppConfig):
         event_subscribe(NODE_CRITICALITY_CHANGED, nodes_reprioritize)
         # An organization's SLA policy (orgs, below) sets its open findings' due dates.
         event_subscribe(SETTINGS_CHANGED, sla_on_settings_changed)
-        signals.worker_ready.connect(workers.worker_announce, dispatch_uid="watchpost.worker_presence")
+        # A worker checks its zone (WATCHPOST_ZONE) before consuming, then beats its presence row.
+        signals.celeryd_after_setup.connect(zones.worker_zone_check, dispatch_uid="watchpost.worker_zone")
+        signals.worker_ready.connect(execution.worker_started, dispatch_uid="watchpost.worker_presence")
+        signals.worker_shutdown.connect(execution.worker_stopping, dispatch_uid="watchpost.worker_withdraw")

@@ -172,6 +172,8 @@ class ScanJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # The Celery worker (its node name) that claimed the job last; empty when run in-process.
+    worker = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["session", "node", "scanner"]
@@ -203,6 +205,8 @@ class WorkerHeartbeat(models.Model):
     queues = models.JSONField(default=list, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
     concurrency = models.PositiveIntegerField(null=True, blank=True)
+    # The zone the worker serves (``WATCHPOST_ZONE``); null for a central worker.
+    zone = models.ForeignKey("orgs.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="workers")
     started_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(default=timezone.now, db_index=True)
 

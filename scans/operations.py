@@ -22,6 +22,7 @@ from config.celery import QUEUES
 from config.metrics import work_collector_register
 from config.operations import queue_depths
 from interventions.models import Intervention
+from orgs.models import Zone
 from scans.cve.feed_staleness import feed_statuses
 from scans.models import ScanJob, ScanSession
 from scans.pipeline.workers import ALIVE_WITHIN, workers_alive
@@ -45,8 +46,20 @@ def status_page(request):
         "jobs": dict(ScanJob.objects.filter(status__in=ACTIVE_JOBS).values_list("status").annotate(n=Count("pk"))),
         "sessions_running": ScanSession.objects.filter(status__in=ACTIVE_SESSIONS).count(),
         "interventions_open": Intervention.objects.unresolved().count(),
+        "zones": zones_status(),
     }
     return render(request, "operations/status.html", context)
+
+
+def zones_status() -> list[dict]:
+    """Every zone of the deployment: its workers alive and the messages waiting in its queue."""
+    zones = list(Zone.objects.select_related("org").order_by("org__name", "name"))
+    if not zones:
+        return []
+    alive = workers_alive()
+    depths = queue_depths(queues=[zone.queue for zone in zones])
+    return [{"zone": zone, "queue": zone.queue, "depth": depths.get(zone.queue),
+             "workers": [w.hostname for w in alive if w.zone_id == zone.pk]} for zone in zones]
 
 
 @login_required
@@ -107,6 +120,18 @@ class WorkCollector:
         for queue in QUEUES:
             workers.add_metric([queue], per_queue.get(queue, 0))
         yield workers
+
+        zone_workers = GaugeMetricFamily("watchpost_zone_workers_alive", "Workers seen recently, by zone",
+                                         labels=["zone", "zone_name", "org"])
+        zone_depth = GaugeMetricFamily("watchpost_zone_queue_depth", "Messages waiting in each zone's queue",
+                                       labels=["zone", "zone_name", "org"])
+        for row in zones_status():
+            labels = [str(row["zone"].pk), row["zone"].name, row["zone"].org.slug]
+            zone_workers.add_metric(labels, len(row["workers"]))
+            if row["depth"] is not None:
+                zone_depth.add_metric(labels, row["depth"])
+        yield zone_workers
+        yield zone_depth
 
 
 def work_gauges_register() -> None:

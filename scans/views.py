@@ -65,6 +65,7 @@ from scans.models import SEVERITIES, Finding, ScanSession
 from scans.pipeline.profiles import DEFAULT_PROFILE
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 from scans.pipeline.windows import session_window_text
+from scans.pipeline.zones import session_zones_waiting
 from scans.selectors import (
     COUNT_CAP,
     assignee_choices,
@@ -233,7 +234,7 @@ def _detail_context(request, membership, session) -> dict:
     return {"org": membership.org, "membership": membership, "jobs": jobs, "job_counts": job_counts,
             "window_text": session_window_text(session),
             "nodes_url": f"/o/{membership.org.slug}/nodes/", "changes": session_finding_changes(session=session),
-            **_progress_context(session)}
+            "zones_waiting": session_zones_waiting(session), **_progress_context(session)}
 
 
 @login_required

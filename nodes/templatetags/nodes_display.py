@@ -51,7 +51,10 @@ def node_rows(rows, list_url: str, can_write: bool):
         mark = (f'<span class="visually-hidden"> criticality {escape(n.criticality)}</span>' if marked else "")
         attrs = (f' class="mono crit-mark crit-{escape(n.criticality)}" title="Criticality: {escape(n.criticality)}"'
                  if marked else ' class="mono"')
-        cells.append(f'<td{attrs}><a href="{list_url}{pk}/">{address}</a>{mark}{hostname}</td>')
+        # The zone the same way, under the address: only where the organization has zones.
+        zone = (f'<div class="muted">zone <a href="{list_url}?zone={n.zone_id}">{escape(n.zone.name)}</a></div>'
+                if n.zone_id else "")
+        cells.append(f'<td{attrs}><a href="{list_url}{pk}/">{address}</a>{mark}{hostname}{zone}</td>')
         name = escape(n.name)
         cells.append(f'<td class="node-name" title="{name}">{name}</td>' if n.name else '<td class="node-name">–</td>')
         if row.score is None and n.unreached:

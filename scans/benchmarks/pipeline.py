@@ -8,12 +8,17 @@ jobs-per-message concurrency): total / direct - 1 is what orchestration costs. T
 take turns for ``--rounds`` rounds (pipeline first, then direct first, ...) after
 ``--warmup`` rounds that are not counted, and the figures are the rounds' medians, each
 round's shown beside them.
+
+With ``--zones Z`` every round also runs the session a third time with the nodes split between Z
+zones, one zone worker each beside the central ones: the JSON line keeps its keys (the session
+without zones) and adds ``"zones"``, the zoned session's figures and its total against the other's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import os
 import resource
 import subprocess
@@ -31,6 +36,7 @@ from django.utils import timezone
 from nodes.models import Node
 from nodes.services import nodes_create
 from orgs.models import Organization
+from orgs.zones import zone_create
 from scans.benchmarks import print_table
 from scans.benchmarks.processes import start_worker, stop
 from scans.discovery.discover import discover_many
@@ -58,6 +64,9 @@ def add_arguments(parser) -> None:
                         help="pipeline and direct run this many times each, taking turns; the figures are medians")
     parser.add_argument("--warmup", type=int, default=1,
                         help="rounds run first and not counted, so no measured side pays for first use")
+    parser.add_argument("--zones", type=int, default=0,
+                        help="also run each round's session with the nodes split between this many zones, one "
+                             "zone worker each beside the central ones")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark organization and its rows")
 
 
@@ -71,6 +80,8 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
         raise CommandError("bench pipeline needs Redis (REDIS_URL)")
     if options["rounds"] < 1 or options["warmup"] < 0:
         raise CommandError("--rounds must be at least 1 and --warmup at least 0")
+    if not 0 <= options.get("zones", 0) <= 16 or options.get("zones", 0) > options["nodes"]:
+        raise CommandError("--zones must be between 0 and 16, and at most --nodes")
     profile = _profile(options)  # before serving a thousand nodes: an unknown name fails at once
     count = options["nodes"]
     nodes = addresses(count)
@@ -104,10 +115,16 @@ def _round(options, profile, nodes, *, pipeline_first: bool, out) -> dict[str, A
     neighbours; the CPU each side spent says whether orchestration did more work.
     """
     measured: dict[str, Any] = {}
-    for side in ("pipeline", "direct") if pipeline_first else ("direct", "pipeline"):
+    sides = ("pipeline", "zoned", "direct") if pipeline_first else ("direct", "zoned", "pipeline")
+    for side in sides:
+        if side == "zoned" and not options.get("zones"):
+            continue
         mark = _cpu()
-        measured[side] = (_pipeline(options, profile, nodes, out) if side == "pipeline"
-                          else _direct(options, profile, nodes, out))
+        if side == "direct":
+            measured[side] = _direct(options, profile, nodes, out)
+        else:
+            measured[side] = _pipeline(options, profile, nodes, out, zones=options.get("zones", 0) if side == "zoned"
+                                       else 0)
         done = _cpu()
         measured[side]["cpu"] = {"processes": done[0] - mark[0], "lab": done[1] - mark[1]}
     return measured
@@ -119,7 +136,18 @@ def _cpu() -> tuple[float, float]:
     return children.ru_utime + children.ru_stime, own.ru_utime + own.ru_stime
 
 
-def _pipeline(options, profile, nodes, out):
+def _zones_create(org, nodes: list[str], count: int) -> list:
+    """``count`` zones holding consecutive shares of the nodes, each as the few CIDRs that cover its share."""
+    zones = []
+    share = -(-len(nodes) // count)
+    for n in range(count):
+        part = [ipaddress.ip_address(a) for a in nodes[n * share:(n + 1) * share]]
+        networks = [str(net) for net in ipaddress.collapse_addresses(ipaddress.ip_network(a) for a in part)]
+        zones.append(zone_create(org=org, name=f"bench zone {n + 1}", networks=networks))
+    return zones
+
+
+def _pipeline(options, profile, nodes, out, zones: int = 0):
     # Earlier runs' deleted rows, on a server with autovacuum off (as CI's is), would make this run
     # scan dead tuples and plan from stale statistics: start every run from the same state.
     with connection.cursor() as cursor:
@@ -128,11 +156,16 @@ def _pipeline(options, profile, nodes, out):
     org = Organization.objects.create(name=f"Benchmark {slug}", slug=slug, scope_networks=["127.1.0.0/16"],
                                       max_concurrent_jobs=10_000)
     nodes_create(org=org, nodes=[Node(org=org, address=a, resolved_ip=a) for a in nodes], batch_size=2000)
+    zoned = _zones_create(org, nodes, zones) if zones else []
     since = timezone.now()
     workers = [start_worker(f"bench{n}", concurrency=options["concurrency"], log=f"/tmp/watchpost-bench-worker-{n}.log")
                for n in range(options["workers"])]
+    workers += [start_worker(f"benchzone{n}", concurrency=options["concurrency"], queues=zone.queue,
+                             env={"WATCHPOST_ZONE": str(zone.pk)}, log=f"/tmp/watchpost-bench-zone-worker-{n}.log")
+                for n, zone in enumerate(zoned)]
+    names = [f"bench{n}@" for n in range(options["workers"])] + [f"benchzone{n}@" for n in range(len(zoned))]
     try:
-        _wait_for_workers(workers, out, since)
+        _wait_for_workers(workers, out, since, names=names)
         connection.close()
         started, began_at = time.monotonic(), timezone.now()
         session = session_start(org=org, trigger=ScanSession.Trigger.CLI, profile=profile,
@@ -159,6 +192,12 @@ def _pipeline(options, profile, nodes, out):
         for worker in workers:
             stop(worker)
     figures = _session_figures(session, wall)
+    if zoned:
+        # Every network job ran on a worker of its node's zone, or the zoned figures mean nothing.
+        prefixes = {zone.pk: f"benchzone{n}@" for n, zone in enumerate(zoned)}
+        figures["jobs_off_zone"] = sum(
+            1 for zone_id, worker in ScanJob.objects.filter(session=session).exclude(scanner="cve")
+            .values_list("node__zone_id", "worker") if not worker.startswith(prefixes.get(zone_id, "-")))
     if not options["keep"]:
         org.delete()
     return figures
@@ -182,7 +221,8 @@ def _session_figures(session, wall: float) -> dict[str, Any]:
     }
 
 
-def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120) -> None:
+def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, seconds: float = 120,
+                      names: list[str] | None = None) -> None:
     """Until every worker is ready: a worker's start-up (Django, imports) is not the session's time.
 
     Read from the presence rows workers write when ready (``scans.pipeline.workers``) rather than
@@ -191,10 +231,10 @@ def _wait_for_workers(workers: list[subprocess.Popen], out: TextIO, since, secon
     """
 
     began = time.monotonic()
-    names = [f"bench{n}@" for n in range(len(workers))]
+    names = names or [f"bench{n}@" for n in range(len(workers))]
     while time.monotonic() - began < seconds:
         if any(worker.poll() is not None for worker in workers):
-            raise RuntimeError("a worker exited; see /tmp/watchpost-bench-worker-*.log")
+            raise RuntimeError("a worker exited; see /tmp/watchpost-bench-*worker-*.log")
         ready = list(WorkerHeartbeat.objects.filter(seen_at__gte=since).values_list("hostname", flat=True))
         if all(any(host.startswith(name) for host in ready) for name in names):
             out.write(f"  {len(workers)} worker(s) ready in {time.monotonic() - began:.1f}s\n")
@@ -302,7 +342,7 @@ def _report(options, rounds, out) -> dict[str, Any]:
     for n, p in enumerate(pipelines, 1):
         out.write(f"round {n}: status {p['status']}; jobs {p['jobs']}; findings new {p['findings_new']}\n")
     out.write(f"median: total {total:.1f}s, direct {direct:.1f}s, overhead {100 * overhead:.1f}%\n")
-    return {
+    figures = {
         "benchmark": "pipeline", "nodes": options["nodes"], "profile": options["profile"],
         "processes": options["workers"] * options["concurrency"], "rounds": len(rounds), "warmup_rounds": options["warmup"],
         "status": statuses[0] if len(statuses) == 1 else statuses,
@@ -321,4 +361,29 @@ def _report(options, rounds, out) -> dict[str, Any]:
                         "direct": round(median(d["cpu"]["processes"] for d in directs), 2)},
         "job_scanner_seconds_sum": round(median(p["scanner_seconds"] for p in pipelines), 3),
         "jobs": pipelines[-1]["jobs"], "findings_new": pipelines[-1]["findings_new"],
+    }
+    if options.get("zones"):
+        figures["zones"] = _zones_report(options, rounds, total, out)
+    return figures
+
+
+def _zones_report(options, rounds, total: float, out) -> dict[str, Any]:
+    """The zoned sessions beside the others of the same rounds: their total, and its ratio to theirs."""
+    zoned = [r["zoned"] for r in rounds]
+    ratios = [z["total"] / r["pipeline"]["total"] for z, r in zip(zoned, rounds)]
+    zoned_total, ratio = median(z["total"] for z in zoned), median(ratios)
+    statuses = sorted({z["status"] for z in zoned})
+    out.write(f"zones: {options['zones']} zone workers beside the central one(s): total {zoned_total:.1f}s, "
+              f"{100 * (ratio - 1):+.1f}% against {total:.1f}s without zones; "
+              f"jobs off their zone {max(z['jobs_off_zone'] for z in zoned)}\n")
+    return {
+        "zones": options["zones"], "status": statuses[0] if len(statuses) == 1 else statuses,
+        "total_seconds": round(zoned_total, 3), "ratio_to_unzoned": round(ratio, 3),
+        "within_15_percent": abs(ratio - 1) <= 0.15,
+        "stages": {stage: round(median(z["stages"][stage] for z in zoned), 3) for stage in STAGES},
+        "rounds_total_seconds": [round(z["total"], 3) for z in zoned],
+        "rounds_ratio": [round(x, 3) for x in ratios],
+        "jobs": zoned[-1]["jobs"], "jobs_off_zone": max(z["jobs_off_zone"] for z in zoned),
+        "same_work": all(z["services"] == r["pipeline"]["services"] and z["findings"] == r["pipeline"]["findings"]
+                         for z, r in zip(zoned, rounds)),
     }

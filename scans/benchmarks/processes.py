@@ -59,14 +59,16 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise CommandError(f"gunicorn did not answer /healthz (see {GUNICORN_LOG})")
 
 
-def start_worker(name: str, *, concurrency: int, log: str, nice: int = 0) -> subprocess.Popen:
-    """A Celery worker named ``name@host`` on every queue, with ``concurrency`` processes (``nice``:
-    at a lower CPU priority than the web)."""
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "-c", str(concurrency),
+def start_worker(name: str, *, concurrency: int, log: str, nice: int = 0, queues: str = QUEUES,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A Celery worker named ``name@host`` on every central queue (or ``queues``), with ``concurrency``
+    processes (``nice``: at a lower CPU priority than the web); ``env`` adds to its environment (a zone
+    worker's ``WATCHPOST_ZONE``)."""
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", str(concurrency),
                "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"]
     if nice:
         command = ["nice", "-n", str(nice), *command]
-    return _start(command, log, _environment())
+    return _start(command, log, {**_environment(), **(env or {})})
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -57,16 +57,21 @@ _inline_queue: ContextVar[deque | None] = ContextVar("watchpost_inline_queue", d
 
 def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", countdown: float | None = None,
             expires: float | None = None, task_id: str | None = None, soft_time_limit: float | None = None,
-            time_limit: float | None = None) -> str:
-    """Queue ``name(**kwargs)``; returns the task id. ``countdown`` is ignored inline (no one waits)."""
+            time_limit: float | None = None, queue: str | None = None) -> str:
+    """Queue ``name(**kwargs)``; returns the task id. ``countdown`` is ignored inline (no one waits).
+
+    ``queue`` overrides the task's route (a zone's jobs travel on the zone's queue); inline, there is
+    one process and no queue."""
     task_id = task_id or uuid.uuid4().hex
-    queue = _inline_queue.get()
-    if queue is not None:
-        queue.append((name, kwargs))
+    pending = _inline_queue.get()
+    if pending is not None:
+        pending.append((name, kwargs))
         return task_id
 
     def publish() -> None:
         limits = {k: v for k, v in (("soft_time_limit", soft_time_limit), ("time_limit", time_limit)) if v}
+        if queue:
+            limits["queue"] = queue
         try:
             app.send_task(name, kwargs=kwargs, task_id=task_id, countdown=countdown, expires=expires, **limits,
                           headers={REQUEST_ID_HEADER: correlation_id} if correlation_id else None,
@@ -76,6 +81,11 @@ def enqueue(name: str, *, kwargs: dict[str, Any], correlation_id: str = "", coun
 
     transaction.on_commit(publish)
     return task_id
+
+
+def is_inline() -> bool:
+    """Inside :func:`inline`: this process runs all the work, whatever its queue."""
+    return _inline_queue.get() is not None
 
 
 def service_for(name: str) -> Callable[..., Any]:

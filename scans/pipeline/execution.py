@@ -44,6 +44,8 @@ from scans.findings.candidates import ServiceObservation
 from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch
 from scans.pipeline.windows import held_by_windows, sessions_mark_held, windows_closed
+from scans.pipeline.workers import worker_announce, worker_withdraw
+from scans.pipeline.zones import OutOfZone, ZoneGuard, this_worker, zone_queue, zones_dispatchable
 from scans.pipeline.profiles import (
     profile_context,
     profile_ports,
@@ -128,19 +130,24 @@ def jobs_pump(*, org_id: int) -> int:
         slots = max(0, org.max_concurrent_jobs - busy)
         if not slots:
             return 0
+        waiting_jobs = waiting_jobs.exclude(session__status__in=ScanSession.FINISHED)
+        blocked = _zones_blocked(waiting_jobs)
+        if blocked:
+            # A zone whose jobs may not go now keeps them in the database, holding no slot.
+            waiting_jobs = waiting_jobs.exclude(node__zone_id__in=blocked)
         waiting = list(
-            waiting_jobs.exclude(session__status__in=ScanSession.FINISHED)
-            .order_by("session__created_at", "session_id", "id")
-            .values("id", "scanner", "session_id", "session__correlation_id", "session__profile_id")[:slots]
+            waiting_jobs.order_by("session__created_at", "session_id", "id")
+            .values("id", "scanner", "session_id", "session__correlation_id", "session__profile_id",
+                    "node__zone_id")[:slots]
         )
         if not waiting:
             return 0
-        groups: dict[tuple[int, bool], list[dict]] = defaultdict(list)
+        groups: dict[tuple[int, bool, int | None], list[dict]] = defaultdict(list)
         for row in waiting:
-            groups[(row["session_id"], row["scanner"] == DISCOVERY)].append(row)
+            groups[(row["session_id"], row["scanner"] == DISCOVERY, row["node__zone_id"])].append(row)
         timeouts = _profile_timeouts({row["session__profile_id"] for row in waiting})
         assigned: list[tuple[str, list[int]]] = []
-        for (_, is_discovery), rows in groups.items():
+        for (_, is_discovery, zone_id), rows in groups.items():
             if is_discovery:  # a message's nodes are swept together: few, even messages
                 batches = conf.even_batches(rows, conf.discovery_batch_size())
             else:
@@ -152,9 +159,19 @@ def jobs_pump(*, org_id: int) -> int:
                 timeout = max(timeouts.get((batch[0]["session__profile_id"], row["scanner"]), DEFAULT_TIMEOUT) for row in batch)
                 sent.append((task_name_for(batch[0]["scanner"]), ids, batch[0]["session__correlation_id"], timeout))
                 dispatch.enqueue(task_name_for(batch[0]["scanner"]), kwargs={"job_ids": ids}, task_id=task_id,
-                                 correlation_id=batch[0]["session__correlation_id"], **_time_limits(timeout))
+                                 correlation_id=batch[0]["session__correlation_id"], queue=zone_queue(zone_id),
+                                 **_time_limits(timeout))
         _tasks_assigned(assigned, now)
     return sum(len(ids) for _, ids, _, _ in sent)
+
+
+def _zones_blocked(waiting_jobs) -> set[int]:
+    """Zones of the waiting jobs whose work may not be dispatched now (``zones_dispatchable``)."""
+    if dispatch.is_inline():
+        return set()  # one process runs everything: there is no zone worker to wait for
+    zone_ids = set(waiting_jobs.filter(node__zone__isnull=False).values_list("node__zone_id", flat=True)
+                   .distinct().order_by())
+    return zone_ids - zones_dispatchable(zone_ids) if zone_ids else set()
 
 
 def _waiting_jobs(org_id: int):
@@ -233,13 +250,14 @@ def jobs_run(*, job_ids: list[int]) -> dict[str, int]:
     if not claimed:
         logger.info("jobs.nothing_to_claim", job_ids=job_ids)
         return {"claimed": 0}
+    guard = ZoneGuard(this_worker().zone_id)
     heartbeat = job_heartbeat(token, conf.heartbeat_seconds())
     heartbeat.start()
     try:
         try:
             # The nodes' connection budgets, bound to their addresses as _target checks them.
             with connections.budgets_active({}):
-                outcomes = asyncio.run(_run_all(claimed, _node_budgets(claimed)))
+                outcomes = asyncio.run(_run_all(claimed, guard, _node_budgets(claimed)))
         except Exception as exc:  # noqa: BLE001 - soft time limit, or the loop itself failed
             outcomes = {job.pk: exc for job in claimed}
     finally:
@@ -307,6 +325,7 @@ def _claim_in_one_statement(job_ids, token, now, deadlines) -> list[ScanJob]:
     job, node, session = ScanJob._meta.db_table, Node._meta.db_table, ScanSession._meta.db_table
     rows = prepared.fetchall(
         f"WITH claimed AS (UPDATE {job} j SET status = %(running)s, attempts = j.attempts + 1, started_at = %(now)s, "
+        "worker = %(worker)s, "
         "heartbeat_at = %(now)s, task_id = %(token)s, error = '', deadline_at = %(now)s + make_interval(secs => "
         "COALESCE((SELECT d.seconds FROM unnest(%(d_sessions)s::bigint[], %(d_scanners)s::text[], "
         "%(d_seconds)s::float8[]) AS d(session_id, scanner, seconds) "
@@ -316,7 +335,7 @@ def _claim_in_one_statement(job_ids, token, now, deadlines) -> list[ScanJob]:
         f"RETURNING {', '.join(f'j.{name}' for name in CLAIMED_JOB_FIELDS)}) "
         f"SELECT c.*, {', '.join(f'n.{name}' for name in CLAIMED_NODE_FIELDS)} "
         f"FROM claimed c JOIN {node} n ON n.id = c.node_id ORDER BY c.id",
-        {"running": Status.RUNNING, "now": now, "token": token, "ids": list(job_ids),
+        {"running": Status.RUNNING, "now": now, "token": token, "ids": list(job_ids), "worker": this_worker().hostname,
          "claimable": [Status.QUEUED, Status.RETRYING], "default": DEFAULT_TIMEOUT,
          "d_sessions": [d[0] for d in deadlines], "d_scanners": [d[1] for d in deadlines],
          "d_seconds": [float(d[2]) for d in deadlines]},
@@ -357,32 +376,37 @@ def _node_budgets(jobs: list[ScanJob]) -> dict[int, connections.Budget]:
     return budgets
 
 
-def _target(job: ScanJob, budgets: dict[int, connections.Budget] | None = None) -> Target:
-    """The node as a checked scan target: re-checked here, the last point before any packet.
+CENTRAL = ZoneGuard(None)
+
+
+def _target(job: ScanJob, guard: ZoneGuard = CENTRAL, budgets: dict[int, connections.Budget] | None = None) -> Target:
+    """The node as a checked scan target: re-checked here, the last point before any packet; on a zone
+    worker, refused too when it lies outside the worker's zone.
 
     A node with a connection budget has it bound to the address every connection goes to.
     """
     node, org = job.node, job.session.org
     checked = resolve_and_check(node.address, scope=[*org.scope_networks, *org.scope_hostnames],
                                 allowed_networks=settings.SCAN_ALLOWED_NETWORKS)
+    guard.check(address=checked.address, hostname=checked.hostname or node.hostname)
     if budgets and job.pk in budgets:
         connections.budget_bind(checked.address, budgets[job.pk])
     services = tuple(ServiceObservation.from_dict(s) for s in node.services or ())
     return Target(address=checked.address, hostname=node.hostname, ports=tuple(node.open_ports), services=services)
 
 
-async def _run_all(jobs: list[ScanJob], budgets: dict[int, connections.Budget]) -> dict[int, Any]:
+async def _run_all(jobs: list[ScanJob], guard: ZoneGuard, budgets: dict[int, connections.Budget]) -> dict[int, Any]:
     discovery = [job for job in jobs if job.scanner == DISCOVERY]
     others = [job for job in jobs if job.scanner != DISCOVERY]
-    found, *results = await asyncio.gather(_discover_all(discovery, budgets),
-                                           *(_run_one(job, budgets) for job in others),
+    found, *results = await asyncio.gather(_discover_all(discovery, guard, budgets),
+                                           *(_run_one(job, guard, budgets) for job in others),
                                            return_exceptions=True)
     if isinstance(found, BaseException):
         found = {job.pk: found for job in discovery}
     return {**found, **{job.pk: result for job, result in zip(others, results)}}
 
 
-async def _discover_all(jobs: list[ScanJob], budgets: dict[int, connections.Budget]) -> dict[int, Any]:
+async def _discover_all(jobs: list[ScanJob], guard: ZoneGuard, budgets: dict[int, connections.Budget]) -> dict[int, Any]:
     """The message's discovery jobs as one fleet: one sweep over all their nodes, identification alongside.
 
     Each job keeps its own outcome: its result, or the error (scope, timeout) that ended it.
@@ -392,9 +416,12 @@ async def _discover_all(jobs: list[ScanJob], budgets: dict[int, connections.Budg
     by_profile: dict[int, list[tuple[ScanJob, Target]]] = defaultdict(list)
     for job in jobs:
         try:
-            by_profile[job.session.profile_id].append((job, _target(job, budgets)))
+            target = _target(job, guard, budgets)
         except Exception as exc:  # noqa: BLE001 - out of scope now: this job fails, the others run
             out[job.pk] = exc
+            continue
+        # Grouped only once checked: a profile none of whose targets passed has no group to sweep.
+        by_profile[job.session.profile_id].append((job, target))
     for group in by_profile.values():
         profile = group[0][0].session.profile
         timeout = profile_timeout(profile, DISCOVERY)
@@ -408,11 +435,11 @@ async def _discover_all(jobs: list[ScanJob], budgets: dict[int, connections.Budg
     return out
 
 
-async def _run_one(job: ScanJob, budgets: dict[int, connections.Budget]) -> dict[str, Any]:
+async def _run_one(job: ScanJob, guard: ZoneGuard, budgets: dict[int, connections.Budget]) -> dict[str, Any]:
     profile = job.session.profile
     timeout = profile_timeout(profile, job.scanner)
     context = profile_context(profile)
-    target = _target(job, budgets)
+    target = _target(job, guard, budgets)
     hard = timeout + conf.job_grace_seconds()
     scanner = get_scanner(job.scanner)
     options = profile_scanner_options(profile, job.scanner)
@@ -524,7 +551,8 @@ def _record(jobs: list[ScanJob], outcomes: dict[int, Any], token: str) -> dict[s
         for job, countdown, retry_id in retries:
             timeout = profile_timeout(session.profile, job.scanner)
             dispatch.enqueue(task_name_for(job.scanner), kwargs={"job_ids": [job.pk]}, task_id=retry_id,
-                             countdown=countdown, correlation_id=session.correlation_id, **_time_limits(timeout))
+                             countdown=countdown, correlation_id=session.correlation_id,
+                             queue=zone_queue(job.node.zone_id), **_time_limits(timeout))
     for job, kind, error in to_open:
         job_intervention_open(job=job, kind=kind, error=error)
     _nodes_down_open(session, down)
@@ -605,6 +633,8 @@ def _resolve_retried(jobs: list[ScanJob], succeeded_ids: set[int]) -> None:
 
 
 def _intervention_kind(exc: BaseException, transient: bool) -> str:
+    if isinstance(exc, OutOfZone):
+        return Intervention.Kind.OUT_OF_ZONE
     if isinstance(exc, (ScannerUnavailable, ScannerError, ScopeError)) or not transient:
         return Intervention.Kind.SCANNER_CRASHED
     if isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, TimeoutError):
@@ -619,12 +649,14 @@ def job_intervention_open(*, job: ScanJob, kind: str, error: str) -> Interventio
         Intervention.Kind.NODE_UNREACHABLE: f"{job.node} unreachable by {job.scanner}",
         Intervention.Kind.SCANNER_CRASHED: f"{job.scanner} crashed on {job.node}",
         Intervention.Kind.STAGE_STUCK: f"{job.scanner} on {job.node} stuck (stale heartbeat or past its deadline)",
+        Intervention.Kind.OUT_OF_ZONE: f"{job.scanner} on {job.node} refused by a worker of another zone",
     }[kind]
     return intervention_open(
         org=session.org, kind=kind, subject=f"job:{job.pk}", title=what, session=session, job=job, node=job.node,
         context={"error": error, "attempts": job.attempts, "max_attempts": job.max_attempts, "task_id": job.task_id,
                  "correlation_id": session.correlation_id, "scanner": job.scanner, "node": job.node.address,
-                 "session": session.pk},
+                 "session": session.pk, **({"refused_by": this_worker().hostname}
+                                            if kind == Intervention.Kind.OUT_OF_ZONE else {})},
     )
 
 
@@ -693,3 +725,29 @@ def stage_check_complete(*, session_id: int, stage: str) -> bool:
     if jobs_of_stage(session_id, stage).filter(status__in=UNFINISHED).exists():
         return False
     return stage_advance(session_id=session_id, from_stage=stage)
+
+
+# --- a worker comes and goes ----------------------------------------------------------------
+
+
+def worker_started(sender=None, **kwargs) -> None:
+    """Celery's ``worker_ready``: the worker's presence (with its zone), then the zone's waiting work is
+    dispatched at once rather than at the watchdog's next sweep."""
+    me = this_worker()
+    worker_announce(sender, zone_id=me.zone_id)
+    if me.zone_id is None:
+        return
+    org_ids = set(ScanJob.objects.filter(status=Status.QUEUED, task_id="", node__zone_id=me.zone_id)
+                  .exclude(session__status__in=ScanSession.FINISHED)
+                  .values_list("session__org_id", flat=True).distinct().order_by())
+    for org_id in org_ids:
+        try:
+            jobs_pump(org_id=org_id)
+        except Exception:  # noqa: BLE001 - the watchdog's sweep admits them anyway
+            logger.exception("worker.zone_release_failed", zone=me.zone_id, org_id=org_id)
+
+
+def worker_stopping(sender=None, **kwargs) -> None:
+    """Celery's ``worker_shutdown``: the worker's presence row goes with it."""
+    if this_worker().hostname:
+        worker_withdraw(hostname=this_worker().hostname)

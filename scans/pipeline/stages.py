@@ -46,6 +46,7 @@ from scans.pipeline.execution import (
 )
 from scans.pipeline.profiles import profile_max_attempts
 from scans.pipeline.sessions import FAN_OUT, session_finish, session_outcome, stage_advance, stage_claim
+from scans.pipeline.zones import this_worker
 from scans.scanners.base import load_all
 
 logger = structlog.get_logger(__name__)
@@ -207,7 +208,7 @@ def analysis(session: ScanSession) -> None:
             host = job.node.address
             new_jobs.append(ScanJob(
                 session=session, node=job.node, scanner=ANALYSIS, status=ScanJob.Status.SUCCEEDED, attempts=1,
-                started_at=now, finished_at=now,
+                started_at=now, finished_at=now, worker=this_worker().hostname,
                 raw_result={"scanner": ANALYSIS, "version": "1.0", "target": host, "address": host, "complete": True,
                             "findings": [c.to_dict() for c in matches.get(job.node_id, ())],
                             "coverage": [{"host": host, "ports": list(cve_coverage(services[job.node_id])),

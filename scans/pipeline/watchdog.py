@@ -38,7 +38,8 @@ from scans.pipeline.execution import (
     stage_check_complete,
     stage_of,
 )
-from scans.pipeline.sessions import FAN_OUT, stage_task
+from scans.pipeline.sessions import FAN_OUT, stage_deadline_seconds, stage_task
+from scans.pipeline.zones import sessions_waiting_for_zones, zones_alive, zones_unavailable_sweep
 
 logger = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ def watchdog_sweep() -> dict[str, int]:
     for org_id in orgs_to_pump:
         counts["admitted"] += jobs_pump(org_id=org_id)
     _stuck_sessions(now, counts)
+    counts.update(zones_unavailable_sweep(now=now))
     if counts:
         logger.info("watchdog.swept", **counts)
     return dict(counts)
@@ -99,8 +101,14 @@ def _stuck_jobs(now, counts: Counter, orgs: set[int]) -> None:
 def _lost_jobs(now, counts: Counter, orgs: set[int]) -> None:
     lost = now - timezone.timedelta(seconds=conf.lost_seconds())
     rows = list(ScanJob.objects.filter(status__in=(Status.QUEUED, Status.RETRYING), queued_at__lt=lost)
-                .exclude(task_id="").values("id", "task_id", "session__org_id"))
+                .exclude(task_id="").values("id", "task_id", "session__org_id", "node__zone_id"))
+    zones = {row["node__zone_id"] for row in rows} - {None}
+    alive = zones_alive(zones, now=now) if zones else set()
     for row in rows:
+        if row["node__zone_id"] is not None and row["node__zone_id"] not in alive:
+            # Waiting in its zone's queue for a worker of the zone, not lost: the worker takes it when it comes.
+            counts["jobs_waiting_for_zone"] += 1
+            continue
         # Conditional on the task id: a message delivered meanwhile has claimed it, nothing to do.
         if ScanJob.objects.filter(pk=row["id"], task_id=row["task_id"],
                                   status__in=(Status.QUEUED, Status.RETRYING)).update(
@@ -112,9 +120,18 @@ def _lost_jobs(now, counts: Counter, orgs: set[int]) -> None:
 def _stuck_sessions(now, counts: Counter) -> None:
     stale = now - timezone.timedelta(seconds=conf.stale_seconds())
     lost = now - timezone.timedelta(seconds=conf.lost_seconds())
-    for session in ScanSession.objects.exclude(status__in=ScanSession.FINISHED).select_related("org"):
+    waiting_for_zones = sessions_waiting_for_zones(now=now)
+    for session in ScanSession.objects.exclude(status__in=ScanSession.FINISHED).select_related("org", "profile"):
         if session.stage == ScanSession.Stage.DONE or session.window_waiting_until is not None:
             continue  # a session held by a closed scan window is waiting, not stuck (admission renews its deadline)
+        if session.pk in waiting_for_zones and session.stage in FAN_OUT and session.stage_deadline_at is not None:
+            # Waiting for a zone's worker is not being stuck (the zone_unavailable intervention says so):
+            # the stage's clock starts again, so the work gets its whole deadline once the worker comes.
+            ScanSession.objects.filter(pk=session.pk, stage=session.stage).update(
+                stage_deadline_at=now + timezone.timedelta(seconds=stage_deadline_seconds(session, session.stage)),
+                heartbeat_at=now)
+            counts["sessions_waiting_for_zone"] += 1
+            continue
         beat = session.heartbeat_at or session.created_at
         why = ""
         if session.stage_deadline_at is None:

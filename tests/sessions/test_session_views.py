@@ -286,8 +286,9 @@ def test_the_detail_reads_the_same_number_of_queries_at_10_and_1000_jobs(world, 
                                  for i in range(rows)])
     ScanSession.objects.filter(pk=session.pk).update(findings_new=1, findings_fixed=1, findings_reopened=1)
     client = login(world.viewer)
-    # session, user, membership, the session, jobs count, jobs page, three change lists, nav x2
-    with django_assert_num_queries(11):
+    # session, user, membership, the session, jobs count, jobs page, three change lists, the zones it waits
+    # for, nav x2
+    with django_assert_num_queries(12):
         assert client.get(url("session_detail", session.pk)).status_code == 200
 
 
@@ -296,8 +297,8 @@ def test_the_detail_lists_only_the_kinds_of_change_the_session_counted(world, lo
     ScanSession.objects.filter(pk=session.pk).update(findings_new=2)
     client = login(world.viewer)
     # session, user, membership, the session, jobs count (no job: no page to read), the new
-    # changes' list, nav x2: nothing fixed or reopened to read.
-    with django_assert_num_queries(8):
+    # changes' list, the zones it waits for, nav x2: nothing fixed or reopened to read.
+    with django_assert_num_queries(9):
         content = client.get(url("session_detail", session.pk)).content.decode()
     assert "0 fixed" in content and "0 reopened" in content and "2 new" in content
 
