@@ -7,6 +7,8 @@ from scans.models import (
     EpssScore,
     FeedState,
     Finding,
+    FindingComment,
+    FindingDailyStats,
     FindingEvent,
     ImportRequest,
     KevEntry,
@@ -58,8 +60,27 @@ class FindingAdmin(admin.ModelAdmin):
     list_display = ["title", "severity", "status", "node", "org", "source", "port", "last_seen"]
     list_filter = ["severity", "status", "source", "org"]
     search_fields = ["title", "rule_id", "fingerprint", "node__address", "cve_ids"]
-    raw_id_fields = ["org", "node", "first_session", "last_session", "triaged_by"]
+    raw_id_fields = ["org", "node", "first_session", "last_session", "triaged_by", "assignee"]
     date_hierarchy = "last_seen"
+
+
+@admin.register(FindingComment)
+class FindingCommentAdmin(admin.ModelAdmin):
+    """A comment is fixed here as it would be by hand (a typo, a secret pasted by mistake)."""
+
+    list_display = ["finding", "author", "created_at"]
+    search_fields = ["body", "finding__title"]
+    raw_id_fields = ["finding", "author"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(FindingDailyStats)
+class FindingDailyStatsAdmin(ReadOnlyAdmin):
+    """Written by the scoring stage, imports, triage and beat; rebuilt by ``finding_stats_backfill``."""
+
+    list_display = ["org", "day", "open_critical", "open_high", "open_medium", "open_low", "new", "sla_overdue"]
+    list_filter = ["org"]
+    date_hierarchy = "day"
 
 
 class CveProductInline(admin.TabularInline):
