@@ -9,7 +9,7 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, mixins, permissions, serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -167,11 +167,13 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 # -- zones ---------------------------------------------------------------------------
 
 
-class CanManageZones(permissions.BasePermission):
-    message = "Only owners and admins change zones."
-
-    def has_permission(self, request, view) -> bool:
-        return request.method in permissions.SAFE_METHODS or principal_for(request).can_manage
+def _zone_manager(request):
+    """The caller, when it may change zones (owners and admins; tokens only read them). Asked after
+    the zone is found, so that another organization's zone is a 404 whoever asks."""
+    principal = principal_for(request)
+    if not principal.can_manage:
+        raise exceptions.PermissionDenied("Only owners and admins change zones.")
+    return principal
 
 
 class ZoneSerializer(serializers.ModelSerializer):
@@ -200,7 +202,7 @@ class ZoneViewSet(viewsets.GenericViewSet):
 
     serializer_class = ZoneSerializer
     pagination_class = PageNumberPagination
-    permission_classes = [OrganizationMember, CanManageZones]
+    permission_classes = [OrganizationMember]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -229,7 +231,7 @@ class ZoneViewSet(viewsets.GenericViewSet):
                    examples=[example("A zone", {"name": "Branch office", "networks": ["10.20.0.0/16"]}, request=True),
                              example("Added", ZONE_EXAMPLE, status=201)])
     def create(self, request):
-        principal = principal_for(request)
+        principal = _zone_manager(request)
         data = validated(ZoneWriteSerializer, request.data)
         zone = zone_create(org=principal.org, by=principal.actor, token=principal.token, ip=client_ip(request), **data)
         response = self._shown(principal, zone.pk)
@@ -241,8 +243,8 @@ class ZoneViewSet(viewsets.GenericViewSet):
                    examples=[example("New networks", {"networks": ["10.20.0.0/16", "10.21.0.0/16"]}, request=True),
                              example("Changed", ZONE_EXAMPLE)])
     def partial_update(self, request, pk=None):
-        principal = principal_for(request)
-        zone = zone_for(principal, pk)
+        zone = zone_for(principal_for(request), pk)
+        principal = _zone_manager(request)
         data = validated(ZoneWriteSerializer, request.data, partial=True)
         zone_update(zone=zone, by=principal.actor, token=principal.token, ip=client_ip(request), **data)
         return self._shown(principal, zone.pk)
@@ -251,8 +253,9 @@ class ZoneViewSet(viewsets.GenericViewSet):
                    errors=(401, 403, 404, 429),
                    description="Its nodes go back to the zones that still hold them, or to the default zone.")
     def destroy(self, request, pk=None):
-        principal = principal_for(request)
-        zone_delete(zone=zone_for(principal, pk), by=principal.actor, token=principal.token, ip=client_ip(request))
+        zone = zone_for(principal_for(request), pk)
+        principal = _zone_manager(request)
+        zone_delete(zone=zone, by=principal.actor, token=principal.token, ip=client_ip(request))
         return Response(status=204)
 
 

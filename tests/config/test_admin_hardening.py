@@ -20,6 +20,7 @@ def _org_form(org, **overrides):
         "name": org.name, "slug": org.slug, "scope_networks": '["127.0.0.0/8"]', "scope_hostnames": "[]",
         "schedule_crontab": "", "schedule_timezone": "UTC", "max_concurrent_jobs": 50, "node_cooldown_minutes": 0,
         "retention_raw_output_days": 30, "retention_sessions_days": 365, "potential_threshold": 0.6,
+        "sla_p1_days": 7, "sla_p2_days": 30, "sla_p3_days": 90, "sla_p4_days": 180, "scan_windows": "[]",
         "created_at_0": "2026-01-01", "created_at_1": "00:00:00",
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0, "memberships-MIN_NUM_FORMS": 0,
         "memberships-MAX_NUM_FORMS": 1000,

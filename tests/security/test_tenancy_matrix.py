@@ -23,7 +23,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from interventions.models import Intervention
-from orgs.models import ApiToken, Invitation, Membership
+from orgs.models import ApiToken, Invitation, Membership, Zone
 from orgs.services import api_token_create
 from reports.models import Report, WebhookDelivery, WebhookEndpoint
 from scans.models import ImportRequest
@@ -97,6 +97,7 @@ def objects(world):
         "endpoint_id": endpoint.pk,
         "delivery_id": delivery.pk,
         "import_id": ImportRequest.objects.create(org=world.org, format="nmap", filename="x.xml").pk,
+        "zone_id": Zone.objects.create(org=world.org, name="branch", networks=["127.0.0.0/24"]).pk,
     }
 
 
@@ -154,7 +155,8 @@ def test_console_route_keeps_each_caller_in_their_place(route, world, objects):
 
 
 API_OBJECTS = {"nodes": "node_id", "sessions": "session_id", "findings": "finding_id", "imports": "import_id",
-               "interventions": "intervention_id", "webhooks": "endpoint_id", "reports": "report_id"}
+               "interventions": "intervention_id", "webhooks": "endpoint_id", "reports": "report_id",
+               "zones": "zone_id"}
 
 
 def _api_url(route: str, objects: dict) -> str:
