@@ -86,7 +86,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     )
     # Only an open finding has a priority; the node's score and snapshot depend on which findings are active.
     priority_refresh(org=finding.org, finding_ids=[finding.pk])
-    scoring_run(org=finding.org, node_ids=[finding.node_id])
+    scoring_run(org=finding.org, node_ids=[finding.node_id], rule_ids=[finding.rule_id])
     return finding
 
 
@@ -176,6 +176,7 @@ def findings_triage_bulk(
     actor = by if by is not None and by.is_authenticated else None
     now = timezone.now()
     node_ids: set[int] = set()
+    rule_ids: set[str] = set()
     triaged: list[int] = []
     changed = 0
     with transaction.atomic():
@@ -183,7 +184,7 @@ def findings_triage_bulk(
             batch = ids[start:start + BULK_TRIAGE_BATCH]
             rows = list(Finding.objects.select_for_update().filter(org=org, id__in=batch)
                         .values("id", "node_id", "status", "triage_reason", "risk_accepted_until", "severity",
-                                "title"))
+                                "title", "rule_id"))
             if status == Status.OPEN:  # re-read under the lock: someone may have reopened it meanwhile
                 rows = [row for row in rows if row["status"] in Finding.TRIAGED]
             if not rows:
@@ -203,13 +204,14 @@ def findings_triage_bulk(
                              to_status=status, by=actor, token=token, reason=reason, at=now) for row in rows
             ])
             node_ids.update(row["node_id"] for row in rows)
+            rule_ids.update(row["rule_id"] for row in rows)
             triaged.extend(row["id"] for row in rows)
             changed += len(rows)
         if node_ids:
             # Only open findings have a priority; the nodes' scores and snapshots depend on which
             # findings are active.
             priority_refresh(org=org, finding_ids=triaged)
-            scoring_run(org=org, node_ids=node_ids)
+            scoring_run(org=org, node_ids=node_ids, rule_ids=rule_ids)
     return changed
 
 
