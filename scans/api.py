@@ -386,7 +386,7 @@ class FindingViewSetGroups:
                     "Most urgent first, then the most findings; page-numbered. `findings` lists a group's findings.",
         parameters=[FindingGroupQuerySerializer], responses={200: FindingGroupSerializer(many=True)},
         examples=[example("Groups", {"count": 1, "next": None, "previous": None, "results": [GROUP_EXAMPLE]})])
-    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=PageNumberPagination)
+    @action(detail=False, methods=["get"], filterset_class=None)
     def groups(self, request):
         query = validated(FindingGroupQuerySerializer, request.query_params)
         groups = selectors.finding_group_list_for_org(org=principal_for(request).org, q=query.get("q", "").strip())
@@ -436,7 +436,10 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
     def paginator(self):
         if not hasattr(self, "_paginator"):
             by_priority = self.action == "list" and self.request.query_params.get("sort") == "priority"
-            self._paginator = PriorityCursorPagination() if by_priority else IdCursorPagination()
+            if self.action == "groups":
+                self._paginator = PageNumberPagination()
+            else:
+                self._paginator = PriorityCursorPagination() if by_priority else IdCursorPagination()
         return self._paginator
 
     @api_operation(
