@@ -398,7 +398,15 @@ class FindingViewSetGroups:
         description="Every finding matching the list's filters (the same parameters; every status unless `status` "
                     "says), in id order, streamed: `export/csv/` or `export/json/` (an array of objects). CSV cells "
                     "that a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage return) "
-                    "are written with a leading quote.")
+                    "are written with a leading quote.",
+        examples=[example("JSON", [{
+            "id": 9001, "node": 42, "node_address": "127.0.10.5", "node_name": "web-1", "severity": "high",
+            "priority": 2, "title": "TLS 1.0 enabled", "status": "open", "source": "tls",
+            "rule_id": "tls-weak-protocol", "cve_ids": [], "cwe": 327, "cvss_score": 7.4, "port": 443,
+            "protocol": "tcp", "location": "127.0.10.5:443", "first_seen": "2026-11-29T03:00:00Z",
+            "last_seen": "2026-11-30T03:00:00Z", "due_at": "2026-12-29T03:00:00Z", "ticket_key": "",
+            "ticket_url": "", "triage_reason": "", "risk_accepted_until": None, "certainty": "certain",
+            "fingerprint": "3f2a..."}])])
     @action(detail=False, methods=["get"], url_path=r"export/(?P<kind>csv|json)")
     def export(self, request, kind=None):
         filterset = FindingFilter(request.query_params, queryset=Finding.objects.none(), request=request)
