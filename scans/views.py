@@ -304,6 +304,9 @@ def _list_context(request, membership) -> dict:
                           for key, text in finding_filter_errors(request.GET).items()],
         "tab": "open" if filters.status == (Finding.Status.OPEN,) else "all" if not filters.status else "",
         "unfiltered": dataclasses.replace(filters, status=()).is_empty and filters.status in ((), (Finding.Status.OPEN,)),
+        # What the folded filters hold besides the default (said on the phone's "Filters" button).
+        "filter_count": sum(1 for f in dataclasses.fields(filters) if f.name not in ("sort", "status")
+                            and getattr(filters, f.name) != f.default) + (filters.status not in ((Finding.Status.OPEN,),)),
         "saved_view_form": SavedViewForm(initial={"query": filter_query}),
         "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices,
         "priority_choices": PRIORITIES, "bulk_form": BulkTriageForm(),

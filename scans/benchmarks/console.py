@@ -45,8 +45,8 @@ OPEN_INTERVENTIONS = 150
 CLOSED_INTERVENTIONS = 850
 TARGET_QUERIES = 12
 TARGET_MEDIAN_MS = 100.0
-PAGES = ("dashboard", "nodes", "node_detail", "findings", "findings_filtered", "finding_detail", "sessions",
-         "session_detail", "interventions")
+PAGES = ("dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_grouped", "finding_detail",
+         "sessions", "session_detail", "interventions")
 
 
 def add_arguments(parser) -> None:
@@ -112,6 +112,7 @@ def _urls(org) -> dict[str, str]:
         "node_detail": f"{base}/nodes/{worst}/",
         "findings": f"{base}/findings/",
         "findings_filtered": f"{base}/findings/?severity=high&status=open",
+        "findings_grouped": f"{base}/findings/groups/",
         "finding_detail": f"{base}/findings/{finding.pk}/",
         "sessions": f"{base}/sessions/",
         "session_detail": f"{base}/sessions/{session.pk}/",
@@ -179,7 +180,8 @@ def _organization(*, nodes: int, findings: int, regenerate: bool, out: TextIO):
 
 
 def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
-    from scans.models import Finding, FindingEvent, ScanJob, ScanProfile, ScanSession
+    from scans.findings.groups import finding_groups_refresh
+    from scans.models import Finding, FindingEvent, FindingGroup, ScanJob, ScanProfile, ScanSession
 
     profile = ScanProfile.objects.filter(org=None, slug="standard").first()
     step = time.perf_counter()
@@ -292,6 +294,10 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
         for model in (Node, Finding, FindingEvent, ScanJob):
             cursor.execute(f"ANALYZE {table(model)}")
         done("analyze", 0)
+
+        # The "by vulnerability" groups, as the scoring stage rewrites them after a session.
+        finding_groups_refresh(org=org)
+        done("finding groups", FindingGroup.objects.filter(org=org).count())
 
         # Snapshots from the open findings, as the scoring stage writes them.
         rows = insert_select(cursor, NodeSnapshot, {

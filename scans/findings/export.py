@@ -11,84 +11,78 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from decimal import Decimal
 
 import orjson
 from django.db import connection, transaction
+from django.db.models import Case, CharField, DecimalField, F, FloatField, Func, Value, When
+from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from config.api_conventions import iso, sql_iso
 from config.csv_cells import csv_writer
 from scans.fields import FINDING_EXPORT
-from scans.models import is_potential
+from scans.models import Finding, potential_q
 from scans.selectors import FindingFilters, finding_list_for_org
 
 CHUNK = 2000
 KINDS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 HEADER = FINDING_EXPORT.names
-# Read from the database: every exported field but the computed certainty, plus what it is computed from.
-_READ = [f.source for f in FINDING_EXPORT if f.name != "certainty"] + ["match_confidence", "confirmed_at"]
-_NAMES = [name for name in HEADER if name != "certainty"]
-_JSON_TEXT = {"cve_ids"}  # JSON columns, which the raw cursor returns as their text
+CVE_AT = HEADER.index("cve_ids")
 
 
-def finding_export_rows(*, org, filters: FindingFilters) -> Iterator[list[dict]]:
-    """The matching findings in id order, one chunk (a list of dicts of raw values) at a time."""
-    queryset = finding_list_for_org(org=org, filters=filters).order_by("id").values_list(*_READ)
+def _expression(field, *, threshold: float, cves_as_text: bool):
+    """One exported field as PostgreSQL writes it: times as the API's ISO text, CVSS as a number, certainty by
+    the one rule (``potential_q``), CVE ids as JSON (or, for CSV, space-separated); the rest as stored."""
+    if field.name == "certainty":
+        return Case(When(potential_q(threshold), then=Value("potential")), default=Value("certain"),
+                    output_field=CharField())
+    if field.name == "cve_ids" and cves_as_text:
+        return Func(F("cve_ids"), output_field=CharField(),
+                    template="array_to_string(ARRAY(SELECT jsonb_array_elements_text(%(expressions)s)), ' ')")
+    if field.python is iso:
+        return Func(F(field.source), template=sql_iso("%(expressions)s"), output_field=CharField())
+    if "__" not in field.source and isinstance(Finding._meta.get_field(field.source), DecimalField):
+        return Cast(field.source, FloatField())
+    return F(field.source)
+
+
+def finding_export_rows(*, org, filters: FindingFilters, cves_as_text: bool) -> Iterator[list[tuple]]:
+    """The matching findings in id order as tuples in ``HEADER``'s order, one chunk at a time (raw values: no
+    Django converter per value; JSON columns come as their text)."""
+    expressions = [_expression(f, threshold=org.potential_threshold, cves_as_text=cves_as_text)
+                   for f in FINDING_EXPORT]
+    queryset = finding_list_for_org(org=org, filters=filters).order_by("id").values_list(*expressions)
     sql, params = queryset.query.sql_with_params()
-    threshold = org.potential_threshold
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
-            chunk = []
-            for row in rows:
-                values = dict(zip(_NAMES, row))
-                values["certainty"] = "potential" if is_potential(row[-2], row[-1], threshold) else "certain"
-                chunk.append(values)
-            yield chunk
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return float(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+            yield rows
 
 
 def finding_export_csv(*, org, filters: FindingFilters) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv_writer(buffer)
+    writer = csv_writer(buffer)  # every cell through config.csv_cells
     writer.writerow(HEADER)
     yield buffer.getvalue().encode()
-    for chunk in finding_export_rows(org=org, filters=filters):
+    for rows in finding_export_rows(org=org, filters=filters, cves_as_text=True):
         buffer.seek(0)
         buffer.truncate()
-        for values in chunk:
-            cves = values["cve_ids"]
-            values["cve_ids"] = " ".join(orjson.loads(cves)) if cves and cves != "[]" else ""
-            writer.writerow([_cell(values[name]) for name in HEADER])
+        writer.writerows(rows)
         yield buffer.getvalue().encode()
-
-
-def _json_default(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError
 
 
 def finding_export_json(*, org, filters: FindingFilters) -> Iterator[bytes]:
     yield b"["
     first = True
-    for chunk in finding_export_rows(org=org, filters=filters):
-        for values in chunk:
-            for name in _JSON_TEXT:
-                text = values[name]
-                values[name] = orjson.Fragment(text) if text is not None else None
-        body = b",".join(orjson.dumps({name: values[name] for name in HEADER}, default=_json_default)
-                         for values in chunk)
+    for rows in finding_export_rows(org=org, filters=filters, cves_as_text=False):
+        objects = []
+        for row in rows:
+            values = dict(zip(HEADER, row))
+            cves = row[CVE_AT]
+            values["cve_ids"] = orjson.Fragment(cves) if cves is not None else None
+            objects.append(orjson.dumps(values))
+        body = b",".join(objects)
         yield body if first else b"," + body
         first = False
     yield b"]"

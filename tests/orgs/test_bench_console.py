@@ -9,7 +9,7 @@ from django.core.management import call_command
 from nodes.models import Node
 from scans.models import Finding, FindingEvent
 
-PAGES = ["dashboard", "nodes", "node_detail", "findings", "findings_filtered", "finding_detail", "sessions",
+PAGES = ["dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_grouped", "finding_detail", "sessions",
          "session_detail", "interventions"]
 
 
