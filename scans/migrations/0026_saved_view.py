@@ -22,7 +22,6 @@ BACKFILL = """
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('nodes', '0006_node_zone'),
         ('orgs', '0011_sla_policy'),
         ('scans', '0024_finding_ownership'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
