@@ -7,6 +7,8 @@ Writes go through the pipeline's and the findings' services: ``session_start`` /
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import django_filters
 import orjson
 from django.conf import settings
@@ -24,6 +26,7 @@ from config.api_conventions import (
     IdAscendingCursorPagination,
     IdCursorPagination,
     IdFilter,
+    WRITE_ERRORS,
     PageNumberPagination,
     ResourceSerializer,
     api_operation,
@@ -41,7 +44,14 @@ from orgs.idempotency import idempotent
 from orgs.models import ApiToken, Membership
 from orgs.permissions import organization_rows, principal_for
 from scans import selectors
-from scans.access import finding_for, session_for
+from scans.access import (
+    finding_for,
+    saved_view_for,
+    saved_view_list_for,
+    saved_view_owned_by,
+    session_for,
+    writable_saved_view_for,
+)
 from scans.fields import FINDING_API, FINDING_API_DETAIL, JOB_API, SESSION
 from scans.cve.feed_staleness import feed_statuses
 from scans.findings import import_requests
@@ -53,8 +63,20 @@ from scans.findings.remediation import (
     findings_comment_bulk,
     findings_ticket_bulk,
 )
+from scans.findings.export import export_response
+from scans.findings.saved_views import saved_view_create, saved_view_delete, saved_view_update
 from scans.findings.triage import BULK_TRIAGE_LIMIT, finding_confirm, finding_dismiss, finding_triage
-from scans.models import CERTAINTIES, Finding, FindingComment, ImportRequest, ScanJob, ScanSession, Severity
+from scans.models import (
+    CERTAINTIES,
+    Finding,
+    FindingComment,
+    FindingGroup,
+    ImportRequest,
+    SavedView,
+    ScanJob,
+    ScanSession,
+    Severity,
+)
 from scans.pipeline.sessions import SessionError, session_cancel, session_start
 
 # --- sessions -------------------------------------------------------------------------------
@@ -340,6 +362,8 @@ class FindingFilter(FilterSet):
                   "priority); default newest first")
     status = CommaSeparatedChoices(help_text="open, fixed, false_positive, risk_accepted; several: comma-separated")
     node = IdFilter(help_text="Node id")
+    rule = django_filters.CharFilter(max_length=255, help_text="A rule id, exactly: the findings of one group of "
+                                                               "`/findings/groups/` (a CVE id, a scanner's check)")
     cve = django_filters.CharFilter(help_text="A CVE id, e.g. CVE-2024-6387")
     source = django_filters.CharFilter(help_text="Scanner or importer, e.g. tls, nuclei")
     port = django_filters.NumberFilter(min_value=0, max_value=65535)
@@ -356,15 +380,25 @@ class FindingFilter(FilterSet):
 
     class Meta:
         model = Finding
-        fields = ["severity", "priority", "status", "node", "cve", "source", "port", "first_seen_from",
+        fields = ["severity", "priority", "status", "node", "rule", "cve", "source", "port", "first_seen_from",
                   "first_seen_to", "last_seen_from", "last_seen_to", "certainty", "assignee", "overdue", "sort"]
 
     def filter_none(self, queryset, name, value):
         return queryset  # read by filter_queryset below and by the paginator
 
     def filter_queryset(self, queryset):
+        filters = self.finding_filters()
+        org = principal_for(self.request).org
+        findings = selectors.finding_list_for_org(org=org, filters=filters).select_related("node")
+        # The cursor reads the priority: findings without one have no place in it.
+        if self.form.cleaned_data.get("sort") == "priority":
+            findings = findings.filter(priority__isnull=False)
+        return findings
+
+    def finding_filters(self) -> selectors.FindingFilters:
+        """The validated parameters as the selectors' filter (the list's and the export's)."""
         data = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [])}
-        sort = data.pop("sort", "")
+        data.pop("sort", "")
         if data.pop("overdue", False):
             data["overdue"] = "1"
         for key in ("severity", "status", "priority"):
@@ -382,12 +416,7 @@ class FindingFilter(FilterSet):
             raise ValidationError({"assignee": ["Give me, none or a user id"
                                                 + (" (a token is nobody: not me)" if principal.user is None else "")
                                                 + "."]})
-        filters = selectors.finding_filters_from(data, user=principal.user)
-        org = principal.org
-        findings = selectors.finding_list_for_org(org=org, filters=filters).select_related("node")
-        if sort == "priority":  # the cursor reads the priority: findings without one have no place in it
-            findings = findings.filter(priority__isnull=False)
-        return findings
+        return selectors.finding_filters_from(data, user=principal.user)
 
     @staticmethod
     def _check_choices(data) -> None:
@@ -412,6 +441,72 @@ FINDING_EXAMPLE = {
 }
 
 
+class FindingGroupSerializer(serializers.ModelSerializer):
+    findings = serializers.SerializerMethodField(help_text="The group's open findings: the list filtered by rule")
+
+    class Meta:
+        model = FindingGroup
+        fields = ["rule_id", "title", "source", "cve_ids", "severity", "priority", "open_count", "node_count",
+                  "ports", "port_count", "first_seen", "due_at", "findings"]
+        read_only_fields = fields
+
+    def get_findings(self, group) -> str:
+        return f"/api/v1/findings/?status=open&rule={quote(group.rule_id, safe='')}"
+
+
+GROUP_EXAMPLE = {
+    "rule_id": "CVE-2021-23017", "title": "nginx resolver off-by-one (CVE-2021-23017)", "source": "cve",
+    "cve_ids": ["CVE-2021-23017"], "severity": "high", "priority": 2, "open_count": 3, "node_count": 3,
+    "ports": [80, 443], "port_count": 2, "first_seen": "2026-11-29T03:00:00Z", "due_at": "2026-12-29T03:00:00Z",
+    "findings": "/api/v1/findings/?status=open&rule=CVE-2021-23017",
+}
+
+
+class FindingGroupQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                              help_text="Text in the rule id (a CVE id) or the title")
+
+
+class FindingViewSetGroups:
+    """The "by vulnerability" list and the export, mixed into ``FindingViewSet``."""
+
+    @api_operation(
+        summary="Open findings by vulnerability",
+        description="Open findings grouped by rule id (CVE fingerprinting writes the CVE id as the rule; a "
+                    "scanner's check is one rule; a finding naming several CVEs counts once, in its rule's group): "
+                    "affected nodes and ports, worst severity and priority, oldest first seen, earliest due date. "
+                    "Most urgent first, then the most findings; page-numbered. `findings` lists a group's findings.",
+        parameters=[FindingGroupQuerySerializer], responses={200: FindingGroupSerializer(many=True)},
+        examples=[example("Groups", {"count": 1, "next": None, "previous": None, "results": [GROUP_EXAMPLE]})])
+    @action(detail=False, methods=["get"], filterset_class=None)
+    def groups(self, request):
+        query = validated(FindingGroupQuerySerializer, request.query_params)
+        groups = selectors.finding_group_list_for_org(org=principal_for(request).org, q=query.get("q", "").strip())
+        page = self.paginate_queryset(groups)
+        return self.get_paginated_response(FindingGroupSerializer(page, many=True).data)
+
+    @api_operation(
+        summary="Export findings (CSV or JSON)", responses={(200, "text/csv"): str, (200, "application/json"): str},
+        description="Every finding matching the list's filters (the same parameters; every status unless `status` "
+                    "says), in id order, streamed: `export/csv/` or `export/json/` (an array of objects). CSV cells "
+                    "that a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage return) "
+                    "are written with a leading quote.",
+        examples=[example("JSON", [{
+            "id": 9001, "node": 42, "node_address": "127.0.10.5", "node_name": "web-1", "severity": "high",
+            "priority": 2, "title": "TLS 1.0 enabled", "status": "open", "source": "tls",
+            "rule_id": "tls-weak-protocol", "cve_ids": [], "cwe": 327, "cvss_score": 7.4, "port": 443,
+            "protocol": "tcp", "location": "127.0.10.5:443", "first_seen": "2026-11-29T03:00:00Z",
+            "last_seen": "2026-11-30T03:00:00Z", "due_at": "2026-12-29T03:00:00Z", "ticket_key": "",
+            "ticket_url": "", "triage_reason": "", "risk_accepted_until": None, "certainty": "certain",
+            "fingerprint": "3f2a..."}])])
+    @action(detail=False, methods=["get"], url_path=r"export/(?P<kind>csv|json)")
+    def export(self, request, kind=None):
+        filterset = FindingFilter(request.query_params, queryset=Finding.objects.none(), request=request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        return export_response(org=principal_for(request).org, filters=filterset.finding_filters(), kind=kind)
+
+
 class PriorityCursorPagination(IdCursorPagination):
     """``?sort=priority``: P1 first, newest first within a priority, by cursor."""
 
@@ -429,7 +524,7 @@ def _certainty_action_operation(*, summary: str, serializer, body: dict, descrip
     return decorate
 
 
-class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FindingSerializer
     filterset_class = FindingFilter
     pagination_class = IdCursorPagination
@@ -441,7 +536,10 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def paginator(self):
         if not hasattr(self, "_paginator"):
             by_priority = self.action == "list" and self.request.query_params.get("sort") == "priority"
-            self._paginator = PriorityCursorPagination() if by_priority else IdCursorPagination()
+            if self.action == "groups":
+                self._paginator = PageNumberPagination()
+            else:
+                self._paginator = PriorityCursorPagination() if by_priority else IdCursorPagination()
         return self._paginator
 
     @api_operation(
@@ -640,6 +738,112 @@ class FindingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response({"changed": changed})
 
 
+# --- saved views ----------------------------------------------------------------------------
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField(help_text="The author's user name; null when saved by an API token")
+    mine = serializers.SerializerMethodField(help_text="Saved by you (this token, or your account)")
+
+    class Meta:
+        model = SavedView
+        fields = ["id", "name", "query", "shared", "owner", "mine", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_owner(self, view) -> str | None:
+        return view.owner.get_username() if view.owner_id else None
+
+    def get_mine(self, view) -> bool:
+        return saved_view_owned_by(view, self.context["principal"])
+
+
+class SavedViewWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="What the navigation's findings menu shows")
+    query = serializers.CharField(max_length=2000, allow_blank=True, default="",
+                                  help_text="The findings list's query string, e.g. severity=critical&status=open; "
+                                            "checked: an unknown filter or value is refused")
+    shared = serializers.BooleanField(default=False, help_text="Listed for every member of the organization")
+
+
+SAVED_VIEW_EXAMPLE = {"id": 3, "name": "Critical, open", "query": "severity=critical&status=open", "shared": True,
+                      "owner": "alice", "mine": True, "created_at": "2026-12-01T09:00:00Z",
+                      "updated_at": "2026-12-01T09:00:00Z"}
+
+
+def _service_errors(call):
+    try:
+        return call()
+    except DjangoValidationError as exc:
+        raise ValidationError({"query" if "filter" in " ".join(exc.messages) else "non_field_errors":
+                               exc.messages}) from None
+
+
+class SavedViewViewSet(viewsets.GenericViewSet):
+    """Named filters of the findings list: yours and the organization's shared ones."""
+
+    serializer_class = SavedViewSerializer
+    pagination_class = PageNumberPagination
+    filterset_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return SavedView.objects.none()
+        return saved_view_list_for(principal_for(self.request)).select_related("owner")
+
+    def _data(self, view, **kwargs):
+        return SavedViewSerializer(view, context={"principal": principal_for(self.request)}, **kwargs).data
+
+    @api_operation(summary="List saved views", responses={200: SavedViewSerializer(many=True)},
+                   description="Yours and those shared with the organization, by name.",
+                   examples=[example("Views", {"count": 1, "next": None, "previous": None,
+                                               "results": [SAVED_VIEW_EXAMPLE]})])
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self._data(page, many=True))
+
+    @api_operation(summary="Get a saved view", responses={200: SavedViewSerializer},
+                   examples=[example("A view", SAVED_VIEW_EXAMPLE)])
+    def retrieve(self, request, pk=None):
+        return Response(self._data(saved_view_for(principal_for(request), pk)))
+
+    @api_operation(summary="Save a view", request=SavedViewWriteSerializer, responses={201: SavedViewSerializer},
+                   errors=(400, 401, 403, 429),
+                   description="A filter that does not parse (an unknown parameter or value) is a 400 saying what, "
+                               "and nothing is saved. A token's view belongs to the token.",
+                   examples=[example("Shared", {"name": "Critical, open", "query": "severity=critical&status=open",
+                                                "shared": True}, request=True),
+                             example("Saved", SAVED_VIEW_EXAMPLE, status=201)])
+    def create(self, request):
+        principal = principal_for(request)
+        data = validated(SavedViewWriteSerializer, request.data)
+        view = _service_errors(lambda: saved_view_create(
+            org=principal.org, name=data["name"], query=data["query"], shared=data["shared"], by=principal.actor,
+            token=principal.token, ip=client_ip(request)))
+        return Response(self._data(view), status=status.HTTP_201_CREATED,
+                        headers={"Location": f"/api/v1/saved-views/{view.pk}/"})
+
+    @api_operation(summary="Change a saved view", request=SavedViewWriteSerializer, responses={200: SavedViewSerializer},
+                   errors=WRITE_ERRORS,
+                   description="Your own views; owners and admins change the shared ones too. Fields not sent stay.",
+                   examples=[example("Rename", {"name": "Critical"}, request=True)])
+    def partial_update(self, request, pk=None):
+        principal = principal_for(request)
+        view = writable_saved_view_for(principal, pk)
+        data = validated(SavedViewWriteSerializer, request.data, partial=True)
+        view = _service_errors(lambda: saved_view_update(
+            view=view, name=data.get("name"), query=data.get("query"), shared=data.get("shared"),
+            by=principal.actor, token=principal.token, ip=client_ip(request)))
+        return Response(self._data(view))
+
+    @api_operation(summary="Delete a saved view", responses={204: None}, errors=WRITE_ERRORS,
+                   description="Your own views; owners and admins delete the shared ones too.")
+    def destroy(self, request, pk=None):
+        principal = principal_for(request)
+        view = writable_saved_view_for(principal, pk)
+        saved_view_delete(view=view, by=principal.actor, token=principal.token, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # --- imports --------------------------------------------------------------------------------
 
 
@@ -803,5 +1007,6 @@ ROUTES = [
     ("sessions", SessionViewSet, "session"),
     ("findings", FindingViewSet, "finding"),
     ("imports", ImportRequestViewSet, "import"),
+    ("saved-views", SavedViewViewSet, "saved-view"),
     ("feeds", FeedViewSet, "feed"),
 ]

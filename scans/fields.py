@@ -52,7 +52,13 @@ FINDING_API_DETAIL = FINDING_API + FINDING.pick(
 FINDING_ROW = FINDING.pick(
     "id", "node", "node_address", "node_name", "source", "rule_id", "title", "severity", "cvss_score", "cve_ids",
     "port", "protocol", "status", "first_seen", "last_seen", "version", "risk_accepted_until", "match_confidence",
-    "confirmed_at", "priority", "due_at")
+    "confirmed_at", "priority", "reopened_count", "times_seen", "due_at")
+
+# An export of the list's filter (CSV and JSON: ``scans.findings.export``), one row per finding.
+FINDING_EXPORT = FINDING.pick(
+    "id", "node", "node_address", "node_name", "severity", "priority", "title", "status", "source", "rule_id",
+    "cve_ids", "cwe", "cvss_score", "port", "protocol", "location", "first_seen", "last_seen", "due_at",
+    "assignee", "ticket_key", "ticket_url", "triage_reason", "risk_accepted_until", "certainty", "fingerprint")
 
 # A finding of a report's appendix (every format: HTML, PDF, CSV, JSON, SARIF).
 FINDING_REPORT = FINDING.pick(

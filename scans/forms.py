@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from config.bounds import DayField, parse_id
 from scans.models import Finding
+from scans.selectors import MAX_RULES
 
 SCOPE_ALL, SCOPE_TAG, SCOPE_NODES = "all", "tag", "nodes"
 
@@ -231,3 +232,28 @@ class BulkRemediationForm(forms.Form):
         if not data.get("matching") and not ids:
             raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
         return data
+
+
+class GroupTriageForm(TriageForm):
+    """The "by vulnerability" groups ticked (``rule`` ids): every open finding of them is triaged, after a confirmation."""
+
+    def clean(self):
+        data = super().clean()
+        rules = self.data.getlist("rule") if hasattr(self.data, "getlist") else self.data.get("rule", [])
+        rules = list(dict.fromkeys(str(r).strip() for r in rules if str(r).strip()))
+        if not rules:
+            raise forms.ValidationError("Tick the groups to triage.")
+        if len(rules) > MAX_RULES:
+            raise forms.ValidationError(f"{len(rules)} groups ticked: triage at most {MAX_RULES} at once.")
+        if any(len(r) > 255 for r in rules):
+            raise forms.ValidationError("A rule id is at most 255 characters: nothing was triaged.")
+        data["rule"] = rules
+        return data
+
+
+class SavedViewForm(forms.Form):
+    """Save the list's current filter (its query string) under a name, for oneself or the organization."""
+
+    name = forms.CharField(label="Name", max_length=100, error_messages={"required": "Give the view a name."})
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    shared = forms.BooleanField(label="Share with the organization", required=False)

@@ -394,6 +394,8 @@ class Finding(models.Model):
             # The sweep's accepted risks that expire: a few rows, whatever the table's size.
             models.Index(fields=["risk_accepted_until"], name="finding_risk_expiry",
                          condition=Q(status="risk_accepted")),
+            # The open findings of one rule: a FindingGroup's refresh and the list a group opens.
+            models.Index(fields=["org", "rule_id"], condition=Q(status="open"), name="finding_org_rule_open"),
         ]
 
     def __str__(self) -> str:
@@ -459,6 +461,72 @@ class FindingDailyStats(models.Model):
     @property
     def open_findings(self) -> int:
         return sum(getattr(self, f"open_{s}") for s in SEVERITIES)
+
+
+class FindingGroup(models.Model):
+    """The open findings of one rule in one organization, summed up: what the "by vulnerability" view lists.
+
+    A rule id is the vulnerability: CVE fingerprinting writes the CVE id as the rule id
+    (``scans.cve.analysis``), importers write the scanner's check (a Nuclei template, an OpenVAS OID),
+    and a finding naming several CVEs stays in the one group of its rule. Rewritten set-wise by
+    ``scans.findings.groups.finding_groups_refresh`` wherever findings change (the scoring of their
+    nodes, a triage), as node snapshots are: the view never aggregates a million findings live.
+    """
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
+    rule_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=500)
+    source = models.CharField(max_length=64)
+    cve_ids = models.JSONField(default=list, blank=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, help_text="The worst of the group")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The most urgent of the group")
+    open_count = models.PositiveIntegerField()
+    node_count = models.PositiveIntegerField()
+    ports = models.JSONField(default=list, blank=True, help_text="The first ports, lowest first")
+    port_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(help_text="The oldest finding's")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="The earliest due date")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "rule_id"], name="findinggroup_unique_org_rule")]
+        # The view's order: most urgent first, then the most findings; an index walk for a page.
+        indexes = [models.Index(fields=["org", "priority", "-open_count", "rule_id"], name="findinggroup_org_order")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} ({self.open_count} open)"
+
+
+class SavedView(models.Model):
+    """A named filter of the findings list: personal to whoever saved it, or shared with the organization.
+
+    ``query`` is the list's query string as it was saved; it is parsed again each time the view is
+    opened (``scans.selectors.finding_filter_problems``), so a value that stopped meaning anything
+    is said instead of silently widening the list. Saved by a person (``owner``) or by an API token
+    (``token``): exactly one of them.
+    """
+
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="saved_views",
+                            db_index=False)
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, blank=True)
+    shared = models.BooleanField(default=False, help_text="Listed for every member of the organization")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="+")
+    token = models.ForeignKey("orgs.ApiToken", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["org", "shared", "name"], name="savedview_org_shared_name")]
+        constraints = [
+            models.CheckConstraint(condition=Q(owner__isnull=False) | Q(token__isnull=False),
+                                   name="savedview_has_owner_or_token"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class FindingComment(models.Model):

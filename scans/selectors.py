@@ -37,6 +37,7 @@ from scans.models import (
     FindingComment,
     FindingEvent,
     ImportRequest,
+    FindingGroup,
     OrganizationScore,
     ScanJob,
     ScanProfile,
@@ -79,6 +80,7 @@ class FindingFilters:
     priority: tuple[int, ...] = ()  # 1-4 (P1-P4)
     status: tuple[str, ...] = ()
     node: int | None = None
+    rule: tuple[str, ...] = ()  # exact rule ids: a "by vulnerability" group's findings
     host: str = ""  # a node's address, hostname or name, as typed: resolved to the node(s) by the query
     cve: str = ""
     source: str = ""
@@ -176,6 +178,7 @@ def finding_filters_from(params: Mapping, *, user=None) -> FindingFilters:
         priority=tuple(dict.fromkeys(p for p in (priority_value(v) for v in _multi(params, "priority")) if p)),
         status=tuple(dict.fromkeys(v for v in _multi(params, "status") if v in Finding.Status.values)),
         node=_int(get("node")),
+        rule=tuple(dict.fromkeys(_rules(params))),
         host=(get("host") or "").strip()[:255],
         cve=(get("cve") or "").strip().upper()[:32],
         source=(get("source") or "").strip()[:64],
@@ -192,6 +195,48 @@ def finding_filters_from(params: Mapping, *, user=None) -> FindingFilters:
         overdue=str(get("overdue") or "").strip().lower() in ("1", "true", "yes", "on"),
         sort=sort if sort in FINDING_SORTS else DEFAULT_SORT,
     )
+
+
+def _rules(params: Mapping) -> list[str]:
+    """Rule ids as sent, one per parameter (a rule id may hold a comma: no splitting)."""
+    values = params.getlist("rule") if hasattr(params, "getlist") else params.get("rule")
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return [str(v).strip()[:255] for v in values if str(v).strip()][:MAX_RULES]
+
+
+MAX_RULES = 100  # the groups one bulk triage may name
+
+
+def finding_filter_problems(params: Mapping) -> list[str]:
+    """What in a query string does not parse as a findings filter, in words; [] when all of it does.
+
+    ``finding_filters_from`` drops what it cannot read (a shared link with a typo still opens a
+    list); a saved view must not: its filter is checked here when it is saved and when it is
+    opened, and a view whose filter stopped parsing says so instead of showing a wider list.
+    """
+    problems = []
+    keys = [key for key in (params.keys() if hasattr(params, "keys") else params)]
+    for key in keys:
+        if key not in FILTER_KEYS and key != "page":
+            problems.append(f"{key!r} is not a filter of the findings list.")
+    choices = (("severity", SEVERITIES), ("status", tuple(Finding.Status.values) + ("all",)),
+               ("change", CHANGES), ("certainty", CERTAINTIES), ("sort", tuple(FINDING_SORTS)))
+    for key, allowed in choices:
+        for value in _multi(params, key):
+            if value not in allowed:
+                problems.append(f"{key}: {value!r} is not one of {', '.join(allowed)}.")
+    for value in _multi(params, "priority"):
+        if priority_value(value) is None:
+            problems.append(f"priority: {value!r} is not one of P1, P2, P3, P4.")
+    for key in ("node", "port", "session"):
+        value = str(params.get(key) or "").strip()
+        if value and _int(value) is None:
+            problems.append(f"{key}: {value[:40]!r} is not a number.")
+    problems.extend(f"{key}: {text}" for key, text in finding_filter_errors(params).items())
+    return problems
 
 
 def priority_value(value) -> int | None:
@@ -216,6 +261,8 @@ def finding_list_for_org(*, org, filters: FindingFilters) -> QuerySet[Finding]:
         qs = qs.filter(priority__in=f.priority)
     if f.node is not None:
         qs = qs.filter(node_id=f.node)
+    if f.rule:
+        qs = qs.filter(rule_id__in=f.rule)
     if f.host:
         # Resolved inside the query (the (org, address) unique index; names over the org's nodes):
         # a field that scales to 10,000 nodes where a select of every node would not.
@@ -338,6 +385,31 @@ def _finding_rows(*, org, filters: FindingFilters, counts: dict[str, int], offse
         rows.extend(FINDING_ROW.rows(base.filter(severity=sev).order_by(*order)[skip:skip + take]))
         skip = 0
     return rows
+
+
+def finding_list_params(params: Mapping) -> Mapping:
+    """The console's list filter: open findings unless the query names a status (``status=all``: every
+    status) or a session (whose fixed findings a session's link shows). The API keeps every status."""
+    if "status" in params or "session" in params:
+        return params
+    params = params.copy() if hasattr(params, "copy") else dict(params)
+    params["status"] = Finding.Status.OPEN
+    return params
+
+
+GROUP_SORT = (F("priority").asc(nulls_last=True), "-open_count", "rule_id")
+
+
+def finding_group_list_for_org(*, org, q: str = "") -> QuerySet[FindingGroup]:
+    """The organization's open findings by vulnerability (rule), most urgent first, then the largest.
+
+    Read from the groups kept by ``scans.findings.groups``: a page is an index walk over
+    (org, priority, -open_count, rule_id), whatever the number of findings behind it.
+    """
+    groups = FindingGroup.objects.filter(org=org)
+    if q:
+        groups = groups.filter(Q(rule_id__icontains=q) | Q(title__icontains=q))
+    return groups.order_by(*GROUP_SORT)
 
 
 def finding_detail(*, finding: Finding) -> dict:

@@ -8,14 +8,15 @@ page's own fragment (``templates/scans/partials/``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,11 +27,21 @@ from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
-from scans.access import finding_for, import_request_for, session_for
+from scans.access import (
+    finding_for,
+    import_request_for,
+    saved_view_for,
+    saved_view_list_for,
+    session_for,
+    writable_saved_view_for,
+)
 from scans.fields import FINDING_ROW
 from scans.findings.charts import finding_charts
+from scans.findings.export import KINDS as EXPORT_KINDS
+from scans.findings.export import export_response
 from scans.findings.import_requests import import_formats, import_request_create
 from scans.findings.priority import PRIORITIES
+from scans.findings.saved_views import saved_view_create, saved_view_delete
 from scans.findings.triage import (
     BULK_TRIAGE_LIMIT,
     finding_confirm,
@@ -57,6 +68,8 @@ from scans.forms import (
     CommentForm,
     TicketForm,
     CertaintyForm,
+    GroupTriageForm,
+    SavedViewForm,
     SessionStartForm,
     TriageForm,
     triage_actions_for,
@@ -75,7 +88,10 @@ from scans.selectors import (
     dashboard_for_org,
     finding_detail,
     finding_filter_errors,
+    finding_filter_problems,
     finding_filters_from,
+    finding_group_list_for_org,
+    finding_list_params,
     finding_page,
     finding_severity_counts,
     finding_trends_for_org,
@@ -96,6 +112,7 @@ IMPORTS_PER_PAGE = 25
 MULTIPART_ENVELOPE = 64 * 1024  # the form's fields and boundaries around an upload
 JOBS_PER_PAGE = 25
 FINDINGS_PER_PAGE = 50
+GROUPS_PER_PAGE = 50
 MAX_SELECTED_NODES = 500  # a selection beyond this is a tag or "every enabled node" (Django caps a request at 1,000 fields)
 DONE = {"false_positive": "marked a false positive", "risk_accepted": "accepted as a risk", "open": "reopened"}
 CERTAINTY_DONE = {"confirm": "confirmed: it counts in grades, scores and reports",
@@ -281,7 +298,8 @@ def node_scan(request, slug, node_id):
 
 def _list_context(request, membership) -> dict:
     org = membership.org
-    filters = finding_filters_from(request.GET, user=request.user)
+    params = finding_list_params(request.GET)
+    filters = finding_filters_from(params, user=request.user)
     counts = finding_severity_counts(org=org, filters=filters)
     # Above the cap a severity's count reads "10000+", the total is a lower bound and paging
     # stops at the cap: past it, a narrower filter finds the rest.
@@ -295,8 +313,9 @@ def _list_context(request, membership) -> dict:
     number = min(number, pages)
     rows = finding_page(org=org, filters=filters, counts=counts, offset=(number - 1) * FINDINGS_PER_PAGE,
                         limit=FINDINGS_PER_PAGE)
-    query = request.GET.copy()
+    query = params.copy()
     query.pop("page", None)
+    # With the status the list defaulted to: "every finding matching" and a saved view mean what is shown.
     filter_query = query.urlencode()
     node = Node.objects.filter(org=org, pk=filters.node).first() if filters.node is not None else None
     session = (ScanSession.objects.filter(org=org, pk=filters.session).only("id").first()
@@ -311,6 +330,12 @@ def _list_context(request, membership) -> dict:
         "filter_query": filter_query, "filter_node": node, "filter_session": session,
         "filter_errors": [(FILTER_LABELS.get(key, key), text)
                           for key, text in finding_filter_errors(request.GET).items()],
+        "tab": "open" if filters.status == (Finding.Status.OPEN,) else "all" if not filters.status else "",
+        "unfiltered": dataclasses.replace(filters, status=()).is_empty and filters.status in ((), (Finding.Status.OPEN,)),
+        # What the folded filters hold besides the default (said on the phone's "Filters" button).
+        "filter_count": sum(1 for f in dataclasses.fields(filters) if f.name not in ("sort", "status")
+                            and getattr(filters, f.name) != f.default) + (filters.status not in ((Finding.Status.OPEN,),)),
+        "saved_view_form": SavedViewForm(initial={"query": filter_query}),
         "sorts": FINDING_SORTS, "unsortable": UNSORTABLE, "statuses": _bulk_actions(filters), "status_choices": Finding.Status.choices,
         "priority_choices": PRIORITIES, "bulk_form": BulkTriageForm(),
         "bulk_limit": BULK_TRIAGE_LIMIT,
@@ -652,3 +677,137 @@ def finding_bulk_remediate(request, slug):
             changed = findings_comment_bulk(body=data["comment"], **common)
         told.success = f"{changed} finding{'s' if changed != 1 else ''} {OWNERSHIP_DONE[action]}."
     return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
+
+
+# -- by vulnerability ------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def finding_groups(request, slug):
+    """Open findings grouped by rule (a CVE, a scanner's check), most urgent first, then the largest."""
+    membership = membership_for(request.user, slug)
+    org = membership.org
+    q = (request.GET.get("q") or "").strip()[:200]
+    page = Paginator(finding_group_list_for_org(org=org, q=q), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"org": org, "membership": membership, "page": page, "q": q, "tab": "groups",
+               "findings_url": reverse("scans:finding_list", args=[org.slug]),
+               "bulk_form": GroupTriageForm(), "statuses": _bulk_actions(finding_filters_from({"status": "open"}))}
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "scans/partials/finding_groups.html", context)
+    return render(request, "scans/finding_groups.html", context)
+
+
+@login_required
+@require_POST
+def finding_group_triage(request, slug):
+    """Triage every open finding of the groups ticked: the confirmation of a bulk triage by filter
+    (``status=open&rule=...``), which says how many and posts to ``finding_bulk_triage``."""
+    membership = writable_membership_for(request.user, slug)
+    org = membership.org
+    form = GroupTriageForm(request.POST)
+    if not form.is_valid():
+        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
+            messages.error(request, error)
+        return redirect("scans:finding_groups", slug=slug)
+    data = form.cleaned_data
+    query = QueryDict(mutable=True)
+    query["status"] = Finding.Status.OPEN
+    query.setlist("rule", data["rule"])
+    filter_query = query.urlencode()
+    count = findings_matching_count(org=org, filters=finding_filters_from(query), status=data["status"])
+    context = {"org": org, "membership": membership, "form": form, "count": count, "limit": BULK_TRIAGE_LIMIT,
+               "filter_query": filter_query, "action": dict(TriageForm.ACTIONS)[data["status"]],
+               "hidden": _confirm_fields({**data, "filter": filter_query})}
+    return render(request, "scans/finding_bulk_confirm.html", context)
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def finding_export_view(request, slug, kind):
+    """The list's current filter (the same parameters, open findings by default) as a streamed file."""
+    membership = membership_for(request.user, slug)
+    if kind not in EXPORT_KINDS:
+        raise Http404("No such export format")
+    filters = finding_filters_from(finding_list_params(request.GET), user=request.user)
+    return export_response(org=membership.org, filters=filters, kind=kind)
+
+
+# -- saved views -------------------------------------------------------------------------
+
+
+def _saved_views_context(membership, form=None) -> dict:
+    return {"org": membership.org, "membership": membership,
+            "views": list(saved_view_list_for(membership).select_related("owner")),
+            "form": form or SavedViewForm(), "findings_url": reverse("scans:finding_list", args=[membership.org.slug])}
+
+
+@login_required
+@require_GET
+def saved_view_list(request, slug):
+    membership = membership_for(request.user, slug)
+    return render(request, "scans/saved_views.html", _saved_views_context(membership))
+
+
+@login_required
+@require_GET
+def saved_view_menu(request, slug):
+    """The navigation's findings menu's saved views, fetched when the menu opens (no query on other pages)."""
+    membership = membership_for(request.user, slug)
+    return render(request, "scans/partials/saved_view_menu.html", _saved_views_context(membership))
+
+
+@login_required
+@require_POST
+def saved_view_new(request, slug):
+    """Save the list's current filter under a name; a filter that does not parse is refused and nothing saved."""
+    membership = writable_membership_for(request.user, slug)
+    form = SavedViewForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            view = saved_view_create(org=membership.org, name=data["name"], query=data["query"],
+                                     shared=data["shared"], by=request.user, ip=client_ip(request))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"View \u201c{view.name}\u201d saved"
+                                      f"{' and shared with the organization' if view.shared else ''}.")
+            return redirect("scans:saved_view_open", slug=slug, view_id=view.pk)
+    return render(request, "scans/saved_views.html", _saved_views_context(membership, form), status=400)
+
+
+@login_required
+@require_GET
+def saved_view_open(request, slug, view_id):
+    """The list with the view's filter; a filter that no longer parses is said, and nothing is shown or changed."""
+    membership = membership_for(request.user, slug)
+    view = saved_view_for(membership, view_id)
+    problems = finding_filter_problems(QueryDict(view.query))
+    if problems:
+        context = {**_saved_views_context(membership), "broken": view, "problems": problems,
+                   "can_change": _can_change(membership, view)}
+        return render(request, "scans/saved_view_broken.html", context)
+    target = reverse("scans:finding_list", args=[slug])
+    return redirect(f"{target}?{view.query}" if view.query else target)
+
+
+def _can_change(membership, view) -> bool:
+    try:
+        writable_saved_view_for(membership, view.pk)
+    except PermissionDenied:
+        return False
+    return True
+
+
+@login_required
+@require_POST
+def saved_view_delete_view(request, slug, view_id):
+    membership = membership_for(request.user, slug)
+    view = writable_saved_view_for(membership, view_id)
+    saved_view_delete(view=view, by=request.user, ip=client_ip(request))
+    messages.success(request, f"View \u201c{view.name}\u201d deleted.")
+    return redirect("scans:saved_view_list", slug=slug)

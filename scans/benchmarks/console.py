@@ -45,8 +45,8 @@ OPEN_INTERVENTIONS = 150
 CLOSED_INTERVENTIONS = 850
 TARGET_QUERIES = 12
 TARGET_MEDIAN_MS = 100.0
-PAGES = ("dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_overdue",
-         "findings_assigned", "finding_detail", "sessions", "session_detail", "interventions")
+PAGES = ("dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_grouped",
+         "findings_overdue", "findings_assigned", "finding_detail", "sessions", "session_detail", "interventions")
 
 
 def add_arguments(parser) -> None:
@@ -126,6 +126,7 @@ def _urls(org) -> dict[str, str]:
         "node_detail": f"{base}/nodes/{worst}/",
         "findings": f"{base}/findings/",
         "findings_filtered": f"{base}/findings/?severity=high&status=open",
+        "findings_grouped": f"{base}/findings/groups/",
         "findings_overdue": f"{base}/findings/?overdue=1",
         "findings_assigned": f"{base}/findings/?assignee=me",
         "finding_detail": f"{base}/findings/{finding.pk}/",
@@ -195,7 +196,8 @@ def _organization(*, nodes: int, findings: int, regenerate: bool, out: TextIO):
 
 
 def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
-    from scans.models import Finding, FindingEvent, ScanJob, ScanProfile, ScanSession
+    from scans.findings.groups import finding_groups_refresh
+    from scans.models import Finding, FindingEvent, FindingGroup, ScanJob, ScanProfile, ScanSession
 
     profile = ScanProfile.objects.filter(org=None, slug="standard").first()
     step = time.perf_counter()
@@ -297,9 +299,6 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
             "assignee_id": "CASE WHEN k %% 20 = 0 THEN %(owner)s ELSE NULL END",
             "first_session_id": "%(first_session)s", "last_session_id": "%(last_finished)s", "times_seen": f"{SESSIONS}",
             "fixed_at": "CASE WHEN (n.id + k) %% 100 BETWEEN 80 AND 93 THEN now() - interval '1 day' ELSE NULL END",
-            # Open findings are due 7, 30, 90 or 180 days after they were first seen: the 7-day ones are overdue.
-            "due_at": "CASE WHEN (n.id + k) %% 100 < 80 THEN now() - interval '5 days' "
-                      "+ (ARRAY[7, 30, 90, 180])[1 + k %% 4] * interval '1 day' ELSE NULL END",
             "version": "1",
         }, f"{table(Node)} n CROSS JOIN generate_series(1, %(per_node)s) AS k WHERE n.org_id = %(org)s", P)
         done("findings", rows)
@@ -319,6 +318,10 @@ def _generate(org, *, owner, nodes: int, per_node: int, out: TextIO) -> None:
         for model in (Node, Finding, FindingEvent, ScanJob):
             cursor.execute(f"ANALYZE {table(model)}")
         done("analyze", 0)
+
+        # The "by vulnerability" groups, as the scoring stage rewrites them after a session.
+        finding_groups_refresh(org=org)
+        done("finding groups", FindingGroup.objects.filter(org=org).count())
 
         # Snapshots from the open findings, as the scoring stage writes them.
         rows = insert_select(cursor, NodeSnapshot, {

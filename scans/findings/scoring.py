@@ -27,6 +27,7 @@ from config.bulk import bulk_insert
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.events import SETTINGS_CHANGED, event_subscribe
+from scans.findings.groups import finding_groups_refresh, finding_groups_refresh_for_nodes
 from scans.models import SEVERITIES, Finding, OrganizationScore
 
 EXPOSURE_PREFIX = "exposure-"
@@ -163,9 +164,13 @@ def node_unscorable(*, state: str, counts: Mapping[str, int]) -> bool:
 
 @transaction.atomic
 def scoring_run(
-    *, org, node_ids: Iterable[int] | None = None, session=None, scan_status: str = ""
+    *, org, node_ids: Iterable[int] | None = None, session=None, scan_status: str = "",
+    rule_ids: Iterable[str] | None = None,
 ) -> OrganizationScore | None:
     """Score ``node_ids`` (every node of ``org`` when None), rewrite their snapshots, roll up the org.
+
+    The "by vulnerability" groups are rewritten with the snapshots: those of ``rule_ids`` when the
+    caller knows which rules changed (a triage), else those of every rule found on the nodes.
 
     Writes one NodeScore per node and one OrganizationScore per session: run twice for one
     session, it replaces its own rows instead of adding more. With no scored node (none
@@ -182,6 +187,10 @@ def scoring_run(
         for start in range(0, len(ids), NODE_CHUNK):
             _score_chunk(org=org, node_ids=ids[start : start + NODE_CHUNK], policy=policy, session=session,
                          scan_status=scan_status, now=now)
+    if rule_ids is not None:
+        finding_groups_refresh(org=org, rule_ids=rule_ids)
+    else:
+        finding_groups_refresh_for_nodes(org=org, node_ids=None if node_ids is None else ids)
     scores = list(
         NodeSnapshot.objects.filter(org=org, score__isnull=False, node__enabled=True).values_list("score", flat=True)
     )

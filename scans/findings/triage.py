@@ -91,7 +91,7 @@ def _triage_apply(*, finding: Finding, status: str, reason: str, until, by, toke
     priority_refresh(org=finding.org, finding_ids=[finding.pk])
     # Its due date goes with the status (a finding without a priority has none to change).
     due_dates_refresh(org=finding.org, finding_ids=[finding.pk])
-    scoring_run(org=finding.org, node_ids=[finding.node_id])
+    scoring_run(org=finding.org, node_ids=[finding.node_id], rule_ids=[finding.rule_id])
     finding_daily_stats_refresh_later(org=finding.org)
     return finding
 
@@ -183,6 +183,7 @@ def findings_triage_bulk(
     actor = by if by is not None and by.is_authenticated else None
     now = timezone.now()
     node_ids: set[int] = set()
+    rule_ids: set[str] = set()
     triaged: list[int] = []
     changed = 0
     with transaction.atomic():
@@ -190,7 +191,7 @@ def findings_triage_bulk(
             batch = ids[start:start + BULK_TRIAGE_BATCH]
             rows = list(Finding.objects.select_for_update().filter(org=org, id__in=batch)
                         .values("id", "node_id", "status", "triage_reason", "risk_accepted_until", "severity",
-                                "title"))
+                                "title", "rule_id"))
             if status == Status.OPEN:  # re-read under the lock: someone may have reopened it meanwhile
                 rows = [row for row in rows if row["status"] in Finding.TRIAGED]
             if not rows:
@@ -213,6 +214,7 @@ def findings_triage_bulk(
                              to_status=status, by=actor, token=token, reason=reason, at=now) for row in rows
             ])
             node_ids.update(row["node_id"] for row in rows)
+            rule_ids.update(row["rule_id"] for row in rows)
             triaged.extend(row["id"] for row in rows)
             changed += len(rows)
         if node_ids:
@@ -220,7 +222,7 @@ def findings_triage_bulk(
             # findings are active.
             priority_refresh(org=org, finding_ids=triaged)
             due_dates_refresh(org=org, finding_ids=triaged)
-            scoring_run(org=org, node_ids=node_ids)
+            scoring_run(org=org, node_ids=node_ids, rule_ids=rule_ids)
             finding_daily_stats_refresh_later(org=org)
     return changed
 

@@ -27,6 +27,9 @@ STALE = ('<p class="error" role="alert">Changed meanwhile by someone else: this 
          'Try again if still needed.</p>')
 
 
+NO_DUE_DATE = '<span class="muted">–</span>'
+
+
 def _text(value, default: str = "–") -> str:
     return default if value is None else escape(localize(value, use_l10n=False))
 
@@ -41,31 +44,32 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
     url = escape(findings_url)
     out = [f'<tr data-row id="finding-{fid}">']
     if can_write:
-        out.append(f'<td><input type="checkbox" name="finding" value="{fid}" form="bulk-form" '
+        out.append(f'<td class="col-check"><input type="checkbox" name="finding" value="{fid}" form="bulk-form" '
                    f'aria-label="Select finding {fid}"></td>')
     rule_id = row["rule_id"]
     cves = "".join(f" · {escape(cve)}" for cve in (row["cve_ids"] or [])[:3] if cve != rule_id)
     # A potential finding's severity is what it would be if real: the badge beside it says it is not sure.
     potential = (' <span class="certainty certainty-potential" title="Below the certainty threshold, not confirmed: '
                  f'{escape(_confidence(row))} confidence">Potential</span>') if row.get("potential") else ""
-    out.append(f'<td>{priority_badge_html(row["priority"])}</td><td>{severity(row["severity"])}{potential}</td>'
+    out.append(f'<td class="col-prio">{priority_badge_html(row["priority"])}</td>'
+               f'<td class="col-sev">{severity(row["severity"])}{potential}</td>'
                f'<td class="finding-title"><a href="{url}{fid}/">{escape(row["title"][:120])}</a>\n'
                f'    <small class="muted">{escape(row["source"])} · {escape(rule_id[:60])}{cves}</small></td>')
-    out.append(f'<td class="node"><a href="{url}?node={_text(row["node"])}" title="This node{APOSTROPHE}s findings">'
-               f'{escape(row["node_name"] or row["node_address"])}</a></td>')
-    out.append(f'<td>{_text(row["port"])}</td><td class="num">{_text(row["cvss_score"])}</td>')
+    out.append(f'<td class="node" data-label="Node"><a href="{url}?node={_text(row["node"])}" '
+               f'title="This node{APOSTROPHE}s findings">{escape(row["node_name"] or row["node_address"])}</a></td>')
+    out.append(f'<td class="col-port">{_text(row["port"])}</td><td class="num col-cvss">{_text(row["cvss_score"])}</td>')
     until = row["risk_accepted_until"]
     until = f' <small class="muted">until {date_format(timezone.localtime(until), "Y-m-d")}</small>' if until else ""
     errors = ""
     if row_form is not None and row_form.errors:
         errors = '<div class="error" role="alert">' + "".join(
             " ".join(escape(e) for e in field_errors) + " " for field_errors in row_form.errors.values()) + "</div>"
-    # The SLA (age, due date, time left) of an open finding, under its status.
+    out.append(f'<td class="col-status"><span class="status status-{escape(row["status"])}">'
+               f'{escape(row["status_label"])}</span>{_facet(row)}{until}{STALE if stale else ""}{errors}</td>')
+    # The SLA of an open finding (age, due date, time left) in the Due column.
     sla = sla_badge_html(status=row["status"], first_seen=row["first_seen"], due_at=row["due_at"])
-    sla = f'<div class="sla-cell">{sla}</div>' if sla else ""
-    out.append(f'<td><span class="status status-{escape(row["status"])}">{escape(row["status_label"])}</span>{until}'
-               f'{sla}{STALE if stale else ""}{errors}</td>')
-    out.append(f'<td>{reltime(row["first_seen"])}</td><td>{reltime(row["last_seen"])}</td>')
+    out.append(f'<td class="col-due" data-label="Due">{sla or NO_DUE_DATE}</td>')
+    out.append(f'<td class="col-first">{reltime(row["first_seen"])}</td><td class="col-last">{reltime(row["last_seen"])}</td>')
     if can_write:
         if row_form is not None:
             out.append(f'<td class="row-triage">{triage_form}</td>')
@@ -74,6 +78,18 @@ def finding_row_html(row: dict, *, findings_url: str, can_write: bool, stale=Non
                        f'hx-target="closest td" hx-swap="innerHTML">Triage</a></td>')
     out.append("</tr>")
     return "".join(out)
+
+
+def _facet(row: dict) -> str:
+    """Which open findings are news: reopened by a rescan, or new (reported by one session or import so far,
+    so first seen by the last scan of its node and source)."""
+    if row["status"] != "open":
+        return ""
+    if row.get("reopened_count"):
+        return ' <span class="facet facet-reopened" title="Fixed once, found again">reopened</span>'
+    if row.get("times_seen") == 1:
+        return ' <span class="facet facet-new" title="Reported by one session or import so far">new</span>'
+    return ""
 
 
 def _confidence(row: dict) -> str:

@@ -73,6 +73,22 @@
       .forEach(function (box) { box.checked = all.checked; });
   });
 
+  // Bulk bars (form[data-bulk-bar="finding"]): say how many rows are ticked, and are marked empty while none is
+  // (on a phone an empty bar is hidden); "every finding matching" counts as a choice. Without this file the bar shows.
+  function syncBulkBars() {
+    document.querySelectorAll("form[data-bulk-bar]").forEach(function (bar) {
+      var name = bar.getAttribute("data-bulk-bar");
+      var ticked = document.querySelectorAll("input[type=checkbox][name='" + name + "'][form='" + bar.id + "']:checked").length;
+      var matching = bar.querySelector("input[name=matching]");
+      var count = bar.querySelector("[data-bulk-count]");
+      if (count) count.textContent = ticked ? ticked + " selected" : "";
+      bar.classList.toggle("is-empty", ticked === 0 && !(matching && matching.checked));
+    });
+  }
+  document.addEventListener("change", syncBulkBars);
+  document.addEventListener("htmx:afterSettle", syncBulkBars);
+  syncBulkBars();
+
   // Fields that matter for one choice only: data-shown-for="kind=node" shows the field while the
   // form's "kind" is "node" and hides it otherwise (without this file every field shows).
   function syncShownFor(root) {

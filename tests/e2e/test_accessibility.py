@@ -9,6 +9,8 @@ from tests.e2e.browser import log_in
 from nodes.models import NodeSnapshot
 from orgs.models import ApiToken
 from orgs.services import api_token_create
+from scans.findings.groups import finding_groups_refresh
+from scans.models import SavedView
 from tests.factories import FindingFactory, NodeFactory, ScanJobFactory, ScanSessionFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -28,6 +30,9 @@ def pages(world):
     intervention = Intervention.objects.create(org=world.org, kind=Intervention.Kind.NODE_UNREACHABLE,
                                                subject="node:x", title="web unreachable", node=node)
     api_token_create(org=world.org, name="ci", access=ApiToken.Access.READ, by=world.owner)
+    finding_groups_refresh(org=world.org)
+    SavedView.objects.create(org=world.org, name="Highs", query="severity=high&status=open", owner=world.owner,
+                             shared=True)
     base = f"/o/{world.org.slug}"
     return {
         "dashboard": f"{base}/", "nodes": f"{base}/nodes/", "node": f"{base}/nodes/{node.pk}/",
@@ -37,6 +42,7 @@ def pages(world):
         "interventions": f"{base}/interventions/", "intervention": f"{base}/interventions/{intervention.pk}/",
         "reports": f"{base}/reports/", "members": f"{base}/members/", "settings": f"{base}/settings/",
         "tokens": f"{base}/settings/tokens/", "audit": f"{base}/audit/",
+        "findings-groups": f"{base}/findings/groups/", "saved-views": f"{base}/findings/views/",
     }
 
 

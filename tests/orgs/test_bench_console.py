@@ -9,8 +9,8 @@ from django.core.management import call_command
 from nodes.models import Node
 from scans.models import Finding, FindingEvent
 
-PAGES = ["dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_overdue", "findings_assigned",
-         "finding_detail", "sessions",
+PAGES = ["dashboard", "nodes", "node_detail", "findings", "findings_filtered", "findings_grouped", "findings_overdue",
+         "findings_assigned", "finding_detail", "sessions",
          "session_detail", "interventions"]
 
 
