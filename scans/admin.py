@@ -10,9 +10,11 @@ from scans.models import (
     FindingComment,
     FindingDailyStats,
     FindingEvent,
+    FindingGroup,
     ImportRequest,
     KevEntry,
     OrganizationScore,
+    SavedView,
     ScanJob,
     ScanProfile,
     ScanSession,
@@ -72,6 +74,23 @@ class FindingCommentAdmin(admin.ModelAdmin):
     search_fields = ["body", "finding__title"]
     raw_id_fields = ["finding", "author"]
     date_hierarchy = "created_at"
+
+
+@admin.register(FindingGroup)
+class FindingGroupAdmin(ReadOnlyAdmin):
+    """Rewritten from the open findings by ``finding_groups_refresh``: an edit here would not last."""
+
+    list_display = ["rule_id", "org", "severity", "priority", "open_count", "node_count", "due_at"]
+    list_filter = ["severity", "org"]
+    search_fields = ["rule_id", "title"]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "org", "shared", "owner", "token", "updated_at"]
+    list_filter = ["shared", "org"]
+    search_fields = ["name", "query"]
+    raw_id_fields = ["org", "owner", "token"]
 
 
 @admin.register(FindingDailyStats)

@@ -29,6 +29,7 @@ from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
 from orgs.models import Organization
+from scans.findings.groups import finding_groups_refresh
 from scans.models import Finding, KevEntry
 
 CHUNK = 5000  # finding ids per UPDATE
@@ -108,9 +109,10 @@ def due_dates_refresh(*, org, finding_ids: Iterable[int] | None = None) -> int:
 
 
 def sla_on_settings_changed(*, org, changes) -> None:
-    """A new SLA policy moves every open finding's due date."""
+    """A new SLA policy moves every open finding's due date, and so each group's earliest one."""
     if any(field in changes for field in SLA_FIELDS):
         due_dates_refresh(org=org)
+        finding_groups_refresh(org=org)
 
 
 # -- the clock paused by a triage ---------------------------------------------------------------

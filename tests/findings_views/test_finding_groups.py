@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from orgs.services import organization_update_settings
 from scans.findings.groups import finding_groups_refresh
 from scans.findings.scoring import scoring_run
 from scans.findings.triage import finding_triage, findings_triage_bulk
@@ -157,3 +158,13 @@ def test_the_api_lists_groups_with_a_link_to_their_findings(world, api, nginx):
 def test_the_api_groups_are_the_tokens_organizations_only(world, api, nginx):
     assert api("other").get("/api/v1/findings/groups/").json()["count"] == 0
     assert api("read_write").post("/api/v1/findings/groups/").status_code == 405
+
+
+def test_a_new_sla_policy_moves_each_groups_earliest_due_date(world, nginx):
+    Finding.objects.filter(org=world.org, status="open").update(priority=2)
+    organization_update_settings(org=world.org, by=world.owner, sla_p2_days=3)
+
+    group = FindingGroup.objects.get(org=world.org, rule_id="CVE-2021-23017")
+    earliest = Finding.objects.filter(org=world.org, rule_id="CVE-2021-23017", status="open").order_by("due_at")[0]
+    assert group.due_at == earliest.due_at
+    assert earliest.due_at - earliest.first_seen <= timedelta(days=3, seconds=1)

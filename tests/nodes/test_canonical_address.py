@@ -121,12 +121,15 @@ def test_the_plan_renames_lone_spellings_and_reports_collisions_without_merging(
 @pytest.fixture
 def before_canonical_addresses():
     """The schema before nodes.0005, restored to the latest afterwards."""
+    # Rows written so far (the test's organizations) leave foreign-key checks pending, and PostgreSQL
+    # alters no table that has any: check them now, so the migrations can run in the test's transaction.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     executor = MigrationExecutor(connection)
     target = [("nodes", "0004_node_criticality")]
     executor.migrate(target)
     yield executor.loader.project_state(target).apps
-    # The rows the test wrote leave foreign-key checks pending, and PostgreSQL alters no table
-    # that has any: check them now, so the later migrations can run in the same transaction.
+    # The same for the rows the test wrote, before the later migrations.
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     executor = MigrationExecutor(connection)
