@@ -383,3 +383,5 @@ WATCHPOST_WEBHOOK_FAILURE_THRESHOLD = int(os.environ.get("WATCHPOST_WEBHOOK_FAIL
 WATCHPOST_WEBHOOK_FINDINGS_MAX = int(os.environ.get("WATCHPOST_WEBHOOK_FINDINGS_MAX", "500"))
 # A CA bundle (PEM) to verify HTTPS receivers with, for an internal CA; empty = the system's CAs.
 WATCHPOST_WEBHOOK_CA_FILE = os.environ.get("WATCHPOST_WEBHOOK_CA_FILE", "")
+# The daily digest lists a member's open findings that are overdue or due within this many days.
+WATCHPOST_DIGEST_DUE_WITHIN_DAYS = float(os.environ.get("WATCHPOST_DIGEST_DUE_WITHIN_DAYS", "7"))

@@ -30,7 +30,7 @@ ITEMS_MAX = 50  # findings listed in one digest; the rest are counted
 
 
 def due_within() -> timedelta:
-    return timedelta(days=float(getattr(settings, "WATCHPOST_DIGEST_DUE_WITHIN_DAYS", 7)))
+    return timedelta(days=settings.WATCHPOST_DIGEST_DUE_WITHIN_DAYS)
 
 
 @dataclass
