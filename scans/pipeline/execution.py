@@ -311,6 +311,10 @@ def _hand_over(session: ScanSession, stages: set[str]) -> None:
     for stage in stages:
         if not flags[f"outstanding_{stage}"]:
             stage_check_complete(session_id=session.pk, stage=stage)
+        elif stage == Stage.DISCOVERY and session.stage == Stage.EXECUTION:
+            # Discovered after the session moved on (its zone had waited for a worker) while another
+            # discovery still runs: these nodes need not wait for it to get their scanner jobs.
+            stage_check_complete(session_id=session.pk, stage=Stage.EXECUTION)
 
 
 def _claim(job_ids: list[int], token: str) -> list[ScanJob]:

@@ -6,6 +6,8 @@ checks a zone worker makes (at its start, and before every target).
 - :func:`zones_dispatchable` is the one question admission asks before it sends a zone's jobs:
   may they go now? Today: only while a worker of the zone is alive, so a zone without a worker
   holds none of the organization's concurrency slots and its jobs wait in the database.
+  :func:`not_waiting_for_a_zone` asks the same in a query: a stage's fan-in does not wait for such
+  work (discovery hands over; a node discovered later gets its scanner jobs then).
 - A worker started with ``WATCHPOST_ZONE`` checks the zone exists before it consumes anything
   (:func:`worker_zone_check`), and refuses, before any packet, a target outside its zone
   (:func:`zone_target_check`).

@@ -325,3 +325,21 @@ def test_a_session_past_discovery_with_a_zone_s_discovery_waiting_can_be_cancell
     assert ScanJob.objects.get(pk=b1.pk).status == "cancelled"
     assert session.stage == "analysis"  # on to its end, as a cancelled session goes
     assert not ScanJob.objects.filter(session=session).exclude(scanner="discovery").exists()
+
+
+def test_nodes_discovered_after_the_session_moved_on_get_their_scanner_jobs_while_another_discovery_still_runs(
+        world, two_zones, zoned_session, published):
+    zone_a, zone_b = two_zones
+    session, (a1, a2, b1) = zoned_session
+    ScanSession.objects.filter(pk=session.pk).update(stage="execution")  # every zone had waited for a worker
+    alive(zone_a), alive(zone_b)
+    jobs_pump(org_id=world.org.pk)
+    assert _claim([b1.pk], "b-worker")  # B's discovery runs on
+
+    worker_ran([a1.pk, a2.pk])
+
+    session.refresh_from_db()
+    a_scans = scanner_jobs(session, zone_a)
+    assert (session.stage, session.jobs_total, len(a_scans)) == ("execution", 4, 4)
+    assert published_to(published, zone_a.queue) == sorted([a1.pk, a2.pk, *a_scans])
+    assert session.stage_pending == 5  # A's scanner jobs and B's discovery
