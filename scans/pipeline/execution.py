@@ -15,6 +15,9 @@ A job is the unit of status and of retry. Discovery jobs (scanner ``discovery``,
    exponential backoff and jitter; an exhausted or crashed job fails alone and opens an
    intervention.
 5. *Fan-in*: whoever finishes the last outstanding job of a stage advances the session.
+   Discovery does not wait for a zone with no worker alive: the other nodes go on to their
+   scanner jobs, a node discovered later gets its own then, and execution hands on once
+   every discovery and scanner job is done.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config import prepared
+from config.bulk import bulk_insert
 from interventions.models import Intervention
 from interventions.services import intervention_open, interventions_resolve_after_retry
 from nodes.models import Node
@@ -45,16 +49,24 @@ from scans.models import ScanJob, ScanProfile, ScanSession
 from scans.pipeline import conf, dispatch
 from scans.pipeline.windows import held_by_windows, sessions_mark_held, windows_closed
 from scans.pipeline.workers import worker_announce, worker_withdraw
-from scans.pipeline.zones import OutOfZone, ZoneGuard, this_worker, zone_queue, zones_dispatchable
+from scans.pipeline.zones import (
+    OutOfZone,
+    ZoneGuard,
+    not_waiting_for_a_zone,
+    this_worker,
+    zone_queue,
+    zones_dispatchable,
+)
 from scans.pipeline.profiles import (
     profile_context,
+    profile_max_attempts,
     profile_ports,
     profile_scanner_options,
     profile_timeout,
     profile_udp,
 )
 from scans.scanners import connections
-from scans.scanners.base import ScannerError, ScannerUnavailable, Target, get_scanner
+from scans.scanners.base import ScannerError, ScannerUnavailable, Target, get_scanner, load_all
 from scans.scanners.portscan import PROCESS_BUDGET
 
 logger = structlog.get_logger(__name__)
@@ -89,6 +101,20 @@ def stage_of(scanner: str) -> str:
 def jobs_of_stage(session_id: int, stage: str):
     qs = ScanJob.objects.filter(session_id=session_id)
     return qs.filter(scanner=DISCOVERY) if stage == Stage.DISCOVERY else qs.exclude(scanner__in=NOT_EXECUTION)
+
+
+def jobs_outstanding(session_id: int, stage: str):
+    """The stage's jobs its fan-in waits for. Discovery does not wait for a zone with no worker alive:
+    the other zones' nodes go on to their scanner jobs, and the waiting ones follow when a worker comes
+    (:func:`stage_check_complete`). Execution waits for its own jobs and for any discovery still to finish."""
+    if stage == Stage.DISCOVERY:
+        return jobs_of_stage(session_id, stage).filter(status__in=UNFINISHED).filter(not_waiting_for_a_zone())
+    return jobs_of_stage(session_id, stage).filter(status__in=UNFINISHED)
+
+
+def _unfinished_before_analysis(session_id: int):
+    """Discovery and scanner jobs not finished: what the execution stage waits for before handing on."""
+    return ScanJob.objects.filter(session_id=session_id, status__in=UNFINISHED).exclude(scanner=ANALYSIS)
 
 
 def task_name_for(scanner: str) -> str:
@@ -274,8 +300,7 @@ def _hand_over(session: ScanSession, stages: set[str]) -> None:
     the pump and the fan-in, which check again under their locks, run only when it says so.
     Every message ends here, and most find nothing to do.
     """
-    outstanding = {f"outstanding_{stage}": Exists(jobs_of_stage(session.pk, stage).filter(status__in=UNFINISHED))
-                   for stage in stages}
+    outstanding = {f"outstanding_{stage}": Exists(jobs_outstanding(session.pk, stage)) for stage in stages}
     flags = (Organization.objects.filter(pk=session.org_id).order_by()
              .annotate(waiting=Exists(_waiting_jobs(session.org_id)), **outstanding)
              .values("waiting", *outstanding).first())
@@ -286,6 +311,10 @@ def _hand_over(session: ScanSession, stages: set[str]) -> None:
     for stage in stages:
         if not flags[f"outstanding_{stage}"]:
             stage_check_complete(session_id=session.pk, stage=stage)
+        elif stage == Stage.DISCOVERY and session.stage == Stage.EXECUTION:
+            # Discovered after the session moved on (its zone had waited for a worker) while another
+            # discovery still runs: these nodes need not wait for it to get their scanner jobs.
+            stage_check_complete(session_id=session.pk, stage=Stage.EXECUTION)
 
 
 def _claim(job_ids: list[int], token: str) -> list[ScanJob]:
@@ -719,12 +748,77 @@ def _update_rows(model, objects: list, fields: list[str]) -> None:
 
 
 def stage_check_complete(*, session_id: int, stage: str) -> bool:
-    """Advance the session past a fan-out stage once none of its jobs is outstanding."""
+    """Advance the session past a fan-out stage once none of its jobs is outstanding (``jobs_outstanding``)."""
     from scans.pipeline.sessions import stage_advance
 
-    if jobs_of_stage(session_id, stage).filter(status__in=UNFINISHED).exists():
+    if stage == Stage.EXECUTION:
+        return _execution_check_complete(session_id)
+    if jobs_outstanding(session_id, stage).exists():
         return False
-    return stage_advance(session_id=session_id, from_stage=stage)
+    if stage_advance(session_id=session_id, from_stage=stage):
+        return True
+    if stage != Stage.DISCOVERY:
+        return False
+    # The session had moved past discovery while this node's zone waited for a worker: its scanner
+    # jobs are planned now, and the execution stage hands on once they are done.
+    return _execution_check_complete(session_id)
+
+
+def _execution_check_complete(session_id: int) -> bool:
+    """Plan the scanner jobs of nodes discovered after scan creation, then advance past execution once
+    no discovery or scanner job is left.
+
+    Under the session's row lock: whoever records a job's end also updates the session row, so a
+    discovery job finishing meanwhile is either seen finished here (and its node planned) or still
+    unfinished (and the stage waits for it); two callers never both plan, nor one advance past the
+    other's new jobs.
+    """
+    from scans.pipeline.sessions import stage_advance
+
+    planned = 0
+    with transaction.atomic():
+        session = (ScanSession.objects.select_for_update(of=("self",)).select_related("profile")
+                   .filter(pk=session_id).first())
+        if session is None or session.stage != Stage.EXECUTION or session.is_finished:
+            return False
+        late = [] if session.cancel_requested else list(
+            ScanJob.objects.filter(session_id=session_id, scanner=DISCOVERY, status=Status.SUCCEEDED,
+                                   node__state=Node.State.UP)
+            .exclude(Exists(jobs_of_stage(session_id, Stage.EXECUTION).filter(node_id=OuterRef("node_id"))))
+            .values_list("node_id", flat=True))
+        if late:
+            planned = scanner_jobs_plan(session, late) - session.jobs_total
+        if planned:
+            ScanSession.objects.filter(pk=session_id).update(
+                stage_pending=_unfinished_before_analysis(session_id).count(), heartbeat_at=timezone.now())
+            logger.info("session.late_nodes_planned", session_id=session_id, nodes=len(late), jobs=planned)
+        outstanding = planned > 0 or _unfinished_before_analysis(session_id).exists()
+    if planned:
+        jobs_pump(org_id=session.org_id)
+    if outstanding:
+        return False
+    return stage_advance(session_id=session_id, from_stage=Stage.EXECUTION)
+
+
+def scanner_jobs_plan(session: ScanSession, node_ids: list[int]) -> int:
+    """One job per (node, available scanner of the session's profile), unique per (session, node, scanner):
+    scan creation's for the nodes discovered by then, and the same for a node discovered later. Returns
+    the session's scanner jobs in all (``jobs_total``)."""
+    available = load_all()
+    scanners, unavailable = [], []
+    for name in session.profile.scanners:
+        cls = available.get(name)
+        reason = "unknown scanner" if cls is None else cls.availability()
+        (unavailable if reason else scanners).append(name if not reason else f"{name}: {reason}")
+    attempts = profile_max_attempts(session.profile)
+    with transaction.atomic():
+        bulk_insert([ScanJob(session=session, node_id=node_id, scanner=scanner, max_attempts=attempts)
+                     for node_id in node_ids for scanner in scanners], ignore_conflicts=True)
+        changes: dict[str, Any] = {"jobs_total": jobs_of_stage(session.pk, Stage.EXECUTION).count()}
+        if unavailable:
+            changes["summary"] = {**(session.summary or {}), "scanners_unavailable": unavailable}
+        ScanSession.objects.filter(pk=session.pk).update(**changes)
+    return changes["jobs_total"]
 
 
 # --- a worker comes and goes ----------------------------------------------------------------

@@ -42,12 +42,12 @@ from scans.pipeline.execution import (
     Heartbeat,
     jobs_of_stage,
     jobs_pump,
+    scanner_jobs_plan,
     stage_check_complete,
 )
 from scans.pipeline.profiles import profile_max_attempts
 from scans.pipeline.sessions import FAN_OUT, session_finish, session_outcome, stage_advance, stage_claim
 from scans.pipeline.zones import this_worker
-from scans.scanners.base import load_all
 
 logger = structlog.get_logger(__name__)
 
@@ -146,26 +146,15 @@ def discovery_fan_out(session: ScanSession) -> None:
 
 
 def scan_creation(session: ScanSession) -> None:
-    """One job per (node that answered, scanner of the profile). Unique per (session, node, scanner)."""
-    available = load_all()
-    scanners, unavailable = [], []
-    for name in session.profile.scanners:
-        cls = available.get(name)
-        reason = "unknown scanner" if cls is None else cls.availability()
-        (unavailable if reason else scanners).append(name if not reason else f"{name}: {reason}")
+    """One job per (node that answered, scanner of the profile). Unique per (session, node, scanner).
+
+    A node whose discovery still waits for its zone's worker gets its jobs when that discovery
+    finishes (``execution.stage_check_complete``), by the same planning."""
     node_ids = [] if session.cancel_requested else list(
         ScanJob.objects.filter(session=session, scanner=DISCOVERY, status=ScanJob.Status.SUCCEEDED,
                                node__state=Node.State.UP).values_list("node_id", flat=True)
     )
-    attempts = profile_max_attempts(session.profile)
-    with transaction.atomic():
-        bulk_insert([ScanJob(session=session, node_id=node_id, scanner=scanner, max_attempts=attempts)
-                     for node_id in node_ids for scanner in scanners], ignore_conflicts=True)
-        summary = dict(session.summary or {})
-        if unavailable:
-            summary["scanners_unavailable"] = unavailable
-        ScanSession.objects.filter(pk=session.pk).update(
-            jobs_total=jobs_of_stage(session.pk, Stage.EXECUTION).count(), summary=summary)
+    scanner_jobs_plan(session, node_ids)
     stage_advance(session_id=session.pk, from_stage=Stage.SCAN_CREATION)
 
 
@@ -173,9 +162,9 @@ def scan_creation(session: ScanSession) -> None:
 
 
 def execution_fan_out(session: ScanSession) -> None:
-    jobs = jobs_of_stage(session.pk, Stage.EXECUTION)
-    ScanSession.objects.filter(pk=session.pk).update(stage_pending=jobs.filter(status__in=UNFINISHED).count(),
-                                                    heartbeat_at=timezone.now())
+    # A discovery still waiting for its zone's worker is pending here too: the stage waits for it.
+    pending = ScanJob.objects.filter(session=session, status__in=UNFINISHED).exclude(scanner=ANALYSIS)
+    ScanSession.objects.filter(pk=session.pk).update(stage_pending=pending.count(), heartbeat_at=timezone.now())
     jobs_pump(org_id=session.org_id)
     stage_check_complete(session_id=session.pk, stage=Stage.EXECUTION)
 

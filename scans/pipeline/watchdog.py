@@ -11,6 +11,9 @@ Each sweep looks at the rows only (never at Celery):
 - *waiting jobs* of an organization with free slots: admitted (a pump that was missed);
 - a *session* held by a closed scan window is left alone: the pumps above release it when
   the window opens;
+- a *session* whose work waits for a zone with no worker alive is not stuck: its stage's deadline
+  starts again, and a discovery stage with only such work left hands over (the waiting nodes
+  follow when a worker of their zone comes);
 - a *session* whose stage is past its deadline, or whose stage task went silent (stale
   heartbeat, or never claimed): the stage is re-run once, then a ``stage_stuck``
   intervention opens.
@@ -125,6 +128,12 @@ def _stuck_sessions(now, counts: Counter) -> None:
         if session.stage == ScanSession.Stage.DONE or session.window_waiting_until is not None:
             continue  # a session held by a closed scan window is waiting, not stuck (admission renews its deadline)
         if session.pk in waiting_for_zones and session.stage in FAN_OUT and session.stage_deadline_at is not None:
+            if session.stage == ScanSession.Stage.DISCOVERY and stage_check_complete(session_id=session.pk,
+                                                                                     stage=session.stage):
+                # Only the waiting zones' discovery was left (their worker went after the others had
+                # finished, so no job's end handed over): the other zones' nodes go on to be scanned.
+                counts["stages_handed_over"] += 1
+                continue
             # Waiting for a zone's worker is not being stuck (the zone_unavailable intervention says so):
             # the stage's clock starts again, so the work gets its whole deadline once the worker comes.
             ScanSession.objects.filter(pk=session.pk, stage=session.stage).update(

@@ -6,6 +6,8 @@ checks a zone worker makes (at its start, and before every target).
 - :func:`zones_dispatchable` is the one question admission asks before it sends a zone's jobs:
   may they go now? Today: only while a worker of the zone is alive, so a zone without a worker
   holds none of the organization's concurrency slots and its jobs wait in the database.
+  :func:`not_waiting_for_a_zone` asks the same in a query: a stage's fan-in does not wait for such
+  work (discovery hands over; a node discovered later gets its scanner jobs then).
 - A worker started with ``WATCHPOST_ZONE`` checks the zone exists before it consumes anything
   (:func:`worker_zone_check`), and refuses, before any packet, a target outside its zone
   (:func:`zone_target_check`).
@@ -23,7 +25,7 @@ from datetime import datetime
 
 import structlog
 from django.db import connection
-from django.db.models import Count, Min
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from interventions.models import Intervention
@@ -32,7 +34,7 @@ from orgs.models import Zone
 from orgs.scope import ScopeError
 from orgs.zones import ZonePlacer, ip_or_none, zone_for_worker
 from scans.models import ScanJob, ScanSession, WorkerHeartbeat
-from scans.pipeline import conf
+from scans.pipeline import conf, dispatch
 from scans.pipeline.workers import ALIVE_WITHIN
 
 logger = structlog.get_logger(__name__)
@@ -69,6 +71,17 @@ def zones_dispatchable(zone_ids: Iterable[int | None], *, now: datetime | None =
     zone_ids = set(zone_ids)
     allowed = {None} & zone_ids
     return allowed | zones_alive(zone_ids - {None}, now=now)
+
+
+def not_waiting_for_a_zone(*, now: datetime | None = None) -> Q:
+    """The jobs (a ``ScanJob`` filter) that are *not* waiting for a worker of their zone: running, of the
+    default zone, or of a zone with a worker alive (:func:`zones_dispatchable`'s answer, as one condition
+    a query can carry). A stage's fan-in does not wait for the others: they go on when their worker comes."""
+    if dispatch.is_inline():
+        return Q()  # one process runs everything: there is no zone worker to wait for
+    now = now or timezone.now()
+    alive = WorkerHeartbeat.objects.filter(zone_id=OuterRef("node__zone_id"), seen_at__gte=now - ALIVE_WITHIN)
+    return ~Q(status__in=WAITING) | Q(node__zone__isnull=True) | Q(Exists(alive))
 
 
 # --- waiting for a zone ----------------------------------------------------------------------

@@ -21,7 +21,11 @@ from scans.models import ScanJob, ScanProfile, ScanSession, WorkerHeartbeat
 from scans.pipeline.sessions import session_start
 from scans.pipeline.watchdog import watchdog_sweep
 from tests.factories import OrganizationFactory
-from tests.integration.test_pipeline_faults import FAST, follow
+from tests.integration.test_pipeline_faults import (
+    FAST,
+    assert_each_pair_once_and_same_findings_everywhere,
+    follow,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +116,7 @@ def test_each_zone_s_jobs_run_on_a_worker_of_that_zone_and_the_session_succeeds(
     assert WorkerHeartbeat.objects.filter(zone=zone_a, hostname__startswith=worker_of(worker_a) + "@").exists()
 
 
-def test_a_zone_without_a_worker_waits_with_one_intervention_and_finishes_when_its_worker_comes(
+def test_a_zone_without_a_worker_waits_while_the_other_zone_is_scanned_and_finishes_when_its_worker_comes(
         zoned, start_worker, purge_queues, lab, org, zones, profile):
     zone_a, zone_b = zones
     addresses = serve(lab, 1) + serve(lab, 2)
@@ -123,19 +127,25 @@ def test_a_zone_without_a_worker_waits_with_one_intervention_and_finishes_when_i
     assert not WorkerHeartbeat.objects.filter(zone=zone_b).exists()
     session = session_start(org=org, trigger="cli", targets=addresses, profile=profile)
 
-    def a_done_b_waiting(s):
-        jobs = ScanJob.objects.filter(session=s)
-        return (jobs.filter(node__zone=zone_a, status="succeeded").count() == NODES_PER_ZONE
+    def a_scanned_b_waiting(s):
+        a_scans = ScanJob.objects.filter(session=s, node__zone=zone_a).exclude(scanner="discovery")
+        return (a_scans.filter(status="succeeded").count() == 2 * NODES_PER_ZONE
                 and Intervention.objects.filter(kind="zone_unavailable").exists())
 
-    session = follow(session, timeout=60, until=a_done_b_waiting)
+    session = follow(session, timeout=90, until=a_scanned_b_waiting)
     for _ in range(3):  # more sweeps, past the lost-message delay: nothing re-queued, no second intervention
         time.sleep(1.5)
         watchdog_sweep()
     session.refresh_from_db()
+    # A's nodes went through discovery and both scanners, and what the scanners found is kept on their jobs
+    # (findings are made once, over every zone, after execution); B's discovery has not been sent anywhere.
+    assert session.status == ScanSession.Status.RUNNING and session.stage == "execution"
+    a_jobs = ScanJob.objects.filter(session=session, node__zone=zone_a)
+    assert Counter(a_jobs.values_list("scanner", "status")) == {
+        (scanner, "succeeded"): NODES_PER_ZONE for scanner in ("discovery", "http", "exposure")}
+    assert all(raw["findings"] for raw in a_jobs.filter(scanner="exposure").values_list("raw_result", flat=True))
     b_jobs = ScanJob.objects.filter(session=session, node__zone=zone_b)
-    assert session.status == ScanSession.Status.RUNNING and session.stage == "discovery"
-    assert set(b_jobs.values_list("status", "task_id", "attempts")) == {("queued", "", 0)}
+    assert set(b_jobs.values_list("scanner", "status", "task_id", "attempts")) == {("discovery", "queued", "", 0)}
     unavailable = Intervention.objects.get(kind="zone_unavailable")
     assert unavailable.subject == f"zone:{zone_b.pk}" and unavailable.occurrences == 1
     assert not Intervention.objects.exclude(kind="zone_unavailable").exists()
@@ -144,7 +154,8 @@ def test_a_zone_without_a_worker_waits_with_one_intervention_and_finishes_when_i
     session = follow(session, timeout=120)
 
     assert session.status == ScanSession.Status.SUCCEEDED, session.summary
-    assert_each_pair_once(session, addresses)
+    assert_each_pair_once_and_same_findings_everywhere(session, addresses)
+    assert (session.jobs_total, session.jobs_succeeded) == (4 * NODES_PER_ZONE, 4 * NODES_PER_ZONE)
     by_zone = workers_by_zone(session)
     assert by_zone[(zone_a.pk, "network")] == {worker_of(worker_a)}
     assert by_zone[(zone_b.pk, "network")] == {worker_of(worker_b)}

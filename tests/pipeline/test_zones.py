@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -13,7 +15,16 @@ from nodes.placement import nodes_place
 from orgs.zones import zone_create
 from scans.models import ScanJob, ScanSession, WorkerHeartbeat
 from scans.pipeline import execution, zones
-from scans.pipeline.execution import jobs_pump, jobs_run
+from scans.pipeline.execution import (
+    _claim,
+    _hand_over,
+    _record,
+    jobs_pump,
+    jobs_run,
+    stage_check_complete,
+    stage_of,
+)
+from scans.pipeline.stages import stage_run
 from scans.pipeline.watchdog import watchdog_sweep
 from scans.pipeline.zones import THIS_WORKER, session_zones_waiting, zones_dispatchable
 from tests.factories import NodeFactory, ScanJobFactory, ScanSessionFactory
@@ -128,6 +139,9 @@ def test_waiting_for_a_zone_past_the_grace_opens_one_intervention_and_never_re_q
     _, zone_b = two_zones
     settings.WATCHPOST_ZONE_GRACE_SECONDS = 60
     session, jobs = queued_discovery(world, ["127.0.2.1", "127.0.2.2"])
+    # A discovery of the default zone still running: the stage cannot hand over, it waits.
+    ScanJobFactory(session=session, node=NodeFactory(org=world.org, address="127.0.9.1"), scanner="discovery",
+                   status="running", attempts=1, task_id="running", heartbeat_at=timezone.now())
     ScanSession.objects.filter(pk=session.pk).update(stage_deadline_at=timezone.now() - timedelta(seconds=1))
     long_ago = timezone.now() - timedelta(minutes=5)
     ScanJob.objects.filter(pk=jobs[0].pk).update(queued_at=long_ago)
@@ -192,3 +206,140 @@ def test_a_worker_with_a_zone_id_naming_no_zone_exits_with_the_reason(monkeypatc
 
     assert exited.value.code == 2
     assert "WATCHPOST_ZONE=424242 names no zone" in capsys.readouterr().err
+
+
+def worker_ran(job_ids, outcome=None):
+    """What a worker does with a message, short of the network: claim the jobs, record the outcomes,
+    hand over. A discovery finds port 80 open; a scanner finds nothing."""
+    token = uuid.uuid4().hex
+    claimed = _claim(job_ids, token)
+    assert [job.pk for job in claimed] == sorted(job_ids)
+    _record(claimed, {job.pk: outcome or ({"open_ports": [80], "services": [], "protocols": []}
+                                          if job.scanner == "discovery" else
+                                          {"scanner": job.scanner, "complete": True, "findings": [], "coverage": []})
+                      for job in claimed}, token)
+    _hand_over(claimed[0].session, {stage_of(job.scanner) for job in claimed})
+
+
+def scanner_jobs(session, zone):
+    return list(ScanJob.objects.filter(session=session, node__zone=zone).exclude(scanner="discovery")
+                .values_list("pk", flat=True).order_by("pk"))
+
+
+def published_to(published, queue):
+    return sorted(i for _, q, ids in published if q == queue for i in ids)
+
+
+@pytest.fixture
+def zoned_session(world, two_zones, quick_profile):
+    """A session in discovery over two nodes of zone A and one of zone B, its stage taken."""
+    session, jobs = queued_discovery(world, ["127.0.1.1", "127.0.1.2", "127.0.2.1"])
+    ScanSession.objects.filter(pk=session.pk).update(
+        profile=quick_profile, stage_deadline_at=timezone.now() + timedelta(minutes=5), heartbeat_at=timezone.now(),
+        nodes_total=3, stage_pending=3)
+    session.refresh_from_db()
+    return session, jobs
+
+
+def test_a_zone_s_scanner_jobs_run_while_another_zone_s_discovery_waits_for_its_worker_and_that_zone_follows(
+        world, two_zones, zoned_session, published):
+    zone_a, zone_b = two_zones
+    session, (a1, a2, b1) = zoned_session
+    alive(zone_a)
+    assert jobs_pump(org_id=world.org.pk) == 2
+
+    worker_ran([a1.pk, a2.pk])  # the last discovery that could run hands over: B's waits for a worker
+
+    session.refresh_from_db()
+    assert session.stage == "scan_creation"
+    stage_run(session_id=session.pk, stage="scan_creation")
+    stage_run(session_id=session.pk, stage="execution")
+    session.refresh_from_db()
+    a_scans = scanner_jobs(session, zone_a)
+    assert (session.stage, session.jobs_total, len(a_scans)) == ("execution", 4, 4)
+    assert session.stage_pending == 5  # A's four scanner jobs and B's discovery
+    assert published_to(published, zone_a.queue) == sorted([a1.pk, a2.pk, *a_scans])
+
+    worker_ran(a_scans)
+
+    session.refresh_from_db()
+    assert (session.stage, session.jobs_succeeded) == ("execution", 4)  # execution waits for B's node
+    assert ScanJob.objects.filter(pk=b1.pk).values_list("status", "task_id", "attempts").get() == ("queued", "", 0)
+    assert published_to(published, zone_b.queue) == []
+
+    alive(zone_b)
+    jobs_pump(org_id=world.org.pk)
+    worker_ran([b1.pk])  # B's discovery, once its worker came: its node's scanner jobs are planned then
+
+    session.refresh_from_db()
+    b_scans = scanner_jobs(session, zone_b)
+    assert (session.stage, session.jobs_total, len(b_scans)) == ("execution", 6, 2)
+    assert published_to(published, zone_b.queue) == sorted([b1.pk, *b_scans])
+
+    worker_ran(b_scans)
+
+    session.refresh_from_db()
+    assert (session.stage, session.jobs_succeeded, session.jobs_total) == ("analysis", 6, 6)
+    pairs = Counter(ScanJob.objects.filter(session=session).values_list("node__address", "scanner"))
+    assert set(pairs.values()) == {1} and len(pairs) == 9  # three nodes: discovery, http, exposure each once
+
+
+def test_discovery_waits_for_a_zone_with_a_worker_alive_and_not_for_one_without(world, two_zones, zoned_session):
+    zone_a, zone_b = two_zones
+    session, (a1, a2, b1) = zoned_session
+    ScanJob.objects.filter(pk__in=[a1.pk, a2.pk]).update(status="succeeded", finished_at=timezone.now())
+    worker = alive(zone_b)
+
+    assert not stage_check_complete(session_id=session.pk, stage="discovery")
+
+    WorkerHeartbeat.objects.filter(pk=worker.pk).update(seen_at=timezone.now() - timedelta(hours=1))
+    assert stage_check_complete(session_id=session.pk, stage="discovery")
+    session.refresh_from_db()
+    assert session.stage == "scan_creation"
+
+
+def test_the_watchdog_hands_discovery_over_when_the_only_work_left_waits_for_a_zone_whose_worker_left(
+        world, two_zones, zoned_session, published):
+    _, zone_b = two_zones
+    session, (a1, a2, b1) = zoned_session
+    ScanJob.objects.filter(pk__in=[a1.pk, a2.pk]).update(status="succeeded", finished_at=timezone.now())
+    # B's discovery was re-queued after its worker died: no job's end is left to hand the stage over.
+
+    counts = watchdog_sweep()
+
+    session.refresh_from_db()
+    assert session.stage == "scan_creation" and counts["stages_handed_over"] == 1
+    assert ScanJob.objects.get(pk=b1.pk).status == "queued"
+    assert not Intervention.objects.filter(kind=Intervention.Kind.STAGE_STUCK).exists()
+
+
+def test_a_session_past_discovery_with_a_zone_s_discovery_waiting_can_be_cancelled(world, two_zones, zoned_session):
+    from scans.pipeline.sessions import session_cancel
+
+    session, (a1, a2, b1) = zoned_session
+    ScanJob.objects.filter(pk__in=[a1.pk, a2.pk]).update(status="cancelled", finished_at=timezone.now())
+    ScanSession.objects.filter(pk=session.pk).update(stage="execution", stage_pending=1)
+
+    session = session_cancel(session=session)
+
+    assert ScanJob.objects.get(pk=b1.pk).status == "cancelled"
+    assert session.stage == "analysis"  # on to its end, as a cancelled session goes
+    assert not ScanJob.objects.filter(session=session).exclude(scanner="discovery").exists()
+
+
+def test_nodes_discovered_after_the_session_moved_on_get_their_scanner_jobs_while_another_discovery_still_runs(
+        world, two_zones, zoned_session, published):
+    zone_a, zone_b = two_zones
+    session, (a1, a2, b1) = zoned_session
+    ScanSession.objects.filter(pk=session.pk).update(stage="execution")  # every zone had waited for a worker
+    alive(zone_a), alive(zone_b)
+    jobs_pump(org_id=world.org.pk)
+    assert _claim([b1.pk], "b-worker")  # B's discovery runs on
+
+    worker_ran([a1.pk, a2.pk])
+
+    session.refresh_from_db()
+    a_scans = scanner_jobs(session, zone_a)
+    assert (session.stage, session.jobs_total, len(a_scans)) == ("execution", 4, 4)
+    assert published_to(published, zone_a.queue) == sorted([a1.pk, a2.pk, *a_scans])
+    assert session.stage_pending == 5  # A's scanner jobs and B's discovery
