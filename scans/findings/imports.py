@@ -48,7 +48,7 @@ from scans.importers.base import ImportRejected, get_importer
 from scans.findings.lifecycle import IngestCounts, findings_ingest
 from scans.models import ScanJob, ScanSession
 from scans.findings.priority import IngestPriorities, priority_refresh
-from scans.findings.daily_stats import finding_daily_stats_refresh
+from scans.findings.daily_stats import finding_daily_stats_refresh_later
 from scans.findings.scoring import scoring_run
 
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
@@ -298,8 +298,12 @@ def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, res
             if counts.rewritten:
                 priority_refresh(org=org, finding_ids=counts.rewritten)
         with timings("scoring"):
-            scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED)
-            finding_daily_stats_refresh(org=org)
+            # A file that only saw known findings again moved no "by vulnerability" group.
+            unchanged = not counts.changed and not serviced
+            scoring_run(org=org, node_ids=job_nodes, session=session, scan_status=ScanSession.Status.SUCCEEDED,
+                        rule_ids=() if unchanged else None)
+            # The trend rows after commit, on a worker: the import is not kept waiting for a chart.
+            finding_daily_stats_refresh_later(org=org)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
                               findings=len(result.findings), nodes=len(job_nodes), nodes_created=created,
                               metadata=result.metadata, skipped=result.skipped,

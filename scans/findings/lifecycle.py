@@ -100,6 +100,11 @@ class IngestCounts:
     def seen(self) -> int:
         return self.new + self.updated + self.reopened + self.unchanged
 
+    @property
+    def changed(self) -> bool:
+        """Did the run add, change, reopen or fix any finding (or only see known ones again)?"""
+        return bool(self.new or self.updated or self.reopened or self.fixed)
+
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)

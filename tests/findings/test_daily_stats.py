@@ -119,11 +119,15 @@ def test_the_backfill_command_refuses_a_negative_number_of_days_and_an_unknown_o
     assert not FindingDailyStats.objects.exists()
 
 
-def test_an_import_writes_todays_row(world, tmp_path):
+def test_an_import_writes_todays_row_after_it_commits(world, tmp_path, django_capture_on_commit_callbacks):
     path = tmp_path / "scan.jsonl"
     path.write_text("".join(json.dumps(nuclei_result("127.0.60.1", t, severity="high")) + "\n" for t in ("a", "b")))
 
-    findings_import(org=world.org, fmt="nuclei", path=path)
+    with django_capture_on_commit_callbacks() as callbacks:
+        findings_import(org=world.org, fmt="nuclei", path=path)
+    assert not FindingDailyStats.objects.filter(org=world.org).exists()
+    assert callbacks  # the refresh, queued for a worker once the import is committed
+    finding_daily_stats_refresh_task(org_id=world.org.pk)
 
     row = FindingDailyStats.objects.get(org=world.org, day=timezone.now().date())
     assert (row.new, row.open_high) == (2, 2)
