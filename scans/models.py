@@ -322,9 +322,11 @@ class Finding(models.Model):
     last_session = models.ForeignKey(ScanSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                      db_index=False, db_constraint=False)
     times_seen = models.PositiveIntegerField(default=1, help_text="Sessions and imports that reported it")
-    # Indexed only where set (the partial index below): a new finding has no triager.
+    # Indexed only where set (the partial index below): a new finding has no triager. The people a
+    # finding names are not checked by the database: each link checked is a trigger event queued
+    # for every row an import writes, null or not; Django nulls them when a user is deleted.
     triaged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                   db_index=False)
+                                   db_index=False, db_constraint=False)
     triaged_at = models.DateTimeField(null=True, blank=True)
     triage_reason = models.TextField(blank=True)
     risk_accepted_until = models.DateTimeField(null=True, blank=True)
@@ -345,7 +347,7 @@ class Finding(models.Model):
     # Ownership and the SLA (scans.findings.remediation): who fixes it, where it is tracked, and by
     # when it is due (null when the finding is not open or its clock is paused by accepted risk).
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+", db_index=False)
+                                 related_name="+", db_index=False, db_constraint=False)
     ticket_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
     ticket_key = models.CharField(max_length=100, blank=True, default="", db_default="")
     due_at = models.DateTimeField(null=True, blank=True)
@@ -573,10 +575,11 @@ class FindingEvent(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
+    # Unchecked by the database, as the finding's people are (Django nulls them on deletion).
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                           related_name="+", db_index=False)
+                           related_name="+", db_index=False, db_constraint=False)
     token = models.ForeignKey("orgs.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                              db_index=False)
+                              db_index=False, db_constraint=False)
     reason = models.TextField(blank=True)
     at = models.DateTimeField(default=timezone.now)
 
