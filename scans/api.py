@@ -598,8 +598,9 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
 
-    def _certainty_action(self, request, pk, serializer, change):
-        """Confirm or dismiss: the same version checks as a triage, the same answer (the whole finding)."""
+    def _versioned_change(self, request, pk, serializer, change, refused):
+        """A change made from the version read (confirm, dismiss, assign, ticket): the same version checks
+        as a triage, the same answer (the whole finding); ``refused`` answers the service's refusal."""
         principal = principal_for(request)
         finding = finding_for(principal, pk)
         data = validated(serializer, request.data)
@@ -611,9 +612,21 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
             return stale_version_response(precondition=precondition, current=FindingDetailSerializer(current).data,
                                           version=current.version, kind="finding")
         except DjangoValidationError as exc:
-            return problem_response(status_code=409, code="not_potential", detail=" ".join(exc.messages))
+            return refused(exc)
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
+
+    def _certainty_action(self, request, pk, serializer, change):
+        """Confirm or dismiss; a finding that is not potential is a 409."""
+        return self._versioned_change(request, pk, serializer, change, lambda exc: problem_response(
+            status_code=409, code="not_potential", detail=" ".join(exc.messages)))
+
+    def _ownership_change(self, request, pk, serializer, change):
+        """Assign or link a ticket; a refusal (not a member, not a web link) is a 400."""
+        def refused(exc):
+            raise ValidationError({"non_field_errors": exc.messages}) from None
+
+        return self._versioned_change(request, pk, serializer, change, refused)
 
     @_certainty_action_operation(
         summary="Confirm a potential finding", serializer=FindingConfirmSerializer, body={"version": 3},
@@ -641,22 +654,6 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
 
     # -- ownership: assignee, ticket, comments (scans.findings.remediation) ---------------------
 
-    def _versioned_change(self, request, pk, serializer, change):
-        """Assign or link a ticket: the same version checks as a triage; a refusal is a 400."""
-        principal = principal_for(request)
-        finding = finding_for(principal, pk)
-        data = validated(serializer, request.data)
-        precondition, expected = expected_version(request, data.get("version"))
-        try:
-            change(finding=finding, data=data, principal=principal, expected=expected)
-        except StaleVersionError:
-            current = finding_for(principal, pk)
-            return stale_version_response(precondition=precondition, current=FindingDetailSerializer(current).data,
-                                          version=current.version, kind="finding")
-        except DjangoValidationError as exc:
-            raise ValidationError({"non_field_errors": exc.messages}) from None
-        finding = finding_for(principal, pk)
-        return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
 
     @api_operation(summary="Assign a finding", request=FindingAssignSerializer, responses={200: FindingDetailSerializer},
                    errors=(400, 401, 403, 404, 409, 412, 429), parameters=[IF_MATCH_PARAMETER],
@@ -669,7 +666,7 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
             finding_assign(finding=finding, assignee=data["assignee"], by=principal.actor, token=principal.token,
                            ip=client_ip(request), expected_version=expected)
 
-        return self._versioned_change(request, pk, FindingAssignSerializer, change)
+        return self._ownership_change(request, pk, FindingAssignSerializer, change)
 
     @api_operation(summary="Link a finding to its ticket", request=FindingTicketSerializer,
                    responses={200: FindingDetailSerializer}, errors=(400, 401, 403, 404, 409, 412, 429),
@@ -684,7 +681,7 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
             finding_ticket_set(finding=finding, url=data["url"], key=data["key"], by=principal.actor,
                                token=principal.token, ip=client_ip(request), expected_version=expected)
 
-        return self._versioned_change(request, pk, FindingTicketSerializer, change)
+        return self._ownership_change(request, pk, FindingTicketSerializer, change)
 
     @api_operation(summary="A finding's comments", responses={200: FindingCommentSerializer(many=True)},
                    description="The whole thread, oldest first.",

@@ -139,18 +139,22 @@ class BulkTriageForm(TriageForm):
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean(self):
-        data = super().clean()
-        # Any ids may be posted: the service reads them within the organization only.
-        ids = []
-        for value in self.data.getlist("finding") if hasattr(self.data, "getlist") else self.data.get("finding", []):
-            finding_id = parse_id(value)
-            if finding_id is None:
-                raise forms.ValidationError(f"{str(value)[:40]!r} is not a finding id: nothing was triaged.")
-            ids.append(finding_id)
-        data["finding"] = ids
-        if not data.get("matching") and not ids:
-            raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
-        return data
+        return _ticked_findings(self, super().clean(), nothing="nothing was triaged")
+
+
+def _ticked_findings(form: forms.Form, data: dict, *, nothing: str) -> dict:
+    """A bulk form's ``finding`` ids (the ticked rows), or none with ``matching`` (every finding of the
+    filter). Any ids may be posted: the services read them within the organization only."""
+    ids = []
+    for value in form.data.getlist("finding") if hasattr(form.data, "getlist") else form.data.get("finding", []):
+        finding_id = parse_id(value)
+        if finding_id is None:
+            raise forms.ValidationError(f"{str(value)[:40]!r} is not a finding id: {nothing}.")
+        ids.append(finding_id)
+    data["finding"] = ids
+    if not data.get("matching") and not ids:
+        raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
+    return data
 
 
 class CertaintyForm(forms.Form):
@@ -221,17 +225,7 @@ class BulkRemediationForm(forms.Form):
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean(self):
-        data = super().clean()
-        ids = []
-        for value in self.data.getlist("finding") if hasattr(self.data, "getlist") else self.data.get("finding", []):
-            finding_id = parse_id(value)
-            if finding_id is None:
-                raise forms.ValidationError(f"{str(value)[:40]!r} is not a finding id: nothing was changed.")
-            ids.append(finding_id)
-        data["finding"] = ids
-        if not data.get("matching") and not ids:
-            raise forms.ValidationError("Select findings, or choose every finding matching the filter.")
-        return data
+        return _ticked_findings(self, super().clean(), nothing="nothing was changed")
 
 
 class GroupTriageForm(TriageForm):
