@@ -89,6 +89,9 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 1 or value == 0 else f"{value:g}"
 
 
+LABEL_HEIGHT = 11  # a value label's text, in the SVG's units
+
+
 def _frame_dict(frame: Frame, label: str) -> dict[str, Any]:
     return {"width": frame.width, "height": frame.height, "label": label, "x0": frame.x0, "x1": frame.x1,
             "base": frame.base, "tick_x": frame.x0 - 6, "axis_y": frame.height - 8,
@@ -137,7 +140,7 @@ def stacked_area_chart(*, labels: Sequence[str], series: Sequence[Series], label
                            "colour": "#1d2430", "key": "total", "width": 1})
     chart["xlabels"] = _xlabels(frame, labels, [frame.x_at(i, n) for i in range(n)])
     chart["legend"] = [{"key": s.key, "label": s.label, "colour": s.colour} for s in series]
-    chart["last"] = {"x": xs[-1], "y": frame.y(totals[-1], ymax) - 6, "text": _number(totals[-1])}
+    chart["last"] = {"x": xs[-1], "y": _label_y(frame.y(totals[-1], ymax), above=6), "text": _number(totals[-1])}
     return chart
 
 
@@ -181,6 +184,11 @@ def bar_chart(*, labels: Sequence[str], series: Sequence[Series], label: str, fr
     return chart
 
 
+def _label_y(y: float, *, above: int) -> float:
+    """Where a value's label sits: above its point, or below it when above would leave the picture."""
+    return y - above if y - above >= LABEL_HEIGHT else y + LABEL_HEIGHT + 4
+
+
 def line_chart(*, labels: Sequence[str], series: Sequence[Series], label: str, ymax: float,
                grid: Sequence[float], frame: Frame = Frame(), fmt: Callable[[float], str] | None = None,
                titles: Sequence[str] = ()) -> dict[str, Any]:
@@ -206,7 +214,8 @@ def line_chart(*, labels: Sequence[str], series: Sequence[Series], label: str, y
             chart["lines"].append({"d": " ".join(parts), "colour": s.colour, "key": s.key, "width": 2})
         known = [(x, v) for x, v in zip(xs, s.values) if v is not None]
         if known and len(series) == 1:
-            chart["last"] = {"x": known[-1][0], "y": frame.y(known[-1][1], ymax) - 8, "text": fmt(known[-1][1])}
+            chart["last"] = {"x": known[-1][0], "y": _label_y(frame.y(known[-1][1], ymax), above=8),
+                             "text": fmt(known[-1][1])}
     if len(chart["points"]) > 40:  # dots on a long line are noise; its hover titles stay on the few
         chart["points"] = []
     chart["xlabels"] = _xlabels(frame, labels, xs)

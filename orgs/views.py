@@ -282,7 +282,7 @@ def zone_windows_budget(request, slug, zone_id):
                            error)
         else:
             messages.success(request, f"Scan windows and budget of zone {zone.name} saved.")
-            return redirect("orgs:settings", slug=slug)
+            return redirect("orgs:zone", slug=slug, zone_id=zone.pk)
     return render(request, "orgs/zone_windows_budget.html", {"org": membership.org, "membership": membership,
                                                              "zone": zone, "form": form},
                   status=400 if form.is_bound else 200)
@@ -434,7 +434,9 @@ def zone(request, slug, zone_id):
     context = {"org": membership.org, "membership": membership, "zone": zone, "form": form,
                "nodes_count": counted.nodes_count, "workers": zone_workers_alive(zone=zone),
                "queue_depth": zone_queue_depths(zones=[zone]).get(zone.pk),
-               "alive_within": int(WORKER_ALIVE_WITHIN.total_seconds())}
+               "alive_within": int(WORKER_ALIVE_WITHIN.total_seconds()),
+               "windows_form": ZoneWindowsBudgetForm(initial=ZoneWindowsBudgetForm.initial_for(zone))
+               if membership.can_manage else None}
     return render(request, "orgs/zone.html", context, status=status)
 
 

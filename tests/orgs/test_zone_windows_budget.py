@@ -22,7 +22,7 @@ def url(zone, slug="acme"):
 def test_an_admin_sets_a_zones_windows_and_budget_and_it_is_audited(world, login, zone):
     response = login(world.admin).post(url(zone), {"scan_windows": "Sat-Sun all day",
                                                    "max_new_connections_per_second": "500"})
-    assert response.status_code == 302
+    assert response.status_code == 302 and response.url == reverse("orgs:zone", args=["acme", zone.pk])
     zone.refresh_from_db()
     assert zone.scan_windows == [{"days": [5, 6], "start": "00:00", "end": "24:00"}]
     assert zone.max_new_connections_per_second == 500
@@ -54,3 +54,9 @@ def test_analysts_viewers_outsiders_and_strangers_are_kept_out(world, login, cli
     assert client.post(url(zone), data).status_code == 302
     zone.refresh_from_db()
     assert zone.max_new_connections_per_second is None
+
+
+def test_the_zones_page_holds_the_windows_and_budget_form_for_its_managers_only(world, login, zone):
+    page = reverse("orgs:zone", args=["acme", zone.pk])
+    assert url(zone).encode() in login(world.admin).get(page).content
+    assert url(zone).encode() not in login(world.analyst).get(page).content
