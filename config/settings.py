@@ -311,6 +311,7 @@ SPECTACULAR_SETTINGS = {
         "NodeStateEnum": "nodes.models.Node.State",
         "ReportKindEnum": "reports.models.Report.Kind",
         "ReportFormatEnum": "reports.models.Report.Format",
+        "ChannelKindEnum": "reports.models.WebhookEndpoint.Kind",
     },
 }
 
