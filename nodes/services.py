@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from config.entries import split_entries
 from nodes.models import Node, NodeSnapshot
 from orgs import budgets
 from nodes.placement import nodes_place, nodes_place_new
@@ -53,19 +54,10 @@ def _canonical(checked: CheckedTarget) -> str:
 
 def clean_tags(tags) -> list[str]:
     """Tags as a list: from a list or a "a, b; c" string, trimmed, unique, bounded."""
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = tags.replace(";", ",").split(",")
-    cleaned: list[str] = []
-    for tag in tags:
-        tag = str(tag).strip()
-        if not tag:
-            continue
+    cleaned = split_entries(tags, separators=",;")
+    for tag in cleaned:
         if len(tag) > MAX_TAG_LENGTH:
             raise ValidationError(f"The tag {tag[:20]!r}… is longer than {MAX_TAG_LENGTH} characters.", code="tags")
-        if tag not in cleaned:
-            cleaned.append(tag)
     if len(cleaned) > MAX_TAGS:
         raise ValidationError(f"A node takes at most {MAX_TAGS} tags.", code="tags")
     return cleaned

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from config.entries import split_entries
 from orgs.audit import audit_record
 from orgs.events import ZONES_CHANGED, event_publish
 from orgs.models import Organization, Zone
@@ -102,22 +103,9 @@ def zone_holds(zone: Zone, *, address: str | None, hostname: str = "") -> bool:
 # --- validation ------------------------------------------------------------------------------
 
 
-def _entries(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.replace("\n", ",").split(",")
-    out: list[str] = []
-    for item in value:
-        item = str(item).strip()
-        if item and item not in out:
-            out.append(item)
-    return out
-
-
 def zone_networks_clean(*, org: Organization, networks) -> list[str]:
     """The zone's networks in their canonical spelling, each inside one of the organization's networks."""
-    entries = _entries(networks)
+    entries = split_entries(networks, separators=",\n")
     if len(entries) > NETWORKS_MAX:
         raise ValidationError(f"A zone has at most {NETWORKS_MAX} networks.", code="networks")
     scope_networks = []
@@ -144,7 +132,7 @@ def zone_networks_clean(*, org: Organization, networks) -> list[str]:
 
 def zone_hostnames_clean(*, org: Organization, hostnames) -> list[str]:
     """Names or ``*.`` wildcards, each inside the organization's declared names."""
-    entries = [entry.lower().rstrip(".") for entry in _entries(hostnames)]
+    entries = [entry.lower().rstrip(".") for entry in split_entries(hostnames, separators=",\n")]
     if len(entries) > HOSTNAMES_MAX:
         raise ValidationError(f"A zone has at most {HOSTNAMES_MAX} host names.", code="hostnames")
     try:
