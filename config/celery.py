@@ -16,22 +16,24 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 QUEUES = ("orchestration", "nodes", "scans", "scoring", "reports")
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.conf.task_default_queue = "orchestration"
-# Each task's queue by its full name, whichever app defines it; a task not named here runs on the
-# default queue, orchestration (stages other than scoring and reporting, the watchdog, schedules).
-app.conf.task_routes = {
-    "scans.tasks.discovery_jobs_run": {"queue": "nodes"},
-    "scans.tasks.node_rescore": {"queue": "nodes"},
-    "scans.tasks.job_run": {"queue": "scans"},
-    "scans.tasks.scoring_stage_run": {"queue": "scoring"},
-    "scans.tasks.finding_daily_stats_refresh": {"queue": "scoring"},
-    "scans.tasks.reporting_stage_run": {"queue": "reports"},
-    "reports.tasks.report_generate_run": {"queue": "reports"},
-    "reports.tasks.report_schedule_run": {"queue": "reports"},
-    "reports.tasks.report_email_run": {"queue": "reports"},
-    "orgs.tasks.webhook_deliver": {"queue": "reports"},
-    "orgs.tasks.webhook_deliveries_sweep": {"queue": "reports"},
-    "reports.tasks.notification_digests_send": {"queue": "reports"},
+# The tasks each queue runs, by their full names, whichever app defines them; a task not named here
+# runs on the default queue, orchestration (stages other than scoring and reporting, the watchdog,
+# schedules).
+QUEUE_TASKS = {
+    "nodes": ("scans.tasks.discovery_jobs_run", "scans.tasks.node_rescore"),
+    "scans": ("scans.tasks.job_run",),
+    "scoring": ("scans.tasks.scoring_stage_run", "scans.tasks.finding_daily_stats_refresh"),
+    "reports": (
+        "scans.tasks.reporting_stage_run",
+        "reports.tasks.report_generate_run",
+        "reports.tasks.report_schedule_run",
+        "reports.tasks.report_email_run",
+        "orgs.tasks.webhook_deliver",
+        "orgs.tasks.webhook_deliveries_sweep",
+        "reports.tasks.notification_digests_send",
+    ),
 }
+app.conf.task_routes = {task: {"queue": queue} for queue, tasks in QUEUE_TASKS.items() for task in tasks}
 app.conf.worker_hijack_root_logger = False
 # Celery's Django fix-up closes every database connection before and after each task unless
 # this is set (it stopped honouring CONN_MAX_AGE in 5.5): a new PostgreSQL backend, login and
