@@ -7,6 +7,7 @@ environment, which reaches worker subprocesses too.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -18,57 +19,57 @@ def _number(name: str, default: float) -> float:
     return float(value)
 
 
-def heartbeat_seconds() -> float:
-    """How often a running job (or stage) touches its heartbeat."""
-    return _number("WATCHPOST_HEARTBEAT_SECONDS", 10)
+@dataclass(frozen=True)
+class Tunable:
+    """One tunable, read at each call (a test may change it in between): Django's setting ``name``
+    when set, else the environment variable ``name``, else ``default``. A ``count`` is a whole
+    number, at least one; anything else is a number of seconds."""
+
+    name: str
+    default: float
+    count: bool = False
+
+    def __call__(self) -> int | float:
+        value = _number(self.name, self.default)
+        return max(1, int(value)) if self.count else value
 
 
-def stale_seconds() -> float:
-    """A running job whose heartbeat is older than this is presumed dead (worker killed)."""
-    return _number("WATCHPOST_STALE_SECONDS", 60)
+# How often a running job (or stage) touches its heartbeat.
+heartbeat_seconds = Tunable("WATCHPOST_HEARTBEAT_SECONDS", 10)
+# A running job whose heartbeat is older than this is presumed dead (worker killed).
+stale_seconds = Tunable("WATCHPOST_STALE_SECONDS", 60)
+# A dispatched job nobody claimed for this long lost its message (broker restarted).
+lost_seconds = Tunable("WATCHPOST_LOST_SECONDS", 300)
+# Deadline of a one-piece stage (scan creation, analysis, normalization, scoring, reporting).
+stage_seconds = Tunable("WATCHPOST_STAGE_SECONDS", 600)
+# Deadline of the discovery stage.
+discovery_seconds = Tunable("WATCHPOST_DISCOVERY_SECONDS", 1800)
+# Between the soft (scanner budget) and the hard (kill the task) time limit of a job.
+job_grace_seconds = Tunable("WATCHPOST_JOB_GRACE_SECONDS", 10)
+retry_backoff_seconds = Tunable("WATCHPOST_RETRY_BACKOFF_SECONDS", 5)
+retry_backoff_max_seconds = Tunable("WATCHPOST_RETRY_BACKOFF_MAX_SECONDS", 300)
+watchdog_interval_seconds = Tunable("WATCHPOST_WATCHDOG_SECONDS", 30)
 
-
-def lost_seconds() -> float:
-    """A dispatched job nobody claimed for this long lost its message (broker restarted)."""
-    return _number("WATCHPOST_LOST_SECONDS", 300)
-
-
-def stage_seconds() -> float:
-    """Deadline of a one-piece stage (scan creation, analysis, normalization, scoring, reporting)."""
-    return _number("WATCHPOST_STAGE_SECONDS", 600)
-
-
-def discovery_seconds() -> float:
-    """Deadline of the discovery stage."""
-    return _number("WATCHPOST_DISCOVERY_SECONDS", 1800)
-
-
-def job_grace_seconds() -> float:
-    """Between the soft (scanner budget) and the hard (kill the task) time limit of a job."""
-    return _number("WATCHPOST_JOB_GRACE_SECONDS", 10)
-
-
-def retry_backoff_seconds() -> float:
-    return _number("WATCHPOST_RETRY_BACKOFF_SECONDS", 5)
-
-
-def retry_backoff_max_seconds() -> float:
-    return _number("WATCHPOST_RETRY_BACKOFF_MAX_SECONDS", 300)
-
-
-def job_batch_size() -> int:
-    """Jobs per Celery message. A job stays the unit of claim, status and retry; a message
-    carrying a few of them (run concurrently) costs one broker round trip instead of several, and one
-    claim, one record and one hand-over to the next message. At 20 jobs those took a sixth of a
-    worker's time in a 1,000-node session's execution; 40 halves the number of messages."""
-    return max(1, int(_number("WATCHPOST_JOB_BATCH", 40)))
-
-
-def discovery_batch_size() -> int:
-    """At most this many discovery jobs per message. A message's nodes are swept together, under one
-    socket budget, with identification alongside (``discover_many``): the bigger the batch, the
-    less each node costs, so a session's nodes are split into as few, even messages as this allows."""
-    return max(1, int(_number("WATCHPOST_DISCOVERY_BATCH", 250)))
+# Jobs per Celery message. A job stays the unit of claim, status and retry; a message carrying a
+# few of them (run concurrently) costs one broker round trip instead of several, and one claim,
+# one record and one hand-over to the next message. At 20 jobs those took a sixth of a worker's
+# time in a 1,000-node session's execution; 40 halves the number of messages.
+job_batch_size = Tunable("WATCHPOST_JOB_BATCH", 40, count=True)
+# At most this many discovery jobs per message. A message's nodes are swept together, under one
+# socket budget, with identification alongside (``discover_many``): the bigger the batch, the
+# less each node costs, so a session's nodes are split into as few, even messages as this allows
+# (``even_batches``).
+discovery_batch_size = Tunable("WATCHPOST_DISCOVERY_BATCH", 250, count=True)
+# At most this many parts a session's normalization is split into, each a task for any worker process.
+normalization_parts = Tunable("WATCHPOST_NORMALIZATION_PARTS", 4, count=True)
+# At least this many jobs in each part: a smaller session is normalized in one piece. More parts
+# than worker processes even out their finishing times: a process that finishes its part early
+# takes the next one instead of waiting for the slowest.
+normalization_part_jobs = Tunable("WATCHPOST_NORMALIZATION_PART_JOBS", 500, count=True)
+# Connects in flight at once per worker process, over all the discovery it runs (the sweep's budget).
+discovery_sockets = Tunable("WATCHPOST_DISCOVERY_SOCKETS", 4096, count=True)
+# Open ports identified at once per discovery message, while its sweep goes on.
+discovery_identify_concurrency = Tunable("WATCHPOST_DISCOVERY_IDENTIFY", 256, count=True)
 
 
 def even_batches(items: list, limit: int) -> list[list]:
@@ -76,30 +77,3 @@ def even_batches(items: list, limit: int) -> list[list]:
     1,001 nodes at 250 are five messages of about 200, not four of 250 and one of 1."""
     count = -(-len(items) // max(1, limit))
     return [items[i * len(items) // count:(i + 1) * len(items) // count] for i in range(count)]
-
-
-def normalization_parts() -> int:
-    """At most this many parts a session's normalization is split into, each a task for any worker process."""
-    return max(1, int(_number("WATCHPOST_NORMALIZATION_PARTS", 4)))
-
-
-def normalization_part_jobs() -> int:
-    """At least this many jobs in each part: a smaller session is normalized in one piece.
-
-    More parts than worker processes even out their finishing times: a process that finishes
-    its part early takes the next one instead of waiting for the slowest."""
-    return max(1, int(_number("WATCHPOST_NORMALIZATION_PART_JOBS", 500)))
-
-
-def discovery_sockets() -> int:
-    """Connects in flight at once per worker process, over all the discovery it runs (the sweep's budget)."""
-    return max(1, int(_number("WATCHPOST_DISCOVERY_SOCKETS", 4096)))
-
-
-def discovery_identify_concurrency() -> int:
-    """Open ports identified at once per discovery message, while its sweep goes on."""
-    return max(1, int(_number("WATCHPOST_DISCOVERY_IDENTIFY", 256)))
-
-
-def watchdog_interval_seconds() -> float:
-    return _number("WATCHPOST_WATCHDOG_SECONDS", 30)
