@@ -200,21 +200,23 @@ def node_budgets(request, membership, node_id):
     """Owners and admins set the node's connection budgets (its page shows them)."""
     node = node_for(membership, node_id)
     form = NodeBudgetsForm(request.POST)
-    error = None
-    if form.is_valid():
-        try:
-            services.node_set_budgets(node=node, new_per_second=form.cleaned_data["new_per_second"],
-                                      at_once=form.cleaned_data["at_once"], by=request.user, ip=client_ip(request))
-        except ValidationError as exc:
-            error = exc.messages[0]
-    else:
-        error = "; ".join(f"{form.fields[name].label}: {msgs[0]}" for name, msgs in form.errors.items())
-    if error:
-        node.refresh_from_db()
-        return render(request, "nodes/detail.html", {**_detail_context(membership, node),
-                                                     "budgets_error": f"Budgets not saved: {error}"}, status=400)
+    if not form.is_valid():
+        return _budgets_not_saved(request, membership, node, "; ".join(
+            f"{form.fields[name].label}: {msgs[0]}" for name, msgs in form.errors.items()))
+    try:
+        services.node_set_budgets(node=node, new_per_second=form.cleaned_data["new_per_second"],
+                                  at_once=form.cleaned_data["at_once"], by=request.user, ip=client_ip(request))
+    except ValidationError as exc:
+        return _budgets_not_saved(request, membership, node, exc.messages[0])
     messages.success(request, f"Connection budgets of {node} saved.")
     return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
+
+
+def _budgets_not_saved(request, membership, node, error: str):
+    """The node's page again, its budgets as stored, saying why the new ones were refused."""
+    node.refresh_from_db()
+    return render(request, "nodes/detail.html", {**_detail_context(membership, node),
+                                                 "budgets_error": f"Budgets not saved: {error}"}, status=400)
 
 
 @org_view("POST", access=writable_membership_for)

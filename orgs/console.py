@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from orgs.access import membership_for
@@ -32,3 +33,17 @@ def org_view(*methods: str, access=membership_for):
         return login_required(require_http_methods(list(methods))(with_membership))
 
     return decorate
+
+
+def org_page(template: str, context, *, access=membership_for):
+    """A page that only shows: ``template`` rendered with ``context(membership)`` (GET only).
+
+    ``members = org_page("orgs/members.html", _members_context)`` — the view a list page with its
+    own context builder needs, written once.
+    """
+
+    @org_view("GET", access=access)
+    def page(request, membership):
+        return render(request, template, context(membership))
+
+    return page

@@ -5,6 +5,8 @@ Every view: access helper, form, one service, render or redirect.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
@@ -29,7 +31,7 @@ from orgs.access import (
     membership_for,
     zone_for,
 )
-from orgs.console import org_view
+from orgs.console import org_page, org_view
 from orgs.forms import (
     ApiTokenForm,
     AuditFilterForm,
@@ -88,9 +90,7 @@ def _members_context(membership: Membership, **extra):
     }
 
 
-@org_view("GET")
-def members(request, membership):
-    return render(request, "orgs/members.html", _members_context(membership))
+members = org_page("orgs/members.html", _members_context)
 
 
 @org_view("POST", access=managing_membership_for)
@@ -142,23 +142,27 @@ def invitation_revoke(request, membership, invitation_id):
     return redirect("orgs:members", slug=membership.org.slug)
 
 
-def _invitation_or_gone(request, token):
-    """(invitation, None) for a usable token, else (None, the response that says why)."""
-    invitation = invitation_for_token(token)
-    if invitation is None:
-        return None, render(request, "orgs/invitation_invalid.html", {"state": "unknown"}, status=404)
-    if not invitation.is_pending:
-        return None, render(request, "orgs/invitation_invalid.html", {"state": invitation.state}, status=410)
-    return invitation, None
+def _invitation_page(view):
+    """A page behind an invitation link (GET and POST, throttled per person or address: the token is a secret
+    worth guessing), called with the invitation of a usable token; any other token is answered with why."""
+
+    @require_http_methods(["GET", "POST"])
+    @throttle("invitation_token", methods=("GET", "POST"))
+    @wraps(view)
+    def with_invitation(request, token):
+        invitation = invitation_for_token(token)
+        if invitation is None:
+            return render(request, "orgs/invitation_invalid.html", {"state": "unknown"}, status=404)
+        if not invitation.is_pending:
+            return render(request, "orgs/invitation_invalid.html", {"state": invitation.state}, status=410)
+        return view(request, invitation, token)
+
+    return with_invitation
 
 
-@require_http_methods(["GET", "POST"])
-@throttle("invitation_token", methods=("GET", "POST"))
-def invitation_accept(request, token):
+@_invitation_page
+def invitation_accept(request, invitation, token):
     """Shown to anyone holding the link; accepting needs an account (log in, or sign up here)."""
-    invitation, gone = _invitation_or_gone(request, token)
-    if gone:
-        return gone
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -172,13 +176,9 @@ def invitation_accept(request, token):
     return render(request, "orgs/invitation_accept.html", {"invitation": invitation, "token": token})
 
 
-@require_http_methods(["GET", "POST"])
-@throttle("invitation_token", methods=("GET", "POST"))
-def invitation_signup(request, token):
+@_invitation_page
+def invitation_signup(request, invitation, token):
     """A new account for the invitee; only reachable with a valid invitation token."""
-    invitation, gone = _invitation_or_gone(request, token)
-    if gone:
-        return gone
     if request.user.is_authenticated:
         return redirect("invitation_accept", token=token)
     form = InvitationSignupForm(request.POST or None, email=invitation.email)
@@ -281,9 +281,7 @@ def _tokens_context(membership: Membership, **extra):
             "form": ApiTokenForm(), **extra}
 
 
-@org_view("GET", access=managing_membership_for)
-def tokens(request, membership):
-    return render(request, "orgs/tokens.html", _tokens_context(membership))
+tokens = org_page("orgs/tokens.html", _tokens_context, access=managing_membership_for)
 
 
 @org_view("POST", access=managing_membership_for)

@@ -27,7 +27,7 @@ from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
-from orgs.console import org_view
+from orgs.console import org_page, org_view
 from scans.access import (
     finding_for,
     import_request_for,
@@ -470,27 +470,47 @@ def _render_row(request, membership, finding, *, form=None, stale=None, status=2
 def finding_bulk_triage(request, membership):
     """Triage the selected rows, or every finding matching the list's filter (after a confirmation
     that says how many: the first post renders it, the confirmed one triages)."""
-    org = membership.org
     form = BulkTriageForm(request.POST)
+
+    def change(data, common):
+        changed = findings_triage_bulk(status=data["status"], reason=data["reason"], until=form.until_datetime,
+                                       **common)
+        return changed, DONE[data["status"]]
+
+    return _bulk_change(request, membership, form, change=change, confirm_template="scans/finding_bulk_confirm.html",
+                        confirm=lambda data: {"form": form, "action": dict(TriageForm.ACTIONS)[data["status"]],
+                                              "hidden": _confirm_fields(data)})
+
+
+def _bulk_change(request, membership, form, *, change, confirm_template: str, confirm):
+    """The bulk bars' one course. A form with errors goes back to the list, told why (the bar has no page of its
+    own). A change to every finding matching the list's filter is confirmed first, on ``confirm_template`` saying
+    how many (``confirm(data)`` adds the action's name and the fields to post again). Then ``change(data, common)``
+    calls the service with ``common`` (organization, person, address, selection) and returns how many findings
+    changed and what was done to them; the list comes back with its filter."""
     back = reverse("scans:finding_list", args=[membership.org.slug])
     if not form.is_valid():
-        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
-            messages.error(request, error)
+        _form_errors_told(request, form)
         return redirect(f"{back}?{request.POST.get('filter', '')}")
     data = form.cleaned_data
     filters = finding_filters_from(QueryDict(data["filter"] or ""), user=request.user)
-    kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
     if data["matching"] and not data["confirmed"]:
-        count = findings_matching_count(org=org, filters=filters, status=data["status"])
-        context = {"org": org, "membership": membership, "form": form, "count": count, "limit": BULK_TRIAGE_LIMIT,
-                   "filter_query": data["filter"], "action": dict(TriageForm.ACTIONS)[data["status"]],
-                   "hidden": _confirm_fields(data)}
-        return render(request, "scans/finding_bulk_confirm.html", context)
+        # A bulk reopen counts only the triaged findings; remediation has no status and counts them all.
+        count = findings_matching_count(org=membership.org, filters=filters, status=data.get("status", ""))
+        context = {"org": membership.org, "membership": membership, "count": count, "limit": BULK_TRIAGE_LIMIT,
+                   "filter_query": data["filter"], **confirm(data)}
+        return render(request, confirm_template, context)
+    selection = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
     with outcome_told(request) as told:
-        changed = findings_triage_bulk(org=org, status=data["status"], reason=data["reason"],
-                                       until=form.until_datetime, by=request.user, ip=client_ip(request), **kwargs)
-        told.success = f"{changed} finding{'s' if changed != 1 else ''} {DONE[data['status']]}."
+        changed, done = change(data, {"org": membership.org, "by": request.user, "ip": client_ip(request),
+                                      **selection})
+        told.success = f"{changed} finding{'s' if changed != 1 else ''} {done}."
     return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
+
+
+def _form_errors_told(request, form) -> None:
+    for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
+        messages.error(request, error)
 
 
 def _confirm_fields(data) -> list[tuple[str, str]]:
@@ -617,35 +637,25 @@ def finding_comment_view(request, membership, finding_id):
 def finding_bulk_remediate(request, membership):
     """The bulk bar's assign / link ticket / comment on the ticked rows, or on every finding matching the
     list's filter (after a confirmation that says how many, as bulk triage)."""
-    org = membership.org
-    form = BulkRemediationForm(request.POST)
-    back = reverse("scans:finding_list", args=[membership.org.slug])
-    if not form.is_valid():
-        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
-            messages.error(request, error)
-        return redirect(f"{back}?{request.POST.get('filter', '')}")
-    data = form.cleaned_data
-    filters = finding_filters_from(QueryDict(data["filter"] or ""), user=request.user)
-    kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
-    action = data["action"]
-    if data["matching"] and not data["confirmed"]:
-        count = findings_matching_count(org=org, filters=filters, status="")
-        hidden = [(name, data[name] if not isinstance(data[name], bool) else "on")
-                  for name in ("action", "assignee", "ticket_url", "ticket_key", "comment", "filter")]
-        context = {"org": org, "membership": membership, "count": count, "limit": BULK_TRIAGE_LIMIT,
-                   "filter_query": data["filter"], "action": dict(BulkRemediationForm.ACTIONS)[action],
-                   "hidden": hidden + [("matching", "on"), ("confirmed", "on")]}
-        return render(request, "scans/finding_bulk_remediation_confirm.html", context)
-    common = {"org": org, "by": request.user, "ip": client_ip(request), **kwargs}
-    with outcome_told(request) as told:
+
+    def change(data, common):
+        action = data["action"]
         if action == "assign":
             changed = findings_assign_bulk(assignee=data["assignee"] or None, **common)
         elif action == "ticket":
             changed = findings_ticket_bulk(url=data["ticket_url"], key=data["ticket_key"], **common)
         else:
             changed = findings_comment_bulk(body=data["comment"], **common)
-        told.success = f"{changed} finding{'s' if changed != 1 else ''} {OWNERSHIP_DONE[action]}."
-    return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
+        return changed, OWNERSHIP_DONE[action]
+
+    def confirm(data):
+        hidden = [(name, data[name] if not isinstance(data[name], bool) else "on")
+                  for name in ("action", "assignee", "ticket_url", "ticket_key", "comment", "filter")]
+        return {"action": dict(BulkRemediationForm.ACTIONS)[data["action"]],
+                "hidden": hidden + [("matching", "on"), ("confirmed", "on")]}
+
+    return _bulk_change(request, membership, BulkRemediationForm(request.POST), change=change, confirm=confirm,
+                        confirm_template="scans/finding_bulk_remediation_confirm.html")
 
 
 # -- by vulnerability ------------------------------------------------------------------
@@ -672,8 +682,7 @@ def finding_group_triage(request, membership):
     org = membership.org
     form = GroupTriageForm(request.POST)
     if not form.is_valid():
-        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
-            messages.error(request, error)
+        _form_errors_told(request, form)
         return redirect("scans:finding_groups", slug=membership.org.slug)
     data = form.cleaned_data
     query = QueryDict(mutable=True)
@@ -708,15 +717,9 @@ def _saved_views_context(membership, form=None) -> dict:
             "form": form or SavedViewForm(), "findings_url": reverse("scans:finding_list", args=[membership.org.slug])}
 
 
-@org_view("GET")
-def saved_view_list(request, membership):
-    return render(request, "scans/saved_views.html", _saved_views_context(membership))
-
-
-@org_view("GET")
-def saved_view_menu(request, membership):
-    """The navigation's findings menu's saved views, fetched when the menu opens (no query on other pages)."""
-    return render(request, "scans/partials/saved_view_menu.html", _saved_views_context(membership))
+saved_view_list = org_page("scans/saved_views.html", _saved_views_context)
+# The navigation's findings menu's saved views, fetched when the menu opens (no query on other pages).
+saved_view_menu = org_page("scans/partials/saved_view_menu.html", _saved_views_context)
 
 
 @org_view("POST", access=writable_membership_for)

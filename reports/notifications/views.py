@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 
 from config.console import render_secret
 from orgs.access import client_ip, managing_membership_for
-from orgs.console import org_view
+from orgs.console import org_page, org_view
 from orgs.models import Membership
 from reports.notifications.digest import digest_for, due_within
 from reports.notifications.forms import ChannelForm, DigestForm
@@ -28,9 +28,7 @@ def _page_context(membership, **extra):
             "form": extra.pop("form", None) or ChannelForm(org=org), **extra}
 
 
-@org_view("GET", access=managing_membership_for)
-def notifications_page(request, membership):
-    return render(request, "reports/notifications.html", _page_context(membership))
+notifications_page = org_page("reports/notifications.html", _page_context, access=managing_membership_for)
 
 
 @org_view("POST", access=managing_membership_for)

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 
 from config.console import render_secret
 from orgs.access import client_ip, managing_membership_for
-from orgs.console import org_view
+from orgs.console import org_page, org_view
 from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.notifications.forms import ChannelForm
 from reports.webhooks import services
@@ -59,9 +59,7 @@ def _detail_context(request, membership, endpoint, **extra):
             "statuses": WebhookDelivery.Status.choices, **extra}
 
 
-@org_view("GET", access=managing_membership_for)
-def webhooks_list(request, membership):
-    return render(request, "reports/webhooks.html", _list_context(membership))
+webhooks_list = org_page("reports/webhooks.html", _list_context, access=managing_membership_for)
 
 
 @org_view("POST", access=managing_membership_for)
