@@ -616,8 +616,13 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
 
-    def _certainty_action(self, request, pk, serializer, change):
-        """Confirm or dismiss; a finding that is not potential is a 409."""
+    def _certainty_action(self, request, pk, serializer, service, *, text: str):
+        """Confirm or dismiss through ``service``, which takes the body's ``text`` field (the note, the reason)
+        under the same name; a finding that is not potential is a 409."""
+        def change(*, finding, data, principal, expected):
+            service(finding=finding, by=principal.actor, token=principal.token, ip=client_ip(request),
+                    expected_version=expected, **{text: data[text]})
+
         return self._versioned_change(request, pk, serializer, change, lambda exc: problem_response(
             status_code=409, code="not_potential", detail=" ".join(exc.messages)))
 
@@ -634,11 +639,7 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
                     "threshold) counts in no grade, score or top risk until confirmed. Confirming it makes it count. "
                     "Send the version you read (`If-Match` or `version`); a finding that is not potential is a 409.")
     def confirm(self, request, pk=None):
-        def change(*, finding, data, principal, expected):
-            finding_confirm(finding=finding, by=principal.actor, note=data["note"], token=principal.token,
-                            ip=client_ip(request), expected_version=expected)
-
-        return self._certainty_action(request, pk, FindingConfirmSerializer, change)
+        return self._certainty_action(request, pk, FindingConfirmSerializer, finding_confirm, text="note")
 
     @_certainty_action_operation(
         summary="Dismiss a potential finding", serializer=FindingDismissSerializer,
@@ -646,11 +647,7 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
         description="Rule a potential finding out: it becomes a false positive with your `reason`. Send the "
                     "version you read; a finding that is not potential is a 409 (triage it instead).")
     def dismiss(self, request, pk=None):
-        def change(*, finding, data, principal, expected):
-            finding_dismiss(finding=finding, by=principal.actor, reason=data["reason"], token=principal.token,
-                            ip=client_ip(request), expected_version=expected)
-
-        return self._certainty_action(request, pk, FindingDismissSerializer, change)
+        return self._certainty_action(request, pk, FindingDismissSerializer, finding_dismiss, text="reason")
 
     # -- ownership: assignee, ticket, comments (scans.findings.remediation) ---------------------
 

@@ -37,6 +37,7 @@ from scans.access import (
     writable_saved_view_for,
 )
 from scans.fields import FINDING_ROW
+from scans.findings import remediation
 from scans.findings.charts import finding_charts
 from scans.findings.export import KINDS as EXPORT_KINDS
 from scans.findings.export import export_response
@@ -50,14 +51,6 @@ from scans.findings.triage import (
     finding_triage,
     findings_matching_count,
     findings_triage_bulk,
-)
-from scans.findings.remediation import (
-    finding_assign,
-    finding_comment_add,
-    finding_ticket_set,
-    findings_assign_bulk,
-    findings_comment_bulk,
-    findings_ticket_bulk,
 )
 from scans.forms import (
     ImportUploadForm,
@@ -608,7 +601,8 @@ def _ownership_post(request, membership, finding_id, *, make_form, change, done:
 @org_view("POST", access=writable_membership_for)
 def finding_assign_view(request, membership, finding_id):
     def change(*, finding, data, by, ip):
-        finding_assign(finding=finding, assignee=data["assignee"], by=by, ip=ip, expected_version=data["version"])
+        remediation.finding_assign(finding=finding, assignee=data["assignee"], by=by, ip=ip,
+                                   expected_version=data["version"])
 
     return _ownership_post(request, membership, finding_id, done="assigned", key="assign_form", change=change,
                            make_form=lambda m, d: AssignForm(d, members=assignee_choices(org=m.org)))
@@ -617,8 +611,8 @@ def finding_assign_view(request, membership, finding_id):
 @org_view("POST", access=writable_membership_for)
 def finding_ticket_view(request, membership, finding_id):
     def change(*, finding, data, by, ip):
-        finding_ticket_set(finding=finding, url=data["ticket_url"], key=data["ticket_key"], by=by, ip=ip,
-                           expected_version=data["version"])
+        remediation.finding_ticket_set(finding=finding, url=data["ticket_url"], key=data["ticket_key"], by=by,
+                                       ip=ip, expected_version=data["version"])
 
     return _ownership_post(request, membership, finding_id, done="linked to its ticket", key="ticket_form",
                            change=change, make_form=lambda m, d: TicketForm(d))
@@ -627,7 +621,7 @@ def finding_ticket_view(request, membership, finding_id):
 @org_view("POST", access=writable_membership_for)
 def finding_comment_view(request, membership, finding_id):
     def change(*, finding, data, by, ip):
-        finding_comment_add(finding=finding, body=data["body"], by=by, ip=ip)
+        remediation.finding_comment_add(finding=finding, body=data["body"], by=by, ip=ip)
 
     return _ownership_post(request, membership, finding_id, done="commented", key="comment_form", change=change,
                            make_form=lambda m, d: CommentForm(d))
@@ -641,11 +635,11 @@ def finding_bulk_remediate(request, membership):
     def change(data, common):
         action = data["action"]
         if action == "assign":
-            changed = findings_assign_bulk(assignee=data["assignee"] or None, **common)
+            changed = remediation.findings_assign_bulk(assignee=data["assignee"] or None, **common)
         elif action == "ticket":
-            changed = findings_ticket_bulk(url=data["ticket_url"], key=data["ticket_key"], **common)
+            changed = remediation.findings_ticket_bulk(url=data["ticket_url"], key=data["ticket_key"], **common)
         else:
-            changed = findings_comment_bulk(body=data["comment"], **common)
+            changed = remediation.findings_comment_bulk(body=data["comment"], **common)
         return changed, OWNERSHIP_DONE[action]
 
     def confirm(data):
