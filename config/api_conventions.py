@@ -13,7 +13,7 @@ import django_filters
 import orjson
 from django import forms
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import pagination, renderers, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 
@@ -264,6 +264,17 @@ def example(name: str, value: Any, *, request: bool = False, status: int | None 
             description: str = "") -> OpenApiExample:
     return OpenApiExample(name, value=value, request_only=request, response_only=not request,
                           status_codes=[str(status)] if status else None, description=description or None)
+
+
+def page_example(name: str, *items: Any) -> OpenApiExample:
+    """A page of a numbered list (``PageNumberPagination``): the envelope around ``items``."""
+    return example(name, {"count": len(items), "next": None, "previous": None, "results": list(items)})
+
+
+def list_operation(**operation):
+    """A viewset's class decorator: ``api_operation`` for the ``list`` it inherits from ListModelMixin,
+    so no ``list`` is written only to call ``super()`` and carry the documentation."""
+    return extend_schema_view(list=api_operation(**operation))
 
 
 

@@ -20,6 +20,8 @@ from config.api_conventions import (
     PageNumberPagination,
     api_operation,
     etag_for,
+    list_operation,
+    page_example,
     example,
     expected_version,
     stale_version_response,
@@ -78,6 +80,9 @@ def intervention_action(*, summary: str, description: str, examples):
     return lambda method: operation(route(method))
 
 
+@list_operation(summary="List interventions", responses={200: InterventionSerializer(many=True)},
+                description="Newest first; `state=open` for the queue.",
+                examples=[page_example("The queue", INTERVENTION_EXAMPLE)])
 class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = InterventionSerializer
     filterset_class = InterventionFilter
@@ -90,12 +95,6 @@ class InterventionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if self.action in ("acknowledge", "resolve", "dismiss", "retry"):
             return InterventionActionSerializer
         return InterventionSerializer
-
-    @api_operation(summary="List interventions", responses={200: InterventionSerializer(many=True)}, description="Newest first; `state=open` for the queue.",
-                   examples=[example("The queue", {"count": 1, "next": None, "previous": None,
-                                                   "results": [INTERVENTION_EXAMPLE]})])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @api_operation(summary="Get an intervention", responses={200: InterventionSerializer},
                    description="The `ETag` header is its version, for `If-Match` on an action.",

@@ -10,30 +10,27 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
 
 from interventions import services
 from interventions.access import intervention_for
 from interventions.forms import InterventionActionForm, InterventionFilterForm
 from interventions.models import Intervention
 from interventions.selectors import intervention_queue_for_org
-from orgs.access import membership_for, writable_membership_for
+from orgs.access import writable_membership_for
 from orgs.concurrency import StaleVersionError
+from orgs.console import org_view
 
 # Rows fetch their action forms on demand (intervention_actions): most rows are only read, and rendering
 # every row's forms would weigh on the whole list.
 PAGE_SIZE = 25
 
 
-@login_required
-@require_GET
-def intervention_list(request, slug):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def intervention_list(request, membership):
     form = InterventionFilterForm(request.GET)
     criteria = form.criteria()
     page = Paginator(intervention_queue_for_org(org=membership.org, **criteria), PAGE_SIZE).get_page(
@@ -46,24 +43,20 @@ def intervention_list(request, slug):
     return response
 
 
-@login_required
-@require_GET
-def intervention_detail(request, slug, intervention_id):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def intervention_detail(request, membership, intervention_id):
     intervention = intervention_for(membership, intervention_id)
     return render(request, "interventions/detail.html",
                   {"org": membership.org, "membership": membership, "i": intervention})
 
 
-@login_required
-@require_GET
-def intervention_actions(request, slug, intervention_id):
+@org_view("GET", access=writable_membership_for)
+def intervention_actions(request, membership, intervention_id):
     """A queue row's action forms, fetched when the person opens the row's actions (htmx GET).
 
     Only people who may act get the forms (viewers 403); the forms come back to the queue page
     the person is on (htmx's current URL), so filters and page survive the action.
     """
-    membership = writable_membership_for(request.user, slug)
     intervention = intervention_for(membership, intervention_id)
     current = request.htmx.current_url if request.htmx else ""
     context = {"org": membership.org, "membership": membership, "i": intervention, "pk": str(intervention.pk),
@@ -81,12 +74,10 @@ def _path_of(url: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-@login_required
-@require_POST
-def intervention_act(request, slug, intervention_id, action: str):
+@org_view("POST", access=writable_membership_for)
+def intervention_act(request, membership, intervention_id, action: str):
     """Acknowledge, resolve, dismiss or retry (``action``, named by the URL): the four share their
     steps: access, form, one service, answer (the row in place, or a redirect)."""
-    membership = writable_membership_for(request.user, slug)
     intervention = intervention_for(membership, intervention_id)
     form = InterventionActionForm(request.POST)
     if not form.is_valid():

@@ -7,12 +7,10 @@ detail page's findings and jobs come from its template library ``node_scans``.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from nodes import services
 from nodes.access import node_for, nodes_for
@@ -35,7 +33,8 @@ from nodes.selectors import (
     node_table_for_org,
     zone_choices_for_org,
 )
-from orgs.access import client_ip, managing_membership_for, membership_for, writable_membership_for
+from orgs.access import client_ip, managing_membership_for, writable_membership_for
+from orgs.console import org_view
 
 
 def _is_partial(request) -> bool:
@@ -43,10 +42,8 @@ def _is_partial(request) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-@login_required
-@require_GET
-def node_list(request, slug):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def node_list(request, membership):
     zones = zone_choices_for_org(org=membership.org)
     form = NodeFilterForm(request.GET, zones=zones)
     filters, sort, descending, per = form.criteria()
@@ -89,10 +86,8 @@ def _sort_link(key: str, current: str, descending: bool) -> dict:
     return {"value": key if descending else f"-{key}", "aria": "descending" if descending else "ascending"}
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def node_add(request, slug):
-    membership = writable_membership_for(request.user, slug)
+@org_view("GET", "POST", access=writable_membership_for)
+def node_add(request, membership):
     form = NodeAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -101,17 +96,15 @@ def node_add(request, slug):
             form.add_error("address" if error.code in ("scope", "duplicate") else None, error)
         else:
             messages.success(request, f"{node.address} added. Scan it now or wait for the next scheduled session.")
-            return redirect("nodes:detail", slug=slug, node_id=node.pk)
+            return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
     status = 400 if form.is_bound else 200
     return render(request, "nodes/add.html", {"org": membership.org, "membership": membership, "form": form},
                   status=status)
 
 
-@login_required
-@require_GET
-def node_validate(request, slug):
+@org_view("GET", access=writable_membership_for)
+def node_validate(request, membership):
     """The scope guard's verdict on the address being typed (htmx, on change): accepted, or refused and why."""
-    membership = writable_membership_for(request.user, slug)
     node = node_for(membership, request.GET["node"]) if request.GET.get("node") else None
     address = request.GET.get("address", "").strip()
     verdict, reason = None, ""
@@ -128,10 +121,8 @@ def node_validate(request, slug):
                   {"org": membership.org, "verdict": verdict, "reason": reason, "address": address})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def node_bulk_add(request, slug):
-    membership = writable_membership_for(request.user, slug)
+@org_view("GET", "POST", access=writable_membership_for)
+def node_bulk_add(request, membership):
     form = NodeBulkForm(request.POST or None, request.FILES or None, org=membership.org)
     report = None
     if request.method == "POST" and form.is_valid():
@@ -150,10 +141,8 @@ def node_bulk_add(request, slug):
                   {"org": membership.org, "membership": membership, "form": form, "report": report}, status=status)
 
 
-@login_required
-@require_GET
-def node_detail(request, slug, node_id):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def node_detail(request, membership, node_id):
     node = node_for(membership, node_id)
     return render(request, "nodes/detail.html", _detail_context(membership, node))
 
@@ -167,17 +156,15 @@ def _detail_context(membership, node) -> dict:
             "zones": zones, "zone_automatic": AUTOMATIC}
 
 
-@login_required
-@require_POST
-def node_zone(request, slug, node_id):
+@org_view("POST", access=writable_membership_for)
+def node_zone(request, membership, node_id):
     """Choose the node's zone by hand (pinned), or give it back to placement by its address."""
-    membership = writable_membership_for(request.user, slug)
     node = node_for(membership, node_id)
     choice = request.POST.get("zone", "")
     zones = {str(zone.pk): zone for zone in zone_choices_for_org(org=membership.org)}
     if choice not in (AUTOMATIC, DEFAULT_ZONE, *zones):
         messages.error(request, "Choose a zone of this organization, the default zone, or automatic placement.")
-        return redirect("nodes:detail", slug=slug, node_id=node.pk)
+        return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
     zone = AUTOMATIC if choice == AUTOMATIC else zones.get(choice)
     try:
         node = node_zone_set(node=node, zone=zone, by=request.user, ip=client_ip(request))
@@ -187,13 +174,11 @@ def node_zone(request, slug, node_id):
         where = node.zone.name if node.zone_id else "the default zone"
         messages.success(request, f"{node.address} is scanned by {where}"
                                   f"{' (pinned)' if node.zone_pinned else ' (placed by its address)'}.")
-    return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def node_edit(request, slug, node_id):
-    membership = writable_membership_for(request.user, slug)
+@org_view("GET", "POST", access=writable_membership_for)
+def node_edit(request, membership, node_id):
     node = node_for(membership, node_id)
     form = NodeEditForm(request.POST) if request.method == "POST" else NodeEditForm.for_node(node)
     if request.method == "POST" and form.is_valid():
@@ -205,51 +190,47 @@ def node_edit(request, slug, node_id):
             form.add_error(field, error)
         else:
             messages.success(request, f"{node} saved.")
-            return redirect("nodes:detail", slug=slug, node_id=node.pk)
+            return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
     return render(request, "nodes/edit.html", {"org": membership.org, "membership": membership, "node": node,
                                                "form": form}, status=400 if form.is_bound else 200)
 
 
-@login_required
-@require_POST
-def node_budgets(request, slug, node_id):
+@org_view("POST", access=managing_membership_for)
+def node_budgets(request, membership, node_id):
     """Owners and admins set the node's connection budgets (its page shows them)."""
-    membership = managing_membership_for(request.user, slug)
     node = node_for(membership, node_id)
     form = NodeBudgetsForm(request.POST)
-    error = None
-    if form.is_valid():
-        try:
-            services.node_set_budgets(node=node, new_per_second=form.cleaned_data["new_per_second"],
-                                      at_once=form.cleaned_data["at_once"], by=request.user, ip=client_ip(request))
-        except ValidationError as exc:
-            error = exc.messages[0]
-    else:
-        error = "; ".join(f"{form.fields[name].label}: {msgs[0]}" for name, msgs in form.errors.items())
-    if error:
-        node.refresh_from_db()
-        return render(request, "nodes/detail.html", {**_detail_context(membership, node),
-                                                     "budgets_error": f"Budgets not saved: {error}"}, status=400)
+    if not form.is_valid():
+        return _budgets_not_saved(request, membership, node, "; ".join(
+            f"{form.fields[name].label}: {msgs[0]}" for name, msgs in form.errors.items()))
+    try:
+        services.node_set_budgets(node=node, new_per_second=form.cleaned_data["new_per_second"],
+                                  at_once=form.cleaned_data["at_once"], by=request.user, ip=client_ip(request))
+    except ValidationError as exc:
+        return _budgets_not_saved(request, membership, node, exc.messages[0])
     messages.success(request, f"Connection budgets of {node} saved.")
-    return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
 
 
-@login_required
-@require_POST
-def node_enable(request, slug, node_id):
-    membership = writable_membership_for(request.user, slug)
+def _budgets_not_saved(request, membership, node, error: str):
+    """The node's page again, its budgets as stored, saying why the new ones were refused."""
+    node.refresh_from_db()
+    return render(request, "nodes/detail.html", {**_detail_context(membership, node),
+                                                 "budgets_error": f"Budgets not saved: {error}"}, status=400)
+
+
+@org_view("POST", access=writable_membership_for)
+def node_enable(request, membership, node_id):
     node = node_for(membership, node_id)
     enabled = request.POST.get("enabled") == "1"
     services.node_set_enabled(node=node, enabled=enabled, by=request.user, ip=client_ip(request))
     messages.success(request, f"{node} {'enabled' if enabled else 'disabled: sessions leave it out'}.")
-    return redirect("nodes:detail", slug=slug, node_id=node.pk)
+    return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def node_criticality(request, slug):
+@org_view("GET", "POST", access=writable_membership_for)
+def node_criticality(request, membership):
     """Set the criticality of the nodes ticked on the list ("Set criticality…"), or of one node from its page."""
-    membership = writable_membership_for(request.user, slug)
     data = request.POST if request.method == "POST" else request.GET
     nodes = nodes_for(membership, data.getlist("node"))
     form = NodeCriticalityForm(request.POST or None, nodes=nodes,
@@ -267,8 +248,8 @@ def node_criticality(request, slug):
             messages.success(request, f"Criticality {label}: {changed} node{'s' if changed != 1 else ''} changed; "
                                       "their findings' priorities follow.")
             if len(nodes) == 1:
-                return redirect("nodes:detail", slug=slug, node_id=nodes[0].pk)
-            return redirect("nodes:list", slug=slug)
+                return redirect("nodes:detail", slug=membership.org.slug, node_id=nodes[0].pk)
+            return redirect("nodes:list", slug=membership.org.slug)
     return render(request, "nodes/criticality.html", {"org": membership.org, "membership": membership,
                                                       "nodes": nodes, "form": form},
                   status=400 if form.is_bound else 200)

@@ -21,6 +21,8 @@ from config.api_conventions import (
     UtcDateTimeFilter,
     api_operation,
     example,
+    list_operation,
+    page_example,
     validated,
 )
 from orgs.access import client_ip, zone_for
@@ -142,6 +144,15 @@ class AuditFilter(FilterSet):
         fields = ["verb", "target_type", "target_id", "token", "created_from", "created_to"]
 
 
+@list_operation(summary="The audit log", responses={200: AuditEventSerializer(many=True)},
+                description="Every change made by a person or a token, newest first. Owners and admins; of "
+                            "tokens, read_write ones (a read token is a 403).",
+                examples=[page_example("Events", {
+                    "id": 77, "verb": "finding.triaged", "actor": None,
+                    "token": {"id": 4, "name": "ci", "prefix": "wp_AbCdE"}, "target_type": "scans.finding",
+                    "target_id": "9001", "target_repr": "[high] TLS 1.0 enabled",
+                    "changes": {"status": ["open", "false_positive"]}, "ip": "127.0.0.1",
+                    "request_id": "b7c1...", "created_at": "2026-11-30T21:05:00Z"})])
 class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = AuditEventSerializer
     filterset_class = AuditFilter
@@ -150,18 +161,6 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return organization_rows(self, AuditEvent).select_related("actor", "token").order_by("-created_at", "-id")
-
-    @api_operation(summary="The audit log", responses={200: AuditEventSerializer(many=True)},
-                   description="Every change made by a person or a token, newest first. Owners and admins; of "
-                               "tokens, read_write ones (a read token is a 403).",
-                   examples=[example("Events", {"count": 1, "next": None, "previous": None, "results": [{
-                       "id": 77, "verb": "finding.triaged", "actor": None,
-                       "token": {"id": 4, "name": "ci", "prefix": "wp_AbCdE"}, "target_type": "scans.finding",
-                       "target_id": "9001", "target_repr": "[high] TLS 1.0 enabled",
-                       "changes": {"status": ["open", "false_positive"]}, "ip": "127.0.0.1",
-                       "request_id": "b7c1...", "created_at": "2026-11-30T21:05:00Z"}]})])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
 
 # -- zones ---------------------------------------------------------------------------
@@ -213,7 +212,7 @@ class ZoneViewSet(viewsets.GenericViewSet):
         return Response(ZoneSerializer(zone_list_for_org(org=principal.org).get(pk=zone_id)).data)
 
     @api_operation(summary="List zones", responses={200: ZoneSerializer(many=True)},
-                   examples=[example("Zones", {"count": 1, "next": None, "previous": None, "results": [ZONE_EXAMPLE]})])
+                   examples=[page_example("Zones", ZONE_EXAMPLE)])
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ZoneSerializer(page, many=True).data)

@@ -5,6 +5,8 @@ Every view: access helper, form, one service, render or redirect.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
@@ -15,7 +17,7 @@ from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from config.console import outcome_told, render_secret
 from config.operations import WORKER_ALIVE_WITHIN
@@ -29,6 +31,7 @@ from orgs.access import (
     membership_for,
     zone_for,
 )
+from orgs.console import org_page, org_view
 from orgs.forms import (
     ApiTokenForm,
     AuditFilterForm,
@@ -87,45 +90,35 @@ def _members_context(membership: Membership, **extra):
     }
 
 
-@login_required
-@require_GET
-def members(request, slug):
-    membership = membership_for(request.user, slug)
-    return render(request, "orgs/members.html", _members_context(membership))
+members = org_page("orgs/members.html", _members_context)
 
 
-@login_required
-@require_POST
-def member_change_role(request, slug, member_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def member_change_role(request, membership, member_id):
     target = member_for(membership, member_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
-        return redirect("orgs:members", slug=slug)
+        return redirect("orgs:members", slug=membership.org.slug)
     role = form.cleaned_data["role"]
     with outcome_told(request, success=f"{target.user.username} is now {role}."):
         services.membership_change_role(membership=target, role=role, by=membership, ip=client_ip(request))
-    return redirect("orgs:members", slug=slug)
+    return redirect("orgs:members", slug=membership.org.slug)
 
 
-@login_required
-@require_POST
-def member_remove(request, slug, member_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def member_remove(request, membership, member_id):
     target = member_for(membership, member_id)
     with outcome_told(request, success=f"{target.user.username} removed."):
         services.membership_remove(membership=target, by=membership, ip=client_ip(request))
     if target.user_id == request.user.id:
         return redirect("home")
-    return redirect("orgs:members", slug=slug)
+    return redirect("orgs:members", slug=membership.org.slug)
 
 
-@login_required
-@require_POST
+@org_view("POST", access=managing_membership_for)
 @throttle("invitation_create")
-def invitation_create(request, slug):
-    membership = managing_membership_for(request.user, slug)
+def invitation_create(request, membership):
     form = InvitationForm(request.POST)
     if form.is_valid():
         accept_url = request.build_absolute_uri(reverse("invitation_accept", args=["TOKEN"])).replace("TOKEN", "{token}")
@@ -137,37 +130,39 @@ def invitation_create(request, slug):
         else:
             # The same words whether or not an account exists for the address.
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
-            return redirect("orgs:members", slug=slug)
+            return redirect("orgs:members", slug=membership.org.slug)
     return render(request, "orgs/members.html", _members_context(membership, invite_form=form), status=400)
 
 
-@login_required
-@require_POST
-def invitation_revoke(request, slug, invitation_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def invitation_revoke(request, membership, invitation_id):
     invitation = invitation_for(membership, invitation_id)
     with outcome_told(request, success=f"Invitation to {invitation.email} revoked."):
         services.invitation_revoke(invitation=invitation, by=membership, ip=client_ip(request))
-    return redirect("orgs:members", slug=slug)
+    return redirect("orgs:members", slug=membership.org.slug)
 
 
-def _invitation_or_gone(request, token):
-    """(invitation, None) for a usable token, else (None, the response that says why)."""
-    invitation = invitation_for_token(token)
-    if invitation is None:
-        return None, render(request, "orgs/invitation_invalid.html", {"state": "unknown"}, status=404)
-    if not invitation.is_pending:
-        return None, render(request, "orgs/invitation_invalid.html", {"state": invitation.state}, status=410)
-    return invitation, None
+def _invitation_page(view):
+    """A page behind an invitation link (GET and POST, throttled per person or address: the token is a secret
+    worth guessing), called with the invitation of a usable token; any other token is answered with why."""
+
+    @require_http_methods(["GET", "POST"])
+    @throttle("invitation_token", methods=("GET", "POST"))
+    @wraps(view)
+    def with_invitation(request, token):
+        invitation = invitation_for_token(token)
+        if invitation is None:
+            return render(request, "orgs/invitation_invalid.html", {"state": "unknown"}, status=404)
+        if not invitation.is_pending:
+            return render(request, "orgs/invitation_invalid.html", {"state": invitation.state}, status=410)
+        return view(request, invitation, token)
+
+    return with_invitation
 
 
-@require_http_methods(["GET", "POST"])
-@throttle("invitation_token", methods=("GET", "POST"))
-def invitation_accept(request, token):
+@_invitation_page
+def invitation_accept(request, invitation, token):
     """Shown to anyone holding the link; accepting needs an account (log in, or sign up here)."""
-    invitation, gone = _invitation_or_gone(request, token)
-    if gone:
-        return gone
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -181,13 +176,9 @@ def invitation_accept(request, token):
     return render(request, "orgs/invitation_accept.html", {"invitation": invitation, "token": token})
 
 
-@require_http_methods(["GET", "POST"])
-@throttle("invitation_token", methods=("GET", "POST"))
-def invitation_signup(request, token):
+@_invitation_page
+def invitation_signup(request, invitation, token):
     """A new account for the invitee; only reachable with a valid invitation token."""
-    invitation, gone = _invitation_or_gone(request, token)
-    if gone:
-        return gone
     if request.user.is_authenticated:
         return redirect("invitation_accept", token=token)
     form = InvitationSignupForm(request.POST or None, email=invitation.email)
@@ -229,10 +220,8 @@ def _preview(crontab: str, tz: str, windows_text: str | None = None, org=None) -
             "preview_windows": window.describe() if not window.always else ""}
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def settings(request, slug):
-    membership = managing_membership_for(request.user, slug)
+@org_view("GET", "POST", access=managing_membership_for)
+def settings(request, membership):
     org = membership.org
     if request.method == "POST":
         form = SettingsForm(request.POST, org=org)
@@ -243,7 +232,7 @@ def settings(request, slug):
                 form.add_error(None, error)
             else:
                 messages.success(request, "Settings saved.")
-                return redirect("orgs:settings", slug=slug)
+                return redirect("orgs:settings", slug=membership.org.slug)
         crontab, tz = request.POST.get("schedule_crontab", "").strip(), request.POST.get("schedule_timezone", "UTC").strip()
         windows_text = request.POST.get("scan_windows", "")
     else:
@@ -254,11 +243,9 @@ def settings(request, slug):
     return render(request, "orgs/settings.html", context, status=400 if form.is_bound else 200)
 
 
-@login_required
-@require_GET
-def schedule_preview(request, slug):
+@org_view("GET", access=managing_membership_for)
+def schedule_preview(request, membership):
     """The next five runs of the crontab being typed, in the timezone being typed (htmx)."""
-    membership = managing_membership_for(request.user, slug)
     crontab = " ".join(request.GET.get("schedule_crontab", "").split())
     tz = request.GET.get("schedule_timezone", "").strip() or membership.org.schedule_timezone
     windows_text = request.GET.get("scan_windows")
@@ -266,11 +253,9 @@ def schedule_preview(request, slug):
                   {"org": membership.org, **_preview(crontab, tz, windows_text, membership.org)})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def zone_windows_budget(request, slug, zone_id):
+@org_view("GET", "POST", access=managing_membership_for)
+def zone_windows_budget(request, membership, zone_id):
     """A zone's scan windows and budget: the form the zone's page includes, and where it posts."""
-    membership = managing_membership_for(request.user, slug)
     zone = zone_for(membership, zone_id)
     form = (ZoneWindowsBudgetForm(request.POST) if request.method == "POST"
             else ZoneWindowsBudgetForm(initial=ZoneWindowsBudgetForm.initial_for(zone)))
@@ -282,7 +267,7 @@ def zone_windows_budget(request, slug, zone_id):
                            error)
         else:
             messages.success(request, f"Scan windows and budget of zone {zone.name} saved.")
-            return redirect("orgs:zone", slug=slug, zone_id=zone.pk)
+            return redirect("orgs:zone", slug=membership.org.slug, zone_id=zone.pk)
     return render(request, "orgs/zone_windows_budget.html", {"org": membership.org, "membership": membership,
                                                              "zone": zone, "form": form},
                   status=400 if form.is_bound else 200)
@@ -296,18 +281,12 @@ def _tokens_context(membership: Membership, **extra):
             "form": ApiTokenForm(), **extra}
 
 
-@login_required
-@require_GET
-def tokens(request, slug):
-    membership = managing_membership_for(request.user, slug)
-    return render(request, "orgs/tokens.html", _tokens_context(membership))
+tokens = org_page("orgs/tokens.html", _tokens_context, access=managing_membership_for)
 
 
-@login_required
-@require_POST
+@org_view("POST", access=managing_membership_for)
 @throttle("token_create")
-def token_create(request, slug):
-    membership = managing_membership_for(request.user, slug)
+def token_create(request, membership):
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(request, "orgs/tokens.html", _tokens_context(membership, form=form), status=400)
@@ -318,23 +297,19 @@ def token_create(request, slug):
     return render_secret(request, "orgs/tokens.html", _tokens_context(membership, new_token=token, new_secret=secret))
 
 
-@login_required
-@require_POST
-def token_revoke(request, slug, token_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def token_revoke(request, membership, token_id):
     token = api_token_for(membership, token_id)
     services.api_token_revoke(token=token, by=request.user, ip=client_ip(request))
     messages.success(request, f"Token {token.name} ({token.prefix}…) revoked.")
-    return redirect("orgs:tokens", slug=slug)
+    return redirect("orgs:tokens", slug=membership.org.slug)
 
 
 # -- audit log ---------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def audit(request, slug):
-    membership = managing_membership_for(request.user, slug)
+@org_view("GET", access=managing_membership_for)
+def audit(request, membership):
     org = membership.org
     form, events = _audit_events_filtered(request, membership)
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -356,11 +331,9 @@ def _audit_events_filtered(request, membership):
     return form, events
 
 
-@login_required
-@require_GET
-def audit_export(request, slug):
+@org_view("GET", access=managing_membership_for)
+def audit_export(request, membership):
     """The audit trail as CSV, with the page's filters, streamed row by row (flat memory at any size)."""
-    membership = managing_membership_for(request.user, slug)
     form, events = _audit_events_filtered(request, membership)
     if form.errors:
         # The page shows the whole trail beside the error; a download must not pass for the filtered one.
@@ -440,12 +413,10 @@ def zone(request, slug, zone_id):
     return render(request, "orgs/zone.html", context, status=status)
 
 
-@login_required
-@require_POST
-def zone_remove(request, slug, zone_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def zone_remove(request, membership, zone_id):
     zone = zone_for(membership, zone_id)
     zone_delete(zone=zone, by=request.user, ip=client_ip(request))
     messages.success(request, f"Zone {zone.name} deleted: its nodes went back to the zones that hold them, or to the "
                               "default zone.")
-    return redirect("orgs:zones", slug=slug)
+    return redirect("orgs:zones", slug=membership.org.slug)

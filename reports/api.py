@@ -20,6 +20,8 @@ from config.api_conventions import (
     api_operation,
     example,
     idempotent_operation,
+    list_operation,
+    page_example,
     validated,
 )
 from config.api_errors import problem_response
@@ -81,6 +83,9 @@ REPORT_EXAMPLE = {
 }
 
 
+@list_operation(summary="List reports", responses={200: ReportSerializer(many=True)},
+                description="Reports of your organization, newest first.",
+                examples=[page_example("Reports", REPORT_EXAMPLE)])
 class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ReportSerializer
     filterset_class = ReportFilter
@@ -91,12 +96,6 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_serializer_class(self):
         return ReportCreateSerializer if self.action == "create" else ReportSerializer
-
-    @api_operation(summary="List reports", responses={200: ReportSerializer(many=True)},
-                   description="Reports of your organization, newest first.",
-                   examples=[example("Reports", {"count": 1, "next": None, "previous": None, "results": [REPORT_EXAMPLE]})])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @api_operation(summary="Get a report", responses={200: ReportSerializer},
                    description="Its status: poll until `status` is `ready` (then `download_url`) or `failed` (`error`).",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
-from orgs.access import client_ip, managing_membership_for, membership_for, writable_membership_for
+from orgs.access import client_ip, managing_membership_for, writable_membership_for
+from orgs.console import org_view
 from reports import services
 from reports.access import report_for
 from reports.forms import ReportRequestForm, ReportScheduleForm
@@ -20,10 +19,8 @@ from reports.selectors import report_list_for_org, report_schedule_for_org
 PAGE_SIZE = 25
 
 
-@login_required
-@require_GET
-def report_list(request, slug):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def report_list(request, membership):
     return render(request, "reports/list.html", _list_context(request, membership))
 
 
@@ -50,10 +47,8 @@ def _list_context(request, membership, *, form=None, schedule_form=None):
     }
 
 
-@login_required
-@require_POST
-def report_request(request, slug):
-    membership = writable_membership_for(request.user, slug)
+@org_view("POST", access=writable_membership_for)
+def report_request(request, membership):
     form = ReportRequestForm(request.POST, membership=membership)
     if not form.is_valid():
         return render(request, "reports/list.html", _list_context(request, membership, form=form), status=400)
@@ -65,23 +60,19 @@ def report_request(request, slug):
     )
     messages.success(request, f"{report.get_kind_display()} report #{report.pk} ({report.get_format_display()}) "
                               "requested: it appears below when it is ready.")
-    return redirect("reports:list", slug=slug)
+    return redirect("reports:list", slug=membership.org.slug)
 
 
-@login_required
-@require_GET
-def report_status(request, slug, report_id):
+@org_view("GET")
+def report_status(request, membership, report_id):
     """One row of the list; polled by htmx while the report renders (the finished row stops the polling)."""
-    membership = membership_for(request.user, slug)
     report = report_for(membership, report_id)
     return render(request, "reports/partials/report_row.html", {"org": membership.org, "report": report})
 
 
-@login_required
-@require_GET
-def report_download(request, slug, report_id):
+@org_view("GET")
+def report_download(request, membership, report_id):
     """The stored file, through the application only: members of the organization, any role."""
-    membership = membership_for(request.user, slug)
     report = report_for(membership, report_id)
     if report.status != Report.Status.READY or not report.file:
         raise Http404("This report has no file (yet)")
@@ -96,10 +87,8 @@ def report_download(request, slug, report_id):
     return response
 
 
-@login_required
-@require_POST
-def report_schedule(request, slug):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def report_schedule(request, membership):
     form = ReportScheduleForm(request.POST, org=membership.org)
     if form.is_valid():
         data = form.cleaned_data
@@ -113,5 +102,5 @@ def report_schedule(request, slug):
                 form.add_error(field if field in form.fields else None, errors)
         else:
             messages.success(request, "Report schedule saved.")
-            return redirect("reports:list", slug=slug)
+            return redirect("reports:list", slug=membership.org.slug)
     return render(request, "reports/list.html", _list_context(request, membership, schedule_form=form), status=400)

@@ -34,6 +34,8 @@ from config.api_conventions import (
     example,
     expected_version,
     idempotent_operation,
+    list_operation,
+    page_example,
     stale_version_response,
     validated,
 )
@@ -165,6 +167,9 @@ class SessionFilter(FilterSet):
         fields = ["status", "trigger"]
 
 
+@list_operation(summary="List sessions", responses={200: SessionSerializer(many=True)},
+                description="Scan sessions of your organization, newest first.",
+                examples=[page_example("A page of sessions", SESSION_EXAMPLE)])
 class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
@@ -172,12 +177,6 @@ class SessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return organization_rows(self, ScanSession).select_related("profile").order_by("-created_at", "-id")
-
-    @api_operation(summary="List sessions", responses={200: SessionSerializer(many=True)}, description="Scan sessions of your organization, newest first.",
-                   examples=[example("A page of sessions", {"count": 1, "next": None, "previous": None,
-                                                            "results": [SESSION_EXAMPLE]})])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @api_operation(summary="Get a session", responses={200: SessionSerializer},
                    description="Status, per-stage progress and counts. Poll it until `status` is one of "
@@ -477,7 +476,7 @@ class FindingViewSetGroups:
                     "affected nodes and ports, worst severity and priority, oldest first seen, earliest due date. "
                     "Most urgent first, then the most findings; page-numbered. `findings` lists a group's findings.",
         parameters=[FindingGroupQuerySerializer], responses={200: FindingGroupSerializer(many=True)},
-        examples=[example("Groups", {"count": 1, "next": None, "previous": None, "results": [GROUP_EXAMPLE]})])
+        examples=[page_example("Groups", GROUP_EXAMPLE)])
     @action(detail=False, methods=["get"], filterset_class=None)
     def groups(self, request):
         query = validated(FindingGroupQuerySerializer, request.query_params)
@@ -616,8 +615,13 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
         finding = finding_for(principal, pk)
         return Response(FindingDetailSerializer(finding).data, headers={"ETag": etag_for(finding.version)})
 
-    def _certainty_action(self, request, pk, serializer, change):
-        """Confirm or dismiss; a finding that is not potential is a 409."""
+    def _certainty_action(self, request, pk, serializer, service, *, text: str):
+        """Confirm or dismiss through ``service``, which takes the body's ``text`` field (the note, the reason)
+        under the same name; a finding that is not potential is a 409."""
+        def change(*, finding, data, principal, expected):
+            service(finding=finding, by=principal.actor, token=principal.token, ip=client_ip(request),
+                    expected_version=expected, **{text: data[text]})
+
         return self._versioned_change(request, pk, serializer, change, lambda exc: problem_response(
             status_code=409, code="not_potential", detail=" ".join(exc.messages)))
 
@@ -634,11 +638,7 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
                     "threshold) counts in no grade, score or top risk until confirmed. Confirming it makes it count. "
                     "Send the version you read (`If-Match` or `version`); a finding that is not potential is a 409.")
     def confirm(self, request, pk=None):
-        def change(*, finding, data, principal, expected):
-            finding_confirm(finding=finding, by=principal.actor, note=data["note"], token=principal.token,
-                            ip=client_ip(request), expected_version=expected)
-
-        return self._certainty_action(request, pk, FindingConfirmSerializer, change)
+        return self._certainty_action(request, pk, FindingConfirmSerializer, finding_confirm, text="note")
 
     @_certainty_action_operation(
         summary="Dismiss a potential finding", serializer=FindingDismissSerializer,
@@ -646,11 +646,7 @@ class FindingViewSet(FindingViewSetGroups, mixins.ListModelMixin, viewsets.Gener
         description="Rule a potential finding out: it becomes a false positive with your `reason`. Send the "
                     "version you read; a finding that is not potential is a 409 (triage it instead).")
     def dismiss(self, request, pk=None):
-        def change(*, finding, data, principal, expected):
-            finding_dismiss(finding=finding, by=principal.actor, reason=data["reason"], token=principal.token,
-                            ip=client_ip(request), expected_version=expected)
-
-        return self._certainty_action(request, pk, FindingDismissSerializer, change)
+        return self._certainty_action(request, pk, FindingDismissSerializer, finding_dismiss, text="reason")
 
     # -- ownership: assignee, ticket, comments (scans.findings.remediation) ---------------------
 
@@ -792,8 +788,7 @@ class SavedViewViewSet(viewsets.GenericViewSet):
 
     @api_operation(summary="List saved views", responses={200: SavedViewSerializer(many=True)},
                    description="Yours and those shared with the organization, by name.",
-                   examples=[example("Views", {"count": 1, "next": None, "previous": None,
-                                               "results": [SAVED_VIEW_EXAMPLE]})])
+                   examples=[page_example("Views", SAVED_VIEW_EXAMPLE)])
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self._data(page, many=True))
@@ -884,9 +879,8 @@ class ImportRequestViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return organization_rows(self, ImportRequest).order_by("-created_at", "-id")
 
-    @api_operation(summary="List imports", responses={200: ImportRequestSerializer(many=True)}, examples=[example("Imports", {"count": 1, "next": None,
-                                                                        "previous": None,
-                                                                        "results": [IMPORT_EXAMPLE]})])
+    @api_operation(summary="List imports", responses={200: ImportRequestSerializer(many=True)},
+                   examples=[page_example("Imports", IMPORT_EXAMPLE)])
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ImportRequestSerializer(page, many=True).data)

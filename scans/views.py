@@ -20,13 +20,14 @@ from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from config.console import outcome_told
 from nodes.access import node_for
 from nodes.models import Node
 from orgs.access import client_ip, membership_for, writable_membership_for
 from orgs.concurrency import StaleVersionError
+from orgs.console import org_page, org_view
 from scans.access import (
     finding_for,
     import_request_for,
@@ -36,6 +37,7 @@ from scans.access import (
     writable_saved_view_for,
 )
 from scans.fields import FINDING_ROW
+from scans.findings import remediation
 from scans.findings.charts import finding_charts
 from scans.findings.export import KINDS as EXPORT_KINDS
 from scans.findings.export import export_response
@@ -49,14 +51,6 @@ from scans.findings.triage import (
     finding_triage,
     findings_matching_count,
     findings_triage_bulk,
-)
-from scans.findings.remediation import (
-    finding_assign,
-    finding_comment_add,
-    finding_ticket_set,
-    findings_assign_bulk,
-    findings_comment_bulk,
-    findings_ticket_bulk,
 )
 from scans.forms import (
     ImportUploadForm,
@@ -122,10 +116,8 @@ CERTAINTY_DONE = {"confirm": "confirmed: it counts in grades, scores and reports
 # -- dashboard ---------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def dashboard(request, slug):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def dashboard(request, membership):
     data = dashboard_for_org(org=membership.org, user=request.user)
     # The trend charts' sessions include the last finished one: "since the last session" reads it from there.
     trends = finding_trends_for_org(org=membership.org)
@@ -136,11 +128,9 @@ def dashboard(request, slug):
     return render(request, "scans/dashboard.html", context)
 
 
-@login_required
-@require_GET
-def dashboard_running(request, slug):
+@org_view("GET")
+def dashboard_running(request, membership):
     """The running-sessions fragment, polled every 2 s while a session runs; the idle one stops the polling."""
-    membership = membership_for(request.user, slug)
     context = {"org": membership.org, "membership": membership, "polled": True,
                **running_sessions_for_org(org=membership.org)}
     return render(request, "scans/partials/running_sessions.html", context)
@@ -149,10 +139,8 @@ def dashboard_running(request, slug):
 # -- sessions ------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def session_list(request, slug):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def session_list(request, membership):
     page = Paginator(session_list_for_org(org=membership.org), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
     for session in page.object_list:
         session.duration_seconds = _duration(session)
@@ -176,10 +164,8 @@ def _node_ids(values) -> list[int]:
     return list(dict.fromkeys(int(v) for v in values if str(v).isdigit() and len(str(v)) < 19))
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def session_new(request, slug):
-    membership = writable_membership_for(request.user, slug)
+@org_view("GET", "POST", access=writable_membership_for)
+def session_new(request, membership):
     org = membership.org
     if request.method == "GET":
         # The nodes page sends its selection as ?node=<id>&node=<id>.
@@ -211,7 +197,7 @@ def session_new(request, slug):
                 form.add_error(None, str(error))
             else:
                 messages.success(request, f"Session {session.pk} started.")
-                return redirect("scans:session_detail", slug=slug, session_id=session.pk)
+                return redirect("scans:session_detail", slug=membership.org.slug, session_id=session.pk)
     return render(request, "scans/session_new.html", {"org": org, "membership": membership, "form": form},
                   status=400)
 
@@ -254,43 +240,37 @@ def _detail_context(request, membership, session) -> dict:
             "zones_waiting": session_zones_waiting(session), **_progress_context(session)}
 
 
-@login_required
-@require_GET
-def session_detail(request, slug, session_id, live_only=False):
+@org_view("GET")
+def session_detail(request, membership, session_id, live_only=False):
     """The session's page; with ``live_only`` (its ``progress/`` address) the page's whole live part alone, the
     fragment it polls: that carries ``hx-trigger="every 2s"`` only while the session runs, so the finished
     fragment stops the polling."""
-    membership = membership_for(request.user, slug)
     session = session_for(membership, session_id)
     template = "scans/partials/session_live.html" if live_only else "scans/session_detail.html"
     return render(request, template, _detail_context(request, membership, session))
 
 
-@login_required
-@require_POST
-def session_cancel_view(request, slug, session_id):
-    membership = writable_membership_for(request.user, slug)
+@org_view("POST", access=writable_membership_for)
+def session_cancel_view(request, membership, session_id):
     session = session_for(membership, session_id)
     with outcome_told(request, success=f"Session {session.pk}: cancelling; running jobs end on their own.",
                       refusals=(SessionError,)):
         session_cancel(session=session, by=request.user)
-    return redirect("scans:session_detail", slug=slug, session_id=session.pk)
+    return redirect("scans:session_detail", slug=membership.org.slug, session_id=session.pk)
 
 
-@login_required
-@require_POST
-def node_scan(request, slug, node_id):
+@org_view("POST", access=writable_membership_for)
+def node_scan(request, membership, node_id):
     """Start a console session over this one node, then follow it on the session's page."""
-    membership = writable_membership_for(request.user, slug)
     node = node_for(membership, node_id)
     try:
         session = session_start(org=membership.org, trigger=ScanSession.Trigger.CONSOLE, requested_by=request.user,
                                 targets=[node.address])
     except SessionError as error:
         messages.error(request, f"The scan did not start: {error}")
-        return redirect("nodes:detail", slug=slug, node_id=node.pk)
+        return redirect("nodes:detail", slug=membership.org.slug, node_id=node.pk)
     messages.success(request, f"Session {session.pk} started for {node}.")
-    return redirect("scans:session_detail", slug=slug, session_id=session.pk)
+    return redirect("scans:session_detail", slug=membership.org.slug, session_id=session.pk)
 
 
 # -- findings ------------------------------------------------------------------------
@@ -355,20 +335,16 @@ def _bulk_actions(filters) -> list[tuple[str, str]]:
     return TriageForm.ACTIONS
 
 
-@login_required
-@require_GET
-def finding_list(request, slug):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def finding_list(request, membership):
     context = _list_context(request, membership)
     if request.htmx and not request.htmx.boosted:
         return render(request, "scans/partials/finding_results.html", context)
     return render(request, "scans/finding_list.html", context)
 
 
-@login_required
-@require_GET
-def finding_detail_view(request, slug, finding_id):
-    membership = membership_for(request.user, slug)
+@org_view("GET")
+def finding_detail_view(request, membership, finding_id):
     finding = finding_for(membership, finding_id)
     form = TriageForm(initial={"version": finding.version})
     return _render_detail(request, membership, finding, form)
@@ -393,15 +369,13 @@ def _render_detail(request, membership, finding, form, *, stale=None, status=200
     return render(request, "scans/finding_detail.html", context, status=status)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def finding_triage_view(request, slug, finding_id):
+@org_view("GET", "POST", access=writable_membership_for)
+def finding_triage_view(request, membership, finding_id):
     """Triage one finding, from its page or from its row in the list (htmx: the row comes back).
 
     GET is the list row's small triage form, fetched when someone opens it: fifty rows do not
     each render a form nobody uses (the link falls back to the detail page's form).
     """
-    membership = writable_membership_for(request.user, slug)
     finding = finding_for(membership, finding_id)
     if request.method == "GET":
         return render(request, "scans/partials/finding_row_triage.html", {
@@ -428,7 +402,7 @@ def finding_triage_view(request, slug, finding_id):
                 # The row shows its new status itself; a flash would only surface on the next page.
                 return _render_row(request, membership, finding)
             messages.success(request, f"Finding {finding.pk} {DONE[finding.status]}.")
-            return redirect("scans:finding_detail", slug=slug, finding_id=finding.pk)
+            return redirect("scans:finding_detail", slug=membership.org.slug, finding_id=finding.pk)
     if in_list and request.htmx:
         # 200 on purpose: htmx swaps only successful responses, and the row must show the conflict
         # or the error in place (the full page answers 409/400).
@@ -436,11 +410,9 @@ def finding_triage_view(request, slug, finding_id):
     return _render_detail(request, membership, finding, form, stale=stale, status=409 if stale else 400)
 
 
-@login_required
-@require_POST
-def finding_certainty_view(request, slug, finding_id):
+@org_view("POST", access=writable_membership_for)
+def finding_certainty_view(request, membership, finding_id):
     """Confirm a potential finding or dismiss it, from its page (htmx: the certainty card comes back)."""
-    membership = writable_membership_for(request.user, slug)
     finding = finding_for(membership, finding_id)
     form = CertaintyForm(request.POST)
     stale = None
@@ -462,7 +434,7 @@ def finding_certainty_view(request, slug, finding_id):
             if request.htmx:
                 return _render_certainty(request, membership, finding, done=CERTAINTY_DONE[data["action"]])
             messages.success(request, f"Finding {finding.pk} {CERTAINTY_DONE[data['action']]}.")
-            return redirect("scans:finding_detail", slug=slug, finding_id=finding.pk)
+            return redirect("scans:finding_detail", slug=membership.org.slug, finding_id=finding.pk)
     if request.htmx:
         # 200 on purpose: htmx swaps only successful responses, and the card must show the error in place.
         return _render_certainty(request, membership, finding, form=form, stale=stale)
@@ -487,33 +459,51 @@ def _render_row(request, membership, finding, *, form=None, stale=None, status=2
     return render(request, "scans/partials/finding_row.html", context, status=status)
 
 
-@login_required
-@require_POST
-def finding_bulk_triage(request, slug):
+@org_view("POST", access=writable_membership_for)
+def finding_bulk_triage(request, membership):
     """Triage the selected rows, or every finding matching the list's filter (after a confirmation
     that says how many: the first post renders it, the confirmed one triages)."""
-    membership = writable_membership_for(request.user, slug)
-    org = membership.org
     form = BulkTriageForm(request.POST)
-    back = reverse("scans:finding_list", args=[slug])
+
+    def change(data, common):
+        changed = findings_triage_bulk(status=data["status"], reason=data["reason"], until=form.until_datetime,
+                                       **common)
+        return changed, DONE[data["status"]]
+
+    return _bulk_change(request, membership, form, change=change, confirm_template="scans/finding_bulk_confirm.html",
+                        confirm=lambda data: {"form": form, "action": dict(TriageForm.ACTIONS)[data["status"]],
+                                              "hidden": _confirm_fields(data)})
+
+
+def _bulk_change(request, membership, form, *, change, confirm_template: str, confirm):
+    """The bulk bars' one course. A form with errors goes back to the list, told why (the bar has no page of its
+    own). A change to every finding matching the list's filter is confirmed first, on ``confirm_template`` saying
+    how many (``confirm(data)`` adds the action's name and the fields to post again). Then ``change(data, common)``
+    calls the service with ``common`` (organization, person, address, selection) and returns how many findings
+    changed and what was done to them; the list comes back with its filter."""
+    back = reverse("scans:finding_list", args=[membership.org.slug])
     if not form.is_valid():
-        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
-            messages.error(request, error)
+        _form_errors_told(request, form)
         return redirect(f"{back}?{request.POST.get('filter', '')}")
     data = form.cleaned_data
     filters = finding_filters_from(QueryDict(data["filter"] or ""), user=request.user)
-    kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
     if data["matching"] and not data["confirmed"]:
-        count = findings_matching_count(org=org, filters=filters, status=data["status"])
-        context = {"org": org, "membership": membership, "form": form, "count": count, "limit": BULK_TRIAGE_LIMIT,
-                   "filter_query": data["filter"], "action": dict(TriageForm.ACTIONS)[data["status"]],
-                   "hidden": _confirm_fields(data)}
-        return render(request, "scans/finding_bulk_confirm.html", context)
+        # A bulk reopen counts only the triaged findings; remediation has no status and counts them all.
+        count = findings_matching_count(org=membership.org, filters=filters, status=data.get("status", ""))
+        context = {"org": membership.org, "membership": membership, "count": count, "limit": BULK_TRIAGE_LIMIT,
+                   "filter_query": data["filter"], **confirm(data)}
+        return render(request, confirm_template, context)
+    selection = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
     with outcome_told(request) as told:
-        changed = findings_triage_bulk(org=org, status=data["status"], reason=data["reason"],
-                                       until=form.until_datetime, by=request.user, ip=client_ip(request), **kwargs)
-        told.success = f"{changed} finding{'s' if changed != 1 else ''} {DONE[data['status']]}."
+        changed, done = change(data, {"org": membership.org, "by": request.user, "ip": client_ip(request),
+                                      **selection})
+        told.success = f"{changed} finding{'s' if changed != 1 else ''} {done}."
     return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
+
+
+def _form_errors_told(request, form) -> None:
+    for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
+        messages.error(request, error)
 
 
 def _confirm_fields(data) -> list[tuple[str, str]]:
@@ -576,11 +566,9 @@ def import_list(request, slug):
     return render(request, "scans/imports.html", context, status=status)
 
 
-@login_required
-@require_GET
-def import_row(request, slug, import_id):
+@org_view("GET")
+def import_row(request, membership, import_id):
     """One import's row, polled while it is queued or running; the finished row stops the polling."""
-    membership = membership_for(request.user, slug)
     context = {"org": membership.org, "membership": membership, "i": import_request_for(membership, import_id)}
     return render(request, "scans/partials/import_row.html", context)
 # -- ownership: assignee, ticket link, comments ------------------------------------------------------
@@ -588,10 +576,9 @@ def import_row(request, slug, import_id):
 OWNERSHIP_DONE = {"assign": "assigned", "ticket": "linked to the ticket", "comment": "commented"}
 
 
-def _ownership_post(request, slug, finding_id, *, make_form, change, done: str, key: str):
+def _ownership_post(request, membership, finding_id, *, make_form, change, done: str, key: str):
     """One finding's assignee, ticket or comment from its page: validate, call the service, redirect; the
     page again with the error (400) or the current state (409) otherwise."""
-    membership = writable_membership_for(request.user, slug)
     finding = finding_for(membership, finding_id)
     form = make_form(membership, request.POST)
     stale = None
@@ -605,88 +592,72 @@ def _ownership_post(request, slug, finding_id, *, make_form, change, done: str, 
             form.add_error(None, error)
         else:
             messages.success(request, f"Finding {finding.pk} {done}.")
-            return redirect(f"{reverse('scans:finding_detail', args=[slug, finding.pk])}#ownership")
+            return redirect(f"{reverse('scans:finding_detail', args=[membership.org.slug, finding.pk])}#ownership")
     return _render_detail(request, membership, finding, TriageForm(initial={"version": finding.version}),
                           status=409 if stale else 400,
                           remediation={key: form, "ownership_stale": stale})
 
 
-@login_required
-@require_POST
-def finding_assign_view(request, slug, finding_id):
+@org_view("POST", access=writable_membership_for)
+def finding_assign_view(request, membership, finding_id):
     def change(*, finding, data, by, ip):
-        finding_assign(finding=finding, assignee=data["assignee"], by=by, ip=ip, expected_version=data["version"])
+        remediation.finding_assign(finding=finding, assignee=data["assignee"], by=by, ip=ip,
+                                   expected_version=data["version"])
 
-    return _ownership_post(request, slug, finding_id, done="assigned", key="assign_form", change=change,
+    return _ownership_post(request, membership, finding_id, done="assigned", key="assign_form", change=change,
                            make_form=lambda m, d: AssignForm(d, members=assignee_choices(org=m.org)))
 
 
-@login_required
-@require_POST
-def finding_ticket_view(request, slug, finding_id):
+@org_view("POST", access=writable_membership_for)
+def finding_ticket_view(request, membership, finding_id):
     def change(*, finding, data, by, ip):
-        finding_ticket_set(finding=finding, url=data["ticket_url"], key=data["ticket_key"], by=by, ip=ip,
-                           expected_version=data["version"])
+        remediation.finding_ticket_set(finding=finding, url=data["ticket_url"], key=data["ticket_key"], by=by,
+                                       ip=ip, expected_version=data["version"])
 
-    return _ownership_post(request, slug, finding_id, done="linked to its ticket", key="ticket_form", change=change,
-                           make_form=lambda m, d: TicketForm(d))
+    return _ownership_post(request, membership, finding_id, done="linked to its ticket", key="ticket_form",
+                           change=change, make_form=lambda m, d: TicketForm(d))
 
 
-@login_required
-@require_POST
-def finding_comment_view(request, slug, finding_id):
+@org_view("POST", access=writable_membership_for)
+def finding_comment_view(request, membership, finding_id):
     def change(*, finding, data, by, ip):
-        finding_comment_add(finding=finding, body=data["body"], by=by, ip=ip)
+        remediation.finding_comment_add(finding=finding, body=data["body"], by=by, ip=ip)
 
-    return _ownership_post(request, slug, finding_id, done="commented", key="comment_form", change=change,
+    return _ownership_post(request, membership, finding_id, done="commented", key="comment_form", change=change,
                            make_form=lambda m, d: CommentForm(d))
 
 
-@login_required
-@require_POST
-def finding_bulk_remediate(request, slug):
+@org_view("POST", access=writable_membership_for)
+def finding_bulk_remediate(request, membership):
     """The bulk bar's assign / link ticket / comment on the ticked rows, or on every finding matching the
     list's filter (after a confirmation that says how many, as bulk triage)."""
-    membership = writable_membership_for(request.user, slug)
-    org = membership.org
-    form = BulkRemediationForm(request.POST)
-    back = reverse("scans:finding_list", args=[slug])
-    if not form.is_valid():
-        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
-            messages.error(request, error)
-        return redirect(f"{back}?{request.POST.get('filter', '')}")
-    data = form.cleaned_data
-    filters = finding_filters_from(QueryDict(data["filter"] or ""), user=request.user)
-    kwargs = {"filters": filters} if data["matching"] else {"finding_ids": data["finding"]}
-    action = data["action"]
-    if data["matching"] and not data["confirmed"]:
-        count = findings_matching_count(org=org, filters=filters, status="")
+
+    def change(data, common):
+        action = data["action"]
+        if action == "assign":
+            changed = remediation.findings_assign_bulk(assignee=data["assignee"] or None, **common)
+        elif action == "ticket":
+            changed = remediation.findings_ticket_bulk(url=data["ticket_url"], key=data["ticket_key"], **common)
+        else:
+            changed = remediation.findings_comment_bulk(body=data["comment"], **common)
+        return changed, OWNERSHIP_DONE[action]
+
+    def confirm(data):
         hidden = [(name, data[name] if not isinstance(data[name], bool) else "on")
                   for name in ("action", "assignee", "ticket_url", "ticket_key", "comment", "filter")]
-        context = {"org": org, "membership": membership, "count": count, "limit": BULK_TRIAGE_LIMIT,
-                   "filter_query": data["filter"], "action": dict(BulkRemediationForm.ACTIONS)[action],
-                   "hidden": hidden + [("matching", "on"), ("confirmed", "on")]}
-        return render(request, "scans/finding_bulk_remediation_confirm.html", context)
-    common = {"org": org, "by": request.user, "ip": client_ip(request), **kwargs}
-    with outcome_told(request) as told:
-        if action == "assign":
-            changed = findings_assign_bulk(assignee=data["assignee"] or None, **common)
-        elif action == "ticket":
-            changed = findings_ticket_bulk(url=data["ticket_url"], key=data["ticket_key"], **common)
-        else:
-            changed = findings_comment_bulk(body=data["comment"], **common)
-        told.success = f"{changed} finding{'s' if changed != 1 else ''} {OWNERSHIP_DONE[action]}."
-    return redirect(f"{back}?{data['filter']}" if data["filter"] else back)
+        return {"action": dict(BulkRemediationForm.ACTIONS)[data["action"]],
+                "hidden": hidden + [("matching", "on"), ("confirmed", "on")]}
+
+    return _bulk_change(request, membership, BulkRemediationForm(request.POST), change=change, confirm=confirm,
+                        confirm_template="scans/finding_bulk_remediation_confirm.html")
 
 
 # -- by vulnerability ------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def finding_groups(request, slug):
+@org_view("GET")
+def finding_groups(request, membership):
     """Open findings grouped by rule (a CVE, a scanner's check), most urgent first, then the largest."""
-    membership = membership_for(request.user, slug)
     org = membership.org
     q = (request.GET.get("q") or "").strip()[:200]
     page = Paginator(finding_group_list_for_org(org=org, q=q), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
@@ -698,18 +669,15 @@ def finding_groups(request, slug):
     return render(request, "scans/finding_groups.html", context)
 
 
-@login_required
-@require_POST
-def finding_group_triage(request, slug):
+@org_view("POST", access=writable_membership_for)
+def finding_group_triage(request, membership):
     """Triage every open finding of the groups ticked: the confirmation of a bulk triage by filter
     (``status=open&rule=...``), which says how many and posts to ``finding_bulk_triage``."""
-    membership = writable_membership_for(request.user, slug)
     org = membership.org
     form = GroupTriageForm(request.POST)
     if not form.is_valid():
-        for error in form.non_field_errors() + [e for field in form.errors.values() for e in field]:
-            messages.error(request, error)
-        return redirect("scans:finding_groups", slug=slug)
+        _form_errors_told(request, form)
+        return redirect("scans:finding_groups", slug=membership.org.slug)
     data = form.cleaned_data
     query = QueryDict(mutable=True)
     query["status"] = Finding.Status.OPEN
@@ -725,11 +693,9 @@ def finding_group_triage(request, slug):
 # -- export ------------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def finding_export_view(request, slug, kind):
+@org_view("GET")
+def finding_export_view(request, membership, kind):
     """The list's current filter (the same parameters, open findings by default) as a streamed file."""
-    membership = membership_for(request.user, slug)
     if kind not in EXPORT_KINDS:
         raise Http404("No such export format")
     filters = finding_filters_from(finding_list_params(request.GET), user=request.user)
@@ -745,26 +711,14 @@ def _saved_views_context(membership, form=None) -> dict:
             "form": form or SavedViewForm(), "findings_url": reverse("scans:finding_list", args=[membership.org.slug])}
 
 
-@login_required
-@require_GET
-def saved_view_list(request, slug):
-    membership = membership_for(request.user, slug)
-    return render(request, "scans/saved_views.html", _saved_views_context(membership))
+saved_view_list = org_page("scans/saved_views.html", _saved_views_context)
+# The navigation's findings menu's saved views, fetched when the menu opens (no query on other pages).
+saved_view_menu = org_page("scans/partials/saved_view_menu.html", _saved_views_context)
 
 
-@login_required
-@require_GET
-def saved_view_menu(request, slug):
-    """The navigation's findings menu's saved views, fetched when the menu opens (no query on other pages)."""
-    membership = membership_for(request.user, slug)
-    return render(request, "scans/partials/saved_view_menu.html", _saved_views_context(membership))
-
-
-@login_required
-@require_POST
-def saved_view_new(request, slug):
+@org_view("POST", access=writable_membership_for)
+def saved_view_new(request, membership):
     """Save the list's current filter under a name; a filter that does not parse is refused and nothing saved."""
-    membership = writable_membership_for(request.user, slug)
     form = SavedViewForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -776,22 +730,20 @@ def saved_view_new(request, slug):
         else:
             messages.success(request, f"View \u201c{view.name}\u201d saved"
                                       f"{' and shared with the organization' if view.shared else ''}.")
-            return redirect("scans:saved_view_open", slug=slug, view_id=view.pk)
+            return redirect("scans:saved_view_open", slug=membership.org.slug, view_id=view.pk)
     return render(request, "scans/saved_views.html", _saved_views_context(membership, form), status=400)
 
 
-@login_required
-@require_GET
-def saved_view_open(request, slug, view_id):
+@org_view("GET")
+def saved_view_open(request, membership, view_id):
     """The list with the view's filter; a filter that no longer parses is said, and nothing is shown or changed."""
-    membership = membership_for(request.user, slug)
     view = saved_view_for(membership, view_id)
     problems = finding_filter_problems(QueryDict(view.query))
     if problems:
         context = {**_saved_views_context(membership), "broken": view, "problems": problems,
                    "can_change": _can_change(membership, view)}
         return render(request, "scans/saved_view_broken.html", context)
-    target = reverse("scans:finding_list", args=[slug])
+    target = reverse("scans:finding_list", args=[membership.org.slug])
     return redirect(f"{target}?{view.query}" if view.query else target)
 
 
@@ -803,11 +755,9 @@ def _can_change(membership, view) -> bool:
     return True
 
 
-@login_required
-@require_POST
-def saved_view_delete_view(request, slug, view_id):
-    membership = membership_for(request.user, slug)
+@org_view("POST")
+def saved_view_delete_view(request, membership, view_id):
     view = writable_saved_view_for(membership, view_id)
     saved_view_delete(view=view, by=request.user, ip=client_ip(request))
     messages.success(request, f"View \u201c{view.name}\u201d deleted.")
-    return redirect("scans:saved_view_list", slug=slug)
+    return redirect("scans:saved_view_list", slug=membership.org.slug)

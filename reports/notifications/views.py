@@ -8,12 +8,11 @@ which serves every kind. The digest page is each member's own setting, whatever 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
 
 from config.console import render_secret
-from orgs.access import client_ip, managing_membership_for, membership_for
+from orgs.access import client_ip, managing_membership_for
+from orgs.console import org_page, org_view
 from orgs.models import Membership
 from reports.notifications.digest import digest_for, due_within
 from reports.notifications.forms import ChannelForm, DigestForm
@@ -29,17 +28,11 @@ def _page_context(membership, **extra):
             "form": extra.pop("form", None) or ChannelForm(org=org), **extra}
 
 
-@login_required
-@require_http_methods(["GET"])
-def notifications_page(request, slug):
-    membership = managing_membership_for(request.user, slug)
-    return render(request, "reports/notifications.html", _page_context(membership))
+notifications_page = org_page("reports/notifications.html", _page_context, access=managing_membership_for)
 
 
-@login_required
-@require_POST
-def notification_channel_create(request, slug):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def notification_channel_create(request, membership):
     form = ChannelForm(request.POST, org=membership.org)
     if form.is_valid():
         try:
@@ -53,22 +46,20 @@ def notification_channel_create(request, slug):
                 return render_secret(request, "reports/notifications.html",
                                      _page_context(membership, new_endpoint=endpoint, new_secret=secret))
             messages.success(request, f"Channel {endpoint} added.")
-            return redirect("orgs:notifications", slug=slug)
+            return redirect("orgs:notifications", slug=membership.org.slug)
     return render(request, "reports/notifications.html", _page_context(membership, form=form), status=400)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def notification_digest(request, slug):
+@org_view("GET", "POST")
+def notification_digest(request, membership):
     """The member's own daily digest: what it would say today, and the switch."""
-    membership = membership_for(request.user, slug)
     if request.method == "POST":
         form = DigestForm(request.POST)
         form.is_valid()  # a missing box is "off"; nothing else can be wrong
         enabled = form.cleaned_data.get("enabled", False)
         membership_digest_set(membership=membership, enabled=enabled, by=request.user, ip=client_ip(request))
         messages.success(request, "Daily digest turned on." if enabled else "Daily digest turned off.")
-        return redirect("orgs:notification_digest", slug=slug)
+        return redirect("orgs:notification_digest", slug=membership.org.slug)
     digest = digest_for(membership=membership)
     return render(request, "reports/notification_digest.html", {
         "org": membership.org, "membership": membership, "digest": digest, "days": due_within().days,

@@ -14,7 +14,14 @@ from rest_framework import exceptions, mixins, permissions, serializers, status,
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api_conventions import IdCursorPagination, PageNumberPagination, api_operation, example, validated
+from config.api_conventions import (
+    IdCursorPagination,
+    PageNumberPagination,
+    api_operation,
+    example,
+    list_operation,
+    validated,
+)
 from config.api_errors import problem_response
 from orgs.access import client_ip
 from orgs.permissions import organization_rows, principal_for
@@ -112,6 +119,9 @@ def _refused(exc: services.WebhookError) -> exceptions.ValidationError:
     return exceptions.ValidationError({exc.field: [str(exc)]})
 
 
+@list_operation(summary="List webhook endpoints", description="The organization's endpoints, oldest first.",
+                responses={200: WebhookEndpointSerializer(many=True)},
+                examples=[example("Endpoints", ENDPOINT_EXAMPLE)])
 class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = WebhookEndpointSerializer
     pagination_class = PageNumberPagination
@@ -135,12 +145,6 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def _who(self) -> dict:
         principal = principal_for(self.request)
         return {"by": principal.actor, "token": principal.token, "ip": client_ip(self.request)}
-
-    @api_operation(summary="List webhook endpoints", description="The organization's endpoints, oldest first.",
-                   responses={200: WebhookEndpointSerializer(many=True)},
-                   examples=[example("Endpoints", ENDPOINT_EXAMPLE)])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @api_operation(summary="Get a webhook endpoint", responses={200: WebhookEndpointSerializer},
                    examples=[example("An endpoint", ENDPOINT_EXAMPLE)])

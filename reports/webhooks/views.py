@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
 from config.console import render_secret
 from orgs.access import client_ip, managing_membership_for
+from orgs.console import org_page, org_view
 from reports.models import WebhookDelivery, WebhookEndpoint
 from reports.notifications.forms import ChannelForm
 from reports.webhooks import services
@@ -60,17 +59,11 @@ def _detail_context(request, membership, endpoint, **extra):
             "statuses": WebhookDelivery.Status.choices, **extra}
 
 
-@login_required
-@require_GET
-def webhooks_list(request, slug):
-    membership = managing_membership_for(request.user, slug)
-    return render(request, "reports/webhooks.html", _list_context(membership))
+webhooks_list = org_page("reports/webhooks.html", _list_context, access=managing_membership_for)
 
 
-@login_required
-@require_POST
-def webhook_create(request, slug):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def webhook_create(request, membership):
     form = WebhookEndpointForm(request.POST)
     if form.is_valid():
         try:
@@ -86,11 +79,9 @@ def webhook_create(request, slug):
     return render(request, "reports/webhooks.html", _list_context(membership, form=form), status=400)
 
 
-@login_required
-@require_GET
-def webhook_detail(request, slug, endpoint_id):
+@org_view("GET", access=managing_membership_for)
+def webhook_detail(request, membership, endpoint_id):
     """The endpoint and its delivery log; htmx filtering and paging get the log fragment alone."""
-    membership = managing_membership_for(request.user, slug)
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     context = _detail_context(request, membership, endpoint)
     if request.htmx and request.htmx.target == "webhook-deliveries":
@@ -98,10 +89,8 @@ def webhook_detail(request, slug, endpoint_id):
     return render(request, "reports/webhook_detail.html", context)
 
 
-@login_required
-@require_POST
-def webhook_update(request, slug, endpoint_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def webhook_update(request, membership, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     form = ChannelForm(request.POST, org=membership.org, kind=endpoint.kind)
     if form.is_valid():
@@ -113,16 +102,14 @@ def webhook_update(request, slug, endpoint_id):
         else:
             messages.success(request, "Webhook endpoint saved." if endpoint.kind == WebhookEndpoint.Kind.WEBHOOK
                              else "Channel saved.")
-            return redirect("orgs:webhook_detail", slug=slug, endpoint_id=endpoint.pk)
+            return redirect("orgs:webhook_detail", slug=membership.org.slug, endpoint_id=endpoint.pk)
     endpoint.refresh_from_db()
     return render(request, "reports/webhook_detail.html", _detail_context(request, membership, endpoint, form=form),
                   status=400)
 
 
-@login_required
-@require_POST
-def webhook_pause(request, slug, endpoint_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def webhook_pause(request, membership, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     form = WebhookPauseForm(request.POST)
     reason = (form.cleaned_data["reason"] if form.is_valid() else "") or f"Paused by {request.user.username}."
@@ -132,10 +119,8 @@ def webhook_pause(request, slug, endpoint_id):
                              nothing_done="The endpoint was already paused.")
 
 
-@login_required
-@require_POST
-def webhook_resume(request, slug, endpoint_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def webhook_resume(request, membership, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     was_paused = endpoint.is_paused
     released = services.webhook_endpoint_resume(endpoint=endpoint, by=request.user, ip=client_ip(request))
@@ -144,24 +129,20 @@ def webhook_resume(request, slug, endpoint_id):
                              nothing_done="The endpoint was not paused.")
 
 
-@login_required
-@require_POST
-def webhook_delete(request, slug, endpoint_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def webhook_delete(request, membership, endpoint_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     label = str(endpoint)
     services.webhook_endpoint_delete(endpoint=endpoint, by=request.user, ip=client_ip(request))
     if endpoint.kind == WebhookEndpoint.Kind.WEBHOOK:
         messages.success(request, f"Webhook endpoint {label} deleted.")
-        return redirect("orgs:webhooks", slug=slug)
+        return redirect("orgs:webhooks", slug=membership.org.slug)
     messages.success(request, f"Channel {label} deleted.")
-    return redirect("orgs:notifications", slug=slug)
+    return redirect("orgs:notifications", slug=membership.org.slug)
 
 
-@login_required
-@require_POST
-def webhook_redeliver(request, slug, endpoint_id, delivery_id):
-    membership = managing_membership_for(request.user, slug)
+@org_view("POST", access=managing_membership_for)
+def webhook_redeliver(request, membership, endpoint_id, delivery_id):
     endpoint = services.webhook_endpoint_for(membership, endpoint_id)
     delivery = services.webhook_delivery_for(endpoint, delivery_id)
     queued = services.webhook_delivery_redeliver(delivery=delivery, by=request.user, ip=client_ip(request))

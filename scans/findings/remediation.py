@@ -22,9 +22,9 @@ from django.utils import timezone
 from orgs.audit import audit_record, audit_record_many
 from orgs.concurrency import check_version
 from orgs.models import Membership
-from scans.findings.triage import BULK_TRIAGE_BATCH, BULK_TRIAGE_LIMIT
+from scans.findings.triage import BULK_TRIAGE_BATCH, BULK_TRIAGE_LIMIT, bulk_finding_ids
 from scans.models import Finding, FindingComment
-from scans.selectors import FindingFilters, finding_list_for_org
+from scans.selectors import FindingFilters
 
 COMMENT_MAX_CHARS = 10_000
 TICKET_URL_MAX = 2000
@@ -136,23 +136,6 @@ def finding_comment_add(*, finding: Finding, body: str, by, token=None, ip: str 
 # -- in bulk -------------------------------------------------------------------------------------
 
 
-def _bulk_ids(*, org, finding_ids: Iterable[int] | None, filters: FindingFilters | None, limit: int) -> list[int]:
-    if (finding_ids is None) == (filters is None):
-        raise ValidationError("Give either the findings or a filter, not both.")
-    if finding_ids is not None:
-        ids = sorted({int(pk) for pk in finding_ids})
-        if len(ids) > limit:
-            raise ValidationError(f"{len(ids):,} findings selected; change at most {limit:,} at once.")
-        matching = Finding.objects.filter(org=org, id__in=ids)
-    else:
-        matching = finding_list_for_org(org=org, filters=filters)
-    ids = list(matching.order_by("id").values_list("id", flat=True)[:limit + 1])
-    if len(ids) > limit:
-        raise ValidationError(f"More than {limit:,} findings match; change at most {limit:,} at once: narrow the "
-                              "filter (a severity, a node, a source).")
-    return ids
-
-
 def _bulk_update(*, org, ids: list[int], verb: str, values: dict, before_fields: tuple[str, ...], by, token, ip,
                  describe) -> int:
     """Lock, update and audit ``ids`` in batches: the rows whose ``before_fields`` differ from ``values``."""
@@ -179,7 +162,7 @@ def findings_assign_bulk(*, org, assignee, by, finding_ids: Iterable[int] | None
     """Assign (or unassign) the findings given, or every finding matching ``filters``; one audit event
     per finding changed, a constant number of queries per 1,000. Returns how many changed."""
     user = assignee_check(org=org, assignee=assignee)
-    ids = _bulk_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit)
+    ids = bulk_finding_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit, verb="change")
     names = dict(get_user_model().objects.filter(memberships__org=org).values_list("pk", "username"))
     new = _user_label(user)
     return _bulk_update(org=org, ids=ids, verb="finding.assigned", values={"assignee_id": user.pk if user else None},
@@ -194,7 +177,7 @@ def findings_ticket_bulk(*, org, url: str, key: str, by, finding_ids: Iterable[i
     """Link the findings given (or matching ``filters``) to one ticket: one ticket for many findings is
     how a team fixes one vulnerability on many nodes."""
     url, key = ticket_check(url=url, key=key)
-    ids = _bulk_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit)
+    ids = bulk_finding_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit, verb="change")
     return _bulk_update(org=org, ids=ids, verb="finding.ticket_linked", values={"ticket_url": url, "ticket_key": key},
                         before_fields=("ticket_url", "ticket_key"), by=by, token=token, ip=ip,
                         describe=lambda row: {"ticket_url": [row["ticket_url"], url],
@@ -207,7 +190,7 @@ def findings_comment_bulk(*, org, body: str, by, finding_ids: Iterable[int] | No
                           limit: int = BULK_TRIAGE_LIMIT) -> int:
     """The same comment on each finding given (or matching ``filters``). Returns how many got it."""
     body = comment_check(body)
-    ids = _bulk_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit)
+    ids = bulk_finding_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit, verb="change")
     actor = _actor(by)
     now = timezone.now()
     for start in range(0, len(ids), BULK_TRIAGE_BATCH):

@@ -152,6 +152,29 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def bulk_finding_ids(*, org, finding_ids: Iterable[int] | None, filters: FindingFilters | None, limit: int,
+                     verb: str, reopening: bool = False) -> list[int]:
+    """The findings a bulk change acts on (``verb``, in the refusals): the ids given, or every finding matching
+    ``filters`` (of those, only the triaged when ``reopening``). More than ``limit`` is refused, never cut."""
+    if (finding_ids is None) == (filters is None):
+        raise ValidationError(f"Give either the findings to {verb} or a filter, not both.")
+    if finding_ids is not None:
+        ids = sorted({int(pk) for pk in finding_ids})
+        if len(ids) > limit:
+            raise ValidationError(f"{len(ids):,} findings selected; {verb} at most {limit:,} at once.")
+        matching = Finding.objects.filter(org=org, id__in=ids)
+    else:
+        matching = finding_list_for_org(org=org, filters=filters)
+    if reopening:
+        matching = matching.filter(status__in=Finding.TRIAGED)
+    # One more than the limit is enough to know it is too many, without counting a million rows.
+    ids = list(matching.order_by("id").values_list("id", flat=True)[:limit + 1])
+    if len(ids) > limit:
+        raise ValidationError(f"More than {limit:,} findings match; {verb} at most {limit:,} at once: narrow the "
+                              "filter (a severity, a node, a source).")
+    return ids
+
+
 def findings_triage_bulk(
     *, org, finding_ids: Iterable[int] | None = None, filters: FindingFilters | None = None, status: str,
     reason: str, until=None, by, token=None, ip: str | None = None, limit: int = BULK_TRIAGE_LIMIT,
@@ -164,22 +187,8 @@ def findings_triage_bulk(
     skips findings that are not triaged. Returns how many findings changed.
     """
     reason = _triage_check(status=status, reason=reason, until=until)
-    if (finding_ids is None) == (filters is None):
-        raise ValidationError("Give either the findings to triage or a filter, not both.")
-    if finding_ids is not None:
-        ids = sorted({int(pk) for pk in finding_ids})
-        if len(ids) > limit:
-            raise ValidationError(f"{len(ids):,} findings selected; triage at most {limit:,} at once.")
-        matching = Finding.objects.filter(org=org, id__in=ids)
-    else:
-        matching = finding_list_for_org(org=org, filters=filters)
-    if status == Status.OPEN:
-        matching = matching.filter(status__in=Finding.TRIAGED)
-    # One more than the limit is enough to know it is too many, without counting a million rows.
-    ids = list(matching.order_by("id").values_list("id", flat=True)[:limit + 1])
-    if len(ids) > limit:
-        raise ValidationError(f"More than {limit:,} findings match; triage at most "
-                              f"{limit:,} at once: narrow the filter (a severity, a node, a source).")
+    ids = bulk_finding_ids(org=org, finding_ids=finding_ids, filters=filters, limit=limit, verb="triage",
+                           reopening=status == Status.OPEN)
     actor = by if by is not None and by.is_authenticated else None
     now = timezone.now()
     node_ids: set[int] = set()
