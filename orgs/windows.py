@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
+from typing import Any
 
 from django.core.exceptions import ValidationError
 
@@ -120,15 +121,7 @@ def parse_range(text: str) -> WeeklyRange:
 def parse_text(text: str) -> list[WeeklyRange]:
     """One range a line (blank lines and ';' separators allowed); an empty text is no window."""
     lines = [part.strip() for line in (text or "").splitlines() for part in line.split(";")]
-    ranges = []
-    for number, line in enumerate((line for line in lines if line), start=1):
-        try:
-            ranges.append(parse_range(line))
-        except WindowError as exc:
-            raise WindowError(f"range {number}: {exc}") from None
-    if len(ranges) > MAX_RANGES:
-        raise WindowError(f"at most {MAX_RANGES} ranges, not {len(ranges)}")
-    return ranges
+    return _numbered_ranges((line for line in lines if line), parse_range)
 
 
 def ranges_from_json(data: Iterable[dict] | None) -> list[WeeklyRange]:
@@ -137,21 +130,30 @@ def ranges_from_json(data: Iterable[dict] | None) -> list[WeeklyRange]:
         return []
     if not isinstance(data, (list, tuple)):
         raise WindowError("windows are a list of {days, start, end} ranges")
+    return _numbered_ranges(data, _range_from_json)
+
+
+def _range_from_json(item: Any) -> WeeklyRange:
+    if not isinstance(item, dict) or set(item) - {"days", "start", "end"}:
+        raise WindowError("a range is {\"days\": [...], \"start\": \"HH:MM\", \"end\": \"HH:MM\"}")
+    days = item.get("days")
+    if not isinstance(days, list) or not days:
+        raise WindowError("days is a non-empty list of 0 (Monday) to 6 (Sunday) or day names")
+    numbers = {d if isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 else
+               _day(d) if isinstance(d, str) else _bad_day(d) for d in days}
+    start, end = item.get("start"), item.get("end")
+    if not isinstance(start, str) or not isinstance(end, str):
+        raise WindowError("start and end are times of day as \"HH:MM\"")
+    return parse_range(f"{_days_text(tuple(sorted(numbers)))} {start}-{end}")
+
+
+def _numbered_ranges(items: Iterable, parse: Callable[[Any], WeeklyRange]) -> list[WeeklyRange]:
+    """Each item read by ``parse``, typed text and stored form alike: an error names the range
+    it is in (counted from 1), and a window holds at most MAX_RANGES ranges."""
     ranges = []
-    for number, item in enumerate(data, start=1):
+    for number, item in enumerate(items, start=1):
         try:
-            if not isinstance(item, dict) or set(item) - {"days", "start", "end"}:
-                raise WindowError("a range is {\"days\": [...], \"start\": \"HH:MM\", \"end\": \"HH:MM\"}")
-            days = item.get("days")
-            if not isinstance(days, list) or not days:
-                raise WindowError("days is a non-empty list of 0 (Monday) to 6 (Sunday) or day names")
-            numbers = {d if isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 else
-                       _day(d) if isinstance(d, str) else _bad_day(d) for d in days}
-            start, end = item.get("start"), item.get("end")
-            if not isinstance(start, str) or not isinstance(end, str):
-                raise WindowError("start and end are times of day as \"HH:MM\"")
-            text = f"{_days_text(tuple(sorted(numbers)))} {start}-{end}"
-            ranges.append(parse_range(text))
+            ranges.append(parse(item))
         except WindowError as exc:
             raise WindowError(f"range {number}: {exc}") from None
     if len(ranges) > MAX_RANGES:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scans.discovery.probes import Answer, json_at, run_probe
-from scans.discovery.registry import ProbeSpec, RegistryError, parse_probe, read_yaml
+from scans.discovery.registry import ProbeSpec, RegistryError, load_yaml_table, parse_named_list, parse_probe
 from scans.findings.candidates import ServiceObservation
 from scans.scanners.fingerprint import Probe, cpe_name, trimmed
 
@@ -119,8 +119,7 @@ class FamilyTable:
 
 
 def load_families(path: str | Path | None = None, *, text: str | None = None) -> FamilyTable:
-    raw, source = read_yaml(path or DEFAULT_PATH, text, FamilyTableError)
-    return parse_families(raw, source=source)
+    return load_yaml_table(parse_families, path or DEFAULT_PATH, text, FamilyTableError)
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,25 +133,20 @@ def parse_families(raw: Any, *, source: str = "<data>") -> FamilyTable:
         raise FamilyTableError(f"{where}: the top level must be a mapping with 'version' and 'families' only")
     if raw.get("version") != 1:
         raise FamilyTableError(f"{where}: version must be 1, not {raw.get('version')!r}")
-    entries_raw = raw.get("families")
-    if not isinstance(entries_raw, list) or not entries_raw:
-        raise FamilyTableError(f"{where}: 'families' must be a non-empty list")
-    entries = []
-    for index, spec in enumerate(entries_raw):
-        label = f"{where}: families[{index}]" + (f" ({spec.get('name')})" if isinstance(spec, dict) else "")
-        try:
-            entries.append(_entry(spec, label))
-        except RegistryError as exc:
-            raise FamilyTableError(str(exc)) from None
-    names = [e.name for e in entries]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise FamilyTableError(f"{where}: entry name(s) defined twice: {', '.join(duplicates)}")
+    entries = parse_named_list(raw, "families", where, _entry_in_table, FamilyTableError, "entry")
     return FamilyTable(tuple(entries), source)
 
 
 ENTRY_KEYS = {"name", "family", "service", "applies_to", "ports", "probe", "match", "product", "version", "cpe", "auth"}
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def _entry_in_table(spec: Any, where: str) -> FamilyEntry:
+    """An entry; the registry's own errors (a bad probe) come out as the table's."""
+    try:
+        return _entry(spec, where)
+    except RegistryError as exc:
+        raise FamilyTableError(str(exc)) from None
 
 
 def _entry(spec: Any, where: str) -> FamilyEntry:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -20,6 +21,9 @@ from nodes.protocols import protocol_names_register
 DEFAULT_PATH = Path(__file__).with_name("protocols.yaml")
 PROBE_KINDS = {"banner", "send", "http", "jsonrpc"}
 HTTP_METHODS = {"GET", "POST", "HEAD", "OPTIONS", "PUT"}
+
+
+T = TypeVar("T")
 
 
 class RegistryError(ValueError):
@@ -94,22 +98,22 @@ class Registry:
         return [p for p in self.protocols if any(service in s.services for s in p.signatures)]
 
 
-def read_yaml(path: str | Path, text: str | None, error: type[ValueError]) -> tuple[Any, str]:
-    """A YAML table from ``text`` or the file at ``path``, and the name its errors give as source;
-    ``error`` says what cannot be read or parsed."""
+def load_yaml_table(parse: Callable[..., T], path: str | Path, text: str | None, error: type[ValueError]) -> T:
+    """A YAML table from ``text`` or the file at ``path``, checked by ``parse`` (given the source its
+    errors name); ``error`` says what cannot be read or parsed."""
     source = "<text>" if text is not None else str(path)
     try:
-        return yaml.safe_load(text if text is not None else Path(source).read_text()), source
+        raw = yaml.safe_load(text if text is not None else Path(source).read_text())
     except OSError as exc:
         raise error(f"{source}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:
         raise error(f"{source}: not valid YAML: {exc}") from None
+    return parse(raw, source=source)
 
 
 def load_registry(path: str | Path | None = None, *, text: str | None = None) -> Registry:
     """Load and check a registry from ``path`` (default: the bundled protocols.yaml) or from ``text``."""
-    raw, source = read_yaml(path or DEFAULT_PATH, text, RegistryError)
-    return parse_registry(raw, source=source)
+    return load_yaml_table(parse_registry, path or DEFAULT_PATH, text, RegistryError)
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,18 +138,25 @@ def parse_registry(raw: Any, *, source: str = "<data>") -> Registry:
     if not isinstance(probes_raw, dict) or not probes_raw:
         raise RegistryError(f"{where}: 'probes' must be a non-empty mapping of name -> probe")
     probes = {name: parse_probe(name, spec, f"{where}: probes.{name}") for name, spec in probes_raw.items()}
-    protocols_raw = raw.get("protocols")
-    if not isinstance(protocols_raw, list) or not protocols_raw:
-        raise RegistryError(f"{where}: 'protocols' must be a non-empty list")
-    protocols = []
-    for index, spec in enumerate(protocols_raw):
-        label = f"{where}: protocols[{index}]" + (f" ({spec.get('name')})" if isinstance(spec, dict) else "")
-        protocols.append(_protocol(spec, probes, label))
-    names = [p.name for p in protocols]
+    protocols = parse_named_list(raw, "protocols", where, lambda spec, label: _protocol(spec, probes, label),
+                                 RegistryError, "protocol")
+    return Registry(probes, tuple(protocols), min_confidence, source, {p.name: p for p in protocols})
+
+
+def parse_named_list(raw: dict, key: str, where: str, parse: Callable[[Any, str], T], error: type[ValueError],
+                     noun: str) -> list[T]:
+    """``raw[key]``, a non-empty list of named entries, each read by ``parse(spec, label)`` where the
+    label names its place (``protocols.yaml: protocols[3] (redis)``); a name given twice is refused."""
+    specs = raw.get(key)
+    if not isinstance(specs, list) or not specs:
+        raise error(f"{where}: '{key}' must be a non-empty list")
+    entries = [parse(spec, f"{where}: {key}[{index}]" + (f" ({spec.get('name')})" if isinstance(spec, dict) else ""))
+               for index, spec in enumerate(specs)]
+    names = [e.name for e in entries]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise RegistryError(f"{where}: protocol name(s) defined twice: {', '.join(duplicates)}")
-    return Registry(probes, tuple(protocols), min_confidence, source, {p.name: p for p in protocols})
+        raise error(f"{where}: {noun} name(s) defined twice: {', '.join(duplicates)}")
+    return entries
 
 
 def _only(mapping: dict, allowed: set[str], where: str) -> None:

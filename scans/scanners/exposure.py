@@ -126,8 +126,7 @@ async def check_postgres(probe: Probe) -> list[FindingCandidate]:
 
 
 async def check_elasticsearch(probe: Probe) -> list[FindingCandidate] | list[Access]:
-    root = await probe.http("GET", "/")
-    document = root.json() if root else None
+    root, document = await probe.get_json("/")
     if root is not None and root.status == 401 and "security_exception" in root.body.decode("utf-8", "replace"):
         return [Access("elasticsearch", PROTECTED, "GET /", root.body, extra={"status": 401})]
     if not (isinstance(document, dict) and document.get("tagline") == "You Know, for Search"):
@@ -145,8 +144,7 @@ async def check_elasticsearch(probe: Probe) -> list[FindingCandidate] | list[Acc
 
 
 async def check_docker(probe: Probe) -> list[FindingCandidate]:
-    version = await probe.http("GET", "/version")
-    info = version.json() if version else None
+    version, info = await probe.get_json("/version")
     if not (isinstance(info, dict) and "ApiVersion" in info):
         return []
     containers = await probe.http("GET", "/containers/json")
@@ -162,8 +160,7 @@ async def check_docker(probe: Probe) -> list[FindingCandidate]:
 
 
 async def check_etcd(probe: Probe) -> list[FindingCandidate]:
-    version = await probe.http("GET", "/version")
-    info = version.json() if version else None
+    version, info = await probe.get_json("/version")
     if not (isinstance(info, dict) and "etcdserver" in info):
         return []
     # A range over the whole keyspace, keys only and at most one: proves read access, takes nothing.
@@ -180,8 +177,7 @@ async def check_etcd(probe: Probe) -> list[FindingCandidate]:
 
 
 async def check_kubelet(probe: Probe) -> list[FindingCandidate]:
-    reply = await probe.http("GET", "/pods")
-    document = reply.json() if reply else None
+    reply, document = await probe.get_json("/pods")
     if not (isinstance(document, dict) and document.get("kind") == "PodList"):
         return []
     return [finding(

@@ -238,6 +238,11 @@ class Probe:
                                  complete=_http_complete)
         return parse_http(result.data)
 
+    async def get_json(self, path: str) -> tuple[HttpReply | None, Any]:
+        """GET ``path``: the reply, and its JSON document (None without a reply or a JSON body)."""
+        reply = await self.http("GET", path)
+        return reply, (reply.json() if reply else None)
+
     async def jsonrpc(self, method: str, params: list | None = None, *, path: str = "/") -> tuple[Any, HttpReply | None]:
         """Call one JSON-RPC method; returns (the decoded answer or None, the HTTP reply)."""
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
@@ -468,8 +473,7 @@ async def identify_http(probe: Probe, reply: HttpReply) -> ServiceObservation:
 
 
 async def identify_docker(probe: Probe, reply: HttpReply | None = None) -> ServiceObservation | None:
-    info_reply = await probe.http("GET", "/version")
-    info = info_reply.json() if info_reply else None
+    info_reply, info = await probe.get_json("/version")
     if isinstance(info, dict) and "ApiVersion" in info:
         return observation(probe, "docker", "docker", str(info.get("Version", "")), confidence=0.99,
                            banner=f"Docker Engine API {info.get('ApiVersion')}",
@@ -532,8 +536,7 @@ async def identify_lotus(probe: Probe) -> ServiceObservation | None:
 
 
 async def identify_version_endpoint(probe: Probe) -> ServiceObservation | None:
-    reply = await probe.http("GET", "/version")
-    info = reply.json() if reply else None
+    reply, info = await probe.get_json("/version")
     if not isinstance(info, dict):
         return None
     evidence = {"probe": "http-get:/version", "received": trimmed(reply.body)}
@@ -563,8 +566,7 @@ _KUBERNETES_BUILD = re.compile(rb'kubernetes_build_info\{[^}]*git_version="v([\d
 
 
 async def identify_kubelet(probe: Probe) -> ServiceObservation | None:
-    reply = await probe.http("GET", "/pods")
-    document = reply.json() if reply else None
+    reply, document = await probe.get_json("/pods")
     if isinstance(document, dict) and document.get("kind") == "PodList":
         return observation(probe, "kubelet", "kubelet", confidence=0.95,
                            evidence={"probe": "http-get:/pods", "received": trimmed(reply.body)})

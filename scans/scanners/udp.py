@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from scans.findings.candidates import ServiceObservation
 from scans.scanners import connections
@@ -31,6 +31,8 @@ from scans.scanners.port_sets import RESERVED_PORTS
 
 DEFAULT_WAIT = 1.0  # seconds an answer may take, per try
 TRIES = 2  # a datagram or its answer may be lost: ask twice before calling a port silent
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -116,6 +118,12 @@ class Asker:
         finally:
             transport.close()
 
+    async def answer(self, probe: str, payload: bytes, parse: Callable[[bytes], T | None]) -> T | None:
+        """Send ``payload`` and read each answer with ``parse``: the first that parses as the reply
+        to this request, or None (silence, a refusal, or only bytes of something else)."""
+        exchange = await self.ask(probe, payload)
+        return next((found for datagram in exchange.datagrams if (found := parse(datagram))), None)
+
     def _record(self, probe: str, exchange: DatagramExchange) -> DatagramExchange:
         self.attempts.append({"port": self.port, "transport": "udp", "probe": probe, "outcome": exchange.outcome,
                               "detail": exchange.detail or f"{len(exchange.datagrams)} datagram(s)"})
@@ -139,8 +147,7 @@ class Identified:
 
 async def identify_dns(asker: Asker) -> Identified | None:
     query = wire.dns_query("version.bind", wire.TYPE_TXT, wire.CLASS_CH)
-    exchange = await asker.ask("dns-version-bind", query.encode())
-    answer = next((a for d in exchange.datagrams if (a := wire.parse_dns(query, d))), None)
+    answer = await asker.answer("dns-version-bind", query.encode(), lambda d: wire.parse_dns(query, d))
     if answer is None:
         return None
     text = (answer.txt() or [""])[0]
@@ -155,8 +162,7 @@ async def identify_dns(asker: Asker) -> Identified | None:
 async def identify_mdns(asker: Asker) -> Identified | None:
     """A legacy unicast query (RFC 6762 section 6.7): responders answer it to the asking port."""
     query = wire.dns_query(wire.DNS_SD_SERVICES, wire.TYPE_PTR)
-    exchange = await asker.ask("mdns-service-enumeration", query.encode())
-    answer = next((a for d in exchange.datagrams if (a := wire.parse_dns(query, d))), None)
+    answer = await asker.answer("mdns-service-enumeration", query.encode(), lambda d: wire.parse_dns(query, d))
     if answer is None:
         return None
     listed = ", ".join(answer.pointers)
@@ -167,8 +173,7 @@ async def identify_mdns(asker: Asker) -> Identified | None:
 
 async def identify_ntp(asker: Asker) -> Identified | None:
     request, nonce = wire.ntp_client_request()
-    exchange = await asker.ask("ntp-client", request)
-    reply = next((r for d in exchange.datagrams if (r := wire.parse_ntp_reply(nonce, d))), None)
+    reply = await asker.answer("ntp-client", request, lambda d: wire.parse_ntp_reply(nonce, d))
     if reply is None:
         return None
     details: dict[str, Any] = {"sent": "mode 3 client request", "ntp_version": reply.version,
@@ -217,8 +222,8 @@ async def identify_snmp(asker: Asker) -> Identified | None:
 
 async def identify_memcached(asker: Asker) -> Identified | None:
     request, request_id = wire.memcached_version_request()
-    exchange = await asker.ask("memcached-udp-version", request)
-    version = next((v for d in exchange.datagrams if (v := wire.parse_memcached_version(request_id, d))), None)
+    version = await asker.answer("memcached-udp-version", request,
+                                 lambda d: wire.parse_memcached_version(request_id, d))
     if version is None:
         return None
     return Identified("memcached-udp-version", "memcached UDP frame with our request id and a VERSION line",
@@ -228,8 +233,7 @@ async def identify_memcached(asker: Asker) -> Identified | None:
 
 
 async def identify_ssdp(asker: Asker) -> Identified | None:
-    exchange = await asker.ask("ssdp-m-search", wire.SSDP_SEARCH)
-    headers = next((h for d in exchange.datagrams if (h := wire.parse_ssdp(d))), None)
+    headers = await asker.answer("ssdp-m-search", wire.SSDP_SEARCH, wire.parse_ssdp)
     if headers is None:
         return None
     server = headers.get("server", "")
@@ -242,8 +246,7 @@ async def identify_ssdp(asker: Asker) -> Identified | None:
 
 async def identify_rmcp(asker: Asker) -> Identified | None:
     ping, tag = wire.rmcp_presence_ping()
-    exchange = await asker.ask("rmcp-presence-ping", ping)
-    pong = next((p for d in exchange.datagrams if (p := wire.parse_rmcp_pong(tag, d))), None)
+    pong = await asker.answer("rmcp-presence-ping", ping, lambda d: wire.parse_rmcp_pong(tag, d))
     if pong is None:
         return None
     return Identified("rmcp-presence-ping", "ASF Presence Pong with our message tag",
@@ -253,8 +256,7 @@ async def identify_rmcp(asker: Asker) -> Identified | None:
 
 async def identify_coap(asker: Asker) -> Identified | None:
     request, message_id, token = wire.coap_discovery_request()
-    exchange = await asker.ask("coap-well-known-core", request)
-    answer = next((a for d in exchange.datagrams if (a := wire.parse_coap(message_id, token, d))), None)
+    answer = await asker.answer("coap-well-known-core", request, lambda d: wire.parse_coap(message_id, token, d))
     if answer is None:
         return None
     code, payload = answer
@@ -265,8 +267,7 @@ async def identify_coap(asker: Asker) -> Identified | None:
 
 async def identify_netbios(asker: Asker) -> Identified | None:
     request, ident = wire.netbios_status_request()
-    exchange = await asker.ask("netbios-nbstat", request)
-    status = next((st for d in exchange.datagrams if (st := wire.parse_netbios_status(ident, d))), None)
+    status = await asker.answer("netbios-nbstat", request, lambda d: wire.parse_netbios_status(ident, d))
     if status is None:
         return None
     listed = ", ".join(f"{name}<{suffix:02x}>{' group' if group else ''}" for name, suffix, group in status["names"])
@@ -279,8 +280,7 @@ async def identify_netbios(asker: Asker) -> Identified | None:
 
 async def identify_openvpn(asker: Asker) -> Identified | None:
     request, session = wire.openvpn_reset_request()
-    exchange = await asker.ask("openvpn-hard-reset", request)
-    reset = next((r for d in exchange.datagrams if (r := wire.parse_openvpn_reset(session, d))), None)
+    reset = await asker.answer("openvpn-hard-reset", request, lambda d: wire.parse_openvpn_reset(session, d))
     if reset is None:
         return None
     return Identified("openvpn-hard-reset", "P_CONTROL_HARD_RESET_SERVER_V2 acknowledging our session",
@@ -290,8 +290,7 @@ async def identify_openvpn(asker: Asker) -> Identified | None:
 
 async def identify_wsd(asker: Asker) -> Identified | None:
     probe, message_id = wire.wsd_probe()
-    exchange = await asker.ask("ws-discovery-probe", probe)
-    matches = next((m for d in exchange.datagrams if (m := wire.parse_wsd_matches(message_id, d))), None)
+    matches = await asker.answer("ws-discovery-probe", probe, lambda d: wire.parse_wsd_matches(message_id, d))
     if matches is None:
         return None
     onvif = matches["onvif"]

@@ -48,8 +48,7 @@ def udp_finding(asker: Asker, host: str, rule_id: str, title: str, severity: str
 
 async def check_dns_recursion(asker: Asker, host: str) -> list[FindingCandidate]:
     query = wire.dns_query(wire.RECURSION_QUERY_NAME, wire.TYPE_A, recursion_desired=True)
-    exchange = await asker.ask("dns-recursion", query.encode())
-    answer = next((a for d in exchange.datagrams if (a := wire.parse_dns(query, d))), None)
+    answer = await asker.answer("dns-recursion", query.encode(), lambda d: wire.parse_dns(query, d))
     # A server that recursed for us says RA and gives an answer (records, or "no such name");
     # an authoritative-only one refuses, or answers without RA.
     if answer is None or not answer.recursion_available or answer.rcode not in (0, 3):
@@ -68,8 +67,7 @@ async def check_dns_recursion(asker: Asker, host: str) -> list[FindingCandidate]
 
 async def check_snmp_public(asker: Asker, host: str) -> list[FindingCandidate]:
     request, request_id = wire.snmp_get_request("public")
-    exchange = await asker.ask("snmp-public-sysdescr", request)
-    reply = next((r for d in exchange.datagrams if (r := wire.parse_snmp_response(request_id, d))), None)
+    reply = await asker.answer("snmp-public-sysdescr", request, lambda d: wire.parse_snmp_response(request_id, d))
     if reply is None or reply.error_status != 0 or wire.SYS_DESCR not in reply.bindings:
         return []
     description = str(reply.bindings[wire.SYS_DESCR])
