@@ -33,7 +33,7 @@ from config.api_conventions import (
 from nodes import list_cache, services
 from nodes.access import node_for
 from nodes.fields import NODE, SNAPSHOT
-from nodes.models import Node, NodeScore, NodeSnapshot
+from nodes.models import Node, NodeScore, NodeSnapshot, in_zone
 from nodes.selectors import nodes_page_json
 from orgs.access import client_ip
 from orgs.idempotency import idempotent
@@ -121,13 +121,20 @@ class NodeFilter(FilterSet):
     grade = django_filters.CharFilter(field_name="snapshot__grade", help_text="A, B, C, D or F")
     tag = django_filters.CharFilter(method="filter_tag", help_text="Nodes carrying this tag")
     q = django_filters.CharFilter(method="filter_q", help_text="Address or name contains")
+    zone = django_filters.CharFilter(method="filter_zone", help_text="A zone's id, or `default` for nodes in no zone")
 
     class Meta:
         model = Node
-        fields = ["enabled", "state", "grade", "tag", "q"]
+        fields = ["enabled", "state", "grade", "tag", "q", "zone"]
 
     def filter_tag(self, queryset, name, value):
         return queryset.tagged(value)
+
+    def filter_zone(self, queryset, name, value):
+        try:
+            return queryset.filter(in_zone(value))
+        except ValueError:
+            raise ValidationError({"zone": ["A zone's id (a whole number) or `default`."]}) from None
 
     def filter_q(self, queryset, name, value):
         return queryset.filter(Q(address__icontains=value) | Q(name__icontains=value))
@@ -136,7 +143,7 @@ class NodeFilter(FilterSet):
 NODE_EXAMPLE = {
     "id": 42, "address": "127.0.10.5", "name": "rpc-1", "hostname": "", "resolved_ip": "127.0.10.5", "state": "up",
     "enabled": True, "criticality": "high", "tags": ["prod", "rpc"], "protocols": ["http", "ethereum-rpc"], "open_ports": [22, 8545],
-    "max_new_connections_per_second": None, "max_connections_at_once": None,
+    "max_new_connections_per_second": None, "max_connections_at_once": None, "zone": 3, "zone_pinned": False,
     "last_discovered_at": "2026-11-30T20:00:00Z", "last_scanned_at": "2026-11-30T20:05:00Z",
     "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-30T20:05:00Z",
     "snapshot": {"score": 72, "grade": "C", "critical": 0, "high": 2, "medium": 3, "low": 1, "info": 4,

@@ -22,7 +22,8 @@ SNAPSHOT = Fields(
 NODE = Fields(
     plain("id"), plain("address"), plain("name"), plain("hostname"), ip_address("resolved_ip"), plain("state"),
     plain("enabled"), plain("criticality"), plain("tags"), plain("protocols"),
-    plain("max_new_connections_per_second"), plain("max_connections_at_once"),
+    plain("max_new_connections_per_second"), plain("max_connections_at_once"), plain("zone", "zone_id"),
+    plain("zone_pinned"),
     computed("open_ports", "services", python=Node.ports_of, sql=lambda column: Node.ports_sql(column("services"))),
     time("last_discovered_at"), time("last_scanned_at"), time("created_at"), time("updated_at"),
     nested("snapshot", "snapshot", SNAPSHOT, present="node_id"),

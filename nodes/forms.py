@@ -6,13 +6,12 @@ import ipaddress
 
 from django import forms
 
-from nodes.models import GRADES, Node
+from nodes.models import DEFAULT_ZONE, GRADES, Node
 from nodes.protocols import protocol_names
 from nodes.selectors import NODE_SORTS
 from nodes.services import BULK_MAX_BYTES, BULK_MAX_ROWS
 
 PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_ZONE = "default"  # the zone filter's value for nodes in no zone (the central workers')
 
 
 def _protocol_choices():

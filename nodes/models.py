@@ -46,6 +46,18 @@ def carries_tag(tag: str, *, tags: str = "tags") -> models.Func:
     return _HoldsTag(models.F(tags), models.Value(tag, output_field=models.TextField()))
 
 
+DEFAULT_ZONE = "default"  # a zone filter's value for nodes in no zone (the central workers')
+
+
+def in_zone(zone: str, *, prefix: str = "") -> models.Q:
+    """The condition "the node is in ``zone``": a zone's id, or ``DEFAULT_ZONE`` for nodes in none;
+    the one rule of the nodes page's filter and the API's. ``prefix`` is the path to the node from
+    the rows filtered (``node__`` from a snapshot). A value that is neither raises ValueError."""
+    if zone == DEFAULT_ZONE:
+        return models.Q(**{f"{prefix}zone__isnull": True})
+    return models.Q(**{f"{prefix}zone_id": int(zone)})
+
+
 class NodeQuerySet(models.QuerySet):
     def for_org(self, org):
         return self.filter(org=org)

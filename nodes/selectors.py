@@ -10,7 +10,7 @@ from config import prepared
 from config.fields import columns
 from interventions.models import Intervention
 from nodes.fields import NODE
-from nodes.models import Node, NodeScore, NodeSnapshot, carries_tag
+from nodes.models import Node, NodeScore, NodeSnapshot, carries_tag, in_zone
 from orgs.models import Zone
 
 # --- the API's list ----------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def node_table_for_org(*, org, filters: dict[str, Any] | None = None, sort: str 
     if filters.get("enabled") is not None:
         rows = rows.filter(node__enabled=filters["enabled"])
     if zone := filters.get("zone"):
-        rows = rows.filter(node__zone__isnull=True) if zone == "default" else rows.filter(node__zone_id=int(zone))
+        rows = rows.filter(in_zone(zone, prefix="node__"))
     order = NODE_SORTS.get(sort, NODE_SORTS["address"])
     if descending:
         order = tuple(_descending(o) for o in order[:1]) + order[1:]

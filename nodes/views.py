@@ -16,7 +16,6 @@ from nodes import services
 from nodes.access import node_for, nodes_for
 from nodes.display import detections_for_display
 from nodes.forms import (
-    DEFAULT_ZONE,
     PAGE_SIZES,
     NodeAddForm,
     NodeBudgetsForm,
@@ -25,6 +24,7 @@ from nodes.forms import (
     NodeEditForm,
     NodeFilterForm,
 )
+from nodes.models import DEFAULT_ZONE
 from nodes.placement import AUTOMATIC, node_zone_set
 from nodes.selectors import (
     NODE_SORTS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nodes.models import Node, NodeScore
-from orgs.models import AuditEvent
+from orgs.models import AuditEvent, Zone
 from tests.api.conftest import problem
 from tests.factories import NodeFactory
 
@@ -42,6 +42,26 @@ def test_it_filters_by_tag_and_state(api, world):
     body = api("read").get("/api/v1/nodes/?tag=prod").json()
 
     assert [n["address"] for n in body["results"]] == ["127.0.50.1"]
+
+
+def test_a_node_names_its_zone_and_the_list_filters_by_zone_or_the_default_zone(api, world):
+    zone = Zone.objects.create(org=world.org, name="lab", networks=["127.0.51.0/24"])
+    inside = NodeFactory(org=world.org, address="127.0.51.1", zone=zone)
+    NodeFactory(org=world.org, address="127.0.52.1")
+    client = api("read")
+
+    zoned = client.get(f"/api/v1/nodes/?zone={zone.pk}").json()["results"]
+    central = client.get("/api/v1/nodes/?zone=default").json()["results"]
+
+    assert [(n["address"], n["zone"], n["zone_pinned"]) for n in zoned] == [("127.0.51.1", zone.pk, False)]
+    assert [(n["address"], n["zone"]) for n in central] == [("127.0.52.1", None)]
+    assert client.get(f"/api/v1/nodes/{inside.pk}/").json()["zone"] == zone.pk
+
+
+def test_a_zone_filter_that_is_not_an_id_is_refused_with_the_reason(api, world):
+    body = problem(api("read").get("/api/v1/nodes/?zone=lab"), 400)
+
+    assert "zone" in body["errors"]
 
 
 def test_adding_a_node_checks_its_address_and_audits_the_token(api, world):
