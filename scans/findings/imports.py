@@ -59,7 +59,6 @@ ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
 ROUND = 20_000  # findings per round: their new nodes created, and their priorities' inputs read, together
 READ_CHUNK = 1000  # findings the reading thread hands over at a time
 READ_AHEAD = 200  # chunks it may read ahead of the writing before it waits
-YIELD_EVERY = 32  # findings the reading thread reads between offering the interpreter to the writing thread
 _SHOWN = 5  # hosts named in a refusal; the rest are counted
 
 
@@ -202,11 +201,6 @@ class _ReadAhead:
         try:
             for finding in self.findings:
                 chunk.append(finding)
-                if len(chunk) % YIELD_EVERY == 0:
-                    # The writing thread mostly waits on the server, and each answer finds the reading
-                    # thread holding the interpreter: unasked, it lets go only every few milliseconds,
-                    # a delay that thousands of answers would add up to the reading's whole time.
-                    time.sleep(0)
                 if len(chunk) == READ_CHUNK:
                     if not self._hand(chunk):
                         return
