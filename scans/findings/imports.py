@@ -1,14 +1,12 @@
 """Importing a third-party results file: the pipeline's path, fed from a file.
 
-``findings_import`` writes a file while it is still being read, in one transaction: the importer
-yields its findings on a thread of its own (``_ReadAhead``) while they are written, a round at a
-time, through the same bulk lifecycle as scans. Each round maps the hosts it names to nodes of the
-organization (checking new ones against its scope, creating the nodes missing) and writes its
-findings; once the file is read, what it covered closes what it no longer reports (the file counts
-as a completed run of its source on the hosts it covers), then scores. The import is a
-ScanSession (trigger "import") with one succeeded ScanJob per node. A refused file (unreadable,
-malformed anywhere, a host out of scope, findings with no host) rolls back whatever was written
-and leaves only an ``import_rejected`` intervention saying why.
+``findings_import`` parses the whole file first, maps every host it names to a node of
+the organization and checks each against the organization's scope, and only then
+writes, in one transaction: a ScanSession (trigger "import") with one succeeded ScanJob
+per node, the findings through the same bulk lifecycle as scans (the file counts as a
+completed run of its source on the hosts it covers), then scores. A refused file
+(unreadable, a host out of scope, findings with no host) writes nothing but an
+``import_rejected`` intervention saying why.
 """
 
 from __future__ import annotations
@@ -19,13 +17,11 @@ import gc
 import hashlib
 import ipaddress
 import os
-import queue
 import stat
-import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +52,6 @@ from scans.findings.daily_stats import finding_daily_stats_refresh_later
 from scans.findings.scoring import scoring_run
 
 ADDRESS_CHUNK = 1000  # addresses per IN list when mapping hosts to nodes
-ROUND = 20_000  # findings per round: their new nodes created, and their priorities' inputs read, together
-READ_CHUNK = 1000  # findings the reading thread hands over at a time
-READ_AHEAD = 200  # chunks it may read ahead of the writing before it waits
 _SHOWN = 5  # hosts named in a refusal; the rest are counted
 
 
@@ -74,8 +67,7 @@ class ImportReport:
     metadata: dict[str, Any] = field(default_factory=dict)
     skipped: int = 0  # records the file holds but that name no target (lenient Nuclei import)
     skipped_reasons: list[str] = field(default_factory=list)
-    # Seconds per phase: parse (the reading thread, alongside the others), nodes, ingest, priority, scoring.
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: parse, plan, nodes, ingest, scoring
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,18 +93,20 @@ def findings_import(
     limit = settings.WATCHPOST_IMPORT_MAX_BYTES
     digest = ""
     node_address = _canonical_host(node_address) if node_address else ""
-    result = importer.new_result(filename)
+    timings = _Timings()
     with _collector_paused():
         try:
             digest = _sha256(path, filename=filename, limit=limit)
-            findings = importer.stream(path, result, default_host=node_address, strict=strict, max_bytes=limit)
-            with _ReadAhead(findings) as reading:
-                return _write(org=org, fmt=fmt, filename=filename, digest=digest, reading=reading, result=result,
-                              node_address=node_address, by=by, token=token)
+            with timings("parse"):
+                result = importer.parse(path, filename, default_host=node_address, strict=strict, max_bytes=limit)
+            with timings("plan"):
+                plan = _plan(org=org, result=result, filename=filename, node_address=node_address)
         except ImportRejected as rejected:
             _open_intervention(org=org, fmt=fmt, filename=filename, digest=digest, rejected=rejected, by=by,
                                token=token)
             raise
+        return _write(org=org, importer_name=importer.name, fmt=fmt, filename=filename, digest=digest,
+                      result=result, plan=plan, by=by, token=token, timings=timings)
 
 
 @contextmanager
@@ -147,164 +141,48 @@ class _Timings(dict):
             self[phase] = round(self.get(phase, 0.0) + time.perf_counter() - started, 3)
 
 
-_END = object()  # the reading thread's last word when the file was read to its end
+@dataclass
+class _Plan:
+    """What the file says, checked and keyed by canonical host, before anything is written."""
+
+    by_host: dict[str, list[FindingCandidate]]
+    coverage: dict[str, Coverage]
 
 
-class _ReadAhead:
-    """A file's findings read on a thread of their own, ahead of their writing.
-
-    Reading a file is Python's work alone, writing it mostly the database's: the importer reads the
-    next findings while the server stores the ones before. Handed over a thousand at a time, at most
-    ``READ_AHEAD`` thousands ahead. What stops the reading (the file refused, anything unforeseen) is
-    raised where the findings are taken, in the writing thread, inside its transaction. Leaving the
-    ``with`` block early stops the reading and closes the file.
-    """
-
-    def __init__(self, findings: Iterator[FindingCandidate]) -> None:
-        self.findings = findings
-        self.seconds = 0.0  # the reading's own time, from its start to the file's end
-        self.count = 0
-        self._handed: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="import-reading", daemon=True)
-
-    def __enter__(self) -> _ReadAhead:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stopping.set()
-        while self._thread.is_alive():  # make room for a hand-over the thread may be blocked in
-            try:
-                self._handed.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
-
-    def rounds(self, size: int) -> Iterator[list[FindingCandidate]]:
-        """The findings, ``size`` at a time (the last round may be smaller), in file order."""
-        round_: list[FindingCandidate] = []
-        while (chunk := self._handed.get()) is not _END:
-            if isinstance(chunk, BaseException):
-                raise chunk
-            round_.extend(chunk)
-            self.count += len(chunk)
-            if len(round_) >= size:
-                yield round_
-                round_ = []
-        if round_:
-            yield round_
-
-    def _read(self) -> None:
-        started = time.perf_counter()
-        chunk: list[FindingCandidate] = []
-        try:
-            for finding in self.findings:
-                chunk.append(finding)
-                if len(chunk) == READ_CHUNK:
-                    if not self._hand(chunk):
-                        return
-                    chunk = []
-            self.seconds = time.perf_counter() - started
-            self._hand(chunk)
-            self._hand(_END)
-        except BaseException as error:  # noqa: BLE001 - handed to the writing thread, which raises it
-            self._hand(error)
-        finally:
-            self.findings.close()
-
-    def _hand(self, item) -> bool:
-        while not self._stopping.is_set():
-            try:
-                self._handed.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-
-class _Placing:
-    """Where a file's findings go, worked out a round at a time: the canonical host of each, its
-    node (created when new), and the hosts' verdicts of the organization's scope.
-
-    A finding that names no host, or a host that is not an address or is outside the scope, stops
-    the writing (``refused``) but not the reading: ``check`` then refuses the file as a whole,
-    naming every such host, as it would have before a single write."""
-
-    def __init__(self, *, org, result: ImportResult, filename: str, node_address: str) -> None:
-        self.org, self.result, self.filename, self.node_address = org, result, filename, node_address
-        self.node_ids: dict[str, int] = {}
-        self.created = 0
-        self.per_node: dict[int, int] = defaultdict(int)  # findings per node, for its job
-        self.hostless: list[FindingCandidate] = []
-        self.refused = False
-        self._scope: Scope | None = None
-        self._judged: set[str] = set()
-
-    def host_of(self, candidate: FindingCandidate) -> tuple[str, FindingCandidate]:
+def _plan(*, org, result: ImportResult, filename: str, node_address: str) -> _Plan:
+    by_host: dict[str, list[FindingCandidate]] = defaultdict(list)
+    hostless: list[FindingCandidate] = []
+    for candidate in result.findings:
         host = _canonical_host(candidate.host)
-        node_address, result = self.node_address, self.result
         if host and node_address and (result.hosts_are_artifacts or not _is_host(host)):
             # Trivy images and SARIF repositories are things, not hosts: --node says where they run.
-            return node_address, dataclasses.replace(candidate, evidence={**candidate.evidence,
-                                                                          "artifact": candidate.host})
-        return host or node_address, candidate
-
-    def place(self, round_: list[FindingCandidate]) -> list[tuple[int, FindingCandidate]]:
-        """The round's findings with their node ids, the missing nodes created; none once refused."""
-        placed = [self.host_of(candidate) for candidate in round_]
-        self.hostless += [candidate for host, candidate in placed if not host]
-        new_hosts = sorted({host for host, _ in placed if host and host not in self._judged})
-        self._judged.update(new_hosts)
-        if self.hostless or not self._within_scope(new_hosts):
-            self.refused = True
-        if self.refused:
-            return []
-        node_ids, created = _nodes_for_hosts(org=self.org, hosts=[h for h in new_hosts if h not in self.node_ids])
-        self.node_ids.update(node_ids)
-        self.created += created
-        items = [(self.node_ids[host], candidate) for host, candidate in placed]
-        for node_id, _ in items:
-            self.per_node[node_id] += 1
-        return items
-
-    def _within_scope(self, hosts: list[str]) -> bool:
-        if self._scope is None:
-            try:
-                self._scope = parse_scope([*self.org.scope_networks, *self.org.scope_hostnames])
-            except ScopeError:
-                return False  # check says why
-        return all(_in_scope(self._scope, host) for host in hosts)
-
-    def check(self) -> None:
-        """Refuse the whole file for what stopped the writing, or for the hosts only its end names
-        (what it covered, the services it saw)."""
-        if self.hostless:
-            raise ImportRejected(
-                self.filename, f"{len(self.hostless)} finding(s) name no host (the first: "
-                f"{self.hostless[0].rule_id!r}); name the node they belong to (--node ADDRESS)",
-            )
-        hosts = {*self._judged, *self.coverage_of_hosts(), *(_canonical_host(s.host) for s in self.result.services
-                                                             if s.host)}
-        if self.node_address:
-            hosts.add(self.node_address)
-        _check_scope(org=self.org, hosts=hosts, filename=self.filename)
-
-    def coverage_of_hosts(self) -> dict[str, Coverage]:
-        """What the file covered, by canonical host."""
-        coverage: dict[str, Coverage] = {}
-        node_address, result = self.node_address, self.result
-        for cov in result.coverage:
-            host = _canonical_host(cov.host)
-            if not host or (node_address and (result.hosts_are_artifacts or not _is_host(host))):
-                host = node_address
-            if host:
-                coverage[host] = _merge(coverage.get(host), Coverage(host=host, ports=cov.ports,
-                                                                     whole_host=cov.whole_host))
-        if node_address and node_address in self.node_ids and node_address not in coverage:
-            # Findings attached to --node: the file speaks for that node as a whole.
-            coverage[node_address] = Coverage(host=node_address, whole_host=True)
-        return coverage
+            candidate = dataclasses.replace(candidate, evidence={**candidate.evidence, "artifact": candidate.host})
+            host = node_address
+        host = host or node_address
+        if not host:
+            hostless.append(candidate)
+        else:
+            by_host[host].append(candidate)
+    if hostless:
+        raise ImportRejected(
+            filename, f"{len(hostless)} finding(s) name no host (the first: {hostless[0].rule_id!r}); "
+            "name the node they belong to (--node ADDRESS)",
+        )
+    coverage: dict[str, Coverage] = {}
+    for cov in result.coverage:
+        host = _canonical_host(cov.host)
+        if not host or (node_address and (result.hosts_are_artifacts or not _is_host(host))):
+            host = node_address
+        if host:
+            coverage[host] = _merge(coverage.get(host), Coverage(host=host, ports=cov.ports, whole_host=cov.whole_host))
+    if node_address and node_address in by_host and node_address not in coverage:
+        # Findings attached to --node: the file speaks for that node as a whole.
+        coverage[node_address] = Coverage(host=node_address, whole_host=True)
+    hosts = {*by_host, *coverage, *(_canonical_host(s.host) for s in result.services if s.host)}
+    if node_address:
+        hosts.add(node_address)
+    _check_scope(org=org, hosts=hosts, filename=filename)
+    return _Plan(by_host=dict(by_host), coverage=coverage)
 
 
 def _merge(held: Coverage | None, new: Coverage) -> Coverage:
@@ -378,42 +256,36 @@ def _named(hosts: list[str]) -> str:
     return f"host{'s' if len(hosts) > 1 else ''} {shown}{more}"
 
 
-def _write(*, org, fmt: str, filename: str, digest: str, reading: _ReadAhead, result: ImportResult,
-           node_address: str, by, token) -> ImportReport:
+def _write(*, org, importer_name: str, fmt: str, filename: str, digest: str, result: ImportResult, plan: _Plan,
+           by, token, timings: _Timings) -> ImportReport:
     now = timezone.now()
-    timings = _Timings()
-    source = result.source
     with transaction.atomic():
-        session = _session_start(org=org, fmt=fmt, filename=filename, digest=digest, by=by, token=token, now=now)
-        placing = _Placing(org=org, result=result, filename=filename, node_address=node_address)
-        counts = IngestCounts()
-        for round_ in reading.rounds(ROUND):
-            with timings("nodes"):
-                items = placing.place(round_)
-            if not items:
-                continue
-            with timings("ingest"):
-                # New findings are written with their priority and their CVEs' KEV and EPSS values.
-                priorities = IngestPriorities(org=org, node_ids={node_id for node_id, _ in items}, cve_id_sets={
-                    tuple(c.cve_ids) for _, c in items if c.cve_ids})
-                counts += findings_ingest(org=org, source=source, items=items, complete=False, session=session,
-                                          seen_at=now, priorities=priorities)
-        timings["parse"] = round(reading.seconds, 3)
-        placing.check()
         with timings("nodes"):
-            node_ids = placing.node_ids
+            node_ids, created = _nodes_for_hosts(org=org, hosts=list(plan.by_host))
             # Covered hosts without findings close what they no longer report, but only on
             # nodes we already know: a host the file merely lists does not become a node.
-            covered = placing.coverage_of_hosts()
-            node_ids.update(_existing_nodes(org=org, hosts=[h for h in covered if h not in node_ids]))
-            coverage = {node_ids[h]: cov for h, cov in covered.items() if h in node_ids}
-            job_nodes = sorted(set(placing.per_node) | set(coverage))
-            _jobs_create(session=session, scanner=source, fmt=fmt, filename=filename, digest=digest,
-                         per_node=placing.per_node, coverage=coverage, job_nodes=job_nodes, now=now)
+            node_ids.update(_existing_nodes(org=org, hosts=[h for h in plan.coverage if h not in node_ids]))
+            coverage = {node_ids[h]: cov for h, cov in plan.coverage.items() if h in node_ids}
+            job_nodes = sorted({node_ids[h] for h in plan.by_host} | set(coverage))
+            session = _session_start(org=org, fmt=fmt, filename=filename, digest=digest, result=result, by=by,
+                                     token=token, nodes=len(job_nodes), now=now)
+            _jobs_create(session=session, scanner=importer_name, fmt=fmt, filename=filename, digest=digest,
+                         plan=plan, node_ids=node_ids, coverage=coverage, job_nodes=job_nodes, now=now)
         with timings("ingest"):
-            # What the file covered and no longer reports is fixed, once all it reports is written.
-            counts += findings_ingest(org=org, source=source, items=(), coverage=coverage, complete=True,
-                                      session=session, seen_at=now)
+            # One ingest per source the file speaks for (an importer normally has exactly one).
+            by_source: dict[str, list[tuple[int, FindingCandidate]]] = defaultdict(list)
+            for host, candidates in plan.by_host.items():
+                node_id = node_ids[host]
+                for candidate in candidates:
+                    by_source[candidate.source].append((node_id, candidate))
+            counts = IngestCounts()
+            # New findings are written with their priority and their CVEs' KEV and EPSS values.
+            priorities = IngestPriorities(org=org, node_ids=job_nodes, cve_id_sets={
+                tuple(c.cve_ids) for candidates in plan.by_host.values() for c in candidates if c.cve_ids})
+            for source in sorted(by_source.keys() | {importer_name}):
+                counts += findings_ingest(org=org, source=source, items=by_source.get(source, ()),
+                                          coverage=coverage, complete=True, session=session, seen_at=now,
+                                          priorities=priorities)
             counts += _services_apply(org=org, session=session, services=result.services, node_ids=node_ids,
                                       seen_at=now)
         with timings("priority"):
@@ -433,7 +305,7 @@ def _write(*, org, fmt: str, filename: str, digest: str, reading: _ReadAhead, re
             # The trend rows after commit, on a worker: the import is not kept waiting for a chart.
             finding_daily_stats_refresh_later(org=org)
         report = ImportReport(session=session, fmt=fmt, filename=filename, counts=counts,
-                              findings=reading.count, nodes=len(job_nodes), nodes_created=placing.created,
+                              findings=len(result.findings), nodes=len(job_nodes), nodes_created=created,
                               metadata=result.metadata, skipped=result.skipped,
                               skipped_reasons=result.skipped_reasons, timings=timings)
         _session_finish(session=session, report=report, started=now)
@@ -474,20 +346,21 @@ def _services_apply(*, org, session, services, node_ids: dict[str, int], seen_at
                            session=session, seen_at=seen_at)
 
 
-def _session_start(*, org, fmt, filename, digest, by, token, now) -> ScanSession:
-    """The import's session, running; how many nodes it spoke for is known once the file is read."""
+def _session_start(*, org, fmt, filename, digest, result, by, token, nodes: int, now) -> ScanSession:
     return ScanSession.objects.create(
         org=org, trigger=ScanSession.Trigger.IMPORT, status=ScanSession.Status.RUNNING,
         stage=ScanSession.Stage.NORMALIZATION, correlation_id=current_request_id() or f"import-{uuid.uuid4().hex}",
         requested_by=by if by is not None and by.is_authenticated else None, requested_by_token=token,
-        created_at=now, started_at=now, heartbeat_at=now,
-        summary={"import": {"format": fmt, "filename": filename, "sha256": digest, "metadata": {}}},
+        nodes_total=nodes, jobs_total=nodes, created_at=now, started_at=now, heartbeat_at=now,
+        summary={"import": {"format": fmt, "filename": filename, "sha256": digest, "metadata": result.metadata}},
     )
 
 
-def _jobs_create(*, session, scanner, fmt, filename, digest, per_node: dict[int, int], coverage, job_nodes,
-                 now) -> None:
+def _jobs_create(*, session, scanner, fmt, filename, digest, plan: _Plan, node_ids, coverage, job_nodes, now) -> None:
     """One succeeded job per node the file spoke for; its raw result is a summary, the file is not copied."""
+    per_node: dict[int, int] = defaultdict(int)
+    for host, candidates in plan.by_host.items():
+        per_node[node_ids[host]] += len(candidates)
     bulk_insert([
         ScanJob(session=session, node_id=node_id, scanner=scanner, status=ScanJob.Status.SUCCEEDED,
                 attempts=1, normalized=True, queued_at=now, started_at=now, finished_at=now,
@@ -503,19 +376,18 @@ def _session_finish(*, session: ScanSession, report: ImportReport, started) -> N
     counts = report.counts
     session.status = ScanSession.Status.SUCCEEDED
     session.stage = ScanSession.Stage.DONE
-    session.nodes_total = session.jobs_total = session.jobs_succeeded = report.nodes
+    session.jobs_succeeded = report.nodes
     session.findings_new, session.findings_updated = counts.new, counts.updated
     session.findings_reopened, session.findings_fixed = counts.reopened, counts.fixed
     session.finished_at = session.heartbeat_at = finished
     session.stage_timings = {"normalization": {"started_at": started.isoformat(), "finished_at": finished.isoformat(),
                                                "seconds": round((finished - started).total_seconds(), 3)}}
-    session.summary = {"import": {**session.summary["import"], "metadata": report.metadata},
-                       "counts": counts.as_dict(), "findings": report.findings,
+    session.summary = {**session.summary, "counts": counts.as_dict(), "findings": report.findings,
                        "nodes": report.nodes, "nodes_created": report.nodes_created, "timings": dict(report.timings),
                        "skipped": {"count": report.skipped, "reasons": report.skipped_reasons}}
     session.save(update_fields=[
-        "status", "stage", "nodes_total", "jobs_total", "jobs_succeeded", "findings_new", "findings_updated",
-        "findings_reopened", "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",
+        "status", "stage", "jobs_succeeded", "findings_new", "findings_updated", "findings_reopened",
+        "findings_fixed", "finished_at", "heartbeat_at", "stage_timings", "summary",
     ])
     event_publish(SESSION_FINISHED, session=session)  # subscribers write in this transaction
 

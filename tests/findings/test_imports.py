@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from interventions.models import Intervention
 from nodes.models import Node, NodeScore, NodeSnapshot
 from orgs.models import AuditEvent
-from scans.findings import imports
 from scans.findings.imports import findings_import
 from scans.importers.base import ImportRejected
 from scans.models import Finding, OrganizationScore, ScanJob, ScanSession
@@ -137,27 +134,6 @@ def test_a_rejected_import_closes_nothing_and_writes_nothing(world, nuclei_file)
     assert set(Finding.objects.values_list("status", flat=True)) == {"open"}
     assert (ScanSession.objects.count(), ScanJob.objects.count(), NodeScore.objects.count(),
             OrganizationScore.objects.count(), Node.objects.count()) == before
-
-
-def test_a_malformed_line_after_rounds_already_written_rolls_the_whole_import_back(world, nuclei_file, monkeypatch):
-    # Small rounds: the file is written a few findings at a time while it is read, so findings,
-    # nodes and the session exist in the transaction when line 31 turns out to be broken.
-    monkeypatch.setattr(imports, "ROUND", 4)
-    monkeypatch.setattr(imports, "READ_CHUNK", 2)
-    broken = nuclei_file([nuclei_result(f"127.0.21.{n}", "git-config") for n in range(1, 31)], name="midway.jsonl")
-    broken.write_text(broken.read_text() + '{"template-id": "half a line\n' + json.dumps(nuclei_result(A, "x")) + "\n")
-    written = []
-    ingest = imports.findings_ingest
-    monkeypatch.setattr(imports, "findings_ingest", lambda **kwargs: written.append(1) or ingest(**kwargs))
-
-    with pytest.raises(ImportRejected, match=r"midway\.jsonl: line 31, .*not valid JSON") as raised:
-        import_nuclei(world, broken)
-
-    assert len(written) >= 7  # rounds of findings went to the database before the broken line was read
-    assert not Finding.objects.exists()
-    assert not Node.objects.filter(org=world.org).exists()
-    assert not (ScanSession.objects.exists() or ScanJob.objects.exists() or NodeScore.objects.exists())
-    assert Intervention.objects.get(kind="import_rejected").context["error"] == raised.value.message
 
 
 def test_a_rejected_file_opens_an_import_rejected_intervention(world, nuclei_file):
