@@ -1,12 +1,10 @@
 """The importer contract and registry.
 
-An importer reads one third-party results file (nmap XML, Nuclei JSONL, ...): ``stream``
-yields its findings in file order as they are read, and fills an
-:class:`~scans.findings.candidates.ImportResult` with the rest (coverage, services, metadata,
-skipped records) by the time the last one is out; ``parse`` collects the whole file into that
-result. Either raises :class:`ImportRejected` naming the file, where in it, and why. A file is
-still taken whole or not at all: an import consumes the stream inside one transaction, so a bad
-record on line 90,000 rolls back the 89,999 findings written before it.
+An importer reads one third-party results file (nmap XML, Nuclei JSONL, ...) and
+returns an :class:`~scans.findings.candidates.ImportResult`, or raises :class:`ImportRejected`
+naming the file, where in it, and why. A file is taken whole or not at all: a parser
+collects everything first and returns only at the end, so a bad record on line
+90,000 never leaves 89,999 findings half-imported.
 
 No Django here, so the parsers can be fuzzed and benchmarked alone.
 """
@@ -25,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar, TypeVar, Union
 
-from scans.findings.candidates import Coverage, FindingCandidate, ImportResult, severity_from_cvss, severity_from_word
+from scans.findings.candidates import Coverage, ImportResult, severity_from_cvss, severity_from_word
 from scans.plugins import Plugins
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -145,27 +143,12 @@ class Importer(abc.ABC):
         a record that names no target at all, which importers otherwise skip and report
         (``ImportResult.skipped``); a malformed file is refused either way.
         """
-        result = self.new_result(filename or _name_of(source))
-        result.findings.extend(self.stream(source, result, max_bytes=max_bytes, default_host=default_host,
-                                           strict=strict))
-        return result
-
-    def stream(
-        self,
-        source: Source,
-        result: ImportResult,
-        *,
-        max_bytes: int | None = None,
-        default_host: str = "",
-        strict: bool = False,
-    ) -> Iterator[FindingCandidate]:
-        """The findings of a file as they are read (options as ``parse``'s); ``result`` (from
-        ``new_result``) holds everything else once the last one is out."""
+        filename = filename or _name_of(source)
         limit = self.max_bytes if max_bytes is None else max_bytes
-        context = ImportContext(filename=result.filename, default_host=default_host, strict=strict)
-        with open_capped(source, result.filename, limit) as stream:
+        context = ImportContext(filename=filename, default_host=default_host, strict=strict)
+        with open_capped(source, filename, limit) as stream:
             try:
-                yield from self.read(stream, context, result)
+                result = self.read(stream, context)
             except ImportRejected:
                 raise
             except RecursionError as exc:
@@ -180,15 +163,15 @@ class Importer(abc.ABC):
                 raise reject from exc
         if default_host and not result.coverage:
             result.coverage.append(Coverage(host=default_host, whole_host=True))
+        return result
 
     @abc.abstractmethod
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
-        """Yield the stream's findings and fill ``result`` with the rest; raise ``context.reject(...)``
-        on anything not understood."""
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        """Parse the stream; raise ``context.reject(...)`` on anything not understood."""
 
-    def new_result(self, filename: str) -> ImportResult:
+    def new_result(self, context: ImportContext) -> ImportResult:
         """The empty result of one file, named after this importer and the file."""
-        return ImportResult(source=self.name, filename=filename, hosts_are_artifacts=self.hosts_are_artifacts)
+        return ImportResult(source=self.name, filename=context.filename, hosts_are_artifacts=self.hosts_are_artifacts)
 
 
 REGISTRY: Plugins[Importer] = Plugins("importer", unknown=LookupError)

@@ -9,7 +9,6 @@ answer says nothing about what runs on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import BinaryIO
 from xml.etree.ElementTree import Element
 
@@ -36,7 +35,8 @@ class NmapImporter(Importer):
     formats = ("xml",)
     description = "nmap XML output (-oX), with NSE vulners script results"
 
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        result = self.new_result(context)
         root_seen = False
         hosts = 0
         for event, element, ancestors in iter_xml(stream, context):
@@ -57,7 +57,7 @@ class NmapImporter(Importer):
             if element.tag == "host" and len(ancestors) == 1:
                 context.record = hosts
                 hosts += 1
-                yield from self._read_host(element, result)
+                self._read_host(element, result)
                 ancestors[-1].remove(element)
             elif element.tag == "finished" and len(ancestors) == 2:
                 result.metadata["finished"] = element.get("time", "")
@@ -65,8 +65,9 @@ class NmapImporter(Importer):
         if not root_seen:
             raise context.reject("not an nmap XML report")
         result.metadata["hosts"] = hosts
+        return result
 
-    def _read_host(self, host: Element, result: ImportResult) -> Iterator[FindingCandidate]:
+    def _read_host(self, host: Element, result: ImportResult) -> None:
         status = host.find("status")
         if status is not None and status.get("state") != "up":
             return
@@ -93,21 +94,23 @@ class NmapImporter(Importer):
             result.services.append(observation)
             label = observation.service or "unknown service"
             detail = " ".join(p for p in (observation.product, observation.version) if p)
-            yield FindingCandidate(
-                source=self.name,
-                rule_id="nmap-open-port",
-                title=f"Open port {number}/{protocol} ({label}{', ' + detail if detail else ''})",
-                host=address,
-                severity="info",
-                port=number,
-                protocol=protocol,
-                location=f"{number}/{protocol}",
-                description=f"nmap found {number}/{protocol} open, identified as {label}.",
-                evidence={"reason": state.get("reason", ""), **_service_evidence(service), **host_evidence},
+            result.findings.append(
+                FindingCandidate(
+                    source=self.name,
+                    rule_id="nmap-open-port",
+                    title=f"Open port {number}/{protocol} ({label}{', ' + detail if detail else ''})",
+                    host=address,
+                    severity="info",
+                    port=number,
+                    protocol=protocol,
+                    location=f"{number}/{protocol}",
+                    description=f"nmap found {number}/{protocol} open, identified as {label}.",
+                    evidence={"reason": state.get("reason", ""), **_service_evidence(service), **host_evidence},
+                )
             )
             for script in port.iterfind("script"):
                 if script.get("id") == "vulners":
-                    yield from self._vulners(script, address, number, protocol, observation)
+                    result.findings.extend(self._vulners(script, address, number, protocol, observation))
 
     def _vulners(
         self, script: Element, host: str, port: int, protocol: str, observation: ServiceObservation

@@ -19,7 +19,6 @@ JSONL is read line by line, so a 100,000-line file never sits in memory twice.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
@@ -53,40 +52,48 @@ class NucleiImporter(Importer):
     formats = ("jsonl", "json")
     description = "Nuclei JSONL (-jsonl) or JSON export (-json-export), v2 and v3 field names"
 
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        result = self.new_result(context)
         infos: dict[bytes, _Info] = {}
         hosts: dict[str, None] = {}
+        findings = result.findings
         unplaced: list[FindingCandidate] = []
-        if first_byte(stream) == b"[":
-            context.line = None
-            array = load_json(stream.read(), context)
-            if not isinstance(array, list):
-                raise context.reject("expected an array of results")
-            records = ((f"$[{index}]", "record", index, record) for index, record in enumerate(array))
-        else:
-            records = (("$", "line", number, record) for number, record in iter_json_lines(stream, context))
-        for index, (path, unit, number, record) in enumerate(records):
-            context.record = index
-            finding = self._finding(record, path, context, infos)
+
+        def take(finding: FindingCandidate | None, unit: str, number: int) -> None:
+            """Keep ``finding``, read from record or line ``number`` (``unit``), or set it aside."""
             if finding is None:
-                continue
+                return
             if finding.host or context.strict:
                 # Strict: a record with no target stays in, hostless, and the import refuses the file.
+                findings.append(finding)
                 hosts[finding.host] = None
-                yield finding
-                continue
+                return
             unplaced.append(finding)
             if len(result.skipped_reasons) < _REASONS_KEPT:
                 result.skipped_reasons.append(
                     f"{unit} {number} ({finding.rule_id}): no host, url, matched-at, ip or port names a target")
-        if unplaced and not hosts:
+
+        if first_byte(stream) == b"[":
+            context.line = None
+            records = load_json(stream.read(), context)
+            if not isinstance(records, list):
+                raise context.reject("expected an array of results")
+            for index, record in enumerate(records):
+                context.record = index
+                take(self._finding(record, f"$[{index}]", context, infos), "record", index)
+        else:
+            for index, (number, record) in enumerate(iter_json_lines(stream, context)):
+                context.record = index
+                take(self._finding(record, "$", context, infos), "line", number)
+        if unplaced and not findings:
             # Not one record says where: that is the file's whole content, not a few strays.
             # Hand them on hostless, so the import refuses the file and asks for --node.
+            findings.extend(unplaced)
             result.skipped_reasons.clear()
-            yield from unplaced
         else:
             result.skipped = len(unplaced)
         result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
+        return result
 
     def _finding(self, record: Any, path: str, context: ImportContext,
                  infos: dict[bytes, _Info]) -> FindingCandidate | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from typing import BinaryIO
 from xml.etree.ElementTree import Element
 
@@ -55,15 +54,16 @@ class OpenvasImporter(Importer):
     formats = ("xml", "csv")
     description = "OpenVAS / Greenbone XML report or CSV Results export"
 
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         first = first_byte(stream)
         if first in (b"", b"<"):
-            return self._read_xml(stream, context, result)
+            return self._read_xml(stream, context)
         if first in (b"{", b"["):
             raise context.reject(f"a JSON document, not an OpenVAS report; supported: {_SUPPORTED}")
-        return self._read_csv(stream, context, result)
+        return self._read_csv(stream, context)
 
-    def _read_xml(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def _read_xml(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        result = self.new_result(context)
         hosts: dict[str, None] = {}
         root_seen = False
         count = 0
@@ -81,8 +81,8 @@ class OpenvasImporter(Importer):
                 count += 1
                 finding = self._finding(element, context)
                 if finding is not None:
+                    result.findings.append(finding)
                     hosts[finding.host] = None
-                    yield finding
                 ancestors[-1].remove(element)
             elif element.tag == "host" and parent == "report":
                 ip = text_of(element, "ip")
@@ -97,6 +97,7 @@ class OpenvasImporter(Importer):
             raise context.reject("not an OpenVAS report")
         result.metadata["results"] = count
         result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
+        return result
 
     def _finding(self, element: Element, context: ImportContext) -> FindingCandidate | None:
         host_element = element.find("host")
@@ -152,11 +153,11 @@ class OpenvasImporter(Importer):
         )
 
 
-    def _read_csv(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def _read_csv(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        result = self.new_result(context)
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
         rows = csv.reader(text)
         hosts: dict[str, None] = {}
-        results = 0
         try:
             header = next(rows, None)
             columns = _csv_columns(header, context)
@@ -171,17 +172,17 @@ class OpenvasImporter(Importer):
                     raise context.reject(f"{len(row)} fields where the header names {len(columns)}")
                 finding = self._csv_finding(dict(zip(columns, row)), context)
                 if finding is not None:
-                    results += 1
+                    result.findings.append(finding)
                     hosts[finding.host] = None
-                    yield finding
         except UnicodeDecodeError as exc:
             raise context.reject(f"not UTF-8 text ({exc.reason})") from None
         except csv.Error as exc:
             raise context.reject(f"not a readable CSV file ({exc})") from None
         finally:
             text.detach()  # the caller owns the stream
-        result.metadata.update({"layout": "csv", "results": results})
+        result.metadata.update({"layout": "csv", "results": len(result.findings)})
         result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
+        return result
 
     def _csv_finding(self, row: dict[str, str], context: ImportContext) -> FindingCandidate | None:
         def value(name: str) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
@@ -62,7 +61,7 @@ class SarifImporter(Importer):
     description = "SARIF 2.1 static-analysis results"
     hosts_are_artifacts = True  # SARIF describes source code: its "hosts" are repositories
 
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         top = Fields(load_json(stream.read(), context), "$", context)
         version = top.text("version")
         if not top.has("runs"):
@@ -71,8 +70,8 @@ class SarifImporter(Importer):
                                  "({version, runs: [{tool, results}]})", path="$")
         if version and not version.startswith("2."):
             raise context.reject(f"SARIF version {version} is not supported (2.1 expected)", path="$.version")
+        result = self.new_result(context)
         result.metadata["version"] = version
-        hosts: dict[str, None] = {}
         tools = []
         for run_index, run in enumerate(top.children("runs")):
             driver = run.child("tool").child("driver")
@@ -88,12 +87,12 @@ class SarifImporter(Importer):
                 context.path = f"$.runs[{run_index}].results[{index}]"
                 finding = _finding(self.name, item, tool, rules, rules_by_id, artifacts, host, taxa)
                 if finding is not None:
-                    if finding.host:
-                        hosts[finding.host] = None
-                    yield finding
+                    result.findings.append(finding)
         context.path = None
         result.metadata["tools"] = tools
+        hosts = dict.fromkeys(f.host for f in result.findings if f.host)
         result.coverage = [Coverage(host=h, whole_host=True) for h in hosts]
+        return result
 
 
 def _finding(

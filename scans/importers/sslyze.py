@@ -18,7 +18,6 @@ for 443 must not close findings about 8443.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
@@ -49,11 +48,12 @@ class SslyzeImporter(Importer):
     formats = ("json",)
     description = "SSLyze JSON output (3.x, 4.x and 5.x or later)"
 
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
         document = load_json(stream.read(), context)
         if not isinstance(document, dict) or not isinstance(document.get("server_scan_results"), list):
             raise context.reject(f"{_layout_seen(document)}; supported: {'; '.join(SUPPORTED_LAYOUTS)}", path="$")
         top = Fields(document, "$", context)
+        result = self.new_result(context)
         result.metadata.update(
             {
                 "scanner": "sslyze",
@@ -86,7 +86,7 @@ class SslyzeImporter(Importer):
                 continue  # never reached the server: says nothing about it
             endpoint = _Endpoint(self.name, host, hostname, port)
             self._server(server.child("scan_result"), endpoint, scanned_at)
-            yield from endpoint.findings
+            result.findings.extend(endpoint.findings)
             connectivity = server.child("connectivity_result")
             result.services.append(
                 ServiceObservation(
@@ -106,6 +106,7 @@ class SslyzeImporter(Importer):
                 covered.setdefault(host, []).append(port or 443)
         result.coverage = [Coverage(host=h, ports=tuple(sorted(set(p)))) for h, p in covered.items()]
         result.metadata["layout"] = ", ".join(layouts)
+        return result
 
     def _server(self, scan: Fields, endpoint: _Endpoint, scanned_at: datetime | None) -> None:
         weak: dict[str, list[str]] = {}

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from scans.findings.candidates import Coverage, FindingCandidate, ImportResult
@@ -81,36 +80,29 @@ class TrivyImporter(Importer):
     description = "Trivy JSON report (schema 2 or legacy; image, filesystem, Kubernetes)"
     hosts_are_artifacts = True  # Trivy names scanned things (images, file systems, SBOMs, clusters)
 
-    def read(self, stream: BinaryIO, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
-        hosts: dict[str, None] = {}
-        for finding in self._findings(load_json(stream.read(), context), context, result):
-            hosts[finding.host] = None
-            yield finding
-        if not hosts and result.metadata.get("artifact"):
-            hosts = {result.metadata["artifact"]: None}
-        result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
-
-    def _findings(self, document: Any, context: ImportContext, result: ImportResult) -> Iterator[FindingCandidate]:
+    def read(self, stream: BinaryIO, context: ImportContext) -> ImportResult:
+        document = load_json(stream.read(), context)
+        result = self.new_result(context)
         if document is None:
             # Legacy Trivy wrote `null` for a scan that found nothing to report.
             result.metadata["schema"] = "legacy"
-            return
+            return result
         if isinstance(document, list):
             # Legacy (before schema 2): a bare array of results, no artifact name.
             host = context.default_host or _artifact_from_targets(document)
             result.metadata["schema"] = "legacy"
-            yield from self._results(Fields({"Results": document}, "$", context), host, "")
+            self._results(Fields({"Results": document}, "$", context), host, "", result)
         elif isinstance(document, dict):
             top = Fields(document, "$", context)
             if top.has("ClusterName") or (top.has("Resources") and not top.has("Results")):
-                yield from self._kubernetes(top, result)
+                self._kubernetes(top, result)
             elif top.has("Results") or top.has("SchemaVersion"):
                 artifact = top.text("ArtifactName")
                 host = artifact if artifact not in ("", ".") else context.default_host or artifact
                 result.metadata.update(
                     {"schema": top.text("SchemaVersion"), "artifact": host, "artifact_type": top.text("ArtifactType")}
                 )
-                yield from self._results(top, host, "")
+                self._results(top, host, "", result)
             else:
                 keys = ", ".join(str(k) for k in list(document)[:8]) or "none"
                 raise context.reject(f"not a Trivy report (no Results, SchemaVersion or ClusterName; keys: {keys}); "
@@ -118,17 +110,22 @@ class TrivyImporter(Importer):
         else:
             raise context.reject(f"not a Trivy report (the document is {kind(document)}); supported: {_SUPPORTED}",
                                  path="$")
+        hosts = dict.fromkeys(f.host for f in result.findings)
+        if not hosts and result.metadata.get("artifact"):
+            hosts = {result.metadata["artifact"]: None}
+        result.coverage = [Coverage(host=host, whole_host=True) for host in hosts if host]
+        return result
 
-    def _kubernetes(self, top: Fields, result: ImportResult) -> Iterator[FindingCandidate]:
+    def _kubernetes(self, top: Fields, result: ImportResult) -> None:
         cluster = top.text("ClusterName") or top.context.default_host
         result.metadata.update({"schema": "kubernetes", "artifact": cluster})
         # Older `trivy k8s` split resources by kind of check; newer ones list "Resources".
         for key in ("Vulnerabilities", "Misconfigurations", "Resources"):
             for resource in top.children(key):
                 prefix = "/".join(p for p in map(resource.text, ("Namespace", "Kind", "Name")) if p)
-                yield from self._results(resource, cluster, prefix)
+                self._results(resource, cluster, prefix, result)
 
-    def _results(self, parent: Fields, host: str, prefix: str) -> Iterator[FindingCandidate]:
+    def _results(self, parent: Fields, host: str, prefix: str, result: ImportResult) -> None:
         # Each section of a result and the reader of its entries (None: the entry is no finding).
         sections = (
             ("Vulnerabilities", self._vulnerability),
@@ -145,7 +142,7 @@ class TrivyImporter(Importer):
                 for entry in item.children(key):
                     finding = read(entry, host, where)
                     if finding is not None:
-                        yield finding
+                        result.findings.append(finding)
 
     def _vulnerability(self, vuln: Fields, host: str, where: str) -> FindingCandidate:
         vuln_id = vuln.text("VulnerabilityID")
