@@ -1,8 +1,7 @@
 """``python manage.py bench ingest``: import 100,000 Nuclei findings over 1,000 nodes, three times.
 
-Runs, each through ``scans.findings.imports.findings_import`` (the file read on a thread while its
-findings are placed on nodes and written by the bulk lifecycle, then scoring), in a fresh
-organization that is deleted afterwards:
+Runs, each through ``scans.findings.imports.findings_import`` (parse, scope check, dedup, bulk
+lifecycle, scoring), in a fresh organization that is deleted afterwards:
 
 1. *first*: every finding is new;
 2. *unchanged*: the same file again, every finding unchanged;
@@ -10,8 +9,7 @@ organization that is deleted afterwards:
 
 Per run: wall time, findings per second, statements per 1,000-finding lifecycle batch
 (every statement psycopg sends, COPY included, while the lifecycle writes one batch),
-the time of each phase of the import (``parse`` is the reading thread's, alongside ``nodes`` and
-``ingest``) and memory: the process's peak RSS (``ru_maxrss``), and
+the time of each phase of the import and memory: the process's peak RSS (``ru_maxrss``), and
 its growth since the benchmark started, or with ``--tracemalloc`` the Python allocation peak of
 the run (slower: tracing costs).
 
@@ -47,7 +45,7 @@ from scans.findings import imports, lifecycle
 
 help = "Import 100k Nuclei findings over 1,000 nodes, re-import, import a 10% variant (PostgreSQL)."
 
-PHASES = ("parse", "nodes", "ingest", "priority", "scoring", "commit")
+PHASES = ("parse", "plan", "nodes", "ingest", "priority", "scoring", "commit")
 TARGETS = {"first": 5.0, "unchanged": 3.0, "variant": 5.0}  # seconds
 PEAK_RSS_TARGET_MB = 300
 
