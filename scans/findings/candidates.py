@@ -219,23 +219,11 @@ class ScanResult:
     data: dict[str, Any] = field(default_factory=dict)  # scanner-specific detail (certificate, headers...)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "scanner": self.scanner,
-            "version": self.version,
-            "target": self.target,
-            "address": self.address,
-            "options": self.options,
-            "started_at": self.started_at,
-            "duration": self.duration,
-            "complete": self.complete,
-            "error": self.error,
-            "open_ports": list(self.open_ports),
-            "services": [s.to_dict() for s in self.services],
-            "findings": [f.to_dict() for f in self.findings],
-            "attempts": list(self.attempts),
-            "coverage": [c.to_dict() for c in self.coverage],
-            "data": self.data,
-        }
+        data = {name: getattr(self, name) for name in _field_names(ScanResult)}
+        data.update(open_ports=list(self.open_ports), services=[s.to_dict() for s in self.services],
+                    findings=[f.to_dict() for f in self.findings], attempts=list(self.attempts),
+                    coverage=[c.to_dict() for c in self.coverage])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScanResult:

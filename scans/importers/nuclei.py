@@ -42,12 +42,8 @@ from scans.importers.reading import Fields, iter_json_lines, load_json
 _REASONS_KEPT = 5  # skipped records whose reason the import reports; the rest are counted
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ssh": 22}
 _EVIDENCE_LIMIT = 1024
-_EVIDENCE_FIELDS = (
-    ("request", "request"),
-    ("response", "response"),
-    ("curl-command", "curl_command"),
-    ("timestamp", "timestamp"),
-)
+# (record key, evidence key): the evidence keeps these fields under their names in snake case.
+_EVIDENCE_FIELDS = tuple((key, key.replace("-", "_")) for key in ("request", "response", "curl-command", "timestamp"))
 
 
 @register
