@@ -140,13 +140,13 @@ def jobs_pump(*, org_id: int) -> int:
         return 0
     with transaction.atomic():
         # One pump per organization at a time, or two could both fill the same free slots.
-        org = Organization.objects.select_for_update().filter(pk=org_id).first()
+        org = _org_for_admission(org_id)
         if org is None:
             return 0
         now = timezone.now()
         # A closed scan window holds its zone's jobs back here, the one place jobs are dispatched from.
-        closed = windows_closed(org=org)
-        sessions_mark_held(org=org, closed=closed, waiting=waiting_jobs, now=now)
+        closed = windows_closed(org=org, zoned=org.zoned)
+        sessions_mark_held(org=org, closed=closed, waiting=waiting_jobs, now=now, marked=org.marked)
         held = held_by_windows(closed)
         if held is not None:
             waiting_jobs = waiting_jobs.exclude(held)
@@ -157,7 +157,7 @@ def jobs_pump(*, org_id: int) -> int:
         if not slots:
             return 0
         waiting_jobs = waiting_jobs.exclude(session__status__in=ScanSession.FINISHED)
-        blocked = _zones_blocked(waiting_jobs)
+        blocked = _zones_blocked(waiting_jobs) if org.zoned else set()
         if blocked:
             # A zone whose jobs may not go now keeps them in the database, holding no slot.
             waiting_jobs = waiting_jobs.exclude(node__zone_id__in=blocked)
@@ -189,6 +189,18 @@ def jobs_pump(*, org_id: int) -> int:
                                  **_time_limits(timeout))
         _tasks_assigned(assigned, now)
     return sum(len(ids) for _, ids, _, _ in sent)
+
+
+def _org_for_admission(org_id: int) -> Organization | None:
+    """The organization, locked, with what admission asks of it beyond its limit read in the same
+    statement: whether it has zones (``zoned``), and whether a session of it is marked as waiting for
+    a window (``marked``). Most organizations have neither: their pump then reads no zone's window,
+    no worker's presence and no session's mark."""
+    return (Organization.objects.select_for_update().filter(pk=org_id)
+            .annotate(zoned=Exists(Zone.objects.filter(org_id=OuterRef("pk"))),
+                      marked=Exists(ScanSession.objects.filter(org_id=OuterRef("pk"),
+                                                               window_waiting_until__isnull=False)))
+            .first())
 
 
 def _zones_blocked(waiting_jobs) -> set[int]:
