@@ -23,6 +23,7 @@ A job is the unit of status and of retry. Discovery jobs (scanner ``discovery``,
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import threading
 import uuid
@@ -33,7 +34,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import DEFERRED, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config import prepared
@@ -393,12 +394,21 @@ def _claim_in_one_statement(job_ids, token, now, deadlines) -> list[ScanJob]:
 def _from_db(model, names: tuple[str, ...], values) -> Any:
     """A model instance from some of its columns, converted as a query would (JSON decoded); the
     others deferred."""
-    given = {model._meta.get_field(name).attname: value for name, value in zip(names, values)}
-    # from_db takes the values in the model's field order.
-    fields = [field for field in model._meta.concrete_fields if field.attname in given]
-    converted = [given[field.attname] if given[field.attname] is None or not hasattr(field, "from_db_value")
-                 else field.from_db_value(given[field.attname], None, connection) for field in fields]
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    attnames, columns = _row_layout(model, names)
+    converted = [DEFERRED if at is None else values[at] if values[at] is None or convert is None
+                 else convert(values[at], None, connection) for at, convert in columns]
+    return model.from_db(connection.alias, attnames, converted)
+
+
+@functools.cache
+def _row_layout(model, names: tuple[str, ...]) -> tuple[list[str], list[tuple[int | None, Any]]]:
+    """How a row of ``names`` becomes ``model``'s values, worked out once per claim statement's shape rather
+    than once per row: each of the model's fields in its order, with its place in the row (None: deferred)
+    and its converter, if it has one."""
+    at = {model._meta.get_field(name).attname: n for n, name in enumerate(names)}
+    fields = model._meta.concrete_fields
+    return ([field.attname for field in fields],
+            [(at.get(field.attname), getattr(field, "from_db_value", None)) for field in fields])
 
 
 def _node_budgets(jobs: list[ScanJob]) -> dict[int, connections.Budget]:
