@@ -4,9 +4,10 @@ The view lists groups sorted by their most urgent finding, then their size, and 
 findings no aggregate over them answers in a page's time; so the groups are kept, like node
 snapshots, and rewritten where findings change: ``scoring_run`` refreshes the rules found on the
 nodes it scores (every rule when it scores the whole organization), a triage the rules of the
-findings it changed. One refresh is two statements whatever the number of rules: an upsert from
+findings it changed. One refresh is one statement whatever the number of rules: an upsert from
 one GROUP BY over the open findings of those rules (the partial (org, rule_id) index of open
-findings), then the removal of the groups among them left without an open finding.
+findings), and beside it the removal of the groups among them left without an open finding; the
+rules of a list of nodes are read inside that statement too.
 """
 
 from __future__ import annotations
@@ -43,10 +44,17 @@ _UPSERT = f"""
       title = EXCLUDED.title, source = EXCLUDED.source, cve_ids = EXCLUDED.cve_ids, severity = EXCLUDED.severity,
       priority = EXCLUDED.priority, open_count = EXCLUDED.open_count, node_count = EXCLUDED.node_count,
       ports = EXCLUDED.ports, port_count = EXCLUDED.port_count, first_seen = EXCLUDED.first_seen,
-      due_at = EXCLUDED.due_at, refreshed_at = EXCLUDED.refreshed_at"""
-_REMOVE = f"DELETE FROM {_G} WHERE org_id = %(org)s AND refreshed_at < %(now)s {{rules}}"
-_RULES = "AND {column} = ANY(%(rules)s::varchar[])"
-_RULES_OF_NODES = f"SELECT DISTINCT rule_id FROM {_F} WHERE org_id = %s AND node_id = ANY(%s::bigint[])"
+      due_at = EXCLUDED.due_at, refreshed_at = EXCLUDED.refreshed_at
+    RETURNING rule_id"""
+# The upsert and the removal in one statement: the removal takes the groups of the rules that the
+# upsert did not write (no open finding left), so the two never touch the same row.
+_REFRESH = f"""
+    WITH {{rules_cte}} kept AS ({_UPSERT})
+    DELETE FROM {_G} g WHERE g.org_id = %(org)s {{group_rules}} AND g.rule_id NOT IN (SELECT rule_id FROM kept)"""
+_RULES_LISTED = "rules AS (SELECT unnest(%(rules)s::varchar[]) AS rule_id),"
+_RULES_OF_NODES = (f"rules AS MATERIALIZED (SELECT DISTINCT rule_id FROM {_F} "
+                   "WHERE org_id = %(org)s AND node_id = ANY(%(nodes)s::bigint[])),")
+_IN_RULES = "AND {column} IN (SELECT rule_id FROM rules)"
 
 
 def finding_groups_refresh(*, org, rule_ids: Iterable[str] | None = None) -> None:
@@ -56,10 +64,7 @@ def finding_groups_refresh(*, org, rule_ids: Iterable[str] | None = None) -> Non
         return
     if rules is not None and len(rules) > WHOLE_ORG_ABOVE:
         rules = None
-    params = {"org": org.pk, "now": timezone.now(), "rules": rules}
-    with connection.cursor() as cursor:
-        cursor.execute(_UPSERT.format(rules=_RULES.format(column="f.rule_id") if rules else ""), params)
-        cursor.execute(_REMOVE.format(rules=_RULES.format(column="rule_id") if rules else ""), params)
+    _refresh(org, _RULES_LISTED if rules else "", {"rules": rules})
 
 
 def finding_groups_refresh_for_nodes(*, org, node_ids: Iterable[int] | None) -> None:
@@ -70,7 +75,13 @@ def finding_groups_refresh_for_nodes(*, org, node_ids: Iterable[int] | None) -> 
     ids = list(node_ids)
     if not ids:
         return
+    _refresh(org, _RULES_OF_NODES, {"nodes": ids})
+
+
+def _refresh(org, rules_cte: str, params: dict) -> None:
+    """The one statement of a refresh: of the rules ``rules_cte`` names, or of every rule when it is empty."""
+    sql = _REFRESH.format(
+        rules_cte=rules_cte, rules=_IN_RULES.format(column="f.rule_id") if rules_cte else "",
+        group_rules=_IN_RULES.format(column="g.rule_id") if rules_cte else "")
     with connection.cursor() as cursor:
-        cursor.execute(_RULES_OF_NODES, [org.pk, ids])
-        rules = [row[0] for row in cursor.fetchall()]
-    finding_groups_refresh(org=org, rule_ids=rules)
+        cursor.execute(sql, {"org": org.pk, "now": timezone.now(), **params})

@@ -23,6 +23,7 @@ A job is the unit of status and of retry. Discovery jobs (scanner ``discovery``,
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import threading
 import uuid
@@ -33,7 +34,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import DEFERRED, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config import prepared
@@ -140,13 +141,13 @@ def jobs_pump(*, org_id: int) -> int:
         return 0
     with transaction.atomic():
         # One pump per organization at a time, or two could both fill the same free slots.
-        org = Organization.objects.select_for_update().filter(pk=org_id).first()
+        org = _org_for_admission(org_id)
         if org is None:
             return 0
         now = timezone.now()
         # A closed scan window holds its zone's jobs back here, the one place jobs are dispatched from.
-        closed = windows_closed(org=org)
-        sessions_mark_held(org=org, closed=closed, waiting=waiting_jobs, now=now)
+        closed = windows_closed(org=org, zoned=org.zoned)
+        sessions_mark_held(org=org, closed=closed, waiting=waiting_jobs, now=now, marked=org.marked)
         held = held_by_windows(closed)
         if held is not None:
             waiting_jobs = waiting_jobs.exclude(held)
@@ -157,7 +158,7 @@ def jobs_pump(*, org_id: int) -> int:
         if not slots:
             return 0
         waiting_jobs = waiting_jobs.exclude(session__status__in=ScanSession.FINISHED)
-        blocked = _zones_blocked(waiting_jobs)
+        blocked = _zones_blocked(waiting_jobs) if org.zoned else set()
         if blocked:
             # A zone whose jobs may not go now keeps them in the database, holding no slot.
             waiting_jobs = waiting_jobs.exclude(node__zone_id__in=blocked)
@@ -189,6 +190,18 @@ def jobs_pump(*, org_id: int) -> int:
                                  **_time_limits(timeout))
         _tasks_assigned(assigned, now)
     return sum(len(ids) for _, ids, _, _ in sent)
+
+
+def _org_for_admission(org_id: int) -> Organization | None:
+    """The organization, locked, with what admission asks of it beyond its limit read in the same
+    statement: whether it has zones (``zoned``), and whether a session of it is marked as waiting for
+    a window (``marked``). Most organizations have neither: their pump then reads no zone's window,
+    no worker's presence and no session's mark."""
+    return (Organization.objects.select_for_update().filter(pk=org_id)
+            .annotate(zoned=Exists(Zone.objects.filter(org_id=OuterRef("pk"))),
+                      marked=Exists(ScanSession.objects.filter(org_id=OuterRef("pk"),
+                                                               window_waiting_until__isnull=False)))
+            .first())
 
 
 def _zones_blocked(waiting_jobs) -> set[int]:
@@ -381,12 +394,21 @@ def _claim_in_one_statement(job_ids, token, now, deadlines) -> list[ScanJob]:
 def _from_db(model, names: tuple[str, ...], values) -> Any:
     """A model instance from some of its columns, converted as a query would (JSON decoded); the
     others deferred."""
-    given = {model._meta.get_field(name).attname: value for name, value in zip(names, values)}
-    # from_db takes the values in the model's field order.
-    fields = [field for field in model._meta.concrete_fields if field.attname in given]
-    converted = [given[field.attname] if given[field.attname] is None or not hasattr(field, "from_db_value")
-                 else field.from_db_value(given[field.attname], None, connection) for field in fields]
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    attnames, columns = _row_layout(model, names)
+    converted = [DEFERRED if at is None else values[at] if values[at] is None or convert is None
+                 else convert(values[at], None, connection) for at, convert in columns]
+    return model.from_db(connection.alias, attnames, converted)
+
+
+@functools.cache
+def _row_layout(model, names: tuple[str, ...]) -> tuple[list[str], list[tuple[int | None, Any]]]:
+    """How a row of ``names`` becomes ``model``'s values, worked out once per claim statement's shape rather
+    than once per row: each of the model's fields in its order, with its place in the row (None: deferred)
+    and its converter, if it has one."""
+    at = {model._meta.get_field(name).attname: n for n, name in enumerate(names)}
+    fields = model._meta.concrete_fields
+    return ([field.attname for field in fields],
+            [(at.get(field.attname), getattr(field, "from_db_value", None)) for field in fields])
 
 
 def _node_budgets(jobs: list[ScanJob]) -> dict[int, connections.Budget]:

@@ -41,19 +41,24 @@ def _window(data, tz: str) -> Window:
         return Window((), "UTC")
 
 
-def zone_windows(org: Organization) -> dict[int | None, Window]:
-    """Each zone's window (its own, else the organization's), and the default zone's (the organization's)."""
+def zone_windows(org: Organization, *, zoned: bool = True) -> dict[int | None, Window]:
+    """Each zone's window (its own, else the organization's), and the default zone's (the organization's).
+
+    ``zoned=False``: the caller knows the organization has no zone, and none is read."""
     windows: dict[int | None, Window] = {DEFAULT_ZONE: org_window(org)}
+    if not zoned:
+        return windows
     for pk, data in Zone.objects.filter(org=org).values_list("pk", "scan_windows"):
         windows[pk] = _window(data, org.schedule_timezone) if data else windows[DEFAULT_ZONE]
     return windows
 
 
-def windows_closed(*, org: Organization, at: datetime | None = None) -> dict[int | None, datetime]:
-    """Zones (None: the default zone) whose window is closed at ``at``, with when each next opens."""
+def windows_closed(*, org: Organization, at: datetime | None = None, zoned: bool = True) -> dict[int | None, datetime]:
+    """Zones (None: the default zone) whose window is closed at ``at``, with when each next opens
+    (``zoned``: as :func:`zone_windows`)."""
     at = at or windows_now()
     closed = {}
-    for zone, window in zone_windows(org).items():
+    for zone, window in zone_windows(org, zoned=zoned).items():
         if not window.is_open(at):
             closed[zone] = window.opens_at(at)
     return closed
@@ -70,13 +75,17 @@ def held_by_windows(closed: dict[int | None, datetime]) -> Q | None:
     return in_closed & Q(session__window_override=False)
 
 
-def sessions_mark_held(*, org: Organization, closed: dict[int | None, datetime], waiting, now) -> None:
+def sessions_mark_held(*, org: Organization, closed: dict[int | None, datetime], waiting, now,
+                       marked: bool = True) -> None:
     """Say on each session of ``org`` whether its jobs wait for a window, and until when.
 
     ``waiting`` is the organization's jobs waiting for admission. A session no longer held has its
     mark cleared and its stage's deadline renewed: the time it waited is not the stage's time.
+    ``marked=False``: the caller knows no session of ``org`` carries a mark, so none is to be cleared.
     """
     held = held_by_windows(closed)
+    if held is None and not marked:
+        return
     marks: dict[int, tuple[datetime, bool]] = {}
     if held is not None:
         rows = (waiting.filter(held).exclude(session__status__in=ScanSession.FINISHED)
@@ -90,6 +99,8 @@ def sessions_mark_held(*, org: Organization, closed: dict[int | None, datetime],
         for session_id, (opens, _) in marks.items():
             ScanSession.objects.filter(pk=session_id).update(window_waiting_until=opens,
                                                             window_paused=session_id in begun, heartbeat_at=now)
+    if not marked:
+        return
     released = (ScanSession.objects.filter(org=org, window_waiting_until__isnull=False)
                 .exclude(pk__in=list(marks)).select_related("profile"))
     for session in released:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orgs.services import organization_update_settings
-from scans.findings.groups import finding_groups_refresh
+from scans.findings.groups import finding_groups_refresh, finding_groups_refresh_for_nodes
 from scans.findings.scoring import scoring_run
 from scans.findings.triage import finding_triage, findings_triage_bulk
 from scans.models import Finding, FindingGroup
@@ -71,6 +71,24 @@ def test_a_rescan_that_fixes_findings_rewrites_the_groups_of_its_nodes(world, ng
     Finding.objects.filter(node=nginx[1], rule_id="CVE-2021-23017").update(status="fixed")
     scoring_run(org=world.org, node_ids=[nginx[1].pk])
     assert FindingGroup.objects.get(org=world.org, rule_id="CVE-2021-23017").open_count == 2
+
+
+def test_the_groups_of_a_nodes_rules_are_rewritten_in_one_statement_and_an_emptied_one_removed(
+        world, nginx, statements):
+    Finding.objects.filter(node=nginx[0], rule_id="tls-weak-protocol").update(status="fixed")
+    Finding.objects.filter(node=nginx[0], rule_id="CVE-2021-23017", status="open").update(severity="critical")
+    other = NodeFactory(org=world.org, name="mail")
+    FindingFactory(node=other, rule_id="smtp-open-relay", severity="high")
+    finding_groups_refresh(org=world.org, rule_ids=["smtp-open-relay"])
+    statements.clear()
+
+    finding_groups_refresh_for_nodes(org=world.org, node_ids=[nginx[0].pk])
+
+    assert len(statements) == 1
+    assert not FindingGroup.objects.filter(org=world.org, rule_id="tls-weak-protocol").exists()
+    group = FindingGroup.objects.get(org=world.org, rule_id="CVE-2021-23017")
+    assert (group.open_count, group.severity) == (3, "critical")
+    assert FindingGroup.objects.filter(org=world.org, rule_id="smtp-open-relay").exists()  # not a rule of the node
 
 
 def test_a_bulk_triage_of_a_groups_filter_triages_every_open_finding_of_it(world, nginx):

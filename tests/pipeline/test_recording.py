@@ -178,3 +178,17 @@ def test_after_a_message_with_jobs_still_outstanding_and_nothing_waiting_one_que
     with django_assert_num_queries(1):
         _hand_over(jobs[0].session, {"execution"})
     assert ScanSession.objects.get(pk=jobs[0].session_id).stage == "execution"
+
+
+def test_a_pump_of_an_organization_without_zones_or_held_sessions_asks_nothing_more_of_them(world, statements):
+    job_ids = queued_jobs(world, 5, "tls")
+    statements.clear()
+
+    assert jobs_pump(org_id=world.org.pk) == 5
+
+    # The lock of the organization says it has no zone and no session waiting for a window: no zone's
+    # window, worker presence or session mark is read after it.
+    zones = [s for s in statements if "orgs_zone" in s]
+    assert len(zones) == 1 and "FOR UPDATE" in zones[0]
+    assert not any("scans_workerheartbeat" in s or "window_waiting_until" in s for s in statements if s != zones[0])
+    assert set(ScanJob.objects.filter(pk__in=job_ids).values_list("task_id", flat=True)) != {""}
