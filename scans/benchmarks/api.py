@@ -36,7 +36,9 @@ from django.db import connection
 from orgs.models import ApiToken
 from orgs.services import api_token_create
 from scans.benchmarks import percentile, print_table
+from scans.benchmarks.console import console_organization
 from scans.benchmarks.processes import free_port, start_gunicorn, stop, wait_for
+from scans.models import Finding
 
 help = "The API under load at 10,000 nodes / 1,000,000 findings through gunicorn (PostgreSQL and Redis)"
 
@@ -66,11 +68,8 @@ def run(options: dict[str, Any], out: TextIO) -> dict[str, Any]:
     if not settings.REDIS_URL:
         raise CommandError("bench api measures the production stack, Redis included: set REDIS_URL, "
                            "e.g. REDIS_URL=redis://127.0.0.1:6379/0 python manage.py bench api")
-    from scans.benchmarks import console
-    from scans.models import Finding
-
-    org, _, reused = console._organization(nodes=options["nodes"], findings=options["findings"],
-                                           regenerate=options["regenerate"], out=out)
+    org, _, reused = console_organization(nodes=options["nodes"], findings=options["findings"],
+                                          regenerate=options["regenerate"], out=out)
     out.write(f"organization {org.slug}: {options['nodes']:,} nodes, {options['findings']:,} findings "
               f"({'reused' if reused else 'generated'})\n")
     ApiToken.objects.filter(org=org, name="bench-api").delete()
