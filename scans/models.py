@@ -184,6 +184,10 @@ class ScanJob(models.Model):
         indexes = [
             models.Index(fields=["session", "status"], name="job_session_status"),
             models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+            # Jobs waiting for admission (queued, not yet dispatched): every finished message asks
+            # whether its organization has any. Few rows whatever the table's size, and the plan
+            # stays right when the statistics predate a session's thousands of jobs.
+            models.Index(fields=["session"], name="job_waiting", condition=Q(status="queued", task_id="")),
         ]
 
     def __str__(self) -> str:

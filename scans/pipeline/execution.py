@@ -803,11 +803,12 @@ def _execution_check_complete(session_id: int) -> bool:
                    .filter(pk=session_id).first())
         if session is None or session.stage != Stage.EXECUTION or session.is_finished:
             return False
+        # A set difference (EXCEPT), not a correlated NOT EXISTS: statistics taken before the session
+        # wrote its jobs make the planner rescan the session's jobs once per discovered node.
         late = [] if session.cancel_requested else list(
             ScanJob.objects.filter(session_id=session_id, scanner=DISCOVERY, status=Status.SUCCEEDED,
-                                   node__state=Node.State.UP)
-            .exclude(Exists(jobs_of_stage(session_id, Stage.EXECUTION).filter(node_id=OuterRef("node_id"))))
-            .values_list("node_id", flat=True))
+                                   node__state=Node.State.UP).order_by().values_list("node_id", flat=True)
+            .difference(jobs_of_stage(session_id, Stage.EXECUTION).order_by().values_list("node_id", flat=True)))
         if late:
             planned = scanner_jobs_plan(session, late) - session.jobs_total
         if planned:

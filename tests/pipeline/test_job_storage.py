@@ -24,6 +24,9 @@ def test_a_job_row_has_no_index_that_another_already_covers():
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'scans_scanjob'")
         definitions = [row[0] for row in cursor.fetchall()]
 
-    # session_id alone is the leading column of the unique (session, node, scanner) and of (session, status).
+    # session_id alone is the leading column of the unique (session, node, scanner) and of (session, status);
+    # the one index on it alone holds only the jobs waiting for admission.
     assert not [d for d in definitions if d.endswith("(session_id)")]
-    assert len(definitions) == 5
+    assert [d.split(" WHERE ")[1] for d in definitions if "(session_id) WHERE" in d] == [
+        "(((status)::text = 'queued'::text) AND ((task_id)::text = ''::text))"]
+    assert len(definitions) == 6
