@@ -30,7 +30,7 @@ from scans.cve.analysis import cve_candidates_by_node, cve_coverage
 from scans.cve.service_index import service_products_replace
 from scans.findings import lifecycle
 from scans.findings.candidates import Coverage, FindingCandidate, ServiceObservation
-from scans.findings.priority import priority_refresh
+from scans.findings.priority import IngestPriorities, priority_refresh
 from scans.findings.daily_stats import finding_daily_stats_refresh
 from scans.findings.scoring import scoring_run
 from scans.models import ScanJob, ScanSession
@@ -286,8 +286,12 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
                     if complete is None or complete:  # a scanner that does not say ran to completion
                         coverage[node_id] = _merged_coverage(address, services,
                                                              [Coverage.from_dict(c) for c in covered or ()])
+                # New findings are written with their priority, as an import writes them: scoring's
+                # refresh then rewrites only the findings whose priority changed.
+                priorities = IngestPriorities(org=session.org, node_ids={row[1] for row in batch},
+                                              cve_id_sets={tuple(c.cve_ids) for _, c in items if c.cve_ids})
                 counts = lifecycle.findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
-                                         complete=True, session=session)
+                                                   complete=True, session=session, priorities=priorities)
                 ScanJob.objects.filter(pk__in=[row[0] for row in batch]).update(normalized=True)
                 ScanSession.objects.filter(pk=session.pk).update(
                     findings_new=F("findings_new") + counts.new, findings_updated=F("findings_updated") + counts.updated,

@@ -114,3 +114,17 @@ def test_a_crashing_part_fails_the_session_and_asks_a_person(normalizing_session
     session.refresh_from_db()
     assert session.status == ScanSession.Status.FAILED and "disk full" in session.error
     assert Intervention.objects.filter(session=session, kind=Intervention.Kind.STAGE_STUCK).exists()
+
+
+def test_normalized_findings_carry_the_priority_and_due_date_a_refresh_would_give_them(normalizing_session):
+    from scans.findings.priority import priority_refresh
+
+    session = normalizing_session
+    with dispatch.inline():
+        stages.normalization(session)  # the stage alone: scoring, queued after it, is not run
+    columns = ("id", "priority", "priority_reasons", "due_at")
+    written = sorted(Finding.objects.filter(org=session.org).values_list(*columns))
+
+    assert priority_refresh(org=session.org) == 0  # nothing to correct
+    assert sorted(Finding.objects.filter(org=session.org).values_list(*columns)) == written
+    assert {row[1] for row in written if row[1] is not None}
