@@ -288,7 +288,7 @@ def _normalize(session: ScanSession, *, part: int, parts: int) -> None:
                                                              [Coverage.from_dict(c) for c in covered or ()])
                 # New findings are written with their priority, as an import writes them: scoring's
                 # refresh then rewrites only the findings whose priority changed.
-                priorities = IngestPriorities(org=session.org, node_ids={row[1] for row in batch},
+                priorities = IngestPriorities(org=session.org, node_ids={node_id for node_id, _ in items},
                                               cve_id_sets={tuple(c.cve_ids) for _, c in items if c.cve_ids})
                 counts = lifecycle.findings_ingest(org=session.org, source=scanner, items=items, coverage=coverage,
                                                    complete=True, session=session, priorities=priorities)
