@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.bounds import DayField
+from config.entries import split_entries
 from orgs import windows
 from orgs.models import ApiToken, Organization, Role
 from orgs.schedules import ScheduleError, parse_crontab
@@ -47,10 +48,6 @@ class InvitationSignupForm(SetPasswordMixin, forms.Form):
         # The password is judged against the account it will protect (not too close to its name).
         self.validate_password_for_user(get_user_model()(username=self.email, email=self.email))
         return data
-
-
-def _lines(text: str) -> list[str]:
-    return [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
 
 
 class SettingsForm(forms.Form):
@@ -124,7 +121,7 @@ class SettingsForm(forms.Form):
     def clean_scope_networks(self) -> list[str]:
         # The scanners' own parser: what is accepted here is what the scope guard reads.
         networks, errors = [], []
-        for entry in _lines(self.cleaned_data["scope_networks"]):
+        for entry in split_entries(self.cleaned_data["scope_networks"], separators=",\n"):
             try:
                 (network,) = parse_networks([entry])
             except ScopeError as error:
@@ -138,7 +135,7 @@ class SettingsForm(forms.Form):
 
     def clean_scope_hostnames(self) -> list[str]:
         names, errors = [], []
-        for entry in _lines(self.cleaned_data["scope_hostnames"]):
+        for entry in split_entries(self.cleaned_data["scope_hostnames"], separators=",\n"):
             try:
                 scope = parse_scope([entry])
             except ScopeError as error:
@@ -239,7 +236,7 @@ class ZoneForm(forms.Form):
                 "hostnames": "\n".join(zone.hostnames or [])}
 
     def clean_networks(self):
-        return _lines(self.cleaned_data["networks"])
+        return split_entries(self.cleaned_data["networks"], separators=",\n")
 
     def clean_hostnames(self):
-        return _lines(self.cleaned_data["hostnames"])
+        return split_entries(self.cleaned_data["hostnames"], separators=",\n")

@@ -32,6 +32,8 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from config.entries import split_entries
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -90,14 +92,6 @@ class _Parsed:
     networks: list[IPNetwork] = field(default_factory=list)
     hostnames: set[str] = field(default_factory=set)
     wildcards: list[str] = field(default_factory=list)
-
-
-def _entries(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.replace("\n", ",").split(",")
-    return [item.strip() for item in value if item and item.strip()]
 
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -169,7 +163,7 @@ def valid_hostname(name: str) -> bool:
 def parse_networks(value: str | Iterable[str] | None) -> tuple[IPNetwork, ...]:
     """CIDRs from "a,b" or a list; a bare address is its own /32 or /128."""
     networks = []
-    for entry in _entries(value):
+    for entry in split_entries(value, separators=",\n"):
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
@@ -181,7 +175,7 @@ def parse_networks(value: str | Iterable[str] | None) -> tuple[IPNetwork, ...]:
 def parse_scope(entries: str | Iterable[str] | None) -> Scope:
     """An organization scope from CIDRs, addresses, host names and ``*.`` wildcards."""
     parsed = _Parsed()
-    for entry in _entries(entries):
+    for entry in split_entries(entries, separators=",\n"):
         try:
             parsed.networks.append(ipaddress.ip_network(entry, strict=False))
             continue
