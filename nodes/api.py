@@ -28,6 +28,7 @@ from config.api_conventions import (
     api_operation,
     example,
     idempotent_operation,
+    page_example,
     validated,
 )
 from nodes import list_cache, services
@@ -174,8 +175,7 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    "changed.",
                    responses={200: NodeSerializer(many=True), 304: OpenApiResponse(description="Not modified")},
                    parameters=[IF_NONE_MATCH_PARAMETER],
-                   examples=[example("A page of nodes", {"count": 1, "next": None, "previous": None,
-                                                         "results": [NODE_EXAMPLE]})])
+                   examples=[page_example("A page of nodes", NODE_EXAMPLE)])
     def list(self, request, *args, **kwargs):
         org = principal_for(request).org
         version = list_cache.current_version(org.pk)
@@ -311,9 +311,9 @@ class NodeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @api_operation(summary="A node's score history", responses={200: NodeScoreSerializer(many=True)},
                    description="One row per scored session, newest first (paginated).",
-                   examples=[example("History", {"count": 1, "next": None, "previous": None, "results": [
-                       {"id": 7, "session": 12, "score": 72, "grade": "C", "counts": {"high": 2, "medium": 3},
-                        "created_at": "2026-11-30T20:05:00Z"}]})])
+                   examples=[page_example("History", {"id": 7, "session": 12, "score": 72, "grade": "C",
+                                                        "counts": {"high": 2, "medium": 3},
+                                                        "created_at": "2026-11-30T20:05:00Z"})])
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=PageNumberPagination)
     def scores(self, request, pk=None):
         node = node_for(principal_for(request), pk)
