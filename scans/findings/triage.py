@@ -162,11 +162,9 @@ def bulk_finding_ids(*, org, finding_ids: Iterable[int] | None, filters: Finding
         ids = sorted({int(pk) for pk in finding_ids})
         if len(ids) > limit:
             raise ValidationError(f"{len(ids):,} findings selected; {verb} at most {limit:,} at once.")
-        matching = Finding.objects.filter(org=org, id__in=ids)
+        matching = _reopenable(Finding.objects.filter(org=org, id__in=ids), reopening)
     else:
-        matching = finding_list_for_org(org=org, filters=filters)
-    if reopening:
-        matching = matching.filter(status__in=Finding.TRIAGED)
+        matching = _matching(org=org, filters=filters, reopening=reopening)
     # One more than the limit is enough to know it is too many, without counting a million rows.
     ids = list(matching.order_by("id").values_list("id", flat=True)[:limit + 1])
     if len(ids) > limit:
@@ -237,8 +235,17 @@ def findings_triage_bulk(
 
 
 def findings_matching_count(*, org, filters: FindingFilters, status: str) -> int:
-    """How many findings a bulk triage of ``filters`` would touch, counted up to the limit plus one."""
-    matching = finding_list_for_org(org=org, filters=filters)
-    if status == Status.OPEN:
-        matching = matching.filter(status__in=Finding.TRIAGED)
+    """How many findings a bulk change of ``filters`` would touch (a reopening, to ``status`` open: only the
+    triaged ones), counted up to the limit plus one."""
+    matching = _matching(org=org, filters=filters, reopening=status == Status.OPEN)
     return matching.order_by()[:BULK_TRIAGE_LIMIT + 1].count()
+
+
+def _matching(*, org, filters: FindingFilters, reopening: bool):
+    """The findings a bulk change by filter acts on: those of the list's filter (when ``reopening``, of
+    those only the triaged: an open finding has nothing to reopen)."""
+    return _reopenable(finding_list_for_org(org=org, filters=filters), reopening)
+
+
+def _reopenable(matching, reopening: bool):
+    return matching.filter(status__in=Finding.TRIAGED) if reopening else matching
