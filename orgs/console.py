@@ -9,9 +9,11 @@ with the membership in place of the slug.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
@@ -22,13 +24,17 @@ def org_view(*methods: str, access=membership_for):
     """``@org_view("POST", access=writable_membership_for)`` over ``def view(request, membership, ...)``.
 
     ``access`` is the helper the view's role check needs (``membership_for`` for any member,
-    ``writable_membership_for``, ``managing_membership_for``).
+    ``writable_membership_for``, ``managing_membership_for``), or one per method where a page shows
+    to every member and changes for some: ``{"GET": membership_for, "POST": managing_membership_for}``.
     """
+    by_method = access if isinstance(access, Mapping) else dict.fromkeys(methods, access)
+    if missing := set(methods) - set(by_method):
+        raise ImproperlyConfigured(f"org_view: no access helper for {', '.join(sorted(missing))}")
 
     def decorate(view):
         @wraps(view)
         def with_membership(request, *args, slug, **kwargs):
-            return view(request, access(request.user, slug), *args, **kwargs)
+            return view(request, by_method[request.method](request.user, slug), *args, **kwargs)
 
         return login_required(require_http_methods(list(methods))(with_membership))
 

@@ -363,13 +363,14 @@ def _zones_context(membership: Membership, **extra):
             "form": ZoneForm() if membership.can_manage else None, **extra}
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def zones(request, slug):
+_SHOWN_TO_MEMBERS_CHANGED_BY_MANAGERS = {"GET": membership_for, "POST": managing_membership_for}
+
+
+@org_view("GET", "POST", access=_SHOWN_TO_MEMBERS_CHANGED_BY_MANAGERS)
+def zones(request, membership):
     """The organization's zones; owners and admins add one here."""
     if request.method == "GET":
-        return render(request, "orgs/zones.html", _zones_context(membership_for(request.user, slug)))
-    membership = managing_membership_for(request.user, slug)
+        return render(request, "orgs/zones.html", _zones_context(membership))
     form = ZoneForm(request.POST)
     if form.is_valid():
         try:
@@ -378,16 +379,13 @@ def zones(request, slug):
             _zone_form_error(form, error)
         else:
             messages.success(request, f"Zone {zone.name} added: its nodes were placed in it.")
-            return redirect("orgs:zone", slug=slug, zone_id=zone.pk)
+            return redirect("orgs:zone", slug=membership.org.slug, zone_id=zone.pk)
     return render(request, "orgs/zones.html", _zones_context(membership, form=form), status=400)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def zone(request, slug, zone_id):
+@org_view("GET", "POST", access=_SHOWN_TO_MEMBERS_CHANGED_BY_MANAGERS)
+def zone(request, membership, zone_id):
     """A zone: its networks, its nodes, its workers and queue; owners and admins change it here."""
-    membership = membership_for(request.user, slug) if request.method == "GET" else \
-        managing_membership_for(request.user, slug)
     zone = zone_for(membership, zone_id)
     form = ZoneForm(initial=ZoneForm.initial_for(zone)) if membership.can_manage else None
     status = 200
@@ -400,7 +398,7 @@ def zone(request, slug, zone_id):
                 _zone_form_error(form, error)
             else:
                 messages.success(request, f"Zone {zone.name} saved.")
-                return redirect("orgs:zone", slug=slug, zone_id=zone.pk)
+                return redirect("orgs:zone", slug=membership.org.slug, zone_id=zone.pk)
         status = 400
         zone.refresh_from_db()
     counted = zone_list_for_org(org=membership.org).get(pk=zone.pk)

@@ -13,14 +13,12 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
 
 from config.console import outcome_told
 from nodes.access import node_for
@@ -520,16 +518,14 @@ def _import_form(data=None, files=None) -> ImportUploadForm:
     return ImportUploadForm(data, files, formats=import_formats(), max_bytes=settings.WATCHPOST_IMPORT_MAX_BYTES)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def import_list(request, slug):
+@org_view("GET", "POST", access={"GET": membership_for, "POST": writable_membership_for})
+def import_list(request, membership):
     """Upload a scanner file (analysts and above) and the organization's imports, newest first.
 
     The upload takes the API's path (``import_request_create``): stored, queued, imported on a
     worker; a queued or running import's row polls its status until it finishes."""
     status = 200
     if request.method == "POST":
-        membership = writable_membership_for(request.user, slug)
         limit = settings.WATCHPOST_IMPORT_MAX_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -555,10 +551,9 @@ def import_list(request, slug):
                             form.add_error(field if field in form.fields else None, problem)
                 else:
                     messages.success(request, f"{created.filename} is queued for import as {created.format}.")
-                    return redirect(reverse("scans:import_list", args=[slug]))
+                    return redirect(reverse("scans:import_list", args=[membership.org.slug]))
             status = 400
     else:
-        membership = membership_for(request.user, slug)
         form = _import_form()
     page = Paginator(import_requests_for_org(org=membership.org), IMPORTS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"org": membership.org, "membership": membership, "form": form, "page": page,
